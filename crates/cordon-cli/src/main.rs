@@ -1,0 +1,71 @@
+//! `cordon`: one governed MCP server in front of every coding agent's tools.
+//!
+//! This binary is the edge of the engine: it parses the command line, calls the engine crates,
+//! and maps their results to exit codes (0 success, 1 a finding, 2 usage error).
+
+mod cmd;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Cordon governs the tool calls of AI coding agents: reads pass, risky writes and pushes wait
+/// for a human, destructive and secret-reading actions are refused, and every call leaves a
+/// verifiable evidence record.
+#[derive(Debug, Parser)]
+#[command(name = "cordon", version, about, long_about = None, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the engine without a GUI (for servers, CI and headless machines).
+    Serve(cmd::serve::ServeArgs),
+    /// Stdio MCP entry point that an agent launches; forwards to the running engine.
+    Mcp(cmd::mcp::McpArgs),
+    /// Validate, test and explain policies.
+    #[command(subcommand)]
+    Policy(cmd::policy::PolicyCommand),
+    /// Query, export and verify the evidence log.
+    #[command(subcommand)]
+    Log(cmd::log::LogCommand),
+    /// List the calls waiting for a human decision.
+    Approvals(cmd::approvals::ApprovalsArgs),
+    /// Approve a held call.
+    Approve(cmd::approvals::ApproveArgs),
+    /// Deny a held call.
+    Deny(cmd::approvals::DenyArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing();
+    let result = match cli.command {
+        Command::Serve(args) => cmd::serve::run(args),
+        Command::Mcp(args) => cmd::mcp::run(args),
+        Command::Policy(command) => cmd::policy::run(command),
+        Command::Log(command) => cmd::log::run(command),
+        Command::Approvals(args) => cmd::approvals::list(args),
+        Command::Approve(args) => cmd::approvals::approve(args),
+        Command::Deny(args) => cmd::approvals::deny(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("cordon: error: {error:#}");
+            ExitCode::from(cmd::EXIT_FINDING)
+        }
+    }
+}
+
+/// Logs go to stderr (stdout belongs to MCP on `cordon mcp`), filtered by `CORDON_LOG`.
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("CORDON_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}

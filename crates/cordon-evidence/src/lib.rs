@@ -1,0 +1,1 @@
+//! Append-only, hash-chained, signed evidence log of every governed tool call.

@@ -1,0 +1,1 @@
+//! The governed MCP gateway: upstream servers, agent transports, pipeline and approvals.

@@ -1,0 +1,1 @@
+//! Cordon's policy-as-code language: parsing with locations, evaluation, policy tests.
