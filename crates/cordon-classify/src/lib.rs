@@ -4,10 +4,47 @@
 //! agent) becomes a [`Classification`] (topic, risk tags, normalised paths, parsed commands).
 //! It never fails: input it cannot understand is classified as `exec.shell` with the `exec` tag,
 //! never as a read, and the reason goes into [`Classification::diagnostics`].
+//!
+//! Pipeline: user [`CustomMapping`]s first (they decide alone); otherwise the built-in tool
+//! mappings (`builtin`), which hand shell commands to the shell parser and command tables
+//! (`shell`); then every part's paths go through secret detection ([`secret_kind`], with globs
+//! and brace expansion) on the literal and the [`PathResolver`]-resolved path. A part that reads
+//! a secret becomes `read.env`/`read.secrets`; one that writes a secret keeps its topic and
+//! gains `credentials`; one that reads a path only known at run time (`cat $F`) is at least
+//! `exec.shell`. The call's topic is the strictest part's ([`topic_severity`]), its tags the
+//! union.
+//!
+//! Severity, lowest first: `read.file` = `read.dir` = `read.search` (10) < `read.git` <
+//! `read.web` < `net.fetch` < `write.mkdir` < `write.file` < `write.move` < `git.commit` <
+//! `deps.add` < `exec.shell` = `tool.*` = any other topic (65) < `git.push` < `write.remove` <
+//! `git.history-rewrite` < `git.force-push` < `db.drop` < `cloud.delete` < `k8s.delete` <
+//! `infra.destroy` < `read.env` < `read.secrets`.
+//!
+//! Decisions worth knowing: `.env.example` and friends count as dotenv (conservative); harmless
+//! builtins (`echo`, `true`, `export X=1`, `cd`) are `read.file`/`read.dir` without paths so they
+//! never raise a compound command; a read tool whose path argument has the wrong JSON type
+//! becomes `tool.<server>.<tool>` (a `read.*: allow` rule must not wave through a call the
+//! server may interpret in unexpected ways), a missing path leaves the read topic without paths.
 
 use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
+
+mod builtin;
+mod custom;
+mod draft;
+mod path;
+pub mod resolve;
+mod shell;
+mod topic;
+
+pub use custom::{CustomMapping, MappingError};
+pub use path::{SecretKind, normalize_path, secret_kind};
+pub use resolve::{FsResolver, NoopResolver, PathResolver};
+pub use topic::{KNOWN_RISK_TAGS, KNOWN_TOPICS, topic_severity};
+
+use draft::Draft;
+use path::{LOOSE_BUDGET, secret_kind_loose, stricter_kind};
 
 /// Every topic starts with this prefix (the seed's `job.mcp-bridge.` namespace).
 pub const TOPIC_PREFIX: &str = "job.mcp-bridge.";
@@ -56,3 +93,202 @@ pub struct Classification {
     /// Why classification fell back to a conservative answer, if it did.
     pub diagnostics: Vec<String>,
 }
+
+/// Turns tool calls into classifications: user mappings first, then the built-in mappings.
+/// Pure and infallible; build it once and share it.
+#[derive(Debug, Clone, Default)]
+pub struct Classifier {
+    custom: Vec<CustomMapping>,
+}
+
+impl Classifier {
+    /// A classifier with user mappings (tried in order, before the built-ins).
+    pub fn new(custom: Vec<CustomMapping>) -> Classifier {
+        Classifier { custom }
+    }
+
+    /// Classify a call lexically (no file system access). Never panics, never fails.
+    pub fn classify(&self, call: &ToolCall) -> Classification {
+        self.classify_with(call, &NoopResolver)
+    }
+
+    /// Classify a call, also checking the paths `resolver` resolves (symlinks): a path whose
+    /// literal or real form is a secret counts as a secret.
+    pub fn classify_with(&self, call: &ToolCall, resolver: &dyn PathResolver) -> Classification {
+        if let Some(m) = self
+            .custom
+            .iter()
+            .find(|m| m.matches(&call.server, &call.tool, &call.args))
+        {
+            return custom_classification(m, call);
+        }
+        let outcome = builtin::classify(call);
+        let mut diagnostics = outcome.diagnostics;
+        let mut budget = LOOSE_BUDGET;
+        let mut parts: Vec<Part> = outcome
+            .drafts
+            .into_iter()
+            .map(|d| finish_part(d, resolver, &mut budget, &mut diagnostics))
+            .collect();
+        if parts.is_empty() {
+            diagnostics.push("nothing classified: conservative fallback".to_owned());
+            parts.push(finish_part(
+                Draft::new(topic::EXEC_SHELL),
+                resolver,
+                &mut budget,
+                &mut diagnostics,
+            ));
+        }
+        assemble(parts, outcome.target, diagnostics)
+    }
+}
+
+fn full_topic(short: &str) -> String {
+    if short.starts_with(TOPIC_PREFIX) {
+        short.to_owned()
+    } else {
+        format!("{TOPIC_PREFIX}{short}")
+    }
+}
+
+/// Secret detection (literal and resolved paths) and the full topic.
+fn finish_part(
+    mut d: Draft,
+    resolver: &dyn PathResolver,
+    budget: &mut usize,
+    diagnostics: &mut Vec<String>,
+) -> Part {
+    let mut paths: Vec<String> = Vec::new();
+    let mut read_kind = None;
+    let mut write_secret = false;
+    let mut dynamic_read = false;
+    let mut exhausted = false;
+    for use_ in std::mem::take(&mut d.paths) {
+        dynamic_read |= !use_.write && use_.path.contains('$');
+        let mut candidates = vec![use_.path.clone()];
+        if let Some(real) = resolver.resolve(&use_.path) {
+            let real = normalize_path(&real, None);
+            if real != use_.path {
+                candidates.push(real);
+            }
+        }
+        for c in candidates {
+            let kind = match secret_kind_loose(&c, budget) {
+                Ok(k) => k,
+                Err(()) => {
+                    // Too many globs to check: whatever it is, it is not a plain read.
+                    if !exhausted {
+                        diagnostics.push(format!(
+                            "too many glob patterns to check for secrets: {c:?} and later paths classified conservatively"
+                        ));
+                    }
+                    exhausted = true;
+                    None
+                }
+            };
+            if kind.is_some() {
+                if use_.write {
+                    write_secret = true;
+                } else {
+                    read_kind = stricter_kind(read_kind, kind);
+                }
+            }
+            if !paths.contains(&c) {
+                paths.push(c);
+            }
+        }
+    }
+    // A path computed at run time (`cat $F`, `cat $(ls)`) could be anything, a secret included:
+    // such a part is not a mere read.
+    if (dynamic_read || exhausted) && d.topic.starts_with("read.") {
+        d.escalate(topic::EXEC_SHELL);
+    }
+    match read_kind {
+        Some(SecretKind::Secrets) => d.escalate(topic::READ_SECRETS),
+        Some(SecretKind::Env) => d.escalate(topic::READ_ENV),
+        None => {}
+    }
+    if d.secret_vars {
+        d.escalate(topic::READ_ENV);
+    }
+    if write_secret {
+        d.tags.insert(topic::TAG_CREDENTIALS.to_owned());
+    }
+    Part {
+        topic: full_topic(&d.topic),
+        risk_tags: d.tags,
+        paths,
+        command: d.command,
+    }
+}
+
+fn assemble(parts: Vec<Part>, target: Option<String>, diagnostics: Vec<String>) -> Classification {
+    let mut topic = String::new();
+    let mut best = 0u8;
+    let mut risk_tags = BTreeSet::new();
+    for p in &parts {
+        let sev = topic_severity(&p.topic);
+        if topic.is_empty() || sev > best {
+            best = sev;
+            topic = p.topic.clone();
+        }
+        risk_tags.extend(p.risk_tags.iter().cloned());
+    }
+    Classification {
+        topic,
+        risk_tags,
+        target,
+        parts,
+        diagnostics,
+    }
+}
+
+/// A user mapping decides topic and tags on its own (it may deliberately relax a built-in);
+/// the usual path arguments are still recorded for `paths` rules.
+fn custom_classification(m: &CustomMapping, call: &ToolCall) -> Classification {
+    let mut paths = Vec::new();
+    for key in [
+        "path",
+        "file_path",
+        "source",
+        "destination",
+        "repo_path",
+        "cwd",
+        "uri",
+    ] {
+        if let Some(s) = call.args.get(key).and_then(serde_json::Value::as_str) {
+            let p = normalize_path(s, None);
+            if !paths.contains(&p) {
+                paths.push(p);
+            }
+        }
+    }
+    if let Some(serde_json::Value::Array(items)) = call.args.get("paths") {
+        paths.extend(
+            items
+                .iter()
+                .filter_map(serde_json::Value::as_str)
+                .map(|s| normalize_path(s, None)),
+        );
+    }
+    let target = paths.first().cloned().or_else(|| {
+        call.args
+            .get("command")
+            .and_then(serde_json::Value::as_str)
+            .map(|c| c.chars().take(200).collect())
+    });
+    let part = Part {
+        topic: m.topic().to_owned(),
+        risk_tags: m.risk_tags().iter().cloned().collect(),
+        paths,
+        command: None,
+    };
+    assemble(
+        vec![part],
+        target,
+        vec![format!("classified by a user mapping as {}", m.topic())],
+    )
+}
+
+#[cfg(test)]
+mod tests;

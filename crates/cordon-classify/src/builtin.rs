@@ -1,0 +1,511 @@
+//! Built-in mappings of known servers' tools, matched by tool name (server names are chosen by
+//! the user, tool names by the server's authors):
+//!
+//! - `@modelcontextprotocol/server-filesystem`, `mcp-server-git`, `@modelcontextprotocol/server-github`;
+//! - Cordon's own tools (`file_read`, `git_push`, `run_command`...);
+//! - Claude Code's native tools as its hook reports them (`Read`, `Write`, `Bash`...);
+//! - shell tools (`run_command`, `execute_command`, `shell`, `bash`, `Bash`);
+//! - MCP resource reads (`resources/read`).
+//!
+//! Anything else is `tool.<server>.<tool>`.
+//!
+//! GitHub mutations that publish text or code (issues, comments, pull requests, forks, new
+//! repositories) map to `git.push`: they leave the machine and are visible to others, which is
+//! what `git.push` rules guard. Those that change code on a branch (`push_files`,
+//! `create_or_update_file`, `create_branch`, `merge_pull_request`, `update_pull_request_branch`)
+//! carry `deploy`; the others carry `network` instead.
+
+use serde_json::{Map, Value};
+
+use crate::ToolCall;
+use crate::draft::Draft;
+use crate::path::normalize_path;
+use crate::shell::{self, ShellOutcome};
+use crate::topic::*;
+
+/// Drafts, target and diagnostics for one call.
+#[derive(Debug, Default)]
+pub(crate) struct Outcome {
+    /// The parts before secret detection.
+    pub drafts: Vec<Draft>,
+    /// Short target for evidence.
+    pub target: Option<String>,
+    /// Why something was classified conservatively.
+    pub diagnostics: Vec<String>,
+}
+
+const MAX_TARGET_CHARS: usize = 200;
+
+/// Tool names that run their `command` argument in a shell.
+const SHELL_TOOLS: &[&str] = &["run_command", "execute_command", "shell", "bash", "Bash"];
+
+const GITHUB_READS: &[&str] = &[
+    "get_file_contents",
+    "search_repositories",
+    "search_code",
+    "search_issues",
+    "search_users",
+    "list_commits",
+    "list_issues",
+    "list_pull_requests",
+    "get_issue",
+    "get_pull_request",
+    "get_pull_request_files",
+    "get_pull_request_status",
+    "get_pull_request_comments",
+    "get_pull_request_reviews",
+];
+
+const GITHUB_CODE_PUSHES: &[&str] = &[
+    "create_or_update_file",
+    "push_files",
+    "create_branch",
+    "merge_pull_request",
+    "update_pull_request_branch",
+];
+
+const GITHUB_PUBLISHES: &[&str] = &[
+    "create_issue",
+    "update_issue",
+    "add_issue_comment",
+    "create_pull_request",
+    "create_pull_request_review",
+    "fork_repository",
+    "create_repository",
+];
+
+/// How a file tool uses one argument.
+#[derive(Clone, Copy)]
+enum Arg {
+    /// A single path (string).
+    One(&'static str),
+    /// An array of paths.
+    Many(&'static str),
+}
+
+/// Classify a call with the built-in mappings.
+pub(crate) fn classify(call: &ToolCall) -> Outcome {
+    let mut out = Outcome::default();
+    let empty = Map::new();
+    let args: &Map<String, Value> = match &call.args {
+        Value::Object(m) => m,
+        Value::Null => &empty,
+        other => {
+            out.diagnostics.push(format!(
+                "arguments are {}, not an object: classified conservatively",
+                json_type(other)
+            ));
+            if SHELL_TOOLS.contains(&call.tool.as_str()) {
+                out.drafts.push(Draft::new(EXEC_SHELL));
+            } else {
+                let mut paths = Vec::new();
+                nested_strings(other, &mut paths, 0);
+                out.drafts.push(
+                    Draft::new(&tool_topic(&call.server, &call.tool))
+                        .reads(paths.iter().map(|p| normalize_path(p, None))),
+                );
+            }
+            return out;
+        }
+    };
+    let tool = call.tool.as_str();
+    use Arg::{Many, One};
+    match tool {
+        // Files: filesystem server, Cordon, Claude Code.
+        "read_file" | "read_text_file" | "read_media_file" | "get_file_info" | "file_read" => {
+            file_tool(call, args, READ_FILE, &[One("path")], false, &mut out);
+        }
+        "Read" => file_tool(call, args, READ_FILE, &[One("file_path")], false, &mut out),
+        "read_multiple_files" => {
+            file_tool(call, args, READ_FILE, &[Many("paths")], false, &mut out)
+        }
+        "write_file" | "edit_file" | "file_write" | "file_edit" => {
+            file_tool(call, args, WRITE_FILE, &[One("path")], true, &mut out);
+        }
+        "Write" | "Edit" | "MultiEdit" => {
+            file_tool(call, args, WRITE_FILE, &[One("file_path")], true, &mut out);
+        }
+        "NotebookEdit" => file_tool(
+            call,
+            args,
+            WRITE_FILE,
+            &[One("notebook_path")],
+            true,
+            &mut out,
+        ),
+        "create_directory" => file_tool(call, args, WRITE_MKDIR, &[One("path")], true, &mut out),
+        "list_directory" | "list_directory_with_sizes" | "directory_tree" | "LS" => {
+            file_tool(call, args, READ_DIR, &[One("path")], false, &mut out);
+        }
+        "list_allowed_directories" => out.drafts.push(Draft::new(READ_DIR)),
+        "move_file" => file_tool(
+            call,
+            args,
+            WRITE_MOVE,
+            &[One("source"), One("destination")],
+            true,
+            &mut out,
+        ),
+        "search_files" | "Glob" | "Grep" => {
+            file_tool(call, args, READ_SEARCH, &[One("path")], false, &mut out);
+        }
+        "WebFetch" | "WebSearch" => {
+            out.target = str_arg(args, "url").or_else(|| str_arg(args, "query"));
+            out.drafts.push(Draft::new(READ_WEB));
+        }
+        // Git: mcp-server-git and Cordon.
+        "git_status" | "git_diff_unstaged" | "git_diff_staged" | "git_diff" | "git_log"
+        | "git_show" | "git_branch" => git_tool(call, args, READ_GIT, &mut out),
+        "git_commit" => git_tool(call, args, GIT_COMMIT, &mut out),
+        // mcp-server-git's git_reset unstages everything (index reset): no history change.
+        "git_add" | "git_reset" | "git_create_branch" | "git_checkout" | "git_init" => {
+            git_tool(call, args, WRITE_FILE, &mut out);
+        }
+        "git_push" => git_push_tool(args, &mut out),
+        // GitHub.
+        t if GITHUB_READS.contains(&t) => {
+            out.target = github_target(args);
+            out.drafts.push(Draft::new(READ_WEB));
+        }
+        t if GITHUB_CODE_PUSHES.contains(&t) => {
+            out.target = github_target(args);
+            out.drafts.push(Draft::new(GIT_PUSH));
+        }
+        t if GITHUB_PUBLISHES.contains(&t) => {
+            out.target = github_target(args);
+            out.drafts.push(Draft::new(GIT_PUSH).tag(TAG_NETWORK));
+        }
+        // Shells.
+        t if SHELL_TOOLS.contains(&t) => shell_tool(args, &mut out),
+        "resources/read" => resource_read(call, args, &mut out),
+        _ => unknown_tool(call, args, &mut out),
+    }
+    if out.drafts.is_empty() {
+        out.diagnostics
+            .push("nothing classified: conservative fallback".to_owned());
+        out.drafts.push(Draft::new(EXEC_SHELL));
+    }
+    out
+}
+
+fn json_type(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+fn str_arg(args: &Map<String, Value>, key: &str) -> Option<String> {
+    args.get(key).and_then(Value::as_str).map(str::to_owned)
+}
+
+/// Every string inside a JSON value (bounded), for arguments of the wrong shape.
+fn nested_strings(v: &Value, out: &mut Vec<String>, depth: usize) {
+    if depth > 8 || out.len() > 64 {
+        return;
+    }
+    match v {
+        Value::String(s) => out.push(s.clone()),
+        Value::Array(a) => a.iter().for_each(|x| nested_strings(x, out, depth + 1)),
+        Value::Object(m) => m.values().for_each(|x| nested_strings(x, out, depth + 1)),
+        _ => {}
+    }
+}
+
+/// A file tool. A missing path leaves the topic as it is, without paths (the server cannot act
+/// on nothing). A path of the wrong JSON type is suspicious (some servers coerce objects into
+/// paths): every string inside it counts as a path, and a read tool is escalated to the
+/// unknown-tool topic so that a `read.*: allow` rule does not wave it through.
+fn file_tool(
+    call: &ToolCall,
+    args: &Map<String, Value>,
+    topic: &str,
+    keys: &[Arg],
+    write: bool,
+    out: &mut Outcome,
+) {
+    let mut paths = Vec::new();
+    let mut suspicious = Vec::new();
+    let mut bad_type = false;
+    for key in keys {
+        let (name, many) = match key {
+            Arg::One(k) => (*k, false),
+            Arg::Many(k) => (*k, true),
+        };
+        match (args.get(name), many) {
+            (None | Some(Value::Null), _) => out
+                .diagnostics
+                .push(format!("argument {name:?} is missing: no path recorded")),
+            (Some(Value::String(s)), false) => paths.push(normalize_path(s, None)),
+            (Some(Value::Array(items)), true) => {
+                for item in items {
+                    match item {
+                        Value::String(s) => paths.push(normalize_path(s, None)),
+                        other => {
+                            out.diagnostics.push(format!(
+                                "an element of {name:?} is {}, not a string",
+                                json_type(other)
+                            ));
+                            bad_type = true;
+                            nested_strings(other, &mut suspicious, 0);
+                        }
+                    }
+                }
+            }
+            (Some(other), _) => {
+                out.diagnostics.push(format!(
+                    "argument {name:?} is {}, not a {}: classified conservatively",
+                    json_type(other),
+                    if many { "list of paths" } else { "path" }
+                ));
+                bad_type = true;
+                nested_strings(other, &mut suspicious, 0);
+            }
+        }
+    }
+    let escalate = bad_type && topic.starts_with("read.");
+    let mut d = if escalate {
+        Draft::new(&tool_topic(&call.server, &call.tool))
+    } else {
+        Draft::new(topic)
+    };
+    let suspicious: Vec<String> = suspicious.iter().map(|s| normalize_path(s, None)).collect();
+    out.target = paths.first().cloned();
+    if write {
+        d = d.writes(paths).writes(suspicious);
+    } else {
+        d = d.reads(paths).reads(suspicious);
+    }
+    out.drafts.push(d);
+}
+
+fn git_tool(call: &ToolCall, args: &Map<String, Value>, topic: &str, out: &mut Outcome) {
+    let mut d = Draft::new(topic);
+    match args.get("repo_path") {
+        Some(Value::String(s)) => {
+            let p = normalize_path(s, None);
+            out.target = Some(p.clone());
+            d = d.reads([p]);
+        }
+        None | Some(Value::Null) => {}
+        Some(other) => {
+            out.diagnostics.push(format!(
+                "argument \"repo_path\" is {}, not a path",
+                json_type(other)
+            ));
+            if topic.starts_with("read.") {
+                d = Draft::new(&tool_topic(&call.server, &call.tool));
+            }
+        }
+    }
+    if let Some(Value::Array(files)) = args.get("files") {
+        d = d.writes(
+            files
+                .iter()
+                .filter_map(Value::as_str)
+                .map(|f| normalize_path(f, None)),
+        );
+    }
+    out.drafts.push(d);
+}
+
+/// Cordon's `git_push {remote, branch, force}`: force when `force` is anything but `false`
+/// (a string `"true"` counts), or the branch starts with `+` (forced refspec) or `:` (delete).
+fn git_push_tool(args: &Map<String, Value>, out: &mut Outcome) {
+    let remote = str_arg(args, "remote").unwrap_or_else(|| "(default)".to_owned());
+    let branch = str_arg(args, "branch").unwrap_or_else(|| "(current)".to_owned());
+    let force_flag = !matches!(
+        args.get("force"),
+        None | Some(Value::Null | Value::Bool(false))
+    );
+    let mut argv = vec![remote.clone(), branch.clone()];
+    if force_flag {
+        argv.push("--force".to_owned());
+    }
+    let info = shell::analyse_push(&argv);
+    out.target = Some(info.target);
+    let mut d = Draft::new(if info.force { GIT_FORCE_PUSH } else { GIT_PUSH });
+    if let Some(p) = str_arg(args, "repo_path").or_else(|| str_arg(args, "path")) {
+        d = d.reads([normalize_path(&p, None)]);
+    }
+    out.drafts.push(d);
+}
+
+fn github_target(args: &Map<String, Value>) -> Option<String> {
+    let owner = str_arg(args, "owner");
+    let repo = str_arg(args, "repo");
+    let branch = str_arg(args, "branch");
+    match (owner, repo) {
+        (Some(o), Some(r)) => Some(match branch {
+            Some(b) => format!("{o}/{r}/{b}"),
+            None => format!("{o}/{r}"),
+        }),
+        _ => str_arg(args, "query").or_else(|| str_arg(args, "name")),
+    }
+}
+
+fn truncate(s: &str) -> String {
+    if s.chars().count() <= MAX_TARGET_CHARS {
+        s.to_owned()
+    } else {
+        let mut t: String = s.chars().take(MAX_TARGET_CHARS).collect();
+        t.push('…');
+        t
+    }
+}
+
+fn shell_tool(args: &Map<String, Value>, out: &mut Outcome) {
+    let mut sh = ShellOutcome::default();
+    let cwd = ["cwd", "workdir", "working_directory", "directory"]
+        .iter()
+        .find_map(|k| args.get(*k));
+    let cwd_path = match cwd {
+        Some(Value::String(s)) => Some(normalize_path(s, None)),
+        None | Some(Value::Null) => None,
+        Some(other) => {
+            sh.diagnostics.push(format!(
+                "working directory is {}, not a path: ignored",
+                json_type(other)
+            ));
+            None
+        }
+    };
+    sh.cwd = cwd_path.clone();
+    match args.get("command") {
+        Some(Value::String(cmd)) => {
+            out.target = Some(truncate(cmd));
+            shell::classify_command_line(cmd, 0, &mut sh);
+        }
+        Some(Value::Array(items)) if items.iter().all(Value::is_string) && !items.is_empty() => {
+            let argv: Vec<String> = items
+                .iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect();
+            out.target = Some(truncate(&argv.join(" ")));
+            shell::classify_argv_top(&argv, &mut sh);
+        }
+        other => {
+            let what = other.map_or("missing", json_type);
+            sh.diagnostics.push(format!(
+                "shell tool with a command that is {what}: classified as exec.shell"
+            ));
+            sh.drafts.push(Draft::new(EXEC_SHELL));
+        }
+    }
+    if sh.drafts.is_empty() {
+        sh.diagnostics
+            .push("empty command: classified as exec.shell".to_owned());
+        sh.drafts.push(Draft::new(EXEC_SHELL));
+    }
+    if let (Some(c), Some(first)) = (cwd_path, sh.drafts.first_mut()) {
+        *first = std::mem::replace(first, Draft::new(READ_FILE)).reads([c]);
+    }
+    out.drafts.extend(sh.drafts);
+    out.diagnostics.extend(sh.diagnostics);
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        if b == b'%'
+            && let (Some(h), Some(l)) = (bytes.get(i + 1), bytes.get(i + 2))
+            && let (Some(h), Some(l)) = ((*h as char).to_digit(16), (*l as char).to_digit(16))
+        {
+            out.push(u8::try_from(h * 16 + l).unwrap_or(b'?'));
+            i += 3;
+            continue;
+        }
+        out.push(b);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn resource_read(call: &ToolCall, args: &Map<String, Value>, out: &mut Outcome) {
+    let Some(uri) = str_arg(args, "uri") else {
+        out.diagnostics
+            .push("resources/read without a string uri: classified conservatively".to_owned());
+        out.drafts
+            .push(Draft::new(&tool_topic(&call.server, &call.tool)));
+        return;
+    };
+    out.target = Some(truncate(&uri));
+    let lower = uri.to_ascii_lowercase();
+    if let Some(rest) = lower.strip_prefix("file://").and_then(|_| uri.get(7..)) {
+        // file:///abs, file://localhost/abs; a query or fragment is not part of the path.
+        let rest = rest.strip_prefix("localhost").unwrap_or(rest);
+        let rest = rest.split(['?', '#']).next().unwrap_or(rest);
+        let path = normalize_path(&percent_decode(rest), None);
+        out.drafts.push(Draft::new(READ_FILE).reads([path]));
+    } else {
+        out.drafts.push(Draft::new(READ_WEB));
+    }
+}
+
+/// An unknown tool: `tool.<server>.<tool>`, with the string arguments whose names suggest a
+/// path recorded as paths (so a secret path still makes it `read.env`/`read.secrets`).
+fn unknown_tool(call: &ToolCall, args: &Map<String, Value>, out: &mut Outcome) {
+    let mut paths = Vec::new();
+    // Any string value that is, by itself, a secret path (`{"profile": "~/.aws/config"}`).
+    let mut all = Vec::new();
+    nested_strings(&Value::Object(args.clone()), &mut all, 0);
+    for s in all {
+        let n = normalize_path(s.strip_prefix("file://").unwrap_or(&s), None);
+        if !s.contains(char::is_whitespace) && crate::path::secret_kind(&n).is_some() {
+            paths.push(n);
+        }
+    }
+    for (k, v) in args {
+        let key = k.to_ascii_lowercase();
+        let pathy = [
+            "path",
+            "file",
+            "dir",
+            "source",
+            "destination",
+            "uri",
+            "target",
+            "folder",
+        ]
+        .iter()
+        .any(|p| key.contains(p));
+        if pathy {
+            let mut found = Vec::new();
+            nested_strings(v, &mut found, 0);
+            for s in found {
+                let n = normalize_path(s.strip_prefix("file://").unwrap_or(&s), None);
+                if !paths.contains(&n) {
+                    paths.push(n);
+                }
+            }
+        }
+    }
+    out.target = paths.first().cloned();
+    out.drafts
+        .push(Draft::new(&tool_topic(&call.server, &call.tool)).reads(paths));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percent_decoding() {
+        assert_eq!(percent_decode("/home/u/%2Eenv"), "/home/u/.env");
+        assert_eq!(percent_decode("a%2"), "a%2");
+        assert_eq!(percent_decode("%zz"), "%zz");
+    }
+
+    #[test]
+    fn truncation_keeps_char_boundaries() {
+        let long = "é".repeat(500);
+        assert_eq!(truncate(&long).chars().count(), MAX_TARGET_CHARS + 1);
+    }
+}

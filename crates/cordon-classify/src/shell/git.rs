@@ -1,0 +1,346 @@
+//! `git`: global options (`-C`, `-c`, `--git-dir`), then the subcommand's topic; pushes are
+//! analysed for force, deletion and their `remote/branch` target.
+
+use super::ShellOutcome;
+use super::args::{has_any, norm, norms, positionals};
+use crate::draft::Draft;
+use crate::topic::*;
+
+// ---------------------------------------------------------------------------------------------
+// git
+
+const DANGEROUS_GIT_CONFIG: &[&str] = &[
+    "alias.",
+    "pager",
+    "editor",
+    "sshcommand",
+    "fsmonitor",
+    "hookspath",
+    "askpass",
+    "proxy",
+    "credential",
+    "external",
+    "textconv",
+    "filter.",
+    "exec",
+    "program",
+    "cmd",
+    "command",
+    "tool",
+    "gpg",
+];
+
+/// Whether a `git push` forces or deletes, and what it targets (`remote/branch`).
+pub(crate) struct PushInfo {
+    /// Overwrites or deletes remote refs.
+    pub force: bool,
+    /// `remote/branch` for evidence.
+    pub target: String,
+    /// Runs a program given on the command line (`--receive-pack`, `--exec`).
+    pub exec: bool,
+}
+
+/// Analyse `git push` arguments (after `push`).
+pub(crate) fn analyse_push(args: &[String]) -> PushInfo {
+    let mut force = false;
+    let mut exec = false;
+    let mut pos: Vec<&String> = Vec::new();
+    let mut it = args.iter();
+    let mut only_pos = false;
+    while let Some(a) = it.next() {
+        if only_pos {
+            pos.push(a);
+            continue;
+        }
+        match a.as_str() {
+            "--" => only_pos = true,
+            "-f"
+            | "--force"
+            | "--force-with-lease"
+            | "--force-if-includes"
+            | "--mirror"
+            | "--prune"
+            | "-d"
+            | "--delete" => force = true,
+            "--receive-pack" | "--exec" => {
+                exec = true;
+                it.next();
+            }
+            "--repo" => {
+                if let Some(r) = it.next() {
+                    pos.insert(0, r);
+                }
+            }
+            "-o" | "--push-option" => {
+                it.next();
+            }
+            s if s.starts_with("--force-with-lease=") => force = true,
+            s if s.starts_with("--receive-pack=") || s.starts_with("--exec=") => exec = true,
+            s if s.starts_with("--") => {}
+            s if s.starts_with('-') && s.len() > 1 => {
+                let flags = s.get(1..).unwrap_or("");
+                if flags.contains('f') || flags.contains('d') {
+                    force = true;
+                }
+                if flags.ends_with('o') {
+                    it.next();
+                }
+            }
+            _ => pos.push(a),
+        }
+    }
+    let remote = pos.first().map_or("(default)", |r| r.as_str());
+    let mut branch: Option<String> = None;
+    for r in pos.iter().skip(1) {
+        if r.starts_with('+') || r.starts_with(':') {
+            force = true;
+        }
+        if branch.is_none() {
+            let spec = r.trim_start_matches('+');
+            let b = match spec.split_once(':') {
+                Some((src, dst)) => {
+                    if dst.is_empty() {
+                        src
+                    } else {
+                        dst
+                    }
+                }
+                None => spec,
+            };
+            branch = Some(b.trim_start_matches("refs/heads/").to_owned());
+        }
+    }
+    let branch = branch.unwrap_or_else(|| "(current)".to_owned());
+    PushInfo {
+        force,
+        target: format!("{remote}/{branch}"),
+        exec,
+    }
+}
+
+pub(crate) fn git(args: &[String], out: &mut ShellOutcome) {
+    let mut j = 0usize;
+    let mut dirs: Vec<String> = Vec::new();
+    let mut dangerous = false;
+    while let Some(a) = args.get(j) {
+        match a.as_str() {
+            "-C" => {
+                if let Some(d) = args.get(j + 1) {
+                    dirs.push(norm(d));
+                }
+                j += 2;
+            }
+            "-c" | "--config-env" => {
+                let kv = args
+                    .get(j + 1)
+                    .map(|s| s.to_lowercase())
+                    .unwrap_or_default();
+                let key = kv.split('=').next().unwrap_or("");
+                if DANGEROUS_GIT_CONFIG.iter().any(|d| key.contains(d)) {
+                    dangerous = true;
+                }
+                j += 2;
+            }
+            "--git-dir" | "--work-tree" | "--namespace" | "--super-prefix" => {
+                if let Some(d) = args.get(j + 1) {
+                    dirs.push(norm(d));
+                }
+                j += 2;
+            }
+            s if s.starts_with("--git-dir=") || s.starts_with("--work-tree=") => {
+                if let Some((_, d)) = s.split_once('=') {
+                    dirs.push(norm(d));
+                }
+                j += 1;
+            }
+            s if s.starts_with("--exec-path=") || s.starts_with("--config-env=") => {
+                dangerous = true;
+                j += 1;
+            }
+            s if s.starts_with('-') => j += 1,
+            _ => break,
+        }
+    }
+    if args.iter().skip(j).any(|a| {
+        a == "-O"
+            || a.starts_with("-O") && a.len() > 2
+            || a.starts_with("--open-files-in-pager")
+            || a == "--ext-diff"
+    }) {
+        dangerous = true;
+    }
+    if dangerous {
+        out.diag("git -c sets a configuration that can run programs");
+        out.drafts.push(Draft::new(EXEC_SHELL));
+    }
+    let sub = args.get(j).map(String::as_str).unwrap_or("");
+    let rest: &[String] = args.get(j + 1..).unwrap_or(&[]);
+    let pos = positionals(rest);
+    let first_pos = pos.first().map(|s| s.as_str());
+    let d = match sub {
+        "" | "status" | "diff" | "log" | "show" | "blame" | "annotate" | "shortlog"
+        | "describe" | "rev-parse" | "rev-list" | "ls-files" | "ls-tree" | "ls-remote"
+        | "cat-file" | "grep" | "show-ref" | "for-each-ref" | "whatchanged" | "name-rev"
+        | "merge-base" | "cherry" | "count-objects" | "fsck" | "verify-commit" | "verify-tag"
+        | "help" | "version" | "var" | "check-ignore" | "check-attr" | "range-diff"
+        | "show-branch" | "--version" => {
+            // `git show HEAD:.env` reads a file from history: revision-qualified paths and
+            // pathspecs count as paths read.
+            let paths = pos.iter().map(|p| match p.split_once(':') {
+                Some((_, path)) if !path.is_empty() => norm(path),
+                _ => norm(p),
+            });
+            Draft::new(READ_GIT).reads(paths)
+        }
+        "add" | "stage" => Draft::new(WRITE_FILE).writes(norms(pos.iter().copied())),
+        "branch" => {
+            if has_any(rest, &["-d", "-D", "--delete"]) {
+                Draft::new(GIT_HISTORY_REWRITE)
+            } else if pos.is_empty()
+                && !has_any(
+                    rest,
+                    &[
+                        "-m",
+                        "-M",
+                        "-c",
+                        "-C",
+                        "-f",
+                        "--force",
+                        "--move",
+                        "--copy",
+                        "-u",
+                        "--set-upstream-to",
+                        "--unset-upstream",
+                        "--edit-description",
+                    ],
+                )
+            {
+                Draft::new(READ_GIT)
+            } else {
+                Draft::new(WRITE_FILE)
+            }
+        }
+        "tag" => {
+            if has_any(rest, &["-d", "--delete", "-f", "--force"]) {
+                Draft::new(GIT_HISTORY_REWRITE)
+            } else if pos.is_empty() || has_any(rest, &["-l", "--list"]) {
+                Draft::new(READ_GIT)
+            } else {
+                Draft::new(WRITE_FILE)
+            }
+        }
+        "remote" => match first_pos {
+            None | Some("show" | "get-url") => Draft::new(READ_GIT),
+            _ => Draft::new(WRITE_FILE),
+        },
+        "stash" => match first_pos {
+            Some("list" | "show") => Draft::new(READ_GIT),
+            Some("drop" | "clear") => Draft::new(WRITE_REMOVE),
+            _ => Draft::new(WRITE_FILE),
+        },
+        "reflog" => match first_pos {
+            Some("expire" | "delete") => Draft::new(GIT_HISTORY_REWRITE),
+            _ => Draft::new(READ_GIT),
+        },
+        "config" => {
+            let writes = pos.len() >= 2
+                || has_any(
+                    rest,
+                    &[
+                        "--unset",
+                        "--unset-all",
+                        "--add",
+                        "--replace-all",
+                        "--edit",
+                        "-e",
+                        "--remove-section",
+                        "--rename-section",
+                    ],
+                );
+            if writes {
+                let key = pos.first().map(|k| k.to_lowercase()).unwrap_or_default();
+                if DANGEROUS_GIT_CONFIG.iter().any(|d| key.contains(d)) {
+                    out.diag("git config sets a key that can run programs");
+                    Draft::new(EXEC_SHELL)
+                } else {
+                    Draft::new(WRITE_FILE)
+                }
+            } else {
+                Draft::new(READ_GIT)
+            }
+        }
+        "commit" => {
+            if rest.iter().any(|a| a == "--amend") {
+                Draft::new(GIT_HISTORY_REWRITE)
+            } else {
+                Draft::new(GIT_COMMIT)
+            }
+        }
+        "push" => {
+            let info = analyse_push(rest);
+            if info.exec {
+                out.diag("git push --receive-pack/--exec runs a program");
+                out.drafts.push(Draft::new(EXEC_SHELL));
+            }
+            Draft::new(if info.force { GIT_FORCE_PUSH } else { GIT_PUSH })
+        }
+        "reset" => {
+            let only_paths = rest.first().is_some_and(|a| a == "--")
+                || rest
+                    .iter()
+                    .all(|a| matches!(a.as_str(), "-q" | "--quiet" | "--mixed" | "-N"));
+            if only_paths && !has_any(rest, &["--hard", "--soft", "--keep", "--merge"]) {
+                Draft::new(WRITE_FILE)
+            } else {
+                Draft::new(GIT_HISTORY_REWRITE)
+            }
+        }
+        "rebase" | "filter-branch" | "filter-repo" | "replace" | "update-ref" => {
+            Draft::new(GIT_HISTORY_REWRITE)
+        }
+        "clean" => {
+            if has_any(rest, &["-n", "--dry-run"]) {
+                Draft::new(READ_GIT)
+            } else {
+                Draft::new(WRITE_REMOVE).writes(norms(pos.iter().copied()))
+            }
+        }
+        "prune" => Draft::new(WRITE_REMOVE),
+        "rm" => Draft::new(WRITE_REMOVE).writes(norms(pos.iter().copied())),
+        "mv" => Draft::new(WRITE_MOVE).writes(norms(pos.iter().copied())),
+        "checkout" | "switch" | "restore" => {
+            let mut d = Draft::new(WRITE_FILE);
+            if has_any(
+                rest,
+                &["-f", "--force", "--discard-changes", "--", ".", "-B"],
+            ) || sub == "restore"
+            {
+                d = d.tag(TAG_DESTRUCTIVE);
+            }
+            d
+        }
+        "apply" | "am" | "merge" | "cherry-pick" | "revert" | "init" | "worktree" | "notes"
+        | "sparse-checkout" | "bisect" | "gc" | "repack" | "archive" | "bundle"
+        | "format-patch" | "maintenance" | "pack-refs" | "commit-tree" | "read-tree"
+        | "update-index" | "write-tree" => Draft::new(WRITE_FILE),
+        "submodule" => Draft::new(WRITE_FILE).tag(TAG_NETWORK),
+        "pull" => Draft::new(WRITE_FILE).tag(TAG_NETWORK),
+        "fetch" => Draft::new(NET_FETCH),
+        "clone" => Draft::new(NET_FETCH)
+            .tag(TAG_CODE_CHANGE)
+            .writes(norms(pos.iter().skip(1).copied())),
+        "send-email" | "request-pull" => Draft::new(GIT_PUSH).tag(TAG_NETWORK),
+        "credential" | "credential-store" | "credential-cache" => {
+            if first_pos == Some("fill") || sub != "credential" {
+                Draft::new(READ_SECRETS)
+            } else {
+                Draft::new(EXEC_SHELL)
+            }
+        }
+        _ => {
+            out.diag(format!("unknown git subcommand {sub:?} (an alias?)"));
+            Draft::new(EXEC_SHELL)
+        }
+    };
+    out.drafts.push(d.reads(dirs));
+}
