@@ -1,0 +1,90 @@
+//! The crate's one error type.
+
+use std::path::PathBuf;
+
+/// Everything that can go wrong while writing, reading or checking the evidence log. Every variant
+/// means "refuse": the gateway treats a failed append as a failed call (fail closed).
+#[derive(Debug, thiserror::Error)]
+pub enum EvidenceError {
+    /// SQLite failed (disk full, locked for longer than the busy timeout, corrupt file ...).
+    #[error("evidence database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// Reading or writing a file (key file, export, bundle) failed.
+    #[error("evidence I/O error on {path}: {source}")]
+    Io {
+        /// The file or directory involved.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// Writing an export failed.
+    #[error("evidence export failed: {0}")]
+    Write(#[source] std::io::Error),
+    /// The OS keychain could not be reached; no silent fallback to a weaker store.
+    #[error(
+        "no OS keychain reachable (is a Secret Service running in this D-Bus session?): {detail}; \
+         start one (e.g. gnome-keyring, KeePassXC) or opt in to a key file with \
+         CORDON_SIGNING_KEY=file:PATH"
+    )]
+    KeychainUnavailable {
+        /// What the platform said.
+        detail: String,
+    },
+    /// The keychain answered but the stored key is unusable.
+    #[error("the evidence signing key in the keychain is unusable: {0}")]
+    Keychain(String),
+    /// A key file exists but is malformed or too widely readable.
+    #[error("evidence signing key file {path}: {reason}")]
+    KeyFile {
+        /// The key file.
+        path: PathBuf,
+        /// What is wrong and how to fix it.
+        reason: String,
+    },
+    /// A public key given to pin verification could not be parsed.
+    #[error("cannot read public key: {0} (expected 64 hex characters or a PEM public key)")]
+    PublicKey(String),
+    /// The log was opened without a signing key and asked to write.
+    #[error(
+        "this evidence log was opened read-only (no signing key): appends and checkpoints are refused"
+    )]
+    ReadOnly,
+    /// A record to append is malformed.
+    #[error("invalid evidence record: {0}")]
+    InvalidRecord(String),
+    /// Stored data is inconsistent (e.g. a record's args blob is missing): run `cordon log verify`.
+    #[error("evidence database is corrupt or was tampered with: {0} (run `cordon log verify`)")]
+    Corrupt(String),
+    /// A bundle or export could not be parsed.
+    #[error("malformed evidence bundle at line {line}: {reason}")]
+    Bundle {
+        /// 1-based line number in the bundle.
+        line: u64,
+        /// What is wrong.
+        reason: String,
+    },
+    /// JSON (de)serialisation failed.
+    #[error("evidence JSON error: {0}")]
+    Json(#[from] serde_json::Error),
+    /// CSV (de)serialisation failed.
+    #[error("evidence CSV error: {0}")]
+    Csv(#[from] csv::Error),
+    /// The grouped commit that carried this record failed (the message is the cause).
+    #[error("evidence append failed: {0}")]
+    GroupCommit(String),
+    /// A lock was poisoned by a panic in another thread.
+    #[error("evidence log lock poisoned by an earlier panic")]
+    Poisoned,
+    /// Formatting a timestamp failed.
+    #[error("timestamp error: {0}")]
+    Time(String),
+}
+
+impl EvidenceError {
+    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Self::Io {
+            path: path.into(),
+            source,
+        }
+    }
+}

@@ -1,0 +1,369 @@
+//! Record types and the canonical form the hash chain is computed over.
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use time::OffsetDateTime;
+use time::format_description::FormatItem;
+use time::macros::format_description;
+
+use crate::EvidenceError;
+
+/// The `prev_hash` of the first record.
+pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// Version of the canonical hashed form; bumped if the hashed field set ever changes.
+pub(crate) const HASH_FORMAT_VERSION: u64 = 1;
+
+const TIMESTAMP_FORMAT: &[FormatItem<'static>] =
+    format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
+
+/// How a governed call ended. Kept small and closed so reviewers can filter on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// The policy allowed the call and it ran.
+    Allowed,
+    /// The policy denied the call.
+    #[default]
+    Denied,
+    /// A human approved the call and it ran.
+    Approved,
+    /// A human rejected the call.
+    Rejected,
+    /// Nobody answered the approval in time (refused: fail closed).
+    TimedOut,
+    /// Something failed (engine, upstream): the call was refused or failed.
+    Error,
+}
+
+impl Outcome {
+    /// The stored and exported spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Allowed => "allowed",
+            Self::Denied => "denied",
+            Self::Approved => "approved",
+            Self::Rejected => "rejected",
+            Self::TimedOut => "timed_out",
+            Self::Error => "error",
+        }
+    }
+
+    /// Parses the stored spelling.
+    pub fn parse(text: &str) -> Option<Self> {
+        Some(match text {
+            "allowed" => Self::Allowed,
+            "denied" => Self::Denied,
+            "approved" => Self::Approved,
+            "rejected" => Self::Rejected,
+            "timed_out" => Self::TimedOut,
+            "error" => Self::Error,
+            _ => return None,
+        })
+    }
+}
+
+impl std::fmt::Display for Outcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The decisions a policy can take; anything else is refused at append time.
+pub const DECISIONS: [&str; 3] = ["allow", "deny", "require_approval"];
+
+/// What the gateway knows about one call; the log adds id, seq, timestamp and the chain.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct NewRecord {
+    /// The agent that made the call (e.g. `claude-code`).
+    pub agent: String,
+    /// The agent's session.
+    pub session_id: String,
+    /// The upstream server (empty for built-in tools and hooks).
+    pub server: String,
+    /// The tool name.
+    pub tool: String,
+    /// The topic, e.g. `job.mcp-bridge.git.push`.
+    pub action: String,
+    /// What the action touches: a path, a remote/branch, a command.
+    pub target: Option<String>,
+    /// Risk tags from the classifier.
+    pub risk_tags: Vec<String>,
+    /// `allow`, `deny` or `require_approval`.
+    pub decision: String,
+    /// The rule that won, if any.
+    pub rule_id: Option<String>,
+    /// Why (the rule's reason or the engine's message).
+    pub reason: String,
+    /// The policy version in force (see [`crate::EvidenceLog::record_policy`]).
+    pub policy_version: String,
+    /// Who approved or rejected, for held calls.
+    pub reviewer: Option<String>,
+    /// How the call ended.
+    pub outcome: Outcome,
+    /// The call's arguments (already redacted by the caller), stored whole.
+    pub args: serde_json::Value,
+    /// The diff shown to the reviewer, stored whole.
+    pub diff: Option<String>,
+    /// Wall time of the call, including any wait for approval.
+    pub duration_ms: u64,
+    /// Error message when `outcome` is `error`.
+    pub error: Option<String>,
+}
+
+/// One stored, chained evidence record. Serialises with the seed's key names.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Record {
+    /// ULID, unique.
+    pub id: String,
+    /// Position in the chain: 1-based and contiguous.
+    pub seq: u64,
+    /// When the record was written, RFC 3339 UTC with milliseconds.
+    pub timestamp: String,
+    /// See [`NewRecord::agent`].
+    pub agent: String,
+    /// See [`NewRecord::session_id`].
+    pub session_id: String,
+    /// See [`NewRecord::server`].
+    pub server: String,
+    /// See [`NewRecord::tool`].
+    pub tool: String,
+    /// See [`NewRecord::action`].
+    pub action: String,
+    /// See [`NewRecord::target`].
+    pub target: Option<String>,
+    /// See [`NewRecord::risk_tags`].
+    pub risk_tags: Vec<String>,
+    /// See [`NewRecord::decision`].
+    pub decision: String,
+    /// See [`NewRecord::rule_id`].
+    pub rule_id: Option<String>,
+    /// See [`NewRecord::reason`].
+    pub reason: String,
+    /// See [`NewRecord::policy_version`].
+    pub policy_version: String,
+    /// See [`NewRecord::reviewer`].
+    pub reviewer: Option<String>,
+    /// See [`NewRecord::outcome`].
+    pub outcome: Outcome,
+    /// See [`NewRecord::args`].
+    pub args: serde_json::Value,
+    /// See [`NewRecord::diff`].
+    pub diff: Option<String>,
+    /// See [`NewRecord::duration_ms`].
+    pub duration_ms: u64,
+    /// See [`NewRecord::error`].
+    pub error: Option<String>,
+    /// Hash of the previous record (64 zeros for the first).
+    pub prev_hash: String,
+    /// sha256 of this record's canonical form (see the crate docs).
+    pub hash: String,
+}
+
+/// The exact text stored for (and hashed over) a record's args.
+pub(crate) fn args_text(args: &serde_json::Value) -> Result<String, EvidenceError> {
+    Ok(serde_json::to_string(args)?)
+}
+
+/// Lowercase hex sha256.
+pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// The hashed form of a record: every field except `hash`, with args and diff replaced by the
+/// sha256 of their stored text. Fields are declared in sorted order and serialised by serde_json
+/// without whitespace, which is RFC 8785 for this subset (strings, u64 integers, string arrays,
+/// null: no floats, no duplicate keys; serde_json escapes strings as RFC 8785 asks).
+#[derive(Serialize)]
+pub(crate) struct HashInput<'a> {
+    pub action: &'a str,
+    pub agent: &'a str,
+    pub args_sha256: &'a str,
+    pub decision: &'a str,
+    pub diff_sha256: Option<&'a str>,
+    pub duration_ms: u64,
+    pub error: Option<&'a str>,
+    pub id: &'a str,
+    pub outcome: &'a str,
+    pub policy_version: &'a str,
+    pub prev_hash: &'a str,
+    pub reason: &'a str,
+    pub reviewer: Option<&'a str>,
+    pub risk_tags: &'a [String],
+    pub rule_id: Option<&'a str>,
+    pub seq: u64,
+    pub server: &'a str,
+    pub session_id: &'a str,
+    pub target: Option<&'a str>,
+    pub timestamp: &'a str,
+    pub tool: &'a str,
+    pub v: u64,
+}
+
+impl HashInput<'_> {
+    /// sha256 (hex) of the canonical JSON.
+    pub(crate) fn hash(&self) -> Result<String, EvidenceError> {
+        // Streamed straight into the hasher: no intermediate buffer.
+        let mut hasher = Sha256::new();
+        serde_json::to_writer(&mut hasher, self)?;
+        Ok(hex::encode(hasher.finalize()))
+    }
+}
+
+impl Record {
+    /// Recomputes this record's hash from its fields (what `verify` does for bundles).
+    pub fn compute_hash(&self) -> Result<String, EvidenceError> {
+        let args_sha = sha256_hex(args_text(&self.args)?.as_bytes());
+        let diff_sha = self.diff.as_deref().map(|d| sha256_hex(d.as_bytes()));
+        HashInput {
+            action: &self.action,
+            agent: &self.agent,
+            args_sha256: &args_sha,
+            decision: &self.decision,
+            diff_sha256: diff_sha.as_deref(),
+            duration_ms: self.duration_ms,
+            error: self.error.as_deref(),
+            id: &self.id,
+            outcome: self.outcome.as_str(),
+            policy_version: &self.policy_version,
+            prev_hash: &self.prev_hash,
+            reason: &self.reason,
+            reviewer: self.reviewer.as_deref(),
+            risk_tags: &self.risk_tags,
+            rule_id: self.rule_id.as_deref(),
+            seq: self.seq,
+            server: &self.server,
+            session_id: &self.session_id,
+            target: self.target.as_deref(),
+            timestamp: &self.timestamp,
+            tool: &self.tool,
+            v: HASH_FORMAT_VERSION,
+        }
+        .hash()
+    }
+}
+
+/// Formats a time the way records store it (`2026-04-01T10:41:55.123Z`); such strings sort
+/// chronologically, which the `since`/`until` filters rely on.
+pub fn format_timestamp(t: OffsetDateTime) -> Result<String, EvidenceError> {
+    t.to_offset(time::UtcOffset::UTC)
+        .format(TIMESTAMP_FORMAT)
+        .map_err(|e| EvidenceError::Time(e.to_string()))
+}
+
+/// Now, formatted as a record timestamp.
+pub(crate) fn now_timestamp() -> Result<String, EvidenceError> {
+    format_timestamp(OffsetDateTime::now_utc())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hash_input_keys_are_sorted_and_compact() {
+        let tags = vec!["exec".to_string()];
+        let input = HashInput {
+            action: "a",
+            agent: "b",
+            args_sha256: "c",
+            decision: "d",
+            diff_sha256: None,
+            duration_ms: 1,
+            error: None,
+            id: "e",
+            outcome: "f",
+            policy_version: "g",
+            prev_hash: "h",
+            reason: "i\n\"é",
+            reviewer: None,
+            risk_tags: &tags,
+            rule_id: None,
+            seq: 2,
+            server: "j",
+            session_id: "k",
+            target: None,
+            timestamp: "l",
+            tool: "m",
+            v: 1,
+        };
+        let text = serde_json::to_string(&input).unwrap();
+        assert!(!text.contains(": ") && !text.contains(", "));
+        let value: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let keys: Vec<&String> = value.as_object().unwrap().keys().collect();
+        let mut sorted = keys.clone();
+        sorted.sort();
+        assert_eq!(keys, sorted, "canonical form needs sorted keys");
+        assert!(text.contains(r#""reason":"i\n\"é""#), "{text}");
+    }
+
+    /// Pins the canonical form so an independent auditor's tool can recompute hashes.
+    #[test]
+    fn known_answer_hash() {
+        let record = Record {
+            id: "01JTRX4WGN2TZJG4B99RGV8M2K".into(),
+            seq: 7,
+            timestamp: "2026-04-01T10:41:55.000Z".into(),
+            agent: "claude-code".into(),
+            session_id: "sess_01".into(),
+            server: "git".into(),
+            tool: "git_push".into(),
+            action: "job.mcp-bridge.git.push".into(),
+            target: Some("origin/main".into()),
+            risk_tags: vec!["deploy".into()],
+            decision: "require_approval".into(),
+            rule_id: None,
+            reason: "push".into(),
+            policy_version: "v1.7.1".into(),
+            reviewer: Some("alice@example.com".into()),
+            outcome: Outcome::Approved,
+            args: serde_json::json!({"remote": "origin"}),
+            diff: None,
+            duration_ms: 1200,
+            error: None,
+            prev_hash: GENESIS_HASH.into(),
+            hash: String::new(),
+        };
+        let args_sha = sha256_hex(br#"{"remote":"origin"}"#);
+        let canonical = format!(
+            concat!(
+                r#"{{"action":"job.mcp-bridge.git.push","agent":"claude-code","args_sha256":"{}","#,
+                r#""decision":"require_approval","diff_sha256":null,"duration_ms":1200,"error":null,"#,
+                r#""id":"01JTRX4WGN2TZJG4B99RGV8M2K","outcome":"approved","policy_version":"v1.7.1","#,
+                r#""prev_hash":"{}","reason":"push","reviewer":"alice@example.com","#,
+                r#""risk_tags":["deploy"],"rule_id":null,"seq":7,"server":"git","session_id":"sess_01","#,
+                r#""target":"origin/main","timestamp":"2026-04-01T10:41:55.000Z","tool":"git_push","v":1}}"#
+            ),
+            args_sha, GENESIS_HASH
+        );
+        assert_eq!(
+            record.compute_hash().unwrap(),
+            sha256_hex(canonical.as_bytes())
+        );
+    }
+
+    #[test]
+    fn outcome_spellings_round_trip() {
+        for o in [
+            Outcome::Allowed,
+            Outcome::Denied,
+            Outcome::Approved,
+            Outcome::Rejected,
+            Outcome::TimedOut,
+            Outcome::Error,
+        ] {
+            assert_eq!(Outcome::parse(o.as_str()), Some(o));
+            assert_eq!(
+                serde_json::to_string(&o).unwrap(),
+                format!("\"{}\"", o.as_str())
+            );
+        }
+        assert_eq!(Outcome::parse("ALLOWED"), None);
+    }
+
+    #[test]
+    fn timestamps_have_millis_and_z() {
+        let t = time::macros::datetime!(2026-04-01 10:41:55.123 UTC);
+        assert_eq!(format_timestamp(t).unwrap(), "2026-04-01T10:41:55.123Z");
+    }
+}

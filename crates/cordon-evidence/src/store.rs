@@ -1,0 +1,1166 @@
+//! The SQLite store: open, append, checkpoint, policy snapshots and queries.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
+use rusqlite::types::Value as SqlValue;
+use rusqlite::{Connection, OpenFlags, OptionalExtension, Transaction, TransactionBehavior};
+use serde::{Deserialize, Serialize};
+
+use crate::filter::{Filter, action_matches};
+use crate::keys::{fingerprint, public_key_hex};
+use crate::record::{
+    DECISIONS, GENESIS_HASH, HASH_FORMAT_VERSION, HashInput, NewRecord, Outcome, Record, args_text,
+    format_timestamp, now_timestamp, sha256_hex,
+};
+use crate::{EvidenceError, KeyStore};
+
+/// Schema migrations, applied in order on open (timestamped `.sql` files).
+const MIGRATIONS: &[(&str, &str)] = &[(
+    "20261125000000_init",
+    include_str!("../migrations/20261125000000_init.sql"),
+)];
+
+/// How long a writer waits for another process's write transaction before failing (closed).
+const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Default number of records between automatic checkpoints.
+pub const DEFAULT_CHECKPOINT_INTERVAL: u64 = 100;
+
+/// Domain separation for checkpoint signatures.
+pub(crate) const CHECKPOINT_TYPE: &str = "cordon-evidence-checkpoint/1";
+
+/// A signed statement "the chain had `count` records and its head was `head_hash` at `seq`".
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Checkpoint {
+    /// Seq of the head record at signing time.
+    pub seq: u64,
+    /// Hash of that record.
+    pub head_hash: String,
+    /// Number of records covered (equals `seq` for an intact chain).
+    pub count: u64,
+    /// When it was signed.
+    pub timestamp: String,
+    /// Fingerprint of the signing key (see [`crate::fingerprint`]).
+    pub key_fingerprint: String,
+    /// Base64 ed25519 signature over [`Checkpoint::signed_message`].
+    pub signature: String,
+}
+
+/// The canonical (sorted keys, compact) JSON that a checkpoint signature covers.
+#[derive(Serialize)]
+struct CheckpointMessage<'a> {
+    count: u64,
+    head_hash: &'a str,
+    key_fingerprint: &'a str,
+    seq: u64,
+    timestamp: &'a str,
+    #[serde(rename = "type")]
+    kind: &'a str,
+}
+
+impl Checkpoint {
+    /// The bytes the signature covers.
+    pub fn signed_message(&self) -> Result<Vec<u8>, EvidenceError> {
+        Ok(serde_json::to_vec(&CheckpointMessage {
+            count: self.count,
+            head_hash: &self.head_hash,
+            key_fingerprint: &self.key_fingerprint,
+            seq: self.seq,
+            timestamp: &self.timestamp,
+            kind: CHECKPOINT_TYPE,
+        })?)
+    }
+}
+
+/// A public key recorded in the log (or a bundle) as having signed checkpoints.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordedKey {
+    /// See [`crate::fingerprint`].
+    pub fingerprint: String,
+    /// Always `ed25519`.
+    pub algorithm: String,
+    /// Hex of the 32-byte public key.
+    pub public_key: String,
+    /// When the key was first recorded.
+    pub added_at: String,
+}
+
+/// The append-only evidence log. Cheap to share in an `Arc`; appends from several threads and
+/// several processes are serialised by SQLite's write lock so the chain never forks.
+pub struct EvidenceLog {
+    conn: Mutex<Connection>,
+    /// Appends waiting for the connection; whoever holds it commits them all in one transaction.
+    queue: Mutex<Vec<(NewRecord, Slot)>>,
+    path: Option<PathBuf>,
+    signing: Option<SigningKey>,
+    key_fingerprint: Option<String>,
+    checkpoint_interval: u64,
+}
+
+impl std::fmt::Debug for EvidenceLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EvidenceLog")
+            .field("path", &self.path)
+            .field("key_fingerprint", &self.key_fingerprint)
+            .field("checkpoint_interval", &self.checkpoint_interval)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Where a queued append's result is handed back.
+type Slot = Arc<Mutex<Option<Result<Record, EvidenceError>>>>;
+
+/// The default database location: `<data dir>/cordon/evidence.db`.
+pub fn default_path() -> Option<PathBuf> {
+    dirs::data_dir().map(|d| d.join("cordon").join("evidence.db"))
+}
+
+/// Creates a directory (and parents) readable only by the user.
+pub(crate) fn create_private_dir(dir: &Path) -> Result<(), EvidenceError> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder.create(dir).map_err(|e| EvidenceError::io(dir, e))
+}
+
+#[cfg(unix)]
+fn make_private(path: &Path) -> Result<(), EvidenceError> {
+    use std::os::unix::fs::PermissionsExt;
+    let meta = std::fs::metadata(path).map_err(|e| EvidenceError::io(path, e))?;
+    if meta.permissions().mode() & 0o077 != 0 {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+            .map_err(|e| EvidenceError::io(path, e))?;
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn make_private(_path: &Path) -> Result<(), EvidenceError> {
+    Ok(())
+}
+
+fn configure(conn: &Connection) -> Result<(), EvidenceError> {
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    let _mode: String =
+        conn.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    Ok(())
+}
+
+fn migrate(conn: &mut Connection) -> Result<(), EvidenceError> {
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (version TEXT PRIMARY KEY, applied_at TEXT NOT NULL)",
+    )?;
+    for (version, sql) in MIGRATIONS {
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let applied: bool = tx
+            .query_row(
+                "SELECT 1 FROM schema_migrations WHERE version = ?1",
+                [version],
+                |_| Ok(()),
+            )
+            .optional()?
+            .is_some();
+        if !applied {
+            tx.execute_batch(sql)?;
+            tx.execute(
+                "INSERT INTO schema_migrations (version, applied_at) VALUES (?1, ?2)",
+                rusqlite::params![version, now_timestamp()?],
+            )?;
+        }
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+fn to_i64(n: u64) -> Result<i64, EvidenceError> {
+    i64::try_from(n).map_err(|_| EvidenceError::InvalidRecord(format!("{n} is out of range")))
+}
+
+fn to_u64(n: i64) -> Result<u64, EvidenceError> {
+    u64::try_from(n).map_err(|_| EvidenceError::Corrupt(format!("negative number {n}")))
+}
+
+/// A record row as stored: texts unparsed, so `verify` hashes exactly what is on disk.
+pub(crate) struct RawRecord {
+    pub seq: i64,
+    pub id: String,
+    pub timestamp: String,
+    pub agent: String,
+    pub session_id: String,
+    pub server: String,
+    pub tool: String,
+    pub action: String,
+    pub target: Option<String>,
+    pub risk_tags: String,
+    pub decision: String,
+    pub rule_id: Option<String>,
+    pub reason: String,
+    pub policy_version: String,
+    pub reviewer: Option<String>,
+    pub outcome: String,
+    pub args_sha256: String,
+    pub diff_sha256: Option<String>,
+    pub duration_ms: i64,
+    pub error: Option<String>,
+    pub prev_hash: String,
+    pub hash: String,
+    pub args: Option<String>,
+    pub diff: Option<String>,
+}
+
+pub(crate) const RAW_SELECT: &str = "SELECT r.seq, r.id, r.timestamp, r.agent, r.session_id, \
+    r.server, r.tool, r.action, r.target, r.risk_tags, r.decision, r.rule_id, r.reason, \
+    r.policy_version, r.reviewer, r.outcome, r.args_sha256, r.diff_sha256, r.duration_ms, \
+    r.error, r.prev_hash, r.hash, a.content, d.content FROM records r \
+    LEFT JOIN blobs a ON a.sha256 = r.args_sha256 LEFT JOIN blobs d ON d.sha256 = r.diff_sha256";
+
+impl RawRecord {
+    pub(crate) fn from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+        Ok(Self {
+            seq: row.get(0)?,
+            id: row.get(1)?,
+            timestamp: row.get(2)?,
+            agent: row.get(3)?,
+            session_id: row.get(4)?,
+            server: row.get(5)?,
+            tool: row.get(6)?,
+            action: row.get(7)?,
+            target: row.get(8)?,
+            risk_tags: row.get(9)?,
+            decision: row.get(10)?,
+            rule_id: row.get(11)?,
+            reason: row.get(12)?,
+            policy_version: row.get(13)?,
+            reviewer: row.get(14)?,
+            outcome: row.get(15)?,
+            args_sha256: row.get(16)?,
+            diff_sha256: row.get(17)?,
+            duration_ms: row.get(18)?,
+            error: row.get(19)?,
+            prev_hash: row.get(20)?,
+            hash: row.get(21)?,
+            args: row.get(22)?,
+            diff: row.get(23)?,
+        })
+    }
+
+    /// Recomputes the hash from the stored columns (`None` if a column is unparseable).
+    pub(crate) fn compute_hash(&self, risk_tags: &[String]) -> Result<String, EvidenceError> {
+        HashInput {
+            action: &self.action,
+            agent: &self.agent,
+            args_sha256: &self.args_sha256,
+            decision: &self.decision,
+            diff_sha256: self.diff_sha256.as_deref(),
+            duration_ms: to_u64(self.duration_ms)?,
+            error: self.error.as_deref(),
+            id: &self.id,
+            outcome: &self.outcome,
+            policy_version: &self.policy_version,
+            prev_hash: &self.prev_hash,
+            reason: &self.reason,
+            reviewer: self.reviewer.as_deref(),
+            risk_tags,
+            rule_id: self.rule_id.as_deref(),
+            seq: to_u64(self.seq)?,
+            server: &self.server,
+            session_id: &self.session_id,
+            target: self.target.as_deref(),
+            timestamp: &self.timestamp,
+            tool: &self.tool,
+            v: HASH_FORMAT_VERSION,
+        }
+        .hash()
+    }
+
+    pub(crate) fn into_record(self) -> Result<Record, EvidenceError> {
+        let corrupt = |what: &str| EvidenceError::Corrupt(format!("record {}: {what}", self.seq));
+        let args_text = self
+            .args
+            .as_deref()
+            .ok_or_else(|| corrupt("args blob missing"))?;
+        let args = serde_json::from_str(args_text).map_err(|_| corrupt("args are not JSON"))?;
+        let risk_tags =
+            serde_json::from_str(&self.risk_tags).map_err(|_| corrupt("risk_tags malformed"))?;
+        let outcome = Outcome::parse(&self.outcome).ok_or_else(|| corrupt("unknown outcome"))?;
+        if self.diff_sha256.is_some() && self.diff.is_none() {
+            return Err(corrupt("diff blob missing"));
+        }
+        Ok(Record {
+            id: self.id,
+            seq: to_u64(self.seq)?,
+            timestamp: self.timestamp,
+            agent: self.agent,
+            session_id: self.session_id,
+            server: self.server,
+            tool: self.tool,
+            action: self.action,
+            target: self.target,
+            risk_tags,
+            decision: self.decision,
+            rule_id: self.rule_id,
+            reason: self.reason,
+            policy_version: self.policy_version,
+            reviewer: self.reviewer,
+            outcome,
+            args,
+            diff: self.diff,
+            duration_ms: to_u64(self.duration_ms)?,
+            error: self.error,
+            prev_hash: self.prev_hash,
+            hash: self.hash,
+        })
+    }
+}
+
+pub(crate) fn read_checkpoints(conn: &Connection) -> Result<Vec<Checkpoint>, EvidenceError> {
+    let mut stmt = conn.prepare(
+        "SELECT seq, head_hash, count, timestamp, key_fingerprint, signature FROM checkpoints ORDER BY seq, id",
+    )?;
+    let rows = stmt.query_map([], |row| {
+        Ok((
+            row.get::<_, i64>(0)?,
+            row.get::<_, String>(1)?,
+            row.get::<_, i64>(2)?,
+            row.get::<_, String>(3)?,
+            row.get::<_, String>(4)?,
+            row.get::<_, String>(5)?,
+        ))
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (seq, head_hash, count, timestamp, key_fingerprint, signature) = row?;
+        out.push(Checkpoint {
+            seq: to_u64(seq)?,
+            head_hash,
+            count: to_u64(count)?,
+            timestamp,
+            key_fingerprint,
+            signature,
+        });
+    }
+    Ok(out)
+}
+
+pub(crate) fn read_keys(conn: &Connection) -> Result<Vec<RecordedKey>, EvidenceError> {
+    let mut stmt = conn.prepare(
+        "SELECT fingerprint, algorithm, public_key, added_at FROM signing_keys ORDER BY rowid",
+    )?;
+    let rows = stmt.query_map([], |row| {
+        Ok(RecordedKey {
+            fingerprint: row.get(0)?,
+            algorithm: row.get(1)?,
+            public_key: row.get(2)?,
+            added_at: row.get(3)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<Vec<_>, _>>()?)
+}
+
+/// A policy version and its `(name, text)` sources.
+pub(crate) type PolicyRow = (String, Vec<(String, String)>);
+
+pub(crate) fn read_policies(conn: &Connection) -> Result<Vec<PolicyRow>, EvidenceError> {
+    let mut stmt = conn
+        .prepare("SELECT version, sources FROM policy_snapshots ORDER BY recorded_at, version")?;
+    let rows = stmt.query_map([], |row| {
+        Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (version, sources) = row?;
+        let sources = serde_json::from_str(&sources)
+            .map_err(|_| EvidenceError::Corrupt(format!("policy snapshot {version} malformed")))?;
+        out.push((version, sources));
+    }
+    Ok(out)
+}
+
+impl EvidenceLog {
+    /// Opens (creating if needed) the log at `path` (`:memory:` for a private in-memory log),
+    /// applies migrations, and loads or creates the signing key from `keys`. Fails closed when the
+    /// key store is unreachable.
+    pub fn open(path: &Path, keys: KeyStore) -> Result<Self, EvidenceError> {
+        let signing = keys.load_or_create()?;
+        let (mut conn, stored_path) = if path.as_os_str() == ":memory:" {
+            (Connection::open_in_memory()?, None)
+        } else {
+            if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+                create_private_dir(parent)?;
+            }
+            let conn = Connection::open(path)?;
+            (conn, Some(path.to_path_buf()))
+        };
+        configure(&conn)?;
+        migrate(&mut conn)?;
+        if let Some(p) = &stored_path {
+            make_private(p)?;
+        }
+        let key_fingerprint = signing.as_ref().map(|k| fingerprint(&k.verifying_key()));
+        if let (Some(key), Some(fp)) = (&signing, &key_fingerprint) {
+            conn.execute(
+                "INSERT OR IGNORE INTO signing_keys (fingerprint, algorithm, public_key, added_at) \
+                 VALUES (?1, 'ed25519', ?2, ?3)",
+                rusqlite::params![fp, public_key_hex(&key.verifying_key()), now_timestamp()?],
+            )?;
+        }
+        Ok(Self {
+            conn: Mutex::new(conn),
+            queue: Mutex::new(Vec::new()),
+            path: stored_path,
+            signing,
+            key_fingerprint,
+            checkpoint_interval: DEFAULT_CHECKPOINT_INTERVAL,
+        })
+    }
+
+    /// Checkpoint automatically every `n` records (0 turns automatic checkpoints off; explicit
+    /// [`EvidenceLog::checkpoint`] calls still work).
+    #[must_use]
+    pub fn with_checkpoint_interval(mut self, n: u64) -> Self {
+        self.checkpoint_interval = n;
+        self
+    }
+
+    /// The public key this log signs with (None when opened read-only).
+    pub fn public_key(&self) -> Option<VerifyingKey> {
+        self.signing.as_ref().map(SigningKey::verifying_key)
+    }
+
+    /// The database file (None for an in-memory log).
+    pub fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
+    }
+
+    pub(crate) fn lock(&self) -> Result<MutexGuard<'_, Connection>, EvidenceError> {
+        self.conn.lock().map_err(|_| EvidenceError::Poisoned)
+    }
+
+    /// Runs `f` on a connection that sees one consistent snapshot: a separate read-only
+    /// connection for file logs (so long reads do not block appends), the main one in memory.
+    pub(crate) fn with_snapshot<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, EvidenceError>,
+    ) -> Result<T, EvidenceError> {
+        match &self.path {
+            Some(path) => {
+                let mut conn = Connection::open_with_flags(
+                    path,
+                    OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                )?;
+                conn.busy_timeout(BUSY_TIMEOUT)?;
+                // Long scans (verify, export): map the file and keep a larger page cache.
+                conn.pragma_update(None, "mmap_size", 1_i64 << 30)?;
+                conn.pragma_update(None, "cache_size", -65_536_i64)?;
+                let tx = conn.transaction()?;
+                // Start the read transaction now so every later query sees the same snapshot.
+                tx.query_row("SELECT count(*) FROM records", [], |_| Ok(()))?;
+                let out = f(&tx)?;
+                tx.finish()?;
+                Ok(out)
+            }
+            None => {
+                let conn = self.lock()?;
+                f(&conn)
+            }
+        }
+    }
+
+    /// Appends one record; durable (fsynced) before it returns.
+    ///
+    /// Concurrent callers share commits (group commit): each caller queues its record, and the
+    /// thread that holds the connection commits everything queued in one transaction and one
+    /// fsync. Every caller returns only after the transaction holding its record committed.
+    pub fn append(&self, rec: NewRecord) -> Result<Record, EvidenceError> {
+        if self.signing.is_none() {
+            return Err(EvidenceError::ReadOnly);
+        }
+        validate(&rec)?;
+        let slot: Slot = Arc::default();
+        self.queue
+            .lock()
+            .map_err(|_| EvidenceError::Poisoned)?
+            .push((rec, Arc::clone(&slot)));
+        let mut conn = self.lock()?;
+        if let Some(done) = take_slot(&slot)? {
+            return done; // an earlier holder of the connection committed it
+        }
+        let jobs = std::mem::take(&mut *self.queue.lock().map_err(|_| EvidenceError::Poisoned)?);
+        let (recs, slots): (Vec<NewRecord>, Vec<Slot>) = jobs.into_iter().unzip();
+        match self.commit(&mut conn, recs) {
+            Ok(records) => {
+                for (record, s) in records.into_iter().zip(&slots) {
+                    *s.lock().map_err(|_| EvidenceError::Poisoned)? = Some(Ok(record));
+                }
+            }
+            Err(error) => {
+                let message = error.to_string();
+                let mut own = Some(error);
+                for s in &slots {
+                    let result = if Arc::ptr_eq(s, &slot) {
+                        own.take()
+                            .unwrap_or_else(|| EvidenceError::GroupCommit(message.clone()))
+                    } else {
+                        EvidenceError::GroupCommit(message.clone())
+                    };
+                    *s.lock().map_err(|_| EvidenceError::Poisoned)? = Some(Err(result));
+                }
+            }
+        }
+        drop(conn);
+        take_slot(&slot)?.unwrap_or_else(|| {
+            Err(EvidenceError::Corrupt(
+                "group commit lost a queued record".into(),
+            ))
+        })
+    }
+
+    /// Appends several records in one transaction (one fsync): all or none.
+    pub fn append_batch(&self, recs: Vec<NewRecord>) -> Result<Vec<Record>, EvidenceError> {
+        if self.signing.is_none() {
+            return Err(EvidenceError::ReadOnly);
+        }
+        for rec in &recs {
+            validate(rec)?;
+        }
+        if recs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut conn = self.lock()?;
+        self.commit(&mut conn, recs)
+    }
+
+    /// One write transaction: append, checkpoint if the interval is reached, commit.
+    fn commit(
+        &self,
+        conn: &mut Connection,
+        recs: Vec<NewRecord>,
+    ) -> Result<Vec<Record>, EvidenceError> {
+        let key = self.signing.as_ref().ok_or(EvidenceError::ReadOnly)?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let out = append_in(&tx, recs)?;
+        if self.checkpoint_interval > 0 {
+            let last = last_checkpoint_seq(&tx)?;
+            if let Some(head) = out.last()
+                && head.seq.saturating_sub(last) >= self.checkpoint_interval
+            {
+                sign_checkpoint(&tx, key, self.fingerprint()?, head.seq, &head.hash)?;
+            }
+        }
+        tx.commit()?;
+        Ok(out)
+    }
+
+    fn fingerprint(&self) -> Result<&str, EvidenceError> {
+        self.key_fingerprint
+            .as_deref()
+            .ok_or(EvidenceError::ReadOnly)
+    }
+
+    /// Signs the current head now (no-op when the head is already checkpointed or the log is
+    /// empty). The gateway calls this on shutdown so the tail is covered.
+    pub fn checkpoint(&self) -> Result<(), EvidenceError> {
+        let key = self.signing.as_ref().ok_or(EvidenceError::ReadOnly)?;
+        let mut conn = self.lock()?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        if let Some((seq, hash)) = head(&tx)?
+            && last_checkpoint_seq(&tx)? < seq
+        {
+            sign_checkpoint(&tx, key, self.fingerprint()?, seq, &hash)?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Stores the sources of a policy version once (idempotent). Recording the same version
+    /// with different sources is refused: a version label must name one policy.
+    pub fn record_policy(
+        &self,
+        version: &str,
+        sources: &[(String, String)],
+    ) -> Result<(), EvidenceError> {
+        let text = serde_json::to_string(sources)?;
+        let digest = sha256_hex(text.as_bytes());
+        let conn = self.lock()?;
+        let existing: Option<String> = conn
+            .query_row(
+                "SELECT sha256 FROM policy_snapshots WHERE version = ?1",
+                [version],
+                |row| row.get(0),
+            )
+            .optional()?;
+        match existing {
+            Some(d) if d == digest => Ok(()),
+            Some(_) => Err(EvidenceError::InvalidRecord(format!(
+                "policy version {version} is already recorded with different sources"
+            ))),
+            None => {
+                conn.execute(
+                    "INSERT OR IGNORE INTO policy_snapshots (version, sources, sha256, recorded_at) \
+                     VALUES (?1, ?2, ?3, ?4)",
+                    rusqlite::params![version, text, digest, now_timestamp()?],
+                )?;
+                Ok(())
+            }
+        }
+    }
+
+    /// The sources recorded for a policy version.
+    pub fn policy_snapshot(
+        &self,
+        version: &str,
+    ) -> Result<Option<Vec<(String, String)>>, EvidenceError> {
+        let conn = self.lock()?;
+        let text: Option<String> = conn
+            .query_row(
+                "SELECT sources FROM policy_snapshots WHERE version = ?1",
+                [version],
+                |row| row.get(0),
+            )
+            .optional()?;
+        text.map(|t| {
+            serde_json::from_str(&t)
+                .map_err(|_| EvidenceError::Corrupt(format!("policy snapshot {version} malformed")))
+        })
+        .transpose()
+    }
+
+    /// One record by id (a full ULID, or a unique prefix of at least 6 characters).
+    pub fn get(&self, id: &str) -> Result<Option<Record>, EvidenceError> {
+        let conn = self.lock()?;
+        let raw = if id.len() >= 26 {
+            conn.query_row(
+                &format!("{RAW_SELECT} WHERE r.id = ?1"),
+                [id],
+                RawRecord::from_row,
+            )
+            .optional()?
+        } else if id.len() >= 6 {
+            let mut stmt = conn.prepare(&format!(
+                "{RAW_SELECT} WHERE r.id >= ?1 AND r.id < ?1 || char(1114111) LIMIT 2"
+            ))?;
+            let mut rows: Vec<RawRecord> = stmt
+                .query_map([id.to_ascii_uppercase()], RawRecord::from_row)?
+                .collect::<Result<_, _>>()?;
+            if rows.len() > 1 {
+                return Err(EvidenceError::InvalidRecord(format!(
+                    "id prefix {id} is ambiguous: give more characters"
+                )));
+            }
+            rows.pop()
+        } else {
+            None
+        };
+        raw.map(RawRecord::into_record).transpose()
+    }
+
+    /// Records matching `filter`, newest first unless `filter.oldest_first`.
+    pub fn query(&self, filter: &Filter) -> Result<Vec<Record>, EvidenceError> {
+        let mut out = Vec::new();
+        let conn = self.lock()?;
+        for_each_record(&conn, filter, |r| {
+            out.push(r);
+            Ok(true)
+        })?;
+        Ok(out)
+    }
+
+    /// Number of records (the head's seq for an intact chain).
+    pub fn count(&self) -> Result<u64, EvidenceError> {
+        let conn = self.lock()?;
+        let n: i64 = conn.query_row("SELECT count(*) FROM records", [], |row| row.get(0))?;
+        to_u64(n)
+    }
+
+    /// All checkpoints, oldest first.
+    pub fn checkpoints(&self) -> Result<Vec<Checkpoint>, EvidenceError> {
+        read_checkpoints(&*self.lock()?)
+    }
+
+    /// The public keys recorded in this log.
+    pub fn recorded_keys(&self) -> Result<Vec<RecordedKey>, EvidenceError> {
+        read_keys(&*self.lock()?)
+    }
+}
+
+fn validate(rec: &NewRecord) -> Result<(), EvidenceError> {
+    if DECISIONS.contains(&rec.decision.as_str()) {
+        Ok(())
+    } else {
+        Err(EvidenceError::InvalidRecord(format!(
+            "decision {:?} is not one of allow, deny, require_approval",
+            rec.decision
+        )))
+    }
+}
+
+fn take_slot(slot: &Slot) -> Result<Option<Result<Record, EvidenceError>>, EvidenceError> {
+    Ok(slot.lock().map_err(|_| EvidenceError::Poisoned)?.take())
+}
+
+fn head(tx: &Connection) -> Result<Option<(u64, String)>, EvidenceError> {
+    let row: Option<(i64, String)> = tx
+        .query_row(
+            "SELECT seq, hash FROM records ORDER BY seq DESC LIMIT 1",
+            [],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )
+        .optional()?;
+    row.map(|(s, h)| Ok((to_u64(s)?, h))).transpose()
+}
+
+fn last_checkpoint_seq(tx: &Connection) -> Result<u64, EvidenceError> {
+    let n: Option<i64> = tx.query_row("SELECT max(seq) FROM checkpoints", [], |row| row.get(0))?;
+    to_u64(n.unwrap_or(0))
+}
+
+fn sign_checkpoint(
+    tx: &Transaction<'_>,
+    key: &SigningKey,
+    key_fingerprint: &str,
+    seq: u64,
+    head_hash: &str,
+) -> Result<(), EvidenceError> {
+    use base64::Engine;
+    let mut cp = Checkpoint {
+        seq,
+        head_hash: head_hash.to_string(),
+        count: seq,
+        timestamp: now_timestamp()?,
+        key_fingerprint: key_fingerprint.to_string(),
+        signature: String::new(),
+    };
+    let signature = key.sign(&cp.signed_message()?);
+    cp.signature = base64::engine::general_purpose::STANDARD.encode(signature.to_bytes());
+    tx.execute(
+        "INSERT INTO checkpoints (seq, head_hash, count, timestamp, key_fingerprint, signature) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        rusqlite::params![
+            to_i64(cp.seq)?,
+            cp.head_hash,
+            to_i64(cp.count)?,
+            cp.timestamp,
+            cp.key_fingerprint,
+            cp.signature
+        ],
+    )?;
+    Ok(())
+}
+
+fn append_in(tx: &Transaction<'_>, recs: Vec<NewRecord>) -> Result<Vec<Record>, EvidenceError> {
+    // Read the head inside the write transaction: no other writer can move it until commit.
+    let (mut seq, mut prev) = head(tx)?.unwrap_or((0, GENESIS_HASH.to_string()));
+    let mut insert_blob =
+        tx.prepare_cached("INSERT OR IGNORE INTO blobs (sha256, content) VALUES (?1, ?2)")?;
+    let mut insert = tx.prepare_cached(
+        "INSERT INTO records (seq, id, timestamp, agent, session_id, server, tool, action, target, \
+         risk_tags, decision, rule_id, reason, policy_version, reviewer, outcome, args_sha256, \
+         diff_sha256, duration_ms, error, prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, \
+         ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22)",
+    )?;
+    let timestamp = now_timestamp()?;
+    let mut out = Vec::with_capacity(recs.len());
+    for rec in recs {
+        seq = seq
+            .checked_add(1)
+            .ok_or_else(|| EvidenceError::Corrupt("seq overflow".into()))?;
+        let args = args_text(&rec.args)?;
+        let args_sha = sha256_hex(args.as_bytes());
+        insert_blob.execute(rusqlite::params![args_sha, args])?;
+        let diff_sha = match &rec.diff {
+            Some(diff) => {
+                let d = sha256_hex(diff.as_bytes());
+                insert_blob.execute(rusqlite::params![d, diff])?;
+                Some(d)
+            }
+            None => None,
+        };
+        let id = ulid::Ulid::new().to_string();
+        let hash = HashInput {
+            action: &rec.action,
+            agent: &rec.agent,
+            args_sha256: &args_sha,
+            decision: &rec.decision,
+            diff_sha256: diff_sha.as_deref(),
+            duration_ms: rec.duration_ms,
+            error: rec.error.as_deref(),
+            id: &id,
+            outcome: rec.outcome.as_str(),
+            policy_version: &rec.policy_version,
+            prev_hash: &prev,
+            reason: &rec.reason,
+            reviewer: rec.reviewer.as_deref(),
+            risk_tags: &rec.risk_tags,
+            rule_id: rec.rule_id.as_deref(),
+            seq,
+            server: &rec.server,
+            session_id: &rec.session_id,
+            target: rec.target.as_deref(),
+            timestamp: &timestamp,
+            tool: &rec.tool,
+            v: HASH_FORMAT_VERSION,
+        }
+        .hash()?;
+        insert.execute(rusqlite::params![
+            to_i64(seq)?,
+            id,
+            timestamp,
+            rec.agent,
+            rec.session_id,
+            rec.server,
+            rec.tool,
+            rec.action,
+            rec.target,
+            serde_json::to_string(&rec.risk_tags)?,
+            rec.decision,
+            rec.rule_id,
+            rec.reason,
+            rec.policy_version,
+            rec.reviewer,
+            rec.outcome.as_str(),
+            args_sha,
+            diff_sha,
+            to_i64(rec.duration_ms)?,
+            rec.error,
+            prev,
+            hash,
+        ])?;
+        let record = Record {
+            id,
+            seq,
+            timestamp: timestamp.clone(),
+            agent: rec.agent,
+            session_id: rec.session_id,
+            server: rec.server,
+            tool: rec.tool,
+            action: rec.action,
+            target: rec.target,
+            risk_tags: rec.risk_tags,
+            decision: rec.decision,
+            rule_id: rec.rule_id,
+            reason: rec.reason,
+            policy_version: rec.policy_version,
+            reviewer: rec.reviewer,
+            outcome: rec.outcome,
+            args: rec.args,
+            diff: rec.diff,
+            duration_ms: rec.duration_ms,
+            error: rec.error,
+            prev_hash: std::mem::take(&mut prev),
+            hash: hash.clone(),
+        };
+        prev = hash;
+        out.push(record);
+    }
+    Ok(out)
+}
+
+/// Rows beyond which a condition counts as "dense" (see [`for_each_record`]).
+const DENSE_ROWS: i64 = 5_000;
+
+/// Does `condition` (on `records`) match at least [`DENSE_ROWS`] rows? Counted on the index.
+fn dense(conn: &Connection, condition: &str, values: &[SqlValue]) -> Result<bool, EvidenceError> {
+    let sql = format!(
+        "SELECT count(*) FROM (SELECT 1 FROM records WHERE {condition} LIMIT {DENSE_ROWS})"
+    );
+    let n: i64 = conn.query_row(&sql, rusqlite::params_from_iter(values), |r| r.get(0))?;
+    Ok(n >= DENSE_ROWS)
+}
+
+/// The distinct stored actions matching a pattern, found by skipping through the action index
+/// (one lookup per distinct topic).
+fn matching_actions(conn: &Connection, pattern: &str) -> Result<Vec<String>, EvidenceError> {
+    let mut first = conn.prepare_cached("SELECT action FROM records ORDER BY action LIMIT 1")?;
+    let mut next = conn
+        .prepare_cached("SELECT action FROM records WHERE action > ?1 ORDER BY action LIMIT 1")?;
+    let mut out = Vec::new();
+    let mut current: Option<String> = first.query_row([], |r| r.get(0)).optional()?;
+    while let Some(action) = current {
+        current = next.query_row([&action], |r| r.get(0)).optional()?;
+        if action_matches(pattern, &action) {
+            out.push(action);
+        }
+    }
+    Ok(out)
+}
+
+/// Streams the records matching `filter` to `f` until it returns `false` or `limit` is reached.
+pub(crate) fn for_each_record(
+    conn: &Connection,
+    filter: &Filter,
+    mut f: impl FnMut(Record) -> Result<bool, EvidenceError>,
+) -> Result<(), EvidenceError> {
+    let mut clauses: Vec<String> = Vec::new();
+    let mut params: Vec<SqlValue> = Vec::new();
+    // Each `?` in a clause becomes `?N`, numbered across all clauses.
+    let mut push = |clause: &str, values: Vec<SqlValue>| {
+        let mut numbered = String::with_capacity(clause.len() + 4);
+        let mut n = params.len();
+        for c in clause.chars() {
+            numbered.push(c);
+            if c == '?' {
+                n += 1;
+                numbered.push_str(&n.to_string());
+            }
+        }
+        params.extend(values);
+        clauses.push(numbered);
+    };
+    if let Some(agent) = &filter.agent {
+        push("r.agent = ?", vec![SqlValue::Text(agent.clone())]);
+    }
+    if let Some(session) = &filter.session {
+        push("r.session_id = ?", vec![SqlValue::Text(session.clone())]);
+    }
+    if let Some(decision) = &filter.decision {
+        push("r.decision = ?", vec![SqlValue::Text(decision.clone())]);
+    }
+    if let Some(outcome) = filter.outcome {
+        push(
+            "r.outcome = ?",
+            vec![SqlValue::Text(outcome.as_str().into())],
+        );
+    }
+    // A range that matches many rows is better served by walking seq order and testing each
+    // row (`+col` hides the index from the planner) than by collecting and sorting them all.
+    let time_bounds: Vec<(&str, SqlValue)> = [
+        filter.since.map(|t| (">=", t)),
+        filter.until.map(|t| ("<", t)),
+    ]
+    .into_iter()
+    .flatten()
+    .map(|(op, t)| Ok((op, SqlValue::Text(format_timestamp(t)?))))
+    .collect::<Result<_, EvidenceError>>()?;
+    if !time_bounds.is_empty() {
+        let test = time_bounds
+            .iter()
+            .map(|(op, _)| format!("timestamp {op} ?"))
+            .collect::<Vec<_>>()
+            .join(" AND ");
+        let values: Vec<SqlValue> = time_bounds.iter().map(|(_, v)| v.clone()).collect();
+        let plus = if dense(conn, &test, &values)? {
+            "+"
+        } else {
+            ""
+        };
+        let clause = time_bounds
+            .iter()
+            .map(|(op, _)| format!("{plus}r.timestamp {op} ?"))
+            .collect::<Vec<_>>()
+            .join(" AND ");
+        push(&clause, values);
+    }
+    if let Some(after) = filter.after_seq {
+        let op = if filter.oldest_first { ">" } else { "<" };
+        push(
+            &format!("r.seq {op} ?"),
+            vec![SqlValue::Integer(to_i64(after)?)],
+        );
+    }
+    if let Some(pattern) = &filter.action {
+        // The distinct topics are few: resolve the pattern to an exact list first.
+        let actions = matching_actions(conn, pattern)?;
+        if actions.is_empty() {
+            return Ok(());
+        }
+        let marks = vec!["?"; actions.len()].join(", ");
+        let values: Vec<SqlValue> = actions.into_iter().map(SqlValue::Text).collect();
+        let plus = if dense(conn, &format!("action IN ({marks})"), &values)? {
+            "+"
+        } else {
+            ""
+        };
+        push(&format!("{plus}r.action IN ({marks})"), values);
+    }
+    let mut sql = RAW_SELECT.to_string();
+    if !clauses.is_empty() {
+        sql.push_str(" WHERE ");
+        sql.push_str(&clauses.join(" AND "));
+    }
+    sql.push_str(if filter.oldest_first {
+        " ORDER BY r.seq ASC"
+    } else {
+        " ORDER BY r.seq DESC"
+    });
+    if let Some(limit) = filter.limit {
+        sql.push_str(&format!(" LIMIT {limit}"));
+    }
+    let mut stmt = conn.prepare(&sql)?;
+    let mut rows = stmt.query(rusqlite::params_from_iter(params))?;
+    while let Some(row) = rows.next()? {
+        if !f(RawRecord::from_row(row)?.into_record()?)? {
+            break;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn log() -> (tempfile::TempDir, EvidenceLog) {
+        let dir = tempfile::tempdir().unwrap();
+        let log = EvidenceLog::open(
+            Path::new(":memory:"),
+            KeyStore::File(dir.path().join("key.pem")),
+        )
+        .unwrap();
+        (dir, log)
+    }
+
+    fn rec(i: u64) -> NewRecord {
+        NewRecord {
+            agent: "claude-code".into(),
+            session_id: "s1".into(),
+            action: "job.mcp-bridge.read.file".into(),
+            decision: "allow".into(),
+            outcome: Outcome::Allowed,
+            duration_ms: i,
+            ..NewRecord::default()
+        }
+    }
+
+    #[test]
+    fn file_logs_are_wal_and_fully_synchronous() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = EvidenceLog::open(
+            &dir.path().join("a/b/evidence.db"),
+            KeyStore::File(dir.path().join("key.pem")),
+        )
+        .unwrap();
+        let conn = log.lock().unwrap();
+        let mode: String = conn
+            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+            .unwrap();
+        let sync: i64 = conn
+            .query_row("PRAGMA synchronous", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(mode, "wal");
+        assert_eq!(sync, 2, "synchronous=FULL");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let m = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+            assert_eq!(m(&dir.path().join("a/b")), 0o700);
+            assert_eq!(m(&dir.path().join("a/b/evidence.db")), 0o600);
+        }
+    }
+
+    #[test]
+    fn reopening_applies_migrations_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("e.db");
+        let keys = KeyStore::File(dir.path().join("key.pem"));
+        EvidenceLog::open(&path, keys.clone())
+            .unwrap()
+            .append(rec(1))
+            .unwrap();
+        let log = EvidenceLog::open(&path, keys).unwrap();
+        assert_eq!(log.append(rec(2)).unwrap().seq, 2);
+        let n: i64 = log
+            .lock()
+            .unwrap()
+            .query_row("SELECT count(*) FROM schema_migrations", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(n, i64::try_from(MIGRATIONS.len()).unwrap());
+    }
+
+    #[test]
+    fn chain_links_and_auto_checkpoints() {
+        let (_d, log) = log();
+        let log = log.with_checkpoint_interval(10);
+        let first = log.append(rec(0)).unwrap();
+        assert_eq!(first.seq, 1);
+        assert_eq!(first.prev_hash, GENESIS_HASH);
+        assert_eq!(first.compute_hash().unwrap(), first.hash);
+        let rest = log.append_batch((1..25).map(rec).collect()).unwrap();
+        assert_eq!(rest.first().unwrap().prev_hash, first.hash);
+        assert_eq!(rest.last().unwrap().seq, 25);
+        // The batch crossed the interval: one checkpoint at its last record.
+        let cps = log.checkpoints().unwrap();
+        assert_eq!(cps.len(), 1);
+        assert_eq!(cps.first().unwrap().seq, 25);
+        log.checkpoint().unwrap(); // idempotent at the same head
+        assert_eq!(log.checkpoints().unwrap().len(), 1);
+        log.append(rec(26)).unwrap();
+        assert_eq!(log.verify().unwrap().unsigned_tail, 1);
+        log.checkpoint().unwrap();
+        let cps = log.checkpoints().unwrap();
+        assert_eq!(cps.len(), 2);
+        assert_eq!(cps.last().unwrap().seq, 26);
+        let report = log.verify().unwrap();
+        assert!(report.ok, "{report:?}");
+        assert_eq!(report.records, 26);
+        assert_eq!(report.unsigned_tail, 0);
+    }
+
+    #[test]
+    fn bad_decisions_and_read_only_appends_are_refused() {
+        let (_d, log) = log();
+        let mut bad = rec(1);
+        bad.decision = "maybe".into();
+        assert!(matches!(
+            log.append(bad),
+            Err(EvidenceError::InvalidRecord(_))
+        ));
+        assert_eq!(log.count().unwrap(), 0);
+        let ro = EvidenceLog::open(Path::new(":memory:"), KeyStore::ReadOnly).unwrap();
+        assert!(matches!(ro.append(rec(1)), Err(EvidenceError::ReadOnly)));
+        assert!(matches!(ro.checkpoint(), Err(EvidenceError::ReadOnly)));
+    }
+
+    #[test]
+    fn concurrent_appends_share_commits_and_keep_one_chain() {
+        let (_d, log) = log();
+        let log = std::sync::Arc::new(log.with_checkpoint_interval(7));
+        let threads: Vec<_> = (0..8)
+            .map(|t| {
+                let log = std::sync::Arc::clone(&log);
+                std::thread::spawn(move || {
+                    (0..50)
+                        .map(|i| log.append(rec(t * 100 + i)).unwrap().seq)
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        let mut seqs: Vec<u64> = threads
+            .into_iter()
+            .flat_map(|t| t.join().unwrap())
+            .collect();
+        seqs.sort_unstable();
+        assert_eq!(seqs, (1..=400).collect::<Vec<_>>());
+        let report = log.verify().unwrap();
+        assert!(report.ok, "{report:?}");
+    }
+
+    #[test]
+    fn the_log_can_be_shared_across_threads() {
+        fn shareable<T: Send + Sync>() {}
+        shareable::<EvidenceLog>();
+    }
+
+    #[test]
+    fn get_by_prefix() {
+        let (_d, log) = log();
+        let r = log.append(rec(1)).unwrap();
+        assert_eq!(log.get(&r.id).unwrap().unwrap(), r);
+        assert_eq!(
+            log.get(&r.id[..10].to_ascii_lowercase()).unwrap().unwrap(),
+            r
+        );
+        assert!(log.get("01").unwrap().is_none());
+        assert!(log.get("ZZZZZZZZZZZZZZZZZZZZZZZZZZ").unwrap().is_none());
+    }
+}
