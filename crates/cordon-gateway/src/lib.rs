@@ -1,1 +1,25 @@
 //! The governed MCP gateway: upstream servers, agent transports, pipeline and approvals.
+//!
+//! Module map: [`config`] (the YAML file), [`upstream`] (MCP clients to the real tools),
+//! [`pipeline`] (classify → policy → decide → forward → record), [`approvals`] (held calls),
+//! [`diff`] (proposed file changes), [`recorder`] (durable evidence writes), [`server`] (the MCP
+//! server agents see), [`control`] (Unix socket), [`http`] (Streamable HTTP), [`bridge`] (the
+//! `cordon mcp` stdio bridge), [`engine`] (owns it all).
+
+pub mod approvals;
+pub mod bridge;
+pub mod config;
+pub mod control;
+pub mod diff;
+pub mod engine;
+pub mod error;
+pub mod http;
+pub mod pipeline;
+pub mod recorder;
+pub mod server;
+pub mod upstream;
+
+pub use approvals::PendingApproval;
+pub use config::{Config, ConfigError};
+pub use engine::Engine;
+pub use error::GatewayError;

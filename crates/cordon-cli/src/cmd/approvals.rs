@@ -3,7 +3,11 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use anyhow::Context;
 use clap::Args;
+use cordon_gateway::control::{self, Request};
+use cordon_gateway::{Config, PendingApproval};
+use serde_json::Value;
 
 /// Arguments of `cordon approvals`.
 #[derive(Debug, Args)]
@@ -11,7 +15,7 @@ pub struct ApprovalsArgs {
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
-    /// Config file (default: ~/.config/cordon/config.yaml).
+    /// Config file (default: $CORDON_CONFIG, else ~/.config/cordon/config.yaml).
     #[arg(long)]
     pub config: Option<PathBuf>,
 }
@@ -24,7 +28,7 @@ pub struct ApproveArgs {
     /// Let the same action by this agent session pass without asking again.
     #[arg(long)]
     pub session: bool,
-    /// Config file (default: ~/.config/cordon/config.yaml).
+    /// Config file (default: $CORDON_CONFIG, else ~/.config/cordon/config.yaml).
     #[arg(long)]
     pub config: Option<PathBuf>,
 }
@@ -37,25 +41,103 @@ pub struct DenyArgs {
     /// Why, shown to the agent and recorded.
     #[arg(long)]
     pub reason: Option<String>,
-    /// Config file (default: ~/.config/cordon/config.yaml).
+    /// Config file (default: $CORDON_CONFIG, else ~/.config/cordon/config.yaml).
     #[arg(long)]
     pub config: Option<PathBuf>,
 }
 
+fn ask(config: Option<PathBuf>, request: Request) -> anyhow::Result<Value> {
+    let config = Config::resolve(config)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    Ok(runtime.block_on(control::request(&config.socket, &request))?)
+}
+
 /// Lists pending approvals.
 pub fn list(args: ApprovalsArgs) -> anyhow::Result<ExitCode> {
-    let _ = args;
-    anyhow::bail!("`cordon approvals` is not built yet")
+    let reply = ask(args.config, Request::Approvals)?;
+    let approvals: Vec<PendingApproval> = serde_json::from_value(
+        reply
+            .get("approvals")
+            .cloned()
+            .unwrap_or(Value::Array(vec![])),
+    )
+    .context("the engine sent a malformed approvals list")?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&approvals)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    if approvals.is_empty() {
+        println!("no calls are waiting for approval");
+        return Ok(ExitCode::SUCCESS);
+    }
+    for a in &approvals {
+        println!(
+            "{}  {} {}__{}  {}  target: {}  rule: {}  expires: {}",
+            a.id,
+            a.agent,
+            a.server,
+            a.tool,
+            a.action,
+            a.target.as_deref().unwrap_or("-"),
+            a.rule_id.as_deref().unwrap_or("(default)"),
+            a.expires_at
+        );
+        println!("    {}", a.reason);
+        if let Some(diff) = &a.diff {
+            for line in diff.lines() {
+                println!("    {line}");
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn describe(reply: &Value) -> String {
+    let a = reply.get("approval");
+    let field = |k: &str| {
+        a.and_then(|a| a.get(k))
+            .and_then(Value::as_str)
+            .unwrap_or("?")
+            .to_owned()
+    };
+    format!(
+        "{}__{} by {}",
+        field("server"),
+        field("tool"),
+        field("agent")
+    )
 }
 
 /// Approves a pending call.
 pub fn approve(args: ApproveArgs) -> anyhow::Result<ExitCode> {
-    let _ = args;
-    anyhow::bail!("`cordon approve` is not built yet")
+    let reply = ask(
+        args.config,
+        Request::Approve {
+            id: args.id.clone(),
+            session: args.session,
+        },
+    )?;
+    let scope = if args.session {
+        " (and the same action for the rest of the session)"
+    } else {
+        ""
+    };
+    println!("approved {}: {}{scope}", args.id, describe(&reply));
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Denies a pending call.
 pub fn deny(args: DenyArgs) -> anyhow::Result<ExitCode> {
-    let _ = args;
-    anyhow::bail!("`cordon deny` is not built yet")
+    let reply = ask(
+        args.config,
+        Request::Deny {
+            id: args.id.clone(),
+            reason: args.reason,
+        },
+    )?;
+    println!("denied {}: {}", args.id, describe(&reply));
+    Ok(ExitCode::SUCCESS)
 }

@@ -3,7 +3,9 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use anyhow::Context;
 use clap::Args;
+use cordon_gateway::Config;
 
 /// Arguments of `cordon mcp`.
 #[derive(Debug, Args)]
@@ -11,13 +13,24 @@ pub struct McpArgs {
     /// The agent's name, recorded in every evidence record.
     #[arg(long)]
     pub agent: String,
-    /// Config file (default: ~/.config/cordon/config.yaml).
+    /// Config file (default: $CORDON_CONFIG, else ~/.config/cordon/config.yaml).
     #[arg(long)]
     pub config: Option<PathBuf>,
 }
 
 /// Bridges stdio to the engine; fails closed when no engine is running.
 pub fn run(args: McpArgs) -> anyhow::Result<ExitCode> {
-    let _ = args;
-    anyhow::bail!("`cordon mcp` is not built yet")
+    let config = Config::resolve(args.config)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(cordon_gateway::bridge::run_stdio(
+        &config.socket,
+        &args.agent,
+    ))?;
+    // Tokio's stdin reader may still block in a thread; do not wait for it.
+    runtime.shutdown_background();
+    Ok(ExitCode::SUCCESS)
 }

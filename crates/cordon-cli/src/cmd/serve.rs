@@ -3,18 +3,57 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use anyhow::Context;
 use clap::Args;
+use cordon_gateway::{Config, Engine};
 
 /// Arguments of `cordon serve`.
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// Config file (default: ~/.config/cordon/config.yaml).
+    /// Config file (default: $CORDON_CONFIG, else ~/.config/cordon/config.yaml).
     #[arg(long)]
     pub config: Option<PathBuf>,
 }
 
-/// Runs the engine until interrupted.
+/// Runs the engine until SIGINT/SIGTERM; then refuses held calls, stops upstreams and writes an
+/// evidence checkpoint.
 pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
-    let _ = args;
-    anyhow::bail!("`cordon serve` is not built yet")
+    let config = Config::resolve(args.config)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async move {
+        let engine = Engine::start(config).await?;
+        let http = engine
+            .http_addr()
+            .map(|a| format!(", MCP HTTP at http://{a}/mcp"))
+            .unwrap_or_default();
+        eprintln!(
+            "cordon: engine running (control socket {}{http}); Ctrl-C to stop",
+            engine.config().socket.display()
+        );
+        wait_for_signal().await?;
+        eprintln!("cordon: shutting down");
+        engine.shutdown().await?;
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+#[cfg(unix)]
+async fn wait_for_signal() -> anyhow::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
+    tokio::select! {
+        result = tokio::signal::ctrl_c() => result.context("cannot listen for SIGINT")?,
+        _ = term.recv() => {}
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+async fn wait_for_signal() -> anyhow::Result<()> {
+    tokio::signal::ctrl_c()
+        .await
+        .context("cannot listen for Ctrl-C")
 }

@@ -1,0 +1,520 @@
+//! `cordon mcp --agent NAME`: the stdio entry point agents launch, bridged to the engine.
+//!
+//! Each line from the agent is checked before it goes anywhere: not JSON → a JSON-RPC parse
+//! error (-32700) is answered and the line dropped; over 16 MiB → an error, and the line is
+//! skipped without being buffered whole. With no engine reachable, a minimal local MCP server
+//! answers instead: it initializes, lists no tools and refuses every call (fail closed).
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rmcp::model::{
+    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
+    ListToolsResult, PaginatedRequestParams, ServerCapabilities, ServerConfig,
+};
+use rmcp::service::{RequestContext, RoleServer};
+use rmcp::{ErrorData as McpError, ServerHandler, ServiceExt};
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::sync::Mutex;
+
+/// Largest message accepted from the agent.
+pub const MAX_MESSAGE_BYTES: usize = 16 * 1024 * 1024;
+
+/// The message every call gets when no engine is running.
+pub fn not_running_message(socket: &Path) -> String {
+    format!(
+        "Cordon is not running (no engine at {}): start it with `cordon serve` or the tray app",
+        socket.display()
+    )
+}
+
+/// The stand-in server when no engine is reachable: initializes, lists nothing, refuses calls.
+#[derive(Clone)]
+pub struct OfflineServer {
+    socket: PathBuf,
+}
+
+impl ServerHandler for OfflineServer {
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+            .with_server_info(Implementation::new("cordon", env!("CARGO_PKG_VERSION")))
+            .with_instructions(not_running_message(&self.socket))
+    }
+
+    async fn list_tools(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, McpError> {
+        Ok(ListToolsResult::default())
+    }
+
+    async fn call_tool(
+        &self,
+        _request: CallToolRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, McpError> {
+        Ok(
+            CallToolResult::error(vec![ContentBlock::text(not_running_message(&self.socket))])
+                .into(),
+        )
+    }
+}
+
+/// One line read from the agent.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Line {
+    /// A complete line (without its newline).
+    Message(Vec<u8>),
+    /// A line longer than the limit: skipped.
+    TooLarge,
+    /// End of input.
+    Eof,
+}
+
+/// Reads one line, discarding (not buffering) anything past `limit` bytes.
+pub async fn read_line<R: AsyncBufRead + Unpin>(
+    reader: &mut R,
+    limit: usize,
+) -> std::io::Result<Line> {
+    let mut line = Vec::new();
+    let mut oversize = false;
+    loop {
+        let buf = reader.fill_buf().await?;
+        if buf.is_empty() {
+            return Ok(if oversize {
+                Line::TooLarge
+            } else if line.is_empty() {
+                Line::Eof
+            } else {
+                Line::Message(line)
+            });
+        }
+        let (chunk, used, done) = match buf.iter().position(|&b| b == b'\n') {
+            Some(at) => (buf.get(..at).unwrap_or_default(), at + 1, true),
+            None => (buf, buf.len(), false),
+        };
+        if !oversize {
+            if line.len() + chunk.len() > limit {
+                oversize = true;
+                line = Vec::new();
+            } else {
+                line.extend_from_slice(chunk);
+            }
+        }
+        reader.consume(used);
+        if done {
+            return Ok(if oversize {
+                Line::TooLarge
+            } else {
+                Line::Message(line)
+            });
+        }
+    }
+}
+
+fn error_line(id: Value, code: i64, message: &str) -> String {
+    format!(
+        "{}\n",
+        json!({"jsonrpc": "2.0", "id": id, "error": {"code": code, "message": message}})
+    )
+}
+
+fn result_line(id: Value, result: Value) -> String {
+    format!(
+        "{}\n",
+        json!({"jsonrpc": "2.0", "id": id, "result": result})
+    )
+}
+
+/// Checks that a parsed line is a JSON-RPC 2.0 message; Err is the error reply to send instead.
+pub fn check_message(message: &Value) -> Result<(), String> {
+    let Some(object) = message.as_object() else {
+        return Err(error_line(
+            Value::Null,
+            -32600,
+            "invalid request: not a JSON-RPC object (batches are not supported)",
+        ));
+    };
+    let id = object.get("id");
+    let id_ok = id.is_none_or(|id| id.is_string() || id.is_number());
+    let reply_id = id.filter(|_| id_ok).cloned().unwrap_or(Value::Null);
+    if object.get("jsonrpc").and_then(Value::as_str) != Some("2.0") {
+        return Err(error_line(
+            reply_id,
+            -32600,
+            "invalid request: `jsonrpc` must be \"2.0\"",
+        ));
+    }
+    if !id_ok {
+        return Err(error_line(
+            Value::Null,
+            -32600,
+            "invalid request: `id` must be a string or a number",
+        ));
+    }
+    match object.get("method") {
+        Some(Value::String(method)) => check_params(method, object.get("params"))
+            .map_err(|message| error_line(reply_id, -32602, &message)),
+        Some(_) => Err(error_line(
+            reply_id,
+            -32600,
+            "invalid request: `method` must be a string",
+        )),
+        None if id.is_some() && (object.contains_key("result") || object.contains_key("error")) => {
+            Ok(())
+        }
+        None => Err(error_line(reply_id, -32600, "invalid request: no `method`")),
+    }
+}
+
+/// Params the engine could not even parse would come back as an error without an id; answer
+/// them here, with the id.
+fn check_params(method: &str, params: Option<&Value>) -> Result<(), String> {
+    match params {
+        None | Some(Value::Object(_)) => {}
+        Some(_) => return Err("invalid params: `params` must be an object".to_owned()),
+    }
+    if method == "tools/call" {
+        let params = params.and_then(Value::as_object);
+        if !params
+            .and_then(|p| p.get("name"))
+            .is_some_and(Value::is_string)
+        {
+            return Err("invalid params: tools/call needs a string `name`".to_owned());
+        }
+        if !params
+            .and_then(|p| p.get("arguments"))
+            .is_none_or(|a| a.is_object() || a.is_null())
+        {
+            return Err("invalid params: tools/call `arguments` must be an object".to_owned());
+        }
+    }
+    Ok(())
+}
+
+/// The local answer to a request once the engine is gone: fail closed, but in MCP's terms.
+fn answer_without_engine(id: Value, method: &str, socket: &Path) -> String {
+    match method {
+        "tools/call" => result_line(
+            id,
+            json!({"content": [{"type": "text", "text": not_running_message(socket)}], "isError": true}),
+        ),
+        "tools/list" => result_line(id, json!({"tools": []})),
+        "ping" => result_line(id, json!({})),
+        _ => error_line(id, -32000, &not_running_message(socket)),
+    }
+}
+
+/// Requests forwarded to the engine and not answered yet, and whether the engine is gone.
+#[derive(Default)]
+struct Inflight {
+    gone: bool,
+    pending: HashMap<String, (Value, String)>,
+}
+
+/// Runs the bridge on this process's stdin/stdout until the agent closes stdin.
+pub async fn run_stdio(socket: &Path, agent: &str) -> Result<(), crate::GatewayError> {
+    run(tokio::io::stdin(), tokio::io::stdout(), socket, agent).await
+}
+
+async fn emit<W: AsyncWrite + Unpin>(out: &Mutex<W>, line: &[u8]) -> std::io::Result<()> {
+    let mut out = out.lock().await;
+    out.write_all(line).await?;
+    out.flush().await
+}
+
+/// Runs the bridge between `input`/`output` and the engine at `socket`.
+pub async fn run<R, W>(
+    input: R,
+    output: W,
+    socket: &Path,
+    agent: &str,
+) -> Result<(), crate::GatewayError>
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin + Send + 'static,
+{
+    let out = Arc::new(Mutex::new(output));
+    let inflight = Arc::new(Mutex::new(Inflight::default()));
+    let (mut sink, source): (
+        Box<dyn AsyncWrite + Unpin + Send>,
+        Box<dyn AsyncBufRead + Unpin + Send>,
+    ) = match connect(socket, agent).await {
+        Ok((reader, writer)) => (Box::new(writer), Box::new(reader)),
+        Err(reason) => {
+            tracing::warn!("{reason}: answering locally (every call refused)");
+            let (client, server) = tokio::io::duplex(1024 * 1024);
+            let (server_read, server_write) = tokio::io::split(server);
+            let offline = OfflineServer {
+                socket: socket.to_path_buf(),
+            };
+            tokio::spawn(async move {
+                if let Ok(running) = offline.serve((server_read, server_write)).await {
+                    let _ = running.waiting().await;
+                }
+            });
+            let (client_read, client_write) = tokio::io::split(client);
+            (
+                Box::new(client_write),
+                Box::new(BufReader::new(client_read)),
+            )
+        }
+    };
+    let pump = tokio::spawn({
+        let out = out.clone();
+        let inflight = inflight.clone();
+        let socket = socket.to_path_buf();
+        async move {
+            let mut source = source;
+            loop {
+                let mut line = Vec::new();
+                match source.read_until(b'\n', &mut line).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(_) => {
+                        if let Ok(message) = serde_json::from_slice::<Value>(&line)
+                            && message.get("method").is_none()
+                            && let Some(id) = message.get("id")
+                        {
+                            inflight.lock().await.pending.remove(&id.to_string());
+                        }
+                        if emit(&out, &line).await.is_err() {
+                            break;
+                        }
+                    }
+                }
+            }
+            // The engine went away: answer what it left unanswered, and everything from now on.
+            let orphans: Vec<_> = {
+                let mut state = inflight.lock().await;
+                state.gone = true;
+                state.pending.drain().map(|(_, v)| v).collect()
+            };
+            for (id, method) in orphans {
+                let _ = emit(&out, answer_without_engine(id, &method, &socket).as_bytes()).await;
+            }
+        }
+    });
+    let mut input = BufReader::with_capacity(64 * 1024, input);
+    loop {
+        let line = read_line(&mut input, MAX_MESSAGE_BYTES)
+            .await
+            .map_err(|e| crate::GatewayError::io("stdin", e))?;
+        let reply = match line {
+            Line::Eof => break,
+            Line::TooLarge => Some(error_line(
+                Value::Null,
+                -32600,
+                "message over 16 MiB refused",
+            )),
+            Line::Message(bytes) => {
+                let text = bytes.trim_ascii();
+                if text.is_empty() {
+                    continue;
+                }
+                match serde_json::from_slice::<Value>(text) {
+                    Err(e) => Some(error_line(
+                        Value::Null,
+                        -32700,
+                        &format!("parse error: {e}"),
+                    )),
+                    Ok(message) => match check_message(&message) {
+                        Err(reply) => Some(reply),
+                        Ok(()) => {
+                            let request = match (
+                                message.get("id"),
+                                message.get("method").and_then(Value::as_str),
+                            ) {
+                                (Some(id), Some(method)) => Some((id.clone(), method.to_owned())),
+                                _ => None,
+                            };
+                            let forward = {
+                                let mut state = inflight.lock().await;
+                                if !state.gone
+                                    && let Some((id, method)) = &request
+                                {
+                                    state
+                                        .pending
+                                        .insert(id.to_string(), (id.clone(), method.clone()));
+                                }
+                                !state.gone
+                            };
+                            if forward {
+                                // Not under the lock: the pump must keep draining replies meanwhile.
+                                let mut framed = text.to_vec();
+                                framed.push(b'\n');
+                                let sent = sink.write_all(&framed).await.is_ok()
+                                    && sink.flush().await.is_ok();
+                                if sent {
+                                    None
+                                } else {
+                                    let mut state = inflight.lock().await;
+                                    state.gone = true;
+                                    // Answer here unless the pump already answered it.
+                                    request
+                                        .and_then(|(id, _)| state.pending.remove(&id.to_string()))
+                                        .map(|(id, method)| {
+                                            answer_without_engine(id, &method, socket)
+                                        })
+                                }
+                            } else {
+                                request
+                                    .map(|(id, method)| answer_without_engine(id, &method, socket))
+                            }
+                        }
+                    },
+                }
+            }
+        };
+        if let Some(reply) = reply {
+            emit(&out, reply.as_bytes())
+                .await
+                .map_err(|e| crate::GatewayError::io("stdout", e))?;
+        }
+    }
+    // The agent closed its side: it expects no more answers, so none are made up for it.
+    {
+        let mut state = inflight.lock().await;
+        state.gone = true;
+        state.pending.clear();
+    }
+    let _ = sink.shutdown().await;
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), pump).await;
+    Ok(())
+}
+
+#[cfg(unix)]
+async fn connect(
+    socket: &Path,
+    agent: &str,
+) -> Result<
+    (
+        BufReader<tokio::net::unix::OwnedReadHalf>,
+        tokio::net::unix::OwnedWriteHalf,
+    ),
+    String,
+> {
+    crate::control::connect_mcp(socket, agent)
+        .await
+        .map(|(r, w, _)| (r, w))
+        .map_err(|e| e.to_string())
+}
+
+#[cfg(windows)]
+async fn connect(
+    socket: &Path,
+    agent: &str,
+) -> Result<(tokio::io::Empty, tokio::io::Sink), String> {
+    let _ = (socket, agent);
+    Err("the control channel (Windows named pipe) is not built yet".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn lines_over_the_limit_are_skipped_and_reading_goes_on() {
+        let data = format!("{}\n{{\"a\":1}}\nxyz", "x".repeat(100));
+        let mut reader = BufReader::with_capacity(8, data.as_bytes());
+        assert_eq!(read_line(&mut reader, 10).await.unwrap(), Line::TooLarge);
+        assert_eq!(
+            read_line(&mut reader, 10).await.unwrap(),
+            Line::Message(b"{\"a\":1}".to_vec())
+        );
+        assert_eq!(
+            read_line(&mut reader, 10).await.unwrap(),
+            Line::Message(b"xyz".to_vec())
+        );
+        assert_eq!(read_line(&mut reader, 10).await.unwrap(), Line::Eof);
+    }
+
+    #[test]
+    fn json_rpc_shape_is_checked() {
+        let code = |v: Value| {
+            check_message(&v).err().map(|line| {
+                let reply: Value = serde_json::from_str(&line).unwrap();
+                (
+                    reply["error"]["code"].as_i64().unwrap(),
+                    reply["id"].clone(),
+                )
+            })
+        };
+        assert_eq!(code(json!({"hello": "world"})), Some((-32600, Value::Null)));
+        assert_eq!(code(json!([])), Some((-32600, Value::Null)));
+        assert_eq!(
+            code(json!({"jsonrpc": "2.0", "id": 7, "method": 42})),
+            Some((-32600, json!(7)))
+        );
+        assert_eq!(
+            code(json!({"jsonrpc": "2.0", "id": {"x": 1}, "method": "ping"})),
+            Some((-32600, Value::Null))
+        );
+        assert_eq!(
+            code(json!({"jsonrpc": "1.0", "id": 1, "method": "ping"})),
+            Some((-32600, json!(1)))
+        );
+        assert_eq!(
+            code(json!({"jsonrpc": "2.0", "id": 1})),
+            Some((-32600, json!(1)))
+        );
+        assert_eq!(
+            code(json!({"jsonrpc": "2.0", "id": 1, "method": "ping"})),
+            None
+        );
+        assert_eq!(
+            code(json!({"jsonrpc": "2.0", "method": "notifications/initialized"})),
+            None
+        );
+        assert_eq!(
+            code(json!({"jsonrpc": "2.0", "id": "a", "result": {}})),
+            None
+        );
+    }
+
+    async fn bridge(input: &str) -> Vec<Value> {
+        let dir = tempfile::tempdir().unwrap();
+        let socket = dir.path().join("none.sock");
+        let (out_w, mut out_r) = tokio::io::duplex(1 << 20);
+        run(input.as_bytes(), out_w, &socket, "test").await.unwrap();
+        let mut text = String::new();
+        tokio::io::AsyncReadExt::read_to_string(&mut out_r, &mut text)
+            .await
+            .unwrap();
+        text.lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn without_an_engine_every_call_is_refused() {
+        let init = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}"#;
+        let input = format!(
+            "{init}\nnot json\n{}\n{}\n{}\n",
+            r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#,
+            r#"{"jsonrpc":"2.0","id":2,"method":"tools/list"}"#,
+            r#"{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"fs__write_file","arguments":{}}}"#,
+        );
+        let replies = bridge(&input).await;
+        let by_id = |id: i64| {
+            replies
+                .iter()
+                .find(|r| r["id"] == json!(id))
+                .cloned()
+                .unwrap()
+        };
+        assert!(by_id(1)["result"]["protocolVersion"].is_string());
+        let parse = replies
+            .iter()
+            .find(|r| r["error"]["code"] == json!(-32700))
+            .unwrap();
+        assert_eq!(parse["id"], Value::Null);
+        assert_eq!(by_id(2)["result"]["tools"], json!([]));
+        let call = by_id(3);
+        assert_eq!(call["result"]["isError"], json!(true));
+        let text = call["result"]["content"][0]["text"].as_str().unwrap();
+        assert!(text.starts_with("Cordon is not running"), "{text}");
+    }
+}

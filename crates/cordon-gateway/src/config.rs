@@ -1,0 +1,625 @@
+//! The engine's configuration file: upstream servers, agents, paths and limits.
+//!
+//! Parsed strictly (unknown keys are errors with line:col) because a typo in a security
+//! configuration must never silently fall back to a default.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde::de::{self, Deserializer};
+
+/// Environment variable naming the config file when `--config` is not given.
+pub const CONFIG_ENV: &str = "CORDON_CONFIG";
+
+/// Default time a held call waits for a reviewer before it is refused.
+pub const DEFAULT_APPROVAL_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// Why a config could not be loaded: the message says where and how to fix it.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The YAML is malformed, has an unknown key or a bad value.
+    #[error("{path}:{line}:{column}: {message}")]
+    Syntax {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line (0 when unknown).
+        line: usize,
+        /// 1-based column (0 when unknown).
+        column: usize,
+        /// What is wrong.
+        message: String,
+    },
+    /// The values parse but break a rule (e.g. a non-loopback listen address).
+    #[error("{path}: {message}")]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong and how to fix it.
+        message: String,
+    },
+    /// No default location could be determined (no home directory).
+    #[error("cannot determine a default {what} path: set it in the config file")]
+    NoDefault {
+        /// Which path.
+        what: &'static str,
+    },
+}
+
+/// Where the evidence checkpoint signing key lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SigningKey {
+    /// The OS keychain (the default).
+    Keychain,
+    /// A key file (tests, headless machines without a keyring).
+    File(PathBuf),
+}
+
+/// One upstream MCP server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ServerSpec {
+    /// A child process speaking MCP on stdio.
+    Stdio {
+        /// Program to run.
+        command: String,
+        /// Its arguments.
+        args: Vec<String>,
+        /// Extra environment variables (on top of a minimal allowlist).
+        env: BTreeMap<String, String>,
+        /// Working directory (resolved against the config's directory).
+        cwd: Option<PathBuf>,
+    },
+    /// A remote server speaking MCP Streamable HTTP.
+    Remote {
+        /// The endpoint URL.
+        url: String,
+        /// Extra HTTP headers (e.g. authorization).
+        headers: BTreeMap<String, String>,
+    },
+}
+
+/// An agent allowed to connect over HTTP.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentSpec {
+    /// Its bearer token.
+    pub token: String,
+}
+
+/// The validated configuration, with every path absolute.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file it came from (None = built-in defaults).
+    pub source: Option<PathBuf>,
+    /// HTTP listen address (None = no HTTP transport).
+    pub listen: Option<SocketAddr>,
+    /// Control socket path.
+    pub socket: PathBuf,
+    /// Policy file or directory (None = the shipped default policy).
+    pub policy: Option<PathBuf>,
+    /// Evidence database.
+    pub evidence: PathBuf,
+    /// Checkpoint signing key storage.
+    pub signing_key: SigningKey,
+    /// Keyring service name.
+    pub keychain_service: String,
+    /// How long a held call waits for a reviewer.
+    pub approval_timeout: Duration,
+    /// Reviewer identity recorded on approvals.
+    pub reviewer: String,
+    /// HTTP agents by name.
+    pub agents: BTreeMap<String, AgentSpec>,
+    /// Upstream servers by name.
+    pub servers: BTreeMap<String, ServerSpec>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    listen: Option<SocketAddr>,
+    #[serde(default)]
+    allow_non_loopback: bool,
+    socket: Option<PathBuf>,
+    policy: Option<PathBuf>,
+    evidence: Option<PathBuf>,
+    signing_key: Option<String>,
+    keychain_service: Option<String>,
+    approval_timeout: Option<HumanDuration>,
+    reviewer: Option<String>,
+    #[serde(default)]
+    agents: BTreeMap<Name, RawAgent>,
+    #[serde(default)]
+    servers: BTreeMap<Name, RawServer>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAgent {
+    token: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawServer {
+    command: Option<String>,
+    #[serde(default)]
+    args: Vec<String>,
+    #[serde(default)]
+    env: BTreeMap<String, String>,
+    cwd: Option<PathBuf>,
+    url: Option<String>,
+    #[serde(default)]
+    headers: BTreeMap<String, String>,
+}
+
+/// A server or agent name: `[a-z0-9-]+`, so `<server>__<tool>` can never be ambiguous.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct Name(String);
+
+impl<'de> Deserialize<'de> for Name {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        if is_valid_name(&text) {
+            Ok(Name(text))
+        } else {
+            Err(de::Error::custom(format!(
+                "invalid name `{text}`: use lowercase letters, digits and single dashes ([a-z0-9-]+, at most 64 characters)"
+            )))
+        }
+    }
+}
+
+/// Whether `name` is a valid server/agent name (`[a-z0-9-]+`, 1..=64 chars).
+pub fn is_valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
+/// A duration written as `500ms`, `30s`, `5m` or `1h`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct HumanDuration(Duration);
+
+impl<'de> Deserialize<'de> for HumanDuration {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl de::Visitor<'_> for Visitor {
+            type Value = HumanDuration;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a duration such as 500ms, 30s, 5m or 1h")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<HumanDuration, E> {
+                parse_duration(v).map(HumanDuration).map_err(E::custom)
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<HumanDuration, E> {
+                Err(E::custom(format!(
+                    "`{v}` has no unit: write e.g. {v}s or {v}ms"
+                )))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<HumanDuration, E> {
+                Err(E::custom(format!(
+                    "`{v}` is not a duration: write e.g. 30s"
+                )))
+            }
+        }
+        deserializer.deserialize_any(Visitor)
+    }
+}
+
+/// Parses `500ms`, `30s`, `5m`, `1h` (a positive integer and a unit).
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let bad = || format!("invalid duration `{text}`: write e.g. 500ms, 30s, 5m or 1h");
+    let value: u64 = number.parse().map_err(|_| bad())?;
+    let duration = match unit {
+        "ms" => Duration::from_millis(value),
+        "s" => Duration::from_secs(value),
+        "m" => Duration::from_secs(value.checked_mul(60).ok_or_else(bad)?),
+        "h" => Duration::from_secs(value.checked_mul(3600).ok_or_else(bad)?),
+        _ => return Err(bad()),
+    };
+    if duration.is_zero() {
+        return Err(format!(
+            "invalid duration `{text}`: must be greater than zero"
+        ));
+    }
+    if duration > Duration::from_secs(7 * 24 * 3600) {
+        return Err(format!("invalid duration `{text}`: at most 168h"));
+    }
+    Ok(duration)
+}
+
+impl Config {
+    /// The default config file: `<config dir>/cordon/config.yaml`.
+    pub fn default_path() -> Option<PathBuf> {
+        dirs::config_dir().map(|dir| dir.join("cordon").join("config.yaml"))
+    }
+
+    /// Picks the config for a command: the `--config` flag, else `CORDON_CONFIG`, else the default
+    /// path. An explicit file that is missing is an error; a missing default file means defaults.
+    pub fn resolve(flag: Option<PathBuf>) -> Result<Config, ConfigError> {
+        let explicit = flag.or_else(|| {
+            std::env::var_os(CONFIG_ENV)
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        });
+        if let Some(path) = explicit {
+            return Config::load(&path);
+        }
+        match Config::default_path() {
+            Some(path) if path.exists() => Config::load(&path),
+            _ => Config::defaults(),
+        }
+    }
+
+    /// The configuration when no file exists: every value at its default.
+    pub fn defaults() -> Result<Config, ConfigError> {
+        let base = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
+        Config::from_raw(RawConfig::default(), &base, None)
+    }
+
+    /// Loads and validates a config file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let path = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+        Config::parse(&text, &path)
+    }
+
+    /// Parses config text as if it were the file `path` (relative paths resolve against its
+    /// directory).
+    pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        let raw: RawConfig = if text.trim().is_empty() {
+            RawConfig::default()
+        } else {
+            yaml_serde::from_str(text).map_err(|error| {
+                let (line, column) = error
+                    .location()
+                    .map(|l| (l.line(), l.column()))
+                    .unwrap_or((0, 0));
+                ConfigError::Syntax {
+                    path: path.to_path_buf(),
+                    line,
+                    column,
+                    message: error.to_string(),
+                }
+            })?
+        };
+        let base = path
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from("."));
+        Config::from_raw(raw, &base, Some(path.to_path_buf()))
+    }
+
+    fn from_raw(
+        raw: RawConfig,
+        base: &Path,
+        source: Option<PathBuf>,
+    ) -> Result<Config, ConfigError> {
+        let file = source
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("<defaults>"));
+        let invalid = |message: String| ConfigError::Invalid {
+            path: file.clone(),
+            message,
+        };
+        let resolve = |p: PathBuf| {
+            let joined = if p.is_absolute() { p } else { base.join(p) };
+            // Drop `.` components so paths print cleanly; `..` stays (symlinks make it unsafe).
+            joined
+                .components()
+                .filter(|c| !matches!(c, std::path::Component::CurDir))
+                .collect::<PathBuf>()
+        };
+
+        if let Some(addr) = raw.listen
+            && !addr.ip().is_loopback()
+            && !raw.allow_non_loopback
+        {
+            return Err(invalid(format!(
+                "listen: {addr} is not a loopback address; Cordon serves 127.0.0.1/[::1] only \
+                 (set `allow_non_loopback: true` if you really mean it)"
+            )));
+        }
+        let socket = match raw.socket {
+            Some(p) => resolve(p),
+            None => dirs::runtime_dir()
+                .or_else(dirs::data_dir)
+                .map(|d| d.join("cordon").join("cordon.sock"))
+                .ok_or(ConfigError::NoDefault { what: "socket" })?,
+        };
+        let policy = match raw.policy {
+            Some(p) => Some(resolve(p)),
+            None => dirs::config_dir()
+                .map(|d| d.join("cordon").join("policies"))
+                .filter(|p| p.exists()),
+        };
+        let evidence = match raw.evidence {
+            Some(p) => resolve(p),
+            None => dirs::data_dir()
+                .map(|d| d.join("cordon").join("evidence.db"))
+                .ok_or(ConfigError::NoDefault { what: "evidence" })?,
+        };
+        let signing_key = match raw.signing_key.as_deref() {
+            None | Some("keychain") => SigningKey::Keychain,
+            Some(other) => match other.strip_prefix("file:") {
+                Some(p) if !p.is_empty() => SigningKey::File(resolve(PathBuf::from(p))),
+                _ => {
+                    return Err(invalid(format!(
+                        "signing_key: `{other}` is neither `keychain` nor `file:PATH`"
+                    )));
+                }
+            },
+        };
+        let keychain_service = raw.keychain_service.unwrap_or_else(|| "cordon".to_owned());
+        if keychain_service.is_empty() {
+            return Err(invalid("keychain_service: must not be empty".to_owned()));
+        }
+        let reviewer = raw
+            .reviewer
+            .filter(|r| !r.trim().is_empty())
+            .unwrap_or_else(os_user);
+
+        let mut agents = BTreeMap::new();
+        let mut tokens = std::collections::BTreeSet::new();
+        for (Name(name), agent) in raw.agents {
+            if agent.token.trim().is_empty() {
+                return Err(invalid(format!(
+                    "agents.{name}.token: must not be empty (use a long random value)"
+                )));
+            }
+            if agent.token.len() < 16 {
+                tracing::warn!(agent = %name, "agent token is shorter than 16 characters: use a long random value");
+            }
+            if !tokens.insert(agent.token.clone()) {
+                return Err(invalid(format!(
+                    "agents.{name}.token: the same token is used by another agent"
+                )));
+            }
+            agents.insert(name, AgentSpec { token: agent.token });
+        }
+
+        let mut servers = BTreeMap::new();
+        for (Name(name), server) in raw.servers {
+            if name.contains("__") {
+                return Err(invalid(format!(
+                    "servers.{name}: a server name must not contain `__`"
+                )));
+            }
+            let spec = match (server.command, server.url) {
+                (Some(command), None) => {
+                    if !server.headers.is_empty() {
+                        return Err(invalid(format!(
+                            "servers.{name}.headers: only remote (url) servers take headers"
+                        )));
+                    }
+                    ServerSpec::Stdio {
+                        command,
+                        args: server.args,
+                        env: server.env,
+                        cwd: server.cwd.map(resolve),
+                    }
+                }
+                (None, Some(url)) => {
+                    if !server.args.is_empty() || !server.env.is_empty() || server.cwd.is_some() {
+                        return Err(invalid(format!(
+                            "servers.{name}: a remote (url) server takes no args, env or cwd"
+                        )));
+                    }
+                    if !(url.starts_with("http://") || url.starts_with("https://")) {
+                        return Err(invalid(format!(
+                            "servers.{name}.url: `{url}` must start with http:// or https://"
+                        )));
+                    }
+                    ServerSpec::Remote {
+                        url,
+                        headers: server.headers,
+                    }
+                }
+                (Some(_), Some(_)) => {
+                    return Err(invalid(format!(
+                        "servers.{name}: give either `command` (stdio) or `url` (remote), not both"
+                    )));
+                }
+                (None, None) => {
+                    return Err(invalid(format!(
+                        "servers.{name}: needs `command` (stdio) or `url` (remote)"
+                    )));
+                }
+            };
+            servers.insert(name, spec);
+        }
+
+        Ok(Config {
+            source,
+            listen: raw.listen,
+            socket,
+            policy,
+            evidence,
+            signing_key,
+            keychain_service,
+            approval_timeout: raw
+                .approval_timeout
+                .map(|d| d.0)
+                .unwrap_or(DEFAULT_APPROVAL_TIMEOUT),
+            reviewer,
+            agents,
+            servers,
+        })
+    }
+}
+
+/// The OS user name, the default reviewer identity.
+pub fn os_user() -> String {
+    ["USER", "USERNAME", "LOGNAME"]
+        .iter()
+        .find_map(|k| std::env::var(k).ok().filter(|v| !v.is_empty()))
+        .unwrap_or_else(|| "unknown".to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::parse(text, Path::new("/etc/cordon/config.yaml"))
+    }
+
+    fn syntax_at(text: &str) -> (usize, usize, String) {
+        match parse(text) {
+            Err(ConfigError::Syntax {
+                line,
+                column,
+                message,
+                ..
+            }) => (line, column, message),
+            other => panic!("expected a syntax error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn full_example_parses_and_resolves_paths() {
+        let config = parse(
+            "listen: 127.0.0.1:7766\nsocket: /tmp/cordon-test/cordon.sock\npolicy: ./policies\n\
+             evidence: ./evidence.db\nsigning_key: file:keys/k.pem\nkeychain_service: cordon-test\n\
+             approval_timeout: 500ms\nreviewer: dev@example.com\nagents:\n  claude-code:\n    token: \"0123456789abcdef0\"\n\
+             servers:\n  everything:\n    command: npx\n    args: [\"-y\", \"x\"]\n    env: {FOO: bar}\n    cwd: ./w\n\
+             \x20 remote:\n    url: https://mcp.example.com/mcp\n    headers: {Authorization: \"Bearer x\"}\n",
+        )
+        .unwrap();
+        assert_eq!(config.listen, Some("127.0.0.1:7766".parse().unwrap()));
+        assert_eq!(config.policy, Some(PathBuf::from("/etc/cordon/policies")));
+        assert_eq!(config.evidence, PathBuf::from("/etc/cordon/evidence.db"));
+        assert_eq!(
+            config.signing_key,
+            SigningKey::File(PathBuf::from("/etc/cordon/keys/k.pem"))
+        );
+        assert_eq!(config.approval_timeout, Duration::from_millis(500));
+        assert_eq!(config.reviewer, "dev@example.com");
+        assert_eq!(config.agents.len(), 1);
+        match config.servers.get("everything").unwrap() {
+            ServerSpec::Stdio { cwd, env, .. } => {
+                assert_eq!(cwd.as_deref(), Some(Path::new("/etc/cordon/w")));
+                assert_eq!(env.get("FOO").map(String::as_str), Some("bar"));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            config.servers.get("remote").unwrap(),
+            ServerSpec::Remote { .. }
+        ));
+    }
+
+    #[test]
+    fn unknown_top_level_key_has_line_and_column() {
+        let (line, column, message) = syntax_at("socket: /tmp/x.sock\nlisten_addr: 1\n");
+        assert_eq!((line, column), (2, 1));
+        assert!(message.contains("listen_addr"), "{message}");
+    }
+
+    #[test]
+    fn unknown_server_key_has_line_and_column() {
+        let (line, column, message) =
+            syntax_at("servers:\n  fs:\n    command: npx\n    argz: []\n");
+        assert_eq!((line, column), (4, 5));
+        assert!(message.contains("argz"), "{message}");
+    }
+
+    #[test]
+    fn bad_duration_and_bad_name_have_locations() {
+        let (line, _, message) = syntax_at("socket: /x\napproval_timeout: 5 minutes\n");
+        assert_eq!(line, 2);
+        assert!(message.contains("invalid duration"), "{message}");
+        let (line, _, message) = syntax_at("approval_timeout: 30\n");
+        assert_eq!(line, 1);
+        assert!(message.contains("no unit"), "{message}");
+        let (line, _, message) = syntax_at("servers:\n  Bad_Name:\n    command: x\n");
+        assert_eq!(line, 2);
+        assert!(message.contains("invalid name"), "{message}");
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
+        assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
+        for bad in [
+            "",
+            "0s",
+            "5",
+            "m",
+            "-1s",
+            "1.5s",
+            "5d",
+            "99999999999999999999h",
+        ] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn non_loopback_listen_is_refused_unless_allowed() {
+        let error = parse("listen: 0.0.0.0:7766\n").unwrap_err();
+        assert!(error.to_string().contains("loopback"), "{error}");
+        assert!(parse("listen: 0.0.0.0:7766\nallow_non_loopback: true\n").is_ok());
+        assert!(parse("listen: \"[::1]:7766\"\n").is_ok());
+    }
+
+    #[test]
+    fn server_shape_is_validated() {
+        assert!(parse("servers:\n  a:\n    args: []\n").is_err());
+        assert!(parse("servers:\n  a:\n    command: x\n    url: http://h/mcp\n").is_err());
+        assert!(parse("servers:\n  a:\n    url: ftp://h\n").is_err());
+        assert!(parse("servers:\n  a--b:\n    command: x\n").is_ok());
+        assert!(parse("servers:\n  a__b:\n    command: x\n").is_err());
+    }
+
+    #[test]
+    fn weak_or_shared_tokens_are_refused() {
+        assert!(parse("agents:\n  a:\n    token: \"\"\n").is_err());
+        let shared =
+            "agents:\n  a:\n    token: 0123456789abcdef\n  b:\n    token: 0123456789abcdef\n";
+        assert!(parse(shared).is_err());
+    }
+
+    #[test]
+    fn bad_signing_key_is_refused() {
+        assert!(parse("signing_key: vault\n").is_err());
+        assert!(parse("signing_key: \"file:\"\n").is_err());
+    }
+
+    #[test]
+    fn empty_file_means_defaults() {
+        let config = parse("").unwrap();
+        assert_eq!(config.approval_timeout, DEFAULT_APPROVAL_TIMEOUT);
+        assert_eq!(config.signing_key, SigningKey::Keychain);
+        assert!(config.servers.is_empty());
+    }
+
+    #[test]
+    fn missing_explicit_file_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let error = Config::resolve(Some(dir.path().join("nope.yaml"))).unwrap_err();
+        assert!(matches!(error, ConfigError::Read { .. }), "{error}");
+    }
+}

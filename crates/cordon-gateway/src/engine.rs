@@ -1,0 +1,209 @@
+//! The engine: config, policy, evidence, upstreams, approvals and transports, owned together.
+//!
+//! The desktop app and `cordon serve` both run one [`Engine`]; everything else talks to it over
+//! the control socket.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use cordon_evidence::{EvidenceLog, KeyStore};
+use cordon_policy::Policy;
+use tokio_util::sync::CancellationToken;
+
+use crate::approvals::{ApprovalBroker, PendingApproval};
+use crate::config::{Config, ServerSpec, SigningKey};
+use crate::error::GatewayError;
+use crate::pipeline::Pipeline;
+use crate::recorder::Recorder;
+use crate::upstream::Upstreams;
+
+/// How long `start` waits for upstreams to come up before serving anyway.
+const UPSTREAM_START_WAIT: Duration = Duration::from_secs(30);
+/// How long shutdown waits for refused held calls to record themselves.
+const DRAIN_WAIT: Duration = Duration::from_secs(5);
+
+/// A running engine.
+pub struct Engine {
+    config: Config,
+    pipeline: Arc<Pipeline>,
+    cancel: CancellationToken,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    http_addr: Option<SocketAddr>,
+}
+
+/// Loads the policy the config names: a file/directory, else the shipped default.
+pub fn load_policy(config: &Config) -> Result<Policy, GatewayError> {
+    match &config.policy {
+        Some(path) => Policy::load(path).map_err(|e| GatewayError::Policy {
+            path: path.display().to_string(),
+            message: e.to_string(),
+        }),
+        None => Ok(Policy::shipped_default()),
+    }
+}
+
+/// Opens the evidence log the config names.
+pub fn open_evidence(config: &Config) -> Result<EvidenceLog, GatewayError> {
+    if let Some(dir) = config.evidence.parent() {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| GatewayError::io(format!("cannot create {}", dir.display()), e))?;
+    }
+    let keys = match &config.signing_key {
+        SigningKey::Keychain => KeyStore::Keychain {
+            service: config.keychain_service.clone(),
+        },
+        SigningKey::File(path) => KeyStore::File(path.clone()),
+    };
+    EvidenceLog::open(&config.evidence, keys).map_err(|e| GatewayError::Evidence(e.to_string()))
+}
+
+impl Engine {
+    /// Starts everything: refuses to start on an invalid policy, an unusable evidence log or a
+    /// control socket another engine holds.
+    pub async fn start(config: Config) -> Result<Engine, GatewayError> {
+        let policy = load_policy(&config)?;
+        for warning in policy.warnings() {
+            tracing::warn!("policy: {warning}");
+        }
+        let log = tokio::task::spawn_blocking({
+            let config = config.clone();
+            move || open_evidence(&config)
+        })
+        .await
+        .map_err(|e| GatewayError::Evidence(e.to_string()))??;
+        let sources: Vec<(String, String)> = policy
+            .sources()
+            .iter()
+            .map(|s| (s.name.clone(), s.text.clone()))
+            .collect();
+        log.record_policy(policy.version(), &sources)
+            .map_err(|e| GatewayError::Evidence(e.to_string()))?;
+        tracing::info!(version = policy.version(), "policy loaded");
+
+        #[cfg(unix)]
+        let listener = crate::control::bind(&config.socket).await?;
+        #[cfg(windows)]
+        crate::control::bind(&config.socket).await?;
+
+        let recorder = Recorder::start(Arc::new(log));
+        let broker = Arc::new(ApprovalBroker::new(config.approval_timeout));
+        let upstreams = Upstreams::start(&config.servers);
+        let cwds: BTreeMap<_, _> = config
+            .servers
+            .iter()
+            .filter_map(|(name, spec)| match spec {
+                ServerSpec::Stdio { cwd: Some(cwd), .. } => Some((name.clone(), cwd.clone())),
+                _ => None,
+            })
+            .collect();
+        let pipeline = Arc::new(Pipeline::new(
+            Arc::new(policy),
+            recorder,
+            broker,
+            upstreams.clone(),
+            cwds,
+        ));
+        let cancel = CancellationToken::new();
+        let mut tasks = Vec::new();
+        #[cfg(unix)]
+        tasks.push(tokio::spawn(crate::control::serve(
+            listener,
+            pipeline.clone(),
+            config.reviewer.clone(),
+            cancel.clone(),
+        )));
+        let mut http_addr = None;
+        if let Some(listen) = config.listen {
+            let auth = crate::http::Auth::new(&config.agents);
+            let (handle, bound) =
+                match crate::http::serve(pipeline.clone(), auth, listen, cancel.clone()).await {
+                    Ok(bound) => bound,
+                    Err(error) => {
+                        // Leave nothing running behind a failed start.
+                        cancel.cancel();
+                        upstreams.shutdown().await;
+                        #[cfg(unix)]
+                        let _ = std::fs::remove_file(&config.socket);
+                        return Err(error);
+                    }
+                };
+            tracing::info!("MCP Streamable HTTP at http://{bound}/mcp");
+            tasks.push(handle);
+            http_addr = Some(bound);
+        }
+        upstreams.wait_ready(UPSTREAM_START_WAIT).await;
+        tracing::info!(socket = %config.socket.display(), "engine running");
+        Ok(Engine {
+            config,
+            pipeline,
+            cancel,
+            tasks,
+            http_addr,
+        })
+    }
+
+    /// The config it runs with.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The governed pipeline (for in-process transports and tests).
+    pub fn pipeline(&self) -> &Arc<Pipeline> {
+        &self.pipeline
+    }
+
+    /// The bound HTTP address (useful with port 0).
+    pub fn http_addr(&self) -> Option<SocketAddr> {
+        self.http_addr
+    }
+
+    /// The calls waiting for a human.
+    pub fn pending_approvals(&self) -> Vec<PendingApproval> {
+        self.pipeline.broker().pending()
+    }
+
+    /// Approves a held call (`session`: same action in that session passes from now on).
+    pub fn approve(
+        &self,
+        id: &str,
+        session: bool,
+        reviewer: Option<&str>,
+    ) -> Result<PendingApproval, GatewayError> {
+        let reviewer = reviewer.unwrap_or(&self.config.reviewer);
+        self.pipeline.broker().approve(id, session, reviewer)
+    }
+
+    /// Denies a held call.
+    pub fn deny(&self, id: &str, reason: Option<String>) -> Result<PendingApproval, GatewayError> {
+        self.pipeline
+            .broker()
+            .deny(id, reason, &self.config.reviewer)
+    }
+
+    /// Stops: refuses held calls (recorded), stops transports and upstreams, writes a checkpoint.
+    pub async fn shutdown(self) -> Result<(), GatewayError> {
+        let refused = self.pipeline.broker().close();
+        if refused > 0 {
+            tracing::info!(refused, "refused the calls awaiting approval");
+        }
+        // Give the refused calls time to record themselves and answer.
+        let deadline = tokio::time::Instant::now() + DRAIN_WAIT;
+        while self.pipeline.held_calls() > 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        self.cancel.cancel();
+        for task in self.tasks {
+            let _ = tokio::time::timeout(DRAIN_WAIT, task).await;
+        }
+        self.pipeline.upstreams().shutdown().await;
+        #[cfg(unix)]
+        let _ = std::fs::remove_file(&self.config.socket);
+        let log = self.pipeline.recorder().log().clone();
+        tokio::task::spawn_blocking(move || log.checkpoint())
+            .await
+            .map_err(|e| GatewayError::Evidence(e.to_string()))?
+            .map_err(|e| GatewayError::Evidence(e.to_string()))
+    }
+}

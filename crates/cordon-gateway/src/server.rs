@@ -1,0 +1,341 @@
+//! The MCP server agents talk to: Cordon's aggregate of every upstream, governed.
+//!
+//! One [`AgentServer`] serves one agent session (a control-socket connection or an HTTP MCP
+//! session). Tools are `<server>__<tool>`; resources keep their URIs (routed to the upstream that
+//! listed them); prompts are `<server>__<prompt>`.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use rmcp::model::{
+    CallToolRequestParams, CallToolResponse, CompleteRequestParams, CompleteResult,
+    GetPromptRequestParams, GetPromptResponse, Implementation, ListPromptsResult,
+    ListResourceTemplatesResult, ListResourcesResult, ListToolsResult, PaginatedRequestParams,
+    ReadResourceRequestParams, ReadResourceResponse, ServerCapabilities, ServerConfig,
+};
+use rmcp::service::{NotificationContext, RequestContext, RoleServer};
+use rmcp::{ErrorData as McpError, ServerHandler};
+use serde_json::json;
+
+use crate::pipeline::{CallContext, Gate, Pipeline};
+use crate::upstream::{UpstreamEvent, split_tool_name};
+
+/// The authenticated agent name an HTTP request carries (set by the auth middleware).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentIdentity(pub String);
+
+/// One agent session's view of the gateway.
+#[derive(Clone)]
+pub struct AgentServer {
+    pipeline: Arc<Pipeline>,
+    /// Fixed agent (control socket); None = taken from the HTTP request's [`AgentIdentity`].
+    agent: Option<String>,
+    session_id: String,
+    resource_routes: Arc<Mutex<HashMap<String, String>>>,
+}
+
+impl AgentServer {
+    /// A session for `agent` (None: the HTTP layer names the agent per request).
+    pub fn new(pipeline: Arc<Pipeline>, agent: Option<String>) -> AgentServer {
+        AgentServer {
+            pipeline,
+            agent,
+            session_id: new_session_id(),
+            resource_routes: Arc::new(Mutex::new(HashMap::new())),
+        }
+    }
+
+    /// This session's id.
+    pub fn session_id(&self) -> &str {
+        &self.session_id
+    }
+
+    fn context(&self, ctx: &RequestContext<RoleServer>) -> Result<CallContext, McpError> {
+        let parts = ctx.extensions.get::<axum::http::request::Parts>();
+        let agent = match (&self.agent, parts) {
+            (Some(agent), _) => agent.clone(),
+            (None, Some(parts)) => parts
+                .extensions
+                .get::<AgentIdentity>()
+                .map(|a| a.0.clone())
+                .ok_or_else(|| McpError::invalid_request("unauthenticated request", None))?,
+            (None, None) => {
+                return Err(McpError::invalid_request("unauthenticated request", None));
+            }
+        };
+        let session_id = parts
+            .and_then(|p| p.headers.get("mcp-session-id"))
+            .and_then(|v| v.to_str().ok())
+            .filter(|v| !v.is_empty() && v.len() <= 128)
+            .map(str::to_owned)
+            .unwrap_or_else(|| self.session_id.clone());
+        let progress = ctx
+            .meta
+            .get_progress_token()
+            .map(|token| (ctx.peer.clone(), token));
+        Ok(CallContext {
+            agent,
+            session_id,
+            progress,
+            cancel: ctx.ct.clone(),
+        })
+    }
+
+    fn route_resource(&self, uri: &str) -> Option<String> {
+        let routes = match self.resource_routes.lock() {
+            Ok(r) => r,
+            Err(p) => p.into_inner(),
+        };
+        routes.get(uri).cloned()
+    }
+}
+
+/// A fresh session id: `sess_<ULID>`.
+pub fn new_session_id() -> String {
+    format!("sess_{}", ulid::Ulid::new())
+}
+
+impl ServerHandler for AgentServer {
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(
+            ServerCapabilities::builder()
+                .enable_prompts()
+                .enable_resources()
+                .enable_tools()
+                .enable_tool_list_changed()
+                .build(),
+        )
+        .with_server_info(Implementation::new("cordon", env!("CARGO_PKG_VERSION")))
+        .with_instructions(
+            "Cordon governs these tools: some calls pass, some wait for a human approval, some are refused by policy.",
+        )
+    }
+
+    async fn list_tools(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, McpError> {
+        Ok(ListToolsResult::with_all_items(
+            self.pipeline.upstreams().tools(),
+        ))
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, McpError> {
+        let ctx = self.context(&context)?;
+        let Some((server, tool)) = split_tool_name(&request.name) else {
+            return Err(McpError::invalid_params(
+                format!(
+                    "unknown tool `{}`: Cordon's tools are named <server>__<tool>",
+                    request.name
+                ),
+                None,
+            ));
+        };
+        if !self.pipeline.upstreams().has_server(server) {
+            return Err(McpError::invalid_params(
+                format!(
+                    "unknown tool `{}`: no server named `{server}`",
+                    request.name
+                ),
+                None,
+            ));
+        }
+        if self.pipeline.upstreams().lists_tool(server, tool) == Some(false) {
+            return Err(McpError::invalid_params(
+                format!(
+                    "unknown tool `{}`: server `{server}` has no tool `{tool}`",
+                    request.name
+                ),
+                None,
+            ));
+        }
+        Ok(self
+            .pipeline
+            .call_tool(&ctx, server, tool, request.arguments)
+            .await)
+    }
+
+    async fn list_resources(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListResourcesResult, McpError> {
+        let mut all = Vec::new();
+        let mut routes = HashMap::new();
+        for (server, peer) in self.pipeline.upstreams().running() {
+            let has = peer
+                .peer_info()
+                .is_some_and(|info| info.capabilities.resources.is_some());
+            if !has {
+                continue;
+            }
+            if let Ok(resources) = peer.list_all_resources().await {
+                for resource in resources {
+                    routes
+                        .entry(resource.uri.clone())
+                        .or_insert_with(|| server.clone());
+                    all.push(resource);
+                }
+            }
+        }
+        match self.resource_routes.lock() {
+            Ok(mut r) => *r = routes,
+            Err(p) => *p.into_inner() = routes,
+        }
+        Ok(ListResourcesResult::with_all_items(all))
+    }
+
+    async fn list_resource_templates(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListResourceTemplatesResult, McpError> {
+        let mut all = Vec::new();
+        for (_, peer) in self.pipeline.upstreams().running() {
+            let has = peer
+                .peer_info()
+                .is_some_and(|info| info.capabilities.resources.is_some());
+            if has && let Ok(templates) = peer.list_all_resource_templates().await {
+                all.extend(templates);
+            }
+        }
+        Ok(ListResourceTemplatesResult::with_all_items(all))
+    }
+
+    async fn read_resource(
+        &self,
+        request: ReadResourceRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResponse, McpError> {
+        let ctx = self.context(&context)?;
+        let server = match self.route_resource(&request.uri) {
+            Some(server) => server,
+            None => {
+                let running = self.pipeline.upstreams().running();
+                let with_resources: Vec<_> = running
+                    .iter()
+                    .filter(|(_, p)| {
+                        p.peer_info()
+                            .is_some_and(|i| i.capabilities.resources.is_some())
+                    })
+                    .collect();
+                match with_resources.as_slice() {
+                    [(server, _)] => server.clone(),
+                    _ => {
+                        return Err(McpError::resource_not_found(
+                            format!("unknown resource {} (list resources first)", request.uri),
+                            None,
+                        ));
+                    }
+                }
+            }
+        };
+        let args = json!({"uri": request.uri});
+        let admission = match self
+            .pipeline
+            .admit(&ctx, &server, "resources/read", args)
+            .await
+        {
+            Gate::Pass(admission) => admission,
+            Gate::Refused(text) => return Err(McpError::invalid_request(text, None)),
+        };
+        let result = match self.pipeline.upstreams().peer(&server) {
+            Err(e) => Err(e.to_string()),
+            Ok(peer) => peer
+                .read_resource_once(ReadResourceRequestParams::new(request.uri.clone()))
+                .await
+                .map_err(|e| format!("upstream {server} failed: {e}")),
+        };
+        let error = result.as_ref().err().cloned();
+        self.pipeline
+            .finish(*admission, error.is_some(), error)
+            .await
+            .map_err(|text| McpError::internal_error(text, None))?;
+        result.map_err(|text| McpError::internal_error(text, None))
+    }
+
+    async fn list_prompts(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListPromptsResult, McpError> {
+        let mut all = Vec::new();
+        for (server, peer) in self.pipeline.upstreams().running() {
+            let has = peer
+                .peer_info()
+                .is_some_and(|info| info.capabilities.prompts.is_some());
+            if has && let Ok(prompts) = peer.list_all_prompts().await {
+                for mut prompt in prompts {
+                    prompt.name = format!("{server}__{}", prompt.name);
+                    all.push(prompt);
+                }
+            }
+        }
+        Ok(ListPromptsResult::with_all_items(all))
+    }
+
+    async fn get_prompt(
+        &self,
+        request: GetPromptRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<GetPromptResponse, McpError> {
+        let _ = self.context(&context)?;
+        let Some((server, prompt)) = split_tool_name(&request.name) else {
+            return Err(McpError::invalid_params(
+                format!("unknown prompt `{}`", request.name),
+                None,
+            ));
+        };
+        let peer = self
+            .pipeline
+            .upstreams()
+            .peer(server)
+            .map_err(|e| McpError::invalid_params(e.to_string(), None))?;
+        let mut params = GetPromptRequestParams::new(prompt.to_owned());
+        params.arguments = request.arguments;
+        peer.get_prompt_once(params)
+            .await
+            .map_err(|e| McpError::internal_error(format!("upstream {server} failed: {e}"), None))
+    }
+
+    async fn complete(
+        &self,
+        _request: CompleteRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<CompleteResult, McpError> {
+        Ok(CompleteResult::default())
+    }
+
+    async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
+        // Forward upstream list changes to this agent until its connection closes.
+        let mut events = self.pipeline.upstreams().subscribe();
+        let peer = context.peer.clone();
+        tokio::spawn(async move {
+            loop {
+                let event = match events.recv().await {
+                    Ok(event) => event,
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                        UpstreamEvent::ToolsChanged
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+                };
+                if peer.is_transport_closed() {
+                    break;
+                }
+                let sent = match event {
+                    UpstreamEvent::ToolsChanged => peer.notify_tool_list_changed().await,
+                    UpstreamEvent::ResourcesChanged => peer.notify_resource_list_changed().await,
+                    UpstreamEvent::PromptsChanged => peer.notify_prompt_list_changed().await,
+                };
+                if sent.is_err() {
+                    break;
+                }
+            }
+        });
+    }
+}

@@ -1,0 +1,784 @@
+//! The engine in-process, with the `echo_upstream` example as a real stdio upstream, driven by
+//! rmcp clients over the control socket and Streamable HTTP.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use cordon_evidence::{Filter, Outcome, Record};
+use cordon_gateway::control::{self, Request};
+use cordon_gateway::{Config, Engine};
+use rmcp::ServiceExt;
+use rmcp::model::{CallToolRequestParams, CallToolResult};
+use rmcp::service::{RoleClient, RunningService};
+use serde_json::{Value, json};
+
+const POLICY: &str = r#"
+version: test
+default_decision: deny
+rules:
+  - id: allow-echo
+    match:
+      tools: ["echo"]
+    decision: allow
+    reason: "echo is harmless"
+  - id: hold-held
+    match:
+      servers: ["held"]
+    decision: require_approval
+    reason: "held needs a human"
+  - id: deny-blocked
+    match:
+      servers: ["blocked"]
+    decision: deny
+    reason: "blocked server"
+  - id: hold-writes
+    match:
+      topics: ["job.mcp-bridge.write.*"]
+    decision: require_approval
+    reason: "writes need review"
+"#;
+
+const TOKEN: &str = "test-token-0123456789abcdef";
+
+fn echo_upstream() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().unwrap().parent().unwrap();
+    let path = dir.join("examples").join("echo_upstream");
+    assert!(path.exists(), "build the example first: {}", path.display());
+    path
+}
+
+struct Harness {
+    _dir: tempfile::TempDir,
+    engine: Engine,
+    socket: PathBuf,
+}
+
+async fn start(extra: &str, crash_after: Option<u64>) -> Harness {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("policy.yaml"), POLICY).unwrap();
+    let echo = echo_upstream();
+    let env = crash_after
+        .map(|n| format!("\n    env: {{ECHO_EXIT_AFTER: \"{n}\"}}"))
+        .unwrap_or_default();
+    let server =
+        |name: &str, env: &str| format!("  {name}:\n    command: {}{env}\n", echo.display());
+    let yaml = format!(
+        "socket: ./c.sock\npolicy: ./policy.yaml\nevidence: ./evidence.db\nsigning_key: file:./key.pem\n\
+         reviewer: rev@example.com\nlisten: 127.0.0.1:0\nagents:\n  http-agent:\n    token: {TOKEN}\n{extra}\
+         servers:\n{}{}{}{}",
+        server("echo", ""),
+        server("held", ""),
+        server("blocked", ""),
+        server("flaky", &env),
+    );
+    let path = dir.path().join("config.yaml");
+    std::fs::write(&path, yaml).unwrap();
+    let config = Config::load(&path).unwrap();
+    let socket = config.socket.clone();
+    let engine = Engine::start(config).await.unwrap();
+    Harness {
+        _dir: dir,
+        engine,
+        socket,
+    }
+}
+
+impl Harness {
+    async fn agent(&self, name: &str) -> RunningService<RoleClient, ()> {
+        let (reader, writer, _) = control::connect_mcp(&self.socket, name).await.unwrap();
+        ().serve((reader, writer)).await.unwrap()
+    }
+
+    fn records(&self) -> Vec<Record> {
+        let filter = Filter {
+            oldest_first: true,
+            ..Filter::default()
+        };
+        self.engine
+            .pipeline()
+            .recorder()
+            .log()
+            .query(&filter)
+            .unwrap()
+    }
+
+    async fn wait_pending(&self, count: usize) -> Vec<Value> {
+        for _ in 0..500 {
+            let reply = control::request(&self.socket, &Request::Approvals)
+                .await
+                .unwrap();
+            let list = reply["approvals"].as_array().cloned().unwrap_or_default();
+            if list.len() >= count {
+                return list;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("no pending approval appeared");
+    }
+}
+
+fn call(name: &str, text: &str) -> CallToolRequestParams {
+    let mut params = CallToolRequestParams::new(name.to_owned());
+    params.arguments = json!({"text": text}).as_object().cloned();
+    params
+}
+
+fn text_of(result: &CallToolResult) -> String {
+    serde_json::to_value(result).unwrap()["content"][0]["text"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn allow_deny_and_tool_listing() {
+    let h = start("", None).await;
+    let agent = h.agent("claude-code").await;
+    let tools = agent.list_all_tools().await.unwrap();
+    let names: Vec<_> = tools.iter().map(|t| t.name.to_string()).collect();
+    for expected in ["echo__echo", "held__echo", "blocked__echo", "flaky__echo"] {
+        assert!(names.contains(&expected.to_owned()), "{names:?}");
+    }
+
+    // Allow: the upstream's answer, unchanged.
+    let through = agent
+        .call_tool(call("echo__echo", "hi there"))
+        .await
+        .unwrap();
+    let direct = {
+        let child =
+            rmcp::transport::TokioChildProcess::new(tokio::process::Command::new(echo_upstream()))
+                .unwrap();
+        let client = ().serve(child).await.unwrap();
+        let mut params = call("echo", "hi there");
+        params.name = "echo".into();
+        let r = client.call_tool(params).await.unwrap();
+        let _ = client.cancel().await;
+        r
+    };
+    assert_eq!(
+        serde_json::to_value(&through).unwrap(),
+        serde_json::to_value(&direct).unwrap()
+    );
+
+    // Deny: not forwarded, isError naming rule, reason and version.
+    let denied = agent.call_tool(call("blocked__echo", "x")).await.unwrap();
+    assert_eq!(denied.is_error, Some(true));
+    let text = text_of(&denied);
+    assert!(
+        text.starts_with("Cordon denied this call: rule deny-blocked: blocked server (policy test"),
+        "{text}"
+    );
+
+    // Unknown tools are JSON-RPC errors, and the session goes on.
+    assert!(agent.call_tool(call("nope__echo", "x")).await.is_err());
+    assert!(agent.call_tool(call("noseparator", "x")).await.is_err());
+    assert_eq!(
+        text_of(&agent.call_tool(call("echo__echo", "again")).await.unwrap()),
+        "again"
+    );
+
+    let records = h.records();
+    let outcomes: Vec<_> = records
+        .iter()
+        .map(|r| (r.server.as_str(), r.outcome))
+        .collect();
+    assert_eq!(
+        outcomes,
+        vec![
+            ("echo", Outcome::Allowed),
+            ("blocked", Outcome::Denied),
+            ("echo", Outcome::Allowed)
+        ]
+    );
+    let first = &records[0];
+    assert_eq!(first.agent, "claude-code");
+    assert!(first.session_id.starts_with("sess_"));
+    assert_eq!(first.tool, "echo");
+    assert_eq!(first.decision, "allow");
+    assert_eq!(first.rule_id.as_deref(), Some("allow-echo"));
+    assert_eq!(first.args, json!({"text": "hi there"}));
+    assert!(first.policy_version.starts_with("test"));
+    assert_eq!(records[1].rule_id.as_deref(), Some("deny-blocked"));
+    let _ = agent.cancel().await;
+    h.engine.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn approvals_approve_deny_and_session_grant() {
+    let h = start("", None).await;
+    let agent = h.agent("claude-code").await;
+    let peer = agent.peer().clone();
+
+    // Approve.
+    let held = tokio::spawn({
+        let peer = peer.clone();
+        async move { peer.call_tool(call("held__echo", "one")).await }
+    });
+    let pending = h.wait_pending(1).await;
+    let first = &pending[0];
+    assert_eq!(first["agent"], "claude-code");
+    assert_eq!(first["server"], "held");
+    assert_eq!(first["tool"], "echo");
+    assert_eq!(first["rule_id"], "hold-held");
+    assert_eq!(first["diff"], Value::Null);
+    for key in [
+        "id",
+        "session_id",
+        "action",
+        "target",
+        "risk_tags",
+        "reason",
+        "created_at",
+        "expires_at",
+    ] {
+        assert!(first.get(key).is_some(), "{key} missing");
+    }
+    let id = first["id"].as_str().unwrap().to_owned();
+    let approve = Request::Approve {
+        id: id.clone(),
+        session: false,
+    };
+    control::request(&h.socket, &approve).await.unwrap();
+    let result = held.await.unwrap().unwrap();
+    assert_eq!(text_of(&result), "one");
+    // Used once.
+    assert!(control::request(&h.socket, &approve).await.is_err());
+
+    // Deny with a reason.
+    let held = tokio::spawn({
+        let peer = peer.clone();
+        async move { peer.call_tool(call("held__echo", "two")).await }
+    });
+    let id = h.wait_pending(1).await[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    control::request(
+        &h.socket,
+        &Request::Deny {
+            id,
+            reason: Some("not today".into()),
+        },
+    )
+    .await
+    .unwrap();
+    let result = held.await.unwrap().unwrap();
+    assert_eq!(result.is_error, Some(true));
+    assert!(
+        text_of(&result).contains("not today"),
+        "{}",
+        text_of(&result)
+    );
+
+    // Session grant: the second identical action passes without asking.
+    let held = tokio::spawn({
+        let peer = peer.clone();
+        async move { peer.call_tool(call("held__echo", "three")).await }
+    });
+    let id = h.wait_pending(1).await[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    control::request(&h.socket, &Request::Approve { id, session: true })
+        .await
+        .unwrap();
+    assert_eq!(text_of(&held.await.unwrap().unwrap()), "three");
+    assert_eq!(
+        text_of(&peer.call_tool(call("held__echo", "four")).await.unwrap()),
+        "four"
+    );
+    // ...but not for another session of the same agent.
+    let other = h.agent("claude-code").await;
+    let held = tokio::spawn({
+        let peer = other.peer().clone();
+        async move { peer.call_tool(call("held__echo", "five")).await }
+    });
+    let id = h.wait_pending(1).await[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    control::request(&h.socket, &Request::Deny { id, reason: None })
+        .await
+        .unwrap();
+    assert_eq!(held.await.unwrap().unwrap().is_error, Some(true));
+
+    let records = h.records();
+    let outcomes: Vec<_> = records.iter().map(|r| r.outcome).collect();
+    assert_eq!(
+        outcomes,
+        vec![
+            Outcome::Approved,
+            Outcome::Rejected,
+            Outcome::Approved,
+            Outcome::Approved,
+            Outcome::Rejected
+        ]
+    );
+    assert!(
+        records
+            .iter()
+            .all(|r| r.reviewer.as_deref() == Some("rev@example.com"))
+    );
+    assert!(records.iter().all(|r| r.decision == "require_approval"));
+    let _ = agent.cancel().await;
+    let _ = other.cancel().await;
+    h.engine.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn approval_timeout_and_shutdown_refuse() {
+    let h = start("approval_timeout: 300ms\n", None).await;
+    let agent = h.agent("codex").await;
+    let result = agent.call_tool(call("held__echo", "late")).await.unwrap();
+    assert_eq!(result.is_error, Some(true));
+    assert!(
+        text_of(&result).contains("timed out after 300ms"),
+        "{}",
+        text_of(&result)
+    );
+    assert_eq!(h.records().last().unwrap().outcome, Outcome::TimedOut);
+    assert!(
+        control::request(&h.socket, &Request::Approvals)
+            .await
+            .unwrap()["approvals"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    let _ = agent.cancel().await;
+    h.engine.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_refuses_held_calls_and_records_them() {
+    let h = start("", None).await;
+    let agent = h.agent("codex").await;
+    let held = tokio::spawn({
+        let peer = agent.peer().clone();
+        async move { peer.call_tool(call("held__echo", "x")).await }
+    });
+    h.wait_pending(1).await;
+    let log = h.engine.pipeline().recorder().log().clone();
+    h.engine.shutdown().await.unwrap();
+    if let Ok(result) = held.await.unwrap() {
+        assert_eq!(result.is_error, Some(true));
+    }
+    let records = log.query(&Filter::default()).unwrap();
+    assert_eq!(records.len(), 1);
+    assert_eq!(records[0].outcome, Outcome::Error);
+    assert!(!log.checkpoints().unwrap().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crashed_upstream_fails_clearly_then_comes_back() {
+    let h = start("", Some(1)).await;
+    let agent = h.agent("claude-code").await;
+    assert_eq!(
+        text_of(&agent.call_tool(call("flaky__echo", "a")).await.unwrap()),
+        "a"
+    );
+    // The second call kills the upstream.
+    let crashed = agent.call_tool(call("flaky__echo", "b")).await.unwrap();
+    assert_eq!(crashed.is_error, Some(true));
+    // Meanwhile or after the restart: a clear error, or the answer once it is back.
+    let mut saw_not_running = false;
+    let mut back = false;
+    for _ in 0..500 {
+        let r = agent.call_tool(call("flaky__echo", "c")).await.unwrap();
+        if r.is_error == Some(true) {
+            let text = text_of(&r);
+            saw_not_running |= text.starts_with("upstream flaky is not running");
+            assert!(text.contains("flaky"), "{text}");
+        } else {
+            assert_eq!(text_of(&r), "c");
+            back = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(back, "the upstream was not restarted");
+    assert!(saw_not_running, "no 'not running' error while restarting");
+    // Other servers were never affected.
+    assert_eq!(
+        text_of(&agent.call_tool(call("echo__echo", "ok")).await.unwrap()),
+        "ok"
+    );
+    let records = h.records();
+    assert_eq!(records[1].outcome, Outcome::Error);
+    assert!(
+        records
+            .iter()
+            .filter(|r| r.outcome == Outcome::Error)
+            .all(|r| r.error.is_some())
+    );
+    let _ = agent.cancel().await;
+    h.engine.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_requires_token_and_local_origin() {
+    let h = start("", None).await;
+    let addr = h.engine.http_addr().unwrap();
+    let url = format!("http://{addr}/mcp");
+    let body = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}"#;
+    let status = |auth: Option<&str>, origin: Option<&str>| {
+        let url = url.clone();
+        let auth = auth.map(str::to_owned);
+        let origin = origin.map(str::to_owned);
+        async move {
+            let mut req = reqwest::Client::new()
+                .post(&url)
+                .header("content-type", "application/json")
+                .header("accept", "application/json, text/event-stream")
+                .body(body);
+            if let Some(a) = auth {
+                req = req.header("authorization", a);
+            }
+            if let Some(o) = origin {
+                req = req.header("origin", o);
+            }
+            req.send().await.unwrap().status().as_u16()
+        }
+    };
+    assert_eq!(status(None, None).await, 401);
+    assert_eq!(
+        status(Some("Bearer wrong-token-wrong-token"), None).await,
+        401
+    );
+    assert_eq!(status(Some(TOKEN), None).await, 401);
+    let bearer = format!("Bearer {TOKEN}");
+    assert_eq!(
+        status(Some(&bearer), Some("http://evil.example")).await,
+        403
+    );
+    assert_eq!(
+        status(Some(&bearer), Some("http://localhost:3000")).await,
+        200
+    );
+
+    // A real rmcp client over HTTP.
+    use rmcp::transport::StreamableHttpClientTransport;
+    use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+    let transport = StreamableHttpClientTransport::from_config(
+        StreamableHttpClientTransportConfig::with_uri(url.as_str()).auth_header(TOKEN),
+    );
+    let client = ().serve(transport).await.unwrap();
+    assert_eq!(
+        text_of(
+            &client
+                .call_tool(call("echo__echo", "via http"))
+                .await
+                .unwrap()
+        ),
+        "via http"
+    );
+    let record = h.records().pop().unwrap();
+    assert_eq!(record.agent, "http-agent");
+    assert!(!record.session_id.is_empty());
+    let _ = client.cancel().await;
+    h.engine.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_control_requests_get_errors_and_the_engine_goes_on() {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let h = start("", None).await;
+    let stream = tokio::net::UnixStream::connect(&h.socket).await.unwrap();
+    let (read, mut write) = stream.into_split();
+    let mut reader = BufReader::new(read);
+    for bad in [
+        "not json",
+        "{\"op\":\"explode\"}",
+        "{\"op\":\"approve\"}",
+        "{\"op\":\"mcp\",\"agent\":\"Bad Name\"}",
+    ] {
+        write
+            .write_all(format!("{bad}\n").as_bytes())
+            .await
+            .unwrap();
+        let mut line = String::new();
+        reader.read_line(&mut line).await.unwrap();
+        let reply: Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(reply["ok"], json!(false), "{bad} -> {line}");
+    }
+    // An oversized request line is refused and the connection closed.
+    let stream = tokio::net::UnixStream::connect(&h.socket).await.unwrap();
+    let (read, mut write) = stream.into_split();
+    let mut reader = BufReader::new(read);
+    let _ = write.write_all(&vec![b'x'; 200 * 1024]).await;
+    let mut line = String::new();
+    reader.read_line(&mut line).await.unwrap();
+    assert!(line.contains("too large"), "{line}");
+    // Others still get served.
+    let agent = h.agent("claude-code").await;
+    assert_eq!(
+        text_of(&agent.call_tool(call("echo__echo", "fine")).await.unwrap()),
+        "fine"
+    );
+    // A listed server with an unlisted tool is a JSON-RPC error, not forwarded, not recorded.
+    assert!(agent.call_tool(call("echo__nope", "x")).await.is_err());
+    assert_eq!(h.records().len(), 1);
+    let _ = agent.cancel().await;
+    h.engine.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_engine_on_the_same_socket_is_refused() {
+    let h = start("", None).await;
+    let mut config = h.engine.config().clone();
+    config.listen = None;
+    config.servers.clear();
+    let error = Engine::start(config).await.err().unwrap();
+    assert!(error.to_string().contains("already running"), "{error}");
+    h.engine.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_invalid_policy_refuses_to_start() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("p.yaml"),
+        "version: x\nrules:\n  - id: a\n    decisionx: allow\n",
+    )
+    .unwrap();
+    let path = dir.path().join("c.yaml");
+    std::fs::write(
+        &path,
+        "socket: ./s.sock\npolicy: ./p.yaml\nevidence: ./e.db\nsigning_key: file:./k.pem\n",
+    )
+    .unwrap();
+    let error = Engine::start(Config::load(&path).unwrap())
+        .await
+        .err()
+        .unwrap();
+    assert!(error.to_string().contains("p.yaml"), "{error}");
+    assert!(!Path::new(&dir.path().join("s.sock")).exists());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_that_cannot_be_recorded_is_refused() {
+    use cordon_evidence::{EvidenceLog, KeyStore};
+    use cordon_gateway::approvals::ApprovalBroker;
+    use cordon_gateway::config::ServerSpec;
+    use cordon_gateway::pipeline::{CallContext, Pipeline};
+    use cordon_gateway::recorder::Recorder;
+    use cordon_gateway::upstream::Upstreams;
+    use std::collections::BTreeMap;
+    use std::sync::Arc;
+
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("e.db");
+    drop(EvidenceLog::open(&db, KeyStore::File(dir.path().join("k.pem"))).unwrap());
+    // Read-only: every append fails.
+    let log = EvidenceLog::open(&db, KeyStore::ReadOnly).unwrap();
+    std::fs::write(dir.path().join("p.yaml"), POLICY).unwrap();
+    let policy = cordon_policy::Policy::load(&dir.path().join("p.yaml")).unwrap();
+    let specs = BTreeMap::from([(
+        "echo".to_owned(),
+        ServerSpec::Stdio {
+            command: echo_upstream().display().to_string(),
+            args: vec![],
+            env: BTreeMap::new(),
+            cwd: None,
+        },
+    )]);
+    let upstreams = Upstreams::start(&specs);
+    upstreams.wait_ready(Duration::from_secs(30)).await;
+    let pipeline = Pipeline::new(
+        Arc::new(policy),
+        Recorder::start(Arc::new(log)),
+        Arc::new(ApprovalBroker::new(Duration::from_secs(60))),
+        upstreams.clone(),
+        BTreeMap::new(),
+    );
+    let ctx = CallContext {
+        agent: "a".into(),
+        session_id: "s".into(),
+        progress: None,
+        cancel: tokio_util::sync::CancellationToken::new(),
+    };
+    let args = json!({"text": "secret result"}).as_object().cloned();
+    let response = pipeline.call_tool(&ctx, "echo", "echo", args).await;
+    let rmcp::model::CallToolResponse::Complete(result) = response else {
+        panic!("unexpected response kind");
+    };
+    let value = serde_json::to_value(&result).unwrap();
+    assert_eq!(value["isError"], json!(true), "{value}");
+    let text = value["content"][0]["text"].as_str().unwrap();
+    assert!(text.contains("evidence log"), "{text}");
+    assert!(!text.contains("secret result"), "the result leaked: {text}");
+    upstreams.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_bridge_fails_closed_when_the_engine_goes_away() {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let h = start("", None).await;
+    let (mut agent_in, bridge_in) = tokio::io::duplex(1 << 20);
+    let (bridge_out, agent_out) = tokio::io::duplex(1 << 20);
+    let socket = h.socket.clone();
+    let bridge = tokio::spawn(async move {
+        cordon_gateway::bridge::run(bridge_in, bridge_out, &socket, "claude-code").await
+    });
+    let mut replies = BufReader::new(agent_out).lines();
+    let mut send = async |line: &str| {
+        agent_in
+            .write_all(format!("{line}\n").as_bytes())
+            .await
+            .unwrap()
+    };
+    let mut next_reply = async || loop {
+        let line = replies.next_line().await.unwrap().unwrap();
+        let message: Value = serde_json::from_str(&line).unwrap();
+        if message.get("id").is_some() {
+            return message;
+        }
+    };
+    send(r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}"#).await;
+    assert!(next_reply().await["result"]["protocolVersion"].is_string());
+    send(r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#).await;
+    send(r#"{"hello":"world"}"#).await;
+    assert_eq!(next_reply().await["error"]["code"], json!(-32600));
+    send(r#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"echo__echo","arguments":{"text":"up"}}}"#).await;
+    let up = next_reply().await;
+    assert_eq!(up["result"]["content"][0]["text"], json!("up"), "{up}");
+
+    h.engine.shutdown().await.unwrap();
+    send(r#"{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"echo__echo","arguments":{"text":"down"}}}"#).await;
+    let down = next_reply().await;
+    assert_eq!(down["id"], json!(3));
+    assert_eq!(down["result"]["isError"], json!(true), "{down}");
+    let text = down["result"]["content"][0]["text"].as_str().unwrap();
+    assert!(text.starts_with("Cordon is not running"), "{text}");
+    let _ = send;
+    drop(agent_in);
+    bridge.await.unwrap().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_held_write_shows_its_diff_and_the_evidence_keeps_it() {
+    use cordon_gateway::pipeline::CallContext;
+    let h = start("", None).await;
+    let work = tempfile::tempdir().unwrap();
+    let file = work.path().join("notes.txt");
+    std::fs::write(&file, "alpha\nbeta\n").unwrap();
+    let pipeline = h.engine.pipeline().clone();
+    let args = json!({"path": file.display().to_string(), "content": "alpha\ngamma\n"});
+    let held = tokio::spawn(async move {
+        let ctx = CallContext {
+            agent: "claude-code".into(),
+            session_id: "sess_test".into(),
+            progress: None,
+            cancel: tokio_util::sync::CancellationToken::new(),
+        };
+        pipeline
+            .call_tool(&ctx, "echo", "write_file", args.as_object().cloned())
+            .await
+    });
+    let pending = h.wait_pending(1).await;
+    let diff = pending[0]["diff"].as_str().unwrap().to_owned();
+    assert!(diff.contains("-beta\n+gamma\n"), "{diff}");
+    assert_eq!(pending[0]["action"], "job.mcp-bridge.write.file");
+    let id = pending[0]["id"].as_str().unwrap().to_owned();
+    control::request(
+        &h.socket,
+        &Request::Deny {
+            id,
+            reason: Some("no".into()),
+        },
+    )
+    .await
+    .unwrap();
+    let _ = held.await.unwrap();
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "alpha\nbeta\n");
+    let record = h.records().pop().unwrap();
+    assert_eq!(record.outcome, Outcome::Rejected);
+    assert_eq!(record.diff.as_deref(), Some(diff.as_str()));
+    assert_eq!(record.rule_id.as_deref(), Some("hold-writes"));
+    h.engine.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_that_leaves_while_held_still_leaves_one_record() {
+    let h = start("", None).await;
+    let agent = h.agent("claude-code").await;
+    let peer = agent.peer().clone();
+    let held = tokio::spawn(async move { peer.call_tool(call("held__echo", "bye")).await });
+    let id = h.wait_pending(1).await[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let _ = agent.cancel().await;
+    let _ = held.await;
+    // rmcp lets in-flight handlers of a closed connection drain for a few seconds before it
+    // cancels them; the record appears then.
+    let mut records = Vec::new();
+    for _ in 0..1500 {
+        records = h.records();
+        if !records.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(records.len(), 1, "{records:?}");
+    assert_eq!(records[0].outcome, Outcome::Error);
+    assert!(
+        records[0]
+            .error
+            .as_deref()
+            .unwrap_or_default()
+            .contains("cancelled")
+    );
+    // Nothing left to approve.
+    assert!(
+        control::request(&h.socket, &Request::Approve { id, session: false })
+            .await
+            .is_err()
+    );
+    h.engine.shutdown().await.unwrap();
+}
+
+#[derive(Clone, Default)]
+struct ListChanges(std::sync::Arc<std::sync::atomic::AtomicUsize>);
+
+impl rmcp::ClientHandler for ListChanges {
+    async fn on_tool_list_changed(&self, _context: rmcp::service::NotificationContext<RoleClient>) {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agents_hear_when_the_tool_list_changes() {
+    let h = start("", Some(0)).await;
+    let changes = ListChanges::default();
+    let (reader, writer, _) = control::connect_mcp(&h.socket, "claude-code")
+        .await
+        .unwrap();
+    let agent = changes.clone().serve((reader, writer)).await.unwrap();
+    let before = changes.0.load(std::sync::atomic::Ordering::SeqCst);
+    // The flaky upstream exits on its first call: its tools go away (and come back).
+    let crashed = agent.call_tool(call("flaky__echo", "x")).await.unwrap();
+    assert_eq!(crashed.is_error, Some(true));
+    let mut heard = false;
+    for _ in 0..500 {
+        if changes.0.load(std::sync::atomic::Ordering::SeqCst) > before {
+            heard = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(
+        heard,
+        "no notifications/tools/list_changed reached the agent"
+    );
+    let _ = agent.cancel().await;
+    h.engine.shutdown().await.unwrap();
+}
