@@ -1,0 +1,192 @@
+//! Running a child process with a hard time limit, capped output and a process-group kill.
+//! Used by `run_command` and by every git tool, so neither can hang the gateway.
+
+use std::ffi::OsString;
+use std::io::Read;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// How long to wait for the output pipes to close after the child is gone (a process that
+/// escaped the process group may still hold them).
+const PIPE_GRACE: Duration = Duration::from_secs(2);
+
+/// Output captured from one stream.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Captured {
+    /// The first `cap` bytes.
+    pub bytes: Vec<u8>,
+    /// Total bytes the stream produced.
+    pub total: u64,
+    /// More than `cap` bytes were produced.
+    pub truncated: bool,
+}
+
+impl Captured {
+    pub(crate) fn text(&self) -> String {
+        String::from_utf8_lossy(&self.bytes).into_owned()
+    }
+}
+
+/// How a run ended.
+#[derive(Debug)]
+pub(crate) struct Finished {
+    /// Exit code; `None` when killed by a signal or on timeout.
+    pub code: Option<i32>,
+    /// Terminating signal, on Unix.
+    pub signal: Option<i32>,
+    /// The time limit passed and the process group was killed.
+    pub timed_out: bool,
+    pub stdout: Captured,
+    pub stderr: Captured,
+}
+
+/// What to run.
+pub(crate) struct Spec<'a> {
+    pub program: &'a std::ffi::OsStr,
+    pub args: Vec<OsString>,
+    pub cwd: &'a Path,
+    pub env: Vec<(OsString, OsString)>,
+    pub env_remove: &'a [&'a str],
+    pub timeout: Duration,
+    pub cap: usize,
+}
+
+type Shared = Arc<Mutex<Captured>>;
+
+fn reader<R: Read + Send + 'static>(mut source: R, cap: usize) -> (Shared, mpsc::Receiver<()>) {
+    let shared: Shared = Arc::new(Mutex::new(Captured::default()));
+    let (tx, rx) = mpsc::channel();
+    let sink = Arc::clone(&shared);
+    thread::spawn(move || {
+        let mut buf = [0u8; 8192];
+        loop {
+            match source.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => {
+                    let mut c = sink.lock().unwrap_or_else(PoisonError::into_inner);
+                    let chunk = buf.get(..n).unwrap_or_default();
+                    let room = cap.saturating_sub(c.bytes.len());
+                    let take = room.min(chunk.len());
+                    c.bytes
+                        .extend_from_slice(chunk.get(..take).unwrap_or_default());
+                    if take < chunk.len() {
+                        c.truncated = true;
+                    }
+                    c.total = c.total.saturating_add(n as u64);
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(_) => break,
+            }
+        }
+        let _ = tx.send(());
+    });
+    (shared, rx)
+}
+
+fn take(shared: &Shared) -> Captured {
+    shared
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .clone()
+}
+
+/// Kill every process in the child's process group (the child is the group leader).
+#[cfg(unix)]
+fn kill_group(pid: u32) {
+    use nix::sys::signal::{Signal, killpg};
+    use nix::unistd::Pid;
+    if let Ok(raw) = i32::try_from(pid) {
+        // ESRCH (group already gone) is the expected, harmless failure.
+        let _ = killpg(Pid::from_raw(raw), Signal::SIGKILL);
+    }
+}
+
+#[cfg(not(unix))]
+fn kill_group(_pid: u32) {}
+
+/// Run `spec` to completion or until its time limit, then kill its whole process group.
+/// Any background processes left in the group after the child exits are killed too, so a
+/// tool call never leaves anything running behind it.
+pub(crate) fn run(spec: Spec<'_>) -> std::io::Result<Finished> {
+    let mut cmd = Command::new(spec.program);
+    cmd.args(&spec.args)
+        .current_dir(spec.cwd)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for key in spec.env_remove {
+        cmd.env_remove(key);
+    }
+    for (k, v) in &spec.env {
+        cmd.env(k, v);
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::CommandExt;
+        cmd.process_group(0);
+    }
+    let mut child = cmd.spawn()?;
+    let pid = child.id();
+    let out = child.stdout.take().map(|s| reader(s, spec.cap));
+    let err = child.stderr.take().map(|s| reader(s, spec.cap));
+
+    let deadline = Instant::now() + spec.timeout;
+    let mut step = Duration::from_millis(1);
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break Some(status),
+            Ok(None) => {}
+            Err(e) => {
+                kill_group(pid);
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(e);
+            }
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            kill_group(pid);
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        thread::sleep(step.min(deadline - now));
+        step = (step * 2).min(Duration::from_millis(20));
+    };
+    // Leftover background members of the group would keep the pipes open: end them.
+    kill_group(pid);
+
+    let grace_end = Instant::now() + PIPE_GRACE;
+    let collect = |r: Option<(Shared, mpsc::Receiver<()>)>| -> Captured {
+        match r {
+            Some((shared, rx)) => {
+                let left = grace_end.saturating_duration_since(Instant::now());
+                let _ = rx.recv_timeout(left);
+                take(&shared)
+            }
+            None => Captured::default(),
+        }
+    };
+    let stdout = collect(out);
+    let stderr = collect(err);
+
+    #[cfg(unix)]
+    let signal = {
+        use std::os::unix::process::ExitStatusExt;
+        status.and_then(|s| s.signal())
+    };
+    #[cfg(not(unix))]
+    let signal = None;
+
+    Ok(Finished {
+        code: status.and_then(|s| s.code()),
+        signal,
+        timed_out: status.is_none(),
+        stdout,
+        stderr,
+    })
+}
