@@ -5,6 +5,7 @@
 
 mod cmd;
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -13,7 +14,7 @@ use clap::{Parser, Subcommand};
 /// for a human, destructive and secret-reading actions are refused, and every call leaves a
 /// verifiable evidence record.
 #[derive(Debug, Parser)]
-#[command(name = "cordon", version, about, long_about = None, propagate_version = true)]
+#[command(name = "cordon", version, propagate_version = true)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -67,5 +68,6 @@ fn init_tracing() {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
 }

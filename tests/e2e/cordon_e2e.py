@@ -1,0 +1,538 @@
+"""Harness for Cordon's end-to-end tests: the real `cordon` binary, real MCP clients, real upstreams.
+
+Black-box against /work/notes/gateway-contract.md: a temp config file, `cordon serve --config F` as a
+subprocess, agents connecting through `cordon mcp --agent NAME --config F` (stdio, the official Python
+SDK's stdio client) or Streamable HTTP with a bearer token, and the CLI (`cordon approvals`, `approve`,
+`deny`, `log`) for the human side. Every wait is a poll with a bounded deadline that fails with the full
+context (engine stderr, last observation); no assertion depends on how fast anything is.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import AsyncIterator, Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import anyio
+import anyio.to_thread
+import httpx2
+import psutil
+from mcp.client.session import ClientSession
+from mcp.client.stdio import StdioServerParameters, stdio_client
+from mcp.client.streamable_http import streamable_http_client
+
+E2E = Path(__file__).resolve().parent
+REPO = E2E.parents[1]
+POLICIES = E2E / "policies"
+EVERYTHING = E2E / "node_modules" / ".bin" / "mcp-server-everything"
+FILESYSTEM = E2E / "node_modules" / ".bin" / "mcp-server-filesystem"
+GIT = E2E / ".venv" / "bin" / "mcp-server-git"
+GATED = E2E / "bin" / "gated"
+
+# Hang guards, not speed assertions: generous bounds after which a wait has failed in any case.
+READY_DEADLINE = 60.0  # engine socket up, upstream tools listed
+POLL_DEADLINE = 30.0  # an approval to appear, a file to change
+CALL_TIMEOUT = 100.0  # one MCP request (held approvals included); below pytest-timeout's 120 s
+CLI_TIMEOUT = 30.0
+HANG_GUARD = 30.0  # for calls that must be refused at once (engine or upstream gone): waiting = failing
+POLL_INTERVAL = 0.05
+
+STDIO_AGENT = "e2e-stdio"
+HTTP_AGENT = "e2e-http"
+REVIEWER = "e2e-reviewer@example.com"
+
+# Every engine started in this process, so a failing test can print their stderr (see conftest.py).
+ENGINES: list[Engine] = []
+
+
+def cordon_bin() -> Path:
+    """The binary under test: $CORDON_BIN, else $CARGO_TARGET_DIR/debug/cordon, else target/debug."""
+    if os.environ.get("CORDON_BIN"):
+        path = Path(os.environ["CORDON_BIN"])
+    elif os.environ.get("CARGO_TARGET_DIR"):
+        path = Path(os.environ["CARGO_TARGET_DIR"]) / "debug" / "cordon"
+    else:
+        path = REPO / "target" / "debug" / "cordon"
+    assert path.is_file(), f"cordon binary not found at {path}: run `cargo build -p cordon-cli` or set CORDON_BIN"
+    return path
+
+
+def isolated_env(home: Path) -> dict[str, str]:
+    """Environment for every cordon process: its own XDG dirs, so nothing touches the user's files."""
+    env = dict(os.environ)
+    for var, sub in (
+        ("XDG_CONFIG_HOME", "xdg-config"),
+        ("XDG_DATA_HOME", "xdg-data"),
+        ("XDG_RUNTIME_DIR", "xdg-runtime"),
+        ("XDG_STATE_HOME", "xdg-state"),
+    ):
+        path = home / sub
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        env[var] = str(path)
+    env["CORDON_LOG"] = env.get("CORDON_LOG", "info")
+    env.pop("CORDON_CONFIG", None)
+    return env
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def yaml_str(value: str) -> str:
+    """A YAML scalar for any string (JSON strings are valid YAML flow scalars)."""
+    return json.dumps(value)
+
+
+def describe(proc: subprocess.CompletedProcess[str]) -> str:
+    return (
+        f"command: {' '.join(map(str, proc.args))}\nexit code: {proc.returncode}\n"
+        f"--- stdout ---\n{proc.stdout}\n--- stderr ---\n{proc.stderr}"
+    )
+
+
+def leaves(exc: BaseException) -> list[BaseException]:
+    """The real errors inside nested exception groups (task groups wrap every failure)."""
+    if isinstance(exc, BaseExceptionGroup):
+        return [leaf for inner in exc.exceptions for leaf in leaves(inner)]
+    return [exc]
+
+
+def run(fn: Callable[..., Any], *args: Any) -> Any:
+    """anyio.run, re-raising the first real error out of exception groups for a readable failure."""
+    try:
+        return anyio.run(fn, *args)
+    except BaseExceptionGroup as group:
+        real = [e for e in leaves(group) if not isinstance(e, asyncio.CancelledError)]
+        if not real:
+            raise
+        first = real[0]
+        if len(real) > 1:
+            first.add_note("further errors: " + "; ".join(f"{type(e).__name__}: {e}" for e in real[1:]))
+        raise first from None
+
+
+def text_of(result: Any) -> str:
+    """All text content of a CallToolResult, joined."""
+    return "\n".join(getattr(block, "text", "") or "" for block in result.content)
+
+
+def result_summary(result: Any) -> dict[str, Any]:
+    """What 'an identical result' means: content, isError and structuredContent, as JSON."""
+    dumped = result.model_dump(by_alias=True, mode="json", exclude_none=True)
+    return {key: dumped.get(key) for key in ("content", "isError", "structuredContent")}
+
+
+@dataclass
+class ServerSpec:
+    """One upstream in the generated config."""
+
+    command: Path
+    args: list[str]
+    env: dict[str, str] = field(default_factory=dict)
+
+    def yaml(self, name: str) -> str:
+        lines = [f"  {name}:", f"    command: {yaml_str(str(self.command))}"]
+        lines.append(f"    args: [{', '.join(yaml_str(a) for a in self.args)}]")
+        if self.env:
+            lines.append("    env: {" + ", ".join(f"{k}: {yaml_str(v)}" for k, v in self.env.items()) + "}")
+        return "\n".join(lines)
+
+
+class Engine:
+    """A `cordon serve` subprocess with its own config, socket, evidence db, files and repo."""
+
+    def __init__(
+        self,
+        root: Path,
+        *,
+        label: str,
+        servers: Iterable[str] = ("everything", "filesystem"),
+        gated: bool = False,
+        http: bool = True,
+        approval_timeout: str = "60s",
+        policy: Path = POLICIES / "e2e.yaml",
+        start: bool = True,
+    ) -> None:
+        self.label = label
+        self.approval_timeout = approval_timeout  # a contract duration string, e.g. "2s"
+        self.root = root
+        self.root.mkdir(parents=True, exist_ok=True)
+        # Unix socket paths are limited to ~100 bytes: keep the socket in a short private dir.
+        self.sock_dir = Path(tempfile.mkdtemp(prefix="ce2e-", dir="/tmp"))
+        self.socket = self.sock_dir / "cordon.sock"
+        self.evidence = root / "evidence.db"
+        self.files = root / "files"
+        self.files.mkdir(exist_ok=True)
+        self.repo = root / "repo"
+        self.gate = root / "upstream.gate"
+        self.policy = root / policy.name  # same file name: the policy version hashes it too
+        shutil.copyfile(policy, self.policy)
+        self.token = secrets.token_urlsafe(32)
+        self.port = free_port() if http else None
+        self.url = f"http://127.0.0.1:{self.port}/mcp" if http else None
+        self.env = isolated_env(root)
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.stderr_path = root / "serve.stderr"
+        self._stderr_counter = 0
+
+        self.servers: dict[str, ServerSpec] = {}
+        for name in servers:
+            if name == "everything":
+                spec = ServerSpec(EVERYTHING, ["stdio"])
+                if gated:
+                    spec = ServerSpec(GATED, [str(EVERYTHING), "stdio"], {"CORDON_E2E_GATE": str(self.gate)})
+                self.servers[name] = spec
+            elif name == "filesystem":
+                self.servers[name] = ServerSpec(FILESYSTEM, [str(self.files)])
+            elif name == "git":
+                make_repo(self.repo)
+                self.servers[name] = ServerSpec(GIT, ["--repository", str(self.repo)])
+            else:
+                raise ValueError(f"unknown upstream {name}")
+
+        self.config = root / "cordon.yaml"
+        self.config.write_text(self.config_text())
+        ENGINES.append(self)
+        if start:
+            self.start()
+
+    def config_text(self) -> str:
+        lines = [
+            f"# generated by tests/e2e for {self.label}",
+            f"socket: {yaml_str(str(self.socket))}",
+            f"policy: {yaml_str(str(self.policy))}",
+            f"evidence: {yaml_str(str(self.evidence))}",
+            f"signing_key: {yaml_str('file:' + str(self.root / 'signing.key'))}",
+            f"keychain_service: {yaml_str('cordon-e2e-' + secrets.token_hex(4))}",
+            f"approval_timeout: {self.approval_timeout}",
+            f"reviewer: {yaml_str(REVIEWER)}",
+            "agents:",
+            f"  {HTTP_AGENT}:",
+            f"    token: {yaml_str(self.token)}",
+        ]
+        if self.port is not None:
+            lines.insert(1, f"listen: 127.0.0.1:{self.port}")
+        lines.append("servers:" if self.servers else "servers: {}")
+        lines += [spec.yaml(name) for name, spec in self.servers.items()]
+        return "\n".join(lines) + "\n"
+
+    # ---- lifecycle -------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        binary = cordon_bin()
+        self._stderr_file = open(self.stderr_path, "ab")  # noqa: SIM115 - closed in stop()
+        self.proc = subprocess.Popen(
+            [str(binary), "serve", "--config", str(self.config)],
+            stdin=subprocess.DEVNULL,
+            stdout=self._stderr_file,
+            stderr=self._stderr_file,
+            env=self.env,
+            cwd=self.root,
+            start_new_session=True,
+        )
+        self.wait_socket()
+        if self.servers:
+            run(self._wait_upstreams)
+
+    async def _wait_upstreams(self) -> None:
+        """Upstreams start asynchronously: wait until an agent sees every one's tools."""
+        async with self.stdio():
+            pass
+
+    def _fail_start(self, what: str) -> None:
+        message = f"{self.label}: {what}\n{self.context()}"
+        self.stop()  # no leftovers; the message carries the context the report hook would have added
+        raise AssertionError(message)
+
+    def wait_socket(self) -> None:
+        deadline = time.monotonic() + READY_DEADLINE
+        last = None
+        while time.monotonic() < deadline:
+            if self.proc is not None and self.proc.poll() is not None:
+                self._fail_start(f"`cordon serve` exited with code {self.proc.returncode} before its socket accepted")
+            try:
+                with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+                    s.connect(str(self.socket))
+                    return
+            except OSError as err:
+                last = err
+            time.sleep(POLL_INTERVAL)
+        self._fail_start(f"control socket {self.socket} did not accept within {READY_DEADLINE}s (last error: {last})")
+
+    def wait_tcp(self) -> None:
+        """HTTP is checked only by the tests that use it, so a broken listener fails those alone."""
+        assert self.port is not None, "this engine has no HTTP listener"
+        deadline = time.monotonic() + READY_DEADLINE
+        while time.monotonic() < deadline:
+            assert self.proc is not None and self.proc.poll() is None, f"`cordon serve` exited ({self.proc and self.proc.poll()})"
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1):
+                    return
+            except OSError:
+                time.sleep(POLL_INTERVAL)
+        raise AssertionError(f"HTTP listener 127.0.0.1:{self.port} did not accept within {READY_DEADLINE}s")
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(timeout=10)
+        if self.proc is not None:
+            # Upstreams are in the engine's process group; leave none behind, even after a crash.
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+        if hasattr(self, "_stderr_file"):
+            self._stderr_file.close()
+        shutil.rmtree(self.sock_dir, ignore_errors=True)
+        if self in ENGINES:
+            ENGINES.remove(self)
+
+    def stderr_files(self) -> list[Path]:
+        return sorted(self.root.glob("*.stderr"))
+
+    def context(self, tail: int = 12000) -> str:
+        """Everything needed to understand a failure: config, and the tail of every stderr file."""
+        parts = [f"=== {self.label}: config {self.config} ===\n{self.config.read_text()}"]
+        if self.proc is not None:
+            parts.append(f"cordon serve pid {self.proc.pid}, exit code {self.proc.poll()}")
+        for path in self.stderr_files():
+            text = path.read_text(errors="replace")
+            if len(text) > tail:
+                text = "...\n" + text[-tail:]
+            parts.append(f"=== {path.name} ===\n{text}")
+        return "\n".join(parts)
+
+    # ---- CLI ---------------------------------------------------------------------------------------
+
+    def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        """`cordon ARGS --config F`; with check, a non-zero exit fails with the full context."""
+        proc = subprocess.run(
+            [str(cordon_bin()), *args, "--config", str(self.config)],
+            capture_output=True,
+            text=True,
+            env=self.env,
+            cwd=self.root,
+            timeout=CLI_TIMEOUT,
+            check=False,
+        )
+        if check and proc.returncode != 0:
+            raise AssertionError(f"cordon CLI failed\n{describe(proc)}")
+        return proc
+
+    def cli_json(self, *args: str) -> Any:
+        proc = self.cli(*args)
+        try:
+            return json.loads(proc.stdout)
+        except json.JSONDecodeError as err:
+            raise AssertionError(f"cordon printed no JSON ({err})\n{describe(proc)}") from None
+
+    def approvals(self) -> list[dict[str, Any]]:
+        data = self.cli_json("approvals", "--json")
+        assert isinstance(data, list), f"`cordon approvals --json` is not a JSON array: {data!r}"
+        return data
+
+    def approve(self, approval_id: str, *, session: bool = False) -> None:
+        self.cli("approve", str(approval_id), *(["--session"] if session else []))
+
+    def deny(self, approval_id: str, reason: str) -> None:
+        self.cli("deny", str(approval_id), "--reason", reason)
+
+    def log(self) -> list[dict[str, Any]]:
+        data = self.cli_json("log", "list", "--json")
+        assert isinstance(data, list), f"`cordon log list --json` is not a JSON array: {data!r}"
+        return sorted(data, key=lambda r: r.get("seq", 0))
+
+    # ---- MCP clients -------------------------------------------------------------------------------
+
+    def expected_tools(self) -> set[str]:
+        probes = {"everything": "echo", "filesystem": "write_file", "git": "git_status"}
+        return {f"{name}__{probes[name]}" for name in self.servers}
+
+    def stdio_params(self, agent: str = STDIO_AGENT) -> StdioServerParameters:
+        return StdioServerParameters(
+            command=str(cordon_bin()),
+            args=["mcp", "--agent", agent, "--config", str(self.config)],
+            env={k: v for k, v in self.env.items() if k.startswith(("XDG_", "CORDON_"))},
+            cwd=str(self.root),
+        )
+
+    def new_stderr(self, kind: str) -> Path:
+        self._stderr_counter += 1
+        return self.root / f"{kind}-{self._stderr_counter}.stderr"
+
+    @contextlib.asynccontextmanager
+    async def stdio(self, agent: str = STDIO_AGENT, *, wait_tools: bool = True) -> AsyncIterator[ClientSession]:
+        """An initialized SDK session through `cordon mcp --agent AGENT` (stderr kept for failures)."""
+        with open(self.new_stderr(f"mcp-{agent}"), "w") as errlog:
+            async with stdio_client(self.stdio_params(agent), errlog=errlog) as (read, write):
+                async with ClientSession(read, write, read_timeout_seconds=CALL_TIMEOUT) as session:
+                    await session.initialize()
+                    if wait_tools:
+                        await wait_for_tools(session, self.expected_tools())
+                    yield session
+
+    @contextlib.asynccontextmanager
+    async def http(self, token: str | None = None, *, wait_tools: bool = True) -> AsyncIterator[ClientSession]:
+        """An initialized SDK session over Streamable HTTP with `Authorization: Bearer TOKEN`."""
+        assert self.url is not None, "this engine has no HTTP listener"
+        await anyio.to_thread.run_sync(self.wait_tcp)
+        headers = {"Authorization": f"Bearer {token or self.token}"}
+        timeout = httpx2.Timeout(30.0, read=CALL_TIMEOUT)
+        async with httpx2.AsyncClient(headers=headers, timeout=timeout) as client:
+            async with streamable_http_client(self.url, http_client=client) as (read, write):
+                async with ClientSession(read, write, read_timeout_seconds=CALL_TIMEOUT) as session:
+                    await session.initialize()
+                    if wait_tools:
+                        await wait_for_tools(session, self.expected_tools())
+                    yield session
+
+
+def make_repo(repo: Path) -> None:
+    """A small git repository with one commit and a local identity (for git_commit)."""
+    repo.mkdir(parents=True, exist_ok=True)
+
+    def git(*args: str) -> None:
+        subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True, timeout=CLI_TIMEOUT)
+
+    git("init", "-q", "-b", "main")
+    git("config", "user.name", "Cordon E2E")
+    git("config", "user.email", "e2e@example.com")
+    git("config", "commit.gpgsign", "false")
+    (repo / "README.md").write_text("# e2e repo\n")
+    git("add", "README.md")
+    git("commit", "-q", "-m", "initial commit for e2e")
+
+
+async def wait_for_tools(session: ClientSession, names: set[str]) -> list[Any]:
+    """Poll tools/list until every name is there (upstreams start asynchronously)."""
+    deadline = time.monotonic() + READY_DEADLINE
+    seen: list[str] = []
+    while True:
+        tools = (await session.list_tools()).tools
+        seen = [t.name for t in tools]
+        if names <= set(seen):
+            return tools
+        if time.monotonic() > deadline:
+            raise AssertionError(f"tools {sorted(names - set(seen))} never listed; tools/list gave {seen}")
+        await anyio.sleep(0.1)
+
+
+@contextlib.asynccontextmanager
+async def direct(command: Path, args: list[str], errlog_path: Path) -> AsyncIterator[ClientSession]:
+    """An SDK session straight to an upstream (no Cordon): the baseline for 'identical results'."""
+    with open(errlog_path, "w") as errlog:
+        async with stdio_client(StdioServerParameters(command=str(command), args=args), errlog=errlog) as (r, w):
+            async with ClientSession(r, w, read_timeout_seconds=CALL_TIMEOUT) as session:
+                await session.initialize()
+                yield session
+
+
+class PendingCall:
+    """A tools/call running in the background, so a test can act while Cordon holds it."""
+
+    def __init__(self, session: ClientSession, name: str, arguments: dict[str, Any]) -> None:
+        self.session = session
+        self.name = name
+        self.arguments = arguments
+        self.result: Any = None
+        self.error: BaseException | None = None
+        self.done = anyio.Event()
+
+    async def run(self) -> None:
+        try:
+            self.result = await self.session.call_tool(self.name, self.arguments, read_timeout_seconds=CALL_TIMEOUT)
+        except Exception as err:  # the test inspects it
+            self.error = err
+        finally:
+            self.done.set()
+
+    def describe(self) -> str:
+        if self.error is not None:
+            return f"raised {type(self.error).__name__}: {self.error}"
+        if self.result is not None:
+            return f"returned {result_summary(self.result)}"
+        return "still running"
+
+    async def outcome(self) -> Any:
+        """Wait for the call (bounded by CALL_TIMEOUT in the client) and return its result."""
+        await self.done.wait()
+        if self.error is not None:
+            raise AssertionError(f"{self.name} {self.describe()}")
+        return self.result
+
+
+async def cli_async(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    return await anyio.to_thread.run_sync(lambda: fn(*args, **kwargs))
+
+
+async def wait_for_approval(
+    engine: Engine, call: PendingCall, match: Callable[[dict[str, Any]], bool]
+) -> dict[str, Any]:
+    """Poll `cordon approvals --json` until an entry matches; fail if the call returns first (not held)."""
+    deadline = time.monotonic() + POLL_DEADLINE
+    listing: list[dict[str, Any]] = []
+    while True:
+        if call.done.is_set():
+            raise AssertionError(
+                f"{call.name}({call.arguments}) was not held for approval: it {call.describe()}\n"
+                f"last approvals listing: {json.dumps(listing, indent=1)}"
+            )
+        listing = await cli_async(engine.approvals)
+        found = [entry for entry in listing if match(entry)]
+        if found:
+            assert len(found) == 1, f"expected one pending approval for the call, got {json.dumps(found, indent=1)}"
+            return found[0]
+        if time.monotonic() > deadline:
+            raise AssertionError(
+                f"no pending approval for {call.name}({call.arguments}) within {POLL_DEADLINE}s\n"
+                f"last listing: {json.dumps(listing, indent=1)}"
+            )
+        await anyio.sleep(POLL_INTERVAL * 2)
+
+
+def mentions(path_or_text: Path | str) -> Callable[[dict[str, Any]], bool]:
+    """An approvals matcher: the entry mentions this file (paths are unique per test)."""
+    needle = str(path_or_text)
+    return lambda entry: needle in json.dumps(entry)
+
+
+def records_mentioning(records: list[dict[str, Any]], path: Path | str) -> list[dict[str, Any]]:
+    """The evidence records whose args or target name this file (paths are unique per test)."""
+    needle = str(path)
+    return [r for r in records if needle in json.dumps(r.get("args")) or needle in str(r.get("target"))]
+
+
+def everything_pids(engine: Engine) -> list[int]:
+    """PIDs of the everything upstream (node) under this engine, found by command line."""
+    assert engine.proc is not None
+    found = []
+    for child in psutil.Process(engine.proc.pid).children(recursive=True):
+        try:
+            cmdline = child.cmdline()
+        except psutil.Error:
+            continue
+        if any("mcp-server-everything" in part for part in cmdline) and "node" in child.name():
+            found.append(child.pid)
+    return found
+
+
+if sys.version_info < (3, 11):  # BaseExceptionGroup is builtin from 3.11
+    raise RuntimeError("the e2e suite needs Python 3.11+")

@@ -1,0 +1,154 @@
+"""require_approval: a file write is held until a human decides with `cordon approve` / `cordon deny`.
+
+While held: the call has not returned, the file is untouched, and `cordon approvals --json` lists the
+call with a unified diff of the proposed change.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import anyio
+import pytest
+
+from cordon_e2e import (
+    REVIEWER,
+    STDIO_AGENT,
+    Engine,
+    PendingCall,
+    cli_async,
+    mentions,
+    records_mentioning,
+    result_summary,
+    run,
+    text_of,
+    wait_for_approval,
+)
+
+BEFORE = "alpha\nbravo\ncharlie\n"
+AFTER = "alpha\nBRAVO-CHANGED\ncharlie\n"
+
+
+def write_args(path: Path) -> dict[str, str]:
+    return {"path": str(path), "content": AFTER}
+
+
+def test_write_is_held_then_approved(shared_engine: Engine, files: Path) -> None:
+    target = files / "approved.txt"
+    target.write_text(BEFORE)
+
+    async def scenario() -> None:
+        async with shared_engine.stdio() as session, anyio.create_task_group() as tg:
+            call = PendingCall(session, "filesystem__write_file", write_args(target))
+            tg.start_soon(call.run)
+            pending = await wait_for_approval(shared_engine, call, mentions(target))
+
+            # Held: not returned, nothing written, and the listing carries what the reviewer needs.
+            assert not call.done.is_set(), call.describe()
+            assert target.read_text() == BEFORE
+            for key in ("id", "agent", "session_id", "server", "tool", "action", "target", "risk_tags",
+                        "rule_id", "reason", "diff", "created_at", "expires_at"):
+                assert key in pending, f"approval entry lacks {key!r}: {json.dumps(pending, indent=1)}"
+            assert pending["agent"] == STDIO_AGENT, pending
+            assert pending["server"] == "filesystem", pending
+            assert pending["rule_id"] == "approve-code-write", pending
+            assert pending["action"] == "job.mcp-bridge.write.file", pending
+            diff = pending["diff"]
+            assert isinstance(diff, str), pending
+            assert "-bravo" in diff.splitlines(), diff
+            assert "+BRAVO-CHANGED" in diff.splitlines(), diff
+            assert any(line.startswith("@@") for line in diff.splitlines()), diff
+            assert any(line.startswith("---") for line in diff.splitlines()), diff
+
+            await cli_async(shared_engine.approve, pending["id"])
+            result = await call.outcome()
+            assert not result.is_error, result_summary(result)
+            assert target.read_text() == AFTER
+            # Used once: it is gone from the queue, and approving it again is an error.
+            listing = await cli_async(shared_engine.approvals)
+            assert not [e for e in listing if e["id"] == pending["id"]], listing
+            again = await cli_async(shared_engine.cli, "approve", str(pending["id"]), check=False)
+            assert again.returncode == 1, f"approving twice: exit {again.returncode} {again.stdout} {again.stderr}"
+
+    run(scenario)
+    records = records_mentioning(shared_engine.log(), target)
+    assert [r["outcome"] for r in records] == ["approved"], records
+    assert records[0]["reviewer"] == REVIEWER, records[0]
+    assert "+BRAVO-CHANGED" in (records[0].get("diff") or ""), "the diff the reviewer saw is not in the evidence"
+
+
+def test_write_is_held_then_denied(shared_engine: Engine, files: Path) -> None:
+    target = files / "rejected.txt"
+    target.write_text(BEFORE)
+
+    async def scenario() -> None:
+        async with shared_engine.stdio() as session, anyio.create_task_group() as tg:
+            call = PendingCall(session, "filesystem__write_file", write_args(target))
+            tg.start_soon(call.run)
+            pending = await wait_for_approval(shared_engine, call, mentions(target))
+            await cli_async(shared_engine.deny, pending["id"], "e2e says no")
+            result = await call.outcome()
+            assert result.is_error, result_summary(result)
+            assert "e2e says no" in text_of(result) or "denied" in text_of(result).lower(), text_of(result)
+
+    run(scenario)
+    assert target.read_text() == BEFORE
+    records = records_mentioning(shared_engine.log(), target)
+    assert [r["outcome"] for r in records] == ["rejected"], records
+
+
+def test_held_write_over_http_then_approved(shared_engine: Engine, files: Path) -> None:
+    target = files / "http-approved.txt"
+    target.write_text(BEFORE)
+
+    async def scenario() -> None:
+        async with shared_engine.http() as session, anyio.create_task_group() as tg:
+            call = PendingCall(session, "filesystem__write_file", write_args(target))
+            tg.start_soon(call.run)
+            pending = await wait_for_approval(shared_engine, call, mentions(target))
+            assert pending["agent"] == "e2e-http", pending
+            assert target.read_text() == BEFORE
+            await cli_async(shared_engine.approve, pending["id"])
+            result = await call.outcome()
+            assert not result.is_error, result_summary(result)
+
+    run(scenario)
+    assert target.read_text() == AFTER
+
+
+def test_approve_and_deny_unknown_id_fail(shared_engine: Engine) -> None:
+    for args in (("approve", "no-such-approval-id"), ("deny", "no-such-approval-id", "--reason", "x")):
+        proc = shared_engine.cli(*args, check=False)
+        assert proc.returncode == 1, f"{args}: exit {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
+        assert proc.stderr.strip() or proc.stdout.strip(), f"{args}: no message"
+
+
+@pytest.mark.parametrize("tool", ["edit_file", "move_file", "create_directory"])
+def test_every_filesystem_change_is_held(shared_engine: Engine, files: Path, tool: str) -> None:
+    """No write tool of the filesystem server slips through as a read: each is held, and denied here."""
+    source = files / "source.txt"
+    source.write_text(BEFORE)
+    moved, created = files / "moved.txt", files / "created-dir"
+    args = {
+        "edit_file": {"path": str(source), "edits": [{"oldText": "bravo", "newText": "BRAVO-EDITED"}]},
+        "move_file": {"source": str(source), "destination": str(moved)},
+        "create_directory": {"path": str(created)},
+    }[tool]
+    marker = created if tool == "create_directory" else source
+
+    async def scenario() -> None:
+        async with shared_engine.stdio() as session, anyio.create_task_group() as tg:
+            call = PendingCall(session, f"filesystem__{tool}", args)
+            tg.start_soon(call.run)
+            pending = await wait_for_approval(shared_engine, call, mentions(marker))
+            assert str(pending["action"]).startswith("job.mcp-bridge.write."), pending
+            if tool == "edit_file":
+                assert "+BRAVO-EDITED" in str(pending.get("diff")).splitlines(), pending
+            await cli_async(shared_engine.deny, pending["id"], "e2e: no changes")
+            result = await call.outcome()
+            assert result.is_error, result_summary(result)
+
+    run(scenario)
+    assert source.read_text() == BEFORE
+    assert not moved.exists() and not created.exists()

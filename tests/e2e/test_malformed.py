@@ -1,0 +1,164 @@
+"""Hostile input on the agent side: garbage lines on `cordon mcp`'s stdin get JSON-RPC errors, the
+bridge and the engine keep serving (the same pipe and a concurrently connected SDK client), and calls to
+unknown tools are errors."""
+
+from __future__ import annotations
+
+import json
+import queue
+import subprocess
+import threading
+import time
+from typing import Any
+
+import anyio
+import pytest
+from mcp.shared.exceptions import MCPError
+
+from cordon_e2e import CALL_TIMEOUT, STDIO_AGENT, Engine, PendingCall, cli_async, cordon_bin, result_summary, run
+
+
+class RawBridge:
+    """`cordon mcp` driven by hand: lines in, parsed lines out, every read bounded."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.stderr_path = engine.new_stderr("mcp-raw")
+        self._stderr = open(self.stderr_path, "wb")  # noqa: SIM115 - closed in close()
+        self.proc = subprocess.Popen(
+            [str(cordon_bin()), "mcp", "--agent", STDIO_AGENT, "--config", str(engine.config)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self._stderr,
+            env=engine.env,
+        )
+        self.lines: queue.Queue[bytes] = queue.Queue()
+        threading.Thread(target=self._pump, daemon=True).start()
+
+    def _pump(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.put(line)
+        self.lines.put(b"")
+
+    def send(self, raw: bytes) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(raw + b"\n")
+        self.proc.stdin.flush()
+
+    def receive(self, *, skip_notifications: bool = True) -> dict[str, Any]:
+        deadline = time.monotonic() + CALL_TIMEOUT
+        while True:
+            try:
+                line = self.lines.get(timeout=max(0.1, deadline - time.monotonic()))
+            except queue.Empty:
+                raise AssertionError(f"no answer from cordon mcp within {CALL_TIMEOUT}s\n{self.stderr()}") from None
+            if line == b"":
+                raise AssertionError(f"cordon mcp closed stdout (exit {self.proc.poll()})\n{self.stderr()}")
+            message = json.loads(line)
+            if skip_notifications and "id" not in message:
+                continue
+            return message
+
+    def stderr(self) -> str:
+        return self.stderr_path.read_text(errors="replace")
+
+    def close(self) -> None:
+        if self.proc.stdin:
+            self.proc.stdin.close()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self._stderr.close()
+
+
+@pytest.fixture
+def bridge(shared_engine: Engine):
+    raw = RawBridge(shared_engine)
+    yield raw
+    raw.close()
+
+
+INIT = {
+    "jsonrpc": "2.0",
+    "id": 1,
+    "method": "initialize",
+    "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "raw-e2e", "version": "0"}},
+}
+
+
+def assert_error(message: dict[str, Any], code: int) -> None:
+    assert message.get("jsonrpc") == "2.0", message
+    assert "result" not in message, message
+    assert isinstance(message.get("error"), dict), message
+    assert message["error"].get("code") == code, message
+
+
+def test_garbage_lines_get_json_rpc_errors_and_the_pipe_keeps_working(bridge: RawBridge) -> None:
+    bridge.send(b"this is not json {")
+    assert_error(bridge.receive(skip_notifications=False), -32700)  # Parse error
+    bridge.send(b'{"hello": "world"}')
+    assert_error(bridge.receive(skip_notifications=False), -32600)  # Invalid Request
+    bridge.send(b'{"jsonrpc": "2.0", "id": 7, "method": 42}')
+    answer = bridge.receive(skip_notifications=False)
+    assert_error(answer, -32600)
+    assert answer.get("id") in (7, None), answer
+
+    bridge.send(json.dumps(INIT).encode())
+    answer = bridge.receive()
+    assert answer.get("id") == 1 and "protocolVersion" in answer.get("result", {}), answer
+    bridge.send(json.dumps({"jsonrpc": "2.0", "method": "notifications/initialized"}).encode())
+    bridge.send(b'{"jsonrpc": "2.0", "id": 2, "method": "no/such/method"}')
+    assert_error(bridge.receive(), -32601)  # Method not found
+    bridge.send(json.dumps({"jsonrpc": "2.0", "id": 3, "method": "tools/call",
+                            "params": {"name": "everything__echo", "arguments": {"message": "raw ok"}}}).encode())
+    answer = bridge.receive()
+    assert answer.get("id") == 3, answer
+    assert answer.get("result", {}).get("content") == [{"type": "text", "text": "Echo: raw ok"}], answer
+
+
+def test_other_client_keeps_working_while_garbage_arrives(shared_engine: Engine, bridge: RawBridge) -> None:
+    async def scenario() -> None:
+        async with shared_engine.stdio() as session:
+            first = await session.call_tool("everything__echo", {"message": "one"})
+            assert not first.is_error, result_summary(first)
+            bridge.send(b"\x00\xff not json at all")
+            assert "error" in bridge.receive(skip_notifications=False)
+            bridge.send(b"[]")
+            assert "error" in json.dumps(bridge.receive(skip_notifications=False))
+            second = await session.call_tool("everything__echo", {"message": "two"})
+            assert not second.is_error, result_summary(second)
+            assert second.content[0].text == "Echo: two"
+
+    run(scenario)
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["everything__no_such_tool", "nosuchserver__echo", "echo", "everything__", "__echo", "everything__echo__x"],
+)
+def test_unknown_tool_is_an_error(shared_engine: Engine, name: str) -> None:
+    """Refused at once: an unknown tool is never forwarded, nor held for a human to approve."""
+
+    async def scenario() -> None:
+        async with shared_engine.stdio() as session:
+            async with anyio.create_task_group() as tg:
+                call = PendingCall(session, name, {"message": "x"})
+                tg.start_soon(call.run)
+                while not call.done.is_set():
+                    held = [e for e in await cli_async(shared_engine.approvals) if e.get("tool") and name.endswith(str(e["tool"]))
+                            and str(e.get("server", "")) in name]
+                    if held:
+                        await cli_async(shared_engine.deny, held[0]["id"], "e2e: unknown tool")
+                        raise AssertionError(f"a call to unknown tool {name!r} was held for approval: {held}")
+                    await anyio.sleep(0.1)
+            if call.error is None:
+                assert call.result.is_error, f"unknown tool {name!r} returned {result_summary(call.result)}"
+            else:
+                assert isinstance(call.error, MCPError), call.describe()
+            # The session is still usable after the error.
+            ok = await session.call_tool("everything__echo", {"message": "still here"})
+            assert not ok.is_error, result_summary(ok)
+
+    run(scenario)
