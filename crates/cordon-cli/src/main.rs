@@ -38,6 +38,14 @@ enum Command {
     Approve(cmd::approvals::ApproveArgs),
     /// Deny a held call.
     Deny(cmd::approvals::DenyArgs),
+    /// Keychain entries for upstream credentials (values are never printed).
+    #[command(subcommand)]
+    Secret(cmd::secret::SecretCommand),
+    /// Put coding agents under Cordon: list, install, uninstall.
+    #[command(subcommand)]
+    Agents(cmd::agents::AgentsCommand),
+    /// Native-tool hook adapter an agent runs before and after its built-in tools.
+    Hook(cmd::hook::HookArgs),
 }
 
 fn main() -> ExitCode {
@@ -51,6 +59,9 @@ fn main() -> ExitCode {
         Command::Approvals(args) => cmd::approvals::list(args),
         Command::Approve(args) => cmd::approvals::approve(args),
         Command::Deny(args) => cmd::approvals::deny(args),
+        Command::Secret(command) => cmd::secret::run(command),
+        Command::Agents(command) => cmd::agents::run(command),
+        Command::Hook(args) => cmd::hook::run(args),
     };
     match result {
         Ok(code) => code,

@@ -1,9 +1,12 @@
 //! One module per command group; each owns its clap arguments and its `run`.
 
+pub mod agents;
 pub mod approvals;
+pub mod hook;
 pub mod log;
 pub mod mcp;
 pub mod policy;
+pub mod secret;
 pub mod serve;
 
 /// Exit code for a finding: invalid policy, failed policy test, failed verification.
