@@ -1,0 +1,1140 @@
+//! Putting coding agents under Cordon: find each agent's MCP configuration, route it through
+//! `cordon mcp --agent NAME`, set up native-tool hooks, and undo it all byte for byte.
+//!
+//! Pure logic and file I/O, no engine. Every path derives from a [`Bases`] (home and config
+//! directories) so tests run against a temporary home. Edits are minimal: JSON files are edited
+//! as text (key order, indentation and comments stay), Codex's TOML with `toml_edit`. Before the
+//! first change a file is backed up to `<file>.cordon-backup` (or, if Cordon created it, marked
+//! by `<file>.cordon-created`); a malformed file is refused and left untouched.
+//!
+//! Where each agent keeps its configuration (the documentation followed is cited per agent in
+//! [`Agent::mcp_config`] and [`Agent::hooks_config`]).
+
+mod codex;
+mod json;
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+use serde_json::{Value, json};
+
+/// The name of Cordon's entry in every agent's server list.
+pub const ENTRY_NAME: &str = "cordon";
+/// Suffix of the backup of a file's original bytes.
+pub const BACKUP_SUFFIX: &str = ".cordon-backup";
+/// Suffix of the marker of a file Cordon created (nothing to restore: uninstall deletes it).
+pub const CREATED_SUFFIX: &str = ".cordon-created";
+/// Claude Code built-in tools the PreToolUse hook is registered for (MCP tools are governed by
+/// the gateway itself).
+pub const CLAUDE_HOOK_MATCHER: &str =
+    "Bash|Read|Write|Edit|MultiEdit|NotebookEdit|Glob|Grep|LS|WebFetch|WebSearch";
+/// Seconds Claude Code lets the hook run: longer than Cordon's default approval timeout (5m),
+/// because a hook killed by its timeout is a non-blocking error that would let the tool run.
+pub const CLAUDE_HOOK_TIMEOUT_SECS: u64 = 600;
+/// Cursor hook events Cordon answers before the action.
+pub const CURSOR_HOOK_EVENTS: &[&str] = &["beforeShellExecution", "beforeReadFile"];
+
+/// What can go wrong; every error leaves the agent's files untouched.
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    /// The name is not one of the supported agents.
+    #[error("unknown agent `{0}` (known: claude-code, cursor, codex, vscode, windsurf)")]
+    UnknownAgent(String),
+    /// The file cannot be parsed: Cordon refuses to edit it.
+    #[error("{what} is malformed ({reason}); fix it first: Cordon changed nothing")]
+    Malformed {
+        /// The file.
+        what: String,
+        /// The parser's complaint.
+        reason: String,
+    },
+    /// Reading or writing failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// A bug: an edit produced something unexpected.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+/// The coding agents Cordon can onboard.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Agent {
+    /// Anthropic's Claude Code.
+    ClaudeCode,
+    /// Cursor.
+    Cursor,
+    /// OpenAI's Codex CLI.
+    Codex,
+    /// Visual Studio Code (Copilot agent mode).
+    Vscode,
+    /// Windsurf (Cascade).
+    Windsurf,
+}
+
+/// Where an agent's files live: the user's home and the platform config directory.
+#[derive(Debug, Clone)]
+pub struct Bases {
+    /// The home directory.
+    pub home: PathBuf,
+    /// The platform config directory (`~/.config`, `~/Library/Application Support`, `%APPDATA%`).
+    pub config_dir: PathBuf,
+    /// `PATH`, to tell whether an agent's binary is installed (None: do not look).
+    pub path: Option<OsString>,
+}
+
+impl Bases {
+    /// Bases inside `home`, with the platform's config directory layout under it (tests, and
+    /// `CORDON_AGENTS_HOME`).
+    pub fn for_home(home: &Path) -> Bases {
+        let config_dir = if cfg!(target_os = "macos") {
+            home.join("Library").join("Application Support")
+        } else if cfg!(windows) {
+            home.join("AppData").join("Roaming")
+        } else {
+            home.join(".config")
+        };
+        Bases {
+            home: home.to_path_buf(),
+            config_dir,
+            path: None,
+        }
+    }
+}
+
+/// How a file is edited.
+#[derive(Debug, Clone, Copy)]
+enum Format {
+    /// A JSON file with servers under `key`; `comments`: JSONC accepted; `typed`: entries carry
+    /// `"type": "stdio"`.
+    McpJson {
+        key: &'static str,
+        comments: bool,
+        typed: bool,
+    },
+    /// Codex's TOML.
+    McpToml,
+    /// Claude Code's settings.json `hooks`.
+    ClaudeHooks,
+    /// Cursor's hooks.json.
+    CursorHooks,
+}
+
+impl Agent {
+    /// Every supported agent.
+    pub const ALL: [Agent; 5] = [
+        Agent::ClaudeCode,
+        Agent::Cursor,
+        Agent::Codex,
+        Agent::Vscode,
+        Agent::Windsurf,
+    ];
+
+    /// The agent's name (also the `--agent` name recorded in evidence).
+    pub fn name(self) -> &'static str {
+        match self {
+            Agent::ClaudeCode => "claude-code",
+            Agent::Cursor => "cursor",
+            Agent::Codex => "codex",
+            Agent::Vscode => "vscode",
+            Agent::Windsurf => "windsurf",
+        }
+    }
+
+    /// Parses an agent name.
+    pub fn parse(name: &str) -> Result<Agent, AgentError> {
+        Agent::ALL
+            .into_iter()
+            .find(|a| a.name() == name)
+            .ok_or_else(|| AgentError::UnknownAgent(name.to_owned()))
+    }
+
+    /// The user-level MCP configuration file.
+    ///
+    /// - Claude Code: `~/.claude.json`, top-level `mcpServers` = user scope (Claude Code docs,
+    ///   "MCP installation scopes", docs.claude.com/en/docs/claude-code/mcp; project scope is
+    ///   `.mcp.json` in a repository, local scope `projects.<path>.mcpServers` in `~/.claude.json`).
+    /// - Cursor: `~/.cursor/mcp.json`, `mcpServers` (cursor.com/docs/context/mcp, "Configuration
+    ///   locations": global `~/.cursor/mcp.json`, project `.cursor/mcp.json`).
+    /// - Codex CLI: `~/.codex/config.toml`, `[mcp_servers.NAME]` (github.com/openai/codex
+    ///   docs/config.md; developers.openai.com/codex/mcp).
+    /// - VS Code: `<user config>/Code/User/mcp.json`, `servers` with `"type": "stdio"`
+    ///   (code.visualstudio.com/docs/copilot/reference/mcp-configuration).
+    /// - Windsurf: `~/.codeium/windsurf/mcp_config.json`, `mcpServers` (docs.windsurf.com
+    ///   /windsurf/cascade/mcp).
+    pub fn mcp_config(self, bases: &Bases) -> PathBuf {
+        match self {
+            Agent::ClaudeCode => bases.home.join(".claude.json"),
+            Agent::Cursor => bases.home.join(".cursor").join("mcp.json"),
+            Agent::Codex => bases.home.join(".codex").join("config.toml"),
+            Agent::Vscode => bases.config_dir.join("Code").join("User").join("mcp.json"),
+            Agent::Windsurf => bases
+                .home
+                .join(".codeium")
+                .join("windsurf")
+                .join("mcp_config.json"),
+        }
+    }
+
+    /// The file where the agent's native-tool hooks are configured, for agents that have them.
+    ///
+    /// - Claude Code: `~/.claude/settings.json`, `hooks.PreToolUse: [{matcher, hooks: [{type:
+    ///   "command", command, timeout}]}]` (docs.claude.com/en/docs/claude-code/hooks).
+    /// - Cursor: `~/.cursor/hooks.json`, `{"version": 1, "hooks": {"beforeShellExecution":
+    ///   [{"command": ...}], ...}}` (cursor.com/docs/agent/hooks).
+    pub fn hooks_config(self, bases: &Bases) -> Option<PathBuf> {
+        match self {
+            Agent::ClaudeCode => Some(bases.home.join(".claude").join("settings.json")),
+            Agent::Cursor => Some(bases.home.join(".cursor").join("hooks.json")),
+            _ => None,
+        }
+    }
+
+    fn mcp_format(self) -> Format {
+        match self {
+            Agent::ClaudeCode => Format::McpJson {
+                key: "mcpServers",
+                comments: false,
+                typed: false,
+            },
+            // Cursor is a VS Code fork and reads its JSON files as JSONC.
+            Agent::Cursor => Format::McpJson {
+                key: "mcpServers",
+                comments: true,
+                typed: false,
+            },
+            Agent::Codex => Format::McpToml,
+            // VS Code's mcp.json is JSON with comments.
+            Agent::Vscode => Format::McpJson {
+                key: "servers",
+                comments: true,
+                typed: true,
+            },
+            Agent::Windsurf => Format::McpJson {
+                key: "mcpServers",
+                comments: false,
+                typed: false,
+            },
+        }
+    }
+
+    /// Directories whose presence means the agent is installed.
+    fn markers(self, bases: &Bases) -> Vec<PathBuf> {
+        match self {
+            Agent::ClaudeCode => vec![bases.home.join(".claude"), bases.home.join(".claude.json")],
+            Agent::Cursor => vec![bases.home.join(".cursor")],
+            Agent::Codex => vec![bases.home.join(".codex")],
+            Agent::Vscode => vec![bases.config_dir.join("Code")],
+            Agent::Windsurf => vec![bases.home.join(".codeium").join("windsurf")],
+        }
+    }
+
+    fn binary(self) -> &'static str {
+        match self {
+            Agent::ClaudeCode => "claude",
+            Agent::Cursor => "cursor",
+            Agent::Codex => "codex",
+            Agent::Vscode => "code",
+            Agent::Windsurf => "windsurf",
+        }
+    }
+}
+
+/// Options of install and uninstall.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Absolute path of the `cordon` binary the agent should launch.
+    pub cordon: PathBuf,
+    /// Move the agent's other MCP servers out of its config (printed as Cordon upstreams).
+    pub import: bool,
+    /// Compute the change without writing anything.
+    pub dry_run: bool,
+}
+
+/// One MCP server found in an agent's configuration.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Server {
+    /// Its name in the agent's config.
+    pub name: String,
+    /// Its entry as JSON.
+    pub spec: Value,
+}
+
+/// One file's change.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FileChange {
+    /// The file.
+    pub path: PathBuf,
+    /// Its bytes now (None: absent).
+    pub before: Option<Vec<u8>>,
+    /// Its bytes after (None: deleted).
+    pub after: Option<Vec<u8>>,
+}
+
+impl FileChange {
+    /// A unified diff of the change, for `--print`.
+    pub fn diff(&self) -> String {
+        let text = |b: &Option<Vec<u8>>| {
+            b.as_deref()
+                .map(|b| String::from_utf8_lossy(b).into_owned())
+                .unwrap_or_default()
+        };
+        let (old, new) = (text(&self.before), text(&self.after));
+        let name = self.path.display().to_string();
+        let from = if self.before.is_some() {
+            format!("a{name}")
+        } else {
+            "/dev/null".to_owned()
+        };
+        let to = if self.after.is_some() {
+            format!("b{name}")
+        } else {
+            "/dev/null".to_owned()
+        };
+        similar::TextDiff::from_lines(&old, &new)
+            .unified_diff()
+            .context_radius(3)
+            .header(&from, &to)
+            .to_string()
+    }
+}
+
+/// What install or uninstall did (or, with `dry_run`, would do).
+#[derive(Debug, Clone, Default)]
+pub struct Report {
+    /// Files changed (empty: nothing to do).
+    pub changes: Vec<FileChange>,
+    /// MCP servers of the agent that do not go through Cordon (left in place).
+    pub ungoverned: Vec<Server>,
+    /// Servers moved out of the agent's config by `--import`.
+    pub imported: Vec<Server>,
+    /// The `servers:` YAML for Cordon's config, for the imported servers.
+    pub import_yaml: Option<String>,
+    /// Secret-looking env/header values of imported servers: `(server, variable, keychain name)`.
+    pub secrets: Vec<(String, String, String)>,
+    /// Things the user should know.
+    pub notes: Vec<String>,
+}
+
+/// An agent's state on this machine, for `cordon agents list`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Status {
+    /// The agent.
+    pub agent: Agent,
+    /// Its config directory or binary is present.
+    pub installed: bool,
+    /// Its MCP configuration file.
+    pub config: PathBuf,
+    /// It routes through `cordon mcp --agent NAME`.
+    pub routes_through_cordon: bool,
+    /// It routes through Cordon and has no other (enabled) MCP server.
+    pub governed: bool,
+    /// Its MCP servers that bypass Cordon.
+    pub ungoverned: Vec<String>,
+    /// Whether Cordon's native-tool hooks are set up (None: the agent has no hooks).
+    pub hooks: Option<bool>,
+    /// Cordon installed itself here (a backup or creation marker exists).
+    pub onboarded: bool,
+    /// Drift and read problems, one sentence each.
+    pub problems: Vec<String>,
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> AgentError + '_ {
+    move |source| AgentError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+fn read_opt(path: &Path) -> Result<Option<Vec<u8>>, AgentError> {
+    match std::fs::read(path) {
+        Ok(bytes) => Ok(Some(bytes)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(io(path)(e)),
+    }
+}
+
+fn sidecar(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
+fn as_text<'a>(bytes: &'a [u8], path: &Path) -> Result<&'a str, AgentError> {
+    std::str::from_utf8(bytes).map_err(|_| AgentError::Malformed {
+        what: path.display().to_string(),
+        reason: "not UTF-8 text".into(),
+    })
+}
+
+/// The args of Cordon's entry for `agent`.
+fn entry_args(agent: Agent) -> [&'static str; 3] {
+    ["mcp", "--agent", agent.name()]
+}
+
+/// Whether a server entry launches `cordon mcp --agent NAME` for this agent.
+fn is_cordon_entry(spec: &Value, agent: Agent) -> bool {
+    let program_is_cordon = spec
+        .get("command")
+        .and_then(Value::as_str)
+        .and_then(|c| Path::new(c).file_name())
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| n == "cordon" || n == "cordon.exe");
+    let args: Vec<&str> = spec
+        .get("args")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    program_is_cordon && args.get(..3) == Some(&entry_args(agent)[..])
+}
+
+/// Disabled servers (Windsurf `disabled: true`, Codex `enabled = false`) bypass nothing.
+fn is_enabled(spec: &Value) -> bool {
+    spec.get("disabled").and_then(Value::as_bool) != Some(true)
+        && spec.get("enabled").and_then(Value::as_bool) != Some(false)
+}
+
+/// A command line for a hook: the binary path, shell-quoted when needed, and its arguments.
+fn shell_command(cordon: &Path, rest: &str) -> String {
+    let path = cordon.display().to_string();
+    let plain = path
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "/._-+:\\".contains(c));
+    if plain {
+        format!("{path} {rest}")
+    } else {
+        format!("'{}' {rest}", path.replace('\'', "'\\''"))
+    }
+}
+
+/// Whether a hook command line is Cordon's hook for `agent` (any cordon binary path).
+fn is_cordon_hook(command: &str, agent: Agent) -> bool {
+    let suffix = format!(" hook {}", agent.name());
+    let Some(program) = command.strip_suffix(&suffix) else {
+        return false;
+    };
+    let program = program.trim().trim_matches('\'');
+    Path::new(program)
+        .file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| n == "cordon" || n == "cordon.exe")
+}
+
+/// The servers configured in a file of `format` (with `text` already read).
+fn list_servers(format: Format, text: &str, what: &str) -> Result<Vec<Server>, AgentError> {
+    let pairs = match format {
+        Format::McpJson { key, comments, .. } => {
+            let doc = json::Doc::parse(text, comments, what)?;
+            match doc.get(&[key]) {
+                None => Vec::new(),
+                Some(node) => match node.to_value() {
+                    Value::Object(map) => map.into_iter().collect(),
+                    _ => {
+                        return Err(AgentError::Malformed {
+                            what: what.to_owned(),
+                            reason: format!("`{key}` is not a JSON object"),
+                        });
+                    }
+                },
+            }
+        }
+        Format::McpToml => codex::servers(&codex::parse(text, what)?, what)?,
+        Format::ClaudeHooks | Format::CursorHooks => Vec::new(),
+    };
+    Ok(pairs
+        .into_iter()
+        .map(|(name, spec)| Server { name, spec })
+        .collect())
+}
+
+/// Applies Cordon's change to one file's text. Returns the new text and the other servers.
+fn transform(
+    agent: Agent,
+    format: Format,
+    original: Option<&str>,
+    opts: &Options,
+    what: &str,
+) -> Result<(String, Vec<Server>), AgentError> {
+    let text = original.unwrap_or("");
+    let command = opts.cordon.display().to_string();
+    let args = entry_args(agent);
+    match format {
+        Format::McpJson {
+            key,
+            comments,
+            typed,
+        } => {
+            let mut doc = json::Doc::parse(text, comments, what)?;
+            let others: Vec<Server> = list_servers(format, text, what)?
+                .into_iter()
+                .filter(|s| s.name != ENTRY_NAME && !is_cordon_entry(&s.spec, agent))
+                .collect();
+            let entry = if typed {
+                json!({"type": "stdio", "command": command, "args": args})
+            } else {
+                json!({"command": command, "args": args})
+            };
+            doc.set(&[key, ENTRY_NAME], &entry)?;
+            if opts.import {
+                for server in others.iter().filter(|s| is_enabled(&s.spec)) {
+                    doc.remove(&[key], &server.name)?;
+                }
+            }
+            Ok((doc.text, others))
+        }
+        Format::McpToml => {
+            let others: Vec<Server> = list_servers(format, text, what)?
+                .into_iter()
+                .filter(|s| s.name != ENTRY_NAME && !is_cordon_entry(&s.spec, agent))
+                .collect();
+            let mut doc = codex::parse(text, what)?;
+            if !codex::set_server(&mut doc, ENTRY_NAME, &command, &args, what)? {
+                // Unchanged entry: keep the text exactly (toml_edit may normalise nothing, but
+                // be certain).
+                if !opts.import {
+                    return Ok((text.to_owned(), others));
+                }
+            }
+            if opts.import {
+                for server in others.iter().filter(|s| is_enabled(&s.spec)) {
+                    codex::remove_server(&mut doc, &server.name);
+                }
+            }
+            Ok((doc.to_string(), others))
+        }
+        Format::ClaudeHooks => {
+            let mut doc = json::Doc::parse(text, false, what)?;
+            let hook = shell_command(&opts.cordon, "hook claude-code");
+            let entry = json!({
+                "matcher": CLAUDE_HOOK_MATCHER,
+                "hooks": [{"type": "command", "command": hook, "timeout": CLAUDE_HOOK_TIMEOUT_SECS}]
+            });
+            match doc.get(&["hooks", "PreToolUse"]).map(json::Node::to_value) {
+                None => doc.set(&["hooks", "PreToolUse"], &json!([entry]))?,
+                Some(Value::Array(items)) => {
+                    let present = items
+                        .iter()
+                        .any(|item| hook_commands(item.get("hooks")).iter().any(|c| *c == hook));
+                    if !present {
+                        doc.push(&["hooks", "PreToolUse"], &entry)?;
+                    }
+                }
+                Some(_) => {
+                    return Err(AgentError::Malformed {
+                        what: what.to_owned(),
+                        reason: "`hooks.PreToolUse` is not an array".into(),
+                    });
+                }
+            }
+            Ok((doc.text, Vec::new()))
+        }
+        Format::CursorHooks => {
+            let mut doc = json::Doc::parse(text, true, what)?;
+            if doc.get(&["version"]).is_none() {
+                doc.set(&["version"], &json!(1))?;
+            }
+            let hook = shell_command(&opts.cordon, "hook cursor");
+            let entry = json!({"command": hook});
+            for event in CURSOR_HOOK_EVENTS {
+                match doc.get(&["hooks", event]).map(json::Node::to_value) {
+                    None => doc.set(&["hooks", event], &json!([entry]))?,
+                    Some(Value::Array(items)) => {
+                        let present = items
+                            .iter()
+                            .any(|i| i.get("command").and_then(Value::as_str) == Some(&hook));
+                        if !present {
+                            doc.push(&["hooks", event], &entry)?;
+                        }
+                    }
+                    Some(_) => {
+                        return Err(AgentError::Malformed {
+                            what: what.to_owned(),
+                            reason: format!("`hooks.{event}` is not an array"),
+                        });
+                    }
+                }
+            }
+            Ok((doc.text, Vec::new()))
+        }
+    }
+}
+
+fn hook_commands(hooks: Option<&Value>) -> Vec<&str> {
+    hooks
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|h| h.get("command").and_then(Value::as_str))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Removes only Cordon's entries from a file's text (uninstall when the file changed since).
+fn strip(agent: Agent, format: Format, text: &str, what: &str) -> Result<String, AgentError> {
+    match format {
+        Format::McpJson { key, comments, .. } => {
+            let mut doc = json::Doc::parse(text, comments, what)?;
+            let ours: Vec<String> = list_servers(format, text, what)?
+                .into_iter()
+                .filter(|s| is_cordon_entry(&s.spec, agent))
+                .map(|s| s.name)
+                .collect();
+            for name in ours {
+                doc.remove(&[key], &name)?;
+            }
+            Ok(doc.text)
+        }
+        Format::McpToml => {
+            let ours: Vec<String> = list_servers(format, text, what)?
+                .into_iter()
+                .filter(|s| is_cordon_entry(&s.spec, agent))
+                .map(|s| s.name)
+                .collect();
+            if ours.is_empty() {
+                return Ok(text.to_owned());
+            }
+            let mut doc = codex::parse(text, what)?;
+            for name in ours {
+                codex::remove_server(&mut doc, &name);
+            }
+            Ok(doc.to_string())
+        }
+        Format::ClaudeHooks => {
+            let mut doc = json::Doc::parse(text, false, what)?;
+            if let Some(Value::Array(items)) =
+                doc.get(&["hooks", "PreToolUse"]).map(json::Node::to_value)
+            {
+                for (index, item) in items.iter().enumerate().rev() {
+                    if hook_commands(item.get("hooks"))
+                        .iter()
+                        .any(|c| is_cordon_hook(c, agent))
+                    {
+                        doc.remove_item(&["hooks", "PreToolUse"], index)?;
+                    }
+                }
+            }
+            Ok(doc.text)
+        }
+        Format::CursorHooks => {
+            let mut doc = json::Doc::parse(text, true, what)?;
+            for event in CURSOR_HOOK_EVENTS {
+                if let Some(Value::Array(items)) =
+                    doc.get(&["hooks", event]).map(json::Node::to_value)
+                {
+                    for (index, item) in items.iter().enumerate().rev() {
+                        let ours = item
+                            .get("command")
+                            .and_then(Value::as_str)
+                            .is_some_and(|c| is_cordon_hook(c, agent));
+                        if ours {
+                            doc.remove_item(&["hooks", event], index)?;
+                        }
+                    }
+                }
+            }
+            Ok(doc.text)
+        }
+    }
+}
+
+/// The files Cordon edits for `agent`, with their formats.
+fn files(agent: Agent, bases: &Bases) -> Vec<(PathBuf, Format)> {
+    let mut files = vec![(agent.mcp_config(bases), agent.mcp_format())];
+    if let Some(hooks) = agent.hooks_config(bases) {
+        let format = if agent == Agent::ClaudeCode {
+            Format::ClaudeHooks
+        } else {
+            Format::CursorHooks
+        };
+        files.push((hooks, format));
+    }
+    files
+}
+
+/// Routes `agent` through Cordon (and sets up its native-tool hooks). Idempotent; refuses a
+/// malformed file without touching any file.
+pub fn install(agent: Agent, bases: &Bases, opts: &Options) -> Result<Report, AgentError> {
+    let mut report = Report::default();
+    let mut plans = Vec::new();
+    for (path, format) in files(agent, bases) {
+        let before = read_opt(&path)?;
+        let what = path.display().to_string();
+        let text = before.as_deref().map(|b| as_text(b, &path)).transpose()?;
+        let (after, others) = transform(agent, format, text, opts, &what)?;
+        if matches!(format, Format::McpJson { .. } | Format::McpToml) {
+            if opts.import {
+                let (moved, kept): (Vec<_>, Vec<_>) =
+                    others.into_iter().partition(|s| is_enabled(&s.spec));
+                report.imported = moved;
+                report.ungoverned = Vec::new();
+                if !kept.is_empty() {
+                    report.notes.push(format!(
+                        "left disabled server(s) in place: {}",
+                        names(&kept)
+                    ));
+                }
+            } else {
+                report.ungoverned = others.into_iter().filter(|s| is_enabled(&s.spec)).collect();
+            }
+        }
+        if Some(after.as_bytes()) != before.as_deref() {
+            plans.push(FileChange {
+                path,
+                before,
+                after: Some(after.into_bytes()),
+            });
+        }
+    }
+    if !report.imported.is_empty() {
+        let (yaml, secrets) = import_yaml(&report.imported);
+        report.import_yaml = Some(yaml);
+        report.secrets = secrets;
+    }
+    if !opts.dry_run {
+        for change in &plans {
+            backup(change)?;
+            write(&change.path, change.after.as_deref())?;
+        }
+    }
+    report.changes = plans;
+    Ok(report)
+}
+
+fn names(servers: &[Server]) -> String {
+    servers
+        .iter()
+        .map(|s| s.name.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Saves the original bytes once (the first install's original is the one to restore).
+fn backup(change: &FileChange) -> Result<(), AgentError> {
+    let backup = sidecar(&change.path, BACKUP_SUFFIX);
+    let created = sidecar(&change.path, CREATED_SUFFIX);
+    if backup.exists() || created.exists() {
+        return Ok(());
+    }
+    if let Some(dir) = change.path.parent() {
+        std::fs::create_dir_all(dir).map_err(io(dir))?;
+    }
+    match &change.before {
+        Some(bytes) => write(&backup, Some(bytes)),
+        None => write(&created, Some(b"")),
+    }
+}
+
+/// Writes (via a temporary file and rename, keeping the permissions) or deletes a file.
+fn write(path: &Path, bytes: Option<&[u8]>) -> Result<(), AgentError> {
+    let Some(bytes) = bytes else {
+        return match std::fs::remove_file(path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io(path)(e)),
+            _ => Ok(()),
+        };
+    };
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(io(dir))?;
+    }
+    let tmp = sidecar(path, ".cordon-tmp");
+    std::fs::write(&tmp, bytes).map_err(io(&tmp))?;
+    if let Ok(meta) = std::fs::metadata(path) {
+        std::fs::set_permissions(&tmp, meta.permissions()).map_err(io(&tmp))?;
+    }
+    std::fs::rename(&tmp, path).map_err(io(path))
+}
+
+/// Takes `agent` out from under Cordon: restores each file's backup byte for byte, or, when the
+/// file changed since install in other ways, removes only Cordon's entries (and says so).
+pub fn uninstall(agent: Agent, bases: &Bases, opts: &Options) -> Result<Report, AgentError> {
+    let mut report = Report::default();
+    let mut plans = Vec::new();
+    let mut cleanup = Vec::new();
+    for (path, format) in files(agent, bases) {
+        let what = path.display().to_string();
+        let current = read_opt(&path)?;
+        let backup_path = sidecar(&path, BACKUP_SUFFIX);
+        let created_path = sidecar(&path, CREATED_SUFFIX);
+        let original = read_opt(&backup_path)?;
+        let created = created_path.exists();
+        let Some(current_bytes) = current.clone() else {
+            if original.is_some() || created {
+                report.notes.push(format!(
+                    "{what} no longer exists; {} kept",
+                    if original.is_some() {
+                        format!("its backup {} is", backup_path.display())
+                    } else {
+                        "nothing".to_owned()
+                    }
+                ));
+            }
+            continue;
+        };
+        let current_text = as_text(&current_bytes, &path)?;
+        // What install would have produced from the original (with and without --import).
+        let matches_install = |orig: Option<&str>| -> bool {
+            [false, true].iter().any(|import| {
+                let o = Options {
+                    import: *import,
+                    ..opts.clone()
+                };
+                transform(agent, format, orig, &o, &what)
+                    .is_ok_and(|(text, _)| text == current_text)
+            })
+        };
+        if let Some(orig) = &original {
+            let orig_text = std::str::from_utf8(orig).ok();
+            if orig_text.is_some() && matches_install(orig_text) {
+                plans.push(FileChange {
+                    path: path.clone(),
+                    before: current,
+                    after: Some(orig.clone()),
+                });
+                cleanup.push(backup_path);
+                continue;
+            }
+        } else if created && matches_install(None) {
+            plans.push(FileChange {
+                path: path.clone(),
+                before: current,
+                after: None,
+            });
+            cleanup.push(created_path);
+            continue;
+        }
+        let stripped = strip(agent, format, current_text, &what)?;
+        if stripped != current_text {
+            if original.is_some() {
+                report.notes.push(format!(
+                    "{what} changed since install: removed only Cordon's entry; the original is kept at {}",
+                    backup_path.display()
+                ));
+            } else if created {
+                report.notes.push(format!(
+                    "{what} changed since Cordon created it: removed only Cordon's entry"
+                ));
+                cleanup.push(created_path);
+            }
+            plans.push(FileChange {
+                path,
+                before: current,
+                after: Some(stripped.into_bytes()),
+            });
+        } else if created {
+            cleanup.push(created_path);
+        }
+    }
+    if !opts.dry_run {
+        for change in &plans {
+            write(&change.path, change.after.as_deref())?;
+        }
+        for path in &cleanup {
+            write(path, None)?;
+        }
+    }
+    report.changes = plans;
+    Ok(report)
+}
+
+/// The agent's state: installed, governed, ungoverned servers, hooks, drift.
+pub fn status(agent: Agent, bases: &Bases) -> Status {
+    let config = agent.mcp_config(bases);
+    let installed = agent.markers(bases).iter().any(|p| p.exists())
+        || bases
+            .path
+            .as_ref()
+            .is_some_and(|path| on_path(path, agent.binary()));
+    let mut problems = Vec::new();
+    let onboarded = files(agent, bases)
+        .iter()
+        .any(|(p, _)| sidecar(p, BACKUP_SUFFIX).exists() || sidecar(p, CREATED_SUFFIX).exists());
+    let what = config.display().to_string();
+    let mut servers = Vec::new();
+    match read_opt(&config) {
+        Err(e) => problems.push(e.to_string()),
+        Ok(None) => {}
+        Ok(Some(bytes)) => match as_text(&bytes, &config)
+            .and_then(|text| list_servers(agent.mcp_format(), text, &what).map(|s| (s, text)))
+        {
+            Err(e) => problems.push(e.to_string()),
+            Ok((list, text)) => {
+                servers = list;
+                if agent == Agent::ClaudeCode {
+                    servers.extend(claude_project_servers(text));
+                }
+            }
+        },
+    }
+    let routes = servers.iter().any(|s| is_cordon_entry(&s.spec, agent));
+    let ungoverned: Vec<String> = servers
+        .iter()
+        .filter(|s| !is_cordon_entry(&s.spec, agent) && is_enabled(&s.spec))
+        .map(|s| s.name.clone())
+        .collect();
+    let hooks = files(agent, bases)
+        .into_iter()
+        .nth(1)
+        .map(|(path, format)| hooks_present(agent, format, &path));
+    if onboarded && !routes {
+        problems.push("drift: the configuration no longer routes through Cordon".to_owned());
+    }
+    if (onboarded || routes) && !ungoverned.is_empty() {
+        problems.push(format!(
+            "drift: MCP server(s) bypass Cordon: {} (`cordon agents install {} --import` moves them under Cordon)",
+            ungoverned.join(", "),
+            agent.name()
+        ));
+    }
+    if onboarded && hooks == Some(false) {
+        problems.push("drift: Cordon's native-tool hooks are no longer set up".to_owned());
+    }
+    Status {
+        agent,
+        installed,
+        config,
+        routes_through_cordon: routes,
+        governed: routes && ungoverned.is_empty(),
+        ungoverned,
+        hooks,
+        onboarded,
+        problems,
+    }
+}
+
+/// Claude Code's local-scope servers (`projects.<path>.mcpServers` in `~/.claude.json`).
+fn claude_project_servers(text: &str) -> Vec<Server> {
+    let Ok(doc) = json::Doc::parse(text, false, "~/.claude.json") else {
+        return Vec::new();
+    };
+    let Some(Value::Object(projects)) = doc.get(&["projects"]).map(json::Node::to_value) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for (project, value) in projects {
+        if let Some(Value::Object(servers)) = value.get("mcpServers") {
+            for (name, spec) in servers {
+                out.push(Server {
+                    name: format!("{name} (project {project})"),
+                    spec: spec.clone(),
+                });
+            }
+        }
+    }
+    out
+}
+
+fn hooks_present(agent: Agent, format: Format, path: &Path) -> bool {
+    let Ok(Some(bytes)) = read_opt(path) else {
+        return false;
+    };
+    let Ok(text) = std::str::from_utf8(&bytes) else {
+        return false;
+    };
+    let Ok(doc) = json::Doc::parse(text, matches!(format, Format::CursorHooks), "hooks") else {
+        return false;
+    };
+    match format {
+        Format::ClaudeHooks => match doc.get(&["hooks", "PreToolUse"]).map(json::Node::to_value) {
+            Some(Value::Array(items)) => items.iter().any(|item| {
+                hook_commands(item.get("hooks"))
+                    .iter()
+                    .any(|c| is_cordon_hook(c, agent))
+            }),
+            _ => false,
+        },
+        _ => CURSOR_HOOK_EVENTS.iter().all(|event| {
+            match doc.get(&["hooks", event]).map(json::Node::to_value) {
+                Some(Value::Array(items)) => items.iter().any(|i| {
+                    i.get("command")
+                        .and_then(Value::as_str)
+                        .is_some_and(|c| is_cordon_hook(c, agent))
+                }),
+                _ => false,
+            }
+        }),
+    }
+}
+
+fn on_path(path: &OsString, binary: &str) -> bool {
+    std::env::split_paths(path)
+        .any(|dir| dir.join(binary).is_file() || dir.join(format!("{binary}.exe")).is_file())
+}
+
+/// A Cordon server name (`[a-z0-9-]+`) for an agent's server name.
+fn cordon_name(name: &str) -> String {
+    let mut out = String::new();
+    for c in name.chars() {
+        let c = c.to_ascii_lowercase();
+        if c.is_ascii_lowercase() || c.is_ascii_digit() {
+            out.push(c);
+        } else if !out.ends_with('-') {
+            out.push('-');
+        }
+    }
+    let out = out.trim_matches('-').to_owned();
+    if out.is_empty() {
+        "server".to_owned()
+    } else {
+        out
+    }
+}
+
+/// Whether an env variable or header carries a credential (by its name or its value's shape).
+pub fn looks_secret(name: &str, value: &str) -> bool {
+    let upper = name.to_ascii_uppercase();
+    let by_name = [
+        "TOKEN",
+        "SECRET",
+        "KEY",
+        "PASSWORD",
+        "PASSWD",
+        "PAT",
+        "CREDENTIAL",
+        "AUTH",
+        "COOKIE",
+    ]
+    .iter()
+    .any(|w| upper.contains(w));
+    let by_prefix = [
+        "ghp_",
+        "gho_",
+        "github_pat_",
+        "sk-",
+        "xox",
+        "AKIA",
+        "glpat-",
+        "Bearer ",
+    ]
+    .iter()
+    .any(|p| value.starts_with(p));
+    let random = value.len() >= 24
+        && !value.contains(' ')
+        && !value.contains('/')
+        && value.chars().any(|c| c.is_ascii_digit())
+        && value.chars().any(|c| c.is_ascii_alphabetic());
+    by_name || by_prefix || random
+}
+
+fn yaml_str(s: &str) -> String {
+    Value::String(s.to_owned()).to_string()
+}
+
+/// The `servers:` YAML snippet for Cordon's config, and the secrets to move to the keychain.
+fn import_yaml(servers: &[Server]) -> (String, Vec<(String, String, String)>) {
+    let mut out = String::from("servers:\n");
+    let mut secrets = Vec::new();
+    let mut used: Vec<String> = Vec::new();
+    for server in servers {
+        let mut name = cordon_name(&server.name);
+        let mut n = 2;
+        while used.contains(&name) {
+            name = format!("{}-{n}", cordon_name(&server.name));
+            n += 1;
+        }
+        used.push(name.clone());
+        let spec = &server.spec;
+        out.push_str(&format!("  {name}:\n"));
+        let url = ["url", "serverUrl", "httpUrl"]
+            .iter()
+            .find_map(|k| spec.get(*k).and_then(Value::as_str));
+        if let Some(url) = url {
+            out.push_str(&format!("    url: {}\n", yaml_str(url)));
+        } else if let Some(command) = spec.get("command").and_then(Value::as_str) {
+            out.push_str(&format!("    command: {}\n", yaml_str(command)));
+            if let Some(args) = spec.get("args").and_then(Value::as_array) {
+                let args: Vec<String> = args
+                    .iter()
+                    .map(|a| a.as_str().map_or_else(|| a.to_string(), yaml_str))
+                    .collect();
+                out.push_str(&format!("    args: [{}]\n", args.join(", ")));
+            }
+            if let Some(cwd) = spec.get("cwd").and_then(Value::as_str) {
+                out.push_str(&format!("    cwd: {}\n", yaml_str(cwd)));
+            }
+        } else {
+            out.push_str("    # no command or url found: fill this entry in by hand\n");
+        }
+        for (section, key) in [
+            ("env", "env"),
+            ("headers", "headers"),
+            ("headers", "http_headers"),
+        ] {
+            let Some(map) = spec.get(key).and_then(Value::as_object) else {
+                continue;
+            };
+            if map.is_empty() {
+                continue;
+            }
+            out.push_str(&format!("    {section}:\n"));
+            for (var, value) in map {
+                let text = value
+                    .as_str()
+                    .map_or_else(|| value.to_string(), str::to_owned);
+                if looks_secret(var, &text) {
+                    let secret = format!("{name}-{}", cordon_name(var));
+                    out.push_str(&format!(
+                        "      {}: \"${{keychain:{secret}}}\"   # run: cordon secret set {secret}\n",
+                        yaml_str(var)
+                    ));
+                    secrets.push((server.name.clone(), var.clone(), secret));
+                } else {
+                    out.push_str(&format!("      {}: {}\n", yaml_str(var), yaml_str(&text)));
+                }
+            }
+        }
+    }
+    (out, secrets)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_and_unknown_is_an_error() {
+        for agent in Agent::ALL {
+            assert_eq!(Agent::parse(agent.name()).unwrap(), agent);
+        }
+        assert!(matches!(
+            Agent::parse("emacs"),
+            Err(AgentError::UnknownAgent(_))
+        ));
+    }
+
+    #[test]
+    fn cordon_entries_and_hooks_are_recognised() {
+        let spec = json!({"command": "/opt/bin/cordon", "args": ["mcp", "--agent", "cursor"]});
+        assert!(is_cordon_entry(&spec, Agent::Cursor));
+        assert!(!is_cordon_entry(&spec, Agent::Codex));
+        assert!(!is_cordon_entry(
+            &json!({"command": "/opt/bin/not-cordon", "args": ["mcp", "--agent", "cursor"]}),
+            Agent::Cursor
+        ));
+        assert!(is_cordon_hook("/x/cordon hook cursor", Agent::Cursor));
+        assert!(is_cordon_hook(
+            "'/my dir/cordon' hook claude-code",
+            Agent::ClaudeCode
+        ));
+        assert!(!is_cordon_hook("/x/evil hook cursor", Agent::Cursor));
+        assert_eq!(
+            shell_command(Path::new("/my dir/cordon"), "hook cursor"),
+            "'/my dir/cordon' hook cursor"
+        );
+    }
+
+    #[test]
+    fn secrets_are_detected_by_name_and_shape() {
+        assert!(looks_secret("GITHUB_PERSONAL_ACCESS_TOKEN", "x"));
+        assert!(looks_secret("FOO", "ghp_abcdef"));
+        assert!(looks_secret("FOO", "a1b2c3d4e5f6g7h8i9j0k1l2m3"));
+        assert!(!looks_secret("LOG_LEVEL", "debug"));
+        assert_eq!(cordon_name("My Server_1"), "my-server-1");
+        assert_eq!(cordon_name("!!!"), "server");
+    }
+}
