@@ -48,6 +48,21 @@ pub enum Request {
         /// The agent's name.
         agent: String,
     },
+    /// Judge one native-tool call reported by an agent's hook (see [`crate::native`]).
+    Hook {
+        /// The agent's name.
+        agent: String,
+        /// The agent's session.
+        session_id: String,
+        /// The built-in tool as the classifier knows it.
+        tool: String,
+        /// The tool's input.
+        #[serde(default)]
+        args: Value,
+        /// The agent's working directory.
+        #[serde(default)]
+        cwd: Option<String>,
+    },
 }
 
 /// Binds the control socket at `path` (refusing if another engine answers there).
@@ -165,6 +180,22 @@ async fn connection(
                 Ok(info) => json!({"ok": true, "approval": info}),
                 Err(error) => json!({"ok": false, "error": error.to_string()}),
             },
+            Request::Hook {
+                agent,
+                session_id,
+                tool,
+                args,
+                cwd,
+            } => {
+                let call = crate::native::HookCall {
+                    agent,
+                    session_id,
+                    tool,
+                    args,
+                    cwd,
+                };
+                crate::native::serve(&pipeline, call, &mut reader).await
+            }
             Request::Mcp { agent } => {
                 if !crate::config::is_valid_name(&agent) {
                     let reply = json!({"ok": false, "error": format!("invalid agent name `{agent}`: use [a-z0-9-]+")});

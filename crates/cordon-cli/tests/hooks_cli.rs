@@ -1,0 +1,548 @@
+//! `cordon hook claude-code|cursor` against a real engine (`cordon serve`) with the repository's
+//! default policy: documented hook payloads in, the agent's answer and the evidence out.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+const BIN: &str = env!("CARGO_BIN_EXE_cordon");
+/// Generous: only a bound on waiting for the engine to start, never an assertion on speed.
+const START_DEADLINE: Duration = Duration::from_secs(60);
+
+struct Engine {
+    dir: tempfile::TempDir,
+    _sock: tempfile::TempDir,
+    config: PathBuf,
+    child: Child,
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn policy() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../policies/default.yaml")
+}
+
+/// A config whose socket is in a short private directory (Unix socket paths are short).
+fn write_config(dir: &Path, sock: &Path) -> PathBuf {
+    let config = dir.join("cordon.yaml");
+    let text = format!(
+        "socket: {:?}\npolicy: {:?}\nevidence: {:?}\nsigning_key: {:?}\nkeychain_service: cordon-hooks-test\napproval_timeout: 5m\nreviewer: reviewer@example.com\nservers: {{}}\n",
+        sock.join("c.sock").display().to_string(),
+        policy().display().to_string(),
+        dir.join("evidence.db").display().to_string(),
+        format!("file:{}", dir.join("signing.key").display()),
+    );
+    std::fs::write(&config, text).unwrap();
+    config
+}
+
+fn short_dir() -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix("ch")
+        .tempdir_in("/tmp")
+        .unwrap()
+}
+
+fn cordon(config: &Path, args: &[&str]) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .arg("--config")
+        .arg(config)
+        .env_remove("CORDON_CONFIG")
+        .output()
+        .unwrap()
+}
+
+impl Engine {
+    fn start() -> Engine {
+        let dir = tempfile::tempdir().unwrap();
+        let sock = short_dir();
+        let config = write_config(dir.path(), sock.path());
+        std::fs::create_dir_all(dir.path().join("project/src")).unwrap();
+        std::fs::write(dir.path().join("project/src/main.rs"), "fn main() {}\n").unwrap();
+        std::fs::write(dir.path().join("project/.env"), "API_KEY=hunter2\n").unwrap();
+        let log = std::fs::File::create(dir.path().join("serve.log")).unwrap();
+        let child = Command::new(BIN)
+            .args(["serve", "--config"])
+            .arg(&config)
+            .env_remove("CORDON_CONFIG")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        let engine = Engine {
+            dir,
+            _sock: sock,
+            config,
+            child,
+        };
+        let started = Instant::now();
+        loop {
+            if cordon(&engine.config, &["approvals", "--json"])
+                .status
+                .success()
+            {
+                return engine;
+            }
+            assert!(
+                started.elapsed() < START_DEADLINE,
+                "engine did not start: {}",
+                std::fs::read_to_string(engine.dir.path().join("serve.log")).unwrap()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn project(&self) -> PathBuf {
+        self.dir.path().join("project")
+    }
+
+    fn approvals(&self) -> Vec<Value> {
+        let out = cordon(&self.config, &["approvals", "--json"]);
+        assert!(out.status.success(), "{out:?}");
+        serde_json::from_slice::<Vec<Value>>(&out.stdout).unwrap()
+    }
+
+    /// Waits until exactly one approval is pending and returns it.
+    fn one_pending(&self) -> Value {
+        let started = Instant::now();
+        loop {
+            let list = self.approvals();
+            if let [one] = list.as_slice() {
+                return one.clone();
+            }
+            assert!(list.len() < 2, "{list:?}");
+            assert!(started.elapsed() < START_DEADLINE, "nothing was held");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn records(&self) -> Vec<Value> {
+        let out = cordon(&self.config, &["log", "list", "--json"]);
+        assert!(out.status.success(), "{out:?}");
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+}
+
+/// Runs `cordon hook AGENT --config F` with `payload` on stdin.
+fn spawn_hook(config: &Path, agent: &str, payload: &str) -> Child {
+    let mut child = Command::new(BIN)
+        .args(["hook", agent, "--config"])
+        .arg(config)
+        .env_remove("CORDON_CONFIG")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(payload.as_bytes())
+        .unwrap();
+    child
+}
+
+fn hook(config: &Path, agent: &str, payload: &Value) -> (Value, Output) {
+    let out = spawn_hook(config, agent, &payload.to_string())
+        .wait_with_output()
+        .unwrap();
+    let answer = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    (answer, out)
+}
+
+fn claude(engine_cwd: &Path, tool: &str, input: Value) -> Value {
+    json!({
+        "session_id": "9f2c1e7a-5b3d-4c1e-8a6f-0d2b4c6e8f10",
+        "transcript_path": "/home/dev/.claude/projects/p/9f2c1e7a.jsonl",
+        "cwd": engine_cwd,
+        "permission_mode": "default",
+        "hook_event_name": "PreToolUse",
+        "tool_name": tool,
+        "tool_input": input,
+        "tool_use_id": "toolu_01ABC123"
+    })
+}
+
+fn decision(answer: &Value) -> (&str, &str) {
+    let out = &answer["hookSpecificOutput"];
+    assert_eq!(out["hookEventName"], "PreToolUse", "{answer}");
+    (
+        out["permissionDecision"].as_str().unwrap(),
+        out["permissionDecisionReason"].as_str().unwrap(),
+    )
+}
+
+#[test]
+fn claude_code_built_in_tools_are_judged_by_the_default_policy() {
+    let engine = Engine::start();
+    let cwd = engine.project();
+
+    let (answer, out) = hook(
+        &engine.config,
+        "claude-code",
+        &claude(
+            &cwd,
+            "Bash",
+            json!({"command": "git push --force origin main", "description": "Force-push main"}),
+        ),
+    );
+    assert!(out.status.success(), "{out:?}");
+    let (d, reason) = decision(&answer);
+    assert_eq!(d, "deny");
+    assert!(reason.contains("deny-force-push"), "{reason}");
+
+    let env = cwd.join(".env");
+    let (answer, _) = hook(
+        &engine.config,
+        "claude-code",
+        &claude(&cwd, "Read", json!({"file_path": env})),
+    );
+    let (d, reason) = decision(&answer);
+    assert_eq!(d, "deny");
+    assert!(reason.contains("deny-secrets"), "{reason}");
+
+    let main = cwd.join("src/main.rs");
+    let (answer, _) = hook(
+        &engine.config,
+        "claude-code",
+        &claude(&cwd, "Read", json!({"file_path": main})),
+    );
+    assert_eq!(decision(&answer).0, "allow", "{answer}");
+
+    let (answer, _) = hook(
+        &engine.config,
+        "claude-code",
+        &claude(&cwd, "Grep", json!({"pattern": "fn main", "path": cwd})),
+    );
+    assert_eq!(decision(&answer).0, "allow", "{answer}");
+
+    // Larger than the control channel accepts: refused (fail closed), not recorded.
+    let big = "x".repeat(200 * 1024);
+    let (answer, _) = hook(
+        &engine.config,
+        "claude-code",
+        &claude(
+            &cwd,
+            "Write",
+            json!({"file_path": cwd.join("big.txt"), "content": big}),
+        ),
+    );
+    let (d, reason) = decision(&answer);
+    assert_eq!(d, "deny");
+    assert!(reason.contains("larger than"), "{reason}");
+
+    // One evidence record per call, recorded under the `native` server.
+    let records = engine.records();
+    assert_eq!(records.len(), 4, "{records:#?}");
+    for r in &records {
+        assert_eq!(r["server"], "native");
+        assert_eq!(r["agent"], "claude-code");
+        assert_eq!(r["session_id"], "9f2c1e7a-5b3d-4c1e-8a6f-0d2b4c6e8f10");
+    }
+    let by_tool = |tool: &str, outcome: &str| {
+        records
+            .iter()
+            .filter(|r| r["tool"] == tool && r["outcome"] == outcome)
+            .count()
+    };
+    assert_eq!(by_tool("Bash", "denied"), 1);
+    assert_eq!(by_tool("Read", "denied"), 1);
+    assert_eq!(by_tool("Read", "allowed"), 1);
+    assert_eq!(by_tool("Grep", "allowed"), 1);
+}
+
+#[test]
+fn claude_code_write_is_held_with_a_diff_until_approved() {
+    let engine = Engine::start();
+    let cwd = engine.project();
+    let file = cwd.join("src/main.rs");
+    let payload = claude(
+        &cwd,
+        "Write",
+        json!({"file_path": file, "content": "fn main() {\n    println!(\"hi\");\n}\n"}),
+    );
+    let child = spawn_hook(&engine.config, "claude-code", &payload.to_string());
+    let pending = engine.one_pending();
+    assert_eq!(pending["server"], "native");
+    assert_eq!(pending["tool"], "Write");
+    assert_eq!(pending["rule_id"], "approve-file-changes");
+    let diff = pending["diff"].as_str().unwrap();
+    assert!(diff.contains("-fn main() {}\n"), "{diff}");
+    assert!(diff.contains("+    println!(\"hi\");\n"), "{diff}");
+    // Nothing is executed by Cordon: the file is unchanged while held.
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "fn main() {}\n");
+
+    let id = pending["id"].as_str().unwrap();
+    let out = cordon(&engine.config, &["approve", id]);
+    assert!(out.status.success(), "{out:?}");
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let answer: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let (d, reason) = decision(&answer);
+    assert_eq!(d, "allow");
+    assert!(reason.contains(id), "{reason}");
+    // Still unchanged: the agent writes the file itself after the allow.
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "fn main() {}\n");
+
+    let records = engine.records();
+    assert_eq!(records.len(), 1, "{records:#?}");
+    assert_eq!(records[0]["outcome"], "approved");
+    assert_eq!(records[0]["reviewer"], "reviewer@example.com");
+    assert!(records[0]["diff"].as_str().unwrap().contains("println"));
+}
+
+#[test]
+fn claude_code_edit_denied_by_a_reviewer() {
+    let engine = Engine::start();
+    let cwd = engine.project();
+    let payload = claude(
+        &cwd,
+        "Edit",
+        json!({"file_path": cwd.join("src/main.rs"), "old_string": "fn main() {}", "new_string": "fn main() { loop {} }"}),
+    );
+    let child = spawn_hook(&engine.config, "claude-code", &payload.to_string());
+    let pending = engine.one_pending();
+    assert!(
+        pending["diff"]
+            .as_str()
+            .unwrap()
+            .contains("+fn main() { loop {} }"),
+        "{pending}"
+    );
+    let id = pending["id"].as_str().unwrap();
+    let out = cordon(&engine.config, &["deny", id, "--reason", "not now"]);
+    assert!(out.status.success(), "{out:?}");
+    let out = child.wait_with_output().unwrap();
+    let answer: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let (d, reason) = decision(&answer);
+    assert_eq!(d, "deny");
+    assert!(reason.contains("not now"), "{reason}");
+    let records = engine.records();
+    assert_eq!(records.len(), 1);
+    assert_eq!(records[0]["outcome"], "rejected");
+}
+
+#[test]
+fn cursor_hooks_are_judged_and_file_contents_are_not_recorded() {
+    let engine = Engine::start();
+    let cwd = engine.project();
+    let common = |event: &str| {
+        json!({
+            "hook_event_name": event,
+            "conversation_id": "conv-123",
+            "generation_id": "gen-456",
+            "workspace_roots": [cwd],
+        })
+    };
+    let mut shell = common("beforeShellExecution");
+    shell["command"] = json!("git push --force origin main");
+    shell["cwd"] = json!(cwd);
+    let (answer, out) = hook(&engine.config, "cursor", &shell);
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(answer["permission"], "deny", "{answer}");
+    assert!(
+        answer["agent_message"]
+            .as_str()
+            .unwrap()
+            .contains("deny-force-push")
+    );
+
+    let mut read = common("beforeReadFile");
+    read["file_path"] = json!(cwd.join(".env"));
+    read["content"] = json!("API_KEY=hunter2\n");
+    read["attachments"] = json!([]);
+    let (answer, _) = hook(&engine.config, "cursor", &read);
+    assert_eq!(answer, json!({"permission": "deny"}));
+
+    let mut read = common("beforeReadFile");
+    read["file_path"] = json!(cwd.join("src/main.rs"));
+    read["content"] = json!("fn main() {}\n");
+    let (answer, _) = hook(&engine.config, "cursor", &read);
+    assert_eq!(answer, json!({"permission": "allow"}));
+
+    // Fire-and-forget events are answered without a decision or a record.
+    let mut edit = common("afterFileEdit");
+    edit["file_path"] = json!(cwd.join("src/main.rs"));
+    edit["edits"] = json!([{"old_string": "a", "new_string": "b"}]);
+    let (answer, out) = hook(&engine.config, "cursor", &edit);
+    assert!(out.status.success());
+    assert_eq!(answer, json!({}));
+
+    let records = engine.records();
+    assert_eq!(records.len(), 3, "{records:#?}");
+    for r in &records {
+        assert_eq!(r["agent"], "cursor");
+        assert_eq!(r["session_id"], "conv-123");
+        assert!(!r.to_string().contains("hunter2"), "content leaked: {r}");
+    }
+}
+
+#[test]
+fn without_an_engine_every_hook_denies() {
+    let dir = tempfile::tempdir().unwrap();
+    let sock = short_dir();
+    let config = write_config(dir.path(), sock.path());
+    let (answer, out) = hook(
+        &config,
+        "claude-code",
+        &claude(dir.path(), "Read", json!({"file_path": "/etc/hostname"})),
+    );
+    assert!(out.status.success(), "{out:?}");
+    let (d, reason) = decision(&answer);
+    assert_eq!(d, "deny");
+    assert!(reason.contains("Cordon is not running"), "{reason}");
+
+    let payload = json!({
+        "hook_event_name": "beforeShellExecution",
+        "conversation_id": "c",
+        "generation_id": "g",
+        "workspace_roots": [dir.path()],
+        "command": "ls",
+        "cwd": dir.path(),
+    });
+    let (answer, _) = hook(&config, "cursor", &payload);
+    assert_eq!(answer["permission"], "deny");
+    assert!(
+        answer["user_message"]
+            .as_str()
+            .unwrap()
+            .contains("Cordon is not running")
+    );
+
+    // A missing config file is no excuse either.
+    let (answer, _) = hook(
+        &dir.path().join("missing.yaml"),
+        "claude-code",
+        &claude(dir.path(), "Bash", json!({"command": "ls"})),
+    );
+    assert_eq!(decision(&answer).0, "deny");
+}
+
+#[test]
+fn malformed_hook_input_is_denied_with_exit_code_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), dir.path());
+    for (agent, input) in [
+        ("claude-code", "not json"),
+        ("claude-code", "[1, 2]"),
+        (
+            "claude-code",
+            r#"{"hook_event_name": "PreToolUse", "tool_input": {}}"#,
+        ),
+        (
+            "claude-code",
+            r#"{"hook_event_name": "PreToolUse", "tool_name": "Bash", "tool_input": "rm -rf /"}"#,
+        ),
+        ("cursor", "{"),
+        ("cursor", r#"{"hook_event_name": "beforeShellExecution"}"#),
+    ] {
+        let out = spawn_hook(&config, agent, input)
+            .wait_with_output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{agent} {input}: {out:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("Cordon denied this call"), "{stderr}");
+        if agent == "cursor" {
+            let answer: Value = serde_json::from_slice(&out.stdout).unwrap();
+            assert_eq!(answer["permission"], "deny");
+        }
+    }
+    let out = spawn_hook(&config, "emacs", "{}")
+        .wait_with_output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn post_tool_use_and_cordon_mcp_tools_need_no_engine() {
+    let dir = tempfile::tempdir().unwrap();
+    let sock = short_dir();
+    let config = write_config(dir.path(), sock.path());
+    let mut post = claude(
+        dir.path(),
+        "Write",
+        json!({"file_path": "/tmp/x", "content": ""}),
+    );
+    post["hook_event_name"] = json!("PostToolUse");
+    post["tool_response"] = json!({"success": true});
+    let (answer, out) = hook(&config, "claude-code", &post);
+    assert!(out.status.success());
+    assert_eq!(answer, json!({}));
+    // Calls to Cordon's own MCP server are governed by the gateway itself.
+    let (answer, _) = hook(
+        &config,
+        "claude-code",
+        &claude(
+            dir.path(),
+            "mcp__cordon__filesystem__read_file",
+            json!({"path": "x"}),
+        ),
+    );
+    assert_eq!(decision(&answer).0, "allow");
+    // Any other MCP server's tool goes to the (absent) engine: denied.
+    let (answer, _) = hook(
+        &config,
+        "claude-code",
+        &claude(
+            dir.path(),
+            "mcp__github__create_issue",
+            json!({"title": "x"}),
+        ),
+    );
+    assert_eq!(decision(&answer).0, "deny");
+}
+
+#[test]
+fn a_hook_that_goes_away_withdraws_its_approval_and_is_recorded() {
+    let engine = Engine::start();
+    let cwd = engine.project();
+    let payload = claude(
+        &cwd,
+        "Bash",
+        json!({"command": "npm install left-pad", "description": "add a dependency"}),
+    );
+    let mut child = spawn_hook(&engine.config, "claude-code", &payload.to_string());
+    let pending = engine.one_pending();
+    assert_eq!(pending["tool"], "Bash");
+    child.kill().unwrap();
+    let _ = child.wait();
+    let started = Instant::now();
+    while !engine.approvals().is_empty() {
+        assert!(started.elapsed() < START_DEADLINE, "approval not withdrawn");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let started = Instant::now();
+    let records = loop {
+        let records = engine.records();
+        if !records.is_empty() {
+            break records;
+        }
+        assert!(started.elapsed() < START_DEADLINE, "no record");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(records.len(), 1);
+    assert_eq!(records[0]["outcome"], "error");
+    let id = pending["id"].as_str().unwrap();
+    let out = cordon(&engine.config, &["approve", id]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "a withdrawn approval cannot be approved"
+    );
+}
