@@ -167,8 +167,16 @@ class Engine:
         approval_timeout: str = "60s",
         policy: Path = POLICIES / "e2e.yaml",
         start: bool = True,
+        extra_config: str = "",
+        remote: dict[str, str] | None = None,
+        builtin_tools: bool = False,
     ) -> None:
         self.label = label
+        self.extra_config = extra_config  # YAML appended to the generated config (e.g. `workspace:`)
+        self.remote = dict(remote or {})  # Streamable HTTP upstreams: name -> url
+        # Cordon's built-in `cordon__*` tools are listed by default; the tests written for upstream
+        # tools only switch them off unless they configure a `workspace:` themselves.
+        self.builtin_tools = builtin_tools
         self.approval_timeout = approval_timeout  # a contract duration string, e.g. "2s"
         self.root = root
         self.root.mkdir(parents=True, exist_ok=True)
@@ -227,9 +235,15 @@ class Engine:
         ]
         if self.port is not None:
             lines.insert(1, f"listen: 127.0.0.1:{self.port}")
-        lines.append("servers:" if self.servers else "servers: {}")
+        lines.append("servers:" if self.servers or self.remote else "servers: {}")
         lines += [spec.yaml(name) for name, spec in self.servers.items()]
-        return "\n".join(lines) + "\n"
+        lines += [f"  {name}:\n    url: {yaml_str(url)}" for name, url in self.remote.items()]
+        text = "\n".join(lines) + "\n"
+        if self.extra_config:
+            text += self.extra_config.rstrip("\n") + "\n"
+        if not self.builtin_tools and "workspace:" not in self.extra_config:
+            text += "workspace:\n  builtin_tools: false\n"
+        return text
 
     # ---- lifecycle -------------------------------------------------------------------------------
 
@@ -364,7 +378,7 @@ class Engine:
 
     def expected_tools(self) -> set[str]:
         probes = {"everything": "echo", "filesystem": "write_file", "git": "git_status"}
-        return {f"{name}__{probes[name]}" for name in self.servers}
+        return {f"{name}__{probes[name]}" for name in self.servers if name in probes}
 
     def stdio_params(self, agent: str = STDIO_AGENT) -> StdioServerParameters:
         return StdioServerParameters(

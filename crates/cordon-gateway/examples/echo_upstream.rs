@@ -1,7 +1,12 @@
 //! A tiny MCP stdio server with one `echo` tool: the upstream of the gateway's tests and bench.
 //!
 //! `echo {text}` returns `text`. Set `ECHO_EXIT_AFTER=N` to make it exit after N calls (crash
-//! tests).
+//! tests). `echo {notify: true}` first announces resource and prompt list changes.
+//! `echo {text, progress: N}` first sends N progress notifications (when the caller gave
+//! a progress token); `echo {wait: true}` creates `$ECHO_CANCEL_MARK.started`, never answers,
+//! and when the call is cancelled creates the file `$ECHO_CANCEL_MARK` (cancellation tests). `ECHO_HTTP=ADDR` serves
+//! MCP Streamable HTTP at `http://ADDR/mcp` instead of stdio and prints `listening on ADDR` on
+//! stdout (remote upstream tests; port 0 picks a free port).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -21,7 +26,15 @@ struct Echo {
 
 impl ServerHandler for Echo {
     fn get_info(&self) -> ServerConfig {
-        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+        ServerConfig::new(
+            ServerCapabilities::builder()
+                .enable_tools()
+                .enable_resources()
+                .enable_resources_list_changed()
+                .enable_prompts()
+                .enable_prompts_list_changed()
+                .build(),
+        )
     }
 
     async fn list_tools(
@@ -47,11 +60,37 @@ impl ServerHandler for Echo {
     async fn call_tool(
         &self,
         request: CallToolRequestParams,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, McpError> {
         let n = self.calls.fetch_add(1, Ordering::SeqCst) + 1;
         if self.exit_after.is_some_and(|limit| n > limit) {
             std::process::exit(3);
+        }
+        let args = request.arguments.clone().unwrap_or_default();
+        let steps = args
+            .get("progress")
+            .and_then(serde_json::Value::as_u64)
+            .unwrap_or(0);
+        if let Some(token) = context.meta.get_progress_token() {
+            for step in 1..=steps {
+                let note = rmcp::model::ProgressNotificationParam::new(token.clone(), step as f64)
+                    .with_total(steps as f64);
+                let _ = context.peer.notify_progress(note).await;
+            }
+        }
+        if args.get("notify").and_then(serde_json::Value::as_bool) == Some(true) {
+            let _ = context.peer.notify_resource_list_changed().await;
+            let _ = context.peer.notify_prompt_list_changed().await;
+        }
+        if args.get("wait").and_then(serde_json::Value::as_bool) == Some(true) {
+            if let Ok(mark) = std::env::var("ECHO_CANCEL_MARK") {
+                let _ = std::fs::write(format!("{mark}.started"), b"started");
+            }
+            context.ct.cancelled().await;
+            if let Ok(mark) = std::env::var("ECHO_CANCEL_MARK") {
+                let _ = std::fs::write(mark, b"cancelled");
+            }
+            return Err(McpError::internal_error("cancelled", None));
         }
         let text = request
             .arguments
@@ -73,6 +112,21 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         calls: Arc::new(AtomicU64::new(0)),
         exit_after,
     };
+    if let Ok(addr) = std::env::var("ECHO_HTTP") {
+        use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+        use rmcp::transport::{StreamableHttpServerConfig, StreamableHttpService};
+        let listener = tokio::net::TcpListener::bind(&addr).await?;
+        let bound = listener.local_addr()?;
+        let service = StreamableHttpService::new(
+            move || Ok(server.clone()),
+            Arc::new(LocalSessionManager::default()),
+            StreamableHttpServerConfig::default(),
+        );
+        let app = axum::Router::new().nest_service("/mcp", service);
+        println!("listening on {bound}");
+        axum::serve(listener, app).await?;
+        return Ok(());
+    }
     let running = server.serve(rmcp::transport::stdio()).await?;
     running.waiting().await?;
     Ok(())

@@ -42,6 +42,10 @@ pub struct PendingApproval {
     pub reason: String,
     /// The unified diff of a file write, else None.
     pub diff: Option<String>,
+    /// What a built-in tool would do, as prepared before review (the diff of a file change,
+    /// the commits a push would send, the command to run); None for upstream calls.
+    #[serde(default)]
+    pub preview: Option<String>,
     /// The call's arguments.
     pub args: Value,
     /// SHA-256 of the canonical arguments: part of the binding.
@@ -191,6 +195,15 @@ impl ApprovalBroker {
 
     /// Holds a call: returns its ticket, or None when the broker is closed (shutting down).
     pub fn hold(&self, request: ApprovalRequest) -> Option<(PendingApproval, Ticket)> {
+        self.hold_with_preview(request, None)
+    }
+
+    /// Holds a call whose reviewer also sees a prepared `preview` (built-in tools).
+    pub fn hold_with_preview(
+        &self,
+        request: ApprovalRequest,
+        preview: Option<String>,
+    ) -> Option<(PendingApproval, Ticket)> {
         let now = OffsetDateTime::now_utc();
         let expires = now + self.timeout;
         let mut state = self.lock();
@@ -213,6 +226,7 @@ impl ApprovalBroker {
             rule_id: request.rule_id,
             reason: request.reason,
             diff: request.diff,
+            preview,
             args_sha256: args_sha256(&request.args),
             args: request.args,
             policy_version: request.policy_version,

@@ -6,7 +6,7 @@
 //! answers instead: it initializes, lists no tools and refuses every call (fail closed).
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use rmcp::model::{
@@ -30,17 +30,43 @@ pub fn not_running_message(socket: &Path) -> String {
     )
 }
 
-/// The stand-in server when no engine is reachable: initializes, lists nothing, refuses calls.
+/// The message every call gets when the config file cannot be used.
+pub fn bad_config_message(error: &str) -> String {
+    format!(
+        "Cordon refused this call: its config file is invalid ({error}); fix it and restart the agent"
+    )
+}
+
+/// The stand-in server when no engine is reachable (or the config is unusable): initializes,
+/// lists nothing, refuses every call with `message`.
 #[derive(Clone)]
 pub struct OfflineServer {
-    socket: PathBuf,
+    message: String,
+}
+
+impl OfflineServer {
+    /// A stand-in that refuses every call with `message`.
+    pub fn new(message: String) -> OfflineServer {
+        OfflineServer { message }
+    }
+}
+
+/// Serves the refusing stand-in on stdin/stdout until the agent leaves (`cordon mcp` with an
+/// unusable config: the agent still gets MCP answers, each naming the problem).
+pub async fn run_offline_stdio(message: String) -> Result<(), crate::GatewayError> {
+    let running = OfflineServer::new(message)
+        .serve(rmcp::transport::stdio())
+        .await
+        .map_err(|e| crate::GatewayError::io("stdio", std::io::Error::other(e.to_string())))?;
+    let _ = running.waiting().await;
+    Ok(())
 }
 
 impl ServerHandler for OfflineServer {
     fn get_info(&self) -> ServerConfig {
         ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
             .with_server_info(Implementation::new("cordon", env!("CARGO_PKG_VERSION")))
-            .with_instructions(not_running_message(&self.socket))
+            .with_instructions(self.message.clone())
     }
 
     async fn list_tools(
@@ -56,10 +82,7 @@ impl ServerHandler for OfflineServer {
         _request: CallToolRequestParams,
         _context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, McpError> {
-        Ok(
-            CallToolResult::error(vec![ContentBlock::text(not_running_message(&self.socket))])
-                .into(),
-        )
+        Ok(CallToolResult::error(vec![ContentBlock::text(self.message.clone())]).into())
     }
 }
 
@@ -248,9 +271,7 @@ where
             tracing::warn!("{reason}: answering locally (every call refused)");
             let (client, server) = tokio::io::duplex(1024 * 1024);
             let (server_read, server_write) = tokio::io::split(server);
-            let offline = OfflineServer {
-                socket: socket.to_path_buf(),
-            };
+            let offline = OfflineServer::new(not_running_message(socket));
             tokio::spawn(async move {
                 if let Ok(running) = offline.serve((server_read, server_write)).await {
                     let _ = running.waiting().await;

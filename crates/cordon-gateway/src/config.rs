@@ -96,6 +96,33 @@ pub struct AgentSpec {
     pub token: String,
 }
 
+/// The server name under which Cordon's own workspace tools are listed (`cordon__file_read`).
+pub const BUILTIN_SERVER: &str = "cordon";
+
+/// Cordon's built-in workspace tools: where they may act and how they are named.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkspaceSpec {
+    /// Directories the built-in tools are confined to (absolute). Empty = every call refused.
+    pub roots: Vec<PathBuf>,
+    /// Whether the built-in tools are listed at all.
+    pub builtin_tools: bool,
+    /// Tool name → name shown to agents (without the `cordon__` prefix).
+    pub rename: BTreeMap<String, String>,
+    /// Commit identity `(name, email)` for `git_commit`, instead of the user's git config.
+    pub identity: Option<(String, String)>,
+}
+
+impl Default for WorkspaceSpec {
+    fn default() -> Self {
+        WorkspaceSpec {
+            roots: Vec::new(),
+            builtin_tools: true,
+            rename: BTreeMap::new(),
+            identity: None,
+        }
+    }
+}
+
 /// The validated configuration, with every path absolute.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -121,6 +148,8 @@ pub struct Config {
     pub agents: BTreeMap<String, AgentSpec>,
     /// Upstream servers by name.
     pub servers: BTreeMap<String, ServerSpec>,
+    /// The built-in workspace tools.
+    pub workspace: WorkspaceSpec,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -140,6 +169,66 @@ struct RawConfig {
     agents: BTreeMap<Name, RawAgent>,
     #[serde(default)]
     servers: BTreeMap<Name, RawServer>,
+    workspace: Option<RawWorkspace>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawWorkspace {
+    #[serde(default)]
+    roots: Vec<PathBuf>,
+    builtin_tools: Option<bool>,
+    #[serde(default)]
+    rename: BTreeMap<BuiltinName, ToolName>,
+    identity: Option<RawIdentity>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawIdentity {
+    name: String,
+    email: String,
+}
+
+/// A built-in tool's own name (a key of `workspace.rename`).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct BuiltinName(String);
+
+impl<'de> Deserialize<'de> for BuiltinName {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        if cordon_tools::TOOL_NAMES.contains(&text.as_str()) {
+            Ok(BuiltinName(text))
+        } else {
+            Err(de::Error::custom(format!(
+                "`{text}` is not a built-in tool; known: {}",
+                cordon_tools::TOOL_NAMES.join(", ")
+            )))
+        }
+    }
+}
+
+/// A tool name shown to agents: `[a-z0-9_-]+`, at most 64 characters, no `__`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct ToolName(String);
+
+impl<'de> Deserialize<'de> for ToolName {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        let ok = !text.is_empty()
+            && text.len() <= 64
+            && !text.contains("__")
+            && text
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+        if ok {
+            Ok(ToolName(text))
+        } else {
+            Err(de::Error::custom(format!(
+                "invalid tool name `{text}`: use [a-z0-9_-]+ (at most 64 characters, no `__`)"
+            )))
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -400,6 +489,13 @@ impl Config {
 
         let mut servers = BTreeMap::new();
         for (Name(name), server) in raw.servers {
+            if name == BUILTIN_SERVER {
+                return Err(invalid(format!(
+                    "servers.{name}: `{BUILTIN_SERVER}` is reserved for Cordon's built-in tools; \
+                     name the server differently (switch the built-ins off with \
+                     `workspace: {{builtin_tools: false}}`)"
+                )));
+            }
             if name.contains("__") {
                 return Err(invalid(format!(
                     "servers.{name}: a server name must not contain `__`"
@@ -449,6 +545,41 @@ impl Config {
             servers.insert(name, spec);
         }
 
+        let workspace = match raw.workspace {
+            None => WorkspaceSpec::default(),
+            Some(w) => {
+                let roots: Vec<PathBuf> = w.roots.into_iter().map(resolve).collect();
+                let rename: BTreeMap<String, String> =
+                    w.rename.into_iter().map(|(k, v)| (k.0, v.0)).collect();
+                // Shown names must stay unique: a rename may not take another tool's name.
+                let mut shown = std::collections::BTreeSet::new();
+                for tool in cordon_tools::TOOL_NAMES {
+                    let name = rename.get(tool).map(String::as_str).unwrap_or(tool);
+                    if !shown.insert(name) {
+                        return Err(invalid(format!(
+                            "workspace.rename: two built-in tools would be named `{name}`"
+                        )));
+                    }
+                }
+                let identity = match w.identity {
+                    None => None,
+                    Some(id) if id.name.trim().is_empty() || !id.email.contains('@') => {
+                        return Err(invalid(
+                            "workspace.identity: needs a non-empty `name` and an `email` with @"
+                                .to_owned(),
+                        ));
+                    }
+                    Some(id) => Some((id.name, id.email)),
+                };
+                WorkspaceSpec {
+                    roots,
+                    builtin_tools: w.builtin_tools.unwrap_or(true),
+                    rename,
+                    identity,
+                }
+            }
+        };
+
         Ok(Config {
             source,
             listen: raw.listen,
@@ -464,6 +595,7 @@ impl Config {
             reviewer,
             agents,
             servers,
+            workspace,
         })
     }
 }
@@ -614,6 +746,50 @@ mod tests {
         assert_eq!(config.approval_timeout, DEFAULT_APPROVAL_TIMEOUT);
         assert_eq!(config.signing_key, SigningKey::Keychain);
         assert!(config.servers.is_empty());
+    }
+
+    #[test]
+    fn workspace_section_parses_with_defaults_and_renames() {
+        let config = parse("").unwrap();
+        assert!(config.workspace.builtin_tools);
+        assert!(config.workspace.roots.is_empty());
+        let config = parse(
+            "workspace:\n  roots: [./repo, /abs]\n  builtin_tools: false\n  rename: {file_read: read}\n  \
+             identity: {name: Bot, email: bot@example.com}\n",
+        )
+        .unwrap();
+        let w = &config.workspace;
+        assert_eq!(
+            w.roots,
+            vec![PathBuf::from("/etc/cordon/repo"), PathBuf::from("/abs")]
+        );
+        assert!(!w.builtin_tools);
+        assert_eq!(w.rename.get("file_read").map(String::as_str), Some("read"));
+        assert_eq!(
+            w.identity,
+            Some(("Bot".to_owned(), "bot@example.com".to_owned()))
+        );
+    }
+
+    #[test]
+    fn workspace_mistakes_have_locations_or_messages() {
+        let (line, column, message) = syntax_at("workspace:\n  rootz: [a]\n");
+        assert_eq!((line, column), (2, 3));
+        assert!(message.contains("rootz"), "{message}");
+        let (line, _, message) = syntax_at("workspace:\n  rename:\n    file_nope: x\n");
+        assert_eq!(line, 3);
+        assert!(message.contains("not a built-in tool"), "{message}");
+        let (line, _, message) = syntax_at("workspace:\n  rename:\n    file_read: \"a__b\"\n");
+        assert_eq!(line, 3);
+        assert!(message.contains("invalid tool name"), "{message}");
+        let (line, _, _) = syntax_at("workspace:\n  builtin_tools: maybe\n");
+        assert_eq!(line, 2);
+        let clash = parse("workspace:\n  rename: {file_read: file_write}\n").unwrap_err();
+        assert!(clash.to_string().contains("two built-in tools"), "{clash}");
+        let bad_id = parse("workspace:\n  identity: {name: \"\", email: x}\n").unwrap_err();
+        assert!(bad_id.to_string().contains("identity"), "{bad_id}");
+        let reserved = parse("servers:\n  cordon:\n    command: x\n").unwrap_err();
+        assert!(reserved.to_string().contains("reserved"), "{reserved}");
     }
 
     #[test]

@@ -98,13 +98,11 @@ impl Engine {
                 _ => None,
             })
             .collect();
-        let pipeline = Arc::new(Pipeline::new(
-            Arc::new(policy),
-            recorder,
-            broker,
-            upstreams.clone(),
-            cwds,
-        ));
+        let builtin = crate::builtin::Builtin::new(&config.workspace);
+        let pipeline = Arc::new(
+            Pipeline::new(Arc::new(policy), recorder, broker, upstreams.clone(), cwds)
+                .with_builtin(builtin),
+        );
         let cancel = CancellationToken::new();
         let mut tasks = Vec::new();
         #[cfg(unix)]

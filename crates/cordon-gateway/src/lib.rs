@@ -2,18 +2,21 @@
 //!
 //! Module map: [`config`] (the YAML file), [`upstream`] (MCP clients to the real tools),
 //! [`pipeline`] (classify → policy → decide → forward → record), [`approvals`] (held calls),
-//! [`diff`] (proposed file changes), [`recorder`] (durable evidence writes), [`server`] (the MCP
+//! [`diff`] (proposed file changes), [`builtin`] (Cordon's own workspace tools, server `cordon`),
+//! [`recorder`] (durable evidence writes), [`server`] (the MCP
 //! server agents see), [`control`] (Unix socket), [`http`] (Streamable HTTP), [`bridge`] (the
 //! `cordon mcp` stdio bridge), [`engine`] (owns it all).
 
 pub mod approvals;
 pub mod bridge;
+pub mod builtin;
 pub mod config;
 pub mod control;
 pub mod diff;
 pub mod engine;
 pub mod error;
 pub mod http;
+pub mod native;
 pub mod pipeline;
 pub mod recorder;
 pub mod server;

@@ -10,18 +10,21 @@ use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
-use cordon_classify::FsResolver;
+use cordon_classify::{Classification, FsResolver};
 use cordon_evidence::{NewRecord, Outcome};
 use cordon_policy::{Decision, Policy, ToolCall, Verdict};
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, JsonObject,
-    ProgressNotificationParam, ProgressToken,
+    CallToolRequest, CallToolRequestParams, CallToolResponse, CallToolResult,
+    CancelledNotificationParam, ClientRequest, ContentBlock, JsonObject, ProgressNotificationParam,
+    ProgressToken, RequestId, ServerResult,
 };
-use rmcp::service::{Peer, RoleServer};
+use rmcp::service::{Peer, PeerRequestOptions, RoleClient, RoleServer};
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
 use crate::approvals::{ApprovalBroker, ApprovalDecision, ApprovalRequest};
+use crate::builtin::Builtin;
+use crate::config::BUILTIN_SERVER;
 use crate::recorder::Recorder;
 use crate::upstream::Upstreams;
 
@@ -51,6 +54,19 @@ pub struct Pipeline {
     cwds: BTreeMap<String, PathBuf>,
     /// One clone per call currently held for approval (shutdown waits for them to record).
     held: Arc<()>,
+    /// Cordon's own workspace tools (the `cordon` server).
+    builtin: Arc<Builtin>,
+}
+
+/// What the reviewer of a held call is shown besides the arguments.
+enum Review {
+    /// An upstream call: a file write's diff is computed from its arguments.
+    Upstream,
+    /// A built-in call, already prepared: its diff (file changes, pushes) and preview.
+    Prepared {
+        diff: Option<String>,
+        preview: Option<String>,
+    },
 }
 
 /// A call the policy (or a human) let through, still to be forwarded and recorded.
@@ -88,7 +104,19 @@ impl Pipeline {
             upstreams,
             cwds,
             held: Arc::new(()),
+            builtin: Arc::new(Builtin::disabled()),
         }
+    }
+
+    /// Serves Cordon's built-in workspace tools too (the `cordon` server).
+    pub fn with_builtin(mut self, builtin: Builtin) -> Pipeline {
+        self.builtin = Arc::new(builtin);
+        self
+    }
+
+    /// The built-in tools.
+    pub fn builtin(&self) -> &Builtin {
+        &self.builtin
     }
 
     /// How many calls are held for approval right now.
@@ -146,12 +174,7 @@ impl Pipeline {
             Ok(peer) => {
                 let mut params = CallToolRequestParams::new(tool.to_owned());
                 params.arguments = arguments;
-                tokio::select! {
-                    result = peer.call_tool_once(params) => {
-                        result.map_err(|e| format!("upstream {server} failed: {e}"))
-                    }
-                    _ = ctx.cancel.cancelled() => Err("cancelled by the agent".to_owned()),
-                }
+                self.forward(ctx, server, peer, params).await
             }
         };
         let (response, error) = match forwarded {
@@ -176,9 +199,198 @@ impl Pipeline {
         }
     }
 
+    /// Sends an allowed call upstream: the agent's progress notifications are relayed back, and
+    /// if the agent cancels (or goes away) the upstream gets `notifications/cancelled`.
+    async fn forward(
+        &self,
+        ctx: &CallContext,
+        server: &str,
+        peer: Peer<RoleClient>,
+        params: CallToolRequestParams,
+    ) -> Result<CallToolResponse, String> {
+        let request = ClientRequest::CallToolRequest(CallToolRequest::new(params));
+        let failed = |e: rmcp::service::ServiceError| format!("upstream {server} failed: {e}");
+        let handle = peer
+            .send_request_with_option(request, PeerRequestOptions::no_options())
+            .await
+            .map_err(failed)?;
+        let _route = ctx.progress.clone().map(|(agent, token)| {
+            self.upstreams
+                .route_progress(server, handle.progress_token.clone(), agent, token)
+        });
+        let mut abandon = CancelUpstream {
+            peer: Some(peer),
+            id: handle.id.clone(),
+        };
+        let result = tokio::select! {
+            result = handle.await_response() => result.map_err(failed),
+            _ = ctx.cancel.cancelled() => return Err("cancelled by the agent".to_owned()),
+        };
+        abandon.peer = None;
+        match result? {
+            ServerResult::CallToolResult(result) => Ok(CallToolResponse::Complete(result)),
+            ServerResult::InputRequiredResult(result) => {
+                Ok(CallToolResponse::InputRequired(result))
+            }
+            ServerResult::CreateTaskResult(result) => Ok(CallToolResponse::Task(result)),
+            ServerResult::EmptyResult(_) => Ok(CallToolResponse::Complete(
+                CallToolResult::success(Vec::new()),
+            )),
+            _ => Err(format!(
+                "upstream {server} answered tools/call with something that is not a tool result"
+            )),
+        }
+    }
+
+    /// Governs and runs one call of a built-in tool (`tool` is its own name, e.g. `file_write`):
+    /// judged like any call; file changes and pushes are prepared first so the reviewer sees
+    /// the diff or push preview, and the very prepared change is what runs after approval.
+    pub async fn call_builtin(
+        self: &Arc<Self>,
+        ctx: &CallContext,
+        tool: &str,
+        arguments: Option<JsonObject>,
+    ) -> CallToolResponse {
+        // In a task of its own: blocking work (git, files) cannot be interrupted, and the one
+        // evidence record must be written even if the agent stops waiting for the answer. A
+        // held call still notices the agent's cancellation through `ctx.cancel`.
+        let (pipeline, ctx, tool) = (self.clone(), ctx.clone(), tool.to_owned());
+        tokio::spawn(async move { pipeline.run_builtin(&ctx, &tool, arguments).await })
+            .await
+            .unwrap_or_else(|e| {
+                refusal(format!(
+                    "Cordon: the {BUILTIN_SERVER} tool task failed: {e}"
+                ))
+            })
+    }
+
+    async fn run_builtin(
+        &self,
+        ctx: &CallContext,
+        tool: &str,
+        arguments: Option<JsonObject>,
+    ) -> CallToolResponse {
+        let args = arguments.map(Value::Object).unwrap_or(Value::Null);
+        let root = self.builtin.first_root();
+        let mut admission = self.judge(ctx, BUILTIN_SERVER, tool, args.clone(), root, None);
+        let workspace = match self.builtin.workspace() {
+            Ok(ws) => ws.clone(),
+            Err(reason) => {
+                let text = format!("Cordon refused this call: {reason}");
+                return gate_refusal(
+                    self.refuse(admission, Outcome::Error, Some(reason.to_owned()), text)
+                        .await,
+                );
+            }
+        };
+        if admission.verdict.decision == Decision::Deny {
+            return gate_refusal(self.decide(ctx, admission, Review::Upstream).await);
+        }
+        let prepared = {
+            let (ws, tool, args) = (workspace.clone(), tool.to_owned(), args);
+            tokio::task::spawn_blocking(move || ws.prepare(&tool, &args)).await
+        };
+        let prepared = match prepared {
+            Ok(Ok(prepared)) => prepared,
+            Ok(Err(error)) => {
+                let text = format!("Cordon refused this call: {tool}: {error}");
+                return gate_refusal(
+                    self.refuse(admission, Outcome::Error, Some(error.to_string()), text)
+                        .await,
+                );
+            }
+            Err(join) => {
+                let text =
+                    format!("Cordon refused this call: {tool} could not be prepared ({join})");
+                return gate_refusal(
+                    self.refuse(admission, Outcome::Error, Some(text.clone()), text)
+                        .await,
+                );
+            }
+        };
+        let preview = prepared.preview().map(str::to_owned);
+        let diff = match tool {
+            "file_write" | "file_edit" | "git_push" => preview.clone(),
+            _ => None,
+        };
+        if let Some(target) = prepared.target()
+            && admission.verdict.classification.target.is_none()
+        {
+            admission.verdict.classification.target = Some(target.display().to_string());
+        }
+        let admission = match self
+            .decide(ctx, admission, Review::Prepared { diff, preview })
+            .await
+        {
+            Gate::Pass(admission) => admission,
+            Gate::Refused(text) => return refusal(text),
+        };
+        let ran = tokio::task::spawn_blocking(move || workspace.execute(prepared)).await;
+        let (response, failed, error) = match ran {
+            Ok(Ok(output)) => {
+                let error = output
+                    .is_error
+                    .then(|| "the tool returned an error result".to_owned());
+                let mut result = if output.is_error {
+                    CallToolResult::error(vec![ContentBlock::text(output.text)])
+                } else {
+                    CallToolResult::success(vec![ContentBlock::text(output.text)])
+                };
+                result.structured_content = output.structured;
+                (CallToolResponse::Complete(result), false, error)
+            }
+            Ok(Err(error)) => (
+                refusal(format!("{tool}: {error}")),
+                true,
+                Some(error.to_string()),
+            ),
+            Err(join) => {
+                let text = format!("{tool} failed: {join}");
+                (refusal(text.clone()), true, Some(text))
+            }
+        };
+        match self.finish(*admission, failed, error).await {
+            Err(text) => refusal(text),
+            Ok(()) => response,
+        }
+    }
+
     /// Classifies and judges a call, holding it for a human if the policy says so. Refusals are
     /// recorded here; a pass must be completed with [`Pipeline::finish`].
     pub async fn admit(&self, ctx: &CallContext, server: &str, tool: &str, args: Value) -> Gate {
+        self.admit_as(ctx, server, tool, args, None).await
+    }
+
+    /// Like [`Pipeline::admit`], with the gateway's own classification of a request that is not
+    /// a tool call (e.g. `prompts/get`) instead of the classifier's.
+    pub async fn admit_as(
+        &self,
+        ctx: &CallContext,
+        server: &str,
+        tool: &str,
+        args: Value,
+        classification: Option<Classification>,
+    ) -> Gate {
+        let admission = self.judge(ctx, server, tool, args, None, classification);
+        if !self.upstreams.has_server(server) {
+            let text = format!("unknown tool `{server}__{tool}`: no server named `{server}`");
+            return self
+                .refuse(admission, Outcome::Error, Some(text.clone()), text)
+                .await;
+        }
+        self.decide(ctx, admission, Review::Upstream).await
+    }
+
+    /// Classifies (unless a classification is given) and judges one call.
+    fn judge(
+        &self,
+        ctx: &CallContext,
+        server: &str,
+        tool: &str,
+        args: Value,
+        root: Option<PathBuf>,
+        classification: Option<Classification>,
+    ) -> Admission {
         let started = Instant::now();
         let call = ToolCall {
             agent: ctx.agent.clone(),
@@ -190,20 +402,20 @@ impl Pipeline {
             // Paths are resolved on disk (symlinks, `..`, `~`) against the server's working
             // directory, so a link named `notes.txt` pointing at `.env` is still a secret.
             let policy = self.policy();
-            let root = self
-                .cwds
-                .get(server)
-                .cloned()
-                .or_else(|| std::env::current_dir().ok())
-                .unwrap_or_else(|| PathBuf::from("/"));
-            let mut resolver = FsResolver::new(root);
-            if let Some(home) = dirs::home_dir() {
-                resolver = resolver.with_home(home);
-            }
-            let classification = policy.classifier().classify_with(&call, &resolver);
+            let classification = classification.unwrap_or_else(|| {
+                let root = root
+                    .or_else(|| self.cwds.get(server).cloned())
+                    .or_else(|| std::env::current_dir().ok())
+                    .unwrap_or_else(|| PathBuf::from("/"));
+                let mut resolver = FsResolver::new(root);
+                if let Some(home) = dirs::home_dir() {
+                    resolver = resolver.with_home(home);
+                }
+                policy.classifier().classify_with(&call, &resolver)
+            });
             policy.judge(&call, classification)
         };
-        let admission = Admission {
+        Admission {
             call,
             verdict,
             outcome: Outcome::Allowed,
@@ -211,12 +423,13 @@ impl Pipeline {
             diff: None,
             started,
             session_id: ctx.session_id.clone(),
-        };
-        if !self.upstreams.has_server(server) {
-            let text = format!("unknown tool `{server}__{tool}`: no server named `{server}`");
-            return self
-                .refuse(admission, Outcome::Error, Some(text.clone()), text)
-                .await;
+        }
+    }
+
+    /// Acts on the verdict: pass, refuse (recorded) or hold for a human.
+    async fn decide(&self, ctx: &CallContext, mut admission: Admission, review: Review) -> Gate {
+        if let Review::Prepared { diff, .. } = &review {
+            admission.diff = diff.clone();
         }
         match admission.verdict.decision {
             Decision::Allow => Gate::Pass(Box::new(admission)),
@@ -230,11 +443,11 @@ impl Pipeline {
                 );
                 self.refuse(admission, Outcome::Denied, None, text).await
             }
-            Decision::RequireApproval => self.hold(ctx, admission).await,
+            Decision::RequireApproval => self.hold(ctx, admission, review).await,
         }
     }
 
-    async fn hold(&self, ctx: &CallContext, mut admission: Admission) -> Gate {
+    async fn hold(&self, ctx: &CallContext, mut admission: Admission, review: Review) -> Gate {
         let _held = self.held.clone();
         let topic = admission.verdict.classification.topic.clone();
         let call = &admission.call;
@@ -249,13 +462,19 @@ impl Pipeline {
             admission.reviewer = Some(reviewer);
             return Gate::Pass(Box::new(admission));
         }
-        let base = self.cwds.get(&call.server).cloned();
-        let (tool, args) = (call.tool.clone(), call.args.clone());
-        admission.diff = tokio::task::spawn_blocking(move || {
-            crate::diff::proposed_diff(&tool, &args, base.as_deref())
-        })
-        .await
-        .unwrap_or(None);
+        let preview = match review {
+            Review::Upstream => {
+                let base = self.cwds.get(&call.server).cloned();
+                let (tool, args) = (call.tool.clone(), call.args.clone());
+                admission.diff = tokio::task::spawn_blocking(move || {
+                    crate::diff::proposed_diff(&tool, &args, base.as_deref())
+                })
+                .await
+                .unwrap_or(None);
+                None
+            }
+            Review::Prepared { preview, .. } => preview,
+        };
         let v = &admission.verdict;
         let request = ApprovalRequest {
             agent: call.agent.clone(),
@@ -271,7 +490,7 @@ impl Pipeline {
             args: call.args.clone(),
             policy_version: v.policy_version.clone(),
         };
-        let Some((info, ticket)) = self.broker.hold(request) else {
+        let Some((info, ticket)) = self.broker.hold_with_preview(request, preview) else {
             let text = "Cordon refused this call: the engine is shutting down".to_owned();
             return self
                 .refuse(admission, Outcome::Error, Some(text.clone()), text)
@@ -394,6 +613,37 @@ impl Pipeline {
             .map_err(|e| {
                 format!("Cordon refused this call: it could not be recorded in the evidence log ({e}); the result is withheld")
             })
+    }
+}
+
+/// Tells the upstream to stop a forwarded call the agent abandoned (cancelled, or the agent's
+/// request future was dropped); disarmed once the answer arrived.
+struct CancelUpstream {
+    peer: Option<Peer<RoleClient>>,
+    id: RequestId,
+}
+
+impl Drop for CancelUpstream {
+    fn drop(&mut self) {
+        if let Some(peer) = self.peer.take() {
+            let note = CancelledNotificationParam::new(
+                Some(self.id.clone()),
+                Some("cancelled by the agent".to_owned()),
+            );
+            if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+                runtime.spawn(async move {
+                    let _ = peer.notify_cancelled(note).await;
+                });
+            }
+        }
+    }
+}
+
+fn gate_refusal(gate: Gate) -> CallToolResponse {
+    match gate {
+        Gate::Refused(text) => refusal(text),
+        // Never reached by its callers (they pass only refusing admissions); refuse anyway.
+        Gate::Pass(_) => refusal("Cordon refused this call".to_owned()),
     }
 }
 

@@ -7,16 +7,20 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use std::collections::BTreeSet;
+
+use cordon_classify::{Classification, Part};
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CompleteRequestParams, CompleteResult,
     GetPromptRequestParams, GetPromptResponse, Implementation, ListPromptsResult,
     ListResourceTemplatesResult, ListResourcesResult, ListToolsResult, PaginatedRequestParams,
-    ReadResourceRequestParams, ReadResourceResponse, ServerCapabilities, ServerConfig,
+    ReadResourceRequestParams, ReadResourceResponse, Reference, ServerCapabilities, ServerConfig,
 };
 use rmcp::service::{NotificationContext, RequestContext, RoleServer};
 use rmcp::{ErrorData as McpError, ServerHandler};
 use serde_json::json;
 
+use crate::config::BUILTIN_SERVER;
 use crate::pipeline::{CallContext, Gate, Pipeline};
 use crate::upstream::{UpstreamEvent, split_tool_name};
 
@@ -32,6 +36,30 @@ pub struct AgentServer {
     agent: Option<String>,
     session_id: String,
     resource_routes: Arc<Mutex<HashMap<String, String>>>,
+    /// Resource template URI → the upstream that listed it (for completion/complete).
+    template_routes: Arc<Mutex<HashMap<String, String>>>,
+}
+
+/// The topic of a `prompts/get`: Cordon classifies it itself (a prompt renders templated
+/// text from the upstream, it touches no file and runs nothing), as a read the policy judges.
+pub const PROMPT_TOPIC: &str = "job.mcp-bridge.read.prompt";
+
+/// The gateway's classification of a `prompts/get` of `prompt` on `server`.
+pub fn prompt_classification(server: &str, prompt: &str) -> Classification {
+    Classification {
+        topic: PROMPT_TOPIC.to_owned(),
+        risk_tags: BTreeSet::new(),
+        target: Some(format!("{server}/{prompt}")),
+        parts: vec![Part {
+            topic: PROMPT_TOPIC.to_owned(),
+            risk_tags: BTreeSet::new(),
+            paths: Vec::new(),
+            command: None,
+        }],
+        diagnostics: vec![
+            "prompts/get: classified by the gateway as a read of a prompt".to_owned(),
+        ],
+    }
 }
 
 impl AgentServer {
@@ -42,6 +70,7 @@ impl AgentServer {
             agent,
             session_id: new_session_id(),
             resource_routes: Arc::new(Mutex::new(HashMap::new())),
+            template_routes: Arc::new(Mutex::new(HashMap::new())),
         }
     }
 
@@ -88,6 +117,30 @@ impl AgentServer {
         };
         routes.get(uri).cloned()
     }
+
+    fn route_template(&self, uri: &str) -> Option<String> {
+        let routes = match self.template_routes.lock() {
+            Ok(r) => r,
+            Err(p) => p.into_inner(),
+        };
+        routes.get(uri).cloned()
+    }
+
+    /// The only running upstream that offers resources, if exactly one does.
+    fn sole_resource_server(&self) -> Option<String> {
+        let running = self.pipeline.upstreams().running();
+        let with: Vec<_> = running
+            .iter()
+            .filter(|(_, p)| {
+                p.peer_info()
+                    .is_some_and(|i| i.capabilities.resources.is_some())
+            })
+            .collect();
+        match with.as_slice() {
+            [(server, _)] => Some(server.clone()),
+            _ => None,
+        }
+    }
 }
 
 /// A fresh session id: `sess_<ULID>`.
@@ -99,8 +152,11 @@ impl ServerHandler for AgentServer {
     fn get_info(&self) -> ServerConfig {
         ServerConfig::new(
             ServerCapabilities::builder()
+                .enable_completions()
                 .enable_prompts()
+                .enable_prompts_list_changed()
                 .enable_resources()
+                .enable_resources_list_changed()
                 .enable_tools()
                 .enable_tool_list_changed()
                 .build(),
@@ -116,9 +172,9 @@ impl ServerHandler for AgentServer {
         _request: Option<PaginatedRequestParams>,
         _context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, McpError> {
-        Ok(ListToolsResult::with_all_items(
-            self.pipeline.upstreams().tools(),
-        ))
+        let mut tools = self.pipeline.builtin().tools();
+        tools.extend(self.pipeline.upstreams().tools());
+        Ok(ListToolsResult::with_all_items(tools))
     }
 
     async fn call_tool(
@@ -136,6 +192,21 @@ impl ServerHandler for AgentServer {
                 None,
             ));
         };
+        if server == BUILTIN_SERVER && self.pipeline.builtin().enabled() {
+            let Some(own) = self.pipeline.builtin().resolve(tool) else {
+                return Err(McpError::invalid_params(
+                    format!(
+                        "unknown tool `{}`: Cordon has no built-in tool `{tool}`",
+                        request.name
+                    ),
+                    None,
+                ));
+            };
+            return Ok(self
+                .pipeline
+                .call_builtin(&ctx, own, request.arguments)
+                .await);
+        }
         if !self.pipeline.upstreams().has_server(server) {
             return Err(McpError::invalid_params(
                 format!(
@@ -196,13 +267,23 @@ impl ServerHandler for AgentServer {
         _context: RequestContext<RoleServer>,
     ) -> Result<ListResourceTemplatesResult, McpError> {
         let mut all = Vec::new();
-        for (_, peer) in self.pipeline.upstreams().running() {
+        let mut routes = HashMap::new();
+        for (server, peer) in self.pipeline.upstreams().running() {
             let has = peer
                 .peer_info()
                 .is_some_and(|info| info.capabilities.resources.is_some());
             if has && let Ok(templates) = peer.list_all_resource_templates().await {
-                all.extend(templates);
+                for template in templates {
+                    routes
+                        .entry(template.uri_template.clone())
+                        .or_insert_with(|| server.clone());
+                    all.push(template);
+                }
             }
+        }
+        match self.template_routes.lock() {
+            Ok(mut r) => *r = routes,
+            Err(p) => *p.into_inner() = routes,
         }
         Ok(ListResourceTemplatesResult::with_all_items(all))
     }
@@ -215,25 +296,15 @@ impl ServerHandler for AgentServer {
         let ctx = self.context(&context)?;
         let server = match self.route_resource(&request.uri) {
             Some(server) => server,
-            None => {
-                let running = self.pipeline.upstreams().running();
-                let with_resources: Vec<_> = running
-                    .iter()
-                    .filter(|(_, p)| {
-                        p.peer_info()
-                            .is_some_and(|i| i.capabilities.resources.is_some())
-                    })
-                    .collect();
-                match with_resources.as_slice() {
-                    [(server, _)] => server.clone(),
-                    _ => {
-                        return Err(McpError::resource_not_found(
-                            format!("unknown resource {} (list resources first)", request.uri),
-                            None,
-                        ));
-                    }
+            None => match self.sole_resource_server() {
+                Some(server) => server,
+                None => {
+                    return Err(McpError::resource_not_found(
+                        format!("unknown resource {} (list resources first)", request.uri),
+                        None,
+                    ));
                 }
-            }
+            },
         };
         let args = json!({"uri": request.uri});
         let admission = match self
@@ -284,31 +355,113 @@ impl ServerHandler for AgentServer {
         request: GetPromptRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<GetPromptResponse, McpError> {
-        let _ = self.context(&context)?;
+        let ctx = self.context(&context)?;
         let Some((server, prompt)) = split_tool_name(&request.name) else {
             return Err(McpError::invalid_params(
                 format!("unknown prompt `{}`", request.name),
                 None,
             ));
         };
-        let peer = self
+        if !self.pipeline.upstreams().has_server(server) {
+            return Err(McpError::invalid_params(
+                format!(
+                    "unknown prompt `{}`: no server named `{server}`",
+                    request.name
+                ),
+                None,
+            ));
+        }
+        // Judged and recorded like any call: tool `prompts/get`, the gateway's read topic.
+        let args = json!({"name": prompt, "arguments": request.arguments});
+        let admission = match self
             .pipeline
-            .upstreams()
-            .peer(server)
-            .map_err(|e| McpError::invalid_params(e.to_string(), None))?;
-        let mut params = GetPromptRequestParams::new(prompt.to_owned());
-        params.arguments = request.arguments;
-        peer.get_prompt_once(params)
+            .admit_as(
+                &ctx,
+                server,
+                "prompts/get",
+                args,
+                Some(prompt_classification(server, prompt)),
+            )
             .await
-            .map_err(|e| McpError::internal_error(format!("upstream {server} failed: {e}"), None))
+        {
+            Gate::Pass(admission) => admission,
+            Gate::Refused(text) => return Err(McpError::invalid_request(text, None)),
+        };
+        let result = match self.pipeline.upstreams().peer(server) {
+            Err(e) => Err(e.to_string()),
+            Ok(peer) => {
+                let mut params = GetPromptRequestParams::new(prompt.to_owned());
+                params.arguments = request.arguments;
+                tokio::select! {
+                    result = peer.get_prompt_once(params) => {
+                        result.map_err(|e| format!("upstream {server} failed: {e}"))
+                    }
+                    _ = ctx.cancel.cancelled() => Err("cancelled by the agent".to_owned()),
+                }
+            }
+        };
+        let error = result.as_ref().err().cloned();
+        self.pipeline
+            .finish(*admission, error.is_some(), error)
+            .await
+            .map_err(|text| McpError::internal_error(text, None))?;
+        result.map_err(|text| McpError::internal_error(text, None))
     }
 
     async fn complete(
         &self,
-        _request: CompleteRequestParams,
-        _context: RequestContext<RoleServer>,
+        request: CompleteRequestParams,
+        context: RequestContext<RoleServer>,
     ) -> Result<CompleteResult, McpError> {
-        Ok(CompleteResult::default())
+        let _ = self.context(&context)?;
+        // Completion suggests argument values; it runs nothing, so it is routed, not judged.
+        let mut request = request;
+        let server = match &mut request.r#ref {
+            Reference::Prompt(prompt) => {
+                let Some((server, bare)) = split_tool_name(&prompt.name) else {
+                    return Err(McpError::invalid_params(
+                        format!("unknown prompt `{}`", prompt.name),
+                        None,
+                    ));
+                };
+                let server = server.to_owned();
+                prompt.name = bare.to_owned();
+                server
+            }
+            Reference::Resource(resource) => self
+                .route_template(&resource.uri)
+                .or_else(|| self.route_resource(&resource.uri))
+                .or_else(|| self.sole_resource_server())
+                .ok_or_else(|| {
+                    McpError::invalid_params(
+                        format!(
+                            "unknown resource template {} (list resource templates first)",
+                            resource.uri
+                        ),
+                        None,
+                    )
+                })?,
+            _ => {
+                return Err(McpError::invalid_params(
+                    "unsupported completion reference",
+                    None,
+                ));
+            }
+        };
+        let peer = self
+            .pipeline
+            .upstreams()
+            .peer(&server)
+            .map_err(|e| McpError::invalid_params(e.to_string(), None))?;
+        let completes = peer
+            .peer_info()
+            .is_some_and(|info| info.capabilities.completions.is_some());
+        if !completes {
+            return Ok(CompleteResult::default());
+        }
+        peer.complete(request)
+            .await
+            .map_err(|e| McpError::internal_error(format!("upstream {server} failed: {e}"), None))
     }
 
     async fn on_initialized(&self, context: NotificationContext<RoleServer>) {

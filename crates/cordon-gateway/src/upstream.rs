@@ -10,8 +10,11 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use axum::http::{HeaderName, HeaderValue};
-use rmcp::model::{ClientCapabilities, ClientConfig, Implementation, Tool};
-use rmcp::service::{NotificationContext, Peer, RoleClient, RunningService};
+use rmcp::model::{
+    ClientCapabilities, ClientConfig, Implementation, ProgressNotificationParam, ProgressToken,
+    Tool,
+};
+use rmcp::service::{NotificationContext, Peer, RoleClient, RoleServer, RunningService};
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
 use rmcp::transport::{StreamableHttpClientTransport, TokioChildProcess};
 use rmcp::{ClientHandler, ServiceExt};
@@ -68,6 +71,7 @@ pub struct Upstreams {
     events: broadcast::Sender<UpstreamEvent>,
     shutdown: CancellationToken,
     tasks: tokio::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    progress: ProgressRoutes,
 }
 
 /// Why a call could not reach an upstream.
@@ -88,12 +92,67 @@ pub enum UpstreamError {
     },
 }
 
+/// Where an upstream's progress notifications go: (server, upstream token) → the agent's peer and
+/// its own token. One entry per forwarded call whose agent asked for progress, removed when the
+/// call ends (see [`ProgressRoute`]).
+type ProgressRoutes = Arc<std::sync::Mutex<RouteMap>>;
+type RouteMap = HashMap<(String, ProgressToken), (Peer<RoleServer>, ProgressToken, u64)>;
+
+/// How long a finished call's progress route outlives it: rmcp handles each incoming
+/// notification in a task of its own, so progress the upstream sent just before its answer can
+/// be processed just after it.
+const PROGRESS_GRACE: Duration = Duration::from_millis(1000);
+
+/// Keeps one progress route alive for the duration of a forwarded call (plus a short grace).
+pub struct ProgressRoute {
+    routes: ProgressRoutes,
+    key: (String, ProgressToken),
+    generation: u64,
+}
+
+impl Drop for ProgressRoute {
+    fn drop(&mut self) {
+        let (routes, key, generation) = (self.routes.clone(), self.key.clone(), self.generation);
+        let remove = move || {
+            let mut map = lock_routes(&routes);
+            if map.get(&key).is_some_and(|(_, _, g)| *g == generation) {
+                map.remove(&key);
+            }
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                runtime.spawn(async move {
+                    tokio::time::sleep(PROGRESS_GRACE).await;
+                    remove();
+                });
+            }
+            Err(_) => remove(),
+        }
+    }
+}
+
+fn lock_routes(routes: &ProgressRoutes) -> std::sync::MutexGuard<'_, RouteMap> {
+    match routes.lock() {
+        Ok(guard) => guard,
+        Err(poisoned) => poisoned.into_inner(),
+    }
+}
+
+/// Installs the process-wide TLS provider (rustls with `ring`) used by https:// upstreams.
+/// Idempotent; an already installed provider is kept.
+pub fn install_tls_provider() {
+    if rustls::crypto::CryptoProvider::get_default().is_none() {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    }
+}
+
 /// The rmcp client handler of one upstream connection: turns its list-changed notifications into
-/// [`UpstreamEvent`]s.
+/// [`UpstreamEvent`]s and relays its progress notifications to the agent that made the call.
 #[derive(Clone)]
 pub struct UpstreamClient {
     name: String,
     changed: tokio::sync::mpsc::UnboundedSender<UpstreamEvent>,
+    progress: ProgressRoutes,
 }
 
 impl ClientHandler for UpstreamClient {
@@ -122,6 +181,24 @@ impl ClientHandler for UpstreamClient {
         std::future::ready(())
     }
 
+    fn on_progress(
+        &self,
+        params: ProgressNotificationParam,
+        _context: NotificationContext<RoleClient>,
+    ) -> impl Future<Output = ()> + Send + '_ {
+        let route = lock_routes(&self.progress)
+            .get(&(self.name.clone(), params.progress_token.clone()))
+            .map(|(peer, token, _)| (peer.clone(), token.clone()));
+        async move {
+            // A token Cordon did not hand out (or of a call that ended) goes nowhere.
+            if let Some((agent, token)) = route {
+                let mut note = params;
+                note.progress_token = token;
+                let _ = agent.notify_progress(note).await;
+            }
+        }
+    }
+
     fn get_info(&self) -> ClientConfig {
         ClientConfig::new(
             ClientCapabilities::default(),
@@ -134,6 +211,7 @@ impl Upstreams {
     /// Starts a supervisor for every configured server. Returns at once: servers come up in the
     /// background (see [`Upstreams::wait_ready`]).
     pub fn start(specs: &BTreeMap<String, ServerSpec>) -> Arc<Upstreams> {
+        install_tls_provider();
         let (events, _) = broadcast::channel(64);
         let upstreams = Arc::new(Upstreams {
             servers: specs
@@ -152,6 +230,7 @@ impl Upstreams {
             events,
             shutdown: CancellationToken::new(),
             tasks: tokio::sync::Mutex::new(Vec::new()),
+            progress: ProgressRoutes::default(),
         });
         let mut handles = Vec::new();
         for upstream in upstreams.servers.values() {
@@ -159,6 +238,7 @@ impl Upstreams {
                 upstream.clone(),
                 upstreams.events.clone(),
                 upstreams.shutdown.clone(),
+                upstreams.progress.clone(),
             )));
         }
         if let Ok(mut tasks) = upstreams.tasks.try_lock() {
@@ -185,6 +265,26 @@ impl Upstreams {
                 Ok(Err(broadcast::error::RecvError::Closed)) => return,
                 Ok(_) => {}
             }
+        }
+    }
+
+    /// Relays `server`'s progress notifications for `upstream_token` to `agent` (as
+    /// `agent_token`) until the returned route is dropped.
+    pub fn route_progress(
+        &self,
+        server: &str,
+        upstream_token: ProgressToken,
+        agent: Peer<RoleServer>,
+        agent_token: ProgressToken,
+    ) -> ProgressRoute {
+        static GENERATION: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let generation = GENERATION.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let key = (server.to_owned(), upstream_token);
+        lock_routes(&self.progress).insert(key.clone(), (agent, agent_token, generation));
+        ProgressRoute {
+            routes: self.progress.clone(),
+            key,
+            generation,
         }
     }
 
@@ -295,6 +395,7 @@ async fn supervise(
     upstream: Arc<Upstream>,
     events: broadcast::Sender<UpstreamEvent>,
     shutdown: CancellationToken,
+    progress: ProgressRoutes,
 ) {
     let mut backoff = BACKOFF_START;
     loop {
@@ -302,6 +403,7 @@ async fn supervise(
         let handler = UpstreamClient {
             name: upstream.name.clone(),
             changed: changed_tx,
+            progress: progress.clone(),
         };
         let attempt = tokio::select! {
             _ = shutdown.cancelled() => return,

@@ -747,12 +747,63 @@ async fn an_agent_that_leaves_while_held_still_leaves_one_record() {
 }
 
 #[derive(Clone, Default)]
-struct ListChanges(std::sync::Arc<std::sync::atomic::AtomicUsize>);
+struct ListChanges(
+    std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    std::sync::Arc<std::sync::atomic::AtomicUsize>,
+);
 
 impl rmcp::ClientHandler for ListChanges {
     async fn on_tool_list_changed(&self, _context: rmcp::service::NotificationContext<RoleClient>) {
         self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     }
+
+    async fn on_resource_list_changed(
+        &self,
+        _context: rmcp::service::NotificationContext<RoleClient>,
+    ) {
+        self.1.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    async fn on_prompt_list_changed(
+        &self,
+        _context: rmcp::service::NotificationContext<RoleClient>,
+    ) {
+        self.2.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agents_hear_resource_and_prompt_list_changes() {
+    let h = start("", None).await;
+    let changes = ListChanges::default();
+    let (reader, writer, _) = control::connect_mcp(&h.socket, "claude-code")
+        .await
+        .unwrap();
+    let agent = changes.clone().serve((reader, writer)).await.unwrap();
+    let args = json!({"text": "x", "notify": true});
+    let r = agent
+        .call_tool(args_call("echo__echo", args))
+        .await
+        .unwrap();
+    assert_eq!(text_of(&r), "x");
+    let load = |c: &std::sync::Arc<std::sync::atomic::AtomicUsize>| {
+        c.load(std::sync::atomic::Ordering::SeqCst)
+    };
+    let mut heard = false;
+    for _ in 0..500 {
+        if load(&changes.1) > 0 && load(&changes.2) > 0 {
+            heard = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(
+        heard,
+        "resource/prompt list_changed did not reach the agent"
+    );
+    let _ = agent.cancel().await;
+    h.engine.shutdown().await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -781,4 +832,452 @@ async fn agents_hear_when_the_tool_list_changes() {
     );
     let _ = agent.cancel().await;
     h.engine.shutdown().await.unwrap();
+}
+
+// ---- built-in workspace tools, remote upstreams, progress and cancellation ---------------------
+
+const BUILTIN_POLICY: &str = r#"
+version: builtin-test
+default_decision: deny
+rules:
+  - id: allow-reads
+    match:
+      topics: ["job.mcp-bridge.read.*"]
+    decision: allow
+    reason: "reads pass"
+  - id: hold-writes
+    match:
+      topics: ["job.mcp-bridge.write.*"]
+    decision: require_approval
+    reason: "writes need review"
+  - id: allow-echo
+    match:
+      tools: ["echo"]
+    decision: allow
+    reason: "echo is harmless"
+"#;
+
+/// An engine with no stdio upstream: `body` is the rest of the config (workspace, servers).
+async fn start_plain(dir: &Path, body: &str) -> Harness {
+    let work = tempfile::tempdir().unwrap();
+    std::fs::write(work.path().join("policy.yaml"), BUILTIN_POLICY).unwrap();
+    let _ = dir;
+    let yaml = format!(
+        "socket: ./c.sock\npolicy: ./policy.yaml\nevidence: ./evidence.db\nsigning_key: file:./key.pem\n\
+         reviewer: rev@example.com\n{body}"
+    );
+    let path = work.path().join("config.yaml");
+    std::fs::write(&path, yaml).unwrap();
+    let config = Config::load(&path).unwrap();
+    let socket = config.socket.clone();
+    let engine = Engine::start(config).await.unwrap();
+    Harness {
+        _dir: work,
+        engine,
+        socket,
+    }
+}
+
+fn args_call(name: &str, args: Value) -> CallToolRequestParams {
+    let mut params = CallToolRequestParams::new(name.to_owned());
+    params.arguments = args.as_object().cloned();
+    params
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn builtin_tools_are_governed_like_upstream_tools() {
+    let ws = tempfile::tempdir().unwrap();
+    let outside = tempfile::tempdir().unwrap();
+    std::fs::write(ws.path().join("a.txt"), "one\ntwo\n").unwrap();
+    std::fs::write(outside.path().join("secret.txt"), "hidden\n").unwrap();
+    #[cfg(unix)]
+    std::os::unix::fs::symlink(outside.path().join("secret.txt"), ws.path().join("link")).unwrap();
+    let body = format!(
+        "workspace:\n  roots: [\"{}\"]\n  rename: {{list_directory: ls}}\n",
+        ws.path().display()
+    );
+    let h = start_plain(ws.path(), &body).await;
+    let agent = h.agent("claude-code").await;
+    let names: Vec<String> = agent
+        .list_all_tools()
+        .await
+        .unwrap()
+        .iter()
+        .map(|t| t.name.to_string())
+        .collect();
+    assert!(names.contains(&"cordon__file_read".to_owned()), "{names:?}");
+    assert!(names.contains(&"cordon__ls".to_owned()), "{names:?}");
+    assert!(!names.contains(&"cordon__list_directory".to_owned()));
+
+    // Read: allowed, run, recorded.
+    let read = agent
+        .call_tool(args_call("cordon__file_read", json!({"path": "a.txt"})))
+        .await
+        .unwrap();
+    assert_ne!(read.is_error, Some(true), "{read:?}");
+    assert!(text_of(&read).contains("two"), "{}", text_of(&read));
+    // Renamed tools work under their new name only.
+    let ls = agent
+        .call_tool(args_call("cordon__ls", json!({"path": "."})))
+        .await
+        .unwrap();
+    assert!(text_of(&ls).contains("a.txt"), "{}", text_of(&ls));
+    assert!(
+        agent
+            .call_tool(args_call("cordon__list_directory", json!({"path": "."})))
+            .await
+            .is_err()
+    );
+
+    // Outside the roots: refused whatever the policy says, recorded as an error.
+    let mut escapes = vec![
+        "../x".to_owned(),
+        outside.path().join("secret.txt").display().to_string(),
+    ];
+    if cfg!(unix) {
+        escapes.push("link".to_owned());
+    }
+    for path in &escapes {
+        let r = agent
+            .call_tool(args_call("cordon__file_read", json!({"path": path})))
+            .await
+            .unwrap();
+        assert_eq!(r.is_error, Some(true), "{path}: {r:?}");
+        assert!(!text_of(&r).contains("hidden"), "{path} leaked");
+        assert!(
+            text_of(&r).contains("outside the workspace roots"),
+            "{path}: {}",
+            text_of(&r)
+        );
+    }
+
+    // Write: held with the diff; the file changes behind the reviewer's back → refused.
+    let peer = agent.peer().clone();
+    let held = tokio::spawn({
+        let peer = peer.clone();
+        async move {
+            peer.call_tool(args_call(
+                "cordon__file_write",
+                json!({"path": "a.txt", "content": "one\nTWO\n"}),
+            ))
+            .await
+        }
+    });
+    let pending = h.wait_pending(1).await;
+    assert_eq!(pending[0]["server"], "cordon");
+    assert_eq!(pending[0]["tool"], "file_write");
+    assert_eq!(pending[0]["rule_id"], "hold-writes");
+    let diff = pending[0]["diff"].as_str().unwrap().to_owned();
+    assert!(diff.contains("-two\n+TWO\n"), "{diff}");
+    assert_eq!(pending[0]["preview"].as_str(), Some(diff.as_str()));
+    std::fs::write(ws.path().join("a.txt"), "one\nsomeone else\n").unwrap();
+    let id = pending[0]["id"].as_str().unwrap().to_owned();
+    control::request(&h.socket, &Request::Approve { id, session: false })
+        .await
+        .unwrap();
+    let stale = held.await.unwrap().unwrap();
+    assert_eq!(stale.is_error, Some(true), "{stale:?}");
+    assert!(
+        text_of(&stale).contains("changed on disk"),
+        "{}",
+        text_of(&stale)
+    );
+    assert_eq!(
+        std::fs::read_to_string(ws.path().join("a.txt")).unwrap(),
+        "one\nsomeone else\n"
+    );
+
+    // Write again: approved → exactly the reviewed content lands.
+    let held = tokio::spawn({
+        let peer = peer.clone();
+        async move {
+            peer.call_tool(args_call(
+                "cordon__file_write",
+                json!({"path": "a.txt", "content": "one\nTWO\n"}),
+            ))
+            .await
+        }
+    });
+    let id = h.wait_pending(1).await[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    control::request(&h.socket, &Request::Approve { id, session: false })
+        .await
+        .unwrap();
+    let done = held.await.unwrap().unwrap();
+    assert_ne!(done.is_error, Some(true), "{done:?}");
+    assert_eq!(
+        std::fs::read_to_string(ws.path().join("a.txt")).unwrap(),
+        "one\nTWO\n"
+    );
+
+    let records = h.records();
+    let summary: Vec<_> = records
+        .iter()
+        .map(|r| (r.server.as_str(), r.tool.as_str(), r.outcome))
+        .collect();
+    let mut expected = vec![
+        ("cordon", "file_read", Outcome::Allowed),
+        ("cordon", "list_directory", Outcome::Allowed),
+    ];
+    expected.extend(
+        escapes
+            .iter()
+            .map(|_| ("cordon", "file_read", Outcome::Error)),
+    );
+    expected.push(("cordon", "file_write", Outcome::Error));
+    expected.push(("cordon", "file_write", Outcome::Approved));
+    assert_eq!(summary, expected);
+    let stale_record = &records[records.len() - 2];
+    assert_eq!(stale_record.diff.as_deref(), Some(diff.as_str()));
+    assert!(
+        stale_record
+            .error
+            .as_deref()
+            .unwrap_or_default()
+            .contains("changed on disk")
+    );
+    assert_eq!(
+        records.last().unwrap().reviewer.as_deref(),
+        Some("rev@example.com")
+    );
+    let _ = agent.cancel().await;
+    h.engine.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn builtin_tools_without_roots_refuse_every_call() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = start_plain(dir.path(), "").await;
+    let agent = h.agent("claude-code").await;
+    let r = agent
+        .call_tool(args_call("cordon__file_read", json!({"path": "a.txt"})))
+        .await
+        .unwrap();
+    assert_eq!(r.is_error, Some(true));
+    assert!(
+        text_of(&r).contains("no workspace roots are configured"),
+        "{}",
+        text_of(&r)
+    );
+    let records = h.records();
+    assert_eq!(records.len(), 1);
+    assert_eq!(records[0].outcome, Outcome::Error);
+    let _ = agent.cancel().await;
+    h.engine.shutdown().await.unwrap();
+
+    // Switched off: not listed, not callable.
+    let h = start_plain(dir.path(), "workspace:\n  builtin_tools: false\n").await;
+    let agent = h.agent("claude-code").await;
+    assert!(agent.list_all_tools().await.unwrap().is_empty());
+    assert!(
+        agent
+            .call_tool(args_call("cordon__file_read", json!({"path": "a.txt"})))
+            .await
+            .is_err()
+    );
+    let _ = agent.cancel().await;
+    h.engine.shutdown().await.unwrap();
+}
+
+#[derive(Clone, Default)]
+struct Progress(std::sync::Arc<std::sync::Mutex<Vec<f64>>>);
+
+impl rmcp::ClientHandler for Progress {
+    async fn on_progress(
+        &self,
+        params: rmcp::model::ProgressNotificationParam,
+        _context: rmcp::service::NotificationContext<RoleClient>,
+    ) {
+        self.0.lock().unwrap().push(params.progress);
+    }
+}
+
+/// The echo example serving Streamable HTTP on a free loopback port: (child, url).
+async fn http_echo(mark: &Path) -> (tokio::process::Child, String) {
+    use tokio::io::AsyncBufReadExt;
+    let mut child = tokio::process::Command::new(echo_upstream())
+        .env("ECHO_HTTP", "127.0.0.1:0")
+        .env("ECHO_CANCEL_MARK", mark)
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = tokio::io::BufReader::new(stdout).lines();
+    let line = lines.next_line().await.unwrap().unwrap();
+    let addr = line.strip_prefix("listening on ").unwrap().to_owned();
+    (child, format!("http://{addr}/mcp"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn remote_upstream_progress_and_cancellation_pass_through() {
+    let marks = tempfile::tempdir().unwrap();
+    let mark = marks.path().join("cancelled");
+    let (_child, url) = http_echo(&mark).await;
+    let h = start_plain(
+        marks.path(),
+        &format!("servers:\n  remote:\n    url: \"{url}\"\n"),
+    )
+    .await;
+    let progress = Progress::default();
+    let (reader, writer, _) = control::connect_mcp(&h.socket, "claude-code")
+        .await
+        .unwrap();
+    let agent = progress.clone().serve((reader, writer)).await.unwrap();
+
+    // A remote call, with the upstream's progress relayed under the agent's own token.
+    let request = rmcp::model::ClientRequest::CallToolRequest(rmcp::model::CallToolRequest::new(
+        args_call("remote__echo", json!({"text": "far", "progress": 3})),
+    ));
+    let handle = agent
+        .peer()
+        .send_request_with_option(request, rmcp::service::PeerRequestOptions::no_options())
+        .await
+        .unwrap();
+    let result = handle.await_response().await.unwrap();
+    let rmcp::model::ServerResult::CallToolResult(result) = result else {
+        panic!("not a tool result: {result:?}");
+    };
+    assert_eq!(text_of(&result), "far");
+    let mut seen = Vec::new();
+    for _ in 0..500 {
+        seen = progress.0.lock().unwrap().clone();
+        if seen.len() >= 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // rmcp handles each notification in a task of its own (here and in the client), so the
+    // order of arrival is not guaranteed; every step must arrive.
+    seen.sort_by(f64::total_cmp);
+    assert_eq!(seen, vec![1.0, 2.0, 3.0]);
+
+    // Cancellation reaches the upstream, and the call is recorded as cancelled.
+    let request = rmcp::model::ClientRequest::CallToolRequest(rmcp::model::CallToolRequest::new(
+        args_call("remote__echo", json!({"wait": true})),
+    ));
+    let handle = agent
+        .peer()
+        .send_request_with_option(request, rmcp::service::PeerRequestOptions::no_options())
+        .await
+        .unwrap();
+    // Wait until the call is in flight upstream.
+    let started = marks.path().join("cancelled.started");
+    for _ in 0..1000 {
+        if started.exists() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(started.exists(), "the upstream never got the call");
+    handle.cancel(Some("changed my mind".into())).await.unwrap();
+    let mut cancelled = false;
+    for _ in 0..1000 {
+        if mark.exists() {
+            cancelled = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(cancelled, "the upstream never heard of the cancellation");
+    let mut records = Vec::new();
+    for _ in 0..1000 {
+        records = h.records();
+        if records.len() >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(records.len(), 2, "{records:?}");
+    assert_eq!(records[0].outcome, Outcome::Allowed);
+    assert_eq!(records[1].outcome, Outcome::Error);
+    assert!(
+        records[1]
+            .error
+            .as_deref()
+            .unwrap_or_default()
+            .contains("cancelled"),
+        "{:?}",
+        records[1].error
+    );
+    let _ = agent.cancel().await;
+    h.engine.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancelling_a_held_call_refuses_and_records_it() {
+    let h = start("", None).await;
+    let agent = h.agent("claude-code").await;
+    let request = rmcp::model::ClientRequest::CallToolRequest(rmcp::model::CallToolRequest::new(
+        call("held__echo", "never"),
+    ));
+    let handle = agent
+        .peer()
+        .send_request_with_option(request, rmcp::service::PeerRequestOptions::no_options())
+        .await
+        .unwrap();
+    let id = h.wait_pending(1).await[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    handle.cancel(Some("not needed".into())).await.unwrap();
+    let mut records = Vec::new();
+    for _ in 0..1000 {
+        records = h.records();
+        if !records.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(records.len(), 1, "{records:?}");
+    assert_eq!(records[0].outcome, Outcome::Error);
+    assert!(
+        records[0]
+            .error
+            .as_deref()
+            .unwrap_or_default()
+            .contains("cancelled")
+    );
+    // The approval is gone: it can no longer let the call through.
+    assert!(
+        control::request(&h.socket, &Request::Approve { id, session: false })
+            .await
+            .is_err()
+    );
+    let _ = agent.cancel().await;
+    h.engine.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_https_upstream_gets_tls_and_a_clear_error_when_unreachable() {
+    use cordon_gateway::config::ServerSpec;
+    use cordon_gateway::upstream::{UpstreamError, Upstreams};
+    use std::collections::BTreeMap;
+    // A port nothing listens on: the TLS client must be built (no missing crypto provider
+    // panic) and the failure reported as the server being down.
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let specs = BTreeMap::from([(
+        "secure".to_owned(),
+        ServerSpec::Remote {
+            url: format!("https://127.0.0.1:{port}/mcp"),
+            headers: BTreeMap::new(),
+        },
+    )]);
+    let upstreams = Upstreams::start(&specs);
+    upstreams.wait_ready(Duration::from_secs(60)).await;
+    match upstreams.peer("secure") {
+        Err(UpstreamError::NotRunning { state, reason, .. }) => {
+            assert_eq!(state, "restarting", "{reason}");
+            assert!(!reason.is_empty());
+        }
+        Err(other) => panic!("unexpected error: {other}"),
+        Ok(_) => panic!("an unreachable upstream is running"),
+    }
+    assert!(rustls::crypto::CryptoProvider::get_default().is_some());
+    upstreams.shutdown().await;
 }

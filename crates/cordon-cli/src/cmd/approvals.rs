@@ -86,8 +86,9 @@ pub fn list(args: ApprovalsArgs) -> anyhow::Result<ExitCode> {
             a.expires_at
         );
         println!("    {}", a.reason);
-        if let Some(diff) = &a.diff {
-            for line in diff.lines() {
+        // A built-in tool's preview (a push's commits, a command) when there is no file diff.
+        if let Some(shown) = a.diff.as_ref().or(a.preview.as_ref()) {
+            for line in shown.lines() {
                 println!("    {line}");
             }
         }

@@ -18,18 +18,27 @@ pub struct McpArgs {
     pub config: Option<PathBuf>,
 }
 
-/// Bridges stdio to the engine; fails closed when no engine is running.
+/// Bridges stdio to the engine; fails closed when no engine is running. With an unusable config
+/// it still speaks MCP (the agent would otherwise show a crashed server), refusing every call
+/// with the config error.
 pub fn run(args: McpArgs) -> anyhow::Result<ExitCode> {
-    let config = Config::resolve(args.config)?;
+    let config = Config::resolve(args.config);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    runtime.block_on(cordon_gateway::bridge::run_stdio(
-        &config.socket,
-        &args.agent,
-    ))?;
+    match config {
+        Ok(config) => runtime.block_on(cordon_gateway::bridge::run_stdio(
+            &config.socket,
+            &args.agent,
+        ))?,
+        Err(error) => {
+            eprintln!("cordon mcp: {error}; refusing every call until the config is fixed");
+            let message = cordon_gateway::bridge::bad_config_message(&error.to_string());
+            runtime.block_on(cordon_gateway::bridge::run_offline_stdio(message))?;
+        }
+    }
     // Tokio's stdin reader may still block in a thread; do not wait for it.
     runtime.shutdown_background();
     Ok(ExitCode::SUCCESS)

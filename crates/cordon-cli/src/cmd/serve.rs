@@ -33,6 +33,20 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             "cordon: engine running (control socket {}{http}); Ctrl-C to stop",
             engine.config().socket.display()
         );
+        let builtin = engine.pipeline().builtin();
+        if builtin.enabled() {
+            match builtin.workspace() {
+                Ok(ws) => {
+                    let roots: Vec<String> =
+                        ws.roots().iter().map(|r| r.display().to_string()).collect();
+                    eprintln!(
+                        "cordon: built-in tools (cordon__*) confined to {}",
+                        roots.join(", ")
+                    );
+                }
+                Err(reason) => eprintln!("cordon: warning: {reason}"),
+            }
+        }
         wait_for_signal().await?;
         eprintln!("cordon: shutting down");
         engine.shutdown().await?;
