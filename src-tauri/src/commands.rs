@@ -1,0 +1,45 @@
+//! Tauri commands: each is one short call into [`Core`]; the approval window is the only window
+//! allowed to invoke them (see `capabilities/approval.json`).
+
+use cordon_gateway::PendingApproval;
+use tauri::State;
+
+use crate::core::{Core, Decided, DesktopError};
+
+/// The calls waiting for a human (the approval window's list).
+#[tauri::command]
+pub fn list_pending(core: State<'_, Core>) -> Result<Vec<PendingApproval>, DesktopError> {
+    core.pending()
+}
+
+/// One waiting call with everything needed to decide.
+#[tauri::command]
+pub fn get_approval(core: State<'_, Core>, id: String) -> Result<PendingApproval, DesktopError> {
+    core.approval(&id)
+}
+
+/// Approve once, or for the rest of the agent's session.
+#[tauri::command]
+pub fn approve(
+    app: tauri::AppHandle,
+    core: State<'_, Core>,
+    id: String,
+    session: bool,
+) -> Result<Decided, DesktopError> {
+    let decided = core.approve(&id, session)?;
+    crate::refresh_tray(&app, core.inner());
+    Ok(decided)
+}
+
+/// Deny with an optional reason (shown to the agent, recorded in the evidence).
+#[tauri::command]
+pub fn deny(
+    app: tauri::AppHandle,
+    core: State<'_, Core>,
+    id: String,
+    reason: Option<String>,
+) -> Result<Decided, DesktopError> {
+    let decided = core.deny(&id, reason.as_deref())?;
+    crate::refresh_tray(&app, core.inner());
+    Ok(decided)
+}

@@ -1,0 +1,234 @@
+//! The desktop's view of the engine: the Tauri commands, the tray and the notifications all go
+//! through [`Core`], which owns the one in-process [`Engine`] (opened once, kept in app state).
+//!
+//! Nothing here knows about windows or Tauri, so the command logic is tested without a display.
+
+use std::sync::{Mutex, MutexGuard};
+
+use cordon_gateway::{Engine, GatewayError, PendingApproval};
+use serde::Serialize;
+
+/// Longest deny reason kept (it is shown to the agent and stored in the evidence log).
+pub const MAX_REASON_CHARS: usize = 2000;
+/// Longest approval id accepted from the front end (real ids are short ULID-like strings).
+const MAX_ID_CHARS: usize = 128;
+
+/// Why a desktop command failed. Serialised to the front end as `{kind, message}` so the UI can
+/// react to the kind (e.g. "already decided") and show the message.
+#[derive(Debug, thiserror::Error)]
+pub enum DesktopError {
+    /// The engine has shut down (the app is quitting) or never started.
+    #[error("the Cordon engine is not running")]
+    NotRunning,
+    /// No call waits under this id: already decided, expired, or never existed.
+    #[error("no pending approval with id {0} (already decided or expired)")]
+    UnknownApproval(String),
+    /// The front end sent something malformed (refused before reaching the engine).
+    #[error("invalid request: {0}")]
+    Invalid(String),
+    /// The engine refused or failed.
+    #[error("engine: {0}")]
+    Engine(String),
+}
+
+impl DesktopError {
+    /// A stable machine-readable name for the front end.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            DesktopError::NotRunning => "not_running",
+            DesktopError::UnknownApproval(_) => "unknown_approval",
+            DesktopError::Invalid(_) => "invalid",
+            DesktopError::Engine(_) => "engine",
+        }
+    }
+}
+
+impl Serialize for DesktopError {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut s = serializer.serialize_struct("DesktopError", 2)?;
+        s.serialize_field("kind", self.kind())?;
+        s.serialize_field("message", &self.to_string())?;
+        s.end()
+    }
+}
+
+impl From<GatewayError> for DesktopError {
+    fn from(error: GatewayError) -> Self {
+        match error {
+            GatewayError::UnknownApproval(id) => DesktopError::UnknownApproval(id),
+            other => DesktopError::Engine(other.to_string()),
+        }
+    }
+}
+
+/// What a decision did, echoed to the front end.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Decided {
+    /// The approval id.
+    pub id: String,
+    /// `approved` or `denied`.
+    pub decision: &'static str,
+    /// Whether the approval covers the rest of the session.
+    pub session: bool,
+}
+
+/// The engine, shared by commands, tray and notifications; `None` once shut down.
+pub struct Core {
+    engine: Mutex<Option<Engine>>,
+}
+
+impl Core {
+    /// Wraps a started engine.
+    pub fn new(engine: Engine) -> Core {
+        Core {
+            engine: Mutex::new(Some(engine)),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Option<Engine>> {
+        // A panic elsewhere must not make approvals unreachable: the data is still consistent
+        // (the engine's own state has its own locks).
+        match self.engine.lock() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        }
+    }
+
+    fn with<T>(
+        &self,
+        f: impl FnOnce(&Engine) -> Result<T, DesktopError>,
+    ) -> Result<T, DesktopError> {
+        match self.lock().as_ref() {
+            Some(engine) => f(engine),
+            None => Err(DesktopError::NotRunning),
+        }
+    }
+
+    /// The calls waiting for a human, oldest first.
+    pub fn pending(&self) -> Result<Vec<PendingApproval>, DesktopError> {
+        self.with(|engine| {
+            let mut pending = engine.pending_approvals();
+            pending.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)));
+            Ok(pending)
+        })
+    }
+
+    /// One pending call by id.
+    pub fn approval(&self, id: &str) -> Result<PendingApproval, DesktopError> {
+        let id = check_id(id)?;
+        self.pending()?
+            .into_iter()
+            .find(|p| p.id == id)
+            .ok_or_else(|| DesktopError::UnknownApproval(id.to_owned()))
+    }
+
+    /// Approves one held call (`session`: the same action in that session passes from now on).
+    /// The reviewer recorded is the config's `reviewer`.
+    pub fn approve(&self, id: &str, session: bool) -> Result<Decided, DesktopError> {
+        let id = check_id(id)?;
+        self.with(|engine| {
+            engine.approve(id, session, None)?;
+            Ok(Decided {
+                id: id.to_owned(),
+                decision: "approved",
+                session,
+            })
+        })
+    }
+
+    /// Denies one held call, with an optional reason shown to the agent.
+    pub fn deny(&self, id: &str, reason: Option<&str>) -> Result<Decided, DesktopError> {
+        let id = check_id(id)?;
+        let reason = clean_reason(reason)?;
+        self.with(|engine| {
+            engine.deny(id, reason)?;
+            Ok(Decided {
+                id: id.to_owned(),
+                decision: "denied",
+                session: false,
+            })
+        })
+    }
+
+    /// Takes the engine out for shutdown; later calls answer [`DesktopError::NotRunning`].
+    pub fn take(&self) -> Option<Engine> {
+        self.lock().take()
+    }
+}
+
+/// Refuses ids that no engine would hand out before they reach the engine.
+fn check_id(id: &str) -> Result<&str, DesktopError> {
+    let id = id.trim();
+    if id.is_empty() {
+        return Err(DesktopError::Invalid("empty approval id".to_owned()));
+    }
+    if id.chars().count() > MAX_ID_CHARS
+        || !id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        return Err(DesktopError::Invalid(format!(
+            "malformed approval id `{}`",
+            id.chars().take(40).collect::<String>()
+        )));
+    }
+    Ok(id)
+}
+
+/// Trims the reason; empty means none; over-long or control characters are refused.
+fn clean_reason(reason: Option<&str>) -> Result<Option<String>, DesktopError> {
+    let Some(reason) = reason.map(str::trim).filter(|r| !r.is_empty()) else {
+        return Ok(None);
+    };
+    if reason.chars().count() > MAX_REASON_CHARS {
+        return Err(DesktopError::Invalid(format!(
+            "reason longer than {MAX_REASON_CHARS} characters"
+        )));
+    }
+    if reason
+        .chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\t')
+    {
+        return Err(DesktopError::Invalid(
+            "reason contains control characters".to_owned(),
+        ));
+    }
+    Ok(Some(reason.to_owned()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_checked_before_the_engine() {
+        assert!(check_id("01JABCDEF-x_1").is_ok());
+        for bad in ["", "  ", "../etc", "a b", "id;rm", &"x".repeat(200), "é"] {
+            assert!(
+                matches!(check_id(bad), Err(DesktopError::Invalid(_))),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn reasons_are_trimmed_and_bounded() {
+        assert_eq!(clean_reason(None).ok(), Some(None));
+        assert_eq!(clean_reason(Some("   ")).ok(), Some(None));
+        assert_eq!(
+            clean_reason(Some(" too risky ")).ok(),
+            Some(Some("too risky".to_owned()))
+        );
+        assert!(clean_reason(Some(&"r".repeat(MAX_REASON_CHARS + 1))).is_err());
+        assert!(clean_reason(Some("bad\u{1b}[31m")).is_err());
+    }
+
+    #[test]
+    fn errors_serialise_with_kind_and_message() {
+        let json = serde_json::to_value(DesktopError::UnknownApproval("abc".into()));
+        let json = json.ok().unwrap_or_default();
+        assert_eq!(json["kind"], "unknown_approval");
+        assert!(json["message"].as_str().is_some_and(|m| m.contains("abc")));
+    }
+}

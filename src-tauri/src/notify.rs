@@ -1,0 +1,114 @@
+//! Native notifications for held calls (XDG D-Bus via notify-rust): Approve / Deny / View actions
+//! where the desktop supports them; a click (the default action) opens the approval window.
+
+use notify_rust::{Notification, Timeout, Urgency};
+use tauri::{AppHandle, Manager};
+
+use crate::core::Core;
+use crate::watch::Notice;
+
+/// The summary and body of a notice, kept apart from D-Bus so it can be tested.
+pub fn text(notice: &Notice) -> (String, String) {
+    match notice {
+        Notice::One(p) => {
+            let target = p.target.as_deref().unwrap_or("(no target)");
+            (
+                format!("{} wants to {}", p.agent, p.action),
+                format!("{}__{} → {}\n{}", p.server, p.tool, target, p.reason),
+            )
+        }
+        Notice::Many { waiting } => (
+            format!("{waiting} calls waiting for approval"),
+            "Open Cordon to review them.".to_owned(),
+        ),
+    }
+}
+
+/// One replaceable slot for group notifications, so a burst updates one bubble instead of
+/// stacking many.
+const GROUP_ID: u32 = 0x00C0_4D0E;
+
+/// Shows the notice and waits (on its own thread) for the user's action.
+pub fn show(app: &AppHandle, notice: Notice) {
+    let (summary, body) = text(&notice);
+    let mut note = Notification::new();
+    note.appname("Cordon")
+        .summary(&summary)
+        .body(&body)
+        .icon("dialog-warning")
+        .urgency(Urgency::Critical)
+        .timeout(Timeout::Never);
+    let id = match &notice {
+        Notice::One(p) => {
+            note.action("approve", "Approve")
+                .action("deny", "Deny")
+                .action("view", "View")
+                .action("default", "View");
+            Some(p.id.clone())
+        }
+        Notice::Many { .. } => {
+            note.id(GROUP_ID)
+                .action("default", "View")
+                .action("view", "View");
+            None
+        }
+    };
+    let app = app.clone();
+    let spawned = std::thread::Builder::new()
+        .name("cordon-notification".into())
+        .spawn(move || match note.show() {
+            Ok(handle) => handle.wait_for_action(|action| act(&app, action, id.as_deref())),
+            Err(error) => tracing::warn!("cannot show a notification: {error}"),
+        });
+    if let Err(error) = spawned {
+        tracing::warn!("cannot start the notification thread: {error}");
+    }
+}
+
+/// Carries out a notification action. Approve/Deny name the exact call the bubble showed.
+fn act(app: &AppHandle, action: &str, id: Option<&str>) {
+    let Some(core) = app.try_state::<Core>() else {
+        return;
+    };
+    let outcome = match (action, id) {
+        ("approve", Some(id)) => core.approve(id, false).map(|_| ()),
+        ("deny", Some(id)) => core
+            .deny(id, Some("denied from the desktop notification"))
+            .map(|_| ()),
+        ("view" | "default", id) => {
+            crate::windows::open_approval(app, id);
+            Ok(())
+        }
+        _ => Ok(()), // closed or dismissed: the call stays pending until its timeout
+    };
+    match outcome {
+        Ok(()) => crate::refresh_tray(app, core.inner()),
+        Err(error) => tracing::warn!(action, "notification action failed: {error}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_single_call_names_agent_action_and_target() {
+        let pending: cordon_gateway::PendingApproval = serde_json::from_value(serde_json::json!({
+            "id": "abc", "agent": "claude", "session_id": "s", "server": "filesystem",
+            "tool": "write_file", "action": "job.mcp-bridge.write.file", "target": "src/a.rs",
+            "risk_tags": [], "rule_id": null, "reason": "File writes need review", "diff": null,
+            "args": {}, "args_sha256": "", "policy_version": "v", "created_at": "", "expires_at": ""
+        }))
+        .unwrap_or_else(|e| panic!("fixture: {e}"));
+        let (summary, body) = text(&Notice::One(Box::new(pending)));
+        assert_eq!(summary, "claude wants to job.mcp-bridge.write.file");
+        assert!(body.contains("filesystem__write_file → src/a.rs"), "{body}");
+        assert!(body.contains("File writes need review"), "{body}");
+    }
+
+    #[test]
+    fn a_burst_is_one_count() {
+        let (summary, _) = text(&Notice::Many { waiting: 4 });
+        assert_eq!(summary, "4 calls waiting for approval");
+    }
+}

@@ -1,0 +1,155 @@
+//! Which held calls are new since the last poll, and whether to announce them one by one or as a
+//! group. Pure (time is passed in) so the burst rule is tested without clocks or a desktop.
+
+use std::collections::{HashSet, VecDeque};
+use std::time::{Duration, Instant};
+
+use cordon_gateway::PendingApproval;
+
+/// Arrivals closer together than this count as one burst.
+pub const BURST_WINDOW: Duration = Duration::from_secs(1);
+
+/// What to show for the calls that arrived since the last poll.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Notice {
+    /// One call, announced with its own Approve / Deny / View actions.
+    One(Box<PendingApproval>),
+    /// A burst: one notification "N calls waiting" (replacing the previous one) with View only.
+    Many {
+        /// Calls waiting now.
+        waiting: usize,
+    },
+}
+
+/// Remembers the calls already announced and when.
+#[derive(Debug, Default)]
+pub struct Watch {
+    seen: HashSet<String>,
+    recent: VecDeque<Instant>,
+}
+
+impl Watch {
+    /// A watch that has announced nothing yet.
+    pub fn new() -> Watch {
+        Watch::default()
+    }
+
+    /// Takes the current pending list; returns what to announce (None when nothing is new).
+    pub fn observe(&mut self, pending: &[PendingApproval], now: Instant) -> Option<Notice> {
+        let fresh: Vec<&PendingApproval> = pending
+            .iter()
+            .filter(|p| !self.seen.contains(&p.id))
+            .collect();
+        // Forget decided/expired calls so the set stays as small as the pending list.
+        self.seen = pending.iter().map(|p| p.id.clone()).collect();
+        while self
+            .recent
+            .front()
+            .is_some_and(|t| now.saturating_duration_since(*t) > BURST_WINDOW)
+        {
+            self.recent.pop_front();
+        }
+        let in_burst = !self.recent.is_empty();
+        for _ in &fresh {
+            self.recent.push_back(now);
+        }
+        match fresh.as_slice() {
+            [] => None,
+            [one] if !in_burst => Some(Notice::One(Box::new((*one).clone()))),
+            _ => Some(Notice::Many {
+                waiting: pending.len(),
+            }),
+        }
+    }
+
+    /// How many calls are known to be waiting.
+    pub fn waiting(&self) -> usize {
+        self.seen.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn call(id: &str) -> PendingApproval {
+        PendingApproval {
+            id: id.to_owned(),
+            agent: "claude".into(),
+            session_id: "s1".into(),
+            server: "filesystem".into(),
+            tool: "write_file".into(),
+            action: "job.mcp-bridge.write.file".into(),
+            target: Some("src/main.rs".into()),
+            risk_tags: vec![],
+            rule_id: Some("approve-code-write".into()),
+            reason: "File writes need review".into(),
+            diff: None,
+            preview: None,
+            args: serde_json::json!({}),
+            args_sha256: String::new(),
+            policy_version: "v1".into(),
+            created_at: "2026-01-01T00:00:00Z".into(),
+            expires_at: "2026-01-01T00:05:00Z".into(),
+        }
+    }
+
+    #[test]
+    fn a_lone_call_is_announced_once_with_its_details() {
+        let mut watch = Watch::new();
+        let t0 = Instant::now();
+        let a = call("a");
+        assert_eq!(
+            watch.observe(std::slice::from_ref(&a), t0),
+            Some(Notice::One(Box::new(a.clone())))
+        );
+        assert_eq!(
+            watch.observe(std::slice::from_ref(&a), t0 + BURST_WINDOW * 5),
+            None
+        );
+        assert_eq!(watch.waiting(), 1);
+    }
+
+    #[test]
+    fn several_in_one_poll_are_grouped() {
+        let mut watch = Watch::new();
+        let calls = [call("a"), call("b"), call("c")];
+        assert_eq!(
+            watch.observe(&calls, Instant::now()),
+            Some(Notice::Many { waiting: 3 })
+        );
+    }
+
+    #[test]
+    fn a_second_call_within_the_window_is_grouped_and_later_ones_are_not() {
+        let mut watch = Watch::new();
+        let t0 = Instant::now();
+        let (a, b, c) = (call("a"), call("b"), call("c"));
+        assert!(matches!(
+            watch.observe(std::slice::from_ref(&a), t0),
+            Some(Notice::One(_))
+        ));
+        let near = t0 + BURST_WINDOW / 2;
+        assert_eq!(
+            watch.observe(&[a.clone(), b.clone()], near),
+            Some(Notice::Many { waiting: 2 })
+        );
+        // Long after the burst, a new call gets its own notification again.
+        let later = near + BURST_WINDOW * 3;
+        assert!(matches!(
+            watch.observe(&[a, b, c], later),
+            Some(Notice::One(p)) if p.id == "c"
+        ));
+    }
+
+    #[test]
+    fn decided_calls_are_forgotten_and_a_reused_id_is_new_again() {
+        let mut watch = Watch::new();
+        let t0 = Instant::now();
+        let a = call("a");
+        assert!(watch.observe(std::slice::from_ref(&a), t0).is_some());
+        assert_eq!(watch.observe(&[], t0 + BURST_WINDOW * 2), None);
+        assert_eq!(watch.waiting(), 0);
+        assert!(watch.observe(&[a], t0 + BURST_WINDOW * 4).is_some());
+    }
+}

@@ -1,0 +1,171 @@
+//! The Tauri commands' logic ([`Core`]) against a real in-process engine, without a display:
+//! a held call is approved / denied through the same calls the approval window makes.
+
+#![allow(
+    clippy::unwrap_used,
+    reason = "a broken fixture should fail the test loudly"
+)]
+use std::sync::Arc;
+
+use cordon_desktop::core::{Core, DesktopError};
+use cordon_gateway::approvals::{ApprovalBroker, ApprovalDecision, ApprovalRequest, Ticket};
+use cordon_gateway::{Config, Engine};
+
+struct Fixture {
+    _dir: tempfile::TempDir,
+    core: Core,
+    broker: Arc<ApprovalBroker>,
+}
+
+async fn start() -> Fixture {
+    let dir = tempfile::Builder::new()
+        .prefix("cdesk-")
+        .tempdir_in("/tmp")
+        .unwrap();
+    let root = dir.path();
+    let text = format!(
+        "socket: {sock:?}\nevidence: {ev:?}\nsigning_key: \"file:{key}\"\n\
+         keychain_service: cordon-desktop-test\napproval_timeout: 60s\n\
+         reviewer: desk-reviewer@example.com\nworkspace:\n  builtin_tools: false\n",
+        sock = root.join("c.sock"),
+        ev = root.join("evidence.db"),
+        key = root.join("signing.key").display(),
+    );
+    let path = root.join("cordon.yaml");
+    std::fs::write(&path, text).unwrap();
+    let config = Config::load(&path).unwrap();
+    let engine = Engine::start(config).await.unwrap();
+    let broker = engine.pipeline().broker().clone();
+    Fixture {
+        _dir: dir,
+        core: Core::new(engine),
+        broker,
+    }
+}
+
+fn hold(broker: &ApprovalBroker, target: &str) -> (String, Ticket) {
+    let request = ApprovalRequest {
+        agent: "claude".into(),
+        session_id: "session-1".into(),
+        server: "filesystem".into(),
+        tool: "write_file".into(),
+        action: "job.mcp-bridge.write.file".into(),
+        target: Some(target.into()),
+        risk_tags: vec!["code-write".into()],
+        rule_id: Some("approve-code-write".into()),
+        reason: "File writes need developer review".into(),
+        diff: Some("--- a/x\n+++ b/x\n@@ -1 +1 @@\n-a\n+b\n".into()),
+        args: serde_json::json!({"path": target, "content": "b\n"}),
+        policy_version: "test".into(),
+    };
+    let (pending, ticket) = broker.hold(request).unwrap();
+    (pending.id, ticket)
+}
+
+#[tokio::test]
+async fn approve_once_releases_exactly_that_call_with_the_configured_reviewer() {
+    let f = start().await;
+    let (a, ticket_a) = hold(&f.broker, "a.txt");
+    let (b, _ticket_b) = hold(&f.broker, "b.txt");
+
+    let listed = f.core.pending().unwrap();
+    assert_eq!(listed.len(), 2);
+    let shown = f.core.approval(&a).unwrap();
+    assert_eq!(shown.target.as_deref(), Some("a.txt"));
+    assert!(shown.diff.is_some());
+
+    let decided = f.core.approve(&a, false).unwrap();
+    assert_eq!((decided.decision, decided.session), ("approved", false));
+    assert_eq!(
+        ticket_a.wait(&f.broker).await,
+        ApprovalDecision::Approved {
+            reviewer: "desk-reviewer@example.com".into(),
+            session: false
+        }
+    );
+    let left: Vec<String> = f
+        .core
+        .pending()
+        .unwrap()
+        .into_iter()
+        .map(|p| p.id)
+        .collect();
+    assert_eq!(left, vec![b]);
+
+    // Used once: a second decision on the same id is refused, not silently accepted.
+    assert!(matches!(
+        f.core.approve(&a, false),
+        Err(DesktopError::UnknownApproval(_))
+    ));
+    assert!(matches!(
+        f.core.deny(&a, None),
+        Err(DesktopError::UnknownApproval(_))
+    ));
+    f.core.take().unwrap().shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn approve_for_session_is_passed_to_the_engine() {
+    let f = start().await;
+    let (id, ticket) = hold(&f.broker, "a.txt");
+    assert!(f.core.approve(&id, true).unwrap().session);
+    assert!(matches!(
+        ticket.wait(&f.broker).await,
+        ApprovalDecision::Approved { session: true, .. }
+    ));
+    f.core.take().unwrap().shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn deny_carries_the_trimmed_reason() {
+    let f = start().await;
+    let (id, ticket) = hold(&f.broker, "a.txt");
+    let decided = f.core.deny(&id, Some("  not this file  ")).unwrap();
+    assert_eq!(decided.decision, "denied");
+    assert_eq!(
+        ticket.wait(&f.broker).await,
+        ApprovalDecision::Rejected {
+            reviewer: "desk-reviewer@example.com".into(),
+            reason: Some("not this file".into())
+        }
+    );
+    f.core.take().unwrap().shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn hostile_input_is_refused_and_the_call_stays_held() {
+    let f = start().await;
+    let (id, _ticket) = hold(&f.broker, "a.txt");
+    for bad in ["", "../../etc/passwd", "id with spaces", &"x".repeat(500)] {
+        assert!(
+            matches!(f.core.approve(bad, false), Err(DesktopError::Invalid(_))),
+            "{bad:?}"
+        );
+        assert!(f.core.approval(bad).is_err());
+    }
+    assert!(matches!(
+        f.core.approve("01UNKNOWN", false),
+        Err(DesktopError::UnknownApproval(_))
+    ));
+    assert!(matches!(
+        f.core.deny(&id, Some(&"r".repeat(5000))),
+        Err(DesktopError::Invalid(_))
+    ));
+    assert_eq!(f.core.pending().unwrap().len(), 1, "nothing was decided");
+    f.core.take().unwrap().shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn quitting_refuses_held_calls_and_later_commands_fail_closed() {
+    let f = start().await;
+    let (id, ticket) = hold(&f.broker, "a.txt");
+    let engine = f.core.take().unwrap();
+    engine.shutdown().await.unwrap();
+    assert_eq!(ticket.wait(&f.broker).await, ApprovalDecision::Shutdown);
+    assert!(matches!(f.core.pending(), Err(DesktopError::NotRunning)));
+    assert!(matches!(
+        f.core.approve(&id, false),
+        Err(DesktopError::NotRunning)
+    ));
+    assert!(f.core.take().is_none());
+}
