@@ -41,6 +41,8 @@ EVERYTHING = E2E / "node_modules" / ".bin" / "mcp-server-everything"
 FILESYSTEM = E2E / "node_modules" / ".bin" / "mcp-server-filesystem"
 GIT = E2E / ".venv" / "bin" / "mcp-server-git"
 GATED = E2E / "bin" / "gated"
+ECHO_ENV = E2E / "bin" / "echo_env.py"
+PYTHON = E2E / ".venv" / "bin" / "python"
 
 # Hang guards, not speed assertions: generous bounds after which a wait has failed in any case.
 READY_DEADLINE = 60.0  # engine socket up, upstream tools listed
@@ -170,6 +172,7 @@ class Engine:
         extra_config: str = "",
         remote: dict[str, str] | None = None,
         builtin_tools: bool = False,
+        extra_servers: dict[str, ServerSpec] | None = None,
     ) -> None:
         self.label = label
         self.extra_config = extra_config  # YAML appended to the generated config (e.g. `workspace:`)
@@ -212,6 +215,7 @@ class Engine:
                 self.servers[name] = ServerSpec(GIT, ["--repository", str(self.repo)])
             else:
                 raise ValueError(f"unknown upstream {name}")
+        self.servers.update(extra_servers or {})
 
         self.config = root / "cordon.yaml"
         self.config.write_text(self.config_text())
@@ -260,7 +264,7 @@ class Engine:
             start_new_session=True,
         )
         self.wait_socket()
-        if self.servers:
+        if self.expected_tools():
             run(self._wait_upstreams)
 
     async def _wait_upstreams(self) -> None:

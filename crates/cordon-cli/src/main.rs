@@ -46,6 +46,9 @@ enum Command {
     Agents(cmd::agents::AgentsCommand),
     /// Native-tool hook adapter an agent runs before and after its built-in tools.
     Hook(cmd::hook::HookArgs),
+    /// Tool pins: changed upstream tool definitions are withheld until approved.
+    #[command(subcommand)]
+    Tools(cmd::tools::ToolsCommand),
 }
 
 fn main() -> ExitCode {
@@ -62,6 +65,7 @@ fn main() -> ExitCode {
         Command::Secret(command) => cmd::secret::run(command),
         Command::Agents(command) => cmd::agents::run(command),
         Command::Hook(args) => cmd::hook::run(args),
+        Command::Tools(command) => cmd::tools::run(command),
     };
     match result {
         Ok(code) => code,
@@ -73,9 +77,16 @@ fn main() -> ExitCode {
 }
 
 /// Logs go to stderr (stdout belongs to MCP on `cordon mcp`), filtered by `CORDON_LOG`.
+///
+/// rmcp is capped at `info` whatever `CORDON_LOG` says: at `debug` it prints every JSON-RPC
+/// message raw, which would put an agent's arguments (and any secret in them) into the log.
 fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("CORDON_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let filter = match "rmcp=info".parse() {
+        Ok(cap) => filter.add_directive(cap),
+        Err(_) => filter,
+    };
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -233,7 +233,7 @@ fn claude_code_built_in_tools_are_judged_by_the_default_policy() {
     assert_eq!(decision(&answer).0, "allow", "{answer}");
 
     // Larger than the control channel accepts: refused (fail closed), not recorded.
-    let big = "x".repeat(200 * 1024);
+    let big = "x".repeat(cordon_gateway::control::MAX_REQUEST_BYTES as usize);
     let (answer, _) = hook(
         &engine.config,
         "claude-code",

@@ -98,7 +98,7 @@ async fn main() {
     std::fs::write(
         &config_path,
         format!(
-            "socket: ./c.sock\npolicy: ./policy.yaml\nevidence: ./evidence.db\nsigning_key: file:./key.pem\n\
+            "socket: ./c.sock\npolicy: ./policy.yaml\nevidence: ./evidence.db\nsigning_key: file:./key.pem\npins: ./pins.json\n\
              listen: 127.0.0.1:0\nagents:\n  bench:\n    token: {TOKEN}\nservers:\n  echo:\n    command: {}\n",
             echo.display()
         ),

@@ -6,7 +6,9 @@
 //! a progress token); `echo {wait: true}` creates `$ECHO_CANCEL_MARK.started`, never answers,
 //! and when the call is cancelled creates the file `$ECHO_CANCEL_MARK` (cancellation tests). `ECHO_HTTP=ADDR` serves
 //! MCP Streamable HTTP at `http://ADDR/mcp` instead of stdio and prints `listening on ADDR` on
-//! stdout (remote upstream tests; port 0 picks a free port).
+//! stdout (remote upstream tests; port 0 picks a free port). `echo {env: NAME}` returns the
+//! value of its environment variable NAME and prints it to stderr (credentials tests);
+//! `ECHO_DESCRIPTION` replaces the tool's description (tool pinning tests).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -50,9 +52,11 @@ impl ServerHandler for Echo {
             serde_json::Value::Object(map) => map,
             _ => serde_json::Map::new(),
         };
+        let description = std::env::var("ECHO_DESCRIPTION")
+            .unwrap_or_else(|_| "Returns its text argument.".to_owned());
         Ok(ListToolsResult::with_all_items(vec![Tool::new(
             "echo",
-            "Returns its text argument.",
+            description,
             Arc::new(schema),
         )]))
     }
@@ -91,6 +95,11 @@ impl ServerHandler for Echo {
                 let _ = std::fs::write(mark, b"cancelled");
             }
             return Err(McpError::internal_error("cancelled", None));
+        }
+        if let Some(name) = args.get("env").and_then(serde_json::Value::as_str) {
+            let value = std::env::var(name).unwrap_or_default();
+            eprintln!("echo_upstream: {name}={value}");
+            return Ok(CallToolResult::success(vec![ContentBlock::text(value)]).into());
         }
         let text = request
             .arguments

@@ -34,10 +34,19 @@ impl Builtin {
             Err(NO_ROOTS.to_owned())
         } else {
             match Workspace::new(spec.roots.clone()) {
-                Ok(ws) => Ok(match &spec.identity {
-                    Some((name, email)) => ws.with_identity(name.clone(), email.clone()),
-                    None => ws,
-                }),
+                Ok(ws) => {
+                    // Commands the agent runs get the upstreams' allowlisted environment, not
+                    // the engine's (whose shell may hold tokens).
+                    let env = crate::upstream::child_env(&BTreeMap::new())
+                        .into_iter()
+                        .map(|(k, v)| (k.into(), v.into()))
+                        .collect();
+                    let ws = ws.with_env_allowlist(env);
+                    Ok(match &spec.identity {
+                        Some((name, email)) => ws.with_identity(name.clone(), email.clone()),
+                        None => ws,
+                    })
+                }
                 Err(error) => Err(format!(
                     "Cordon's built-in tools are unavailable: the configured workspace is unusable ({error}); fix `workspace.roots` in the config and restart the engine"
                 )),

@@ -150,6 +150,8 @@ pub struct Config {
     pub servers: BTreeMap<String, ServerSpec>,
     /// The built-in workspace tools.
     pub workspace: WorkspaceSpec,
+    /// The tool pins file (rug-pull defence: approved tool definitions).
+    pub pins: PathBuf,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -170,6 +172,7 @@ struct RawConfig {
     #[serde(default)]
     servers: BTreeMap<Name, RawServer>,
     workspace: Option<RawWorkspace>,
+    pins: Option<PathBuf>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -542,6 +545,7 @@ impl Config {
                     )));
                 }
             };
+            check_references(&name, &spec).map_err(invalid)?;
             servers.insert(name, spec);
         }
 
@@ -580,7 +584,15 @@ impl Config {
             }
         };
 
+        let pins = match raw.pins {
+            Some(p) => resolve(p),
+            None => dirs::data_dir()
+                .map(|d| d.join("cordon").join("pins.json"))
+                .ok_or(ConfigError::NoDefault { what: "pins" })?,
+        };
+
         Ok(Config {
+            pins,
             source,
             listen: raw.listen,
             socket,
@@ -598,6 +610,59 @@ impl Config {
             workspace,
         })
     }
+}
+
+/// Where `${keychain:` may not appear: names, programs, URLs and paths are not secrets, and a
+/// reference there would be passed on unexpanded or leak into logs.
+const KEYCHAIN_MARK: &str = "${keychain:";
+
+/// Validates the `${keychain:NAME}` references of one server at load time (before any keychain
+/// access): allowed only in stdio `args`/`env` values and remote `headers` values, each well
+/// formed. The message names the place, e.g. `servers.gh.env.T: …`.
+fn check_references(name: &str, spec: &ServerSpec) -> Result<(), String> {
+    let value = |place: String, text: &str| {
+        cordon_secrets::references(text)
+            .map(|_| ())
+            .map_err(|e| format!("servers.{name}.{place}: {e}"))
+    };
+    let nowhere = |place: String, text: &str| {
+        if text.contains(KEYCHAIN_MARK) {
+            Err(format!(
+                "servers.{name}.{place}: a `${{keychain:NAME}}` reference is allowed only in \
+                 args, env values and header values"
+            ))
+        } else {
+            Ok(())
+        }
+    };
+    match spec {
+        ServerSpec::Stdio {
+            command,
+            args,
+            env,
+            cwd,
+        } => {
+            nowhere("command".to_owned(), command)?;
+            if let Some(cwd) = cwd {
+                nowhere("cwd".to_owned(), &cwd.to_string_lossy())?;
+            }
+            for (i, arg) in args.iter().enumerate() {
+                value(format!("args[{i}]"), arg)?;
+            }
+            for (key, text) in env {
+                nowhere(format!("env.{key} (the variable's name)"), key)?;
+                value(format!("env.{key}"), text)?;
+            }
+        }
+        ServerSpec::Remote { url, headers } => {
+            nowhere("url".to_owned(), url)?;
+            for (key, text) in headers {
+                nowhere(format!("headers.{key} (the header's name)"), key)?;
+                value(format!("headers.{key}"), text)?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The OS user name, the default reviewer identity.
@@ -790,6 +855,64 @@ mod tests {
         assert!(bad_id.to_string().contains("identity"), "{bad_id}");
         let reserved = parse("servers:\n  cordon:\n    command: x\n").unwrap_err();
         assert!(reserved.to_string().contains("reserved"), "{reserved}");
+    }
+
+    #[test]
+    fn keychain_references_are_checked_where_they_appear() {
+        let ok = parse(
+            "servers:\n  gh:\n    command: x\n    args: [\"--token=${keychain:GH_TOKEN}\"]\n    \
+             env: {T: \"${keychain:GH_TOKEN}\"}\n  r:\n    url: https://h/mcp\n    \
+             headers: {Authorization: \"Bearer ${keychain:R_TOKEN}\"}\n",
+        );
+        assert!(ok.is_ok(), "{ok:?}");
+        for (text, place) in [
+            (
+                "servers:\n  gh:\n    command: x\n    env: {T: \"${keychain:bad name}\"}\n",
+                "servers.gh.env.T",
+            ),
+            (
+                "servers:\n  gh:\n    command: x\n    args: [a, \"${keychain:}\"]\n",
+                "servers.gh.args[1]",
+            ),
+            (
+                "servers:\n  gh:\n    command: x\n    env: {T: \"${keychain:X\"}\n",
+                "servers.gh.env.T",
+            ),
+            (
+                "servers:\n  gh:\n    command: \"${keychain:X}\"\n",
+                "servers.gh.command",
+            ),
+            (
+                "servers:\n  gh:\n    command: x\n    cwd: \"${keychain:X}\"\n",
+                "servers.gh.cwd",
+            ),
+            (
+                "servers:\n  gh:\n    command: x\n    env: {\"${keychain:X}\": v}\n",
+                "servers.gh.env.",
+            ),
+            (
+                "servers:\n  r:\n    url: \"https://h/${keychain:X}\"\n",
+                "servers.r.url",
+            ),
+            (
+                "servers:\n  r:\n    url: https://h/\n    headers: {\"${keychain:X}\": v}\n",
+                "servers.r.headers.",
+            ),
+            (
+                "servers:\n  r:\n    url: https://h/\n    headers: {A: \"${keychain:a/b}\"}\n",
+                "servers.r.headers.A",
+            ),
+        ] {
+            let error = parse(text).expect_err(text).to_string();
+            assert!(error.contains(place), "{text}: {error}");
+        }
+    }
+
+    #[test]
+    fn pins_path_defaults_and_resolves() {
+        let config = parse("pins: ./p.json\n").unwrap();
+        assert_eq!(config.pins, PathBuf::from("/etc/cordon/p.json"));
+        assert!(parse("").unwrap().pins.ends_with("cordon/pins.json"));
     }
 
     #[test]

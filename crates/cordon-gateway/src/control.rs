@@ -16,8 +16,9 @@ use crate::error::GatewayError;
 use crate::pipeline::Pipeline;
 use crate::server::AgentServer;
 
-/// Longest control request line (the MCP stream after the hello has its own 16 MiB limit).
-pub const MAX_REQUEST_BYTES: u64 = 64 * 1024;
+/// Longest control request line: 16 MiB, like the MCP stream after the hello, so a native hook
+/// request carrying a large file write is judged rather than refused for its size.
+pub const MAX_REQUEST_BYTES: u64 = 16 * 1024 * 1024;
 
 /// One control request.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -48,6 +49,18 @@ pub enum Request {
         /// The agent's name.
         agent: String,
     },
+    /// The pending tool-definition changes and the tools withheld now.
+    ToolPins,
+    /// Approve a changed tool definition (after reviewing its diff): the engine re-lists the
+    /// server's tools and tells agents `tools/list_changed`.
+    ApproveTool {
+        /// The server.
+        server: String,
+        /// The tool's name on that server.
+        tool: String,
+        /// The reviewed definition's hash (at least 8 hex digits).
+        hash: String,
+    },
     /// Judge one native-tool call reported by an agent's hook (see [`crate::native`]).
     Hook {
         /// The agent's name.
@@ -63,6 +76,37 @@ pub enum Request {
         #[serde(default)]
         cwd: Option<String>,
     },
+}
+
+fn tool_pins(pipeline: &Pipeline) -> Value {
+    let withheld: Vec<Value> = pipeline
+        .upstreams()
+        .withheld_tools()
+        .into_iter()
+        .map(|(server, tool, reason)| json!({"server": server, "tool": tool, "reason": reason}))
+        .collect();
+    json!({"ok": true, "withheld": withheld})
+}
+
+async fn approve_tool(pipeline: &Pipeline, server: &str, tool: &str, hash: &str) -> Value {
+    let Some(pins) = pipeline.pins().cloned() else {
+        return json!({"ok": false, "error": "tool pinning is off in this engine"});
+    };
+    let (s, t, h) = (server.to_owned(), tool.to_owned(), hash.to_owned());
+    let approved = tokio::task::spawn_blocking(move || pins.approve_change(&s, &t, Some(&h))).await;
+    match approved {
+        Ok(Ok(pinned)) => {
+            // Re-list so the tool is served again; a server that is down re-lists on start.
+            let relisted = pipeline.upstreams().relist(server).await;
+            json!({
+                "ok": true,
+                "hash": pinned.hash,
+                "relisted": relisted.is_ok(),
+            })
+        }
+        Ok(Err(error)) => json!({"ok": false, "error": error.to_string()}),
+        Err(join) => json!({"ok": false, "error": join.to_string()}),
+    }
 }
 
 /// Binds the control socket at `path` (refusing if another engine answers there).
@@ -194,7 +238,13 @@ async fn connection(
                     args,
                     cwd,
                 };
-                crate::native::serve(&pipeline, call, &mut reader).await
+                let mut reply = crate::native::serve(&pipeline, call, &mut reader).await;
+                pipeline.redactor().redact_value(&mut reply);
+                reply
+            }
+            Request::ToolPins => tool_pins(&pipeline),
+            Request::ApproveTool { server, tool, hash } => {
+                approve_tool(&pipeline, &server, &tool, &hash).await
             }
             Request::Mcp { agent } => {
                 if !crate::config::is_valid_name(&agent) {

@@ -17,7 +17,8 @@ use crate::config::{Config, ServerSpec, SigningKey};
 use crate::error::GatewayError;
 use crate::pipeline::Pipeline;
 use crate::recorder::Recorder;
-use crate::upstream::Upstreams;
+use crate::upstream::{PinGuard, UpstreamOptions, Upstreams};
+use cordon_secrets::ToolPins;
 
 /// How long `start` waits for upstreams to come up before serving anyway.
 const UPSTREAM_START_WAIT: Duration = Duration::from_secs(30);
@@ -87,9 +88,33 @@ impl Engine {
         #[cfg(windows)]
         crate::control::bind(&config.socket).await?;
 
-        let recorder = Recorder::start(Arc::new(log));
+        // Secrets are resolved per server (a server missing one never starts) and every value
+        // handed to an upstream is redacted from whatever leaves the engine.
+        let resolved = tokio::task::spawn_blocking({
+            let (servers, service) = (config.servers.clone(), config.keychain_service.clone());
+            move || crate::secrets::resolve_servers(&servers, &service)
+        })
+        .await
+        .map_err(|e| GatewayError::Io {
+            what: "cannot resolve the keychain references".to_owned(),
+            source: std::io::Error::other(e.to_string()),
+        })?;
+        let redactor = Arc::new(resolved.redactor);
+        let policy_version = policy.version().to_owned();
+        let recorder = Recorder::start(Arc::new(log)).with_redactor(redactor.clone());
         let broker = Arc::new(ApprovalBroker::new(config.approval_timeout));
-        let upstreams = Upstreams::start(&config.servers);
+        let upstreams = Upstreams::start_with(
+            &resolved.specs,
+            UpstreamOptions {
+                failed: resolved.failed,
+                redactor: redactor.clone(),
+                pins: Some(PinGuard {
+                    pins: Arc::new(ToolPins::open(&config.pins)),
+                    recorder: recorder.clone(),
+                    policy_version,
+                }),
+            },
+        );
         let cwds: BTreeMap<_, _> = config
             .servers
             .iter()
@@ -101,7 +126,9 @@ impl Engine {
         let builtin = crate::builtin::Builtin::new(&config.workspace);
         let pipeline = Arc::new(
             Pipeline::new(Arc::new(policy), recorder, broker, upstreams.clone(), cwds)
-                .with_builtin(builtin),
+                .with_builtin(builtin)
+                .with_redactor(redactor)
+                .with_pins(Arc::new(ToolPins::open(&config.pins))),
         );
         let cancel = CancellationToken::new();
         let mut tasks = Vec::new();

@@ -19,6 +19,7 @@ pub mod http;
 pub mod native;
 pub mod pipeline;
 pub mod recorder;
+pub mod secrets;
 pub mod server;
 pub mod upstream;
 

@@ -139,7 +139,9 @@ pub async fn judge(pipeline: &Pipeline, call: HookCall, cancel: CancellationToke
             resolver = resolver.with_home(home);
         }
         let classification = policy.classifier().classify_with(&tool_call, &resolver);
-        policy.judge(&tool_call, classification)
+        let mut verdict = policy.judge(&tool_call, classification);
+        pipeline.check_exfiltration(&tool_call, &mut verdict);
+        verdict
     };
     let mut held = Held {
         call: tool_call,

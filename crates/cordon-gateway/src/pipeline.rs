@@ -13,6 +13,9 @@ use std::time::{Duration, Instant};
 use cordon_classify::{Classification, FsResolver};
 use cordon_evidence::{NewRecord, Outcome};
 use cordon_policy::{Decision, Policy, ToolCall, Verdict};
+use cordon_secrets::{
+    CREDENTIALS_TAG, EXFILTRATION_RULE, EXFILTRATION_TOPIC, Redactor, ToolPins, exfiltration_reason,
+};
 use rmcp::model::{
     CallToolRequest, CallToolRequestParams, CallToolResponse, CallToolResult,
     CancelledNotificationParam, ClientRequest, ContentBlock, JsonObject, ProgressNotificationParam,
@@ -56,6 +59,10 @@ pub struct Pipeline {
     held: Arc<()>,
     /// Cordon's own workspace tools (the `cordon` server).
     builtin: Arc<Builtin>,
+    /// Every secret an upstream received: redacted from what leaves, refused in what comes in.
+    redactor: Arc<Redactor>,
+    /// The tool pins (for approvals made through the control socket).
+    pins: Option<Arc<ToolPins>>,
 }
 
 /// What the reviewer of a held call is shown besides the arguments.
@@ -105,7 +112,67 @@ impl Pipeline {
             cwds,
             held: Arc::new(()),
             builtin: Arc::new(Builtin::disabled()),
+            redactor: Arc::new(Redactor::empty()),
+            pins: None,
         }
+    }
+
+    /// The tool pins approvals go to (the same file the upstreams check).
+    pub fn with_pins(mut self, pins: Arc<ToolPins>) -> Pipeline {
+        self.pins = Some(pins);
+        self
+    }
+
+    /// The tool pins, if pinning is on.
+    pub fn pins(&self) -> Option<&Arc<ToolPins>> {
+        self.pins.as_ref()
+    }
+
+    /// Redacts these secrets from every answer and refuses calls whose arguments carry one.
+    /// (Give the [`Recorder`] the same redactor so evidence records are clean too.)
+    pub fn with_redactor(mut self, redactor: Arc<Redactor>) -> Pipeline {
+        self.redactor = redactor;
+        self
+    }
+
+    /// The redactor of the secrets upstreams received.
+    pub fn redactor(&self) -> &Arc<Redactor> {
+        &self.redactor
+    }
+
+    /// The exfiltration check, after the policy: arguments carrying a known secret (in any
+    /// form) are denied whatever the policy said, under their own topic and the `credentials`
+    /// tag. The record is redacted by the recorder, so the value is never stored.
+    pub fn check_exfiltration(&self, call: &ToolCall, verdict: &mut Verdict) {
+        if let Some(name) = self.redactor.contains_secret(&call.args) {
+            verdict.decision = Decision::Deny;
+            verdict.rule_id = Some(EXFILTRATION_RULE.to_owned());
+            verdict.reason = exfiltration_reason(&name);
+            verdict.classification.topic = EXFILTRATION_TOPIC.to_owned();
+            verdict
+                .classification
+                .risk_tags
+                .insert(CREDENTIALS_TAG.to_owned());
+        }
+    }
+
+    /// The answer with every known secret redacted (a result that cannot be redacted is
+    /// withheld).
+    pub fn redact_response(&self, response: CallToolResponse) -> CallToolResponse {
+        let redacted = match response {
+            CallToolResponse::Complete(r) => {
+                crate::secrets::redact_message(&self.redactor, r).map(CallToolResponse::Complete)
+            }
+            CallToolResponse::InputRequired(r) => crate::secrets::redact_message(&self.redactor, r)
+                .map(CallToolResponse::InputRequired),
+            CallToolResponse::Task(r) => {
+                crate::secrets::redact_message(&self.redactor, r).map(CallToolResponse::Task)
+            }
+            // A kind of answer Cordon cannot inspect is not passed on.
+            _ if self.redactor.is_empty() => Ok(response),
+            _ => Err("an answer of an unknown kind cannot be checked for secrets".to_owned()),
+        };
+        redacted.unwrap_or_else(|error| refusal(format!("Cordon withheld this result: {error}")))
     }
 
     /// Serves Cordon's built-in workspace tools too (the `cordon` server).
@@ -164,7 +231,31 @@ impl Pipeline {
         tool: &str,
         arguments: Option<JsonObject>,
     ) -> CallToolResponse {
+        let response = self
+            .call_tool_unredacted(ctx, server, tool, arguments)
+            .await;
+        self.redact_response(response)
+    }
+
+    async fn call_tool_unredacted(
+        &self,
+        ctx: &CallContext,
+        server: &str,
+        tool: &str,
+        arguments: Option<JsonObject>,
+    ) -> CallToolResponse {
         let args = arguments.clone().map(Value::Object).unwrap_or(Value::Null);
+        if let Some(why) = self.upstreams.withheld(server, tool) {
+            // A tool whose definition changed since the user approved it (rug pull): refused
+            // and recorded, whatever the policy says.
+            let mut admission = self.judge(ctx, server, tool, args, None, None);
+            let v = &mut admission.verdict;
+            v.decision = Decision::Deny;
+            v.rule_id = Some(crate::upstream::TOOL_PIN_RULE.to_owned());
+            v.reason = why.clone();
+            let text = format!("Cordon refused this call: {why}");
+            return gate_refusal(self.refuse(admission, Outcome::Denied, None, text).await);
+        }
         let admission = match self.admit(ctx, server, tool, args).await {
             Gate::Pass(admission) => admission,
             Gate::Refused(text) => return refusal(text),
@@ -255,13 +346,15 @@ impl Pipeline {
         // evidence record must be written even if the agent stops waiting for the answer. A
         // held call still notices the agent's cancellation through `ctx.cancel`.
         let (pipeline, ctx, tool) = (self.clone(), ctx.clone(), tool.to_owned());
-        tokio::spawn(async move { pipeline.run_builtin(&ctx, &tool, arguments).await })
-            .await
-            .unwrap_or_else(|e| {
-                refusal(format!(
-                    "Cordon: the {BUILTIN_SERVER} tool task failed: {e}"
-                ))
-            })
+        let response =
+            tokio::spawn(async move { pipeline.run_builtin(&ctx, &tool, arguments).await })
+                .await
+                .unwrap_or_else(|e| {
+                    refusal(format!(
+                        "Cordon: the {BUILTIN_SERVER} tool task failed: {e}"
+                    ))
+                });
+        self.redact_response(response)
     }
 
     async fn run_builtin(
@@ -413,7 +506,9 @@ impl Pipeline {
                 }
                 policy.classifier().classify_with(&call, &resolver)
             });
-            policy.judge(&call, classification)
+            let mut verdict = policy.judge(&call, classification);
+            self.check_exfiltration(&call, &mut verdict);
+            verdict
         };
         Admission {
             call,

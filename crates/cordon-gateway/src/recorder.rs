@@ -8,6 +8,7 @@
 use std::sync::Arc;
 
 use cordon_evidence::{EvidenceLog, NewRecord};
+use cordon_secrets::Redactor;
 use tokio::sync::{mpsc, oneshot};
 
 /// Most records committed in one transaction.
@@ -20,6 +21,7 @@ type Job = (NewRecord, oneshot::Sender<Result<(), String>>);
 pub struct Recorder {
     queue: mpsc::UnboundedSender<Job>,
     log: Arc<EvidenceLog>,
+    redactor: Arc<Redactor>,
 }
 
 impl Recorder {
@@ -55,12 +57,68 @@ impl Recorder {
             // Without a writer every record fails, so every call is refused (fail closed).
             tracing::error!("cannot start the evidence writer thread: {error}");
         }
-        Recorder { queue, log }
+        Recorder {
+            queue,
+            log,
+            redactor: Arc::new(Redactor::empty()),
+        }
+    }
+
+    /// Redacts every record with `redactor` before it is written, so the database and every
+    /// export of it are free of the secrets the upstreams received.
+    pub fn with_redactor(mut self, redactor: Arc<Redactor>) -> Recorder {
+        self.redactor = redactor;
+        self
+    }
+
+    /// The redactor records pass through.
+    pub fn redactor(&self) -> &Arc<Redactor> {
+        &self.redactor
+    }
+
+    fn clean(&self, mut record: NewRecord) -> NewRecord {
+        let r = &self.redactor;
+        if r.is_empty() {
+            return record;
+        }
+        let text = |s: &mut String| {
+            if let std::borrow::Cow::Owned(clean) = r.redact(s) {
+                *s = clean;
+            }
+        };
+        for field in [
+            &mut record.agent,
+            &mut record.session_id,
+            &mut record.server,
+            &mut record.tool,
+            &mut record.action,
+            &mut record.decision,
+            &mut record.reason,
+            &mut record.policy_version,
+        ] {
+            text(field);
+        }
+        for field in [
+            &mut record.target,
+            &mut record.rule_id,
+            &mut record.reviewer,
+            &mut record.diff,
+            &mut record.error,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            text(field);
+        }
+        record.risk_tags.iter_mut().for_each(text);
+        r.redact_value(&mut record.args);
+        record
     }
 
     /// Appends one record durably; Err means it was NOT recorded and the call must be refused.
     pub async fn record(&self, record: NewRecord) -> Result<(), String> {
         let (tx, rx) = oneshot::channel();
+        let record = self.clean(record);
         self.queue
             .send((record, tx))
             .map_err(|_| "the evidence writer is not running".to_owned())?;
@@ -71,6 +129,7 @@ impl Recorder {
     /// Appends without waiting (for records of calls whose agent already went away).
     pub fn record_detached(&self, record: NewRecord) {
         let (tx, _rx) = oneshot::channel();
+        let record = self.clean(record);
         if self.queue.send((record, tx)).is_err() {
             tracing::error!("evidence writer not running: a record was lost");
         }

@@ -74,6 +74,20 @@ impl AgentServer {
         }
     }
 
+    /// `text` with every known secret redacted (error messages to the agent).
+    fn redact(&self, text: &str) -> String {
+        self.pipeline.redactor().redact(text).into_owned()
+    }
+
+    /// A redacted copy of an upstream's answer (withheld if it cannot be redacted).
+    fn redacted<T: serde::Serialize + serde::de::DeserializeOwned>(
+        &self,
+        message: T,
+    ) -> Result<T, McpError> {
+        crate::secrets::redact_message(self.pipeline.redactor(), message)
+            .map_err(|text| McpError::internal_error(text, None))
+    }
+
     /// This session's id.
     pub fn session_id(&self) -> &str {
         &self.session_id
@@ -216,7 +230,9 @@ impl ServerHandler for AgentServer {
                 None,
             ));
         }
-        if self.pipeline.upstreams().lists_tool(server, tool) == Some(false) {
+        if self.pipeline.upstreams().lists_tool(server, tool) == Some(false)
+            && self.pipeline.upstreams().withheld(server, tool).is_none()
+        {
             return Err(McpError::invalid_params(
                 format!(
                     "unknown tool `{}`: server `{server}` has no tool `{tool}`",
@@ -258,7 +274,7 @@ impl ServerHandler for AgentServer {
             Ok(mut r) => *r = routes,
             Err(p) => *p.into_inner() = routes,
         }
-        Ok(ListResourcesResult::with_all_items(all))
+        self.redacted(ListResourcesResult::with_all_items(all))
     }
 
     async fn list_resource_templates(
@@ -285,7 +301,7 @@ impl ServerHandler for AgentServer {
             Ok(mut r) => *r = routes,
             Err(p) => *p.into_inner() = routes,
         }
-        Ok(ListResourceTemplatesResult::with_all_items(all))
+        self.redacted(ListResourceTemplatesResult::with_all_items(all))
     }
 
     async fn read_resource(
@@ -313,7 +329,7 @@ impl ServerHandler for AgentServer {
             .await
         {
             Gate::Pass(admission) => admission,
-            Gate::Refused(text) => return Err(McpError::invalid_request(text, None)),
+            Gate::Refused(text) => return Err(McpError::invalid_request(self.redact(&text), None)),
         };
         let result = match self.pipeline.upstreams().peer(&server) {
             Err(e) => Err(e.to_string()),
@@ -326,8 +342,19 @@ impl ServerHandler for AgentServer {
         self.pipeline
             .finish(*admission, error.is_some(), error)
             .await
-            .map_err(|text| McpError::internal_error(text, None))?;
-        result.map_err(|text| McpError::internal_error(text, None))
+            .map_err(|text| McpError::internal_error(self.redact(&text), None))?;
+        match result.map_err(|text| McpError::internal_error(self.redact(&text), None))? {
+            ReadResourceResponse::Complete(r) => {
+                self.redacted(r).map(ReadResourceResponse::Complete)
+            }
+            ReadResourceResponse::InputRequired(r) => {
+                self.redacted(r).map(ReadResourceResponse::InputRequired)
+            }
+            _ => Err(McpError::internal_error(
+                "an answer of an unknown kind cannot be checked for secrets",
+                None,
+            )),
+        }
     }
 
     async fn list_prompts(
@@ -347,7 +374,7 @@ impl ServerHandler for AgentServer {
                 }
             }
         }
-        Ok(ListPromptsResult::with_all_items(all))
+        self.redacted(ListPromptsResult::with_all_items(all))
     }
 
     async fn get_prompt(
@@ -385,7 +412,7 @@ impl ServerHandler for AgentServer {
             .await
         {
             Gate::Pass(admission) => admission,
-            Gate::Refused(text) => return Err(McpError::invalid_request(text, None)),
+            Gate::Refused(text) => return Err(McpError::invalid_request(self.redact(&text), None)),
         };
         let result = match self.pipeline.upstreams().peer(server) {
             Err(e) => Err(e.to_string()),
@@ -404,8 +431,17 @@ impl ServerHandler for AgentServer {
         self.pipeline
             .finish(*admission, error.is_some(), error)
             .await
-            .map_err(|text| McpError::internal_error(text, None))?;
-        result.map_err(|text| McpError::internal_error(text, None))
+            .map_err(|text| McpError::internal_error(self.redact(&text), None))?;
+        match result.map_err(|text| McpError::internal_error(self.redact(&text), None))? {
+            GetPromptResponse::Complete(r) => self.redacted(r).map(GetPromptResponse::Complete),
+            GetPromptResponse::InputRequired(r) => {
+                self.redacted(r).map(GetPromptResponse::InputRequired)
+            }
+            _ => Err(McpError::internal_error(
+                "an answer of an unknown kind cannot be checked for secrets",
+                None,
+            )),
+        }
     }
 
     async fn complete(
@@ -452,16 +488,17 @@ impl ServerHandler for AgentServer {
             .pipeline
             .upstreams()
             .peer(&server)
-            .map_err(|e| McpError::invalid_params(e.to_string(), None))?;
+            .map_err(|e| McpError::invalid_params(self.redact(&e.to_string()), None))?;
         let completes = peer
             .peer_info()
             .is_some_and(|info| info.capabilities.completions.is_some());
         if !completes {
             return Ok(CompleteResult::default());
         }
-        peer.complete(request)
-            .await
-            .map_err(|e| McpError::internal_error(format!("upstream {server} failed: {e}"), None))
+        let result = peer.complete(request).await.map_err(|e| {
+            McpError::internal_error(self.redact(&format!("upstream {server} failed: {e}")), None)
+        })?;
+        self.redacted(result)
     }
 
     async fn on_initialized(&self, context: NotificationContext<RoleServer>) {

@@ -21,13 +21,44 @@ use rmcp::{ClientHandler, ServiceExt};
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
+use cordon_evidence::{NewRecord, Outcome};
+use cordon_secrets::{PinStatus, PinnedTool, Redactor, ToolPins, definition_diff};
+use serde_json::Value;
+
 use crate::config::ServerSpec;
+use crate::recorder::Recorder;
 
 /// Separator between server and tool in aggregated tool names.
 pub const TOOL_SEPARATOR: &str = "__";
 
 /// Environment variables a stdio upstream inherits from the engine (plus `LC_*`).
-pub const ENV_ALLOWLIST: &[&str] = &["PATH", "HOME", "LANG", "TMPDIR", "USER", "SHELL", "TERM"];
+pub const ENV_ALLOWLIST: &[&str] = &[
+    "PATH", "HOME", "LANG", "TMPDIR", "USER", "LOGNAME", "SHELL", "TERM",
+];
+
+/// Windows variables a child needs to run at all (matched case-insensitively there).
+pub const WINDOWS_ENV_ALLOWLIST: &[&str] = &[
+    "SystemRoot",
+    "windir",
+    "APPDATA",
+    "LOCALAPPDATA",
+    "USERPROFILE",
+    "TEMP",
+    "TMP",
+    "PATHEXT",
+    "COMSPEC",
+    "ProgramData",
+];
+
+/// The rule id of evidence records about changed (withheld) tool definitions.
+pub const TOOL_PIN_RULE: &str = "cordon:tool-pin";
+
+/// The evidence topic of those records.
+pub const TOOL_PIN_TOPIC: &str = "job.mcp-bridge.tool-pin.changed";
+
+/// What the agent is told when it calls a withheld tool.
+pub const WITHHELD_HINT: &str =
+    "tool changed since you approved it; review with `cordon tools changes`";
 
 const BACKOFF_START: Duration = Duration::from_millis(500);
 const BACKOFF_MAX: Duration = Duration::from_secs(30);
@@ -56,6 +87,10 @@ enum Status {
     Down {
         reason: String,
     },
+    /// Never started (a secret could not be resolved): no restart either.
+    Failed {
+        reason: String,
+    },
 }
 
 /// One configured upstream server and its current state.
@@ -63,6 +98,31 @@ struct Upstream {
     name: String,
     spec: ServerSpec,
     status: RwLock<Status>,
+    /// Tools withheld because their definition changed since it was approved: name → why.
+    withheld: RwLock<BTreeMap<String, (String, String)>>,
+}
+
+/// How upstreams are started besides their specs: servers that must not start, the redactor
+/// of the secrets they received, and the tool pins.
+#[derive(Clone, Default)]
+pub struct UpstreamOptions {
+    /// Servers that are not started, with the reason (e.g. a missing secret).
+    pub failed: BTreeMap<String, String>,
+    /// Redacts secrets from stderr logs, failure reasons, tool lists and relayed progress.
+    pub redactor: Arc<Redactor>,
+    /// The tool pins and where to record changed definitions (None: no pinning).
+    pub pins: Option<PinGuard>,
+}
+
+/// Tool pinning as the upstreams apply it.
+#[derive(Clone)]
+pub struct PinGuard {
+    /// The pin file.
+    pub pins: Arc<ToolPins>,
+    /// Where a changed definition is recorded.
+    pub recorder: Recorder,
+    /// The policy version recorded with those records.
+    pub policy_version: String,
 }
 
 /// All upstream servers: where the pipeline forwards allowed calls.
@@ -72,6 +132,7 @@ pub struct Upstreams {
     shutdown: CancellationToken,
     tasks: tokio::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>,
     progress: ProgressRoutes,
+    options: Arc<UpstreamOptions>,
 }
 
 /// Why a call could not reach an upstream.
@@ -85,7 +146,7 @@ pub enum UpstreamError {
     NotRunning {
         /// The server.
         name: String,
-        /// `starting` or `restarting`.
+        /// `starting`, `restarting` or `stopped`.
         state: &'static str,
         /// The last failure.
         reason: String,
@@ -153,6 +214,7 @@ pub struct UpstreamClient {
     name: String,
     changed: tokio::sync::mpsc::UnboundedSender<UpstreamEvent>,
     progress: ProgressRoutes,
+    redactor: Arc<Redactor>,
 }
 
 impl ClientHandler for UpstreamClient {
@@ -194,6 +256,9 @@ impl ClientHandler for UpstreamClient {
             if let Some((agent, token)) = route {
                 let mut note = params;
                 note.progress_token = token;
+                if let Some(message) = &mut note.message {
+                    *message = self.redactor.redact(message).into_owned();
+                }
                 let _ = agent.notify_progress(note).await;
             }
         }
@@ -211,7 +276,34 @@ impl Upstreams {
     /// Starts a supervisor for every configured server. Returns at once: servers come up in the
     /// background (see [`Upstreams::wait_ready`]).
     pub fn start(specs: &BTreeMap<String, ServerSpec>) -> Arc<Upstreams> {
+        Upstreams::start_with(specs, UpstreamOptions::default())
+    }
+
+    /// Like [`Upstreams::start`], with failed servers (listed as down, never spawned), a
+    /// redactor and tool pins.
+    pub fn start_with(
+        specs: &BTreeMap<String, ServerSpec>,
+        options: UpstreamOptions,
+    ) -> Arc<Upstreams> {
         install_tls_provider();
+        let options = Arc::new(options);
+        let failed = options.failed.iter().map(|(name, reason)| {
+            (
+                name.clone(),
+                Arc::new(Upstream {
+                    name: name.clone(),
+                    // Never started: the placeholder is never run.
+                    spec: ServerSpec::Remote {
+                        url: String::new(),
+                        headers: BTreeMap::new(),
+                    },
+                    status: RwLock::new(Status::Failed {
+                        reason: options.redactor.redact(reason).into_owned(),
+                    }),
+                    withheld: RwLock::new(BTreeMap::new()),
+                }),
+            )
+        });
         let (events, _) = broadcast::channel(64);
         let upstreams = Arc::new(Upstreams {
             servers: specs
@@ -223,22 +315,29 @@ impl Upstreams {
                             name: name.clone(),
                             spec: spec.clone(),
                             status: RwLock::new(Status::Starting),
+                            withheld: RwLock::new(BTreeMap::new()),
                         }),
                     )
                 })
+                .chain(failed)
                 .collect(),
             events,
             shutdown: CancellationToken::new(),
             tasks: tokio::sync::Mutex::new(Vec::new()),
             progress: ProgressRoutes::default(),
+            options: options.clone(),
         });
         let mut handles = Vec::new();
         for upstream in upstreams.servers.values() {
+            if matches!(read(&upstream.status), Status::Failed { .. }) {
+                continue;
+            }
             handles.push(tokio::spawn(supervise(
                 upstream.clone(),
                 upstreams.events.clone(),
                 upstreams.shutdown.clone(),
                 upstreams.progress.clone(),
+                options.clone(),
             )));
         }
         if let Ok(mut tasks) = upstreams.tasks.try_lock() {
@@ -321,6 +420,70 @@ impl Upstreams {
                 state: "restarting",
                 reason,
             }),
+            Status::Failed { reason } => Err(UpstreamError::NotRunning {
+                name: server.to_owned(),
+                state: "stopped",
+                reason,
+            }),
+        }
+    }
+
+    /// Why `server`'s `tool` is withheld (its definition changed since it was approved), if it
+    /// is.
+    pub fn withheld(&self, server: &str, tool: &str) -> Option<String> {
+        let upstream = self.servers.get(server)?;
+        let map = match upstream.withheld.read() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        map.get(tool).map(|(why, _)| why.clone())
+    }
+
+    /// Every withheld tool: (server, tool, why).
+    pub fn withheld_tools(&self) -> Vec<(String, String, String)> {
+        let mut out = Vec::new();
+        for upstream in self.servers.values() {
+            let map = match upstream.withheld.read() {
+                Ok(guard) => guard,
+                Err(poisoned) => poisoned.into_inner(),
+            };
+            for (tool, (why, _)) in map.iter() {
+                out.push((upstream.name.clone(), tool.clone(), why.clone()));
+            }
+        }
+        out
+    }
+
+    /// Re-lists `server`'s tools (after a pin approval): the server's tools are checked
+    /// against the pins again and agents hear `tools/list_changed`.
+    pub async fn relist(&self, server: &str) -> Result<(), UpstreamError> {
+        let upstream = self
+            .servers
+            .get(server)
+            .ok_or_else(|| UpstreamError::UnknownServer(server.to_owned()))?;
+        let peer = self.peer(server)?;
+        match peer.list_all_tools().await {
+            Ok(tools) => {
+                let tools = screen(upstream, tools, &self.options).await;
+                write(
+                    &upstream.status,
+                    Status::Running {
+                        peer: peer.clone(),
+                        tools: Arc::new(tools),
+                    },
+                );
+                let _ = self.events.send(UpstreamEvent::ToolsChanged);
+                Ok(())
+            }
+            Err(error) => Err(UpstreamError::NotRunning {
+                name: server.to_owned(),
+                state: "restarting",
+                reason: self
+                    .options
+                    .redactor
+                    .redact(&format!("tools/list failed: {error}"))
+                    .into_owned(),
+            }),
         }
     }
 
@@ -396,7 +559,9 @@ async fn supervise(
     events: broadcast::Sender<UpstreamEvent>,
     shutdown: CancellationToken,
     progress: ProgressRoutes,
+    options: Arc<UpstreamOptions>,
 ) {
+    let redactor = options.redactor.clone();
     let mut backoff = BACKOFF_START;
     loop {
         let (changed_tx, mut changed_rx) = tokio::sync::mpsc::unbounded_channel();
@@ -404,17 +569,26 @@ async fn supervise(
             name: upstream.name.clone(),
             changed: changed_tx,
             progress: progress.clone(),
+            redactor: redactor.clone(),
         };
         let attempt = tokio::select! {
             _ = shutdown.cancelled() => return,
-            attempt = tokio::time::timeout(CONNECT_TIMEOUT, connect(&upstream.name, &upstream.spec, handler)) => {
+            attempt = tokio::time::timeout(CONNECT_TIMEOUT, connect(&upstream.name, &upstream.spec, handler, &redactor)) => {
                 attempt.unwrap_or_else(|_| Err(format!("no answer to initialize within {}s", CONNECT_TIMEOUT.as_secs())))
             }
         };
         let failure = match attempt {
             Ok(service) => {
                 let started = tokio::time::Instant::now();
-                let reason = run(&upstream, service, &events, &shutdown, &mut changed_rx).await;
+                let reason = run(
+                    &upstream,
+                    service,
+                    &events,
+                    &shutdown,
+                    &mut changed_rx,
+                    &options,
+                )
+                .await;
                 if started.elapsed() > BACKOFF_MAX {
                     backoff = BACKOFF_START;
                 }
@@ -425,6 +599,7 @@ async fn supervise(
             }
             Err(reason) => reason,
         };
+        let failure = redactor.redact(&failure).into_owned();
         tracing::warn!(server = %upstream.name, retry_in = ?backoff, "upstream down: {failure}");
         write(&upstream.status, Status::Down { reason: failure });
         let _ = events.send(UpstreamEvent::ToolsChanged);
@@ -443,10 +618,11 @@ async fn run(
     events: &broadcast::Sender<UpstreamEvent>,
     shutdown: &CancellationToken,
     changed: &mut tokio::sync::mpsc::UnboundedReceiver<UpstreamEvent>,
+    options: &UpstreamOptions,
 ) -> Option<String> {
     let peer = service.peer().clone();
     let tools = match peer.list_all_tools().await {
-        Ok(tools) => tools,
+        Ok(tools) => screen(upstream, tools, options).await,
         Err(error) => {
             let _ = service.cancel().await;
             return Some(format!("tools/list failed: {error}"));
@@ -480,8 +656,8 @@ async fn run(
             Some(event) = changed.recv() => {
                 if event == UpstreamEvent::ToolsChanged {
                     match peer.list_all_tools().await {
-                        Ok(tools) => write(&upstream.status, Status::Running { peer: peer.clone(), tools: Arc::new(tools) }),
-                        Err(error) => tracing::warn!(server = %upstream.name, "tools/list after list_changed failed: {error}"),
+                        Ok(tools) => write(&upstream.status, Status::Running { peer: peer.clone(), tools: Arc::new(screen(upstream, tools, options).await) }),
+                        Err(error) => tracing::warn!(server = %upstream.name, "tools/list after list_changed failed: {}", options.redactor.redact(&error.to_string())),
                     }
                 }
                 let _ = events.send(event);
@@ -490,10 +666,123 @@ async fn run(
     }
 }
 
+/// Redacts a server's tool list, then checks it against the pins: trusted tools are returned,
+/// changed ones are withheld (one evidence record per newly seen pending definition). If the pin
+/// file cannot be used (corrupt, writable by others), every tool of the server is withheld.
+async fn screen(upstream: &Upstream, tools: Vec<Tool>, options: &UpstreamOptions) -> Vec<Tool> {
+    let redactor = &options.redactor;
+    let tools: Vec<Tool> = tools
+        .into_iter()
+        .filter_map(
+            |tool| match crate::secrets::redact_message(redactor, tool) {
+                Ok(tool) => Some(tool),
+                Err(error) => {
+                    tracing::warn!(server = %upstream.name, "tool withheld: {error}");
+                    None
+                }
+            },
+        )
+        .collect();
+    let Some(guard) = &options.pins else {
+        return tools;
+    };
+    let values: Result<Vec<Value>, _> = tools.iter().map(serde_json::to_value).collect();
+    let checked = match values {
+        Err(error) => Err(format!("cannot read the tool list: {error}")),
+        Ok(values) => {
+            let (pins, server) = (guard.pins.clone(), upstream.name.clone());
+            match tokio::task::spawn_blocking(move || pins.check_all(&server, &values)).await {
+                Ok(Ok(statuses)) => Ok(statuses),
+                Ok(Err(error)) => Err(error.to_string()),
+                Err(join) => Err(format!("the pin check failed: {join}")),
+            }
+        }
+    };
+    let previous = match upstream.withheld.read() {
+        Ok(guard) => guard.clone(),
+        Err(poisoned) => poisoned.into_inner().clone(),
+    };
+    let mut withheld = BTreeMap::new();
+    let mut trusted = Vec::new();
+    match checked {
+        Err(error) => {
+            tracing::error!(server = %upstream.name, "every tool withheld: tool pins: {error}");
+            for tool in &tools {
+                withheld.insert(
+                    tool.name.to_string(),
+                    (
+                        format!("tool pins unusable ({error}); no tool of this server is served"),
+                        String::new(),
+                    ),
+                );
+            }
+        }
+        Ok(statuses) => {
+            for (tool, (name, status)) in tools.into_iter().zip(statuses) {
+                match status {
+                    PinStatus::Changed { old, new } => {
+                        let reason = format!(
+                            "{WITHHELD_HINT} (server `{}`, tool `{name}`, new definition {})",
+                            upstream.name,
+                            new.hash.get(..12).unwrap_or(&new.hash)
+                        );
+                        let seen = previous.get(&name).is_some_and(|(_, h)| *h == new.hash);
+                        if !seen {
+                            tracing::warn!(server = %upstream.name, tool = %name, "tool definition changed since it was approved: withheld");
+                            let record =
+                                pin_record(guard, &upstream.name, &name, &reason, &old, &new);
+                            if let Err(error) = guard.recorder.record(record).await {
+                                tracing::error!("cannot record the withheld tool: {error}");
+                            }
+                        }
+                        withheld.insert(name, (reason, new.hash));
+                    }
+                    PinStatus::New(_) | PinStatus::Unchanged => trusted.push(tool),
+                }
+            }
+        }
+    }
+    match upstream.withheld.write() {
+        Ok(mut guard) => *guard = withheld,
+        Err(poisoned) => *poisoned.into_inner() = withheld,
+    }
+    trusted
+}
+
+fn pin_record(
+    guard: &PinGuard,
+    server: &str,
+    tool: &str,
+    reason: &str,
+    old: &PinnedTool,
+    new: &PinnedTool,
+) -> NewRecord {
+    NewRecord {
+        agent: "cordon".to_owned(),
+        session_id: "tool-pins".to_owned(),
+        server: server.to_owned(),
+        tool: tool.to_owned(),
+        action: TOOL_PIN_TOPIC.to_owned(),
+        target: Some(format!("{server}/{tool}")),
+        risk_tags: Vec::new(),
+        decision: "deny".to_owned(),
+        rule_id: Some(TOOL_PIN_RULE.to_owned()),
+        reason: reason.to_owned(),
+        policy_version: guard.policy_version.clone(),
+        reviewer: None,
+        outcome: Outcome::Denied,
+        args: serde_json::json!({"approved_hash": old.hash, "new_hash": new.hash}),
+        diff: Some(definition_diff(old, new)),
+        duration_ms: 0,
+        error: None,
+    }
+}
+
 async fn connect(
     name: &str,
     spec: &ServerSpec,
     handler: UpstreamClient,
+    redactor: &Arc<Redactor>,
 ) -> Result<Service, String> {
     match spec {
         ServerSpec::Stdio {
@@ -512,7 +801,7 @@ async fn connect(
                 .spawn()
                 .map_err(|e| format!("cannot start `{command}`: {e}"))?;
             if let Some(stderr) = stderr {
-                tokio::spawn(log_stderr(name.to_owned(), stderr));
+                tokio::spawn(log_stderr(name.to_owned(), stderr, redactor.clone()));
             }
             handler
                 .serve(transport)
@@ -542,35 +831,93 @@ async fn connect(
 /// The environment of a stdio upstream: the allowlist (and `LC_*`) from the engine, then the
 /// configured variables on top.
 pub fn child_env(configured: &BTreeMap<String, String>) -> BTreeMap<String, String> {
-    let mut env: BTreeMap<String, String> = std::env::vars()
-        .filter(|(k, _)| ENV_ALLOWLIST.contains(&k.as_str()) || k.starts_with("LC_"))
-        .collect();
+    let mut env: BTreeMap<String, String> =
+        std::env::vars().filter(|(k, _)| allowed_env(k)).collect();
     env.extend(configured.iter().map(|(k, v)| (k.clone(), v.clone())));
     env
 }
 
-async fn log_stderr(name: String, stderr: tokio::process::ChildStderr) {
+/// Whether the engine's variable `key` is passed to a stdio upstream.
+pub fn allowed_env(key: &str) -> bool {
+    if ENV_ALLOWLIST.contains(&key) || key.starts_with("LC_") {
+        return true;
+    }
+    cfg!(windows)
+        && WINDOWS_ENV_ALLOWLIST
+            .iter()
+            .chain(ENV_ALLOWLIST)
+            .any(|k| k.eq_ignore_ascii_case(key))
+}
+
+/// Longest stderr line logged in one piece.
+const STDERR_LINE: usize = 8192;
+
+/// Splits an upstream's stderr into redacted log lines. A line longer than [`STDERR_LINE`] is
+/// flushed in pieces; each piece is redacted whole and its last `max_pattern_len() - 1` bytes
+/// are carried into the next piece (and logged again there), so a secret split across the
+/// boundary is still redacted whole.
+pub struct StderrLines {
+    redactor: Arc<Redactor>,
+    line: Vec<u8>,
+}
+
+impl StderrLines {
+    /// A splitter redacting with `redactor`.
+    pub fn new(redactor: Arc<Redactor>) -> StderrLines {
+        StderrLines {
+            redactor,
+            line: Vec::new(),
+        }
+    }
+
+    /// Feeds bytes; returns the finished (redacted) lines.
+    pub fn push(&mut self, bytes: &[u8]) -> Vec<String> {
+        let keep = self.redactor.max_pattern_len().saturating_sub(1);
+        let mut out = Vec::new();
+        for &byte in bytes {
+            if byte == b'\n' {
+                out.push(self.take());
+                continue;
+            }
+            self.line.push(byte);
+            if self.line.len() >= STDERR_LINE + keep {
+                let redacted = self.redactor.redact_bytes(&self.line).into_owned();
+                let split = redacted.len().saturating_sub(keep);
+                let (head, tail) = redacted.split_at(split);
+                out.push(String::from_utf8_lossy(head).into_owned());
+                self.line = tail.to_vec();
+            }
+        }
+        out
+    }
+
+    /// The redacted rest (at end of stream), if any.
+    pub fn finish(&mut self) -> Option<String> {
+        (!self.line.is_empty()).then(|| self.take())
+    }
+
+    fn take(&mut self) -> String {
+        let line = std::mem::take(&mut self.line);
+        String::from_utf8_lossy(&self.redactor.redact_bytes(&line)).into_owned()
+    }
+}
+
+async fn log_stderr(name: String, stderr: tokio::process::ChildStderr, redactor: Arc<Redactor>) {
     use tokio::io::AsyncReadExt;
     let mut stderr = stderr;
     let mut buf = vec![0u8; 8192];
-    let mut line = Vec::new();
+    let mut lines = StderrLines::new(redactor);
     loop {
         let n = match stderr.read(&mut buf).await {
             Ok(0) | Err(_) => break,
             Ok(n) => n,
         };
-        for &byte in buf.get(..n).unwrap_or_default() {
-            if byte == b'\n' || line.len() >= 8192 {
-                tracing::info!(server = %name, "stderr: {}", String::from_utf8_lossy(&line));
-                line.clear();
-            }
-            if byte != b'\n' {
-                line.push(byte);
-            }
+        for line in lines.push(buf.get(..n).unwrap_or_default()) {
+            tracing::info!(server = %name, "stderr: {line}");
         }
     }
-    if !line.is_empty() {
-        tracing::info!(server = %name, "stderr: {}", String::from_utf8_lossy(&line));
+    if let Some(line) = lines.finish() {
+        tracing::info!(server = %name, "stderr: {line}");
     }
 }
 
@@ -588,6 +935,32 @@ mod tests {
     }
 
     #[test]
+    fn stderr_lines_are_redacted_even_across_forced_flushes() {
+        use cordon_secrets::{Secret, SecretName};
+        let secret = Secret::new(SecretName::new("K").unwrap(), "s3cr3t-v4lue-xyz".to_owned());
+        let redactor = Arc::new(Redactor::new([&secret]).unwrap());
+        let keep = redactor.max_pattern_len();
+        // Every offset of the secret around the forced-flush boundary.
+        for offset in 0..keep + 20 {
+            let mut lines = StderrLines::new(redactor.clone());
+            let mut text = vec![b'a'; STDERR_LINE + keep - 1 - offset.min(STDERR_LINE)];
+            text.extend_from_slice(b"s3cr3t-v4lue-xyz and czNjcjN0LXY0bHVlLXh5eg== tail");
+            text.extend(std::iter::repeat_n(b'b', STDERR_LINE * 2));
+            text.push(b'\n');
+            let mut out = Vec::new();
+            // Fed in odd-sized chunks.
+            for chunk in text.chunks(777) {
+                out.extend(lines.push(chunk));
+            }
+            out.extend(lines.finish());
+            let all = out.join("");
+            assert!(!all.contains("s3cr3t"), "offset {offset}");
+            assert!(!all.contains("czNjcjN0"), "offset {offset}");
+            assert!(all.contains("[REDACTED:K]"), "offset {offset}");
+        }
+    }
+
+    #[test]
     fn child_env_is_an_allowlist() {
         // The test process has PATH; it has no reason to have this name.
         let configured = BTreeMap::from([("FOO".to_owned(), "bar".to_owned())]);
@@ -595,7 +968,7 @@ mod tests {
         assert_eq!(env.get("FOO").map(String::as_str), Some("bar"));
         for key in env.keys() {
             assert!(
-                key == "FOO" || ENV_ALLOWLIST.contains(&key.as_str()) || key.starts_with("LC_"),
+                key == "FOO" || allowed_env(key),
                 "{key} leaked into the child environment"
             );
         }

@@ -70,7 +70,7 @@ async fn start(extra: &str, crash_after: Option<u64>) -> Harness {
     let server =
         |name: &str, env: &str| format!("  {name}:\n    command: {}{env}\n", echo.display());
     let yaml = format!(
-        "socket: ./c.sock\npolicy: ./policy.yaml\nevidence: ./evidence.db\nsigning_key: file:./key.pem\n\
+        "socket: ./c.sock\npolicy: ./policy.yaml\nevidence: ./evidence.db\nsigning_key: file:./key.pem\npins: ./pins.json\n\
          reviewer: rev@example.com\nlisten: 127.0.0.1:0\nagents:\n  http-agent:\n    token: {TOKEN}\n{extra}\
          servers:\n{}{}{}{}",
         server("echo", ""),
@@ -513,7 +513,13 @@ async fn hostile_control_requests_get_errors_and_the_engine_goes_on() {
     let stream = tokio::net::UnixStream::connect(&h.socket).await.unwrap();
     let (read, mut write) = stream.into_split();
     let mut reader = BufReader::new(read);
-    let _ = write.write_all(&vec![b'x'; 200 * 1024]).await;
+    let _ = write
+        .write_all(&vec![
+            b'x';
+            (cordon_gateway::control::MAX_REQUEST_BYTES as usize)
+                + 64 * 1024
+        ])
+        .await;
     let mut line = String::new();
     reader.read_line(&mut line).await.unwrap();
     assert!(line.contains("too large"), "{line}");
@@ -552,7 +558,7 @@ async fn an_invalid_policy_refuses_to_start() {
     let path = dir.path().join("c.yaml");
     std::fs::write(
         &path,
-        "socket: ./s.sock\npolicy: ./p.yaml\nevidence: ./e.db\nsigning_key: file:./k.pem\n",
+        "socket: ./s.sock\npolicy: ./p.yaml\nevidence: ./e.db\nsigning_key: file:./k.pem\npins: ./pins.json\n",
     )
     .unwrap();
     let error = Engine::start(Config::load(&path).unwrap())
@@ -863,7 +869,7 @@ async fn start_plain(dir: &Path, body: &str) -> Harness {
     std::fs::write(work.path().join("policy.yaml"), BUILTIN_POLICY).unwrap();
     let _ = dir;
     let yaml = format!(
-        "socket: ./c.sock\npolicy: ./policy.yaml\nevidence: ./evidence.db\nsigning_key: file:./key.pem\n\
+        "socket: ./c.sock\npolicy: ./policy.yaml\nevidence: ./evidence.db\nsigning_key: file:./key.pem\npins: ./pins.json\n\
          reviewer: rev@example.com\n{body}"
     );
     let path = work.path().join("config.yaml");

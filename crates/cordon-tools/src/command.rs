@@ -128,7 +128,7 @@ pub(crate) fn render(f: &Finished) -> String {
     text
 }
 
-pub(crate) fn execute(_ws: &Workspace, op: CommandOp) -> Result<ToolOutput, ToolError> {
+pub(crate) fn execute(ws: &Workspace, op: CommandOp) -> Result<ToolOutput, ToolError> {
     let (program, rest) = op
         .argv
         .split_first()
@@ -139,6 +139,7 @@ pub(crate) fn execute(_ws: &Workspace, op: CommandOp) -> Result<ToolOutput, Tool
         cwd: &op.cwd,
         env: vec![("GIT_TERMINAL_PROMPT".into(), "0".into())],
         env_remove: GIT_REDIRECT_VARS,
+        base_env: ws.base_env.as_deref(),
         timeout: Duration::from_millis(op.timeout_ms),
         cap: OUTPUT_CAP,
     })

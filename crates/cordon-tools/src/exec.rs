@@ -51,6 +51,8 @@ pub(crate) struct Spec<'a> {
     pub cwd: &'a Path,
     pub env: Vec<(OsString, OsString)>,
     pub env_remove: &'a [&'a str],
+    /// Start from exactly this environment (None: inherit the current process's).
+    pub base_env: Option<&'a [(OsString, OsString)]>,
     pub timeout: Duration,
     pub cap: usize,
 }
@@ -118,6 +120,10 @@ pub(crate) fn run(spec: Spec<'_>) -> std::io::Result<Finished> {
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
+    if let Some(base) = spec.base_env {
+        cmd.env_clear();
+        cmd.envs(base.iter().map(|(k, v)| (k, v)));
+    }
     for key in spec.env_remove {
         cmd.env_remove(key);
     }

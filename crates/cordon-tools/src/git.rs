@@ -139,6 +139,7 @@ fn git(
         cwd: dir,
         env,
         env_remove: GIT_REDIRECT_VARS,
+        base_env: ws.base_env.as_deref(),
         timeout,
         cap: OUTPUT_CAP,
     })

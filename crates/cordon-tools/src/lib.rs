@@ -71,6 +71,9 @@ pub struct Workspace {
     identity: Option<(String, String)>,
     git_program: PathBuf,
     git_env: Vec<(OsString, OsString)>,
+    /// When set, commands and git start from exactly this environment (the engine's own
+    /// variables are not inherited).
+    base_env: Option<Vec<(OsString, OsString)>>,
 }
 
 impl std::fmt::Debug for Workspace {
@@ -124,6 +127,7 @@ impl Workspace {
             identity: None,
             git_program: PathBuf::from("git"),
             git_env: Vec::new(),
+            base_env: None,
         })
     }
 
@@ -146,6 +150,14 @@ impl Workspace {
     /// printed (not even by `Debug`).
     pub fn with_git_env(mut self, key: impl Into<OsString>, value: impl Into<OsString>) -> Self {
         self.git_env.push((key.into(), value.into()));
+        self
+    }
+
+    /// Start `run_command` and git from exactly this environment instead of the engine's
+    /// (the gateway passes the same allowlist its upstreams get), so variables of the engine's
+    /// shell, tokens included, never reach a command the agent runs.
+    pub fn with_env_allowlist(mut self, env: Vec<(OsString, OsString)>) -> Self {
+        self.base_env = Some(env);
         self
     }
 

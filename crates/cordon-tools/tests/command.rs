@@ -182,3 +182,20 @@ fn missing_program_is_not_found() {
         "{e:?}"
     );
 }
+
+#[test]
+fn an_env_allowlist_replaces_the_engine_environment() {
+    // CARGO is set for every test process by cargo: inherited without an allowlist, gone with one.
+    assert!(std::env::var_os("CARGO").is_some());
+    let (_tmp, ws) = plain();
+    let out = ok(&ws, "run_command", json!({"command": "echo \"[$CARGO]\""}));
+    assert!(!out.text.contains("[]"), "{}", out.text);
+    let path = std::env::var_os("PATH").unwrap();
+    let ws = ws.with_env_allowlist(vec![("PATH".into(), path), ("KEPT".into(), "yes".into())]);
+    let out = ok(
+        &ws,
+        "run_command",
+        json!({"command": "echo \"[$CARGO][$KEPT]\""}),
+    );
+    assert!(out.text.contains("[][yes]"), "{}", out.text);
+}

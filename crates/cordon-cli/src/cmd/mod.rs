@@ -8,6 +8,7 @@ pub mod mcp;
 pub mod policy;
 pub mod secret;
 pub mod serve;
+pub mod tools;
 
 /// Exit code for a finding: invalid policy, failed policy test, failed verification.
 pub const EXIT_FINDING: u8 = 1;
