@@ -18,8 +18,8 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio_util::sync::CancellationToken;
 
-use crate::approvals::{ApprovalBroker, ApprovalDecision, ApprovalRequest};
-use crate::pipeline::{Pipeline, human};
+use crate::approvals::{ApprovalDecision, ApprovalRequest};
+use crate::pipeline::{HeldGuard, Pipeline, human};
 use crate::recorder::Recorder;
 
 /// The server name native calls are recorded under (never a configured upstream name: those
@@ -247,7 +247,7 @@ async fn hold(pipeline: &Pipeline, mut held: Held, cancel: CancellationToken) ->
         .await;
     };
     tracing::info!(id = %info.id, agent = %info.agent, tool = %info.tool, "native call held for approval");
-    let mut guard = Guard {
+    let mut guard = HeldGuard {
         recorder,
         broker,
         id: info.id.clone(),
@@ -345,23 +345,6 @@ async fn finish(
             approval_id: None,
             outcome: Outcome::Error.as_str().to_owned(),
         },
-    }
-}
-
-/// Withdraws a held approval and records the call if the wait ends without a decision.
-struct Guard<'a> {
-    recorder: &'a Recorder,
-    broker: &'a ApprovalBroker,
-    id: String,
-    record: Option<NewRecord>,
-}
-
-impl Drop for Guard<'_> {
-    fn drop(&mut self) {
-        if let Some(record) = self.record.take() {
-            self.broker.forget(&self.id);
-            self.recorder.record_detached(record);
-        }
     }
 }
 

@@ -742,12 +742,14 @@ fn gate_refusal(gate: Gate) -> CallToolResponse {
     }
 }
 
-/// Records a held call whose agent went away (the future was dropped or cancelled).
-struct HeldGuard<'a> {
-    recorder: &'a Recorder,
-    broker: &'a ApprovalBroker,
-    id: String,
-    record: Option<NewRecord>,
+/// Records a held call whose agent went away (the future was dropped or cancelled): withdraws
+/// the approval and writes `record`. Disarm it by taking `record` once the call was decided.
+/// Shared by MCP calls and native hook calls.
+pub(crate) struct HeldGuard<'a> {
+    pub(crate) recorder: &'a Recorder,
+    pub(crate) broker: &'a ApprovalBroker,
+    pub(crate) id: String,
+    pub(crate) record: Option<NewRecord>,
 }
 
 impl Drop for HeldGuard<'_> {
