@@ -23,8 +23,8 @@ pub enum EvidenceError {
     /// The OS keychain could not be reached; no silent fallback to a weaker store.
     #[error(
         "no OS keychain reachable (is a Secret Service running in this D-Bus session?): {detail}; \
-         start one (e.g. gnome-keyring, KeePassXC) or opt in to a key file with \
-         CORDON_SIGNING_KEY=file:PATH"
+         start one (e.g. gnome-keyring, KeePassXC) or opt in to a key file: `signing_key: \
+         file:PATH` in the config (or CORDON_SIGNING_KEY=file:PATH for `cordon log`)"
     )]
     KeychainUnavailable {
         /// What the platform said.
