@@ -84,6 +84,73 @@ pub enum ApprovalDecision {
     Shutdown,
 }
 
+/// How a held call that was not approved ends: one wording for MCP calls and native hook calls.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    /// The evidence outcome.
+    pub outcome: cordon_evidence::Outcome,
+    /// The reviewer who refused, if a human did.
+    pub reviewer: Option<String>,
+    /// The evidence record's `error` field.
+    pub error: Option<String>,
+    /// What the agent is told.
+    pub text: String,
+}
+
+impl ApprovalDecision {
+    /// The refusal this decision means for approval `id` held under `rule_id`. An approval is not a
+    /// refusal: callers handle it first, and if one reaches here anyway the call is refused.
+    pub fn refusal(self, id: &str, rule_id: Option<&str>) -> Refusal {
+        use cordon_evidence::Outcome;
+        match self {
+            ApprovalDecision::Rejected { reviewer, reason } => Refusal {
+                outcome: Outcome::Rejected,
+                text: format!(
+                    "Cordon denied this call: rejected by reviewer {reviewer}{} (approval {id})",
+                    reason
+                        .as_deref()
+                        .map(|r| format!(": {r}"))
+                        .unwrap_or_default(),
+                ),
+                reviewer: Some(reviewer),
+                error: reason,
+            },
+            ApprovalDecision::TimedOut { after } => Refusal {
+                outcome: Outcome::TimedOut,
+                reviewer: None,
+                error: Some("approval timed out".to_owned()),
+                text: format!(
+                    "Cordon denied this call: approval timed out after {} with no decision (approval {id}, rule {})",
+                    crate::pipeline::human(after),
+                    rule_id.unwrap_or("(default decision)")
+                ),
+            },
+            ApprovalDecision::Shutdown => {
+                let text =
+                    "Cordon denied this call: the engine shut down while the call awaited approval"
+                        .to_owned();
+                Refusal {
+                    outcome: Outcome::Error,
+                    reviewer: None,
+                    error: Some(text.clone()),
+                    text,
+                }
+            }
+            ApprovalDecision::Approved { .. } => {
+                let text = format!(
+                    "Cordon denied this call: approval {id} reached the refusal path (internal error)"
+                );
+                Refusal {
+                    outcome: Outcome::Error,
+                    reviewer: None,
+                    error: Some(text.clone()),
+                    text,
+                }
+            }
+        }
+    }
+}
+
 /// What a new held call needs to describe itself.
 #[derive(Debug, Clone)]
 pub struct ApprovalRequest {

@@ -19,7 +19,7 @@ use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio_util::sync::CancellationToken;
 
 use crate::approvals::{ApprovalDecision, ApprovalRequest};
-use crate::pipeline::{HeldGuard, Pipeline, human};
+use crate::pipeline::{HeldGuard, Pipeline};
 use crate::recorder::Recorder;
 
 /// The server name native calls are recorded under (never a configured upstream name: those
@@ -277,39 +277,16 @@ async fn hold(pipeline: &Pipeline, mut held: Held, cancel: CancellationToken) ->
             let text = format!("approved by {reviewer} (approval {})", info.id);
             finish(recorder, &held, Outcome::Approved, None, true, text).await
         }
-        ApprovalDecision::Rejected { reviewer, reason } => {
-            let text = format!(
-                "Cordon denied this call: rejected by reviewer {reviewer}{} (approval {})",
-                reason
-                    .as_deref()
-                    .map(|r| format!(": {r}"))
-                    .unwrap_or_default(),
-                info.id
-            );
-            held.reviewer = Some(reviewer);
-            finish(recorder, &held, Outcome::Rejected, reason, false, text).await
-        }
-        ApprovalDecision::TimedOut { after } => {
-            let text = format!(
-                "Cordon denied this call: approval timed out after {} with no decision (approval {}, rule {})",
-                human(after),
-                info.id,
-                info.rule_id.as_deref().unwrap_or("(default decision)")
-            );
-            let error = Some("approval timed out".to_owned());
-            finish(recorder, &held, Outcome::TimedOut, error, false, text).await
-        }
-        ApprovalDecision::Shutdown => {
-            let text =
-                "Cordon denied this call: the engine shut down while the call awaited approval"
-                    .to_owned();
+        refused => {
+            let refusal = refused.refusal(&info.id, info.rule_id.as_deref());
+            held.reviewer = refusal.reviewer;
             finish(
                 recorder,
                 &held,
-                Outcome::Error,
-                Some(text.clone()),
+                refusal.outcome,
+                refusal.error,
                 false,
-                text,
+                refusal.text,
             )
             .await
         }

@@ -634,39 +634,10 @@ impl Pipeline {
                 admission.reviewer = Some(reviewer);
                 Gate::Pass(Box::new(admission))
             }
-            ApprovalDecision::Rejected { reviewer, reason } => {
-                let text = format!(
-                    "Cordon denied this call: rejected by reviewer {reviewer}{} (approval {})",
-                    reason
-                        .as_deref()
-                        .map(|r| format!(": {r}"))
-                        .unwrap_or_default(),
-                    info.id
-                );
-                admission.reviewer = Some(reviewer);
-                self.refuse(admission, Outcome::Rejected, reason, text)
-                    .await
-            }
-            ApprovalDecision::TimedOut { after } => {
-                let text = format!(
-                    "Cordon denied this call: approval timed out after {} with no decision (approval {}, rule {})",
-                    human(after),
-                    info.id,
-                    info.rule_id.as_deref().unwrap_or("(default decision)")
-                );
-                self.refuse(
-                    admission,
-                    Outcome::TimedOut,
-                    Some("approval timed out".into()),
-                    text,
-                )
-                .await
-            }
-            ApprovalDecision::Shutdown => {
-                let text =
-                    "Cordon denied this call: the engine shut down while the call awaited approval"
-                        .to_owned();
-                self.refuse(admission, Outcome::Error, Some(text.clone()), text)
+            refused => {
+                let refusal = refused.refusal(&info.id, info.rule_id.as_deref());
+                admission.reviewer = refusal.reviewer;
+                self.refuse(admission, refusal.outcome, refusal.error, refusal.text)
                     .await
             }
         }
