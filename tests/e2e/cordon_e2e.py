@@ -173,8 +173,11 @@ class Engine:
         remote: dict[str, str] | None = None,
         builtin_tools: bool = False,
         extra_servers: dict[str, ServerSpec] | None = None,
+        agent_roots: dict[str, list[Path]] | None = None,
     ) -> None:
         self.label = label
+        # Workspace roots per agent (`agents.<name>.roots`): the blast radius of their writes.
+        self.agent_roots = dict(agent_roots or {})
         self.extra_config = extra_config  # YAML appended to the generated config (e.g. `workspace:`)
         self.remote = dict(remote or {})  # Streamable HTTP upstreams: name -> url
         # Cordon's built-in `cordon__*` tools are listed by default; the tests written for upstream
@@ -237,6 +240,15 @@ class Engine:
             f"  {HTTP_AGENT}:",
             f"    token: {yaml_str(self.token)}",
         ]
+
+        def roots_line(agent: str) -> str:
+            return f"    roots: [{', '.join(yaml_str(str(r)) for r in self.agent_roots[agent])}]"
+
+        if HTTP_AGENT in self.agent_roots:
+            lines.append(roots_line(HTTP_AGENT))
+        for agent in self.agent_roots:
+            if agent != HTTP_AGENT:
+                lines += [f"  {agent}:", roots_line(agent)]
         if self.port is not None:
             lines.insert(1, f"listen: 127.0.0.1:{self.port}")
         lines.append("servers:" if self.servers or self.remote else "servers: {}")
@@ -397,26 +409,36 @@ class Engine:
         return self.root / f"{kind}-{self._stderr_counter}.stderr"
 
     @contextlib.asynccontextmanager
-    async def stdio(self, agent: str = STDIO_AGENT, *, wait_tools: bool = True) -> AsyncIterator[ClientSession]:
-        """An initialized SDK session through `cordon mcp --agent AGENT` (stderr kept for failures)."""
+    async def stdio(
+        self, agent: str = STDIO_AGENT, *, wait_tools: bool = True, **session_options: Any
+    ) -> AsyncIterator[ClientSession]:
+        """An initialized SDK session through `cordon mcp --agent AGENT` (stderr kept for failures).
+        `session_options` go to the SDK's ClientSession (e.g. `list_roots_callback`)."""
         with open(self.new_stderr(f"mcp-{agent}"), "w") as errlog:
             async with stdio_client(self.stdio_params(agent), errlog=errlog) as (read, write):
-                async with ClientSession(read, write, read_timeout_seconds=CALL_TIMEOUT) as session:
+                async with ClientSession(
+                    read, write, read_timeout_seconds=CALL_TIMEOUT, **session_options
+                ) as session:
                     await session.initialize()
                     if wait_tools:
                         await wait_for_tools(session, self.expected_tools())
                     yield session
 
     @contextlib.asynccontextmanager
-    async def http(self, token: str | None = None, *, wait_tools: bool = True) -> AsyncIterator[ClientSession]:
-        """An initialized SDK session over Streamable HTTP with `Authorization: Bearer TOKEN`."""
+    async def http(
+        self, token: str | None = None, *, wait_tools: bool = True, **session_options: Any
+    ) -> AsyncIterator[ClientSession]:
+        """An initialized SDK session over Streamable HTTP with `Authorization: Bearer TOKEN`.
+        `session_options` go to the SDK's ClientSession (e.g. `list_roots_callback`)."""
         assert self.url is not None, "this engine has no HTTP listener"
         await anyio.to_thread.run_sync(self.wait_tcp)
         headers = {"Authorization": f"Bearer {token or self.token}"}
         timeout = httpx2.Timeout(30.0, read=CALL_TIMEOUT)
         async with httpx2.AsyncClient(headers=headers, timeout=timeout) as client:
             async with streamable_http_client(self.url, http_client=client) as (read, write):
-                async with ClientSession(read, write, read_timeout_seconds=CALL_TIMEOUT) as session:
+                async with ClientSession(
+                    read, write, read_timeout_seconds=CALL_TIMEOUT, **session_options
+                ) as session:
                     await session.initialize()
                     if wait_tools:
                         await wait_for_tools(session, self.expected_tools())

@@ -30,6 +30,8 @@ pub(crate) struct Draft {
     pub command: Option<Vec<String>>,
     /// The command expands a variable whose name looks like a secret (`$AWS_SECRET_KEY`).
     pub secret_vars: bool,
+    /// The simple command's `NAME=value` prefixes (production targets such as `AWS_PROFILE`).
+    pub assigns: Vec<String>,
 }
 
 impl Draft {
@@ -44,6 +46,7 @@ impl Draft {
             paths: Vec::new(),
             command: None,
             secret_vars: false,
+            assigns: Vec::new(),
         }
     }
 

@@ -34,13 +34,15 @@ mod builtin;
 mod custom;
 mod draft;
 mod path;
+pub mod production;
 pub mod resolve;
 mod shell;
 mod topic;
 
 pub use custom::{CustomMapping, MappingError};
 pub use path::{SecretKind, normalize_path, secret_kind};
-pub use resolve::{FsResolver, NoopResolver, PathResolver};
+pub use production::{ProductionError, ProductionTargets, Target, TargetKind};
+pub use resolve::{FsResolver, NoopResolver, PathResolver, resolve_physical, within_roots};
 pub use topic::{KNOWN_RISK_TAGS, KNOWN_TOPICS, topic_severity};
 
 use draft::Draft;
@@ -77,6 +79,10 @@ pub struct Part {
     pub paths: Vec<String>,
     /// The parsed simple command (argv after unwrapping `sudo`, `env X=1`, ...), for shell parts.
     pub command: Option<Vec<String>>,
+    /// The paths among `paths` that this part writes, moves or removes (the blast-radius check
+    /// confines exactly these to the workspace roots).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub writes: Vec<String>,
 }
 
 /// What a call is, for policy purposes.
@@ -99,12 +105,27 @@ pub struct Classification {
 #[derive(Debug, Clone, Default)]
 pub struct Classifier {
     custom: Vec<CustomMapping>,
+    production: ProductionTargets,
 }
 
 impl Classifier {
     /// A classifier with user mappings (tried in order, before the built-ins).
     pub fn new(custom: Vec<CustomMapping>) -> Classifier {
-        Classifier { custom }
+        Classifier {
+            custom,
+            production: ProductionTargets::default(),
+        }
+    }
+
+    /// Also tags calls naming one of these targets `production` (see [`production`]).
+    pub fn with_production(mut self, production: ProductionTargets) -> Classifier {
+        self.production = production;
+        self
+    }
+
+    /// The production targets this classifier tags.
+    pub fn production(&self) -> &ProductionTargets {
+        &self.production
     }
 
     /// Classify a call lexically (no file system access). Never panics, never fails.
@@ -120,7 +141,9 @@ impl Classifier {
             .iter()
             .find(|m| m.matches(&call.server, &call.tool, &call.args))
         {
-            return custom_classification(m, call);
+            let mut c = custom_classification(m, call);
+            self.tag_arguments(call, &mut c);
+            return c;
         }
         let outcome = builtin::classify(call);
         let mut diagnostics = outcome.diagnostics;
@@ -128,7 +151,20 @@ impl Classifier {
         let mut parts: Vec<Part> = outcome
             .drafts
             .into_iter()
-            .map(|d| finish_part(d, resolver, &mut budget, &mut diagnostics))
+            .map(|mut d| {
+                if !self.production.is_empty()
+                    && let Some(argv) = &d.command
+                {
+                    let hits = self
+                        .production
+                        .hits(&production::command_targets(&d.assigns, argv));
+                    if !hits.is_empty() {
+                        d.tags.insert(topic::TAG_PRODUCTION.to_owned());
+                        diagnostics.extend(hits);
+                    }
+                }
+                finish_part(d, resolver, &mut budget, &mut diagnostics)
+            })
             .collect();
         if parts.is_empty() {
             diagnostics.push("nothing classified: conservative fallback".to_owned());
@@ -139,7 +175,29 @@ impl Classifier {
                 &mut diagnostics,
             ));
         }
-        assemble(parts, outcome.target, diagnostics)
+        let mut c = assemble(parts, outcome.target, diagnostics);
+        self.tag_arguments(call, &mut c);
+        c
+    }
+
+    /// Non-shell tools name their targets in arguments (`context`, `branch`...): a call naming a
+    /// production target gets the tag on every part.
+    fn tag_arguments(&self, call: &ToolCall, c: &mut Classification) {
+        if self.production.is_empty() || c.parts.iter().any(|p| p.command.is_some()) {
+            return;
+        }
+        let pushes = c.topic.contains(".git.push") || c.topic.contains(".git.force-push");
+        let hits = self
+            .production
+            .hits(&production::argument_targets(&call.args, pushes));
+        if hits.is_empty() {
+            return;
+        }
+        c.risk_tags.insert(topic::TAG_PRODUCTION.to_owned());
+        for p in &mut c.parts {
+            p.risk_tags.insert(topic::TAG_PRODUCTION.to_owned());
+        }
+        c.diagnostics.extend(hits);
     }
 }
 
@@ -159,6 +217,7 @@ fn finish_part(
     diagnostics: &mut Vec<String>,
 ) -> Part {
     let mut paths: Vec<String> = Vec::new();
+    let mut writes: Vec<String> = Vec::new();
     let mut read_kind = None;
     let mut write_secret = false;
     let mut dynamic_read = false;
@@ -171,6 +230,14 @@ fn finish_part(
             if real != use_.path {
                 candidates.push(real);
             }
+        }
+        // One entry per path written: its real form when known (so `a.txt` and its absolute
+        // spelling count as one file).
+        if use_.write
+            && let Some(last) = candidates.last()
+            && !writes.contains(last)
+        {
+            writes.push(last.clone());
         }
         for c in candidates {
             let kind = match secret_kind_loose(&c, budget) {
@@ -219,6 +286,7 @@ fn finish_part(
         risk_tags: d.tags,
         paths,
         command: d.command,
+        writes,
     }
 }
 
@@ -282,6 +350,7 @@ fn custom_classification(m: &CustomMapping, call: &ToolCall) -> Classification {
         risk_tags: m.risk_tags().iter().cloned().collect(),
         paths,
         command: None,
+        writes: Vec::new(),
     };
     assemble(
         vec![part],

@@ -92,6 +92,89 @@ impl PathResolver for FsResolver {
     }
 }
 
+/// Most symlinks followed while resolving one path (the kernel's own limit is 40).
+const MAX_LINKS: usize = 40;
+
+/// Resolves `path` (absolute, or relative to `base`) the way the kernel would: component by
+/// component, following every symlink of the existing prefix (a link's target is resolved
+/// again), `..` taken physically (the parent of where a link led, not of the link's name). A
+/// missing tail is appended as written, except that a `..` in it is resolved lexically against
+/// what was already resolved. `~` and NUL bytes are refused (`None`), as are symlink loops.
+/// This is the blast-radius check's view of where a write really lands.
+pub fn resolve_physical(base: &Path, path: &str) -> Option<PathBuf> {
+    if path.contains('\0') || path.starts_with('~') {
+        return None;
+    }
+    let joined = if Path::new(path).is_absolute() {
+        PathBuf::from(path)
+    } else {
+        base.join(path)
+    };
+    let mut pending: Vec<std::ffi::OsString> = joined
+        .components()
+        .rev()
+        .filter_map(|c| match c {
+            std::path::Component::Normal(n) => Some(n.to_os_string()),
+            std::path::Component::ParentDir => Some("..".into()),
+            _ => None,
+        })
+        .collect();
+    if !joined.is_absolute() {
+        return None;
+    }
+    let mut out = PathBuf::from("/");
+    let mut exists = true;
+    let mut links = 0usize;
+    while let Some(name) = pending.pop() {
+        if name == ".." {
+            out.pop();
+            // Back in territory that may exist: its symlinks count again.
+            exists = true;
+            continue;
+        }
+        let next = out.join(&name);
+        if exists {
+            match std::fs::symlink_metadata(&next) {
+                Ok(meta) if meta.file_type().is_symlink() => {
+                    links += 1;
+                    if links > MAX_LINKS {
+                        return None;
+                    }
+                    let target = std::fs::read_link(&next).ok()?;
+                    if target.is_absolute() {
+                        out = PathBuf::from("/");
+                    }
+                    for c in target.components().rev() {
+                        match c {
+                            std::path::Component::Normal(n) => pending.push(n.to_os_string()),
+                            std::path::Component::ParentDir => pending.push("..".into()),
+                            _ => {}
+                        }
+                    }
+                    continue;
+                }
+                Ok(_) => {}
+                Err(_) => exists = false,
+            }
+        }
+        out = next;
+    }
+    Some(out)
+}
+
+/// Whether `path` (as [`resolve_physical`] resolves it against `base`) lies inside one of
+/// `roots` (each resolved the same way). Unresolvable paths are outside (fail closed).
+/// Components are compared whole, so `/work/app-evil` is not inside `/work/app`.
+pub fn within_roots(base: &Path, path: &str, roots: &[PathBuf]) -> bool {
+    let Some(real) = resolve_physical(base, path) else {
+        return false;
+    };
+    roots.iter().any(|root| {
+        let root = root.to_string_lossy();
+        resolve_physical(Path::new("/"), &root).is_some_and(|r| real.starts_with(&r))
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -124,6 +207,50 @@ mod tests {
             )
         );
         assert_eq!(r.resolve("~/x"), None);
+        Ok(())
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn physical_resolution_confines_writes() -> std::io::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let top = dir.path().canonicalize()?;
+        let root = top.join("ws");
+        let outside = top.join("outside");
+        std::fs::create_dir_all(root.join("src"))?;
+        std::fs::create_dir_all(outside.join("deep"))?;
+        std::os::unix::fs::symlink(&outside, root.join("escape"))?;
+        std::os::unix::fs::symlink(outside.join("deep"), root.join("deeplink"))?;
+        std::os::unix::fs::symlink("../outside", root.join("relescape"))?;
+        std::os::unix::fs::symlink(root.join("loop"), root.join("loop"))?;
+        let roots = vec![root.clone()];
+        let inside = |p: &str| within_roots(&root, p, &roots);
+        assert!(inside("src/main.rs"));
+        assert!(inside("new/dir/file.txt"));
+        assert!(inside(&root.join("a.txt").to_string_lossy()));
+        assert!(inside("src/../b.txt"));
+        assert!(inside("ünïcode/ファイル.txt"));
+        // `..`, absolute paths and symlinks that leave the root.
+        assert!(!inside("../outside/x"));
+        assert!(!inside("src/../../outside/x"));
+        assert!(!inside("/etc/passwd"));
+        assert!(!inside("escape/x"));
+        assert!(!inside("relescape/new/x"));
+        assert!(!inside("escape"));
+        // `deeplink/..` is the parent of where the link leads (`outside`), not `ws`.
+        assert!(!inside("deeplink/../x"));
+        // A sibling with the root's name as a prefix is not inside.
+        std::fs::create_dir_all(top.join("ws-evil"))?;
+        assert!(!inside("../ws-evil/x"));
+        // Missing tail with `..` climbing out.
+        assert!(!inside("nothere/../../outside"));
+        // Loops, NUL and `~` are unresolvable: outside.
+        assert!(!inside("loop/x"));
+        assert!(!inside("a\0b"));
+        assert!(!inside("~/x"));
+        // A root given through a symlink still contains its real files.
+        std::os::unix::fs::symlink(&root, top.join("wslink"))?;
+        assert!(within_roots(&root, "src/x", &[top.join("wslink")]));
         Ok(())
     }
 }

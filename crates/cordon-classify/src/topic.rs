@@ -64,6 +64,8 @@ pub(crate) const TAG_CREDENTIALS: &str = "credentials";
 pub(crate) const TAG_DEPENDENCY: &str = "dependency";
 /// Risk tag: talks to the network.
 pub(crate) const TAG_NETWORK: &str = "network";
+/// Risk tag: targets something the user declared production (kube context, branch...).
+pub(crate) const TAG_PRODUCTION: &str = "production";
 /// Risk tag: runs arbitrary code.
 pub(crate) const TAG_EXEC: &str = "exec";
 
@@ -94,7 +96,7 @@ pub const KNOWN_TOPICS: &[&str] = &[
     "job.mcp-bridge.net.fetch",
 ];
 
-/// Every risk tag the classifier emits (plus `production`, reserved for a later issue), so
+/// Every risk tag the classifier emits (`production` when the policy declares targets), so
 /// policy tooling can flag a misspelt tag.
 pub const KNOWN_RISK_TAGS: &[&str] = &[
     "code-change",

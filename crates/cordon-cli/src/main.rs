@@ -46,6 +46,10 @@ enum Command {
     Agents(cmd::agents::AgentsCommand),
     /// Native-tool hook adapter an agent runs before and after its built-in tools.
     Hook(cmd::hook::HookArgs),
+    /// Kill switch: refuse every call of all agents (or of one, `--agent`) until resumed.
+    Pause(cmd::pause::PauseArgs),
+    /// Lift the kill switch for all agents (or one, `--agent`).
+    Resume(cmd::pause::PauseArgs),
     /// Tool pins: changed upstream tool definitions are withheld until approved.
     #[command(subcommand)]
     Tools(cmd::tools::ToolsCommand),
@@ -66,6 +70,8 @@ fn main() -> ExitCode {
         Command::Agents(command) => cmd::agents::run(command),
         Command::Hook(args) => cmd::hook::run(args),
         Command::Tools(command) => cmd::tools::run(command),
+        Command::Pause(args) => cmd::pause::run(args, true),
+        Command::Resume(args) => cmd::pause::run(args, false),
     };
     match result {
         Ok(code) => code,

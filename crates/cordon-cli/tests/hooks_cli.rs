@@ -546,3 +546,38 @@ fn a_hook_that_goes_away_withdraws_its_approval_and_is_recorded() {
         "a withdrawn approval cannot be approved"
     );
 }
+
+#[test]
+fn the_kill_switch_refuses_native_tools_until_resumed() {
+    let engine = Engine::start();
+    let cwd = engine.project();
+    let read = claude(&cwd, "Read", json!({"file_path": cwd.join("src/main.rs")}));
+    let (answer, _) = hook(&engine.config, "claude-code", &read);
+    assert_eq!(decision(&answer).0, "allow", "{answer}");
+
+    let out = cordon(&engine.config, &["pause", "--agent", "claude-code"]);
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "paused agents: claude-code"
+    );
+    let (answer, _) = hook(&engine.config, "claude-code", &read);
+    let (verdict, reason) = decision(&answer);
+    assert_eq!(verdict, "deny", "{answer}");
+    assert!(
+        reason.contains("paused for agent `claude-code`"),
+        "{reason}"
+    );
+    let out = cordon(&engine.config, &["resume", "--agent", "claude-code"]);
+    assert!(out.status.success(), "{out:?}");
+    let (answer, _) = hook(&engine.config, "claude-code", &read);
+    assert_eq!(decision(&answer).0, "allow", "{answer}");
+    let paused: Vec<_> = engine
+        .records()
+        .into_iter()
+        .filter(|r| r["rule_id"] == "pause")
+        .collect();
+    assert_eq!(paused.len(), 1, "{paused:?}");
+    assert_eq!(paused[0]["agent"], "claude-code");
+    assert_eq!(paused[0]["outcome"], "denied");
+}

@@ -69,8 +69,9 @@ impl std::fmt::Display for Outcome {
     }
 }
 
-/// The decisions a policy can take; anything else is refused at append time.
-pub const DECISIONS: [&str; 3] = ["allow", "deny", "require_approval"];
+/// The decisions a policy can take; anything else is refused at append time. `throttle` is a
+/// call a rate limit (`calls_per_minute` with `on_limit: throttle`) delayed or refused.
+pub const DECISIONS: [&str; 4] = ["allow", "deny", "require_approval", "throttle"];
 
 /// What the gateway knows about one call; the log adds id, seq, timestamp and the chain.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]

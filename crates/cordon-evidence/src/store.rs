@@ -18,10 +18,16 @@ use crate::record::{
 use crate::{EvidenceError, KeyStore};
 
 /// Schema migrations, applied in order on open (timestamped `.sql` files).
-const MIGRATIONS: &[(&str, &str)] = &[(
-    "20261125000000_init",
-    include_str!("../migrations/20261125000000_init.sql"),
-)];
+const MIGRATIONS: &[(&str, &str)] = &[
+    (
+        "20261125000000_init",
+        include_str!("../migrations/20261125000000_init.sql"),
+    ),
+    (
+        "20261125040000_runtime_state",
+        include_str!("../migrations/20261125040000_runtime_state.sql"),
+    ),
+];
 
 /// How long a writer waits for another process's write transaction before failing (closed).
 const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -616,6 +622,60 @@ impl EvidenceLog {
         }
     }
 
+    /// The stored limit counters of one scope (a session id or `agent:<name>`): `(limit id,
+    /// state JSON)` pairs. Kept with the evidence so budgets survive an engine restart.
+    pub fn load_counters(&self, scope: &str) -> Result<Vec<(String, String)>, EvidenceError> {
+        let conn = self.lock()?;
+        let mut stmt = conn
+            .prepare("SELECT limit_id, state FROM counters WHERE scope = ?1 ORDER BY limit_id")?;
+        let rows = stmt.query_map([scope], |row| Ok((row.get(0)?, row.get(1)?)))?;
+        let mut out = Vec::new();
+        for row in rows {
+            out.push(row?);
+        }
+        Ok(out)
+    }
+
+    /// Stores (replaces) one limit counter's state, durably.
+    pub fn save_counter(
+        &self,
+        scope: &str,
+        limit_id: &str,
+        state: &str,
+    ) -> Result<(), EvidenceError> {
+        let conn = self.lock()?;
+        conn.execute(
+            "INSERT INTO counters (scope, limit_id, state, updated_at) VALUES (?1, ?2, ?3, ?4) \
+             ON CONFLICT (scope, limit_id) DO UPDATE SET state = excluded.state, \
+             updated_at = excluded.updated_at",
+            rusqlite::params![scope, limit_id, state, now_timestamp()?],
+        )?;
+        Ok(())
+    }
+
+    /// One engine setting (e.g. the kill switch), if set.
+    pub fn engine_state(&self, key: &str) -> Result<Option<String>, EvidenceError> {
+        let conn = self.lock()?;
+        Ok(conn
+            .query_row(
+                "SELECT value FROM engine_state WHERE key = ?1",
+                [key],
+                |row| row.get(0),
+            )
+            .optional()?)
+    }
+
+    /// Stores (replaces) one engine setting, durably.
+    pub fn set_engine_state(&self, key: &str, value: &str) -> Result<(), EvidenceError> {
+        let conn = self.lock()?;
+        conn.execute(
+            "INSERT INTO engine_state (key, value, updated_at) VALUES (?1, ?2, ?3) \
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+            rusqlite::params![key, value, now_timestamp()?],
+        )?;
+        Ok(())
+    }
+
     /// The sources recorded for a policy version.
     pub fn policy_snapshot(
         &self,
@@ -699,8 +759,9 @@ fn validate(rec: &NewRecord) -> Result<(), EvidenceError> {
         Ok(())
     } else {
         Err(EvidenceError::InvalidRecord(format!(
-            "decision {:?} is not one of allow, deny, require_approval",
-            rec.decision
+            "decision {:?} is not one of {}",
+            rec.decision,
+            DECISIONS.join(", ")
         )))
     }
 }
@@ -1075,6 +1136,47 @@ mod tests {
             .query_row("SELECT count(*) FROM schema_migrations", [], |r| r.get(0))
             .unwrap();
         assert_eq!(n, i64::try_from(MIGRATIONS.len()).unwrap());
+    }
+
+    #[test]
+    fn counters_and_engine_state_survive_a_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("e.db");
+        let keys = KeyStore::File(dir.path().join("k"));
+        {
+            let log = EvidenceLog::open(&path, keys.clone()).unwrap();
+            log.save_counter("sess_1", "budget", r#"{"calls":1}"#)
+                .unwrap();
+            log.save_counter("sess_1", "budget", r#"{"calls":2}"#)
+                .unwrap();
+            log.save_counter("sess_2", "budget", r#"{"calls":9}"#)
+                .unwrap();
+            log.set_engine_state("pause", r#"{"all":true}"#).unwrap();
+            assert_eq!(log.engine_state("nope").unwrap(), None);
+        }
+        let log = EvidenceLog::open(&path, keys).unwrap();
+        assert_eq!(
+            log.load_counters("sess_1").unwrap(),
+            vec![("budget".to_owned(), r#"{"calls":2}"#.to_owned())]
+        );
+        assert!(log.load_counters("sess_3").unwrap().is_empty());
+        assert_eq!(
+            log.engine_state("pause").unwrap().as_deref(),
+            Some(r#"{"all":true}"#)
+        );
+        // The chain is untouched by runtime state.
+        log.append(rec(1)).unwrap();
+        assert!(log.verify().unwrap().ok);
+    }
+
+    #[test]
+    fn throttle_is_a_recordable_decision_and_unknown_ones_are_refused() {
+        let (_d, log) = log();
+        let mut rec = rec(1);
+        rec.decision = "throttle".into();
+        log.append(rec.clone()).unwrap();
+        rec.decision = "maybe".into();
+        assert!(log.append(rec).is_err());
     }
 
     #[test]

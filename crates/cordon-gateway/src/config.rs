@@ -146,6 +146,10 @@ pub struct Config {
     pub reviewer: String,
     /// HTTP agents by name.
     pub agents: BTreeMap<String, AgentSpec>,
+    /// Workspace roots per agent (`agents.<name>.roots`): where that agent's writes may land
+    /// (the blast radius). Agents of any transport may have roots; only those with a token
+    /// connect over HTTP.
+    pub agent_roots: BTreeMap<String, Vec<PathBuf>>,
     /// Upstream servers by name.
     pub servers: BTreeMap<String, ServerSpec>,
     /// The built-in workspace tools.
@@ -237,7 +241,8 @@ impl<'de> Deserialize<'de> for ToolName {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawAgent {
-    token: String,
+    token: Option<String>,
+    roots: Option<Vec<PathBuf>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -473,7 +478,25 @@ impl Config {
 
         let mut agents = BTreeMap::new();
         let mut tokens = std::collections::BTreeSet::new();
+        let mut agent_roots = BTreeMap::new();
         for (Name(name), agent) in raw.agents {
+            if let Some(roots) = agent.roots {
+                if roots.is_empty() {
+                    return Err(invalid(format!(
+                        "agents.{name}.roots: give at least one directory (or drop the key)"
+                    )));
+                }
+                agent_roots.insert(name.clone(), roots.into_iter().map(resolve).collect());
+            }
+            let Some(token) = agent.token else {
+                if !agent_roots.contains_key(&name) {
+                    return Err(invalid(format!(
+                        "agents.{name}: needs a `token` (HTTP agents) or `roots` (workspace roots)"
+                    )));
+                }
+                continue;
+            };
+            let agent = AgentSpec { token };
             if agent.token.trim().is_empty() {
                 return Err(invalid(format!(
                     "agents.{name}.token: must not be empty (use a long random value)"
@@ -606,6 +629,7 @@ impl Config {
                 .unwrap_or(DEFAULT_APPROVAL_TIMEOUT),
             reviewer,
             agents,
+            agent_roots,
             servers,
             workspace,
         })
@@ -797,6 +821,27 @@ mod tests {
         let shared =
             "agents:\n  a:\n    token: 0123456789abcdef\n  b:\n    token: 0123456789abcdef\n";
         assert!(parse(shared).is_err());
+    }
+
+    #[test]
+    fn agents_may_have_roots_with_or_without_a_token() {
+        let config = parse(
+            "agents:\n  claude-code:\n    roots: [ws, /abs/dir]\n  bot:\n    token: 0123456789abcdef01\n    roots: [ci]\n",
+        )
+        .unwrap();
+        // Only agents with a token connect over HTTP; roots resolve against the config's dir.
+        assert_eq!(config.agents.keys().collect::<Vec<_>>(), vec!["bot"]);
+        let roots = &config.agent_roots["claude-code"];
+        assert!(
+            roots[0].is_absolute() && roots[0].ends_with("ws"),
+            "{roots:?}"
+        );
+        assert_eq!(roots[1], PathBuf::from("/abs/dir"));
+        assert_eq!(config.agent_roots["bot"].len(), 1);
+        // Neither a token nor roots, empty roots, unknown keys: refused.
+        assert!(parse("agents:\n  a: {}\n").is_err());
+        assert!(parse("agents:\n  a:\n    roots: []\n").is_err());
+        assert!(parse("agents:\n  a:\n    root: [x]\n").is_err());
     }
 
     #[test]

@@ -61,6 +61,20 @@ pub enum Request {
         /// The reviewed definition's hash (at least 8 hex digits).
         hash: String,
     },
+    /// Kill switch: pause every agent (no `agent`) or one; held calls are denied.
+    Pause {
+        /// The agent to pause; none = all.
+        #[serde(default)]
+        agent: Option<String>,
+    },
+    /// Lift the kill switch for every agent (no `agent`) or one.
+    Resume {
+        /// The agent to resume; none = all.
+        #[serde(default)]
+        agent: Option<String>,
+    },
+    /// The kill switch's state (`{"pause": {"all": bool, "agents": [...]}}`).
+    PauseState,
     /// Judge one native-tool call reported by an agent's hook (see [`crate::native`]).
     Hook {
         /// The agent's name.
@@ -106,6 +120,23 @@ async fn approve_tool(pipeline: &Pipeline, server: &str, tool: &str, hash: &str)
         }
         Ok(Err(error)) => json!({"ok": false, "error": error.to_string()}),
         Err(join) => json!({"ok": false, "error": join.to_string()}),
+    }
+}
+
+fn pause_reply(pipeline: &Pipeline, agent: Option<&str>, pause: bool) -> Value {
+    if let Some(a) = agent
+        && !crate::config::is_valid_name(a)
+    {
+        return json!({"ok": false, "error": format!("invalid agent name `{a}`: use [a-z0-9-]+")});
+    }
+    let result = if pause {
+        pipeline.pause(agent)
+    } else {
+        pipeline.resume(agent)
+    };
+    match result {
+        Ok(state) => json!({"ok": true, "pause": state}),
+        Err(error) => json!({"ok": false, "error": error}),
     }
 }
 
@@ -243,6 +274,11 @@ async fn connection(
                 reply
             }
             Request::ToolPins => tool_pins(&pipeline),
+            Request::Pause { agent } => pause_reply(&pipeline, agent.as_deref(), true),
+            Request::Resume { agent } => pause_reply(&pipeline, agent.as_deref(), false),
+            Request::PauseState => {
+                json!({"ok": true, "pause": pipeline.constraints().pause_state()})
+            }
             Request::ApproveTool { server, tool, hash } => {
                 approve_tool(&pipeline, &server, &tool, &hash).await
             }
@@ -269,6 +305,7 @@ async fn connection(
                 };
                 let _ = running.waiting().await;
                 pipeline.broker().end_session(&session);
+                pipeline.constraints().end_session(&session);
                 return Ok(());
             }
         };

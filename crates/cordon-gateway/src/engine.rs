@@ -14,6 +14,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::approvals::{ApprovalBroker, PendingApproval};
 use crate::config::{Config, ServerSpec, SigningKey};
+use crate::constraints::{Constraints, PauseState};
 use crate::error::GatewayError;
 use crate::pipeline::Pipeline;
 use crate::recorder::Recorder;
@@ -101,7 +102,18 @@ impl Engine {
         })?;
         let redactor = Arc::new(resolved.redactor);
         let policy_version = policy.version().to_owned();
-        let recorder = Recorder::start(Arc::new(log)).with_redactor(redactor.clone());
+        let log = Arc::new(log);
+        // The kill switch and limit counters live next to the evidence (restart-proof).
+        let constraints = Arc::new(Constraints::new(
+            Some(log.clone()),
+            config.agent_roots.clone(),
+            config.workspace.roots.clone(),
+        ));
+        let paused = constraints.pause_state();
+        if paused.all || !paused.agents.is_empty() {
+            tracing::warn!(all = paused.all, agents = ?paused.agents, "engine starts paused (kill switch stored)");
+        }
+        let recorder = Recorder::start(log).with_redactor(redactor.clone());
         let broker = Arc::new(ApprovalBroker::new(config.approval_timeout));
         let upstreams = Upstreams::start_with(
             &resolved.specs,
@@ -128,7 +140,8 @@ impl Engine {
             Pipeline::new(Arc::new(policy), recorder, broker, upstreams.clone(), cwds)
                 .with_builtin(builtin)
                 .with_redactor(redactor)
-                .with_pins(Arc::new(ToolPins::open(&config.pins))),
+                .with_pins(Arc::new(ToolPins::open(&config.pins)))
+                .with_constraints(constraints),
         );
         let cancel = CancellationToken::new();
         let mut tasks = Vec::new();
@@ -207,6 +220,25 @@ impl Engine {
             .deny(id, reason, &self.config.reviewer)
     }
 
+    /// Kill switch: pauses every agent (`None`) or one. Their calls are refused (and
+    /// recorded) until [`Engine::resume`], calls they have held for approval are denied, and
+    /// the state is stored in the evidence database, so it survives a restart.
+    pub fn pause(&self, agent: Option<&str>) -> Result<PauseState, GatewayError> {
+        self.pipeline.pause(agent).map_err(GatewayError::Control)
+    }
+
+    /// Lifts the kill switch for every agent (`None`) or one (stored, like [`Engine::pause`]).
+    /// Resuming one agent while all are paused is refused: resume all, then pause others.
+    pub fn resume(&self, agent: Option<&str>) -> Result<PauseState, GatewayError> {
+        self.pipeline.resume(agent).map_err(GatewayError::Control)
+    }
+
+    /// The engine's kill switch (the policy file's `paused`/`paused_agents` are separate and
+    /// shown by the policy).
+    pub fn pause_state(&self) -> PauseState {
+        self.pipeline.constraints().pause_state()
+    }
+
     /// Stops: refuses held calls (recorded), stops transports and upstreams, writes a checkpoint.
     pub async fn shutdown(self) -> Result<(), GatewayError> {
         let refused = self.pipeline.broker().close();
@@ -225,6 +257,8 @@ impl Engine {
         self.pipeline.upstreams().shutdown().await;
         #[cfg(unix)]
         let _ = std::fs::remove_file(&self.config.socket);
+        let constraints = self.pipeline.constraints().clone();
+        let _ = tokio::task::spawn_blocking(move || constraints.flush(DRAIN_WAIT)).await;
         let log = self.pipeline.recorder().log().clone();
         tokio::task::spawn_blocking(move || log.checkpoint())
             .await

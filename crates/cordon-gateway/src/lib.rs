@@ -11,6 +11,7 @@ pub mod approvals;
 pub mod bridge;
 pub mod builtin;
 pub mod config;
+pub mod constraints;
 pub mod control;
 pub mod diff;
 pub mod engine;
@@ -25,5 +26,6 @@ pub mod upstream;
 
 pub use approvals::PendingApproval;
 pub use config::{Config, ConfigError};
+pub use constraints::PauseState;
 pub use engine::Engine;
 pub use error::GatewayError;

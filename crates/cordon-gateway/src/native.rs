@@ -19,6 +19,7 @@ use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio_util::sync::CancellationToken;
 
 use crate::approvals::{ApprovalDecision, ApprovalRequest};
+use crate::constraints::{Governed, THROTTLE_DECISION};
 use crate::pipeline::{HeldGuard, Pipeline};
 use crate::recorder::Recorder;
 
@@ -132,7 +133,7 @@ pub async fn judge(pipeline: &Pipeline, call: HookCall, cancel: CancellationToke
         tool: call.tool.clone(),
         args: call.args.clone(),
     };
-    let verdict = {
+    let (verdict, governed) = {
         let policy = pipeline.policy();
         let mut resolver = FsResolver::new(cwd.clone());
         if let Some(home) = dirs::home_dir() {
@@ -141,7 +142,16 @@ pub async fn judge(pipeline: &Pipeline, call: HookCall, cancel: CancellationToke
         let classification = policy.classifier().classify_with(&tool_call, &resolver);
         let mut verdict = policy.judge(&tool_call, classification);
         pipeline.check_exfiltration(&tool_call, &mut verdict);
-        verdict
+        // With no roots configured for the agent, its working directory is its workspace.
+        let governed = pipeline.constraints().govern(
+            &policy,
+            &tool_call,
+            &mut verdict,
+            &session_id,
+            &cwd,
+            Some(vec![cwd.clone()]),
+        );
+        (verdict, governed)
     };
     let mut held = Held {
         call: tool_call,
@@ -150,9 +160,19 @@ pub async fn judge(pipeline: &Pipeline, call: HookCall, cancel: CancellationToke
         reviewer: None,
         diff: None,
         started,
+        governed,
     };
     match held.verdict.decision {
         Decision::Allow => {
+            if let Some(wait) = held.governed.throttle {
+                tokio::select! {
+                    _ = tokio::time::sleep(wait) => {}
+                    _ = cancel.cancelled() => {
+                        let text = "Cordon denied this call: the hook went away while throttled".to_owned();
+                        return finish(pipeline.recorder(), &held, Outcome::Error, Some(text.clone()), false, text).await;
+                    }
+                }
+            }
             let reason = held.verdict.reason.clone();
             finish(
                 pipeline.recorder(),
@@ -202,6 +222,7 @@ struct Held {
     reviewer: Option<String>,
     diff: Option<String>,
     started: Instant,
+    governed: Governed,
 }
 
 async fn hold(pipeline: &Pipeline, mut held: Held, cancel: CancellationToken) -> HookVerdict {
@@ -216,6 +237,7 @@ async fn hold(pipeline: &Pipeline, mut held: Held, cancel: CancellationToken) ->
         &topic,
     ) {
         held.reviewer = Some(reviewer.clone());
+        pipeline.constraints().charge(&held.governed);
         let text = format!("approved for this session by {reviewer}");
         return finish(recorder, &held, Outcome::Approved, None, true, text).await;
     }
@@ -274,6 +296,7 @@ async fn hold(pipeline: &Pipeline, mut held: Held, cancel: CancellationToken) ->
     let mut verdict = match decision {
         ApprovalDecision::Approved { reviewer, .. } => {
             held.reviewer = Some(reviewer.clone());
+            pipeline.constraints().charge(&held.governed);
             let text = format!("approved by {reviewer} (approval {})", info.id);
             finish(recorder, &held, Outcome::Approved, None, true, text).await
         }
@@ -335,7 +358,11 @@ fn record_of(held: &Held, outcome: Outcome, error: Option<String>) -> NewRecord 
         action: v.classification.topic.clone(),
         target: v.classification.target.clone(),
         risk_tags: v.classification.risk_tags.iter().cloned().collect(),
-        decision: v.decision.as_str().to_owned(),
+        decision: if held.governed.throttled {
+            THROTTLE_DECISION.to_owned()
+        } else {
+            v.decision.as_str().to_owned()
+        },
         rule_id: v.rule_id.clone(),
         reason: v.reason.clone(),
         policy_version: v.policy_version.clone(),

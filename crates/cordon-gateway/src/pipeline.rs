@@ -28,6 +28,7 @@ use tokio_util::sync::CancellationToken;
 use crate::approvals::{ApprovalBroker, ApprovalDecision, ApprovalRequest};
 use crate::builtin::Builtin;
 use crate::config::BUILTIN_SERVER;
+use crate::constraints::{Constraints, Governed, PauseState, THROTTLE_DECISION};
 use crate::recorder::Recorder;
 use crate::upstream::Upstreams;
 
@@ -63,6 +64,8 @@ pub struct Pipeline {
     redactor: Arc<Redactor>,
     /// The tool pins (for approvals made through the control socket).
     pins: Option<Arc<ToolPins>>,
+    /// The kill switch, blast radius and limits (issue 9).
+    constraints: Arc<Constraints>,
 }
 
 /// What the reviewer of a held call is shown besides the arguments.
@@ -85,6 +88,7 @@ pub struct Admission {
     diff: Option<String>,
     started: Instant,
     session_id: String,
+    governed: Governed,
 }
 
 /// The gate's answer: forward, or the refusal to return (already recorded).
@@ -114,7 +118,48 @@ impl Pipeline {
             builtin: Arc::new(Builtin::disabled()),
             redactor: Arc::new(Redactor::empty()),
             pins: None,
+            constraints: Arc::new(Constraints::default()),
         }
+    }
+
+    /// The kill switch, blast radius and limits state (persisted with the evidence).
+    pub fn with_constraints(mut self, constraints: Arc<Constraints>) -> Pipeline {
+        self.constraints = constraints;
+        self
+    }
+
+    /// The runtime constraints.
+    pub fn constraints(&self) -> &Arc<Constraints> {
+        &self.constraints
+    }
+
+    /// Pauses every agent (None) or one: from now on their calls are refused (and recorded),
+    /// and their calls held for approval are denied. The state is stored before it returns.
+    pub fn pause(&self, agent: Option<&str>) -> Result<PauseState, String> {
+        if let Some(a) = agent
+            && !crate::config::is_valid_name(a)
+        {
+            return Err(format!("invalid agent name `{a}`: use [a-z0-9-]+"));
+        }
+        let state = self.constraints.pause(agent)?;
+        for pending in self.broker.pending() {
+            if agent.is_none_or(|a| a == pending.agent) {
+                let _ = self.broker.deny(
+                    &pending.id,
+                    Some("Cordon was paused (kill switch)".to_owned()),
+                    "kill-switch",
+                );
+            }
+        }
+        tracing::warn!(agent = agent.unwrap_or("(all)"), "paused");
+        Ok(state)
+    }
+
+    /// Resumes every agent (None) or one.
+    pub fn resume(&self, agent: Option<&str>) -> Result<PauseState, String> {
+        let state = self.constraints.resume(agent)?;
+        tracing::info!(agent = agent.unwrap_or("(all)"), "resumed");
+        Ok(state)
     }
 
     /// The tool pins approvals go to (the same file the upstreams check).
@@ -248,7 +293,8 @@ impl Pipeline {
         if let Some(why) = self.upstreams.withheld(server, tool) {
             // A tool whose definition changed since the user approved it (rug pull): refused
             // and recorded, whatever the policy says.
-            let mut admission = self.judge(ctx, server, tool, args, None, None);
+            // Refused whatever happens: the constraints need not count it.
+            let mut admission = self.judge(ctx, server, tool, args, None, None, false);
             let v = &mut admission.verdict;
             v.decision = Decision::Deny;
             v.rule_id = Some(crate::upstream::TOOL_PIN_RULE.to_owned());
@@ -265,7 +311,8 @@ impl Pipeline {
             Ok(peer) => {
                 let mut params = CallToolRequestParams::new(tool.to_owned());
                 params.arguments = arguments;
-                self.forward(ctx, server, peer, params).await
+                self.forward(ctx, server, peer, params, admission.governed.timeout)
+                    .await
             }
         };
         let (response, error) = match forwarded {
@@ -298,6 +345,7 @@ impl Pipeline {
         server: &str,
         peer: Peer<RoleClient>,
         params: CallToolRequestParams,
+        timeout: Option<Duration>,
     ) -> Result<CallToolResponse, String> {
         let request = ClientRequest::CallToolRequest(CallToolRequest::new(params));
         let failed = |e: rmcp::service::ServiceError| format!("upstream {server} failed: {e}");
@@ -313,9 +361,22 @@ impl Pipeline {
             peer: Some(peer),
             id: handle.id.clone(),
         };
+        let deadline = async {
+            match timeout {
+                Some(t) => tokio::time::sleep(t).await,
+                None => std::future::pending::<()>().await,
+            }
+        };
+        // On a timeout `abandon` stays armed: the upstream is told to stop.
         let result = tokio::select! {
             result = handle.await_response() => result.map_err(failed),
             _ = ctx.cancel.cancelled() => return Err("cancelled by the agent".to_owned()),
+            _ = deadline => {
+                let limit = timeout.map(human).unwrap_or_default();
+                return Err(format!(
+                    "Cordon cut this call: upstream `{server}` did not answer within {limit} (policy limit upstream_timeout); the upstream was told to cancel it"
+                ));
+            }
         };
         abandon.peer = None;
         match result? {
@@ -365,7 +426,8 @@ impl Pipeline {
     ) -> CallToolResponse {
         let args = arguments.map(Value::Object).unwrap_or(Value::Null);
         let root = self.builtin.first_root();
-        let mut admission = self.judge(ctx, BUILTIN_SERVER, tool, args.clone(), root, None);
+        let usable = self.builtin.workspace().is_ok();
+        let mut admission = self.judge(ctx, BUILTIN_SERVER, tool, args.clone(), root, None, usable);
         let workspace = match self.builtin.workspace() {
             Ok(ws) => ws.clone(),
             Err(reason) => {
@@ -464,8 +526,9 @@ impl Pipeline {
         args: Value,
         classification: Option<Classification>,
     ) -> Gate {
-        let admission = self.judge(ctx, server, tool, args, None, classification);
-        if !self.upstreams.has_server(server) {
+        let known = self.upstreams.has_server(server);
+        let admission = self.judge(ctx, server, tool, args, None, classification, known);
+        if !known {
             let text = format!("unknown tool `{server}__{tool}`: no server named `{server}`");
             return self
                 .refuse(admission, Outcome::Error, Some(text.clone()), text)
@@ -474,7 +537,9 @@ impl Pipeline {
         self.decide(ctx, admission, Review::Upstream).await
     }
 
-    /// Classifies (unless a classification is given) and judges one call.
+    /// Classifies (unless a classification is given) and judges one call; `constrained`: apply
+    /// the runtime constraints (the kill switch, blast radius and limits).
+    #[allow(clippy::too_many_arguments)]
     fn judge(
         &self,
         ctx: &CallContext,
@@ -483,6 +548,7 @@ impl Pipeline {
         args: Value,
         root: Option<PathBuf>,
         classification: Option<Classification>,
+        constrained: bool,
     ) -> Admission {
         let started = Instant::now();
         let call = ToolCall {
@@ -491,16 +557,16 @@ impl Pipeline {
             tool: tool.to_owned(),
             args,
         };
-        let verdict = {
+        let (verdict, governed) = {
             // Paths are resolved on disk (symlinks, `..`, `~`) against the server's working
             // directory, so a link named `notes.txt` pointing at `.env` is still a secret.
             let policy = self.policy();
+            let base = root
+                .or_else(|| self.cwds.get(server).cloned())
+                .or_else(|| std::env::current_dir().ok())
+                .unwrap_or_else(|| PathBuf::from("/"));
             let classification = classification.unwrap_or_else(|| {
-                let root = root
-                    .or_else(|| self.cwds.get(server).cloned())
-                    .or_else(|| std::env::current_dir().ok())
-                    .unwrap_or_else(|| PathBuf::from("/"));
-                let mut resolver = FsResolver::new(root);
+                let mut resolver = FsResolver::new(base.clone());
                 if let Some(home) = dirs::home_dir() {
                     resolver = resolver.with_home(home);
                 }
@@ -508,7 +574,15 @@ impl Pipeline {
             });
             let mut verdict = policy.judge(&call, classification);
             self.check_exfiltration(&call, &mut verdict);
-            verdict
+            // A call refused before it could run (a withheld tool, an unknown server, no
+            // workspace) is not counted against budgets.
+            let governed = if constrained {
+                self.constraints
+                    .govern(&policy, &call, &mut verdict, &ctx.session_id, &base, None)
+            } else {
+                Governed::default()
+            };
+            (verdict, governed)
         };
         Admission {
             call,
@@ -518,6 +592,7 @@ impl Pipeline {
             diff: None,
             started,
             session_id: ctx.session_id.clone(),
+            governed,
         }
     }
 
@@ -527,7 +602,31 @@ impl Pipeline {
             admission.diff = diff.clone();
         }
         match admission.verdict.decision {
-            Decision::Allow => Gate::Pass(Box::new(admission)),
+            Decision::Allow => {
+                if let Some(wait) = admission.governed.throttle {
+                    // A rate limit with `on_limit: throttle`: the slot is reserved; wait for it.
+                    tokio::select! {
+                        _ = tokio::time::sleep(wait) => {}
+                        _ = ctx.cancel.cancelled() => {
+                            let text = "cancelled by the agent while throttled".to_owned();
+                            return self
+                                .refuse(admission, Outcome::Error, Some(text.clone()), text)
+                                .await;
+                        }
+                    }
+                    // The kill switch may have been pulled while the call waited.
+                    let policy = self.policy();
+                    if let Some(reason) = self.constraints.paused(&admission.call.agent, &policy) {
+                        let v = &mut admission.verdict;
+                        v.decision = Decision::Deny;
+                        v.rule_id = Some(crate::constraints::PAUSE_RULE.to_owned());
+                        v.reason = reason.clone();
+                        let text = format!("Cordon denied this call: rule pause: {reason}");
+                        return self.refuse(admission, Outcome::Denied, None, text).await;
+                    }
+                }
+                Gate::Pass(Box::new(admission))
+            }
             Decision::Deny => {
                 let v = &admission.verdict;
                 let text = format!(
@@ -555,6 +654,7 @@ impl Pipeline {
         ) {
             admission.outcome = Outcome::Approved;
             admission.reviewer = Some(reviewer);
+            self.constraints.charge(&admission.governed);
             return Gate::Pass(Box::new(admission));
         }
         let preview = match review {
@@ -632,6 +732,7 @@ impl Pipeline {
             ApprovalDecision::Approved { reviewer, .. } => {
                 admission.outcome = Outcome::Approved;
                 admission.reviewer = Some(reviewer);
+                self.constraints.charge(&admission.governed);
                 Gate::Pass(Box::new(admission))
             }
             refused => {
@@ -742,7 +843,11 @@ fn record_of(admission: &Admission, outcome: Outcome, error: Option<String>) -> 
         action: v.classification.topic.clone(),
         target: v.classification.target.clone(),
         risk_tags: v.classification.risk_tags.iter().cloned().collect(),
-        decision: v.decision.as_str().to_owned(),
+        decision: if admission.governed.throttled {
+            THROTTLE_DECISION.to_owned()
+        } else {
+            v.decision.as_str().to_owned()
+        },
         rule_id: v.rule_id.clone(),
         reason: v.reason.clone(),
         policy_version: v.policy_version.clone(),

@@ -55,6 +55,7 @@ pub fn prompt_classification(server: &str, prompt: &str) -> Classification {
             risk_tags: BTreeSet::new(),
             paths: Vec::new(),
             command: None,
+            writes: Vec::new(),
         }],
         diagnostics: vec![
             "prompts/get: classified by the gateway as a read of a prompt".to_owned(),
@@ -138,6 +139,40 @@ impl AgentServer {
             Err(p) => p.into_inner(),
         };
         routes.get(uri).cloned()
+    }
+
+    /// Asks the client for its workspace roots, where it offers them: the blast radius of this
+    /// session (unless the config names the agent's roots). Roots are deprecated by SEP-2577,
+    /// but the clients in use today still announce them.
+    #[allow(deprecated)]
+    fn fetch_client_roots(&self, context: &NotificationContext<RoleServer>) {
+        let supports_roots = context
+            .peer
+            .peer_info()
+            .is_some_and(|info| info.capabilities.roots.is_some());
+        if supports_roots {
+            let session = context
+                .extensions
+                .get::<axum::http::request::Parts>()
+                .and_then(|p| p.headers.get("mcp-session-id"))
+                .and_then(|v| v.to_str().ok())
+                .filter(|v| !v.is_empty() && v.len() <= 128)
+                .map_or_else(|| self.session_id.clone(), str::to_owned);
+            let (peer, pipeline) = (context.peer.clone(), self.pipeline.clone());
+            tokio::spawn(async move {
+                match tokio::time::timeout(std::time::Duration::from_secs(10), peer.list_roots())
+                    .await
+                {
+                    Ok(Ok(result)) => {
+                        let uris: Vec<String> = result.roots.into_iter().map(|r| r.uri).collect();
+                        tracing::info!(%session, roots = ?uris, "client workspace roots");
+                        pipeline.constraints().set_client_roots(&session, &uris);
+                    }
+                    Ok(Err(e)) => tracing::debug!(%session, "roots/list failed: {e}"),
+                    Err(_) => tracing::debug!(%session, "roots/list: no answer within 10s"),
+                }
+            });
+        }
     }
 
     /// The only running upstream that offers resources, if exactly one does.
@@ -502,6 +537,7 @@ impl ServerHandler for AgentServer {
     }
 
     async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
+        self.fetch_client_roots(&context);
         // Forward upstream list changes to this agent until its connection closes.
         let mut events = self.pipeline.upstreams().subscribe();
         let peer = context.peer.clone();

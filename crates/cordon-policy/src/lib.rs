@@ -56,6 +56,7 @@
 mod classify;
 mod diag;
 mod eval;
+mod limits;
 mod load;
 mod topic;
 mod yaml;
@@ -69,6 +70,10 @@ use sha2::{Digest, Sha256};
 pub use crate::classify::{Classification, Classifier, ToolCall};
 pub use crate::diag::{Diagnostic, DiagnosticKind, PolicyError, Severity};
 pub use crate::eval::{TestFailure, TestReport};
+pub use crate::limits::{
+    BlastRadius, Breach, Cost, LIMIT_RULE_PREFIX, Limit, LimitAction, LimitKind, LimitScope,
+    PolicyPause, RATE_WINDOW, Usage, cost_of, human_duration,
+};
 pub use crate::topic::{PatternError, TopicPattern};
 pub use crate::yaml::{MAX_DEPTH, MAX_FILE_BYTES, MAX_NODES};
 
@@ -138,6 +143,9 @@ pub struct Policy {
     tests: Vec<PolicyTest>,
     classifier: Classifier,
     warnings: Vec<Diagnostic>,
+    limits: Vec<limits::Limit>,
+    blast_radius: limits::BlastRadius,
+    pause: limits::PolicyPause,
 }
 
 /// The shipped default policy's text, embedded at build time.
@@ -230,6 +238,9 @@ impl Policy {
             tests: loaded.tests,
             classifier: loaded.classifier,
             warnings: loaded.warnings,
+            limits: loaded.limits,
+            blast_radius: loaded.blast_radius,
+            pause: loaded.pause,
         })
     }
 
@@ -277,6 +288,43 @@ impl Policy {
     /// Rule ids in policy order.
     pub fn rule_ids(&self) -> impl Iterator<Item = &str> {
         self.rules.iter().map(|r| r.id.as_str())
+    }
+
+    /// The runtime limits (`limits:`), in policy order.
+    pub fn limits(&self) -> &[limits::Limit] {
+        &self.limits
+    }
+
+    /// The limits that count `call`.
+    pub fn limits_for<'a>(
+        &'a self,
+        call: &'a ToolCall,
+        classification: &'a Classification,
+    ) -> impl Iterator<Item = &'a limits::Limit> + 'a {
+        self.limits
+            .iter()
+            .filter(move |l| l.applies(call, classification))
+    }
+
+    /// The shortest `upstream_timeout` of the limits that count `call`, if any sets one.
+    pub fn upstream_timeout(
+        &self,
+        call: &ToolCall,
+        classification: &Classification,
+    ) -> Option<std::time::Duration> {
+        self.limits_for(call, classification)
+            .filter_map(|l| l.upstream_timeout)
+            .min()
+    }
+
+    /// What happens to writes outside the workspace roots (`blast_radius:`).
+    pub fn blast_radius(&self) -> limits::BlastRadius {
+        self.blast_radius
+    }
+
+    /// The policy file's kill switch (`paused`, `paused_agents`).
+    pub fn pause(&self) -> &limits::PolicyPause {
+        &self.pause
     }
 
     /// Number of tests across all sources.

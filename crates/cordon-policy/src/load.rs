@@ -6,7 +6,8 @@
 //! once, tests pointing at existing rules. Every stage keeps going after an error so one run
 //! reports as much as possible.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::time::Duration;
 
 use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 use regex::{RegexSet, RegexSetBuilder};
@@ -16,9 +17,11 @@ use crate::classify::{
 };
 use crate::diag::{Diagnostic, DiagnosticKind, Pos, Severity, Sink, did_you_mean};
 use crate::eval::{CompiledRule, PolicyTest};
+use crate::limits::{BlastRadius, Limit, LimitAction, LimitScope, PolicyPause};
 use crate::topic::TopicPattern;
 use crate::yaml::{self, Node, Value};
 use crate::{Decision, Source};
+use cordon_classify::{ProductionTargets, TargetKind};
 
 /// Largest compiled regex accepted (bytes of the compiled program).
 const REGEX_SIZE_LIMIT: usize = 1 << 20;
@@ -30,7 +33,31 @@ const TOP_KEYS: &[&str] = &[
     "rules",
     "tests",
     "classifiers",
+    "limits",
+    "blast_radius",
+    "production",
+    "paused",
+    "paused_agents",
 ];
+const LIMIT_KEYS: &[&str] = &[
+    "id",
+    "description",
+    "match",
+    "per",
+    "max_tool_calls",
+    "max_file_writes",
+    "max_bytes_written",
+    "max_files_changed",
+    "max_session_duration",
+    "calls_per_minute",
+    "upstream_timeout",
+    "on_limit",
+    "reason",
+];
+const BLAST_KEYS: &[&str] = &["outside_roots", "unknown_roots"];
+/// Longest duration a limit accepts (ten years): larger values are typos, and arithmetic on
+/// them must never overflow.
+const MAX_LIMIT_DURATION: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
 const RULE_KEYS: &[&str] = &["id", "description", "match", "decision", "reason"];
 const MATCH_KEYS: &[&str] = &[
     "topics",
@@ -98,6 +125,24 @@ struct ClassifierModel {
 struct FileModel {
     version: Option<String>,
     default_decision: Option<Spanned<Decision>>,
+    blast_radius: Option<Spanned<BlastRadius>>,
+    production: Vec<(TargetKind, Vec<Spanned<String>>)>,
+    paused: bool,
+    paused_agents: Vec<Spanned<String>>,
+}
+
+#[derive(Debug)]
+struct LimitModel {
+    file: usize,
+    pos: Pos,
+    id: Option<Spanned<String>>,
+    matcher: MatchModel,
+    per: LimitScope,
+    counts: BTreeMap<&'static str, u64>,
+    durations: BTreeMap<&'static str, Duration>,
+    on_limit: LimitAction,
+    on_limit_pos: Option<Pos>,
+    reason: Option<String>,
 }
 
 /// Everything the loader produces for [`crate::Policy`].
@@ -108,6 +153,9 @@ pub(crate) struct Loaded {
     pub(crate) tests: Vec<PolicyTest>,
     pub(crate) classifier: Classifier,
     pub(crate) warnings: Vec<Diagnostic>,
+    pub(crate) limits: Vec<Limit>,
+    pub(crate) blast_radius: BlastRadius,
+    pub(crate) pause: PolicyPause,
 }
 
 /// Loads a set of sources as one policy.
@@ -131,6 +179,7 @@ pub(crate) fn load(sources: &[Source]) -> Result<Loaded, Vec<Diagnostic>> {
         rules: Vec::new(),
         tests: Vec::new(),
         classifiers: Vec::new(),
+        limits: Vec::new(),
     };
     let mut files = Vec::new();
     for (index, source) in sources.iter().enumerate() {
@@ -142,6 +191,7 @@ pub(crate) fn load(sources: &[Source]) -> Result<Loaded, Vec<Diagnostic>> {
         rules,
         tests,
         classifiers,
+        limits,
         ..
     } = reader;
     let names: Vec<&str> = sources.iter().map(|s| s.name.as_str()).collect();
@@ -156,6 +206,9 @@ pub(crate) fn load(sources: &[Source]) -> Result<Loaded, Vec<Diagnostic>> {
         .unwrap_or_default();
     let default_decision = compiler.default_decision(&files);
     let (classifier, declared_tags, declared_topics) = compiler.classifiers(&classifiers);
+    let classifier = classifier.with_production(compiler.production(&files));
+    let blast_radius = compiler.blast_radius(&files);
+    let pause = compiler.pause(&files);
     let known_tags: BTreeSet<&str> = KNOWN_RISK_TAGS
         .iter()
         .copied()
@@ -168,6 +221,7 @@ pub(crate) fn load(sources: &[Source]) -> Result<Loaded, Vec<Diagnostic>> {
         .filter_map(|r| r.id.as_ref().map(|id| id.value.clone()))
         .collect();
     let rules = compiler.rules(&rules, &known_tags, &known_topics);
+    let limits = compiler.limits(limits, &known_tags, &known_topics);
     let rule_ids: Vec<&str> = declared_ids.iter().map(String::as_str).collect();
     let tests = compiler.tests(tests, &rule_ids);
 
@@ -189,6 +243,9 @@ pub(crate) fn load(sources: &[Source]) -> Result<Loaded, Vec<Diagnostic>> {
         tests,
         classifier,
         warnings: sink.diagnostics,
+        limits,
+        blast_radius,
+        pause,
     })
 }
 
@@ -220,6 +277,7 @@ struct Reader<'a> {
     rules: Vec<RuleModel>,
     tests: Vec<TestModel>,
     classifiers: Vec<ClassifierModel>,
+    limits: Vec<LimitModel>,
 }
 
 impl Reader<'_> {
@@ -284,7 +342,405 @@ impl Reader<'_> {
                 self.classifiers.push(classifier);
             }
         }
+        if let Some(node) = fields.get("limits") {
+            for item in self.list(node, "limits") {
+                let limit = self.limit(item);
+                self.limits.push(limit);
+            }
+        }
+        if let Some(node) = fields.get("blast_radius") {
+            model.blast_radius = self.blast_radius(node);
+        }
+        if let Some(node) = fields.get("production") {
+            model.production = self.production(node);
+        }
+        if let Some(node) = fields.get("paused") {
+            model.paused = self.boolean(node, "paused").unwrap_or(false);
+        }
+        if let Some(node) = fields.get("paused_agents") {
+            model.paused_agents = self.string_list(node, "paused_agents");
+        }
         model
+    }
+
+    fn boolean(&mut self, node: &Node, what: &str) -> Option<bool> {
+        match &node.value {
+            Value::Scalar { text, plain: true }
+                if matches!(text.as_str(), "true" | "True" | "TRUE") =>
+            {
+                Some(true)
+            }
+            Value::Scalar { text, plain: true }
+                if matches!(text.as_str(), "false" | "False" | "FALSE") =>
+            {
+                Some(false)
+            }
+            _ => {
+                let found = node
+                    .as_str()
+                    .map_or_else(|| node.type_name().to_owned(), |t| format!("`{t}`"));
+                self.error(
+                    node.pos,
+                    DiagnosticKind::BadType,
+                    format!("`{what}` must be true or false, found {found}"),
+                    None,
+                );
+                None
+            }
+        }
+    }
+
+    /// A count: a whole number from 0 to 2^64-1, written without sign, fraction or unit.
+    fn count(&mut self, node: &Node, what: &str) -> Option<u64> {
+        let text = node.as_str().map(str::trim);
+        let bad = |s: &mut Self, message: String| {
+            s.error(
+                node.pos,
+                DiagnosticKind::BadType,
+                message,
+                Some(format!("write e.g. `{what}: 100` (0 allows none)")),
+            );
+            None
+        };
+        let Some(text) = text.filter(|t| !t.is_empty()) else {
+            return bad(
+                self,
+                format!(
+                    "`{what}` must be a whole number, found {}",
+                    node.type_name()
+                ),
+            );
+        };
+        let digits = text.replace('_', "");
+        if text.starts_with('-') {
+            return bad(
+                self,
+                format!("`{what}` must not be negative, found `{text}`"),
+            );
+        }
+        if !digits.bytes().all(|b| b.is_ascii_digit()) || digits.is_empty() {
+            return bad(
+                self,
+                format!("`{what}` must be a whole number, found `{text}`"),
+            );
+        }
+        match digits.parse::<u64>() {
+            Ok(n) => Some(n),
+            Err(_) => bad(
+                self,
+                format!("`{what}` is too large: `{text}` (at most {})", u64::MAX),
+            ),
+        }
+    }
+
+    /// A size: a whole number of bytes, optionally with a unit (`KB`, `MB`, `GB` = powers of
+    /// 1000; `KiB`, `MiB`, `GiB` = powers of 1024).
+    fn bytes(&mut self, node: &Node, what: &str) -> Option<u64> {
+        let Some(text) = node.as_str().map(str::trim).filter(|t| !t.is_empty()) else {
+            self.error(
+                node.pos,
+                DiagnosticKind::BadType,
+                format!(
+                    "`{what}` must be a size such as 10MB, found {}",
+                    node.type_name()
+                ),
+                None,
+            );
+            return None;
+        };
+        let split = text
+            .find(|c: char| !c.is_ascii_digit() && c != '_')
+            .unwrap_or(text.len());
+        let (number, unit) = text.split_at(split);
+        let unit = unit.trim();
+        let factor: Option<u64> = match unit.to_ascii_lowercase().as_str() {
+            "" | "b" => Some(1),
+            "kb" | "k" => Some(1000),
+            "mb" | "m" => Some(1_000_000),
+            "gb" | "g" => Some(1_000_000_000),
+            "kib" => Some(1 << 10),
+            "mib" => Some(1 << 20),
+            "gib" => Some(1 << 30),
+            _ => None,
+        };
+        let help = Some("write e.g. `10MB`, `512KiB` or a number of bytes".to_owned());
+        if text.starts_with('-') {
+            self.error(
+                node.pos,
+                DiagnosticKind::BadType,
+                format!("`{what}` must not be negative, found `{text}`"),
+                help,
+            );
+            return None;
+        }
+        let value = number.replace('_', "").parse::<u64>().ok();
+        match (value, factor) {
+            (Some(v), Some(f)) => match v.checked_mul(f) {
+                Some(n) => Some(n),
+                None => {
+                    self.error(
+                        node.pos,
+                        DiagnosticKind::BadType,
+                        format!("`{what}` is too large: `{text}`"),
+                        help,
+                    );
+                    None
+                }
+            },
+            (None, _) if !number.is_empty() => {
+                self.error(
+                    node.pos,
+                    DiagnosticKind::BadType,
+                    format!("`{what}` is too large: `{text}`"),
+                    help,
+                );
+                None
+            }
+            _ => {
+                self.error(
+                    node.pos,
+                    DiagnosticKind::BadType,
+                    format!("invalid size `{text}` for `{what}`"),
+                    help,
+                );
+                None
+            }
+        }
+    }
+
+    /// A duration: a positive whole number and a unit (`ms`, `s`, `m`, `h`, `d`).
+    fn duration(&mut self, node: &Node, what: &str) -> Option<Duration> {
+        let help = Some(format!("write e.g. `{what}: 30s`, `5m`, `8h` or `1d`"));
+        let Some(text) = node.as_str().map(str::trim).filter(|t| !t.is_empty()) else {
+            self.error(
+                node.pos,
+                DiagnosticKind::BadType,
+                format!("`{what}` must be a duration, found {}", node.type_name()),
+                help,
+            );
+            return None;
+        };
+        let split = text
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(text.len());
+        let (number, unit) = text.split_at(split);
+        let ms_per: Option<u64> = match unit.trim() {
+            "ms" => Some(1),
+            "s" => Some(1000),
+            "m" => Some(60_000),
+            "h" => Some(3_600_000),
+            "d" => Some(86_400_000),
+            _ => None,
+        };
+        let message = match (number.parse::<u64>(), ms_per) {
+            (Ok(0), Some(_)) => format!("`{what}` must be greater than zero"),
+            (Ok(n), Some(per)) => match n.checked_mul(per).map(Duration::from_millis) {
+                Some(d) if d <= MAX_LIMIT_DURATION => return Some(d),
+                _ => format!("`{what}` is too long: `{text}` (at most 3650d)"),
+            },
+            (_, None) if number.is_empty() || text.starts_with('-') => {
+                format!(
+                    "invalid duration `{text}` for `{what}`: a positive whole number and a unit"
+                )
+            }
+            (Err(_), Some(_)) => format!("`{what}` is too long: `{text}` (at most 3650d)"),
+            (_, None) => format!("`{text}` has no valid unit for `{what}`: use ms, s, m, h or d"),
+        };
+        self.error(node.pos, DiagnosticKind::BadType, message, help);
+        None
+    }
+
+    fn limit(&mut self, node: &Node) -> LimitModel {
+        let mut limit = LimitModel {
+            file: self.file_index,
+            pos: node.pos,
+            id: None,
+            matcher: MatchModel::default(),
+            per: LimitScope::Session,
+            counts: BTreeMap::new(),
+            durations: BTreeMap::new(),
+            on_limit: LimitAction::Deny,
+            on_limit_pos: None,
+            reason: None,
+        };
+        let Some(fields) = self.fields(node, "limit", LIMIT_KEYS) else {
+            return limit;
+        };
+        match fields.get("id") {
+            Some(n) => limit.id = self.string(n, "id"),
+            None => self.missing(
+                node.pos,
+                "limit",
+                "id",
+                "give the limit a unique `id` (its counters are kept under it)",
+            ),
+        }
+        if let Some(n) = fields.get("description") {
+            let _ = self.string(n, "description");
+        }
+        if let Some(n) = fields.get("reason") {
+            limit.reason = self.string(n, "reason").map(|s| s.value);
+        }
+        if let Some(n) = fields.get("match") {
+            limit.matcher = self.matcher(n);
+        }
+        if let Some(n) = fields.get("per") {
+            match n.as_str() {
+                Some("session") => limit.per = LimitScope::Session,
+                Some("agent") => limit.per = LimitScope::Agent,
+                other => {
+                    let found =
+                        other.map_or_else(|| n.type_name().to_owned(), |t| format!("`{t}`"));
+                    self.error(
+                        n.pos,
+                        DiagnosticKind::BadType,
+                        format!("`per` must be `session` or `agent`, found {found}"),
+                        other.and_then(|o| did_you_mean(o, ["session", "agent"])),
+                    );
+                }
+            }
+        }
+        for key in [
+            "max_tool_calls",
+            "max_file_writes",
+            "max_files_changed",
+            "calls_per_minute",
+        ] {
+            if let Some(n) = fields.get(key)
+                && let Some(v) = self.count(n, key)
+            {
+                if key == "calls_per_minute" && v == 0 {
+                    self.error(
+                        n.pos,
+                        DiagnosticKind::BadType,
+                        "`calls_per_minute` must be at least 1".into(),
+                        Some("to allow no calls at all, write `max_tool_calls: 0`".into()),
+                    );
+                    continue;
+                }
+                limit.counts.insert(key, v);
+            }
+        }
+        if let Some(n) = fields.get("max_bytes_written")
+            && let Some(v) = self.bytes(n, "max_bytes_written")
+        {
+            limit.counts.insert("max_bytes_written", v);
+        }
+        for key in ["max_session_duration", "upstream_timeout"] {
+            if let Some(n) = fields.get(key)
+                && let Some(d) = self.duration(n, key)
+            {
+                limit.durations.insert(key, d);
+            }
+        }
+        if let Some(n) = fields.get("on_limit") {
+            limit.on_limit_pos = Some(n.pos);
+            match n.as_str() {
+                Some("deny") => limit.on_limit = LimitAction::Deny,
+                Some("require_approval") => limit.on_limit = LimitAction::RequireApproval,
+                Some("throttle") => limit.on_limit = LimitAction::Throttle,
+                other => {
+                    let found =
+                        other.map_or_else(|| n.type_name().to_owned(), |t| format!("`{t}`"));
+                    self.error(
+                        n.pos,
+                        DiagnosticKind::BadDecision,
+                        format!(
+                            "`on_limit` must be deny, require_approval or throttle, found {found}"
+                        ),
+                        other.and_then(|o| {
+                            let alias = match o {
+                                "block" | "refuse" | "reject" | "forbid" => Some("deny"),
+                                "approve" | "approval" | "ask" | "review" | "require-approval" => {
+                                    Some("require_approval")
+                                }
+                                "delay" | "slow" | "rate" | "wait" => Some("throttle"),
+                                _ => None,
+                            };
+                            alias.map(|a| format!("did you mean `{a}`?")).or_else(|| {
+                                did_you_mean(o, ["deny", "require_approval", "throttle"])
+                            })
+                        }),
+                    );
+                }
+            }
+        }
+        let sets_any = fields.keys().any(|k| {
+            !matches!(
+                *k,
+                "id" | "description" | "match" | "per" | "on_limit" | "reason"
+            )
+        });
+        if !sets_any {
+            self.error(
+                node.pos,
+                DiagnosticKind::MissingField,
+                "limit sets no limit".into(),
+                Some("add e.g. `max_tool_calls: 500`, `calls_per_minute: 60` or `upstream_timeout: 2m`".into()),
+            );
+        }
+        if limit.on_limit == LimitAction::Throttle {
+            let others: Vec<&str> = limit
+                .counts
+                .keys()
+                .chain(limit.durations.keys())
+                .copied()
+                .filter(|k| !matches!(*k, "calls_per_minute" | "upstream_timeout"))
+                .collect();
+            let pos = limit.on_limit_pos.unwrap_or(node.pos);
+            if !limit.counts.contains_key("calls_per_minute") {
+                self.error(
+                    pos,
+                    DiagnosticKind::BadDecision,
+                    "`on_limit: throttle` needs `calls_per_minute`".into(),
+                    Some(
+                        "throttling delays calls to a rate; budgets are denied or approved".into(),
+                    ),
+                );
+            } else if !others.is_empty() {
+                self.error(
+                    pos,
+                    DiagnosticKind::BadDecision,
+                    format!(
+                        "`on_limit: throttle` applies to `calls_per_minute` only, but this limit also sets {}",
+                        others.join(", ")
+                    ),
+                    Some("put the budgets in a limit of their own with `on_limit: deny` or `require_approval`".into()),
+                );
+            }
+        }
+        limit
+    }
+
+    fn blast_radius(&mut self, node: &Node) -> Option<Spanned<BlastRadius>> {
+        let fields = self.fields(node, "blast_radius", BLAST_KEYS)?;
+        let mut b = BlastRadius::default();
+        if let Some(n) = fields.get("outside_roots") {
+            b.outside_roots = self.decision(n)?;
+        }
+        if let Some(n) = fields.get("unknown_roots") {
+            b.unknown_roots = self.decision(n)?;
+        }
+        Some(Spanned {
+            value: b,
+            pos: node.pos,
+        })
+    }
+
+    fn production(&mut self, node: &Node) -> Vec<(TargetKind, Vec<Spanned<String>>)> {
+        let keys: Vec<&'static str> = TargetKind::ALL.iter().map(|k| k.key()).collect();
+        let Some(fields) = self.fields(node, "production", &keys) else {
+            return Vec::new();
+        };
+        let mut out: Vec<(TargetKind, Vec<Spanned<String>>)> = fields
+            .into_iter()
+            .filter_map(|(key, value)| {
+                let kind = TargetKind::from_key(key)?;
+                Some((kind, self.string_list(value, key)))
+            })
+            .collect();
+        out.sort_by_key(|(k, _)| *k);
+        out
     }
 
     /// The entries of a mapping whose keys are all allowed; unknown keys are reported.
@@ -682,6 +1138,157 @@ impl Compiler<'_> {
         }
         // Fail closed: with no default, an unmatched call waits for a human.
         chosen.map_or(Decision::RequireApproval, |(_, d)| d.value)
+    }
+
+    fn production(&mut self, files: &[FileModel]) -> ProductionTargets {
+        let mut lists: BTreeMap<TargetKind, Vec<String>> = BTreeMap::new();
+        for (index, file) in files.iter().enumerate() {
+            for (kind, globs) in &file.production {
+                for glob in globs {
+                    if let Err(e) = GlobBuilder::new(&glob.value).build() {
+                        self.report(
+                            index,
+                            glob.pos,
+                            Severity::Error,
+                            DiagnosticKind::BadGlob,
+                            format!("invalid glob `{}`: {}", glob.value, glob_error_text(&e)),
+                            None,
+                        );
+                        continue;
+                    }
+                    lists.entry(*kind).or_default().push(glob.value.clone());
+                }
+            }
+        }
+        match ProductionTargets::new(lists.iter().map(|(k, v)| (*k, v.as_slice()))) {
+            Ok(targets) => targets,
+            Err(error) => {
+                self.report(
+                    0,
+                    Pos::START,
+                    Severity::Error,
+                    DiagnosticKind::BadGlob,
+                    error.to_string(),
+                    None,
+                );
+                ProductionTargets::default()
+            }
+        }
+    }
+
+    fn blast_radius(&mut self, files: &[FileModel]) -> BlastRadius {
+        let mut chosen: Option<(usize, Pos, BlastRadius)> = None;
+        for (index, file) in files.iter().enumerate() {
+            let Some(b) = &file.blast_radius else {
+                continue;
+            };
+            match &chosen {
+                None => chosen = Some((index, b.pos, b.value)),
+                Some((first, pos, value)) if *value != b.value => {
+                    let message = format!(
+                        "`blast_radius` conflicts with the one at {}:{}:{}",
+                        self.name(*first),
+                        pos.line,
+                        pos.column
+                    );
+                    self.report(
+                        index,
+                        b.pos,
+                        Severity::Error,
+                        DiagnosticKind::BadDecision,
+                        message,
+                        Some("set `blast_radius` in one file of the directory only".into()),
+                    );
+                }
+                Some(_) => {}
+            }
+        }
+        chosen.map_or_else(BlastRadius::default, |(_, _, b)| b)
+    }
+
+    fn pause(&mut self, files: &[FileModel]) -> PolicyPause {
+        let mut pause = PolicyPause::default();
+        for (index, file) in files.iter().enumerate() {
+            pause.all |= file.paused;
+            for agent in &file.paused_agents {
+                if self.check_glob(index, agent, false).is_some()
+                    && !pause.agents.contains(&agent.value)
+                {
+                    pause.agents.push(agent.value.clone());
+                }
+            }
+        }
+        pause
+    }
+
+    fn limits(
+        &mut self,
+        models: Vec<LimitModel>,
+        known_tags: &BTreeSet<&str>,
+        known_topics: &[TopicPattern],
+    ) -> Vec<Limit> {
+        let mut seen: HashMap<String, (usize, Pos)> = HashMap::new();
+        let mut out = Vec::with_capacity(models.len());
+        for model in models {
+            let Some(id) = model.id.clone() else { continue };
+            if id.value.trim().is_empty() {
+                self.report(
+                    model.file,
+                    id.pos,
+                    Severity::Error,
+                    DiagnosticKind::MissingField,
+                    "empty limit `id`".into(),
+                    None,
+                );
+                continue;
+            }
+            if let Some((first_file, first_pos)) = seen.get(&id.value).copied() {
+                let message = format!(
+                    "duplicate limit id `{}` (first defined at {}:{}:{})",
+                    id.value,
+                    self.name(first_file),
+                    first_pos.line,
+                    first_pos.column
+                );
+                self.report(
+                    model.file,
+                    id.pos,
+                    Severity::Error,
+                    DiagnosticKind::DuplicateId,
+                    message,
+                    Some("limit ids key their counters: make them unique".into()),
+                );
+                continue;
+            }
+            seen.insert(id.value.clone(), (model.file, id.pos));
+            // The match compiles exactly like a rule's, read the way a deny rule reads it.
+            let rule = RuleModel {
+                file: model.file,
+                pos: model.pos,
+                id: Some(id.clone()),
+                matcher: model.matcher,
+                decision: Some(Decision::Deny),
+                reason: Some("limit".into()),
+            };
+            let Some(matcher) = self.rules(&[rule], known_tags, known_topics).pop() else {
+                continue;
+            };
+            out.push(Limit {
+                id: id.value,
+                per: model.per,
+                max_tool_calls: model.counts.get("max_tool_calls").copied(),
+                max_file_writes: model.counts.get("max_file_writes").copied(),
+                max_bytes_written: model.counts.get("max_bytes_written").copied(),
+                max_files_changed: model.counts.get("max_files_changed").copied(),
+                max_session_duration: model.durations.get("max_session_duration").copied(),
+                calls_per_minute: model.counts.get("calls_per_minute").copied(),
+                upstream_timeout: model.durations.get("upstream_timeout").copied(),
+                on_limit: model.on_limit,
+                reason: model.reason,
+                matcher,
+            });
+        }
+        out
     }
 
     fn classifiers(

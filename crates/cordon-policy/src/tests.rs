@@ -15,6 +15,7 @@ fn part(topic: &str, tags: &[&str], paths: &[&str], command: Option<&str>) -> Pa
         risk_tags: tags.iter().map(|t| (*t).to_owned()).collect(),
         paths: paths.iter().map(|p| (*p).to_owned()).collect(),
         command: command.map(|c| c.split(' ').map(str::to_owned).collect()),
+        writes: vec![],
     }
 }
 

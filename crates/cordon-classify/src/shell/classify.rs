@@ -54,7 +54,7 @@ pub(crate) fn classify_command_line(src: &str, depth: usize, out: &mut ShellOutc
 pub(crate) fn classify_argv_top(argv: &[String], out: &mut ShellOutcome) {
     let start = out.drafts.len();
     classify_argv(argv, 0, None, out);
-    finish_new_drafts(out, start, argv, &[], &[], false);
+    finish_new_drafts(out, start, argv, &[], &[], &[], false);
 }
 
 fn classify_pipeline(pipeline: &Pipeline, depth: usize, out: &mut ShellOutcome) {
@@ -169,7 +169,8 @@ fn classify_simple(cmd: &SimpleCommand, depth: usize, stdin: Option<&str>, out: 
         }
         Some(_) => classify_argv(&argv, depth, stdin, out),
     }
-    finish_new_drafts(out, start, &argv, &reads, &writes, secret_vars);
+    let assigns: Vec<String> = cmd.assigns.iter().map(|a| a.text.clone()).collect();
+    finish_new_drafts(out, start, &argv, &assigns, &reads, &writes, secret_vars);
 }
 
 /// Attach the command's redirections, argv and variables to the first draft it produced, and
@@ -178,6 +179,7 @@ fn finish_new_drafts(
     out: &mut ShellOutcome,
     start: usize,
     argv: &[String],
+    assigns: &[String],
     reads: &[String],
     writes: &[String],
     secret_vars: bool,
@@ -187,6 +189,11 @@ fn finish_new_drafts(
     for d in out.drafts.iter_mut().skip(start + 1) {
         if d.command.is_none() && !argv.is_empty() {
             d.command = Some(argv.to_vec());
+        }
+    }
+    for d in out.drafts.iter_mut().skip(start) {
+        if d.assigns.is_empty() {
+            d.assigns = assigns.to_vec();
         }
     }
     if let Some(main) = out.drafts.get_mut(start) {

@@ -5,6 +5,7 @@ pub mod approvals;
 pub mod hook;
 pub mod log;
 pub mod mcp;
+pub mod pause;
 pub mod policy;
 pub mod secret;
 pub mod serve;
