@@ -1,0 +1,85 @@
+//! The engine status both windows and the tray show.
+
+use cordon_gateway::{Config, Engine};
+use serde::{Deserialize, Serialize};
+
+/// What the tray and the windows show about the engine.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Status {
+    /// An engine is running in this app.
+    pub running: bool,
+    /// Every agent is paused (calls refused until resumed).
+    pub paused: bool,
+    /// Agents paused one by one.
+    pub paused_agents: Vec<String>,
+    /// Calls waiting for a human.
+    pub pending: usize,
+    /// The policy version in force ("" when not running).
+    pub policy_version: String,
+    /// The policy file or directory (None: the shipped default).
+    pub policy_path: Option<String>,
+    /// The config file (None: built-in defaults).
+    pub config_path: Option<String>,
+    /// The evidence database.
+    pub evidence_path: String,
+    /// The reviewer identity recorded on approvals.
+    pub reviewer: String,
+    /// How long a held call waits.
+    pub approval_timeout_secs: u64,
+    /// The Streamable HTTP address, when enabled.
+    pub http_addr: Option<String>,
+    /// The app starts at login.
+    pub autostart: bool,
+}
+
+/// What the desktop shell knows that the engine's library API does not (pause state lives in
+/// the engine once issue 9 lands; autostart is an OS setting the shell manages).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ShellState {
+    /// Every agent is paused.
+    pub paused: bool,
+    /// Agents paused one by one.
+    pub paused_agents: Vec<String>,
+    /// The app starts at login.
+    pub autostart: bool,
+}
+
+impl Status {
+    /// The status of a running engine. `policy_path`: where the policy now lives (it can move
+    /// from the shipped default to a file while the engine runs).
+    pub fn running(engine: &Engine, policy_path: Option<String>, shell: &ShellState) -> Status {
+        let config = engine.config();
+        Status {
+            running: true,
+            paused: shell.paused,
+            paused_agents: shell.paused_agents.clone(),
+            pending: engine.pending_approvals().len(),
+            policy_version: engine.pipeline().policy().version().to_owned(),
+            policy_path,
+            config_path: config.source.as_ref().map(|p| p.display().to_string()),
+            evidence_path: config.evidence.display().to_string(),
+            reviewer: config.reviewer.clone(),
+            approval_timeout_secs: config.approval_timeout.as_secs(),
+            http_addr: engine.http_addr().map(|a| a.to_string()),
+            autostart: shell.autostart,
+        }
+    }
+
+    /// The status when no engine runs (stopped, restarting), from its config.
+    pub fn stopped(config: &Config, policy_path: Option<String>, shell: &ShellState) -> Status {
+        Status {
+            running: false,
+            paused: shell.paused,
+            paused_agents: shell.paused_agents.clone(),
+            pending: 0,
+            policy_version: String::new(),
+            policy_path,
+            config_path: config.source.as_ref().map(|p| p.display().to_string()),
+            evidence_path: config.evidence.display().to_string(),
+            reviewer: config.reviewer.clone(),
+            approval_timeout_secs: config.approval_timeout.as_secs(),
+            http_addr: None,
+            autostart: shell.autostart,
+        }
+    }
+}
