@@ -3,9 +3,11 @@
 //!
 //! Nothing here knows about windows or Tauri, so the command logic is tested without a display.
 
+use std::path::PathBuf;
 use std::sync::{Mutex, MutexGuard};
 
-use cordon_gateway::{Engine, GatewayError, PendingApproval};
+use cordon_admin::{Admin, AdminError, ShellState, Status};
+use cordon_gateway::{Config, Engine, GatewayError, PauseState, PendingApproval};
 use serde::Serialize;
 
 /// Longest deny reason kept (it is shown to the agent and stored in the evidence log).
@@ -29,6 +31,12 @@ pub enum DesktopError {
     /// The engine refused or failed.
     #[error("engine: {0}")]
     Engine(String),
+    /// A file, the keychain or the OS refused (e.g. the autostart entry).
+    #[error("{0}")]
+    Io(String),
+    /// The settings or evidence layer refused, with its own stable kind.
+    #[error("{0}")]
+    Admin(#[from] AdminError),
 }
 
 impl DesktopError {
@@ -39,6 +47,8 @@ impl DesktopError {
             DesktopError::UnknownApproval(_) => "unknown_approval",
             DesktopError::Invalid(_) => "invalid",
             DesktopError::Engine(_) => "engine",
+            DesktopError::Io(_) => "io",
+            DesktopError::Admin(error) => error.kind(),
         }
     }
 }
@@ -50,6 +60,12 @@ impl Serialize for DesktopError {
         s.serialize_field("kind", self.kind())?;
         s.serialize_field("message", &self.to_string())?;
         s.end()
+    }
+}
+
+impl From<cordon_gateway::ConfigError> for DesktopError {
+    fn from(error: cordon_gateway::ConfigError) -> Self {
+        DesktopError::Engine(format!("the config does not load: {error}"))
     }
 }
 
@@ -73,17 +89,81 @@ pub struct Decided {
     pub session: bool,
 }
 
-/// The engine, shared by commands, tray and notifications; `None` once shut down.
+/// The engine, shared by commands, tray and notifications; `None` once shut down (or while it
+/// restarts). The admin layer behind the settings window and the evidence viewer follows it.
 pub struct Core {
     engine: Mutex<Option<Engine>>,
+    admin: Admin,
+    /// `--config` as given at launch: a restart reads that file again.
+    config_arg: Option<PathBuf>,
+    /// One restart at a time.
+    restarting: tokio::sync::Mutex<()>,
 }
 
 impl Core {
-    /// Wraps a started engine.
+    /// Wraps a started engine; its config file is what the settings window edits.
     pub fn new(engine: Engine) -> Core {
+        let admin = Admin::new(engine.config());
+        Core::with_admin(engine, admin, None)
+    }
+
+    /// Wraps a started engine with an admin layer (tests give it their own keychain and agent
+    /// directories) and the `--config` to read again on restart. Starts watching the policy
+    /// for edits made in other editors.
+    pub fn with_admin(engine: Engine, admin: Admin, config_arg: Option<PathBuf>) -> Core {
+        admin.attach(&engine);
+        if let Err(error) = admin.watch_policy() {
+            tracing::warn!("cannot watch the policy for outside edits: {error}");
+        }
         Core {
             engine: Mutex::new(Some(engine)),
+            admin,
+            config_arg,
+            restarting: tokio::sync::Mutex::new(()),
         }
+    }
+
+    /// The settings and evidence layer.
+    pub fn admin(&self) -> &Admin {
+        &self.admin
+    }
+
+    /// The status the windows show (`autostart`: what the OS says).
+    pub fn status(&self, autostart: bool) -> Status {
+        let guard = self.lock();
+        let pause = guard.as_ref().map(Engine::pause_state).unwrap_or_default();
+        let shell = ShellState {
+            paused: pause.all,
+            paused_agents: pause.agents,
+            autostart,
+        };
+        self.admin.status(guard.as_ref(), &shell)
+    }
+
+    /// Stops the engine (held calls refused and recorded, like Quit) and starts it again from
+    /// the config file as it is now, so server and reviewer changes apply. If the new config
+    /// does not start, no engine runs and every call is refused until it is fixed: never an
+    /// ungoverned fallback.
+    pub async fn restart(&self) -> Result<(), DesktopError> {
+        let _one = self.restarting.lock().await;
+        // Read and validate the config first: a file broken by hand keeps the old engine running.
+        let config = match self.config_arg {
+            Some(_) => Config::resolve(self.config_arg.clone())?,
+            None => self.admin.restart_config()?,
+        };
+        let old = self.lock().take();
+        self.admin.unwatch_policy();
+        self.admin.detach();
+        if let Some(engine) = old {
+            engine.shutdown().await?;
+        }
+        let engine = Engine::start(config).await?;
+        self.admin.attach(&engine);
+        if let Err(error) = self.admin.watch_policy() {
+            tracing::warn!("cannot watch the policy for outside edits: {error}");
+        }
+        *self.lock() = Some(engine);
+        Ok(())
     }
 
     fn lock(&self) -> MutexGuard<'_, Option<Engine>> {
@@ -148,6 +228,23 @@ impl Core {
                 decision: "denied",
                 session: false,
             })
+        })
+    }
+
+    /// The engine's kill switch state (the tray's check mark).
+    pub fn pause_state(&self) -> Result<PauseState, DesktopError> {
+        self.with(|engine| Ok(engine.pause_state()))
+    }
+
+    /// Pauses every agent (their calls are refused and recorded; held calls are denied) or
+    /// resumes them all.
+    pub fn set_paused(&self, paused: bool) -> Result<PauseState, DesktopError> {
+        self.with(|engine| {
+            if paused {
+                Ok(engine.pause(None)?)
+            } else {
+                Ok(engine.resume(None)?)
+            }
         })
     }
 

@@ -2,12 +2,14 @@
 //!
 //! Module map: [`core`] (the engine in app state, the command logic and its error type),
 //! [`watch`] (new held calls and burst grouping), [`notify`] (native notifications),
-//! [`windows`] (approval and placeholder windows), [`commands`] (the Tauri commands).
+//! [`windows`] (approval, settings and evidence windows), [`commands`] (the Tauri commands,
+//! one module per window), [`updates`] (signed updates, only when the user opts in).
 //! Everything that decides lives in the engine; this crate only shows and forwards.
 
 pub mod commands;
 pub mod core;
 pub mod notify;
+pub mod updates;
 pub mod watch;
 pub mod windows;
 
@@ -17,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use cordon_gateway::{Config, Engine};
 use tauri::image::Image;
-use tauri::menu::{Menu, MenuItem, PredefinedMenuItem};
+use tauri::menu::{CheckMenuItem, Menu, MenuItem, PredefinedMenuItem};
 use tauri::tray::{TrayIcon, TrayIconBuilder};
 use tauri::{AppHandle, Manager, RunEvent};
 
@@ -30,14 +32,19 @@ pub const POLL_INTERVAL: Duration = Duration::from_millis(300);
 const TRAY_ID: &str = "cordon";
 const ICON: &[u8] = include_bytes!("../icons/tray.png");
 const ICON_PENDING: &[u8] = include_bytes!("../icons/tray-pending.png");
+const ICON_PAUSED: &[u8] = include_bytes!("../icons/tray-paused.png");
 
-/// The command line: `cordon-desktop [--config FILE] [--show-approvals]`.
+const USAGE: &str =
+    "usage: cordon-desktop [--config FILE] [--show approvals|settings|evidence] [--show-approvals]";
+
+/// The command line: `cordon-desktop [--config FILE] [--show PAGE]`.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Args {
     /// `--config FILE` (else `CORDON_CONFIG`, else the default config path).
     pub config: Option<PathBuf>,
-    /// Open the approval window at start (also what a second launch forwards).
-    pub show_approvals: bool,
+    /// A window to open at start; a second launch forwards it to the running app, so desktop
+    /// entries and scripts can open a window of the one running instance.
+    pub show: Option<windows::Page>,
 }
 
 /// Parses the arguments after the program name; unknown ones are errors (never ignored).
@@ -50,17 +57,57 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<Args, Strin
                 let path = args.next().ok_or("--config needs a file")?;
                 parsed.config = Some(PathBuf::from(path));
             }
-            "--show-approvals" => parsed.show_approvals = true,
-            "-h" | "--help" => {
-                return Err("usage: cordon-desktop [--config FILE] [--show-approvals]".into());
+            "--show-approvals" => parsed.show = Some(windows::Page::Approvals),
+            "--show" => {
+                let name = args.next().ok_or("--show needs a window name")?;
+                parsed.show = Some(parse_page(&name)?);
             }
-            other => match other.strip_prefix("--config=") {
-                Some(path) if !path.is_empty() => parsed.config = Some(PathBuf::from(path)),
-                _ => return Err(format!("unknown argument `{other}`")),
-            },
+            "-h" | "--help" => return Err(USAGE.into()),
+            other => {
+                if let Some(path) = other.strip_prefix("--config=").filter(|p| !p.is_empty()) {
+                    parsed.config = Some(PathBuf::from(path));
+                } else if let Some(name) = other.strip_prefix("--show=") {
+                    parsed.show = Some(parse_page(name)?);
+                } else {
+                    return Err(format!("unknown argument `{other}`\n{USAGE}"));
+                }
+            }
         }
     }
     Ok(parsed)
+}
+
+/// WebKitGTK probes the GPU (EGL / DMA-BUF) as soon as the app starts, even with no window open;
+/// on machines with a software GL (Mesa llvmpipe: VMs, remote desktops, Xvfb) that maps ~50 MB of
+/// LLVM into a tray app that mostly shows nothing. Cordon's pages are forms, tables and diffs, for
+/// which WebKit's software rendering is indistinguishable, so the GPU paths are off unless the user
+/// sets `CORDON_WEBKIT_GPU=1` (or sets WebKit's own variables, which are left alone).
+///
+/// Must run at the very start of `main`, before any other thread exists: changing the process
+/// environment is only sound while nothing else can read it.
+#[allow(unsafe_code)]
+pub fn prefer_software_webkit() {
+    #[cfg(target_os = "linux")]
+    {
+        if std::env::var_os("CORDON_WEBKIT_GPU").is_some_and(|v| v == "1") {
+            return;
+        }
+        for var in [
+            "WEBKIT_DISABLE_DMABUF_RENDERER",
+            "WEBKIT_DISABLE_COMPOSITING_MODE",
+        ] {
+            if std::env::var_os(var).is_none() {
+                // SAFETY: called first thing in `main`, while the process has a single thread, so
+                // no concurrent reader of the environment exists (see the doc comment).
+                unsafe { std::env::set_var(var, "1") };
+            }
+        }
+    }
+}
+
+fn parse_page(name: &str) -> Result<windows::Page, String> {
+    windows::Page::parse(name)
+        .ok_or_else(|| format!("unknown window `{name}` (approvals, settings or evidence)"))
 }
 
 /// Runs the tray app until Quit. Refuses to start (exit code 1) when the engine cannot start:
@@ -87,7 +134,8 @@ pub fn run() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let show_at_start = args.show_approvals;
+    let show_at_start = args.show;
+    let config_arg = args.config.clone();
 
     let app = tauri::Builder::default()
         // Must be the first plugin: a second launch hands its arguments here and exits.
@@ -98,23 +146,61 @@ pub fn run() -> ExitCode {
                     "a second launch asked for another config: ignored (one engine per user)"
                 );
             }
-            windows::open_approval(app, None);
+            windows::show(app, forwarded.show.unwrap_or(windows::Page::Approvals));
         }))
+        .plugin(tauri_plugin_autostart::init(
+            tauri_plugin_autostart::MacosLauncher::LaunchAgent,
+            None,
+        ))
+        .plugin(tauri_plugin_dialog::init())
+        // Signed updates: nothing is checked unless the user turned it on (see updates.rs).
+        .plugin(updates::plugin())
         .invoke_handler(tauri::generate_handler![
-            commands::list_pending,
-            commands::get_approval,
-            commands::approve,
-            commands::deny
+            commands::approvals::list_pending,
+            commands::approvals::get_approval,
+            commands::approvals::approve,
+            commands::approvals::deny,
+            commands::settings::engine_status,
+            commands::settings::set_paused,
+            commands::settings::set_autostart,
+            commands::settings::policy_get,
+            commands::settings::policy_validate,
+            commands::settings::policy_test,
+            commands::settings::policy_replay,
+            commands::settings::policy_save,
+            commands::settings::policy_events,
+            commands::settings::config_get,
+            commands::settings::server_save,
+            commands::settings::server_remove,
+            commands::settings::settings_save,
+            commands::settings::restart_engine,
+            commands::settings::secrets_list,
+            commands::settings::secret_set,
+            commands::settings::secret_remove,
+            commands::settings::agents_list,
+            commands::settings::agent_install,
+            commands::settings::agent_uninstall,
+            commands::evidence::evidence_query,
+            commands::evidence::evidence_record,
+            commands::evidence::evidence_agents,
+            commands::evidence::evidence_activity,
+            commands::evidence::evidence_verify,
+            commands::evidence::evidence_export,
+            updates::get_update_settings,
+            updates::set_update_settings,
+            updates::check_for_updates,
         ])
         .setup(move |app| {
             let engine = tauri::async_runtime::block_on(Engine::start(config))?;
             tracing::info!(socket = %engine.config().socket.display(), "engine started in-process");
-            app.manage(Core::new(engine));
+            let admin = cordon_admin::Admin::new(engine.config());
+            app.manage(Core::with_admin(engine, admin, config_arg));
             build_tray(app.handle())?;
+            updates::check_at_startup(app.handle());
             start_polling(app.handle().clone());
             quit_on_signal(app.handle().clone());
-            if show_at_start {
-                windows::open_approval(app.handle(), None);
+            if let Some(page) = show_at_start {
+                windows::show(app.handle(), page);
             }
             Ok(())
         })
@@ -151,6 +237,8 @@ fn shutdown_engine(app: &AppHandle) {
 
 fn build_tray(app: &AppHandle) -> tauri::Result<()> {
     let pending = MenuItem::with_id(app, "pending", "No pending approvals", true, None::<&str>)?;
+    let pause =
+        CheckMenuItem::with_id(app, "pause", "Pause all agents", true, false, None::<&str>)?;
     let evidence = MenuItem::with_id(app, "evidence", "Evidence…", true, None::<&str>)?;
     let settings = MenuItem::with_id(app, "settings", "Settings…", true, None::<&str>)?;
     let quit = MenuItem::with_id(app, "quit", "Quit Cordon", true, None::<&str>)?;
@@ -158,6 +246,7 @@ fn build_tray(app: &AppHandle) -> tauri::Result<()> {
         app,
         &[
             &pending,
+            &pause,
             &PredefinedMenuItem::separator(app)?,
             &evidence,
             &settings,
@@ -171,19 +260,37 @@ fn build_tray(app: &AppHandle) -> tauri::Result<()> {
         .menu(&menu)
         .on_menu_event(|app, event| match event.id().as_ref() {
             "pending" => windows::open_approval(app, None),
-            "evidence" => windows::open_placeholder(app, "evidence", "Cordon — evidence"),
-            "settings" => windows::open_placeholder(app, "settings", "Cordon — settings"),
+            "pause" => toggle_pause(app),
+            "evidence" => windows::open_evidence(app),
+            "settings" => windows::open_settings(app),
             "quit" => app.exit(0),
             _ => {}
         })
         .build(app)?;
-    app.manage(TrayItems { pending });
+    app.manage(TrayItems { pending, pause });
     Ok(())
+}
+
+/// The tray's kill switch: every agent's calls are refused (and recorded) until resumed; calls
+/// waiting for a human are denied.
+fn toggle_pause(app: &AppHandle) {
+    let Some(core) = app.try_state::<Core>() else {
+        return;
+    };
+    let paused = core.pause_state().map(|s| s.all).unwrap_or(false);
+    if let Err(error) = core.set_paused(!paused) {
+        tracing::error!(
+            "cannot {} the agents: {error}",
+            if paused { "resume" } else { "pause" }
+        );
+    }
+    refresh_tray(app, core.inner());
 }
 
 /// The tray menu entries that change with the engine's state.
 struct TrayItems {
     pending: MenuItem<tauri::Wry>,
+    pause: CheckMenuItem<tauri::Wry>,
 }
 
 /// The tray's text for `n` waiting calls.
@@ -195,29 +302,53 @@ pub fn pending_label(n: usize) -> String {
     }
 }
 
-/// Updates the tray's count, tooltip and icon.
-pub(crate) fn refresh_tray(app: &AppHandle, core: &Core) {
-    let n = core.pending().map(|p| p.len()).unwrap_or(0);
-    set_tray_count(app, n);
+/// What the tray shows: the number of waiting calls and whether agents are paused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TrayState {
+    /// Calls waiting for a human.
+    pub pending: usize,
+    /// Every agent paused (the kill switch).
+    pub paused: bool,
 }
 
-fn set_tray_count(app: &AppHandle, n: usize) {
+impl TrayState {
+    /// The tooltip: paused wins over the count, since nothing passes while paused.
+    pub fn tooltip(self) -> String {
+        match (self.paused, self.pending) {
+            (true, _) => "Cordon: paused — every call is refused".to_owned(),
+            (false, 0) => "Cordon: running".to_owned(),
+            (false, n) => format!("Cordon: {}", pending_label(n)),
+        }
+    }
+}
+
+/// Reads the engine's state and updates the tray's count, check mark, tooltip and icon.
+pub(crate) fn refresh_tray(app: &AppHandle, core: &Core) {
+    let state = TrayState {
+        pending: core.pending().map(|p| p.len()).unwrap_or(0),
+        paused: core.pause_state().map(|s| s.all).unwrap_or(false),
+    };
+    set_tray(app, state);
+}
+
+fn set_tray(app: &AppHandle, state: TrayState) {
     if let Some(items) = app.try_state::<TrayItems>() {
-        let _ = items.pending.set_text(pending_label(n));
+        let _ = items.pending.set_text(pending_label(state.pending));
+        let _ = items.pause.set_checked(state.paused);
     }
     if let Some(tray) = app.tray_by_id(TRAY_ID) {
-        set_tray_state(&tray, n);
+        set_tray_icon(&tray, state);
     }
 }
 
-fn set_tray_state(tray: &TrayIcon, n: usize) {
-    let tooltip = if n == 0 {
-        "Cordon: running".to_owned()
-    } else {
-        format!("Cordon: {}", pending_label(n))
+fn set_tray_icon(tray: &TrayIcon, state: TrayState) {
+    let _ = tray.set_tooltip(Some(state.tooltip()));
+    let bytes = match (state.paused, state.pending) {
+        (true, _) => ICON_PAUSED,
+        (false, 0) => ICON,
+        (false, _) => ICON_PENDING,
     };
-    let _ = tray.set_tooltip(Some(tooltip));
-    if let Ok(icon) = Image::from_bytes(if n == 0 { ICON } else { ICON_PENDING }) {
+    if let Ok(icon) = Image::from_bytes(bytes) {
         let _ = tray.set_icon(Some(icon));
     }
 }
@@ -253,7 +384,7 @@ fn quit_on_signal(app: AppHandle) {
 fn start_polling(app: AppHandle) {
     tauri::async_runtime::spawn(async move {
         let mut watch = Watch::new();
-        let mut shown = usize::MAX;
+        let mut shown: Option<TrayState> = None;
         let mut tick = tokio::time::interval(POLL_INTERVAL);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -262,15 +393,20 @@ fn start_polling(app: AppHandle) {
                 return;
             };
             let Ok(pending) = core.pending() else {
-                return; // engine shut down
+                continue; // stopped or restarting: nothing waits
             };
             if let Some(notice) = watch.observe(&pending, Instant::now()) {
                 notify::show(&app, notice);
             }
-            // Touch the tray only when the count changes: idle stays idle.
-            if pending.len() != shown {
-                shown = pending.len();
-                set_tray_count(&app, shown);
+            // Touch the tray only when its state changes: idle stays idle. (Pausing from the CLI
+            // or a policy edit shows up here too.)
+            let state = TrayState {
+                pending: pending.len(),
+                paused: core.pause_state().map(|s| s.all).unwrap_or(false),
+            };
+            if shown != Some(state) {
+                shown = Some(state);
+                set_tray(&app, state);
             }
         }
     });
@@ -291,9 +427,19 @@ mod tests {
             args(&["--config", "/tmp/c.yaml", "--show-approvals"]),
             Ok(Args {
                 config: Some("/tmp/c.yaml".into()),
-                show_approvals: true
+                show: Some(windows::Page::Approvals)
             })
         );
+        assert_eq!(
+            args(&["--show", "evidence"]).map(|a| a.show),
+            Ok(Some(windows::Page::Evidence))
+        );
+        assert_eq!(
+            args(&["--show=settings"]).map(|a| a.show),
+            Ok(Some(windows::Page::Settings))
+        );
+        assert!(args(&["--show"]).is_err());
+        assert!(args(&["--show", "../etc"]).is_err());
         assert_eq!(
             args(&["--config=/x.yaml"]).map(|a| a.config),
             Ok(Some("/x.yaml".into()))
@@ -308,5 +454,20 @@ mod tests {
         assert_eq!(pending_label(0), "No pending approvals");
         assert_eq!(pending_label(1), "1 pending approval…");
         assert_eq!(pending_label(7), "7 pending approvals…");
+        let running = TrayState {
+            pending: 0,
+            paused: false,
+        };
+        assert_eq!(running.tooltip(), "Cordon: running");
+        let waiting = TrayState {
+            pending: 2,
+            ..running
+        };
+        assert_eq!(waiting.tooltip(), "Cordon: 2 pending approvals…");
+        let paused = TrayState {
+            paused: true,
+            ..waiting
+        };
+        assert!(paused.tooltip().contains("paused"));
     }
 }

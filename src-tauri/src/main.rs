@@ -4,5 +4,7 @@
 #![cfg_attr(not(debug_assertions), windows_subsystem = "windows")]
 
 fn main() -> std::process::ExitCode {
+    // Before anything else runs (no other thread exists yet): see the function's doc.
+    cordon_desktop::prefer_software_webkit();
     cordon_desktop::run()
 }

@@ -1,4 +1,5 @@
-//! The app's windows, created on demand (a tray app shows none at start).
+//! The app's windows, created on demand (a tray app shows none at start). Each window has its own
+//! label and capability file, so a page can call only the commands it needs.
 
 use tauri::{AppHandle, Manager, WebviewUrl, WebviewWindowBuilder};
 
@@ -19,9 +20,63 @@ pub fn open_approval(app: &AppHandle, id: Option<&str>) {
     open(app, APPROVAL, &page, "Cordon — approval", (980.0, 760.0));
 }
 
-/// Opens (or focuses) a placeholder window for a part of the app still to come.
-pub fn open_placeholder(app: &AppHandle, label: &str, title: &str) {
-    open(app, label, &format!("{label}.html"), title, (640.0, 420.0));
+/// Label of the settings window (capabilities/settings.json).
+pub const SETTINGS: &str = "settings";
+/// Label of the evidence viewer (capabilities/evidence.json).
+pub const EVIDENCE: &str = "evidence";
+
+/// The windows a launch (or a second launch, forwarded) can ask for with `--show`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Page {
+    /// The calls waiting for a human.
+    Approvals,
+    /// Policy, servers, secrets, agents, general settings.
+    Settings,
+    /// The evidence log viewer.
+    Evidence,
+}
+
+impl Page {
+    /// Parses the `--show` value.
+    pub fn parse(name: &str) -> Option<Page> {
+        match name {
+            "approvals" | "approval" => Some(Page::Approvals),
+            "settings" => Some(Page::Settings),
+            "evidence" => Some(Page::Evidence),
+            _ => None,
+        }
+    }
+}
+
+/// Opens (or focuses) one of the app's windows.
+pub fn show(app: &AppHandle, page: Page) {
+    match page {
+        Page::Approvals => open_approval(app, None),
+        Page::Settings => open_settings(app),
+        Page::Evidence => open_evidence(app),
+    }
+}
+
+/// Opens (or focuses) the settings window.
+pub fn open_settings(app: &AppHandle) {
+    open(
+        app,
+        SETTINGS,
+        "settings.html",
+        "Cordon — settings",
+        (1100.0, 800.0),
+    );
+}
+
+/// Opens (or focuses) the evidence viewer.
+pub fn open_evidence(app: &AppHandle) {
+    open(
+        app,
+        EVIDENCE,
+        "evidence.html",
+        "Cordon — evidence",
+        (1200.0, 820.0),
+    );
 }
 
 fn open(app: &AppHandle, label: &str, page: &str, title: &str, size: (f64, f64)) {

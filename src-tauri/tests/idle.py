@@ -17,7 +17,7 @@ from pathlib import Path
 
 import psutil
 
-APP = Path(os.environ["SMOKE_APP"])
+APP = Path(os.environ["DESKTOP_APP"])
 IDLE = float(os.environ.get("IDLE_SECONDS", "30"))
 
 

@@ -1,5 +1,4 @@
-//! Tauri commands: each is one short call into [`Core`]; the approval window is the only window
-//! allowed to invoke them (see `capabilities/approval.json`).
+//! The approval window's commands (capabilities/approval.json grants them to that window only).
 
 use cordon_gateway::PendingApproval;
 use tauri::State;

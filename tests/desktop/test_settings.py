@@ -1,0 +1,81 @@
+"""The settings window's policy editor against the real engine: a broken edit is rejected with its line
+and column and the policy in force stays; a valid edit is saved atomically and hot-reloaded."""
+
+from __future__ import annotations
+
+from selenium.webdriver.common.keys import Keys
+
+from cordon_e2e import run, text_of
+from desktop import Desktop, inner_text, wait_until
+
+AGENT = "settings-agent"
+
+
+def policy_versions(app: Desktop, target: str) -> list[str]:
+    return [r["policy_version"] for r in app.engine.log() if r.get("target") == target]
+
+
+def read(app: Desktop, path: str) -> object:
+    async def call() -> object:
+        async with app.engine.stdio(AGENT) as session:
+            return await session.call_tool("filesystem__read_text_file", {"path": path})
+
+    return run(call)
+
+
+def editor_type_line_at_start(app: Desktop, line: str) -> None:
+    """Types a new first line into the CodeMirror document, as a user would (Enter included)."""
+    content = app.wait_css("#editor .cm-content")
+    content.click()
+    content.send_keys(Keys.CONTROL, Keys.HOME)
+    content.send_keys(line, Keys.ENTER)
+
+
+def test_broken_policy_is_rejected_with_line_and_column_and_the_old_one_stays(desktop_app) -> None:
+    app: Desktop = desktop_app(show="settings")
+    app.switch_to("settings")
+    original = app.engine.policy.read_bytes()
+    probe = app.engine.files / "probe.txt"
+    probe.write_text("probe\n")
+    first = read(app, str(probe))
+    assert not first.is_error, text_of(first)
+    [version] = policy_versions(app, str(probe))
+
+    app.wait_css("#validity", "Valid")  # the loaded policy validates
+    editor_type_line_at_start(app, "bogus_key: 1")
+    app.wait_css("#validity", "error")
+    problem = app.wait_css("#diagnostics li", "bogus_key")
+    # The engine's diagnostic, at the line and column of the offending key.
+    assert "1:1" in inner_text(problem), inner_text(problem)
+    assert app.driver.find_element("css selector", "#editor .cm-lintRange-error, #editor .cm-lint-marker-error"), "no lint marker in the editor"
+    app.screenshot("settings-policy-error")
+    save = app.wait_css("#save")
+    assert not save.is_enabled(), "Save must be disabled while the policy is invalid"
+    app.wait_css("#editor .cm-content").send_keys(Keys.CONTROL, "s")  # the shortcut must refuse too
+
+    # Nothing changed on disk, and the engine still judges with the old policy.
+    assert app.engine.policy.read_bytes() == original
+    again = read(app, str(probe))
+    assert not again.is_error, text_of(again)
+    assert policy_versions(app, str(probe)) == [version, version]
+
+
+def test_valid_edit_is_saved_and_hot_reloaded(desktop_app) -> None:
+    app: Desktop = desktop_app(show="settings")
+    app.switch_to("settings")
+    probe = app.engine.files / "probe2.txt"
+    probe.write_text("probe\n")
+    assert not read(app, str(probe)).is_error
+    [old_version] = policy_versions(app, str(probe))
+
+    app.wait_css("#validity", "Valid")
+    editor_type_line_at_start(app, "# reviewed in the settings window")
+    wait_until("the edit to validate", lambda: app.wait_css("#save").is_enabled())
+    assert "Valid" in inner_text(app.wait_css("#validity"))
+    app.screenshot("settings-window")
+    app.click("#save")
+    wait_until("the file to be saved", lambda: app.engine.policy.read_text().startswith("# reviewed in the settings window\n"))
+
+    assert not read(app, str(probe)).is_error
+    versions = policy_versions(app, str(probe))
+    assert versions[0] == old_version and versions[1] != old_version, f"the saved policy was not hot-reloaded: {versions}"
