@@ -112,6 +112,8 @@ class Desktop:
         # The app writes its autostart entry and settings under the isolated HOME, never the user's.
         self.env["HOME"] = str(engine.root / "home")
         Path(self.env["HOME"]).mkdir(exist_ok=True)
+        # Agents launch `cordon` by name: the app finds the one on PATH when it installs them.
+        self.env["PATH"] = f"{cordon_e2e.cordon_bin().parent}{os.pathsep}{self.env.get('PATH', '')}"
         self.port = cordon_e2e.free_port()
         native = cordon_e2e.free_port()
         self.driver_log = engine.root / "tauri-driver.log"

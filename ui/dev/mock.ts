@@ -99,11 +99,11 @@ let secrets: SecretEntry[] = [
 ];
 
 let agents: AgentEntry[] = [
-  { name: "claude-code", display_name: "Claude Code", detected: true, config_path: "/home/dev/.claude.json", governed: true, hooks: true, drift: [] },
-  { name: "cursor", display_name: "Cursor", detected: true, config_path: "/home/dev/.cursor/mcp.json", governed: true, hooks: false, drift: ["server `postgres` bypasses Cordon", "hooks are not installed"] },
-  { name: "codex", display_name: "Codex", detected: true, config_path: "/home/dev/.codex/config.toml", governed: false, hooks: false, drift: [] },
-  { name: "vscode", display_name: "VS Code", detected: false, config_path: null, governed: false, hooks: false, drift: [] },
-  { name: "windsurf", display_name: "Windsurf", detected: false, config_path: null, governed: false, hooks: false, drift: [] },
+  { name: "claude-code", display_name: "Claude Code", detected: true, config_path: "/home/dev/.claude.json", installed: true, governed: true, hooks: true, drift: [] },
+  { name: "cursor", display_name: "Cursor", detected: true, config_path: "/home/dev/.cursor/mcp.json", installed: true, governed: true, hooks: false, drift: ["server `postgres` bypasses Cordon", "hooks are not installed"] },
+  { name: "codex", display_name: "Codex", detected: true, config_path: "/home/dev/.codex/config.toml", installed: false, governed: false, hooks: false, drift: [] },
+  { name: "vscode", display_name: "VS Code", detected: false, config_path: null, installed: false, governed: false, hooks: false, drift: [] },
+  { name: "windsurf", display_name: "Windsurf", detected: false, config_path: null, installed: false, governed: false, hooks: false, drift: [] },
 ];
 
 const events: PolicyEvent[] = [
@@ -239,8 +239,8 @@ async function invoke(cmd: string, a: Record<string, any> = {}): Promise<unknown
     case "secret_set": secrets = [...secrets.filter((s) => s.name !== a.name), { name: a.name, used_by: [], stored: true }].sort((x, y) => x.name.localeCompare(y.name)); return wait(secrets);
     case "secret_remove": secrets = secrets.filter((s) => s.name !== a.name || s.used_by.length).map((s) => (s.name === a.name ? { ...s, stored: false } : s)); return wait(secrets);
     case "agents_list": return wait(agents);
-    case "agent_install": agents = agents.map((x) => (x.name === a.name ? { ...x, governed: true, hooks: true, drift: [] } : x)); return wait(agents);
-    case "agent_uninstall": agents = agents.map((x) => (x.name === a.name ? { ...x, governed: false, hooks: false, drift: [] } : x)); return wait(agents);
+    case "agent_install": agents = agents.map((x) => (x.name === a.name ? { ...x, installed: true, governed: true, hooks: true, drift: [] } : x)); return wait(agents);
+    case "agent_uninstall": agents = agents.map((x) => (x.name === a.name ? { ...x, installed: false, governed: false, hooks: false, drift: [] } : x)); return wait(agents);
     case "evidence_query": return wait(query(a.query));
     case "evidence_record": { const r = records.find((x) => x.id === a.id); return r ? wait(r) : fail("not_found", `no record ${a.id}`); }
     case "evidence_agents": return wait(AGENTS);

@@ -777,7 +777,7 @@ function renderAgents(): void {
           renderAgents();
         }),
       );
-    } else if (a.governed) {
+    } else if (a.installed) {
       actions.append(button(busy ? "Working…" : "Uninstall", () => {
         confirmingAgent = a.name;
         renderAgents();
@@ -791,7 +791,7 @@ function renderAgents(): void {
     const path = el("span", a.config_path ?? "—", "mono ellipsis");
     path.title = a.config_path ?? "";
     const tr = el("tr");
-    for (const cell of [name, yesNo(a.detected, "detected", "not found"), badge(a.governed ? "governed" : "not governed", a.governed ? (a.drift.length ? "held" : "good") : "neutral"), yesNo(a.hooks, "hooks on", "no hooks"), path, actions]) {
+    for (const cell of [name, yesNo(a.detected, "detected", "not found"), badge(a.governed ? "governed" : a.installed ? "bypassed" : "not governed", a.governed ? (a.drift.length ? "held" : "good") : a.installed ? "held" : "neutral"), yesNo(a.hooks, "hooks on", "no hooks"), path, actions]) {
       const td = el("td");
       td.append(cell);
       tr.append(td);

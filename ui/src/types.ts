@@ -175,6 +175,8 @@ export interface AgentEntry {
   display_name: string;
   detected: boolean;
   config_path: string | null;
+  /** Cordon's entry is in the agent's configuration (it can be uninstalled), even if drifted. */
+  installed: boolean;
   governed: boolean;
   hooks: boolean;
   drift: string[];

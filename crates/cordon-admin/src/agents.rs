@@ -19,6 +19,9 @@ pub struct AgentEntry {
     pub detected: bool,
     /// Its MCP configuration file.
     pub config_path: Option<String>,
+    /// Cordon's entry is in its configuration (so it can be uninstalled), even if something
+    /// else bypasses it (see `drift`).
+    pub installed: bool,
     /// It routes through Cordon and nothing bypasses it.
     pub governed: bool,
     /// Cordon's native-tool hooks are set up (false for agents without hooks).
@@ -99,6 +102,7 @@ pub fn list(bases: &Bases) -> Vec<AgentEntry> {
                 display_name: display_name(agent).to_owned(),
                 detected: status.installed,
                 config_path: Some(status.config.display().to_string()),
+                installed: status.onboarded || status.routes_through_cordon,
                 governed: status.governed,
                 hooks: status.hooks.unwrap_or(false),
                 drift,

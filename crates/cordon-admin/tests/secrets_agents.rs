@@ -174,7 +174,7 @@ fn agents_page_lists_installs_and_restores() {
     let list = admin.agents_list().unwrap();
     assert_eq!(list.len(), 5);
     let cursor = list.iter().find(|a| a.name == "cursor").unwrap();
-    assert!(cursor.detected && !cursor.governed && !cursor.hooks);
+    assert!(cursor.detected && !cursor.installed && !cursor.governed && !cursor.hooks);
     assert_eq!(cursor.display_name, "Cursor");
     assert!(
         cursor.drift.is_empty(),
@@ -186,6 +186,7 @@ fn agents_page_lists_installs_and_restores() {
     let list = admin.agent_install("cursor").unwrap();
     let cursor = list.iter().find(|a| a.name == "cursor").unwrap();
     assert!(cursor.hooks);
+    assert!(cursor.installed, "Cordon's entry is there: the page must offer to uninstall it");
     assert!(!cursor.governed, "github still bypasses Cordon");
     assert!(
         cursor
@@ -201,7 +202,9 @@ fn agents_page_lists_installs_and_restores() {
         "{text}"
     );
 
-    admin.agent_uninstall("cursor").unwrap();
+    let list = admin.agent_uninstall("cursor").unwrap();
+    let cursor = list.iter().find(|a| a.name == "cursor").unwrap();
+    assert!(!cursor.installed && !cursor.governed);
     assert_eq!(
         std::fs::read_to_string(cursor_dir.join("mcp.json")).unwrap(),
         original
