@@ -68,3 +68,20 @@ def test_agents_page_installs_and_uninstalls_claude_code(desktop_app) -> None:
     confirm = app.wait_css("#agents button.danger", "Uninstall")
     confirm.click()
     wait_until("the original file back", lambda: claude.read_text() == original)
+
+
+def test_start_at_login_is_off_by_default_and_toggles_the_autostart_entry(desktop_app) -> None:
+    app: Desktop = desktop_app(show="settings")
+    autostart_dir = Path(app.env["HOME"]) / ".config" / "autostart"
+    app.switch_to("settings")
+    app.click("#tab-general")
+    box = app.wait_css("#autostart")
+    wait_until("the engine status to load", lambda: "Running" in inner_text(app.wait_css("#engine")))
+    assert not box.is_selected() and not list(autostart_dir.glob("*.desktop")), "start at login must be off by default"
+
+    app.click("label.switch:has(#autostart)")
+    entry = wait_until("the autostart entry", lambda: next(iter(autostart_dir.glob("*.desktop")), None))
+    assert "cordon-desktop" in entry.read_text(), entry.read_text()
+
+    app.click("label.switch:has(#autostart)")
+    wait_until("the autostart entry removed", lambda: not list(autostart_dir.glob("*.desktop")))

@@ -5,7 +5,7 @@ use cordon_admin::{
     AgentEntry, PolicyDoc, PolicyEvent, Replay, Saved, SecretEntry, ServerEntry, Settings, Status,
     TestRun, Validation,
 };
-use tauri::{AppHandle, State};
+use tauri::{AppHandle, Manager, State};
 use tauri_plugin_autostart::ManagerExt;
 
 use super::blocking;
@@ -41,6 +41,14 @@ pub async fn set_autostart(
     core: State<'_, Core>,
     enabled: bool,
 ) -> Result<Status, DesktopError> {
+    // The autostart library creates `~/.config/autostart` but not a missing `~/.config` (a
+    // fresh account): make the parents first.
+    #[cfg(target_os = "linux")]
+    if enabled && let Ok(home) = app.path().home_dir() {
+        let dir = home.join(".config").join("autostart");
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| DesktopError::Io(format!("cannot create {}: {e}", dir.display())))?;
+    }
     let launcher = app.autolaunch();
     let result = if enabled {
         launcher.enable()
