@@ -7,74 +7,12 @@
     clippy::indexing_slicing
 )]
 
-use std::collections::HashMap;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
 
 use cordon_admin::Admin;
 use cordon_agents::Bases;
 use cordon_secrets::SecretStore;
-use keyring::credential::{Credential, CredentialApi, CredentialBuilderApi};
-
-type Entries = HashMap<(String, String), Vec<u8>>;
-
-/// A persistent in-memory keychain (keyring's own mock forgets values between entries).
-#[derive(Default, Clone)]
-struct Memory(Arc<Mutex<Entries>>);
-
-struct MemoryCredential {
-    store: Memory,
-    key: (String, String),
-}
-
-impl CredentialApi for MemoryCredential {
-    fn set_secret(&self, secret: &[u8]) -> keyring::Result<()> {
-        self.store
-            .0
-            .lock()
-            .unwrap()
-            .insert(self.key.clone(), secret.to_vec());
-        Ok(())
-    }
-    fn get_secret(&self) -> keyring::Result<Vec<u8>> {
-        self.store
-            .0
-            .lock()
-            .unwrap()
-            .get(&self.key)
-            .cloned()
-            .ok_or(keyring::Error::NoEntry)
-    }
-    fn delete_credential(&self) -> keyring::Result<()> {
-        self.store
-            .0
-            .lock()
-            .unwrap()
-            .remove(&self.key)
-            .map(|_| ())
-            .ok_or(keyring::Error::NoEntry)
-    }
-    fn as_any(&self) -> &dyn std::any::Any {
-        self
-    }
-}
-
-impl CredentialBuilderApi for Memory {
-    fn build(
-        &self,
-        _target: Option<&str>,
-        service: &str,
-        user: &str,
-    ) -> keyring::Result<Box<Credential>> {
-        Ok(Box::new(MemoryCredential {
-            store: self.clone(),
-            key: (service.to_owned(), user.to_owned()),
-        }))
-    }
-    fn as_any(&self) -> &dyn std::any::Any {
-        self
-    }
-}
+use cordon_secrets::memory::MemoryKeychain as Memory;
 
 const CONFIG: &str = "socket: ./c.sock\nevidence: ./e.db\nsigning_key: file:./k.pem\nservers:\n  github:\n    command: gh-mcp\n    env:\n      GITHUB_TOKEN: \"${keychain:GH_TOKEN}\"\n  remote:\n    url: https://mcp.example.com/mcp\n    headers:\n      Authorization: \"Bearer ${keychain:REMOTE_TOKEN}\"\n";
 
@@ -186,7 +124,10 @@ fn agents_page_lists_installs_and_restores() {
     let list = admin.agent_install("cursor").unwrap();
     let cursor = list.iter().find(|a| a.name == "cursor").unwrap();
     assert!(cursor.hooks);
-    assert!(cursor.installed, "Cordon's entry is there: the page must offer to uninstall it");
+    assert!(
+        cursor.installed,
+        "Cordon's entry is there: the page must offer to uninstall it"
+    );
     assert!(!cursor.governed, "github still bypasses Cordon");
     assert!(
         cursor

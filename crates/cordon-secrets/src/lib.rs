@@ -13,6 +13,8 @@
 //! This crate knows nothing of MCP transports or the policy engine: the gateway wires it in.
 
 mod error;
+#[cfg(any(test, feature = "test-support"))]
+pub mod memory;
 mod name;
 mod pins;
 mod redact;

@@ -280,72 +280,11 @@ pub fn check_value(name: &SecretName, value: &str) -> Result<(), SecretError> {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::HashMap;
-    use std::sync::Mutex;
-
-    use keyring::credential::{Credential, CredentialApi, CredentialBuilderApi};
+    use keyring::credential::{Credential, CredentialBuilderApi};
 
     use super::*;
 
-    /// A persistent in-memory keychain (keyring's mock store forgets values between entries).
-    type Entries = HashMap<(String, String), Vec<u8>>;
-
-    #[derive(Default, Clone)]
-    struct Memory(Arc<Mutex<Entries>>);
-
-    struct MemoryCredential {
-        store: Memory,
-        key: (String, String),
-    }
-
-    impl CredentialApi for MemoryCredential {
-        fn set_secret(&self, secret: &[u8]) -> keyring::Result<()> {
-            self.store
-                .0
-                .lock()
-                .unwrap()
-                .insert(self.key.clone(), secret.to_vec());
-            Ok(())
-        }
-        fn get_secret(&self) -> keyring::Result<Vec<u8>> {
-            self.store
-                .0
-                .lock()
-                .unwrap()
-                .get(&self.key)
-                .cloned()
-                .ok_or(keyring::Error::NoEntry)
-        }
-        fn delete_credential(&self) -> keyring::Result<()> {
-            self.store
-                .0
-                .lock()
-                .unwrap()
-                .remove(&self.key)
-                .map(|_| ())
-                .ok_or(keyring::Error::NoEntry)
-        }
-        fn as_any(&self) -> &dyn std::any::Any {
-            self
-        }
-    }
-
-    impl CredentialBuilderApi for Memory {
-        fn build(
-            &self,
-            _target: Option<&str>,
-            service: &str,
-            user: &str,
-        ) -> keyring::Result<Box<Credential>> {
-            Ok(Box::new(MemoryCredential {
-                store: self.clone(),
-                key: (service.to_owned(), user.to_owned()),
-            }))
-        }
-        fn as_any(&self) -> &dyn std::any::Any {
-            self
-        }
-    }
+    use crate::memory::MemoryKeychain as Memory;
 
     /// keyring's mock store, every credential pre-loaded with one error.
     struct Failing(fn() -> keyring::Error);
@@ -398,7 +337,7 @@ mod tests {
             [("A_TOKEN", true, 0), ("B", true, 0), ("C", false, 1)]
         );
         // The index holds names only.
-        let raw = memory.0.lock().unwrap().clone();
+        let raw = memory.snapshot();
         let index =
             String::from_utf8(raw[&("svc".to_owned(), INDEX_USER.to_owned())].clone()).unwrap();
         assert!(!index.contains("value"), "{index}");
@@ -416,10 +355,7 @@ mod tests {
         ));
         store.remove(&name("A_TOKEN")).unwrap();
         assert!(store.names().unwrap().is_empty());
-        assert!(
-            memory.0.lock().unwrap().is_empty(),
-            "empty index is deleted"
-        );
+        assert!(memory.snapshot().is_empty(), "empty index is deleted");
     }
 
     #[test]
@@ -478,11 +414,7 @@ mod tests {
     #[test]
     fn corrupt_index_is_an_error_not_an_empty_list() {
         let memory = Memory::default();
-        memory
-            .0
-            .lock()
-            .unwrap()
-            .insert(("svc".into(), INDEX_USER.into()), b"{not json".to_vec());
+        memory.insert_raw("svc", INDEX_USER, b"{not json");
         let store = SecretStore::with_builder("svc", Box::new(memory)).unwrap();
         assert!(matches!(store.names(), Err(SecretError::Index { .. })));
     }
@@ -500,7 +432,7 @@ mod tests {
             let error = store.set(&name("X"), value).unwrap_err();
             assert!(error.to_string().contains(expect), "{error}");
         }
-        assert!(memory.0.lock().unwrap().is_empty());
+        assert!(memory.snapshot().is_empty());
         assert!(SecretStore::new(" ").is_err());
     }
 }
