@@ -1,5 +1,7 @@
 #!/usr/bin/python3
-"""Draws Cordon's icons (a shield glyph) with Pillow: app icons and the two tray states.
+"""Draws Cordon's shield glyph with Pillow: the tray icons (running, pending, paused) here, and the
+1024x1024 app-icon source through packaging/icons/make_source.py (which imports `shield`), from
+which `tauri icon` derives every platform size.
 
 Run by `scripts/desktop icons`; the PNGs are committed, so builds do not need Pillow.
 """
@@ -38,9 +40,15 @@ def shield(size: int, badge: bool) -> Image.Image:
     return img.resize((size, size), Image.LANCZOS)
 
 
-OUT.mkdir(parents=True, exist_ok=True)
-for name, size in (("32x32.png", 32), ("128x128.png", 128), ("128x128@2x.png", 256), ("icon.png", 512)):
-    shield(size, False).save(OUT / name)
-shield(64, False).save(OUT / "tray.png")
-shield(64, True).save(OUT / "tray-pending.png")
-print(f"icons written to {OUT}")
+def paused(img: Image.Image) -> Image.Image:
+    """The same glyph in grey: nothing passes while every agent is paused."""
+    grey = img.convert("L")
+    return Image.merge("RGBA", (grey, grey, grey, img.getchannel("A")))
+
+
+if __name__ == "__main__":
+    OUT.mkdir(parents=True, exist_ok=True)
+    shield(64, False).save(OUT / "tray.png")
+    shield(64, True).save(OUT / "tray-pending.png")
+    paused(shield(64, False)).save(OUT / "tray-paused.png")
+    print(f"tray icons written to {OUT} (app icons: scripts/package icons)")
