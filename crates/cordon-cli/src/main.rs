@@ -76,10 +76,26 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(error) => {
-            eprintln!("cordon: error: {error:#}");
+            eprintln!("cordon: error: {}", error_text(&error));
             ExitCode::from(cmd::EXIT_FINDING)
         }
     }
+}
+
+/// The error and its causes, each cause once: many library errors already quote their source in
+/// their own message, and printing the chain again would repeat it.
+fn error_text(error: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in error.chain() {
+        let part = cause.to_string();
+        if !text.contains(&part) {
+            if !text.is_empty() {
+                text.push_str(": ");
+            }
+            text.push_str(&part);
+        }
+    }
+    text
 }
 
 /// Logs go to stderr (stdout belongs to MCP on `cordon mcp`), filtered by `CORDON_LOG`.
@@ -98,4 +114,22 @@ fn init_tracing() {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
         .init();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::error_text;
+
+    #[test]
+    fn a_cause_already_quoted_is_not_repeated() {
+        let io = std::io::Error::new(std::io::ErrorKind::NotFound, "No such file");
+        let quoted = anyhow::Error::new(std::io::Error::other(format!("cannot read x: {io}")))
+            .context("loading the config");
+        assert_eq!(
+            error_text(&quoted),
+            "loading the config: cannot read x: No such file"
+        );
+        let chained = anyhow::Error::new(io).context("cannot read x");
+        assert_eq!(error_text(&chained), "cannot read x: No such file");
+    }
 }
