@@ -77,11 +77,11 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<Args, Strin
     Ok(parsed)
 }
 
-/// WebKitGTK probes the GPU (EGL / DMA-BUF) as soon as the app starts, even with no window open;
-/// on machines with a software GL (Mesa llvmpipe: VMs, remote desktops, Xvfb) that maps ~50 MB of
-/// LLVM into a tray app that mostly shows nothing. Cordon's pages are forms, tables and diffs, for
-/// which WebKit's software rendering is indistinguishable, so the GPU paths are off unless the user
-/// sets `CORDON_WEBKIT_GPU=1` (or sets WebKit's own variables, which are left alone).
+/// GTK and WebKitGTK set up OpenGL (EGL / DMA-BUF) as soon as the app starts, even with no
+/// window open; on machines with a software GL (Mesa llvmpipe: VMs, remote desktops, Xvfb) that
+/// maps ~50 MB of LLVM into a tray app that mostly shows nothing. Cordon's pages are forms, tables
+/// and diffs, for which software rendering is indistinguishable, so the GL paths are off unless the
+/// user sets `CORDON_WEBKIT_GPU=1` (variables the user set are left alone).
 ///
 /// Must run at the very start of `main`, before any other thread exists: changing the process
 /// environment is only sound while nothing else can read it.
@@ -92,14 +92,15 @@ pub fn prefer_software_webkit() {
         if std::env::var_os("CORDON_WEBKIT_GPU").is_some_and(|v| v == "1") {
             return;
         }
-        for var in [
-            "WEBKIT_DISABLE_DMABUF_RENDERER",
-            "WEBKIT_DISABLE_COMPOSITING_MODE",
+        for (var, value) in [
+            ("GDK_GL", "disable"),
+            ("WEBKIT_DISABLE_DMABUF_RENDERER", "1"),
+            ("WEBKIT_DISABLE_COMPOSITING_MODE", "1"),
         ] {
             if std::env::var_os(var).is_none() {
                 // SAFETY: called first thing in `main`, while the process has a single thread, so
                 // no concurrent reader of the environment exists (see the doc comment).
-                unsafe { std::env::set_var(var, "1") };
+                unsafe { std::env::set_var(var, value) };
             }
         }
     }

@@ -125,6 +125,9 @@ class Desktop:
             env=self.env,
         )
         wait_until("tauri-driver to listen", lambda: _port_open(self.port), context=self.context)
+        # tauri-driver starts WebKitWebDriver on the native port and proxies to it; a session
+        # requested before that one listens is refused (seen under load).
+        wait_until("WebKitWebDriver to listen", lambda: _port_open(native), context=self.context)
         options = ArgOptions()
         options.set_capability("browserName", "wry")
         options.set_capability(
