@@ -40,6 +40,9 @@ pub const OUTSIDE_ROOTS_RULE: &str = "blast-radius:outside-roots";
 pub const UNKNOWN_ROOTS_RULE: &str = "blast-radius:unknown-roots";
 /// The recorded decision of a call a rate limit delayed.
 pub const THROTTLE_DECISION: &str = "throttle";
+/// Key, among a scope's counters, marking that its stored counters could not be read: every limit
+/// of that scope then starts from [`exhausted`] instead of zero (fail closed).
+const UNREADABLE: &str = "\u{0}unreadable";
 /// Key of the pause state in the evidence database's `engine_state`.
 const PAUSE_KEY: &str = "pause";
 /// Most sessions whose client roots are remembered at once.
@@ -396,11 +399,18 @@ impl Constraints {
                                 Ok(u) => {
                                     loaded.insert(limit, u);
                                 }
-                                Err(e) => tracing::warn!(%scope, %limit, "stored counters unreadable ({e}): starting from zero"),
+                                Err(e) => {
+                                    // Fail closed: a budget we cannot read may be spent.
+                                    tracing::error!(%scope, %limit, "stored counters unreadable ({e}): the limit counts as reached");
+                                    loaded.insert(limit, exhausted());
+                                }
                             }
                         }
                     }
-                    Err(e) => tracing::error!(%scope, "cannot load stored counters: {e}"),
+                    Err(e) => {
+                        tracing::error!(%scope, "cannot load stored counters ({e}): every limit of this scope counts as reached");
+                        loaded.insert(UNREADABLE.to_owned(), exhausted());
+                    }
                 }
             }
             loaded
@@ -479,10 +489,7 @@ impl Constraints {
         let mut breach: Option<Breach> = None;
         for limit in &limits {
             let scope = Self::scope(limit.per, &call.agent, session);
-            let usage = self
-                .load_scope(&mut counters, &scope)
-                .entry(limit.id.clone())
-                .or_default();
+            let usage = usage_of(self.load_scope(&mut counters, &scope), &limit.id);
             usage.start(now);
             if let Some(b) = limit.check(usage, &governed.cost, now) {
                 let stricter = breach
@@ -550,10 +557,7 @@ impl Constraints {
             .collect();
         if verdict.decision == Decision::Allow {
             for (scope, limit, rate) in &charges {
-                let usage = self
-                    .load_scope(&mut counters, scope)
-                    .entry(limit.clone())
-                    .or_default();
+                let usage = usage_of(self.load_scope(&mut counters, scope), limit);
                 usage.charge(&governed.cost, now, false);
                 if *rate {
                     let at = throttle_at.unwrap_or(now);
@@ -576,10 +580,7 @@ impl Constraints {
         let now = now_ms();
         let mut counters = lock(&self.counters);
         for (scope, limit, rate) in &governed.pending {
-            let usage = self
-                .load_scope(&mut counters, scope)
-                .entry(limit.clone())
-                .or_default();
+            let usage = usage_of(self.load_scope(&mut counters, scope), limit);
             usage.charge(&governed.cost, now, *rate);
             self.persist(scope, limit, usage);
         }
@@ -636,6 +637,26 @@ fn percent_decode(s: &str) -> String {
         }
     }
     String::from_utf8_lossy(&out).into_owned()
+}
+
+/// A limit's usage in a scope, created on first use: from zero, or already exhausted when the
+/// scope's stored counters could not be read.
+fn usage_of<'a>(scope: &'a mut HashMap<String, Usage>, limit: &str) -> &'a mut Usage {
+    let fallback = scope.get(UNREADABLE).cloned();
+    scope
+        .entry(limit.to_owned())
+        .or_insert_with(|| fallback.unwrap_or_default())
+}
+
+/// Counters that every limit considers reached: what an unreadable budget is taken to be.
+fn exhausted() -> Usage {
+    Usage {
+        calls: u64::MAX,
+        writes: u64::MAX,
+        bytes: u64::MAX,
+        started_ms: Some(0),
+        ..Usage::default()
+    }
 }
 
 #[cfg(test)]

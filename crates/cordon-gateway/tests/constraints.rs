@@ -157,6 +157,25 @@ async fn a_call_budget_is_crossed_by_one_and_survives_a_restart() {
     assert!(!ok, "the budget must survive a restart: {text}");
     assert!(h.call("claude-code", "sess_b", "echo", echo("hi")).await.0);
     h.engine.shutdown().await.unwrap();
+
+    // Stored counters that cannot be read count as spent, never as zero (fail closed).
+    {
+        let log = cordon_evidence::EvidenceLog::open(
+            &dir.path().join("evidence.db"),
+            cordon_evidence::KeyStore::File(dir.path().join("key.pem")),
+        )
+        .unwrap();
+        log.save_counter("sess_b", "budget", "{not json").unwrap();
+    }
+    let h = start(dir.path(), &policy, "").await;
+    let (ok, text) = h.call("claude-code", "sess_b", "echo", echo("hi")).await;
+    assert!(
+        !ok,
+        "an unreadable budget must not start again from zero: {text}"
+    );
+    assert!(text.contains("limit:max_tool_calls"), "{text}");
+    assert!(h.call("claude-code", "sess_c", "echo", echo("hi")).await.0);
+    h.engine.shutdown().await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
