@@ -125,7 +125,8 @@ impl Inner {
             .log()
             .record_policy(policy.version(), &sources)?;
         let version = policy.version().to_owned();
-        pipeline.set_policy(Arc::new(policy));
+        let protect = cordon_gateway::engine::cordon_paths(&self.config());
+        pipeline.set_policy(Arc::new(policy.with_cordon_paths(protect)));
         Ok(version)
     }
 
@@ -413,7 +414,8 @@ impl Admin {
         }
         // 3. The running engine.
         if let Some(pipeline) = &pipeline {
-            pipeline.set_policy(Arc::new(policy));
+            let protect = cordon_gateway::engine::cordon_paths(&self.config());
+            pipeline.set_policy(Arc::new(policy.with_cordon_paths(protect)));
         }
         self.inner.event(
             true,

@@ -35,15 +35,47 @@ pub struct Engine {
     http_addr: Option<SocketAddr>,
 }
 
-/// Loads the policy the config names: a file/directory, else the shipped default.
+/// Loads the policy the config names: a file/directory, else the shipped default. The policy's
+/// classifier protects Cordon's own paths as this config names them ([`cordon_paths`]).
 pub fn load_policy(config: &Config) -> Result<Policy, GatewayError> {
-    match &config.policy {
+    let policy = match &config.policy {
         Some(path) => Policy::load(path).map_err(|e| GatewayError::Policy {
             path: path.display().to_string(),
             message: e.to_string(),
-        }),
-        None => Ok(Policy::shipped_default()),
+        })?,
+        None => Policy::shipped_default(),
+    };
+    Ok(policy.with_cordon_paths(cordon_paths(config)))
+}
+
+/// Cordon's own state as `config` names it (config file, policy, evidence database, signing
+/// key file, pins, socket directory) plus the platform's standard locations: calls touching
+/// any of them are `cordon.state` (issue 14: Cordon governs itself).
+pub fn cordon_paths(config: &Config) -> cordon_policy::CordonPaths {
+    let text = |p: Option<std::path::PathBuf>| p.map(|p| p.display().to_string());
+    let mut paths = cordon_policy::CordonPaths::standard(
+        text(dirs::config_dir()).as_deref(),
+        text(dirs::data_dir()).as_deref(),
+        text(dirs::runtime_dir()).as_deref(),
+    );
+    let mut add = |p: &std::path::Path| {
+        paths = std::mem::take(&mut paths).with_path(&p.display().to_string());
+    };
+    if let Some(source) = &config.source {
+        add(source);
     }
+    if let Some(policy) = &config.policy {
+        add(policy);
+    }
+    add(&config.evidence);
+    add(&config.pins);
+    if let SigningKey::File(key) = &config.signing_key {
+        add(key);
+    }
+    if let Some(dir) = config.socket.parent() {
+        add(dir);
+    }
+    paths
 }
 
 /// Opens the evidence log the config names.

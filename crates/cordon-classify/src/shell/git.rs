@@ -118,10 +118,58 @@ pub(crate) fn analyse_push(args: &[String]) -> PushInfo {
     }
 }
 
+/// `git -c KEY=VALUE` keys known not to run programs, write files or reach the network.
+fn harmless_config_key(key: &str) -> bool {
+    const EXACT: &[&str] = &[
+        "core.quotepath",
+        "core.abbrev",
+        "core.safecrlf",
+        "core.autocrlf",
+        "core.ignorecase",
+        "user.name",
+        "user.email",
+        "init.defaultbranch",
+        "log.date",
+        "log.decorate",
+        "log.follow",
+        "diff.renames",
+        "diff.noprefix",
+        "diff.mnemonicprefix",
+        "diff.relative",
+        "diff.algorithm",
+        "diff.indentheuristic",
+        "diff.context",
+        "diff.interhunkcontext",
+        "status.short",
+        "status.branch",
+        "status.showuntrackedfiles",
+        "grep.linenumber",
+        "grep.patterntype",
+        "grep.extendedregexp",
+        "safe.directory",
+        "i18n.logoutputencoding",
+        "i18n.commitencoding",
+        "commit.gpgsign",
+        "tag.gpgsign",
+        "gc.auto",
+        "maintenance.auto",
+    ];
+    let key = key.to_ascii_lowercase();
+    EXACT.contains(&key.as_str())
+        || key.starts_with("color.")
+        || key.starts_with("advice.")
+        || key.starts_with("column.")
+}
+
 pub(crate) fn git(args: &[String], out: &mut ShellOutcome) {
     let mut j = 0usize;
     let mut dirs: Vec<String> = Vec::new();
-    let mut dangerous = false;
+    let mut exec_reason: Option<String> = None;
+    let flag = |reason: String, slot: &mut Option<String>| {
+        if slot.is_none() {
+            *slot = Some(reason);
+        }
+    };
     while let Some(a) = args.get(j) {
         match a.as_str() {
             "-C" => {
@@ -130,15 +178,27 @@ pub(crate) fn git(args: &[String], out: &mut ShellOutcome) {
                 }
                 j += 2;
             }
-            "-c" | "--config-env" => {
-                let kv = args
-                    .get(j + 1)
-                    .map(|s| s.to_lowercase())
-                    .unwrap_or_default();
+            "-c" => {
+                let kv = args.get(j + 1).cloned().unwrap_or_default();
                 let key = kv.split('=').next().unwrap_or("");
-                if DANGEROUS_GIT_CONFIG.iter().any(|d| key.contains(d)) {
-                    dangerous = true;
+                // commit.gpgsign=true runs gpg: only `false` keeps it harmless.
+                let gpg_on = key.to_ascii_lowercase().ends_with("gpgsign")
+                    && !kv.to_ascii_lowercase().ends_with("=false");
+                if !harmless_config_key(key) || gpg_on {
+                    flag(
+                        format!(
+                            "git -c {key}: not a configuration known to be harmless (it can run programs)"
+                        ),
+                        &mut exec_reason,
+                    );
                 }
+                j += 2;
+            }
+            "--config-env" => {
+                flag(
+                    "git --config-env sets configuration from the environment".to_owned(),
+                    &mut exec_reason,
+                );
                 j += 2;
             }
             "--git-dir" | "--work-tree" | "--namespace" | "--super-prefix" => {
@@ -153,45 +213,139 @@ pub(crate) fn git(args: &[String], out: &mut ShellOutcome) {
                 }
                 j += 1;
             }
-            s if s.starts_with("--exec-path=") || s.starts_with("--config-env=") => {
-                dangerous = true;
+            s if s.starts_with("--namespace=") => j += 1,
+            "--no-pager"
+            | "-P"
+            | "--no-replace-objects"
+            | "--bare"
+            | "--literal-pathspecs"
+            | "--glob-pathspecs"
+            | "--noglob-pathspecs"
+            | "--icase-pathspecs"
+            | "--no-optional-locks"
+            | "--no-advice"
+            | "--exec-path"
+            | "--html-path"
+            | "--man-path"
+            | "--info-path"
+            | "--version"
+            | "--help"
+            | "-h"
+            | "-v" => j += 1,
+            s if s.starts_with('-') => {
+                flag(
+                    format!(
+                        "git option {s} is not known to be harmless (e.g. --exec-path=, --paginate, --config-env run programs)"
+                    ),
+                    &mut exec_reason,
+                );
                 j += 1;
             }
-            s if s.starts_with('-') => j += 1,
             _ => break,
         }
     }
-    if args.iter().skip(j).any(|a| {
-        a == "-O"
-            || a.starts_with("-O") && a.len() > 2
-            || a.starts_with("--open-files-in-pager")
-            || a == "--ext-diff"
-    }) {
-        dangerous = true;
-    }
-    if dangerous {
-        out.diag("git -c sets a configuration that can run programs");
-        out.drafts.push(Draft::new(EXEC_SHELL));
-    }
     let sub = args.get(j).map(String::as_str).unwrap_or("");
     let rest: &[String] = args.get(j + 1..).unwrap_or(&[]);
+    if args.iter().skip(j).any(|a| {
+        a == "--ext-diff"
+            || a.starts_with("--open-files-in-pager")
+            || a == "--upload-pack"
+            || a.starts_with("--upload-pack=")
+            || a == "--textconv"
+    }) {
+        flag(
+            format!(
+                "git {sub}: an option that runs a program (--ext-diff, --textconv, --open-files-in-pager, --upload-pack)"
+            ),
+            &mut exec_reason,
+        );
+    }
+    if let Some(reason) = exec_reason {
+        out.diag(reason);
+        out.drafts.push(Draft::new(EXEC_SHELL).reads(dirs.clone()));
+    }
     let pos = positionals(rest);
     let first_pos = pos.first().map(|s| s.as_str());
-    let d = match sub {
-        "" | "status" | "diff" | "log" | "show" | "blame" | "annotate" | "shortlog"
-        | "describe" | "rev-parse" | "rev-list" | "ls-files" | "ls-tree" | "ls-remote"
-        | "cat-file" | "grep" | "show-ref" | "for-each-ref" | "whatchanged" | "name-rev"
-        | "merge-base" | "cherry" | "count-objects" | "fsck" | "verify-commit" | "verify-tag"
-        | "help" | "version" | "var" | "check-ignore" | "check-attr" | "range-diff"
-        | "show-branch" | "--version" => {
-            // `git show HEAD:.env` reads a file from history: revision-qualified paths and
-            // pathspecs count as paths read.
-            let paths = pos.iter().map(|p| match p.split_once(':') {
-                Some((_, path)) if !path.is_empty() => norm(path),
-                _ => norm(p),
-            });
-            Draft::new(READ_GIT).reads(paths)
+    // Reading subcommands (and `stash list|show`, `reflog [show]`) go through their tables.
+    let reading = match (sub, first_pos) {
+        ("stash", Some("list")) => Some("stash-list"),
+        ("stash", Some("show")) => Some("stash-show"),
+        ("reflog", None | Some("show")) => Some("reflog"),
+        (s, _) if super::gitread::is_reading(s) => Some(s),
+        ("", _) | ("--version" | "version" | "--help" | "-h", _) => {
+            out.drafts.push(Draft::new(READ_GIT).reads(dirs));
+            return;
         }
+        _ => None,
+    };
+    if let Some(table) = reading {
+        let scan_args: Vec<String> = if matches!(table, "stash-list" | "stash-show")
+            || (table == "reflog" && first_pos == Some("show"))
+        {
+            let mut v = rest.to_vec();
+            if let Some(k) = v.iter().position(|a| !a.starts_with('-')) {
+                v.remove(k);
+            }
+            v
+        } else {
+            rest.to_vec()
+        };
+        match super::gitread::scan(table, &scan_args) {
+            Err(reason) => {
+                out.diag(reason);
+                out.drafts.push(
+                    Draft::new(EXEC_SHELL)
+                        .reads(dirs)
+                        .reads(super::args::path_like(rest)),
+                );
+            }
+            Ok(scan) => {
+                // `git show HEAD:.env` reads a file from history: revision-qualified paths
+                // are reads; pathspecs are names unless the output carries contents.
+                let mut contents: Vec<String> = Vec::new();
+                let mut names: Vec<String> = Vec::new();
+                for p in &scan.positionals {
+                    match p.split_once(':') {
+                        Some((_, path)) if !path.is_empty() => contents.push(norm(path)),
+                        _ if scan.patch => contents.push(norm(p)),
+                        _ => names.push(norm(p)),
+                    }
+                }
+                for p in &scan.pathspecs {
+                    if scan.patch {
+                        contents.push(norm(p));
+                    } else {
+                        names.push(norm(p));
+                    }
+                }
+                let mut d = Draft::new(READ_GIT)
+                    .reads(dirs)
+                    .reads(contents)
+                    .reads(scan.reads)
+                    .names(names);
+                if !scan.writes.is_empty() {
+                    out.diag(format!(
+                        "git {sub} --output writes {}",
+                        scan.writes.join(", ")
+                    ));
+                    d = d.writes(scan.writes);
+                    d.escalate(WRITE_FILE);
+                }
+                out.drafts.push(d);
+            }
+        }
+        return;
+    }
+    let d = match sub {
+        "help" => {
+            out.diag("git help runs man or a browser");
+            Draft::new(EXEC_SHELL)
+        }
+        "verify-commit" | "verify-tag" | "fsck" => {
+            out.diag(format!("git {sub} runs gpg or writes recovered objects"));
+            Draft::new(EXEC_SHELL)
+        }
+        "ls-remote" => Draft::new(NET_FETCH),
         "add" | "stage" => Draft::new(WRITE_FILE).writes(norms(pos.iter().copied())),
         "branch" => {
             if has_any(rest, &["-d", "-D", "--delete"]) {
@@ -221,7 +375,10 @@ pub(crate) fn git(args: &[String], out: &mut ShellOutcome) {
             }
         }
         "tag" => {
-            if has_any(rest, &["-d", "--delete", "-f", "--force"]) {
+            if has_any(rest, &["-v", "--verify"]) {
+                out.diag("git tag -v runs gpg");
+                Draft::new(EXEC_SHELL)
+            } else if has_any(rest, &["-d", "--delete", "-f", "--force"]) {
                 Draft::new(GIT_HISTORY_REWRITE)
             } else if pos.is_empty() || has_any(rest, &["-l", "--list"]) {
                 Draft::new(READ_GIT)
@@ -230,17 +387,27 @@ pub(crate) fn git(args: &[String], out: &mut ShellOutcome) {
             }
         }
         "remote" => match first_pos {
-            None | Some("show" | "get-url") => Draft::new(READ_GIT),
+            None | Some("get-url")
+                if rest
+                    .iter()
+                    .all(|a| a == "-v" || a == "--verbose" || !a.starts_with('-')) =>
+            {
+                Draft::new(READ_GIT)
+            }
+            Some("show") if has_any(rest, &["-n"]) => Draft::new(READ_GIT),
+            Some("show") => Draft::new(NET_FETCH),
             _ => Draft::new(WRITE_FILE),
         },
         "stash" => match first_pos {
-            Some("list" | "show") => Draft::new(READ_GIT),
             Some("drop" | "clear") => Draft::new(WRITE_REMOVE),
             _ => Draft::new(WRITE_FILE),
         },
         "reflog" => match first_pos {
             Some("expire" | "delete") => Draft::new(GIT_HISTORY_REWRITE),
-            _ => Draft::new(READ_GIT),
+            _ => {
+                out.diag("unknown git reflog subcommand");
+                Draft::new(EXEC_SHELL)
+            }
         },
         "config" => {
             let writes = pos.len() >= 2
@@ -266,7 +433,8 @@ pub(crate) fn git(args: &[String], out: &mut ShellOutcome) {
                     Draft::new(WRITE_FILE)
                 }
             } else {
-                Draft::new(READ_GIT)
+                let files = super::args::opt_values(rest, &["-f"], &["--file", "--blob"]);
+                Draft::new(READ_GIT).reads(norms(&files))
             }
         }
         "commit" => {
