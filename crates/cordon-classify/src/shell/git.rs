@@ -347,41 +347,37 @@ pub(crate) fn git(args: &[String], out: &mut ShellOutcome) {
         }
         "ls-remote" => Draft::new(NET_FETCH),
         "add" | "stage" => Draft::new(WRITE_FILE).writes(norms(pos.iter().copied())),
-        "branch" => {
-            if has_any(rest, &["-d", "-D", "--delete"]) {
-                Draft::new(GIT_HISTORY_REWRITE)
-            } else if pos.is_empty()
-                && !has_any(
-                    rest,
-                    &[
-                        "-m",
-                        "-M",
-                        "-c",
-                        "-C",
-                        "-f",
-                        "--force",
-                        "--move",
-                        "--copy",
-                        "-u",
-                        "--set-upstream-to",
-                        "--unset-upstream",
-                        "--edit-description",
-                    ],
-                )
-            {
-                Draft::new(READ_GIT)
-            } else {
-                Draft::new(WRITE_FILE)
-            }
-        }
-        "tag" => {
-            if has_any(rest, &["-v", "--verify"]) {
+        "branch" | "tag" => {
+            if sub == "tag" && has_any(rest, &["-v", "--verify"]) {
                 out.diag("git tag -v runs gpg");
                 Draft::new(EXEC_SHELL)
-            } else if has_any(rest, &["-d", "--delete", "-f", "--force"]) {
+            } else if has_any(rest, &["-d", "-D", "--delete"])
+                || (sub == "tag" && has_any(rest, &["-f", "--force"]))
+            {
                 Draft::new(GIT_HISTORY_REWRITE)
-            } else if pos.is_empty() || has_any(rest, &["-l", "--list"]) {
+            } else if listing_only(sub, rest) {
                 Draft::new(READ_GIT)
+            } else if sub == "branch"
+                && rest.iter().any(|a| {
+                    let name = a.split('=').next().unwrap_or(a);
+                    matches!(
+                        name,
+                        "-u" | "--set-upstream-to"
+                            | "--unset-upstream"
+                            | "--edit-description"
+                            | "-m"
+                            | "-M"
+                            | "--move"
+                            | "-c"
+                            | "-C"
+                            | "--copy"
+                            | "-t"
+                            | "--track"
+                    )
+                })
+            {
+                out.diag("git branch writes the branch's configuration in .git/config");
+                Draft::new(WRITE_FILE).writes([".git/config".to_owned()])
             } else {
                 Draft::new(WRITE_FILE)
             }
@@ -425,12 +421,33 @@ pub(crate) fn git(args: &[String], out: &mut ShellOutcome) {
                     ],
                 );
             if writes {
-                let key = pos.first().map(|k| k.to_lowercase()).unwrap_or_default();
+                // The file written: a git configuration file is a silent persistence target.
+                let file = super::args::opt_values(rest, &["-f"], &["--file"])
+                    .into_iter()
+                    .next()
+                    .map(|f| norm(&f))
+                    .unwrap_or_else(|| {
+                        if has_any(rest, &["--global"]) {
+                            "~/.gitconfig".to_owned()
+                        } else if has_any(rest, &["--system"]) {
+                            "/etc/gitconfig".to_owned()
+                        } else if has_any(rest, &["--worktree"]) {
+                            ".git/config.worktree".to_owned()
+                        } else {
+                            ".git/config".to_owned()
+                        }
+                    });
+                out.diag(format!("git config writes {file}"));
+                let key = pos
+                    .iter()
+                    .map(|k| k.to_lowercase())
+                    .find(|k| k.contains('.'))
+                    .unwrap_or_default();
                 if DANGEROUS_GIT_CONFIG.iter().any(|d| key.contains(d)) {
                     out.diag("git config sets a key that can run programs");
-                    Draft::new(EXEC_SHELL)
+                    Draft::new(EXEC_SHELL).writes([file])
                 } else {
-                    Draft::new(WRITE_FILE)
+                    Draft::new(WRITE_FILE).writes([file])
                 }
             } else {
                 let files = super::args::opt_values(rest, &["-f"], &["--file", "--blob"]);
@@ -511,4 +528,75 @@ pub(crate) fn git(args: &[String], out: &mut ShellOutcome) {
         }
     };
     out.drafts.push(d.reads(dirs));
+}
+
+/// `git branch`/`git tag` that only list: every option is a listing option (with its value)
+/// and patterns are given only with `--list`. Anything else (`--set-upstream-to=…`, a new
+/// name) writes refs or configuration.
+fn listing_only(sub: &str, rest: &[String]) -> bool {
+    const FLAGS: &[&str] = &[
+        "-a",
+        "--all",
+        "-r",
+        "--remotes",
+        "-v",
+        "-vv",
+        "--verbose",
+        "-l",
+        "--list",
+        "--show-current",
+        "-i",
+        "--ignore-case",
+        "--color",
+        "--no-color",
+        "--column",
+        "--no-column",
+        "--omit-empty",
+        "-q",
+        "--quiet",
+    ];
+    const VALUED: &[&str] = &[
+        "--contains",
+        "--no-contains",
+        "--merged",
+        "--no-merged",
+        "--points-at",
+        "--sort",
+        "--format",
+        "--abbrev",
+        "--color",
+        "--column",
+    ];
+    let mut listed = false;
+    let mut it = rest.iter();
+    while let Some(a) = it.next() {
+        let name = a.split('=').next().unwrap_or(a);
+        if a == "-l" || a == "--list" {
+            listed = true;
+            continue;
+        }
+        if FLAGS.contains(&a.as_str()) {
+            continue;
+        }
+        if VALUED.contains(&name) {
+            if !a.contains('=') && !matches!(name, "--color" | "--column") {
+                it.next();
+            }
+            continue;
+        }
+        if sub == "tag"
+            && a.starts_with("-n")
+            && a.get(2..)
+                .is_some_and(|n| n.chars().all(|c| c.is_ascii_digit()))
+        {
+            continue;
+        }
+        if a.starts_with('-') {
+            return false;
+        }
+        if !listed {
+            return false;
+        }
+    }
+    true
 }

@@ -39,8 +39,7 @@ pub(crate) const RUNNING_VIEWERS: &[&str] = &[
 /// [`super::readonly`]. `hash -p` and `history -w/-r/-a/-n` are handled separately.
 pub(crate) const BENIGN: &[&str] = &[
     "exit", "return", "shift", "unset", "read", "wait", "jobs", "fg", "bg", "umask", "ulimit",
-    "let", "getopts", "tput", "clear", "popd", "dirs", "disown", "break", "continue", "sync",
-    "type",
+    "let", "getopts", "tput", "clear", "popd", "dirs", "disown", "break", "continue", "type",
 ];
 
 pub(crate) const REMOVE_PROGS: &[&str] = &[
@@ -182,6 +181,14 @@ fn classify_known_program(
             return one(Draft::new(READ_FILE));
         }
         "shopt" if !has_any(rest, &["-s", "-u"]) => return one(Draft::new(READ_FILE)),
+        // `sync FILE` opens the file for writing; plain `sync` only flushes.
+        "sync" if rest.is_empty() => return one(Draft::new(READ_FILE)),
+        "top" | "htop" => {
+            diags.push(format!(
+                "{prog} writes its configuration (~/.config/procps)"
+            ));
+            return one(Draft::new(EXEC_SHELL));
+        }
         "bc" if rest.iter().all(|a| a.starts_with('-')) => return one(Draft::new(READ_FILE)),
         _ => {}
     }
@@ -336,7 +343,7 @@ fn classify_known_program(
         "ps" if pos.iter().any(|a| a.contains('e')) || has_any(rest, &["-E"]) => {
             one(Draft::new(READ_ENV))
         }
-        "ps" | "top" | "htop" | "pgrep" => one(Draft::new(READ_FILE)),
+        "ps" | "pgrep" => one(Draft::new(READ_FILE)),
         // Secret stores.
         "security" if sub.starts_with("find-") || sub.starts_with("dump-") || sub == "export" => {
             one(Draft::new(READ_SECRETS))

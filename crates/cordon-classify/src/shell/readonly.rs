@@ -1172,21 +1172,11 @@ static WHICH: Spec = Spec {
     flags: "as",
     ..spec(READ_FILE, NotPaths)
 };
-/// `hostname NAME` or `-F FILE` sets the host name: only the printing flags are listed, and
-/// the caller refuses positionals.
+/// `hostname NAME`, `-F FILE` and `-b NAME` set the host name, `-I`, `-i`, `-f`, `-d`, `-y`
+/// query the network or NIS: only `-s` is listed, and the caller refuses positionals.
 static HOSTNAME: Spec = Spec {
-    flags: "aAdfiIsy",
-    long_flags: &[
-        "alias",
-        "all-fqdns",
-        "domain",
-        "fqdn",
-        "long",
-        "ip-address",
-        "all-ip-addresses",
-        "short",
-        "yp",
-    ],
+    flags: "s",
+    long_flags: &["short"],
     ..spec(READ_FILE, NotPaths)
 };
 
@@ -1490,17 +1480,19 @@ pub(crate) fn sed(rest: &[String], diags: &mut Vec<String>) -> Draft {
     let mut in_place = false;
     let mut args: Vec<String> = Vec::new();
     for a in rest {
-        if !a.starts_with("--") && a.starts_with('-') && a.len() > 1 {
-            if let Some(pos) = a.find('i') {
-                // Letters before `i` are flags; anything after is the backup suffix.
-                let before = a.get(1..pos).unwrap_or("");
-                if before.chars().all(|c| "nErsuz".contains(c)) {
-                    in_place = true;
-                    if !before.is_empty() {
-                        args.push(format!("-{before}"));
-                    }
-                    continue;
+        if !a.starts_with("--")
+            && a.starts_with('-')
+            && a.len() > 1
+            && let Some(pos) = a.find('i')
+        {
+            // Letters before `i` are flags; anything after is the backup suffix.
+            let before = a.get(1..pos).unwrap_or("");
+            if before.chars().all(|c| "nErsuz".contains(c)) {
+                in_place = true;
+                if !before.is_empty() {
+                    args.push(format!("-{before}"));
                 }
+                continue;
             }
         }
         args.push(a.clone());
@@ -1525,10 +1517,10 @@ pub(crate) fn sed(rest: &[String], diags: &mut Vec<String>) -> Draft {
         .map(str::to_owned)
         .collect();
     let mut files = scan.positionals.iter();
-    if scripts.is_empty() {
-        if let Some(first) = files.next() {
-            scripts.push(first.clone());
-        }
+    if scripts.is_empty()
+        && let Some(first) = files.next()
+    {
+        scripts.push(first.clone());
     }
     let files: Vec<String> = files.map(|f| norm(f)).collect();
     if !scan.has(&["--sandbox"]) {
