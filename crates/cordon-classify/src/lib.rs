@@ -20,7 +20,16 @@
 //! `git.history-rewrite` < `git.force-push` < `db.drop` < `cloud.delete` < `k8s.delete` <
 //! `infra.destroy` < `read.env` < `read.secrets`.
 //!
-//! Decisions worth knowing: `.env.example` and friends count as dotenv (conservative); harmless
+//! Reads are proven, not presumed (issue 14): a reading program is a read only when every option
+//! is on its positive list (`shell::readonly`, `shell::gitread`); an option that writes makes it a
+//! write of the named path, any other unlisted option `exec.shell`, each with a diagnostic naming
+//! the option. Writes into places that run code later carry `persistence` (and
+//! `persistence-silent`), paths of Cordon's own state make a part `cordon.state`, commands that
+//! drive Cordon are `cordon.control` ([`guard`]). Command-like arguments of any tool are
+//! classified as commands too (strictest wins).
+//!
+//! Decisions worth knowing: dotenv templates (`.env.example`...) are not secrets, and a name is
+//! not its contents (`ls .env`, `git log -- .env`); harmless
 //! builtins (`echo`, `true`, `export X=1`, `cd`) are `read.file`/`read.dir` without paths so they
 //! never raise a compound command; a read tool whose path argument has the wrong JSON type
 //! becomes `tool.<server>.<tool>` (a `read.*: allow` rule must not wave through a call the

@@ -49,7 +49,7 @@ pub fn load_policy(config: &Config) -> Result<Policy, GatewayError> {
 }
 
 /// Cordon's own state as `config` names it (config file, policy, evidence database, signing
-/// key file, pins, socket directory) plus the platform's standard locations: calls touching
+/// key file, pins, control socket) plus the platform's standard locations: calls touching
 /// any of them are `cordon.state` (issue 14: Cordon governs itself).
 pub fn cordon_paths(config: &Config) -> cordon_policy::CordonPaths {
     let text = |p: Option<std::path::PathBuf>| p.map(|p| p.display().to_string());
@@ -72,9 +72,9 @@ pub fn cordon_paths(config: &Config) -> cordon_policy::CordonPaths {
     if let SigningKey::File(key) = &config.signing_key {
         add(key);
     }
-    if let Some(dir) = config.socket.parent() {
-        add(dir);
-    }
+    // The socket itself (its standard directory is known by its components; a configured
+    // directory may be shared with other files, so only the socket is added).
+    add(&config.socket);
     paths
 }
 

@@ -455,10 +455,14 @@ pub(crate) fn git(args: &[String], out: &mut ShellOutcome) {
             }
         }
         "commit" => {
+            // `-F FILE` and `--template FILE` put a file's contents into the message (then
+            // readable with an allowed `git log`), pathspecs put files into the commit: both
+            // are reads of those files (a secret makes the commit a secret read).
+            let (files, specs) = commit_inputs(rest);
             if rest.iter().any(|a| a == "--amend") {
-                Draft::new(GIT_HISTORY_REWRITE)
+                Draft::new(GIT_HISTORY_REWRITE).reads(files).reads(specs)
             } else {
-                Draft::new(GIT_COMMIT)
+                Draft::new(GIT_COMMIT).reads(files).reads(specs)
             }
         }
         "push" => {
@@ -503,6 +507,16 @@ pub(crate) fn git(args: &[String], out: &mut ShellOutcome) {
                 d = d.tag(TAG_DESTRUCTIVE);
             }
             d
+        }
+        "init" | "clone"
+            if rest
+                .iter()
+                .any(|a| a == "--template" || a.starts_with("--template=")) =>
+        {
+            out.diag(format!(
+                "git {sub} --template copies hooks into the new repository"
+            ));
+            Draft::new(WRITE_FILE).writes([".git/hooks".to_owned()])
         }
         "apply" | "am" | "merge" | "cherry-pick" | "revert" | "init" | "worktree" | "notes"
         | "sparse-checkout" | "bisect" | "gc" | "repack" | "archive" | "bundle"
@@ -599,4 +613,69 @@ fn listing_only(sub: &str, rest: &[String]) -> bool {
         }
     }
     true
+}
+
+/// `git commit`'s file inputs: message files (`-F`, `--file`, `-t`, `--template`) and
+/// pathspecs (positionals, skipping the values of options that take one).
+fn commit_inputs(rest: &[String]) -> (Vec<String>, Vec<String>) {
+    const FILE_OPTS: &[&str] = &["-F", "--file", "-t", "--template", "--pathspec-from-file"];
+    const VALUE_OPTS: &[&str] = &[
+        "-m",
+        "--message",
+        "-C",
+        "--reuse-message",
+        "-c",
+        "--reedit-message",
+        "--author",
+        "--date",
+        "--fixup",
+        "--squash",
+        "--cleanup",
+        "--trailer",
+        "-u",
+        "--untracked-files",
+        "-S",
+        "--gpg-sign",
+    ];
+    let mut files = Vec::new();
+    let mut specs = Vec::new();
+    let mut it = rest.iter();
+    let mut only_pos = false;
+    while let Some(a) = it.next() {
+        if only_pos {
+            specs.push(norm(a));
+            continue;
+        }
+        if a == "--" {
+            only_pos = true;
+            continue;
+        }
+        let name = a.split('=').next().unwrap_or(a);
+        if FILE_OPTS.contains(&name) {
+            let v = match a.split_once('=') {
+                Some((_, v)) => Some(v.to_owned()),
+                None => it.next().cloned(),
+            };
+            files.extend(v.map(|v| norm(&v)));
+            continue;
+        }
+        if let Some(v) = a.strip_prefix("-F").filter(|v| !v.is_empty()) {
+            files.push(norm(v));
+            continue;
+        }
+        let cluster_with_value = !a.starts_with("--")
+            && a.len() > 2
+            && a.starts_with('-')
+            && a.ends_with(['m', 'C', 'c']);
+        if (VALUE_OPTS.contains(&a.as_str()) && !matches!(a.as_str(), "-u" | "-S"))
+            || cluster_with_value
+        {
+            it.next();
+            continue;
+        }
+        if !a.starts_with('-') {
+            specs.push(norm(a));
+        }
+    }
+    (files, specs)
 }
