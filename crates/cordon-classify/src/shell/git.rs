@@ -270,7 +270,10 @@ pub(crate) fn git(args: &[String], out: &mut ShellOutcome) {
     let reading = match (sub, first_pos) {
         ("stash", Some("list")) => Some("stash-list"),
         ("stash", Some("show")) => Some("stash-show"),
-        ("reflog", None | Some("show")) => Some("reflog"),
+        // `reflog expire|delete|drop` rewrite the logs; `exists` is judged below; anything
+        // else (`git reflog`, `git reflog show`, `git reflog HEAD`) shows the log.
+        ("reflog", Some("expire" | "delete" | "drop" | "exists" | "write")) => None,
+        ("reflog", _) => Some("reflog"),
         (s, _) if super::gitread::is_reading(s) => Some(s),
         ("", _) | ("--version" | "version" | "--help" | "-h", _) => {
             out.drafts.push(Draft::new(READ_GIT).reads(dirs));
@@ -399,7 +402,7 @@ pub(crate) fn git(args: &[String], out: &mut ShellOutcome) {
             _ => Draft::new(WRITE_FILE),
         },
         "reflog" => match first_pos {
-            Some("expire" | "delete") => Draft::new(GIT_HISTORY_REWRITE),
+            Some("expire" | "delete" | "drop") => Draft::new(GIT_HISTORY_REWRITE),
             _ => {
                 out.diag("unknown git reflog subcommand");
                 Draft::new(EXEC_SHELL)
