@@ -21,10 +21,13 @@ fn classify(command: &str) -> Classification {
     })
 }
 
+/// A read that passes as harmless: `read.*` but not a secret read (`read.env`/`read.secrets` rank
+/// above everything else, are refused by the default policy, and rightly stay the topic of a
+/// compound that also reads a secret).
 fn is_read(topic: &str) -> bool {
-    topic
-        .strip_prefix(TOPIC_PREFIX)
-        .is_some_and(|t| t.starts_with("read."))
+    topic.strip_prefix(TOPIC_PREFIX).is_some_and(|t| {
+        t.starts_with("read.") && t != "read.env" && t != "read.secrets"
+    })
 }
 
 /// Whether a simple command line (no comments, here-documents, `$'…'`, backticks, `$(…)` or

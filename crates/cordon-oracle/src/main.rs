@@ -140,7 +140,11 @@ fn run() -> Result<bool> {
     let run_started = Instant::now();
     let results = run_all(&sandbox, &to_run, cli.jobs.max(1), cli.timeout)?;
     let mut findings: Vec<Finding> = Vec::new();
+    let mut timed_out = Vec::new();
     for ((cand, j), r) in to_run.into_iter().zip(results) {
+        if r.timed_out {
+            timed_out.push(cand.command.clone());
+        }
         figures.index_refreshes += usize::from(r.index_refresh);
         figures.run += 1;
         figures.timed_out += usize::from(r.timed_out);
@@ -207,6 +211,15 @@ fn run() -> Result<bool> {
         }
     }
 
+    if !timed_out.is_empty() {
+        println!(
+            "\ntimed out (killed after {} s; not findings):",
+            cli.timeout
+        );
+        for c in &timed_out {
+            println!("    {}", serde_json::to_string(c).unwrap_or_default());
+        }
+    }
     println!();
     print!("{}", figures.render(findings.len(), seconds));
     println!(

@@ -281,12 +281,10 @@ pub fn effects(
             | "utimes" | "utime" => {
                 push(EffectKind::Write, format!("{} {path}", e.syscall));
             }
-            "utimensat" => {
-                // utimensat(fd, NULL, …) is futimens on an open file: only with a path it names
-                // a file (the open for writing is reported on its own).
-                if !e.strings.is_empty() {
-                    push(EffectKind::Write, format!("utimensat {path}"));
-                }
+            // utimensat(fd, NULL, …) is futimens on an open file: only with a path it names a
+            // file (the open for writing is reported on its own).
+            "utimensat" if !e.strings.is_empty() => {
+                push(EffectKind::Write, format!("utimensat {path}"));
             }
             "rename" | "renameat" | "renameat2" | "link" | "linkat" | "symlink" | "symlinkat" => {
                 let to = e.strings.get(1).map(String::as_str).unwrap_or("");
