@@ -160,6 +160,44 @@ impl Corpus {
         Ok(added)
     }
 
+    /// Adds the inputs of the classifier's case tables (`*.cases` under `dir`, recursively):
+    /// lines `EXPECTED :: INPUT`, `#` comments; an input that is a JSON tool call gives its
+    /// `command`.
+    pub fn add_case_tables(&mut self, dir: &Path) -> Result<usize, OracleError> {
+        let mut files = Vec::new();
+        walk(dir, &mut files, &|p| {
+            p.extension().is_some_and(|e| e == "cases")
+        })?;
+        let mut added = 0;
+        for file in files {
+            let text = std::fs::read_to_string(&file)
+                .map_err(|e| OracleError::io(format!("read {}", file.display()), e))?;
+            for (i, line) in text.lines().enumerate() {
+                if line.trim_start().starts_with('#') {
+                    continue;
+                }
+                let Some((_, input)) = line.split_once(" :: ") else {
+                    continue;
+                };
+                let input = input.trim();
+                let cmd = match serde_json::from_str::<Value>(input) {
+                    Ok(v) if v.is_object() => command_of_call(&v),
+                    _ => Some(input.to_owned()),
+                };
+                let origin = Origin::ClassifierCase {
+                    file: file.display().to_string(),
+                    line: i + 1,
+                };
+                if let Some(cmd) = cmd
+                    && self.add(&cmd, origin)
+                {
+                    added += 1;
+                }
+            }
+        }
+        Ok(added)
+    }
+
     /// Adds `n` generated commands from the stream seeded with `seed`.
     pub fn add_generated(&mut self, seed: u64, n: usize) -> usize {
         let mut added = 0;
