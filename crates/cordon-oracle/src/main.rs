@@ -31,6 +31,9 @@ struct Cli {
     /// How many commands to generate.
     #[arg(long, default_value_t = 300)]
     generate: usize,
+    /// Judge and run only these commands (repeatable): no corpus, no generator.
+    #[arg(long = "command", value_name = "COMMAND")]
+    commands: Vec<String>,
     /// Skip the policies' tests and the classifier's cases (generated commands only).
     #[arg(long)]
     no_corpus: bool,
@@ -86,7 +89,10 @@ fn run() -> Result<bool> {
     let judge = Judge::load(&policy, &sandbox.repo, &sandbox.home)?;
 
     let mut corpus = Corpus::default();
-    if !cli.no_corpus {
+    for (index, c) in cli.commands.iter().enumerate() {
+        corpus.add(c, cordon_oracle::corpus::Origin::Generated { seed: 0, index });
+    }
+    if !cli.no_corpus && cli.commands.is_empty() {
         corpus
             .add_policy_tests(&cli.repo.join("policies"))
             .context("reading the policies' tests")?;
@@ -99,7 +105,9 @@ fn run() -> Result<bool> {
             }
         }
     }
-    corpus.add_generated(cli.seed, cli.generate);
+    if cli.commands.is_empty() {
+        corpus.add_generated(cli.seed, cli.generate);
+    }
 
     println!(
         "== cordon-oracle: policy {} ({}), seed {}, {} generated",
