@@ -25,12 +25,12 @@ fn classify(command: &str) -> Classification {
 /// above everything else, are refused by the default policy, and rightly stay the topic of a
 /// compound that also reads a secret).
 fn is_read(topic: &str) -> bool {
-    topic.strip_prefix(TOPIC_PREFIX).is_some_and(|t| {
-        t.starts_with("read.") && t != "read.env" && t != "read.secrets"
-    })
+    topic
+        .strip_prefix(TOPIC_PREFIX)
+        .is_some_and(|t| t.starts_with("read.") && t != "read.env" && t != "read.secrets")
 }
 
-/// Whether a simple command line (no comments, here-documents, `$'…'`, backticks, `$(…)` or
+/// Whether a simple command line (no comments, here-documents, `$'…'`, backticks, `$(…)`, `${…}` or
 /// newlines: the subset where quoting is plain) ends inside a quote. Independent of the
 /// classifier's parser.
 fn unterminated_quote(s: &str) -> Option<bool> {
@@ -39,6 +39,7 @@ fn unterminated_quote(s: &str) -> Option<bool> {
         || s.contains("$'")
         || s.contains('`')
         || s.contains("$(")
+        || s.contains("${")
         || s.contains('\n')
         || s.contains('\r')
     {
@@ -122,8 +123,13 @@ fuzz_target!(|data: &[u8]| {
         );
     }
 
-    // A removal appended on its own line is never hidden behind a read.
-    if is_read(&c.topic) && !command.ends_with('\\') && command.len() < 4096 {
+    // A removal appended on its own line is never hidden behind a read (unless the line is
+    // the body of an unterminated here-document, or continues a line: then it is not a command).
+    if is_read(&c.topic)
+        && !command.ends_with('\\')
+        && !command.contains("<<")
+        && command.len() < 4096
+    {
         let more = format!("{command}\nrm -rf /tmp/x");
         let m = classify(&more);
         assert!(
