@@ -90,7 +90,10 @@ fn run() -> Result<bool> {
 
     let mut corpus = Corpus::default();
     for (index, c) in cli.commands.iter().enumerate() {
-        corpus.add(c, cordon_oracle::corpus::Origin::Generated { seed: 0, index });
+        corpus.add(
+            c,
+            cordon_oracle::corpus::Origin::Generated { seed: 0, index },
+        );
     }
     if !cli.no_corpus && cli.commands.is_empty() {
         corpus
