@@ -417,7 +417,9 @@ async fn connect(
     ),
     String,
 > {
-    crate::control::connect_mcp(socket, agent)
+    // Claude Code names its session to the MCP server: share it with the hook records.
+    let session = crate::control::agent_session_from_env(agent);
+    crate::control::connect_mcp_session(socket, agent, session.as_deref())
         .await
         .map(|(r, w, _)| (r, w))
         .map_err(|e| e.to_string())
