@@ -25,7 +25,7 @@ from agents_e2e import NODE_BIN, Run, User, run_agent
 
 PUSH_REFUSAL = "E2E-REVIEWER-SAYS-NOT-TODAY"
 MCP_CONTENT = "Rewritten through Cordon's MCP tool: OSPREY-7.\n"
-NATIVE_CONTENT = "Written by the agent's own tool: HERON-9.\n"
+NATIVE_CONTENT = "Written by the native tool: HERON-9.\n"
 SECRET = "never-leaves-this-file"
 
 
@@ -101,7 +101,8 @@ class Codex(Agent):
         return self.native_shell(f"cat {path}")
 
     def native_write(self, path: str, content: str) -> dict[str, Any]:
-        return self.native_shell(f"printf %s {json.dumps(content)} > {path}")
+        # Codex writes files with its shell (or apply_patch): a redirection is a write to Cordon.
+        return self.native_shell(f"printf '%s\\n' '{content.rstrip()}' > {path}")
 
     def native_shell(self, command: str) -> dict[str, Any]:
         return {"tool": "exec_command", "input": {"cmd": command}}
