@@ -54,11 +54,17 @@ class Agent:
     def native_write(self, path: str, content: str) -> dict[str, Any]:
         raise NotImplementedError
 
+    def native_secret_read(self, path: str) -> dict[str, Any]:
+        return self.native_read(path)
+
     def native_shell(self, command: str) -> dict[str, Any]:
         raise NotImplementedError
 
     def argv(self) -> list[str]:
         raise NotImplementedError
+
+    def prepare(self, user: User) -> None:
+        """The agent's own settings as its user has them before installing Cordon."""
 
     def env(self) -> dict[str, str]:
         raise NotImplementedError
@@ -132,6 +138,13 @@ class Codex(Agent):
 class Gemini(Agent):
     name = "gemini"
 
+    def prepare(self, user: User) -> None:
+        # What the Gemini CLI's `/auth` step writes for a user with an API key (headless runs
+        # refuse to start without a chosen method); `cordon agents install` keeps it.
+        settings = user.home / ".gemini" / "settings.json"
+        settings.parent.mkdir(parents=True)
+        settings.write_text('{\n  "security": {"auth": {"selectedType": "gemini-api-key"}}\n}\n')
+
     def mcp(self, tool: str, args: dict[str, Any]) -> dict[str, Any]:
         return {"tool": f"mcp_cordon_cordon__{tool}", "input": args}
 
@@ -143,6 +156,11 @@ class Gemini(Agent):
 
     def native_shell(self, command: str) -> dict[str, Any]:
         return {"tool": "run_shell_command", "input": {"command": command}}
+
+    def native_secret_read(self, path: str) -> dict[str, Any]:
+        # The Gemini CLI's read_file refuses `.env` files itself, before any hook ("Path not in
+        # workspace"): the shell is the way its model reaches one, and Cordon's hook judges it.
+        return self.native_shell(f"cat {path}")
 
     def argv(self) -> list[str]:
         # `--yolo`: the Gemini CLI's own confirmation off, as for the other agents' permission
@@ -177,7 +195,7 @@ def scenario(agent: Agent, user: User) -> list[dict[str, Any]]:
         agent.native_write(str(ws / "native.txt"), NATIVE_CONTENT),
         agent.native_shell("git push origin main"),
         agent.native_shell("git push --force origin main"),
-        agent.native_read(str(ws / ".env")),
+        agent.native_secret_read(str(ws / ".env")),
         agent.native_shell("terraform destroy -auto-approve"),
         {"text": "All done."},
     ]
@@ -189,6 +207,7 @@ def session(request: pytest.FixtureRequest) -> Iterator[tuple[Agent, User, Run]]
     user = User(agent.name)
     try:
         user.start()
+        agent.prepare(user)
         installed = user.cli("agents", "install", agent.name)
         assert "restart it" in installed.stdout, installed.stdout
         run = run_agent(user, agent.argv(), agent.env(), scenario(agent, user), reviewer, agent.name)
