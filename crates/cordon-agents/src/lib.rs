@@ -636,6 +636,14 @@ fn transform(
             let mut doc = json::Doc::parse(&text, true, what)?;
             let entry = matcher_hook_entry(agent, opts);
             set_matcher_hook(&mut doc, agent, matcher_event(agent), &entry, what)?;
+            // Hooks switched off would leave the native tools unjudged.
+            if doc
+                .get(&["hooksConfig", "enabled"])
+                .map(json::Node::to_value)
+                == Some(json!(false))
+            {
+                doc.set(&["hooksConfig", "enabled"], &json!(true))?;
+            }
             Ok((doc.text, others))
         }
         Format::McpToml => {
@@ -662,6 +670,12 @@ fn transform(
             let mut doc = json::Doc::parse(text, false, what)?;
             let entry = matcher_hook_entry(agent, opts);
             set_matcher_hook(&mut doc, agent, matcher_event(agent), &entry, what)?;
+            // Claude Code's switch for every hook: on, or nothing is judged.
+            if format == Format::ClaudeHooks
+                && doc.get(&["disableAllHooks"]).map(json::Node::to_value) == Some(json!(true))
+            {
+                doc.set(&["disableAllHooks"], &json!(false))?;
+            }
             if format == Format::ClaudeHooks {
                 match doc.get(&["permissions", "allow"]).map(json::Node::to_value) {
                     None => doc.set(&["permissions", "allow"], &json!([CLAUDE_ALLOW_RULE]))?,
@@ -1269,6 +1283,15 @@ fn fail_closed_drift(
                         out.push("drift: the hook lost `onFailure: \"block\"`: a crashed or timed-out hook would let the call through".to_owned());
                     }
                 }
+            }
+            if agent == Agent::ClaudeCode
+                && hooks
+                    .as_ref()
+                    .and_then(|d| d.get("disableAllHooks"))
+                    .and_then(Value::as_bool)
+                    == Some(true)
+            {
+                out.push("drift: `disableAllHooks` is true: Claude Code runs no hook, its native tools go unjudged".to_owned());
             }
             if agent == Agent::ClaudeCode {
                 let allowed = hooks

@@ -562,6 +562,13 @@ const FAIL_CLOSED_EDITS: &[(Agent, &str, &str, &str, &str)] = &[
         "\"Read\"",
         "permissions.allow",
     ),
+    (
+        Agent::ClaudeCode,
+        "hooks",
+        "\"model\": \"opus\"",
+        "\"model\": \"opus\", \"disableAllHooks\": true",
+        "disableAllHooks",
+    ),
     (Agent::Codex, "mcp", "env_vars", "x_env_vars", "env_vars"),
     (
         Agent::Codex,

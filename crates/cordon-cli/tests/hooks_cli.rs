@@ -638,7 +638,11 @@ fn codex_hooks_are_judged_recorded_as_codex_and_answered_in_its_dialect() {
             "tool_use_id": "call_0001"
         })
     };
-    let (answer, out) = hook(&engine.config, "codex", &payload("git push --force origin main"));
+    let (answer, out) = hook(
+        &engine.config,
+        "codex",
+        &payload("git push --force origin main"),
+    );
     assert!(out.status.success(), "{out:?}");
     let (d, reason) = decision(&answer);
     assert_eq!(d, "deny");
@@ -710,7 +714,10 @@ fn gemini_before_tool_hooks_map_its_tools_and_answer_decision_and_reason() {
     assert_eq!(records.len(), 3, "{records:#?}");
     assert!(records.iter().all(|r| r["agent"] == "gemini"));
     let tools: Vec<_> = records.iter().map(|r| r["tool"].clone()).collect();
-    assert!(tools.contains(&json!("Bash")) && tools.contains(&json!("Read")), "{tools:?}");
+    assert!(
+        tools.contains(&json!("Bash")) && tools.contains(&json!("Read")),
+        "{tools:?}"
+    );
 }
 
 #[test]
@@ -729,9 +736,17 @@ fn cursor_mcp_execution_of_another_server_is_judged_and_cordons_own_passes() {
             "command": command
         })
     };
-    let (answer, _) = hook(&engine.config, "cursor", &mcp("/opt/cordon/bin/cordon mcp --agent cursor"));
+    let (answer, _) = hook(
+        &engine.config,
+        "cursor",
+        &mcp("/opt/cordon/bin/cordon mcp --agent cursor"),
+    );
     assert_eq!(answer["permission"], "allow", "{answer}");
-    assert_eq!(engine.records().len(), 0, "Cordon's own server is judged by the gateway");
+    assert_eq!(
+        engine.records().len(),
+        0,
+        "Cordon's own server is judged by the gateway"
+    );
     // Another server's tool: an unknown tool under the default policy waits for a human; this
     // test's reviewer never answers, so the hook is still waiting: Cursor would wait too.
     let mut child = spawn_hook(
