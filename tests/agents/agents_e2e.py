@@ -52,8 +52,9 @@ class User:
     """A scratch user: HOME with a git workspace (and a bare `origin`), Cordon's config at
     `~/.config/cordon/config.yaml` and `cordon serve` running with the user's environment."""
 
-    def __init__(self, label: str) -> None:
+    def __init__(self, label: str, extra_config: str = "") -> None:
         self.label = label
+        self.extra_config = extra_config
         # Short: the control socket lives under it (Unix socket paths are limited to ~100 bytes).
         self.home = Path(tempfile.mkdtemp(prefix="cag-", dir="/tmp"))
         self.ws = self.home / "work"
@@ -105,7 +106,7 @@ class User:
                     f"  roots: [{json.dumps(str(self.ws))}]",
                     "  identity: {name: E2E, email: e2e@example.com}",
                     "servers: {}",
-                    "",
+                    self.extra_config,
                 ]
             )
         )
