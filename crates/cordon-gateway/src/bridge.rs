@@ -417,8 +417,8 @@ async fn connect(
     ),
     String,
 > {
-    // Claude Code names its session to the MCP server: share it with the hook records.
-    let session = crate::control::agent_session_from_env(agent);
+    // One evidence session per agent session: shared with the agent's hook records.
+    let session = crate::agent_session::for_bridge(agent, socket);
     crate::control::connect_mcp_session(socket, agent, session.as_deref())
         .await
         .map(|(r, w, _)| (r, w))

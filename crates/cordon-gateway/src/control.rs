@@ -387,19 +387,6 @@ pub async fn ping(socket: &Path) -> Result<(), GatewayError> {
     }
 }
 
-/// The session id the agent gave its MCP server process, if it gives one: Claude Code sets
-/// `CLAUDE_CODE_SESSION_ID` (the `session_id` its hooks report) in the environment of every
-/// stdio MCP server it starts. Codex and the Gemini CLI pass none.
-pub fn agent_session_from_env(agent: &str) -> Option<String> {
-    let var = match agent {
-        "claude-code" => "CLAUDE_CODE_SESSION_ID",
-        _ => return None,
-    };
-    std::env::var(var)
-        .ok()
-        .filter(|id| crate::server::is_agent_session_id(id))
-}
-
 /// Opens an MCP session for `agent`; the returned stream carries MCP JSON-RPC lines.
 #[cfg(unix)]
 pub async fn connect_mcp(
@@ -416,7 +403,7 @@ pub async fn connect_mcp(
     connect_mcp_session(socket, agent, None).await
 }
 
-/// [`connect_mcp`] in the agent's own session `session` (see [`agent_session_from_env`]).
+/// [`connect_mcp`] in the agent's own session `session` (see [`crate::agent_session`]).
 #[cfg(unix)]
 pub async fn connect_mcp_session(
     socket: &Path,

@@ -190,7 +190,7 @@ fn malformed(agent: &str, reason: &str) -> ExitCode {
     ExitCode::from(EXIT_BLOCK)
 }
 
-fn ask_engine(config: Option<PathBuf>, request: Request) -> Answer {
+fn ask_engine(config: Option<PathBuf>, mut request: Request) -> Answer {
     let deny = |reason: String| Answer {
         allow: false,
         reason,
@@ -203,6 +203,16 @@ fn ask_engine(config: Option<PathBuf>, request: Request) -> Answer {
             ));
         }
     };
+    // Codex and the Gemini CLI give their MCP server no session id: file this call in the
+    // session of the `cordon mcp` the same agent process started, when there is one.
+    if let Request::Hook {
+        agent, session_id, ..
+    } = &mut request
+        && matches!(agent.as_str(), "codex" | "gemini")
+        && let Some(shared) = cordon_gateway::agent_session::for_hook(agent, &config.socket)
+    {
+        *session_id = shared;
+    }
     let size = serde_json::to_vec(&request).map_or(usize::MAX, |v| v.len());
     if u64::try_from(size).unwrap_or(u64::MAX) >= control::MAX_REQUEST_BYTES {
         return deny(format!(
