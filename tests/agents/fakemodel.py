@@ -149,7 +149,10 @@ def openai_responses(handler, scenario: Scenario, body: dict) -> None:
     scenario.record(handler.path, body, i)
     rid = f"resp_{i}"
     response = {"id": rid, "object": "response", "status": "in_progress", "output": []}
-    if "tool" in step:
+    if "tool" in step and step.get("freeform"):
+        # A freeform (custom) tool such as Codex's apply_patch: its input is raw text.
+        item = {"type": "custom_tool_call", "id": f"ctc_{i}", "call_id": f"call_{i:04d}", "name": step["tool"], "input": step["input"]}
+    elif "tool" in step:
         item = {
             "type": "function_call",
             "id": f"fc_{i}",
