@@ -122,7 +122,7 @@ pub fn resolve_physical(base: &Path, path: &str) -> Option<PathBuf> {
     if !joined.is_absolute() {
         return None;
     }
-    let mut out = PathBuf::from("/");
+    let mut out = root_of(&joined);
     let mut exists = true;
     let mut links = 0usize;
     while let Some(name) = pending.pop() {
@@ -142,7 +142,7 @@ pub fn resolve_physical(base: &Path, path: &str) -> Option<PathBuf> {
                     }
                     let target = std::fs::read_link(&next).ok()?;
                     if target.is_absolute() {
-                        out = PathBuf::from("/");
+                        out = root_of(&target);
                     }
                     for c in target.components().rev() {
                         match c {
@@ -160,6 +160,24 @@ pub fn resolve_physical(base: &Path, path: &str) -> Option<PathBuf> {
         out = next;
     }
     Some(out)
+}
+
+/// The root an absolute path starts from: `/` on Unix; on Windows its prefix and root (`C:\`,
+/// `\\server\share\`), so paths on different drives never compare equal.
+fn root_of(path: &Path) -> PathBuf {
+    let mut root = PathBuf::new();
+    for component in path.components() {
+        match component {
+            std::path::Component::Prefix(_) | std::path::Component::RootDir => {
+                root.push(component.as_os_str());
+            }
+            _ => break,
+        }
+    }
+    if root.as_os_str().is_empty() {
+        root.push("/");
+    }
+    root
 }
 
 /// Whether `path` (as [`resolve_physical`] resolves it against `base`) lies inside one of
