@@ -119,6 +119,7 @@ class WineEngine:
         proc = subprocess.run(
             [WINE, EXE, *args, "--config", winpath(self.config)],
             capture_output=True,
+            stdin=subprocess.DEVNULL,
             text=True,
             env=wine_env(),
             cwd=self.root,
