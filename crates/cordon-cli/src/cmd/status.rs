@@ -11,7 +11,7 @@ use anyhow::Context;
 use clap::Args;
 use cordon_gateway::Config;
 use cordon_gateway::control::{self, Request};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 /// Arguments of `cordon status`.
 #[derive(Debug, Args)]
@@ -24,6 +24,26 @@ pub struct StatusArgs {
     pub config: Option<PathBuf>,
 }
 
+/// What `cordon status --json` prints.
+#[derive(Debug, Default, serde::Serialize)]
+struct Status {
+    control: String,
+    running: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    version: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+    /// Windows: the control pipe's name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pipe: Option<String>,
+    /// Windows: its owner and DACL in SDDL, read back from the engine's pipe.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sddl: Option<String>,
+    /// Windows: whether that descriptor admits the current user only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    only_user: Option<bool>,
+}
+
 /// Prints the engine's status; exit 1 when no engine answers (or its channel is not trusted).
 pub fn run(args: StatusArgs) -> anyhow::Result<ExitCode> {
     let config = Config::resolve(args.config)?;
@@ -31,53 +51,49 @@ pub fn run(args: StatusArgs) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    let mut status = json!({"control": config.socket.display().to_string()});
-    let reply = runtime.block_on(control::request(&config.socket, &Request::Ping));
-    let running = match &reply {
-        Ok(reply) => {
-            status["version"] = reply.get("version").cloned().unwrap_or(Value::Null);
-            true
-        }
-        Err(error) => {
-            status["error"] = json!(error.to_string());
-            false
-        }
+    let mut status = Status {
+        control: config.socket.display().to_string(),
+        ..Status::default()
     };
-    status["running"] = json!(running);
+    match runtime.block_on(control::request(&config.socket, &Request::Ping)) {
+        Ok(reply) => {
+            status.running = true;
+            status.version = reply
+                .get("version")
+                .and_then(Value::as_str)
+                .map(str::to_owned);
+        }
+        Err(error) => status.error = Some(error.to_string()),
+    }
     #[cfg(windows)]
-    if running {
-        status["pipe"] = json!(control::pipe_name(&config.socket));
+    if status.running {
+        status.pipe = Some(control::pipe_name(&config.socket));
         let (sddl, only) = runtime.block_on(control::pipe_security(&config.socket))?;
-        status["sddl"] = json!(sddl);
-        status["only_user"] = json!(only);
+        status.sddl = Some(sddl);
+        status.only_user = Some(only);
     }
     if args.json {
-        println!("{status}");
-    } else if running {
+        println!("{}", serde_json::to_string(&status)?);
+    } else if status.running {
         println!(
             "engine running (version {}) on {}",
-            status["version"].as_str().unwrap_or("?"),
-            config.socket.display()
+            status.version.as_deref().unwrap_or("?"),
+            status.control
         );
-        #[cfg(windows)]
-        println!(
-            "control pipe {}\nsecurity {}\nadmits only the current user: {}",
-            status["pipe"].as_str().unwrap_or("?"),
-            status["sddl"].as_str().unwrap_or("?"),
-            if status["only_user"] == json!(true) {
-                "yes"
-            } else {
-                "NO"
-            }
-        );
+        if let (Some(pipe), Some(sddl), Some(only)) = (&status.pipe, &status.sddl, status.only_user)
+        {
+            println!(
+                "control pipe {pipe}\nsecurity {sddl}\nadmits only the current user: {}",
+                if only { "yes" } else { "NO" }
+            );
+        }
     } else {
         println!(
             "not running: {}",
-            status["error"].as_str().unwrap_or("no answer")
+            status.error.as_deref().unwrap_or("no answer")
         );
     }
-    let trusted = status.get("only_user").is_none_or(|v| v == &json!(true));
-    Ok(if running && trusted {
+    Ok(if status.running && status.only_user != Some(false) {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(super::EXIT_FINDING)
