@@ -56,6 +56,9 @@ enum Command {
     /// Tool pins: changed upstream tool definitions are withheld until approved.
     #[command(subcommand)]
     Tools(cmd::tools::ToolsCommand),
+    /// A team's evidence trail: set up the store, ship now, shipping status.
+    #[command(subcommand)]
+    Fleet(cmd::fleet::FleetCommand),
 }
 
 fn main() -> ExitCode {
@@ -74,6 +77,7 @@ fn main() -> ExitCode {
         Command::Hook(args) => cmd::hook::run(args),
         Command::Tools(command) => cmd::tools::run(command),
         Command::Status(args) => cmd::status::run(args),
+        Command::Fleet(command) => cmd::fleet::run(command),
         Command::Pause(args) => cmd::pause::run(args, true),
         Command::Resume(args) => cmd::pause::run(args, false),
     };

@@ -7,6 +7,7 @@
 //! server agents see), [`control`] (Unix socket or Windows named pipe), [`private`] (0700/0600, foreign owners refused), [`http`] (Streamable HTTP), [`bridge`] (the
 //! `cordon mcp` stdio bridge), [`engine`] (owns it all).
 
+pub mod agent_session;
 pub mod approvals;
 pub mod bridge;
 pub mod builtin;
@@ -16,6 +17,7 @@ pub mod control;
 pub mod diff;
 pub mod engine;
 pub mod error;
+pub mod fleet;
 pub mod http;
 pub mod native;
 pub mod pipeline;
