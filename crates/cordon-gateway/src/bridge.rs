@@ -741,6 +741,36 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn ids_are_answered_as_sent_even_without_an_engine() {
+        let input = [
+            r#"{"jsonrpc":"2.0","id":1.5,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}"#,
+            r#"{"jsonrpc":"2.0","id":12345678901234567890123,"method":"tools/call","params":{"name":"a__b","arguments":{}}}"#,
+            r#"{"jsonrpc":"2.0","id":"s","method":"ping"}"#,
+            r#"{"jsonrpc":"2.0","id":-4,"method":"tools/list"}"#,
+        ]
+        .join("\n");
+        let dir = tempfile::tempdir().unwrap();
+        let socket = dir.path().join("none.sock");
+        let (out_w, mut out_r) = tokio::io::duplex(1 << 20);
+        run(format!("{input}\n").as_bytes(), out_w, &socket, "test")
+            .await
+            .unwrap();
+        let mut text = String::new();
+        tokio::io::AsyncReadExt::read_to_string(&mut out_r, &mut text)
+            .await
+            .unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 4, "{text}");
+        for id in ["1.5", "12345678901234567890123", "\"s\"", "-4"] {
+            assert!(
+                lines.iter().any(|l| l.contains(&format!("\"id\":{id},"))),
+                "id {id} not answered as sent: {text}"
+            );
+        }
+        assert!(text.contains("Cordon is not running"), "{text}");
+    }
+
+    #[tokio::test]
     async fn without_an_engine_every_call_is_refused() {
         let init = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}"#;
         let input = format!(

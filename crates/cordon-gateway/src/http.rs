@@ -742,6 +742,69 @@ mod tests {
     }
 
     #[test]
+    fn ids_rmcp_cannot_carry_are_swapped_and_restored_exactly() {
+        for native in [
+            r#"{"jsonrpc":"2.0","id":7,"method":"ping"}"#,
+            r#"{"jsonrpc":"2.0","id":-9223372036854775808,"method":"ping"}"#,
+            r#"{"jsonrpc":"2.0","id":"1.5","method":"ping"}"#,
+            r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#,
+            r#"[{"jsonrpc":"2.0","id":1.5,"method":"ping"}]"#,
+            "not json",
+        ] {
+            assert!(swap_id(native.as_bytes()).is_none(), "{native}");
+        }
+        for raw in [
+            "1.5",
+            "1e3",
+            "9223372036854775808",
+            "12345678901234567890123",
+            "-0.0",
+        ] {
+            let body = format!(r#"{{"jsonrpc":"2.0","id":{raw},"method":"ping"}}"#);
+            let (swapped, token, original) = swap_id(body.as_bytes()).unwrap();
+            assert_eq!(original, raw);
+            let message: serde_json::Value = serde_json::from_slice(&swapped).unwrap();
+            assert_eq!(format!("\"{}\"", message["id"].as_str().unwrap()), token);
+            // What rmcp answers with the token comes back with the id exactly as sent.
+            let answer = format!(r#"data: {{"jsonrpc":"2.0","id":{token},"result":{{}}}}"#);
+            let restored = replace_bytes(answer.as_bytes(), token.as_bytes(), raw.as_bytes());
+            assert_eq!(
+                String::from_utf8(restored).unwrap(),
+                format!(r#"data: {{"jsonrpc":"2.0","id":{raw},"result":{{}}}}"#)
+            );
+        }
+    }
+
+    #[test]
+    fn replace_bytes_replaces_every_occurrence_and_nothing_else() {
+        assert_eq!(replace_bytes(b"a-tok-b-tok", b"tok", b"X"), b"a-X-b-X");
+        assert_eq!(replace_bytes(b"no match", b"tok", b"X"), b"no match");
+        assert_eq!(replace_bytes(b"", b"tok", b"X"), b"");
+        assert_eq!(replace_bytes(b"abc", b"", b"X"), b"abc");
+    }
+
+    #[test]
+    fn the_connection_cap_leaves_descriptors_to_the_rest_of_the_engine() {
+        assert_eq!(connection_cap(1024, None), 1024);
+        assert_eq!(connection_cap(1024, Some(20_000)), 1024);
+        assert_eq!(connection_cap(1024, Some(1024)), 768);
+        assert_eq!(connection_cap(1024, Some(256)), 192);
+        assert_eq!(connection_cap(1024, Some(10)), 1);
+        assert_eq!(connection_cap(5, Some(u64::MAX)), 5);
+    }
+
+    #[test]
+    fn a_burst_is_reported_once() {
+        let mut burst = Burst::default();
+        assert!(burst.hit());
+        assert!(!burst.hit());
+        assert!(!burst.hit());
+        assert_eq!(burst.end(), 3);
+        assert_eq!(burst.end(), 0);
+        assert!(burst.hit());
+    }
+
+    #[test]
     fn constant_time_compare() {
         assert!(constant_time_eq(b"abcdef", b"abcdef"));
         assert!(!constant_time_eq(b"abcdef", b"abcdeg"));
