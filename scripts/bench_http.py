@@ -9,11 +9,13 @@ the built-in tools on a small workspace, and server-everything as an upstream. T
 `cordon__file_read` of a small file and `everything__echo`.
 
 1. Latency, the official Python SDK as the client (what an agent runs), in interleaved rounds so
-   drift hits every path alike: `echo` direct to server-everything (no Cordon), and both calls
-   through `cordon mcp` (stdio) and over one kept-alive HTTP connection (protocol 2025-11-25 with a
-   session; and 2026-07-28, stateless). Added latency = through Cordon minus direct.
+   drift hits every path alike: `echo` direct to server-everything (no Cordon) over stdio and over
+   its own Streamable HTTP, and both calls through `cordon mcp` (stdio) and over one kept-alive HTTP
+   connection (protocol 2025-11-25 with a session; and 2026-07-28, stateless). Cordon's added
+   latency = through Cordon minus direct on the same transport (so the HTTP client's own cost,
+   heavier than stdio's in Python, is not counted against Cordon).
 2. Throughput, wrk with 16 kept-alive connections (and 1 for latency), `cordon__file_read` over
-   HTTP, on both protocols; every answer checked (a result, not an error) in wrk's Lua, and the
+   HTTP, on both protocols (2025-11-25: one session per connection); every answer checked (a result, not an error) in wrk's Lua, and the
    evidence records counted before and after: one record per answered call.
 
 Usage: bench_http.py CORDON_BIN [--rounds N] [--batch N] [--seconds S] [--json FILE]
@@ -73,9 +75,11 @@ class Bench:
         self.evidence = root / "evidence.db"
         policies = root / "policy"
         policies.mkdir()
+        self.policy = policies
         shutil.copyfile(REPO / "policies" / "default.yaml", policies / "default.yaml")
         (policies / "zz-bench.yaml").write_text(
             "# The benchmark's only addition: server-everything's echo is a read (it has no side effects).\n"
+            "version: v1\n"
             "classifiers:\n"
             '  - tool: "echo"\n'
             '    server: "everything"\n'
@@ -115,7 +119,7 @@ class Bench:
 
     def cordon(self, *args: str) -> str:
         out = subprocess.run(
-            [str(self.binary), *args, "--config", str(self.config)],
+            [str(self.binary), *args],
             capture_output=True, text=True, env=self.env, timeout=60, check=False,
         )
         if out.returncode != 0:
@@ -128,7 +132,10 @@ class Bench:
             ("echo", "everything", "echo", {"message": "x"}),
         ):
             explained = json.loads(
-                self.cordon("policy", "explain", "--tool", tool, "--server", server, "--args", json.dumps(args), "--agent", AGENT)
+                self.cordon(
+                    "policy", "explain", "--policy", str(self.policy), "--tool", tool, "--server", server,
+                    "--args", json.dumps(args), "--agent", AGENT,
+                )
             )
             if explained.get("decision") != "allow":
                 raise SystemExit(f"{name} is not allowed by the benchmark policy: {explained}")
@@ -207,6 +214,28 @@ async def latency(bench: Bench, rounds: int, batch: int) -> dict[str, list[float
         )
         stdio = await stack.enter_async_context(ClientSession(*stdio_rw))
         await stdio.initialize()
+        # The same upstream over Streamable HTTP, without Cordon: the HTTP client's own cost.
+        port = free_port()
+        upstream_http = subprocess.Popen(
+            [str(EVERYTHING), "streamableHttp"], env={**os.environ, "PORT": str(port)},
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        )
+        stack.callback(upstream_http.kill)
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=1):
+                    break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise SystemExit("server-everything (streamableHttp) did not listen") from None
+                await anyio.sleep(0.1)
+        plain = await stack.enter_async_context(httpx2.AsyncClient(timeout=60))
+        direct_http_rw = await stack.enter_async_context(
+            streamable_http_client(f"http://127.0.0.1:{port}/mcp", http_client=plain)
+        )
+        direct_http = await stack.enter_async_context(ClientSession(direct_http_rw[0], direct_http_rw[1]))
+        await direct_http.initialize()
         sessions: dict[str, ClientSession] = {}
         for era in ("2025-11-25", "2026-07-28"):
             client = await stack.enter_async_context(httpx2.AsyncClient(headers=headers, timeout=60))
@@ -225,6 +254,7 @@ async def latency(bench: Bench, rounds: int, batch: int) -> dict[str, list[float
             await anyio.sleep(0.2)
         paths: list[tuple[str, ClientSession, str, dict[str, Any]]] = [
             ("echo direct (no Cordon)", direct, "echo", {"message": "bench"}),
+            ("echo direct over HTTP (no Cordon)", direct_http, "echo", {"message": "bench"}),
             ("echo via cordon mcp (stdio)", stdio, *echo),
             ("echo via HTTP 2025-11-25", sessions["2025-11-25"], *echo),
             ("echo via HTTP 2026-07-28", sessions["2026-07-28"], *echo),
@@ -258,7 +288,18 @@ wrk.headers["Mcp-Protocol-Version"] = "@VERSION@"
 @EXTRA@
 bad = 0
 local threads = {}
-function setup(thread) table.insert(threads, thread) end
+local sessions = {@SESSIONS@}
+function setup(thread)
+  table.insert(threads, thread)
+  if #sessions > 0 then thread:set("session", sessions[#threads]) end
+end
+function init(args)
+  if session then
+    wrk.headers["Mcp-Session-Id"] = session
+    req = wrk.format()
+  end
+end
+function request() return req or wrk.format() end
 function response(status, headers, body)
   if status ~= 200 or not string.find(body, '"result"', 1, true) or string.find(body, '"isError":true', 1, true) then
     bad = bad + 1
@@ -296,8 +337,10 @@ def wrk(bench: Bench, era: str, connections: int, seconds: int) -> dict[str, Any
     name, args = bench.file_read()
     params: dict[str, Any] = {"name": name, "arguments": args}
     extra = ""
+    sessions: list[str] = []
     if era == "2025-11-25":
-        extra = f'wrk.headers["Mcp-Session-Id"] = "{legacy_session(bench)}"'
+        # One session per connection (each wrk thread drives one), as 16 agents would have.
+        sessions = [legacy_session(bench) for _ in range(connections)]
     else:
         params["_meta"] = {
             "io.modelcontextprotocol/protocolVersion": era,
@@ -308,10 +351,14 @@ def wrk(bench: Bench, era: str, connections: int, seconds: int) -> dict[str, Any
     body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": params})
     script = bench.root / f"wrk-{era}-{connections}.lua"
     script.write_text(
-        LUA.replace("@BODY@", body).replace("@TOKEN@", bench.token).replace("@VERSION@", era).replace("@EXTRA@", extra)
+        LUA.replace("@BODY@", body)
+        .replace("@TOKEN@", bench.token)
+        .replace("@VERSION@", era)
+        .replace("@EXTRA@", extra)
+        .replace("@SESSIONS@", ", ".join(json.dumps(sid) for sid in sessions))
     )
     before = bench.records()
-    threads = min(connections, 2)
+    threads = connections
     out = subprocess.run(
         ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{seconds}s", "-s", str(script), bench.url],
         capture_output=True, text=True, timeout=seconds + 120, check=False,
@@ -367,18 +414,30 @@ def main() -> None:
         bench.stop()
     lat = report["latency"]
     direct = lat["echo direct (no Cordon)"]["p50_ms"]
+    direct_http = lat["echo direct over HTTP (no Cordon)"]["p50_ms"]
     print(f"\nLatency, official Python SDK, {opts.rounds} rounds x {opts.batch} calls per path (ms):")
-    print("| path | p50 | p99 | added p50 vs direct |")
+    print("| path | p50 | p99 | added p50 by Cordon (vs direct on the same transport) |")
     print("|---|---|---|---|")
     for label, row in lat.items():
-        added = f"{row['p50_ms'] - direct:+.3f}" if label.startswith("echo") and "direct" not in label else ""
+        added = ""
+        if label.startswith("echo") and "direct" not in label:
+            base = direct_http if "HTTP" in label else direct
+            added = f"{row['p50_ms'] - base:+.3f}"
         print(f"| {label} | {row['p50_ms']:.3f} | {row['p99_ms']:.3f} | {added} |")
+    added_stdio = lat["echo via cordon mcp (stdio)"]["p50_ms"] - direct
+    for era in ("2025-11-25", "2026-07-28"):
+        added_http = lat[f"echo via HTTP {era}"]["p50_ms"] - direct_http
+        report.setdefault("added_http_minus_added_stdio_p50_ms", {})[era] = added_http - added_stdio
+        print(
+            f"echo: Cordon's added latency over HTTP {era} minus over stdio, p50: "
+            f"{added_http - added_stdio:+.3f} ms (goal: at most +0.3)"
+        )
     for call in ("echo", "file_read"):
         stdio = lat[f"{call} via cordon mcp (stdio)"]["p50_ms"]
         for era in ("2025-11-25", "2026-07-28"):
             http = lat[f"{call} via HTTP {era}"]["p50_ms"]
             report.setdefault("http_minus_stdio_p50_ms", {})[f"{call} {era}"] = http - stdio
-            print(f"{call}: HTTP {era} minus stdio, p50: {http - stdio:+.3f} ms (goal: at most +0.3)")
+            print(f"{call}: through Cordon, HTTP {era} minus stdio, p50: {http - stdio:+.3f} ms (includes the HTTP client's own cost)")
     print(f"\nThroughput, wrk, cordon__file_read over kept-alive HTTP, {opts.seconds} s per run:")
     print("| protocol | connections | calls/s | p50 ms | p99 ms | answered | bad answers | records added |")
     print("|---|---|---|---|---|---|---|---|")
