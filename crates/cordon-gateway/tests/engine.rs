@@ -539,7 +539,11 @@ async fn hostile_control_requests_get_errors_and_the_engine_goes_on() {
     let records = h.records();
     assert_eq!(records.len(), 2);
     assert_eq!(
-        (records[1].server.as_str(), records[1].tool.as_str(), records[1].outcome),
+        (
+            records[1].server.as_str(),
+            records[1].tool.as_str(),
+            records[1].outcome
+        ),
         ("echo", "nope", Outcome::Error)
     );
     let _ = agent.cancel().await;
