@@ -651,7 +651,9 @@ where
 
 #[cfg(unix)]
 async fn connect(socket: &Path, agent: &str) -> Result<(Source, Sink), String> {
-    crate::control::connect_mcp(socket, agent)
+    // One evidence session per agent session: shared with the agent's hook records.
+    let session = crate::agent_session::for_bridge(agent, socket);
+    crate::control::connect_mcp_session(socket, agent, session.as_deref())
         .await
         .map(|(r, w, _)| (Box::new(r) as Source, Box::new(w) as Sink))
         .map_err(|e| e.to_string())
