@@ -649,7 +649,6 @@ where
     Ok(())
 }
 
-#[cfg(unix)]
 async fn connect(socket: &Path, agent: &str) -> Result<(Source, Sink), String> {
     // One evidence session per agent session: shared with the agent's hook records.
     let session = crate::agent_session::for_bridge(agent, socket);
@@ -657,12 +656,6 @@ async fn connect(socket: &Path, agent: &str) -> Result<(Source, Sink), String> {
         .await
         .map(|(r, w, _)| (Box::new(r) as Source, Box::new(w) as Sink))
         .map_err(|e| e.to_string())
-}
-
-#[cfg(windows)]
-async fn connect(socket: &Path, agent: &str) -> Result<(Source, Sink), String> {
-    let _ = (socket, agent);
-    Err("the control channel (Windows named pipe) is not built yet".into())
 }
 
 #[cfg(test)]
