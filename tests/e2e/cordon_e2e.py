@@ -174,8 +174,14 @@ class Engine:
         builtin_tools: bool = False,
         extra_servers: dict[str, ServerSpec] | None = None,
         agent_roots: dict[str, list[Path]] | None = None,
+        http_agents: dict[str, str] | None = None,
+        nofile: int | None = None,
     ) -> None:
         self.label = label
+        # More HTTP agents (name -> token) beside HTTP_AGENT, e.g. to try one's token on another's session.
+        self.http_agents = dict(http_agents or {})
+        # A soft open-file limit for `cordon serve` (the engine raises it to the hard limit itself).
+        self.nofile = nofile
         # Workspace roots per agent (`agents.<name>.roots`): the blast radius of their writes.
         self.agent_roots = dict(agent_roots or {})
         self.extra_config = extra_config  # YAML appended to the generated config (e.g. `workspace:`)
@@ -246,8 +252,10 @@ class Engine:
 
         if HTTP_AGENT in self.agent_roots:
             lines.append(roots_line(HTTP_AGENT))
+        for agent, token in self.http_agents.items():
+            lines += [f"  {agent}:", f"    token: {yaml_str(token)}"]
         for agent in self.agent_roots:
-            if agent != HTTP_AGENT:
+            if agent != HTTP_AGENT and agent not in self.http_agents:
                 lines += [f"  {agent}:", roots_line(agent)]
         if self.port is not None:
             lines.insert(1, f"listen: 127.0.0.1:{self.port}")
@@ -272,6 +280,15 @@ class Engine:
         """`cordon serve` up to its control socket accepting (upstreams may still be starting)."""
         binary = cordon_bin()
         self._stderr_file = open(self.stderr_path, "ab")  # noqa: SIM115 - closed in stop()
+        nofile = self.nofile
+
+        def limit_files() -> None:
+            if nofile is not None:
+                import resource
+
+                _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+                resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, hard))
+
         self.proc = subprocess.Popen(
             [str(binary), "serve", "--config", str(self.config)],
             stdin=subprocess.DEVNULL,
@@ -280,6 +297,7 @@ class Engine:
             env=self.env,
             cwd=self.root,
             start_new_session=True,
+            preexec_fn=limit_files if nofile is not None else None,
         )
         self.wait_socket()
 
@@ -338,6 +356,14 @@ class Engine:
         shutil.rmtree(self.sock_dir, ignore_errors=True)
         if self in ENGINES:
             ENGINES.remove(self)
+
+    def kill(self) -> None:
+        """SIGKILL the engine and its upstreams (a crash); `start()` brings up a new one on the same files."""
+        assert self.proc is not None
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(timeout=10)
+        self._stderr_file.close()
 
     def stderr_files(self) -> list[Path]:
         return sorted(self.root.glob("*.stderr"))
@@ -430,10 +456,11 @@ class Engine:
 
     @contextlib.asynccontextmanager
     async def http(
-        self, token: str | None = None, *, wait_tools: bool = True, **session_options: Any
+        self, token: str | None = None, *, wait_tools: bool = True, initialize: bool = True, **session_options: Any
     ) -> AsyncIterator[ClientSession]:
         """An initialized SDK session over Streamable HTTP with `Authorization: Bearer TOKEN`.
-        `session_options` go to the SDK's ClientSession (e.g. `list_roots_callback`)."""
+        `session_options` go to the SDK's ClientSession (e.g. `list_roots_callback`). With
+        initialize=False the session is left for the test to negotiate (e.g. `discover()`)."""
         assert self.url is not None, "this engine has no HTTP listener"
         await anyio.to_thread.run_sync(self.wait_tcp)
         headers = {"Authorization": f"Bearer {token or self.token}"}
@@ -443,7 +470,8 @@ class Engine:
                 async with ClientSession(
                     read, write, read_timeout_seconds=CALL_TIMEOUT, **session_options
                 ) as session:
-                    await session.initialize()
+                    if initialize:
+                        await session.initialize()
                     if wait_tools:
                         await wait_for_tools(session, self.expected_tools())
                     yield session

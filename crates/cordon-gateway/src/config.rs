@@ -89,6 +89,38 @@ pub enum ServerSpec {
     },
 }
 
+/// The Streamable HTTP transport's limits (`http:` in the config).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpSpec {
+    /// An HTTP session with no request in flight and none for this long is closed; its id is
+    /// then answered 404, so the client re-initializes (`http.session_idle_timeout`, default 30m).
+    pub session_idle_timeout: Duration,
+    /// Most simultaneous HTTP connections; more are closed at once (`http.max_connections`,
+    /// default 1024, and always below the open-file limit).
+    pub max_connections: usize,
+    /// Time a connection has to send a request's headers, which is also how long a kept-alive
+    /// connection may sit idle (`http.header_timeout`, default 30s).
+    pub header_timeout: Duration,
+}
+
+impl Default for HttpSpec {
+    fn default() -> HttpSpec {
+        HttpSpec {
+            session_idle_timeout: Duration::from_secs(30 * 60),
+            max_connections: 1024,
+            header_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHttp {
+    session_idle_timeout: Option<HumanDuration>,
+    max_connections: Option<usize>,
+    header_timeout: Option<HumanDuration>,
+}
+
 /// An agent allowed to connect over HTTP.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AgentSpec {
@@ -130,6 +162,8 @@ pub struct Config {
     pub source: Option<PathBuf>,
     /// HTTP listen address (None = no HTTP transport).
     pub listen: Option<SocketAddr>,
+    /// The HTTP transport's limits.
+    pub http: HttpSpec,
     /// Control socket path.
     pub socket: PathBuf,
     /// Policy file or directory (None = the shipped default policy).
@@ -182,6 +216,7 @@ pub struct FleetSpec {
 #[serde(deny_unknown_fields)]
 struct RawConfig {
     listen: Option<SocketAddr>,
+    http: Option<RawHttp>,
     #[serde(default)]
     allow_non_loopback: bool,
     socket: Option<PathBuf>,
@@ -647,6 +682,30 @@ impl Config {
                 .ok_or(ConfigError::NoDefault { what: "pins" })?,
         };
 
+        let http = {
+            let defaults = HttpSpec::default();
+            let raw_http = raw.http.unwrap_or_default();
+            let spec = HttpSpec {
+                session_idle_timeout: raw_http
+                    .session_idle_timeout
+                    .map_or(defaults.session_idle_timeout, |d| d.0),
+                max_connections: raw_http.max_connections.unwrap_or(defaults.max_connections),
+                header_timeout: raw_http
+                    .header_timeout
+                    .map_or(defaults.header_timeout, |d| d.0),
+            };
+            if spec.max_connections == 0
+                || spec.session_idle_timeout.is_zero()
+                || spec.header_timeout.is_zero()
+            {
+                return Err(invalid(
+                    "http: max_connections, session_idle_timeout and header_timeout must be above zero"
+                        .to_owned(),
+                ));
+            }
+            spec
+        };
+
         let fleet = match raw.fleet {
             None => None,
             Some(f) => {
@@ -683,6 +742,7 @@ impl Config {
             pins,
             source,
             listen: raw.listen,
+            http,
             socket,
             policy,
             evidence,

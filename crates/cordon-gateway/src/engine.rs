@@ -103,6 +103,8 @@ impl Engine {
     /// Starts everything: refuses to start on an invalid policy, an unusable evidence log or a
     /// control socket another engine holds.
     pub async fn start(config: Config) -> Result<Engine, GatewayError> {
+        // Every connection, upstream pipe and the evidence log need a descriptor.
+        crate::http::raise_open_file_limit();
         let policy = load_policy(&config)?;
         for warning in policy.warnings() {
             tracing::warn!("policy: {warning}");
@@ -189,18 +191,25 @@ impl Engine {
         let mut http_addr = None;
         if let Some(listen) = config.listen {
             let auth = crate::http::Auth::new(&config.agents);
-            let (handle, bound) =
-                match crate::http::serve(pipeline.clone(), auth, listen, cancel.clone()).await {
-                    Ok(bound) => bound,
-                    Err(error) => {
-                        // Leave nothing running behind a failed start.
-                        cancel.cancel();
-                        upstreams.shutdown().await;
-                        #[cfg(unix)]
-                        let _ = std::fs::remove_file(&config.socket);
-                        return Err(error);
-                    }
-                };
+            let (handle, bound) = match crate::http::serve(
+                pipeline.clone(),
+                auth,
+                listen,
+                config.http.clone(),
+                cancel.clone(),
+            )
+            .await
+            {
+                Ok(bound) => bound,
+                Err(error) => {
+                    // Leave nothing running behind a failed start.
+                    cancel.cancel();
+                    upstreams.shutdown().await;
+                    #[cfg(unix)]
+                    let _ = std::fs::remove_file(&config.socket);
+                    return Err(error);
+                }
+            };
             tracing::info!("MCP Streamable HTTP at http://{bound}/mcp");
             tasks.push(handle);
             http_addr = Some(bound);

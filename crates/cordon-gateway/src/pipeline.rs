@@ -537,6 +537,26 @@ impl Pipeline {
         self.decide(ctx, admission, Review::Upstream).await
     }
 
+    /// Records a call to a tool that does not exist (`text` says why) and returns the refusal
+    /// text: a probe for tools leaves evidence like any call.
+    pub async fn refuse_unknown(
+        &self,
+        ctx: &CallContext,
+        server: &str,
+        tool: &str,
+        args: Value,
+        text: String,
+    ) -> String {
+        let admission = self.judge(ctx, server, tool, args, None, None, false);
+        match self
+            .refuse(admission, Outcome::Error, Some(text.clone()), text)
+            .await
+        {
+            Gate::Refused(text) => text,
+            Gate::Pass(_) => "Cordon refused this call".to_owned(),
+        }
+    }
+
     /// Classifies (unless a classification is given) and judges one call; `constrained`: apply
     /// the runtime constraints (the kill switch, blast radius and limits).
     #[allow(clippy::too_many_arguments)]

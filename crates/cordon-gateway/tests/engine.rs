@@ -195,9 +195,13 @@ async fn allow_deny_and_tool_listing() {
         vec![
             ("echo", Outcome::Allowed),
             ("blocked", Outcome::Denied),
+            // Unknown tools: refused, and recorded (issue 15).
+            ("nope", Outcome::Error),
+            ("", Outcome::Error),
             ("echo", Outcome::Allowed)
         ]
     );
+    assert_eq!(records[3].tool, "noseparator");
     let first = &records[0];
     assert_eq!(first.agent, "claude-code");
     assert!(first.session_id.starts_with("sess_"));
@@ -529,9 +533,19 @@ async fn hostile_control_requests_get_errors_and_the_engine_goes_on() {
         text_of(&agent.call_tool(call("echo__echo", "fine")).await.unwrap()),
         "fine"
     );
-    // A listed server with an unlisted tool is a JSON-RPC error, not forwarded, not recorded.
+    // A listed server with an unlisted tool is a JSON-RPC error, not forwarded, but recorded
+    // (a probe for tools leaves evidence, issue 15).
     assert!(agent.call_tool(call("echo__nope", "x")).await.is_err());
-    assert_eq!(h.records().len(), 1);
+    let records = h.records();
+    assert_eq!(records.len(), 2);
+    assert_eq!(
+        (
+            records[1].server.as_str(),
+            records[1].tool.as_str(),
+            records[1].outcome
+        ),
+        ("echo", "nope", Outcome::Error)
+    );
     let _ = agent.cancel().await;
     h.engine.shutdown().await.unwrap();
 }
@@ -1026,6 +1040,8 @@ async fn builtin_tools_are_governed_like_upstream_tools() {
     let mut expected = vec![
         ("cordon", "file_read", Outcome::Allowed),
         ("cordon", "list_directory", Outcome::Allowed),
+        // The renamed-away name is an unknown tool: refused, and recorded (issue 15).
+        ("cordon", "list_directory", Outcome::Error),
     ];
     expected.extend(
         escapes
