@@ -68,6 +68,30 @@ fn cordon(config: &Path, args: &[&str]) -> Output {
 }
 
 impl Engine {
+    /// The one-time code `cordon serve` printed on its stderr for this held call (the test is
+    /// the human watching the engine's terminal).
+    fn code(&self, id: &str) -> String {
+        let log = std::fs::read_to_string(self.dir.path().join("serve.log")).unwrap();
+        let line = log
+            .lines()
+            .find(|l| l.starts_with(&format!("cordon: approval {id} waiting:")))
+            .unwrap_or_else(|| panic!("no code shown for {id}:\n{log}"));
+        line.rsplit(' ').next().unwrap().to_owned()
+    }
+
+    /// `cordon approve ID --code CODE` on a pseudo-terminal (`script`), as a human runs it.
+    fn approve_on_terminal(&self, id: &str, code: &str) -> Output {
+        let command = format!(
+            "{BIN} approve {id} --code {code} --config {}",
+            self.config.display()
+        );
+        Command::new("script")
+            .args(["-qec", &command, "/dev/null"])
+            .env_remove("CORDON_CONFIG")
+            .output()
+            .unwrap()
+    }
+
     fn start() -> Engine {
         let dir = tempfile::tempdir().unwrap();
         let sock = short_dir();
@@ -289,7 +313,10 @@ fn claude_code_write_is_held_with_a_diff_until_approved() {
     assert_eq!(std::fs::read_to_string(&file).unwrap(), "fn main() {}\n");
 
     let id = pending["id"].as_str().unwrap();
+    // Without a terminal and the code, nothing is approved.
     let out = cordon(&engine.config, &["approve", id]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let out = engine.approve_on_terminal(id, &engine.code(id));
     assert!(out.status.success(), "{out:?}");
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success(), "{out:?}");
@@ -539,12 +566,13 @@ fn a_hook_that_goes_away_withdraws_its_approval_and_is_recorded() {
     assert_eq!(records.len(), 1);
     assert_eq!(records[0]["outcome"], "error");
     let id = pending["id"].as_str().unwrap();
-    let out = cordon(&engine.config, &["approve", id]);
+    let out = engine.approve_on_terminal(id, &engine.code(id));
     assert_eq!(
         out.status.code(),
         Some(1),
-        "a withdrawn approval cannot be approved"
+        "a withdrawn approval cannot be approved: {out:?}"
     );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("no pending approval"));
 }
 
 #[test]
