@@ -92,6 +92,46 @@ impl Engine {
             .unwrap()
     }
 
+    /// `cordon resume --agent AGENT` on a pseudo-terminal: it asks the engine for a code, the
+    /// test reads it from the engine's stderr (the human's view) and types it.
+    fn resume_on_terminal(&self, agent: &str) -> Output {
+        use std::io::Write;
+        let log_path = self.dir.path().join("serve.log");
+        let seen = std::fs::read_to_string(&log_path).unwrap().len();
+        let command = format!(
+            "{BIN} resume --agent {agent} --config {}",
+            self.config.display()
+        );
+        let mut child = Command::new("script")
+            .args(["-qec", &command, "/dev/null"])
+            .env_remove("CORDON_CONFIG")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let wanted = format!("for: resume agent {agent} (");
+        let started = Instant::now();
+        let code = loop {
+            let log = std::fs::read_to_string(&log_path).unwrap();
+            if let Some(line) = log
+                .get(seen..)
+                .unwrap_or("")
+                .lines()
+                .find(|l| l.contains(&wanted))
+            {
+                break line.split_whitespace().nth(3).unwrap().to_owned();
+            }
+            assert!(started.elapsed() < START_DEADLINE, "no code shown:\n{log}");
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(format!("{code}\n").as_bytes()).unwrap();
+        let out = child.wait_with_output().unwrap();
+        drop(stdin);
+        out
+    }
+
     fn start() -> Engine {
         let dir = tempfile::tempdir().unwrap();
         let sock = short_dir();
@@ -596,7 +636,13 @@ fn the_kill_switch_refuses_native_tools_until_resumed() {
         reason.contains("paused for agent `claude-code`"),
         "{reason}"
     );
+    // Resuming lifts governance: not from a script...
     let out = cordon(&engine.config, &["resume", "--agent", "claude-code"]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let (answer, _) = hook(&engine.config, "claude-code", &read);
+    assert_eq!(decision(&answer).0, "deny", "{answer}");
+    // ...only by a human on a terminal typing the code the engine showed.
+    let out = engine.resume_on_terminal("claude-code");
     assert!(out.status.success(), "{out:?}");
     let (answer, _) = hook(&engine.config, "claude-code", &read);
     assert_eq!(decision(&answer).0, "allow", "{answer}");
@@ -605,7 +651,8 @@ fn the_kill_switch_refuses_native_tools_until_resumed() {
         .into_iter()
         .filter(|r| r["rule_id"] == "pause")
         .collect();
-    assert_eq!(paused.len(), 1, "{paused:?}");
+    // Two: before the scripted resume and after it (it changed nothing).
+    assert_eq!(paused.len(), 2, "{paused:?}");
     assert_eq!(paused[0]["agent"], "claude-code");
     assert_eq!(paused[0]["outcome"], "denied");
 }

@@ -808,8 +808,10 @@ mod tests {
 
     #[test]
     fn terminal_output_escapes_control_characters() {
-        assert_eq!(clean("a\u{1b}[31mred\nb", false), "a\\u{1b}[31mred\\nb");
-        assert_eq!(clean("a\nb\u{7}", true), "a\nb\\u{7}");
+        // One escaping owner (cordon-text): C0 controls as `\xNN`, bidi overrides by code point.
+        assert_eq!(clean("a\u{1b}[31mred\nb", false), "a\\x1b[31mred\\nb");
+        assert_eq!(clean("a\nb\u{7}", true), "a\nb\\x07");
+        assert_eq!(clean("x\u{202e}gpj.exe\r", true), "x\\u{202e}gpj.exe\\r");
         assert_eq!(truncate("abcdef", 4), "abc…");
     }
 }
