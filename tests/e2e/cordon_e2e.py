@@ -11,15 +11,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import json
 import os
+import pty
+import re
 import secrets
+import select
 import shutil
 import signal
 import socket
 import subprocess
 import sys
 import tempfile
+import termios
 import time
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
@@ -409,8 +414,76 @@ class Engine:
         assert isinstance(data, list), f"`cordon approvals --json` is not a JSON array: {data!r}"
         return data
 
-    def approve(self, approval_id: str, *, session: bool = False) -> None:
-        self.cli("approve", str(approval_id), *(["--session"] if session else []))
+    def approval_code(self, approval_id: str) -> str:
+        """The one-time code the engine printed on its own stderr for this held call: the test
+        plays the human watching the terminal that runs `cordon serve`."""
+        pattern = re.compile(
+            rf"cordon: approval {re.escape(str(approval_id))} waiting: .* type code ([0-9A-Z]{{4}}-[0-9A-Z]{{4}})"
+        )
+        deadline = time.monotonic() + POLL_DEADLINE
+        while True:
+            found = pattern.findall(self.stderr_path.read_text(errors="replace"))
+            if found:
+                return found[-1]
+            if time.monotonic() > deadline:
+                raise AssertionError(f"the engine showed no code for approval {approval_id}\n{self.context()}")
+            time.sleep(POLL_INTERVAL)
+
+    def challenge_code(self, action: str, after: int) -> str:
+        """The one-time code the engine printed for a guarded action (resume, tool approval),
+        looking only at stderr written after byte offset `after`."""
+        pattern = re.compile(rf"cordon: one-time code ([0-9A-Z]{{4}}-[0-9A-Z]{{4}}) for: {re.escape(action)} \(")
+        deadline = time.monotonic() + POLL_DEADLINE
+        while True:
+            found = pattern.findall(self.stderr_path.read_bytes()[after:].decode(errors="replace"))
+            if found:
+                return found[-1]
+            if time.monotonic() > deadline:
+                raise AssertionError(f"the engine showed no code for {action!r}\n{self.context()}")
+            time.sleep(POLL_INTERVAL)
+
+    def cli_tty(self, *args: str, typed: str = "", check: bool = True) -> tuple[int, str]:
+        """`cordon ARGS --config F` on a fresh pseudo-terminal that is its controlling terminal
+        (stdin, stdout, stderr and /dev/tty), as a human at a terminal runs it; `typed` is what
+        the human types. Returns (exit code, everything the terminal showed)."""
+        return run_on_pty(
+            [str(cordon_bin()), *args, "--config", str(self.config)], self.env, self.root, typed, check
+        )
+
+    def approve(
+        self, approval_id: str, *, session: bool = False, prefix: str | None = None, code: str | None = None
+    ) -> None:
+        """Approve as the human does: on a terminal, with the code the engine showed."""
+        code = code or self.approval_code(approval_id)
+        scope = ["--session"] if session else []
+        if prefix is not None:
+            scope = ["--session-prefix", prefix]
+        run_on_pty_interactive(
+            [str(cordon_bin()), "approve", str(approval_id), *scope, "--config", str(self.config)],
+            self.env,
+            self.root,
+            lambda: code + "\n",
+        )
+
+    def guarded_cli(self, *args: str, action: str, check: bool = True) -> tuple[int, str]:
+        """A command that loosens governance (`resume`, `tools approve`) as the human runs it: on
+        a terminal it asks the engine for a one-time code; the human reads it on the engine's
+        own stderr and types it. Returns (exit code, what the terminal showed)."""
+        offset = self.stderr_path.stat().st_size
+        return run_on_pty_interactive(
+            [str(cordon_bin()), *args, "--config", str(self.config)],
+            self.env,
+            self.root,
+            lambda: self.challenge_code(action, offset) + "\n",
+            check=check,
+        )
+
+    def resume(self, agent: str | None = None) -> None:
+        """`cordon resume [--agent A]` with the code the engine shows."""
+        if agent is None:
+            self.guarded_cli("resume", action="resume all agents")
+        else:
+            self.guarded_cli("resume", "--agent", agent, action=f"resume agent {agent}")
 
     def deny(self, approval_id: str, reason: str) -> None:
         self.cli("deny", str(approval_id), "--reason", reason)
@@ -549,6 +622,87 @@ class PendingCall:
         if self.error is not None:
             raise AssertionError(f"{self.name} {self.describe()}")
         return self.result
+
+
+def _pty_child_setup() -> None:
+    """In the child: a new session whose controlling terminal is the pty on fd 0."""
+    os.setsid()
+    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+
+def _read_pty(master: int, proc: subprocess.Popen[bytes], deadline: float) -> bytes:
+    out = b""
+    while True:
+        if time.monotonic() > deadline:
+            proc.kill()
+            raise AssertionError(f"command on a pty did not finish; it showed:\n{out.decode(errors='replace')}")
+        ready, _, _ = select.select([master], [], [], 0.2)
+        if ready:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:  # EIO: the child closed the terminal
+                chunk = b""
+            if not chunk:
+                break
+            out += chunk
+        elif proc.poll() is not None:
+            break
+    return out
+
+
+def run_on_pty(
+    argv: list[str], env: dict[str, str], cwd: Path, typed: str = "", check: bool = True
+) -> tuple[int, str]:
+    """Runs argv with a fresh pseudo-terminal as stdin/stdout/stderr and controlling terminal."""
+    master, slave = pty.openpty()
+    try:
+        proc = subprocess.Popen(
+            argv, stdin=slave, stdout=slave, stderr=slave, env=env, cwd=cwd, preexec_fn=_pty_child_setup
+        )
+    finally:
+        os.close(slave)
+    try:
+        if typed:
+            os.write(master, typed.encode())
+        out = _read_pty(master, proc, time.monotonic() + CLI_TIMEOUT)
+        code = proc.wait(timeout=CLI_TIMEOUT)
+    finally:
+        os.close(master)
+    shown = out.decode(errors="replace")
+    if check and code != 0:
+        raise AssertionError(f"`{' '.join(argv)}` on a terminal exited {code}:\n{shown}")
+    return code, shown
+
+
+def run_on_pty_interactive(
+    argv: list[str], env: dict[str, str], cwd: Path, answer: Callable[[], str], check: bool = True
+) -> tuple[int, str]:
+    """Like run_on_pty, but types `answer()` once the command has asked for a code."""
+    master, slave = pty.openpty()
+    try:
+        proc = subprocess.Popen(
+            argv, stdin=slave, stdout=slave, stderr=slave, env=env, cwd=cwd, preexec_fn=_pty_child_setup
+        )
+    finally:
+        os.close(slave)
+    try:
+        shown = b""
+        deadline = time.monotonic() + CLI_TIMEOUT
+        while b"Code:" not in shown:
+            if time.monotonic() > deadline or proc.poll() is not None:
+                raise AssertionError(f"`{' '.join(argv)}` never asked for a code:\n{shown.decode(errors='replace')}")
+            ready, _, _ = select.select([master], [], [], 0.2)
+            if ready:
+                shown += os.read(master, 4096)
+        os.write(master, answer().encode())
+        shown += _read_pty(master, proc, deadline)
+        code = proc.wait(timeout=CLI_TIMEOUT)
+    finally:
+        os.close(master)
+    text = shown.decode(errors="replace")
+    if check and code != 0:
+        raise AssertionError(f"`{' '.join(argv)}` on a terminal exited {code}:\n{text}")
+    return code, text
 
 
 async def cli_async(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:

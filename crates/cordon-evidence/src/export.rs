@@ -82,7 +82,7 @@ pub enum BundleLine {
     Checkpoint(Checkpoint),
 }
 
-const CSV_HEADER: [&str; 22] = [
+const CSV_HEADER: [&str; 23] = [
     "id",
     "seq",
     "timestamp",
@@ -105,6 +105,7 @@ const CSV_HEADER: [&str; 22] = [
     "error",
     "prev_hash",
     "hash",
+    "approval_channel",
 ];
 
 /// Spreadsheets run cells that start with these as formulas (CSV injection): such cells, and
@@ -121,7 +122,7 @@ fn undefuse(cell: &str) -> &str {
     cell.strip_prefix('\'').unwrap_or(cell)
 }
 
-fn csv_row(r: &Record) -> Result<[String; 22], EvidenceError> {
+fn csv_row(r: &Record) -> Result<[String; 23], EvidenceError> {
     let opt = |o: &Option<String>| o.clone().unwrap_or_default();
     Ok([
         r.id.clone(),
@@ -146,6 +147,7 @@ fn csv_row(r: &Record) -> Result<[String; 22], EvidenceError> {
         opt(&r.error),
         r.prev_hash.clone(),
         r.hash.clone(),
+        opt(&r.approval_channel),
     ])
 }
 
@@ -179,6 +181,7 @@ pub fn read_csv(reader: impl std::io::Read) -> Result<Vec<Record>, EvidenceError
             reason: cell(12),
             policy_version: cell(13),
             reviewer: opt(14),
+            approval_channel: opt(22),
             outcome: Outcome::parse(&cell(15)).ok_or_else(|| bad("outcome"))?,
             args: serde_json::from_str(&cell(16)).map_err(|_| bad("args"))?,
             diff: opt(17),

@@ -27,6 +27,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "20261125040000_runtime_state",
         include_str!("../migrations/20261125040000_runtime_state.sql"),
     ),
+    (
+        "20261206010000_approval_channel",
+        include_str!("../migrations/20261206010000_approval_channel.sql"),
+    ),
 ];
 
 /// How long a writer waits for another process's write transaction before failing (closed).
@@ -223,12 +227,13 @@ pub(crate) struct RawRecord {
     pub hash: String,
     pub args: Option<String>,
     pub diff: Option<String>,
+    pub approval_channel: Option<String>,
 }
 
 pub(crate) const RAW_SELECT: &str = "SELECT r.seq, r.id, r.timestamp, r.agent, r.session_id, \
     r.server, r.tool, r.action, r.target, r.risk_tags, r.decision, r.rule_id, r.reason, \
     r.policy_version, r.reviewer, r.outcome, r.args_sha256, r.diff_sha256, r.duration_ms, \
-    r.error, r.prev_hash, r.hash, a.content, d.content FROM records r \
+    r.error, r.prev_hash, r.hash, a.content, d.content, r.approval_channel FROM records r \
     LEFT JOIN blobs a ON a.sha256 = r.args_sha256 LEFT JOIN blobs d ON d.sha256 = r.diff_sha256";
 
 impl RawRecord {
@@ -258,6 +263,7 @@ impl RawRecord {
             hash: row.get(21)?,
             args: row.get(22)?,
             diff: row.get(23)?,
+            approval_channel: row.get(24)?,
         })
     }
 
@@ -266,6 +272,7 @@ impl RawRecord {
         HashInput {
             action: &self.action,
             agent: &self.agent,
+            approval_channel: self.approval_channel.as_deref(),
             args_sha256: &self.args_sha256,
             decision: &self.decision,
             diff_sha256: self.diff_sha256.as_deref(),
@@ -319,6 +326,7 @@ impl RawRecord {
             reason: self.reason,
             policy_version: self.policy_version,
             reviewer: self.reviewer,
+            approval_channel: self.approval_channel,
             outcome,
             args,
             diff: self.diff,
@@ -827,8 +835,9 @@ fn append_in(tx: &Transaction<'_>, recs: Vec<NewRecord>) -> Result<Vec<Record>, 
     let mut insert = tx.prepare_cached(
         "INSERT INTO records (seq, id, timestamp, agent, session_id, server, tool, action, target, \
          risk_tags, decision, rule_id, reason, policy_version, reviewer, outcome, args_sha256, \
-         diff_sha256, duration_ms, error, prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, \
-         ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22)",
+         diff_sha256, duration_ms, error, prev_hash, hash, approval_channel) VALUES (?1, ?2, ?3, \
+         ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, \
+         ?23)",
     )?;
     let timestamp = now_timestamp()?;
     let mut out = Vec::with_capacity(recs.len());
@@ -851,6 +860,7 @@ fn append_in(tx: &Transaction<'_>, recs: Vec<NewRecord>) -> Result<Vec<Record>, 
         let hash = HashInput {
             action: &rec.action,
             agent: &rec.agent,
+            approval_channel: rec.approval_channel.as_deref(),
             args_sha256: &args_sha,
             decision: &rec.decision,
             diff_sha256: diff_sha.as_deref(),
@@ -896,6 +906,7 @@ fn append_in(tx: &Transaction<'_>, recs: Vec<NewRecord>) -> Result<Vec<Record>, 
             rec.error,
             prev,
             hash,
+            rec.approval_channel,
         ])?;
         let record = Record {
             id,
@@ -913,6 +924,7 @@ fn append_in(tx: &Transaction<'_>, recs: Vec<NewRecord>) -> Result<Vec<Record>, 
             reason: rec.reason,
             policy_version: rec.policy_version,
             reviewer: rec.reviewer,
+            approval_channel: rec.approval_channel,
             outcome: rec.outcome,
             args: rec.args,
             diff: rec.diff,

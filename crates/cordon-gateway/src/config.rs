@@ -178,6 +178,9 @@ pub struct Config {
     pub approval_timeout: Duration,
     /// Reviewer identity recorded on approvals.
     pub reviewer: String,
+    /// Where [`Config::reviewer`] came from, in words (`the config file`, `$USER`, `the OS
+    /// account (uid 1000)`), so the engine can say whom it records.
+    pub reviewer_origin: String,
     /// HTTP agents by name.
     pub agents: BTreeMap<String, AgentSpec>,
     /// Workspace roots per agent (`agents.<name>.roots`): where that agent's writes may land
@@ -539,10 +542,10 @@ impl Config {
         if keychain_service.is_empty() {
             return Err(invalid("keychain_service: must not be empty".to_owned()));
         }
-        let reviewer = raw
-            .reviewer
-            .filter(|r| !r.trim().is_empty())
-            .unwrap_or_else(os_user);
+        let (reviewer, reviewer_origin) = match raw.reviewer.filter(|r| !r.trim().is_empty()) {
+            Some(r) => (r, "the config file".to_owned()),
+            None => os_user_with_origin(),
+        };
 
         let mut agents = BTreeMap::new();
         let mut tokens = std::collections::BTreeSet::new();
@@ -753,6 +756,7 @@ impl Config {
                 .map(|d| d.0)
                 .unwrap_or(DEFAULT_APPROVAL_TIMEOUT),
             reviewer,
+            reviewer_origin,
             agents,
             agent_roots,
             servers,
@@ -816,10 +820,40 @@ fn check_references(name: &str, spec: &ServerSpec) -> Result<(), String> {
 
 /// The OS user name, the default reviewer identity.
 pub fn os_user() -> String {
-    ["USER", "USERNAME", "LOGNAME"]
-        .iter()
-        .find_map(|k| std::env::var(k).ok().filter(|v| !v.is_empty()))
-        .unwrap_or_else(|| "unknown".to_owned())
+    os_user_with_origin().0
+}
+
+/// The OS user name and where it came from: `$USER`/`$USERNAME`/`$LOGNAME`, else the account
+/// database entry of the process's user id (a service started without a login environment),
+/// else `unknown`. The origin is said aloud by `cordon serve` so a reviewer is never silently
+/// recorded as someone else.
+pub fn os_user_with_origin() -> (String, String) {
+    if let Some((key, name)) = ["USER", "USERNAME", "LOGNAME"].iter().find_map(|k| {
+        std::env::var(k)
+            .ok()
+            .filter(|v| !v.trim().is_empty())
+            .map(|v| (*k, v))
+    }) {
+        return (name, format!("${key}"));
+    }
+    #[cfg(unix)]
+    {
+        let uid = nix::unistd::getuid();
+        if let Ok(Some(user)) = nix::unistd::User::from_uid(uid) {
+            return (user.name, format!("the OS account of uid {uid}"));
+        }
+        (
+            format!("uid-{uid}"),
+            format!("uid {uid} (no account name found)"),
+        )
+    }
+    #[cfg(not(unix))]
+    {
+        (
+            "unknown".to_owned(),
+            "nothing: no USERNAME in the environment".to_owned(),
+        )
+    }
 }
 
 #[cfg(test)]

@@ -267,15 +267,30 @@ impl Engine {
         self.pipeline.broker().pending()
     }
 
-    /// Approves a held call (`session`: same action in that session passes from now on).
+    /// Approves a held call from an in-process `channel` (the desktop app's window or
+    /// notification): `scope` may extend it to the same target or a path prefix for the rest of
+    /// the session. Socket clients go through [`crate::approvals::ApprovalBroker::approve_with_code`].
     pub fn approve(
         &self,
         id: &str,
-        session: bool,
+        scope: &crate::approvals::GrantScope,
         reviewer: Option<&str>,
+        channel: crate::approvals::Channel,
     ) -> Result<PendingApproval, GatewayError> {
         let reviewer = reviewer.unwrap_or(&self.config.reviewer);
-        self.pipeline.broker().approve(id, session, reviewer)
+        self.pipeline.broker().approve(id, scope, reviewer, channel)
+    }
+
+    /// The one-time code of a held call, for the desktop's approval window (it lets the user
+    /// approve from a terminal instead). Never sent over the control socket.
+    pub fn approval_code(&self, id: &str) -> Option<String> {
+        self.pipeline.broker().code_of(id)
+    }
+
+    /// Sets where one-time codes are shown to the human (see
+    /// [`crate::approvals::Announcer`]): `cordon serve` prints them on its own stderr.
+    pub fn set_announcer(&self, announcer: crate::approvals::Announcer) {
+        self.pipeline.broker().set_announcer(announcer);
     }
 
     /// Denies a held call.

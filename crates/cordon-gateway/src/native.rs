@@ -158,6 +158,7 @@ pub async fn judge(pipeline: &Pipeline, call: HookCall, cancel: CancellationToke
         session_id,
         verdict,
         reviewer: None,
+        approval_channel: None,
         diff: None,
         started,
         governed,
@@ -220,6 +221,8 @@ struct Held {
     session_id: String,
     verdict: Verdict,
     reviewer: Option<String>,
+    /// How the approval reached the engine (the evidence's `approval_channel`).
+    approval_channel: Option<String>,
     diff: Option<String>,
     started: Instant,
     governed: Governed,
@@ -229,14 +232,17 @@ async fn hold(pipeline: &Pipeline, mut held: Held, cancel: CancellationToken) ->
     let broker = pipeline.broker();
     let recorder = pipeline.recorder();
     let topic = held.verdict.classification.topic.clone();
-    if let Some(reviewer) = broker.session_grant(
+    if let Some(grant) = broker.session_grant(
         &held.call.agent,
         &held.session_id,
         NATIVE_SERVER,
         &held.call.tool,
         &topic,
+        held.verdict.classification.target.as_deref(),
     ) {
+        let reviewer = grant.reviewer;
         held.reviewer = Some(reviewer.clone());
+        held.approval_channel = Some(format!("session-grant/{}", grant.channel));
         pipeline.constraints().charge(&held.governed);
         let text = format!("approved for this session by {reviewer}");
         return finish(recorder, &held, Outcome::Approved, None, true, text).await;
@@ -294,8 +300,11 @@ async fn hold(pipeline: &Pipeline, mut held: Held, cancel: CancellationToken) ->
     guard.record = None;
     drop(guard);
     let mut verdict = match decision {
-        ApprovalDecision::Approved { reviewer, .. } => {
+        ApprovalDecision::Approved {
+            reviewer, channel, ..
+        } => {
             held.reviewer = Some(reviewer.clone());
+            held.approval_channel = Some(channel.to_string());
             pipeline.constraints().charge(&held.governed);
             let text = format!("approved by {reviewer} (approval {})", info.id);
             finish(recorder, &held, Outcome::Approved, None, true, text).await
@@ -367,6 +376,7 @@ fn record_of(held: &Held, outcome: Outcome, error: Option<String>) -> NewRecord 
         reason: v.reason.clone(),
         policy_version: v.policy_version.clone(),
         reviewer: held.reviewer.clone(),
+        approval_channel: held.approval_channel.clone(),
         outcome,
         args: held.call.args.clone(),
         diff: held.diff.clone(),

@@ -85,6 +85,8 @@ pub struct Admission {
     verdict: Verdict,
     outcome: Outcome,
     reviewer: Option<String>,
+    /// How the approval reached the engine (the evidence's `approval_channel`).
+    approval_channel: Option<String>,
     diff: Option<String>,
     started: Instant,
     session_id: String,
@@ -609,6 +611,7 @@ impl Pipeline {
             verdict,
             outcome: Outcome::Allowed,
             reviewer: None,
+            approval_channel: None,
             diff: None,
             started,
             session_id: ctx.session_id.clone(),
@@ -665,15 +668,17 @@ impl Pipeline {
         let _held = self.held.clone();
         let topic = admission.verdict.classification.topic.clone();
         let call = &admission.call;
-        if let Some(reviewer) = self.broker.session_grant(
+        if let Some(grant) = self.broker.session_grant(
             &call.agent,
             &ctx.session_id,
             &call.server,
             &call.tool,
             &topic,
+            admission.verdict.classification.target.as_deref(),
         ) {
             admission.outcome = Outcome::Approved;
-            admission.reviewer = Some(reviewer);
+            admission.reviewer = Some(grant.reviewer);
+            admission.approval_channel = Some(format!("session-grant/{}", grant.channel));
             self.constraints.charge(&admission.governed);
             return Gate::Pass(Box::new(admission));
         }
@@ -734,8 +739,9 @@ impl Pipeline {
                     _ = tokio::time::sleep(KEEPALIVE_INTERVAL) => {
                         ticks = ticks.saturating_add(1);
                         if let Some((peer, token)) = &ctx.progress {
+                            // Never the approval id: the agent has no business addressing it.
                             let note = ProgressNotificationParam::new(token.clone(), f64::from(ticks))
-                                .with_message(format!("waiting for approval {} (cordon approve {})", info.id, info.id));
+                                .with_message("waiting for a human to review this call in Cordon".to_owned());
                             let _ = peer.notify_progress(note).await;
                         }
                     }
@@ -749,9 +755,12 @@ impl Pipeline {
         guard.record = None;
         drop(guard);
         match decision {
-            ApprovalDecision::Approved { reviewer, .. } => {
+            ApprovalDecision::Approved {
+                reviewer, channel, ..
+            } => {
                 admission.outcome = Outcome::Approved;
                 admission.reviewer = Some(reviewer);
+                admission.approval_channel = Some(channel.to_string());
                 self.constraints.charge(&admission.governed);
                 Gate::Pass(Box::new(admission))
             }
@@ -872,6 +881,7 @@ fn record_of(admission: &Admission, outcome: Outcome, error: Option<String>) -> 
         reason: v.reason.clone(),
         policy_version: v.policy_version.clone(),
         reviewer: admission.reviewer.clone(),
+        approval_channel: admission.approval_channel.clone(),
         outcome,
         args: admission.call.args.clone(),
         diff: admission.diff.clone(),

@@ -249,7 +249,23 @@ async fn approvals_approve_deny_and_session_grant() {
     let approve = Request::Approve {
         id: id.clone(),
         session: false,
+        prefix: None,
+        code: h.engine.approval_code(&id),
     };
+    assert!(
+        control::request(
+            &h.socket,
+            &Request::Approve {
+                id: id.clone(),
+                session: false,
+                prefix: None,
+                code: None,
+            }
+        )
+        .await
+        .is_err(),
+        "the socket alone never approves"
+    );
     control::request(&h.socket, &approve).await.unwrap();
     let result = held.await.unwrap().unwrap();
     assert_eq!(text_of(&result), "one");
@@ -291,9 +307,17 @@ async fn approvals_approve_deny_and_session_grant() {
         .as_str()
         .unwrap()
         .to_owned();
-    control::request(&h.socket, &Request::Approve { id, session: true })
-        .await
-        .unwrap();
+    control::request(
+        &h.socket,
+        &Request::Approve {
+            code: h.engine.approval_code(&id),
+            id,
+            session: true,
+            prefix: None,
+        },
+    )
+    .await
+    .unwrap();
     assert_eq!(text_of(&held.await.unwrap().unwrap()), "three");
     assert_eq!(
         text_of(&peer.call_tool(call("held__echo", "four")).await.unwrap()),
@@ -736,6 +760,8 @@ async fn an_agent_that_leaves_while_held_still_leaves_one_record() {
         .as_str()
         .unwrap()
         .to_owned();
+    let code = h.engine.approval_code(&id);
+    assert!(code.is_some());
     let _ = agent.cancel().await;
     let _ = held.await;
     // rmcp lets in-flight handlers of a closed connection drain for a few seconds before it
@@ -759,9 +785,17 @@ async fn an_agent_that_leaves_while_held_still_leaves_one_record() {
     );
     // Nothing left to approve.
     assert!(
-        control::request(&h.socket, &Request::Approve { id, session: false })
-            .await
-            .is_err()
+        control::request(
+            &h.socket,
+            &Request::Approve {
+                id,
+                session: false,
+                prefix: None,
+                code
+            }
+        )
+        .await
+        .is_err()
     );
     h.engine.shutdown().await.unwrap();
 }
@@ -992,9 +1026,17 @@ async fn builtin_tools_are_governed_like_upstream_tools() {
     assert_eq!(pending[0]["preview"].as_str(), Some(diff.as_str()));
     std::fs::write(ws.path().join("a.txt"), "one\nsomeone else\n").unwrap();
     let id = pending[0]["id"].as_str().unwrap().to_owned();
-    control::request(&h.socket, &Request::Approve { id, session: false })
-        .await
-        .unwrap();
+    control::request(
+        &h.socket,
+        &Request::Approve {
+            code: h.engine.approval_code(&id),
+            id,
+            session: false,
+            prefix: None,
+        },
+    )
+    .await
+    .unwrap();
     let stale = held.await.unwrap().unwrap();
     assert_eq!(stale.is_error, Some(true), "{stale:?}");
     assert!(
@@ -1022,9 +1064,17 @@ async fn builtin_tools_are_governed_like_upstream_tools() {
         .as_str()
         .unwrap()
         .to_owned();
-    control::request(&h.socket, &Request::Approve { id, session: false })
-        .await
-        .unwrap();
+    control::request(
+        &h.socket,
+        &Request::Approve {
+            code: h.engine.approval_code(&id),
+            id,
+            session: false,
+            prefix: None,
+        },
+    )
+    .await
+    .unwrap();
     let done = held.await.unwrap().unwrap();
     assert_ne!(done.is_error, Some(true), "{done:?}");
     assert_eq!(
@@ -1244,6 +1294,8 @@ async fn cancelling_a_held_call_refuses_and_records_it() {
         .as_str()
         .unwrap()
         .to_owned();
+    let code = h.engine.approval_code(&id);
+    assert!(code.is_some());
     handle.cancel(Some("not needed".into())).await.unwrap();
     let mut records = Vec::new();
     for _ in 0..1000 {
@@ -1264,9 +1316,17 @@ async fn cancelling_a_held_call_refuses_and_records_it() {
     );
     // The approval is gone: it can no longer let the call through.
     assert!(
-        control::request(&h.socket, &Request::Approve { id, session: false })
-            .await
-            .is_err()
+        control::request(
+            &h.socket,
+            &Request::Approve {
+                id,
+                session: false,
+                prefix: None,
+                code
+            }
+        )
+        .await
+        .is_err()
     );
     let _ = agent.cancel().await;
     h.engine.shutdown().await.unwrap();
