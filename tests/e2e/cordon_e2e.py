@@ -624,6 +624,14 @@ class PendingCall:
         return self.result
 
 
+def _readable(fd: int, timeout: float) -> bool:
+    """Whether `fd` has data within `timeout` seconds. poll, not select: select() refuses
+    descriptors above 1024, which a test holding many sockets open (the connection flood) has."""
+    poller = select.poll()
+    poller.register(fd, select.POLLIN | select.POLLHUP | select.POLLERR)
+    return bool(poller.poll(int(timeout * 1000)))
+
+
 def _pty_child_setup() -> None:
     """In the child: a new session whose controlling terminal is the pty on fd 0."""
     os.setsid()
@@ -636,7 +644,7 @@ def _read_pty(master: int, proc: subprocess.Popen[bytes], deadline: float) -> by
         if time.monotonic() > deadline:
             proc.kill()
             raise AssertionError(f"command on a pty did not finish; it showed:\n{out.decode(errors='replace')}")
-        ready, _, _ = select.select([master], [], [], 0.2)
+        ready = _readable(master, 0.2)
         if ready:
             try:
                 chunk = os.read(master, 4096)
@@ -691,7 +699,7 @@ def run_on_pty_interactive(
         while b"Code:" not in shown:
             if time.monotonic() > deadline or proc.poll() is not None:
                 raise AssertionError(f"`{' '.join(argv)}` never asked for a code:\n{shown.decode(errors='replace')}")
-            ready, _, _ = select.select([master], [], [], 0.2)
+            ready = _readable(master, 0.2)
             if ready:
                 shown += os.read(master, 4096)
         os.write(master, answer().encode())
