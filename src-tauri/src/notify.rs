@@ -107,8 +107,8 @@ mod tests {
     fn hostile_text_is_shown_not_interpreted() {
         let pending: cordon_gateway::PendingApproval = serde_json::from_value(serde_json::json!({
             "id": "abc", "agent": "claude", "session_id": "s", "server": "fs",
-            "tool": "write\u001b[2K", "action": "job.mcp-bridge.write.file",
-            "target": "a\n+++ b/ok <b>x</b> \u202etxt.exe", "risk_tags": [], "rule_id": null,
+            "tool": "write\u{1b}[2K", "action": "job.mcp-bridge.write.file",
+            "target": "a\n+++ b/ok <b>x</b> \u{202e}txt.exe", "risk_tags": [], "rule_id": null,
             "reason": "r", "diff": null, "args": {}, "args_sha256": "", "policy_version": "v",
             "created_at": "", "expires_at": ""
         }))
