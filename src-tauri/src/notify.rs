@@ -116,9 +116,15 @@ mod tests {
         let (summary, body) = text(&Notice::One(Box::new(pending)));
         let hidden = cordon_gateway::text::is_hidden;
         assert!(!summary.chars().any(hidden), "{summary}");
-        assert!(body.chars().filter(|c| hidden(*c)).all(|c| c == '\n'), "{body}");
+        assert!(
+            body.chars().filter(|c| hidden(*c)).all(|c| c == '\n'),
+            "{body}"
+        );
         assert!(body.contains("write\\x1b[2K"), "{body}");
-        assert!(body.contains("a\\n+++ b/ok &lt;b&gt;x&lt;/b&gt; \\u{202e}txt.exe"), "{body}");
+        assert!(
+            body.contains("a\\n+++ b/ok &lt;b&gt;x&lt;/b&gt; \\u{202e}txt.exe"),
+            "{body}"
+        );
         // The only newline is the one between the tool line and the reason.
         assert_eq!(body.lines().count(), 2, "{body}");
     }
