@@ -109,6 +109,9 @@ pub(crate) fn classify(call: &ToolCall) -> Outcome {
         }
     };
     let tool = call.tool.as_str();
+    if call.server == crate::NATIVE_SERVER && native_tool(call, args, &mut out) {
+        return out;
+    }
     use Arg::{Many, One};
     match tool {
         // Files: filesystem server, Cordon, Claude Code.
@@ -236,6 +239,200 @@ pub(crate) fn classify(call: &ToolCall) -> Outcome {
         out.drafts.push(Draft::new(EXEC_SHELL));
     }
     out
+}
+
+/// Agents' built-in bookkeeping tools that change nothing outside the conversation.
+const NATIVE_PLAN: &[&str] = &[
+    // Claude Code 2.1: the to-do list (TodoWrite; TaskCreate/Get/Update/List are its newer
+    // form: "tasks" are to-do items, not processes), plan mode, a question to the user.
+    "TodoWrite",
+    "TaskCreate",
+    "TaskGet",
+    "TaskUpdate",
+    "TaskList",
+    "EnterPlanMode",
+    "ExitPlanMode",
+    "AskUserQuestion",
+    // Codex's plan; the Gemini CLI's to-do list, plan mode and question to the user.
+    "update_plan",
+    "write_todos",
+    "enter_plan_mode",
+    "exit_plan_mode",
+    "ask_user",
+];
+
+/// Agents' tools over background commands they started (judged when they started): reading
+/// their output or stopping them.
+const NATIVE_TASKS: &[&str] = &[
+    "TaskOutput",
+    "BashOutput",
+    "TaskStop",
+    "KillShell",
+    "KillBash",
+];
+
+/// An agent's own tool reported by its hook (server [`crate::NATIVE_SERVER`]) that has a
+/// mapping of its own: housekeeping tools (`agent.*`) and Codex's `apply_patch`. Returns false
+/// for every other tool, which then goes through the shared mappings (`Bash`, `Read`...) or
+/// becomes an unknown tool. Housekeeping arguments are not searched for commands: none of these
+/// tools runs anything.
+fn native_tool(call: &ToolCall, args: &Map<String, Value>, out: &mut Outcome) -> bool {
+    let tool = call.tool.as_str();
+    match tool {
+        t if NATIVE_PLAN.contains(&t) => out.drafts.push(Draft::new(AGENT_PLAN)),
+        t if NATIVE_TASKS.contains(&t) => {
+            out.target = str_arg(args, "task_id")
+                .or_else(|| str_arg(args, "shell_id"))
+                .or_else(|| str_arg(args, "bash_id"));
+            out.drafts.push(Draft::new(AGENT_TASK));
+        }
+        // A sub-agent in the same process: its tool calls reach the same hooks. `isolation`
+        // changes that: `remote` runs it in a cloud sandbox Cordon never sees, `worktree`
+        // creates a git worktree first. Those stay unknown tools (a human decides).
+        "Agent" | "Task" => {
+            if !matches!(args.get("isolation"), None | Some(Value::Null)) {
+                out.diagnostics.push(format!(
+                    "{tool} with `isolation`: the sub-agent may run where Cordon's hooks do not reach"
+                ));
+                return false;
+            }
+            out.target = str_arg(args, "description").map(|d| truncate(&d));
+            out.drafts.push(Draft::new(AGENT_SUBAGENT));
+        }
+        "Skill" | "activate_skill" => {
+            out.target = str_arg(args, "skill")
+                .or_else(|| str_arg(args, "name"))
+                .or_else(|| str_arg(args, "command"));
+            out.drafts.push(Draft::new(AGENT_SKILL));
+        }
+        "apply_patch" => apply_patch(args, out),
+        // Codex shows the model an image file: a read of that file.
+        "view_image" => file_tool(call, args, READ_FILE, &[Arg::One("path")], false, out),
+        _ => return false,
+    }
+    true
+}
+
+/// Codex's `apply_patch`: the patch text (`{"command": "*** Begin Patch…"}`, also accepted as
+/// `input` or `patch`, or as the `apply_patch <<'EOF'` heredoc Codex's shell form wraps it in)
+/// is parsed for the files it touches: `*** Add File:` and `*** Update File:` are writes,
+/// `*** Delete File:` a removal, `*** Move to:` a move, each with its path, so a patch touching
+/// `.env`, `.git/hooks` or Cordon's own state meets the same rules as a direct write. A patch
+/// that cannot be read names no file Cordon could judge: it is a shell command (`exec.shell`).
+fn apply_patch(args: &Map<String, Value>, out: &mut Outcome) {
+    let text = ["command", "input", "patch"]
+        .iter()
+        .find_map(|k| match args.get(*k) {
+            Some(Value::String(s)) => Some(s.clone()),
+            // `{"command": ["apply_patch", "<patch>"]}`: the argv form.
+            Some(Value::Array(items)) => items
+                .iter()
+                .filter_map(Value::as_str)
+                .find(|s| s.contains("*** Begin Patch"))
+                .map(str::to_owned),
+            _ => None,
+        });
+    let Some(text) = text else {
+        out.diagnostics
+            .push("apply_patch without a patch text: classified as exec.shell".to_owned());
+        out.drafts.push(Draft::new(EXEC_SHELL));
+        return;
+    };
+    match patch_files(&text) {
+        Ok(ops) => {
+            out.target = ops.first().map(|(_, p)| normalize_path(p, None));
+            let mut last_update: Option<usize> = None;
+            for (op, path) in ops {
+                let path = normalize_path(&path, None);
+                match op {
+                    PatchOp::Write => {
+                        out.drafts.push(Draft::new(WRITE_FILE).writes([path]));
+                        last_update = out.drafts.len().checked_sub(1);
+                    }
+                    PatchOp::Delete => {
+                        out.drafts.push(Draft::new(WRITE_REMOVE).writes([path]));
+                        last_update = None;
+                    }
+                    PatchOp::MoveTo => {
+                        // The move belongs to the `Update File` before it.
+                        if let Some(d) = last_update.and_then(|i| out.drafts.get_mut(i)) {
+                            *d = std::mem::replace(d, Draft::new(WRITE_MOVE)).writes([path]);
+                            d.escalate(WRITE_MOVE);
+                        } else {
+                            out.drafts.push(Draft::new(WRITE_MOVE).writes([path]));
+                        }
+                        last_update = None;
+                    }
+                }
+            }
+        }
+        Err(why) => {
+            out.diagnostics
+                .push(format!("apply_patch: {why}: classified as exec.shell"));
+            out.drafts.push(Draft::new(EXEC_SHELL));
+        }
+    }
+}
+
+/// What a patch does to one file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PatchOp {
+    /// `*** Add File:` or `*** Update File:`.
+    Write,
+    /// `*** Delete File:`.
+    Delete,
+    /// `*** Move to:` (after an `Update File`).
+    MoveTo,
+}
+
+/// The file operations of a Codex patch (`*** Begin Patch` … `*** End Patch`), in order. Lines
+/// of a hunk (`+`, `-`, ` `, `@@`) are skipped; any other `*** ` line, a missing envelope or a
+/// patch touching no file is an error: Cordon judges only a patch it has read whole.
+fn patch_files(text: &str) -> Result<Vec<(PatchOp, String)>, String> {
+    let start = text
+        .find("*** Begin Patch")
+        .ok_or("no `*** Begin Patch` line")?;
+    let body = text.get(start..).unwrap_or_default();
+    let mut ops = Vec::new();
+    let mut ended = false;
+    for line in body.lines().skip(1) {
+        let line = line.strip_suffix('\r').unwrap_or(line);
+        if line.trim_end() == "*** End Patch" {
+            ended = true;
+            break;
+        }
+        let Some(header) = line.strip_prefix("*** ") else {
+            continue;
+        };
+        let (op, path) = if let Some(p) = header.strip_prefix("Add File:") {
+            (PatchOp::Write, p)
+        } else if let Some(p) = header.strip_prefix("Update File:") {
+            (PatchOp::Write, p)
+        } else if let Some(p) = header.strip_prefix("Delete File:") {
+            (PatchOp::Delete, p)
+        } else if let Some(p) = header.strip_prefix("Move to:") {
+            (PatchOp::MoveTo, p)
+        } else if header.trim_end() == "End of File" {
+            continue;
+        } else {
+            return Err(format!("unknown patch line `*** {}`", truncate(header)));
+        };
+        let path = path.trim();
+        if path.is_empty() {
+            return Err("a file operation without a path".to_owned());
+        }
+        ops.push((op, path.to_owned()));
+        if ops.len() > 1000 {
+            return Err("more than 1000 file operations".to_owned());
+        }
+    }
+    if !ended {
+        return Err("no `*** End Patch` line".to_owned());
+    }
+    if ops.is_empty() {
+        return Err("the patch touches no file".to_owned());
+    }
+    Ok(ops)
 }
 
 /// The arguments a known read tool documents; any other makes the call unproven (a server

@@ -62,6 +62,12 @@ use path::{LOOSE_BUDGET, secret_kind_loose, stricter_kind};
 /// Every topic starts with this prefix (the seed's `job.mcp-bridge.` namespace).
 pub const TOPIC_PREFIX: &str = "job.mcp-bridge.";
 
+/// The server name of an agent's own built-in tools as its hook reports them (the gateway
+/// records native calls under it and refuses it as an upstream name). Only calls from this
+/// server get the agents' native mappings (housekeeping tools, Codex's `apply_patch`): a tool an
+/// MCP server merely *names* `TodoWrite` stays an unknown tool.
+pub const NATIVE_SERVER: &str = "native";
+
 /// One tool call as the classifier sees it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ToolCall {

@@ -50,6 +50,18 @@ pub(crate) const DEPS_ADD: &str = "deps.add";
 /// Something fetched from the network by a command.
 pub(crate) const NET_FETCH: &str = "net.fetch";
 
+/// An agent's own bookkeeping with no effect outside its conversation: a to-do list, a plan,
+/// a question to the user (Claude Code's TodoWrite, ExitPlanMode; Codex's update_plan...).
+pub(crate) const AGENT_PLAN: &str = "agent.plan";
+/// An agent started a sub-agent in the same process, whose own tool calls reach the same
+/// hooks (Claude Code's Agent/Task without remote isolation).
+pub(crate) const AGENT_SUBAGENT: &str = "agent.subagent";
+/// An agent loaded instructions it keeps (Claude Code's Skill, Gemini's activate_skill).
+pub(crate) const AGENT_SKILL: &str = "agent.skill";
+/// An agent read the output of, or stopped, a background command it started (and which was
+/// judged when it started): Claude Code's TaskOutput, BashOutput, TaskStop, KillShell.
+pub(crate) const AGENT_TASK: &str = "agent.task";
+
 /// Cordon's own state (config, policies, evidence, keys, agent hook files) was touched.
 pub(crate) const CORDON_STATE: &str = "cordon.state";
 /// A command that drives Cordon (`cordon approve`, `sqlite3` on the evidence, `pkill cordon`).
@@ -108,6 +120,10 @@ pub const KNOWN_TOPICS: &[&str] = &[
     "job.mcp-bridge.net.fetch",
     "job.mcp-bridge.cordon.state",
     "job.mcp-bridge.cordon.control",
+    "job.mcp-bridge.agent.plan",
+    "job.mcp-bridge.agent.subagent",
+    "job.mcp-bridge.agent.skill",
+    "job.mcp-bridge.agent.task",
 ];
 
 /// Every risk tag the classifier emits (`production` when the policy declares targets), so
@@ -133,6 +149,8 @@ pub const KNOWN_RISK_TAGS: &[&str] = &[
 pub fn topic_severity(topic: &str) -> u8 {
     let short = topic.strip_prefix(TOPIC_PREFIX).unwrap_or(topic);
     match short {
+        AGENT_PLAN | AGENT_TASK => 5,
+        AGENT_SKILL | AGENT_SUBAGENT => 6,
         READ_FILE | READ_DIR | READ_SEARCH => 10,
         READ_GIT => 11,
         READ_WEB => 15,

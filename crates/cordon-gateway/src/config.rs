@@ -593,6 +593,14 @@ impl Config {
                      `workspace: {{builtin_tools: false}}`)"
                 )));
             }
+            if name == cordon_classify::NATIVE_SERVER {
+                // Agents' own tools are recorded under this name and only calls from it get
+                // the agents' mappings (housekeeping tools pass): an upstream must not borrow it.
+                return Err(invalid(format!(
+                    "servers.{name}: `{name}` is reserved for the agents' own tools (hooks); \
+                     name the server differently"
+                )));
+            }
             if name.contains("__") {
                 return Err(invalid(format!(
                     "servers.{name}: a server name must not contain `__`"
@@ -1059,6 +1067,9 @@ mod tests {
         assert!(bad_id.to_string().contains("identity"), "{bad_id}");
         let reserved = parse("servers:\n  cordon:\n    command: x\n").unwrap_err();
         assert!(reserved.to_string().contains("reserved"), "{reserved}");
+        let native = parse("servers:\n  native:\n    command: x\n").unwrap_err();
+        assert!(native.to_string().contains("reserved"), "{native}");
+        assert_eq!(crate::native::NATIVE_SERVER, cordon_classify::NATIVE_SERVER);
     }
 
     #[test]
