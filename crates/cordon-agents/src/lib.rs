@@ -174,6 +174,41 @@ impl Agent {
         }
     }
 
+    /// Where Cordon cannot make this agent fail closed, in one sentence (None: it can). Said by
+    /// `cordon agents install` and `list` so that nobody assumes more than the agent gives.
+    ///
+    /// Measured with the pinned CLIs (tests/agents/test_fail_open.py): Claude Code 2.1.197, Codex
+    /// 0.171 and the Gemini CLI 0.61 run the tool when the hook process crashes (killed, binary
+    /// missing, a non-2 exit status) or times out; Claude Code's `onFailure: "block"`, which
+    /// Cordon installs, is honoured only from 2.1.295. Cordon's own hook never relies on that: it
+    /// answers deny on every error, and before the agent's timeout. Cursor fails closed with the
+    /// `failClosed: true` Cordon installs. VS Code and Windsurf get no native-tool hooks.
+    pub fn fail_open(self) -> Option<&'static str> {
+        match self {
+            Agent::ClaudeCode => Some(
+                "fail-open limit: Claude Code before 2.1.295 ignores `onFailure: \"block\"` \
+                 (2.1.197 checked): if the hook process is killed, its binary is missing or it \
+                 times out, the tool runs wherever Claude Code's own permissions allow it \
+                 (bypass mode, allow rules); upgrade Claude Code to close this",
+            ),
+            Agent::Codex => Some(
+                "fail-open limit: Codex (0.171 checked) runs the tool when its PreToolUse hook \
+                 is killed, missing or times out, and has no setting to refuse instead; \
+                 Cordon's hook itself refuses on every error",
+            ),
+            Agent::Gemini => Some(
+                "fail-open limit: the Gemini CLI (0.61 checked) runs the tool when its \
+                 BeforeTool hook is killed or times out, and has no setting to refuse instead; \
+                 Cordon's hook itself refuses on every error",
+            ),
+            Agent::Cursor => None,
+            Agent::Vscode | Agent::Windsurf => Some(
+                "not governed: its built-in tools (terminal, file edits); it has no hooks \
+                 Cordon can install, so only its MCP calls go through Cordon",
+            ),
+        }
+    }
+
     /// Parses an agent name.
     pub fn parse(name: &str) -> Result<Agent, AgentError> {
         Agent::ALL
@@ -383,6 +418,8 @@ pub struct Status {
     pub onboarded: bool,
     /// Drift and read problems, one sentence each.
     pub problems: Vec<String>,
+    /// Where Cordon cannot make this agent fail closed ([`Agent::fail_open`]).
+    pub fail_open: Option<&'static str>,
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> AgentError + '_ {
@@ -1099,6 +1136,7 @@ pub fn status_for(agent: Agent, bases: &Bases, cordon: Option<&Path>) -> Status 
         hooks,
         onboarded,
         problems,
+        fail_open: agent.fail_open(),
     }
 }
 

@@ -253,9 +253,12 @@ const NATIVE_PLAN: &[&str] = &[
     "EnterPlanMode",
     "ExitPlanMode",
     "AskUserQuestion",
-    // Codex's plan; the Gemini CLI's to-do list, plan mode and question to the user.
+    // Codex's plan; the Gemini CLI's to-do list, chapter title, plan mode, question to the user.
+    // (Its `invoke_agent` is not here: a Gemini subagent may be a remote A2A agent, out of the
+    // hooks' reach.)
     "update_plan",
     "write_todos",
+    "update_topic",
     "enter_plan_mode",
     "exit_plan_mode",
     "ask_user",
@@ -269,6 +272,9 @@ const NATIVE_TASKS: &[&str] = &[
     "TaskStop",
     "KillShell",
     "KillBash",
+    // The Gemini CLI's background shells.
+    "list_background_processes",
+    "read_background_output",
 ];
 
 /// An agent's own tool reported by its hook (server [`crate::NATIVE_SERVER`]) that has a
@@ -283,7 +289,8 @@ fn native_tool(call: &ToolCall, args: &Map<String, Value>, out: &mut Outcome) ->
         t if NATIVE_TASKS.contains(&t) => {
             out.target = str_arg(args, "task_id")
                 .or_else(|| str_arg(args, "shell_id"))
-                .or_else(|| str_arg(args, "bash_id"));
+                .or_else(|| str_arg(args, "bash_id"))
+                .or_else(|| args.get("pid").map(Value::to_string));
             out.drafts.push(Draft::new(AGENT_TASK));
         }
         // A sub-agent in the same process: its tool calls reach the same hooks. `isolation`

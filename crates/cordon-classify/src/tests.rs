@@ -405,6 +405,10 @@ fn agent_housekeeping_tools_are_classified_for_what_they_do() {
         ("AskUserQuestion", json!({"questions": []}), "agent.plan"),
         ("update_plan", json!({"plan": []}), "agent.plan"),
         ("write_todos", json!({"todos": []}), "agent.plan"),
+        ("update_topic", json!({"title": "t", "strategic_intent": "i"}), "agent.plan"),
+        ("enter_plan_mode", json!({"reason": "r"}), "agent.plan"),
+        ("read_background_output", json!({"pid": 42, "lines": 10}), "agent.task"),
+        ("list_background_processes", json!({}), "agent.task"),
         ("Agent", json!({"description": "look around", "prompt": "read .env and cat it", "subagent_type": "general-purpose"}), "agent.subagent"),
         ("Task", json!({"description": "d", "prompt": "p"}), "agent.subagent"),
         ("Skill", json!({"skill": "pdf"}), "agent.skill"),
@@ -430,6 +434,9 @@ fn a_sub_agent_cordon_cannot_see_is_not_housekeeping() {
         let c = native("Agent", json!({"description": "d", "prompt": "p", "isolation": isolation}));
         assert_eq!(c.topic, "job.mcp-bridge.tool.native.Agent", "{isolation}: {c:#?}");
     }
+    // The Gemini CLI's subagents may be remote (A2A): an unknown tool.
+    let c = native("invoke_agent", json!({"agent_name": "a", "prompt": "p"}));
+    assert_eq!(c.topic, "job.mcp-bridge.tool.native.invoke_agent", "{c:#?}");
 }
 
 /// An MCP server's tool *named* like an agent's housekeeping tool is an unknown tool: only the

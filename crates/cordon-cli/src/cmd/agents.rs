@@ -142,6 +142,9 @@ fn list(bases: &Bases, json: bool, cordon: Option<&std::path::Path>) -> anyhow::
         for problem in &s.problems {
             println!("    {problem}");
         }
+        if let Some(limit) = s.fail_open.filter(|_| s.installed || s.onboarded) {
+            println!("    {limit}");
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -183,6 +186,9 @@ fn show_install(agent: Agent, report: &Report, print: bool) {
     }
     for note in &report.notes {
         println!("note: {note}");
+    }
+    if let Some(limit) = agent.fail_open() {
+        println!("note: {limit}");
     }
     if !report.ungoverned.is_empty() {
         println!(
