@@ -513,16 +513,18 @@ class Engine:
 
     @contextlib.asynccontextmanager
     async def stdio(
-        self, agent: str = STDIO_AGENT, *, wait_tools: bool = True, **session_options: Any
+        self, agent: str = STDIO_AGENT, *, wait_tools: bool = True, initialize: bool = True, **session_options: Any
     ) -> AsyncIterator[ClientSession]:
         """An initialized SDK session through `cordon mcp --agent AGENT` (stderr kept for failures).
-        `session_options` go to the SDK's ClientSession (e.g. `list_roots_callback`)."""
+        `session_options` go to the SDK's ClientSession (e.g. `list_roots_callback`). With
+        initialize=False the session is left for the test to negotiate (e.g. `discover()`)."""
         with open(self.new_stderr(f"mcp-{agent}"), "w") as errlog:
             async with stdio_client(self.stdio_params(agent), errlog=errlog) as (read, write):
                 async with ClientSession(
                     read, write, read_timeout_seconds=CALL_TIMEOUT, **session_options
                 ) as session:
-                    await session.initialize()
+                    if initialize:
+                        await session.initialize()
                     if wait_tools:
                         await wait_for_tools(session, self.expected_tools())
                     yield session

@@ -4,6 +4,12 @@
 //! error (-32700) is answered and the line dropped; over 16 MiB → an error, and the line is
 //! skipped without being buffered whole. With no engine reachable, a minimal local MCP server
 //! answers instead: it initializes, lists no tools and refuses every call (fail closed).
+//!
+//! Both protocol eras pass through unchanged: 2025-11-25 and older (the `initialize`
+//! handshake, replayed on a reconnection) and 2026-07-28 (no handshake: `server/discover`, and
+//! every request names its version in `_meta`, so a new engine connection needs no replay).
+//! The engine (rmcp) picks the era from the first request; the local stand-in answers
+//! `server/discover` and adds `resultType` to a 2026-07-28 request's results.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -218,9 +224,36 @@ fn check_params(method: &str, params: Option<&Value>) -> Result<(), String> {
     Ok(())
 }
 
+/// The `_meta` key in which a 2026-07-28 request names its protocol version.
+const PROTOCOL_VERSION_META: &str = "io.modelcontextprotocol/protocolVersion";
+
+/// Whether a request speaks the 2026-07-28 protocol (no handshake; every request names its
+/// version in `_meta`), whose results must carry `resultType`.
+fn is_modern(method: &str, params: Option<&Value>) -> bool {
+    method == "server/discover"
+        || params
+            .and_then(|p| p.get("_meta"))
+            .and_then(|m| m.get(PROTOCOL_VERSION_META))
+            .and_then(Value::as_str)
+            .is_some_and(|v| v >= rmcp::model::ProtocolVersion::V_2026_07_28.as_str())
+}
+
 /// The local answer to a request while no engine is reachable: fail closed, but in MCP's terms
-/// (the agent still initializes, sees no tools and gets every call refused with the reason).
-fn answer_without_engine(id: Value, method: &str, params: Option<&Value>, socket: &Path) -> String {
+/// (the agent still initializes or discovers, sees no tools and gets every call refused with the
+/// reason), in either protocol era.
+fn answer_without_engine(
+    id: Value,
+    method: &str,
+    params: Option<&Value>,
+    modern: bool,
+    socket: &Path,
+) -> String {
+    let complete = |mut result: Value| {
+        if modern && let Some(object) = result.as_object_mut() {
+            object.insert("resultType".to_owned(), json!("complete"));
+        }
+        result_line(id.clone(), result)
+    };
     match method {
         "initialize" => {
             let version = params
@@ -237,11 +270,26 @@ fn answer_without_engine(id: Value, method: &str, params: Option<&Value>, socket
                 }),
             )
         }
-        "tools/call" => result_line(
-            id,
+        "server/discover" => {
+            let info = OfflineServer::new(not_running_message(socket)).get_info();
+            let result = rmcp::model::DiscoverResult::from_server_info(
+                rmcp::model::ProtocolVersion::KNOWN_VERSIONS.to_vec(),
+                info,
+            );
+            match serde_json::to_value(result) {
+                Ok(result) => result_line(id, result),
+                Err(e) => error_line(id, -32603, &format!("internal error: {e}")),
+            }
+        }
+        "tools/call" => complete(
             json!({"content": [{"type": "text", "text": not_running_message(socket)}], "isError": true}),
         ),
-        "tools/list" => result_line(id, json!({"tools": []})),
+        // 2026-07-28 list results are cacheable: this one only for this user, and not for long
+        // (the engine may be back any moment).
+        "tools/list" if modern => {
+            complete(json!({"tools": [], "ttlMs": 0, "cacheScope": "private"}))
+        }
+        "tools/list" => complete(json!({"tools": []})),
         "ping" => result_line(id, json!({})),
         _ => error_line(id, -32000, &not_running_message(socket)),
     }
@@ -279,6 +327,8 @@ struct Pending {
     /// Its id as sent to the engine.
     id: Value,
     method: String,
+    /// The request spoke the 2026-07-28 protocol (its local answer carries `resultType`).
+    modern: bool,
     swap: Option<Swap>,
 }
 
@@ -303,7 +353,7 @@ fn orphans_of(state: &mut Inflight, link: u64, socket: &Path) -> Vec<Vec<u8>> {
     keys.into_iter()
         .filter_map(|k| state.pending.remove(&k))
         .map(|p| {
-            let line = answer_without_engine(p.id, &p.method, None, socket);
+            let line = answer_without_engine(p.id, &p.method, None, p.modern, socket);
             match p.swap {
                 Some(swap) => swap.restore(line.as_bytes()),
                 None => line.into_bytes(),
@@ -529,6 +579,9 @@ where
                                 (Some(id), Some(method)) => Some((id.clone(), method.clone())),
                                 _ => None,
                             };
+                            let modern = method
+                                .as_deref()
+                                .is_some_and(|m| is_modern(m, message.get("params")));
                             if method.as_deref() == Some("initialize") {
                                 init = message.get("params").cloned();
                             }
@@ -586,6 +639,7 @@ where
                                             link,
                                             id: id.clone(),
                                             method: method.clone(),
+                                            modern,
                                             swap: swap.take(),
                                         },
                                     );
@@ -597,6 +651,7 @@ where
                                     id,
                                     method,
                                     message.get("params"),
+                                    modern,
                                     socket,
                                 );
                                 match swap {
@@ -661,6 +716,53 @@ async fn connect(socket: &Path, agent: &str) -> Result<(Source, Sink), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn without_an_engine_both_protocol_eras_get_answers_that_refuse() {
+        let socket = Path::new("/nowhere/cordon.sock");
+        let parse = |line: String| serde_json::from_str::<Value>(&line).unwrap();
+        let discover = parse(answer_without_engine(
+            json!(1),
+            "server/discover",
+            None,
+            true,
+            socket,
+        ));
+        let versions = &discover["result"]["supportedVersions"];
+        assert!(
+            versions.as_array().unwrap().contains(&json!("2026-07-28"))
+                && versions.as_array().unwrap().contains(&json!("2025-11-25")),
+            "{discover}"
+        );
+        assert_eq!(discover["result"]["resultType"], "complete", "{discover}");
+        assert!(
+            discover["result"]["instructions"]
+                .as_str()
+                .unwrap()
+                .contains("not running"),
+            "{discover}"
+        );
+        let meta = json!({"_meta": {PROTOCOL_VERSION_META: "2026-07-28"}});
+        assert!(is_modern("tools/call", Some(&meta)));
+        assert!(!is_modern("tools/call", Some(&json!({"name": "x"}))));
+        let call = parse(answer_without_engine(
+            json!(2),
+            "tools/call",
+            Some(&meta),
+            true,
+            socket,
+        ));
+        assert_eq!(call["result"]["resultType"], "complete", "{call}");
+        assert_eq!(call["result"]["isError"], true, "{call}");
+        let legacy = parse(answer_without_engine(
+            json!(3),
+            "tools/list",
+            None,
+            false,
+            socket,
+        ));
+        assert_eq!(legacy["result"], json!({"tools": []}), "{legacy}");
+    }
 
     #[tokio::test]
     async fn lines_over_the_limit_are_skipped_and_reading_goes_on() {

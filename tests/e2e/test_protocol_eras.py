@@ -1,0 +1,121 @@
+"""Both MCP protocol eras on the agents' stdio path (`cordon mcp` → engine), with the official
+Python SDK (issue 16): 2026-07-28 (no initialize handshake: `server/discover`, then requests that
+name their version in `_meta`) and 2025-11-25 (the handshake). Each era: list, an allowed call, a
+call held and approved with `cordon approve`, a refusal with Cordon's reason, evidence naming the
+agent; in 2026-07-28 also an engine restart mid-session (no handshake to replay: the next request
+is served by the new engine) and the refusing stand-in when no engine runs at all.
+(Streamable HTTP serves both eras too: test_http_interop.py.)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import anyio
+import pytest
+
+from cordon_e2e import (
+    STDIO_AGENT,
+    Engine,
+    PendingCall,
+    cli_async,
+    mentions,
+    records_mentioning,
+    result_summary,
+    run,
+    text_of,
+    wait_for_approval,
+    wait_for_tools,
+)
+
+MODERN = "2026-07-28"
+LEGACY = "2025-11-25"
+SECRET = "ERA_TOKEN=must-never-leak"
+BEFORE = "one\ntwo\n"
+AFTER = "one\nTWO-APPROVED\n"
+
+
+@pytest.fixture(scope="module")
+def engine(engine_factory: Callable[..., Engine]) -> Engine:
+    return engine_factory(http=False)
+
+
+def workflow(engine: Engine, era: str) -> None:
+    """Discover or initialize, then the seed's workflow in miniature."""
+    target = engine.files / f"held-{era}.txt"
+    target.write_text(BEFORE)
+    dotenv = engine.files / f"era-{era}" / ".env"
+    dotenv.parent.mkdir(exist_ok=True)
+    dotenv.write_text(SECRET + "\n")
+
+    async def scenario() -> None:
+        async with engine.stdio(initialize=False, wait_tools=False) as session, anyio.create_task_group() as tg:
+            if era == MODERN:
+                discovered = await session.discover()
+                assert {MODERN, LEGACY} <= set(discovered.supported_versions), discovered
+                assert session.initialize_result is None
+            else:
+                initialized = await session.initialize()
+                assert initialized.protocol_version == LEGACY, initialized
+            assert session.protocol_version == era, session.protocol_version
+            await wait_for_tools(session, engine.expected_tools())
+            echoed = await session.call_tool("everything__echo", {"message": f"era {era}"})
+            assert text_of(echoed) == f"Echo: era {era}", result_summary(echoed)
+            refused = await session.call_tool("filesystem__read_text_file", {"path": str(dotenv)})
+            assert refused.is_error and "Cordon denied this call" in text_of(refused), result_summary(refused)
+            assert SECRET not in text_of(refused)
+            call = PendingCall(session, "filesystem__write_file", {"path": str(target), "content": AFTER})
+            tg.start_soon(call.run)
+            pending = await wait_for_approval(engine, call, mentions(target))
+            assert pending["agent"] == STDIO_AGENT, pending
+            await cli_async(engine.approve, pending["id"])
+            result = await call.outcome()
+            assert not result.is_error, result_summary(result)
+
+    run(scenario)
+    assert target.read_text() == AFTER
+    records = engine.log()
+    held = records_mentioning(records, target)
+    assert [(r["agent"], r["outcome"]) for r in held] == [(STDIO_AGENT, "approved")], held
+    denied = records_mentioning(records, dotenv)
+    assert [(r["agent"], r["outcome"]) for r in denied] == [(STDIO_AGENT, "denied")], denied
+
+
+@pytest.mark.parametrize("era", [MODERN, LEGACY])
+def test_the_stdio_bridge_serves_both_protocol_eras(engine: Engine, era: str) -> None:
+    workflow(engine, era)
+
+
+def test_a_2026_session_survives_an_engine_restart_without_a_handshake(engine: Engine) -> None:
+    async def scenario() -> None:
+        async with engine.stdio(initialize=False, wait_tools=False) as session:
+            await session.discover()
+            await wait_for_tools(session, engine.expected_tools())
+            before = await session.call_tool("everything__echo", {"message": "before"})
+            assert text_of(before) == "Echo: before", result_summary(before)
+            await anyio.to_thread.run_sync(engine.stop)
+            down = await session.call_tool("everything__echo", {"message": "down"})
+            assert down.is_error and "not running" in text_of(down), result_summary(down)
+            await anyio.to_thread.run_sync(engine.start)
+            after = await session.call_tool("everything__echo", {"message": "after"})
+            assert text_of(after) == "Echo: after", result_summary(after)
+
+    run(scenario)
+
+
+def test_with_no_engine_a_2026_agent_discovers_a_server_that_refuses_everything(
+    engine_factory: Callable[..., Engine], tmp_path: Path
+) -> None:
+    idle = engine_factory(http=False, start=False)
+
+    async def scenario() -> None:
+        async with idle.stdio(initialize=False, wait_tools=False) as session:
+            discovered = await session.discover()
+            assert MODERN in discovered.supported_versions, discovered
+            assert "not running" in (discovered.instructions or ""), discovered
+            assert (await session.list_tools()).tools == []
+            refused = await session.call_tool("everything__echo", {"message": "x"})
+            assert refused.is_error and "not running" in text_of(refused), result_summary(refused)
+
+    run(scenario)
