@@ -5,6 +5,10 @@ call held and approved with `cordon approve`, a refusal with Cordon's reason, ev
 agent; in 2026-07-28 also an engine restart mid-session (no handshake to replay: the next request
 is served by the new engine) and the refusing stand-in when no engine runs at all.
 (Streamable HTTP serves both eras too: test_http_interop.py.)
+
+Toward upstream servers Cordon negotiates: `server/discover` first, the 2025-11-25 handshake for a
+server that does not know it; a 2026-07-28 upstream's tool changes reach Cordon on the
+subscription it opens.
 """
 
 from __future__ import annotations
@@ -16,8 +20,12 @@ import anyio
 import pytest
 
 from cordon_e2e import (
+    E2E,
+    POLICIES,
+    PYTHON,
     STDIO_AGENT,
     Engine,
+    ServerSpec,
     PendingCall,
     cli_async,
     mentions,
@@ -29,6 +37,7 @@ from cordon_e2e import (
     wait_for_tools,
 )
 
+ERA_SERVER = E2E / "bin" / "era_server.py"
 MODERN = "2026-07-28"
 LEGACY = "2025-11-25"
 SECRET = "ERA_TOKEN=must-never-leak"
@@ -117,5 +126,55 @@ def test_with_no_engine_a_2026_agent_discovers_a_server_that_refuses_everything(
             assert (await session.list_tools()).tools == []
             refused = await session.call_tool("everything__echo", {"message": "x"})
             assert refused.is_error and "not running" in text_of(refused), result_summary(refused)
+
+    run(scenario)
+
+
+# ---- toward upstream servers: Cordon negotiates --------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def mixed(engine_factory: Callable[..., Engine]) -> Engine:
+    """`everything` (the TypeScript SDK 1.32: 2025-11-25 only) beside `era` (the Python SDK 2.3:
+    both eras)."""
+    return engine_factory(
+        servers=("everything",),
+        http=False,
+        extra_servers={"era": ServerSpec(PYTHON, [str(ERA_SERVER)])},
+        policy=POLICIES / "eras.yaml",
+    )
+
+
+@pytest.mark.parametrize("agent_era", [MODERN, LEGACY])
+def test_cordon_speaks_each_upstream_its_own_protocol(mixed: Engine, agent_era: str) -> None:
+    async def scenario() -> None:
+        async with mixed.stdio(initialize=False, wait_tools=False) as session:
+            if agent_era == MODERN:
+                await session.discover()
+            else:
+                await session.initialize()
+            await wait_for_tools(session, {"everything__echo", "era__era"})
+            spoken = await session.call_tool("era__era", {})
+            assert text_of(spoken) == MODERN, result_summary(spoken)
+            echoed = await session.call_tool("everything__echo", {"message": "legacy upstream"})
+            assert text_of(echoed) == "Echo: legacy upstream", result_summary(echoed)
+
+    run(scenario)
+    log = mixed.stderr_path.read_text(errors="replace")
+    assert "upstream connected server=era protocol=2026-07-28" in log, log[-3000:]
+    assert "upstream connected server=everything protocol=2025-11-25" in log, log[-3000:]
+
+
+def test_a_2026_upstreams_new_tool_is_seen_without_listing_again(mixed: Engine) -> None:
+    """In 2026-07-28 list changes arrive only on a subscription: Cordon opens one, so a changed
+    tool list is re-read (and checked against the pins) as in 2025."""
+
+    async def scenario() -> None:
+        async with mixed.stdio() as session:
+            grown = await session.call_tool("era__grow", {"name": "fresh_tool"})
+            assert not grown.is_error, result_summary(grown)
+            await wait_for_tools(session, {"era__fresh_tool"})
+            fresh = await session.call_tool("era__fresh_tool", {})
+            assert text_of(fresh) == "fresh_tool is here", result_summary(fresh)
 
     run(scenario)

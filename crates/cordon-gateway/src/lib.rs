@@ -16,6 +16,7 @@ pub mod constraints;
 pub mod control;
 pub mod diff;
 pub mod engine;
+pub mod eras;
 pub mod error;
 pub mod fleet;
 pub mod http;

@@ -10,6 +10,7 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use axum::http::{HeaderName, HeaderValue};
+use rmcp::ClientHandler;
 use rmcp::model::{
     ClientCapabilities, ClientConfig, Implementation, ProgressNotificationParam, ProgressToken,
     Tool,
@@ -17,7 +18,6 @@ use rmcp::model::{
 use rmcp::service::{NotificationContext, Peer, RoleClient, RoleServer, RunningService};
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
 use rmcp::transport::{StreamableHttpClientTransport, TokioChildProcess};
-use rmcp::{ClientHandler, ServiceExt};
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
@@ -816,10 +816,8 @@ async fn connect(
             if let Some(stderr) = stderr {
                 tokio::spawn(log_stderr(name.to_owned(), stderr, redactor.clone()));
             }
-            handler
-                .serve(transport)
-                .await
-                .map_err(|e| format!("initialize failed: {e}"))
+            let changed = list_changed_sender(&handler);
+            crate::eras::connect(name, handler, transport, changed).await
         }
         ServerSpec::Remote { url, headers } => {
             let mut map = HashMap::new();
@@ -833,11 +831,24 @@ async fn connect(
             let config =
                 StreamableHttpClientTransportConfig::with_uri(url.as_str()).custom_headers(map);
             let transport = StreamableHttpClientTransport::from_config(config);
-            handler
-                .serve(transport)
-                .await
-                .map_err(|e| format!("initialize failed: {e}"))
+            let changed = list_changed_sender(&handler);
+            crate::eras::connect(name, handler, transport, changed).await
         }
+    }
+}
+
+/// Where a 2026-07-28 upstream's list changes go: the same events the 2025 callbacks send.
+fn list_changed_sender(
+    handler: &UpstreamClient,
+) -> impl Fn(crate::eras::ListChanged) + Send + Sync + 'static {
+    let changed = handler.changed.clone();
+    move |list| {
+        let event = match list {
+            crate::eras::ListChanged::Tools => UpstreamEvent::ToolsChanged,
+            crate::eras::ListChanged::Resources => UpstreamEvent::ResourcesChanged,
+            crate::eras::ListChanged::Prompts => UpstreamEvent::PromptsChanged,
+        };
+        let _ = changed.send(event);
     }
 }
 
