@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import secrets
 import socket
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -18,6 +19,7 @@ import pytest
 from agents_e2e import User
 
 PROTOCOL = "2025-11-25"
+MODERN = "2026-07-28"
 
 
 def free_port() -> int:
@@ -27,11 +29,22 @@ def free_port() -> int:
 
 
 class Client:
-    def __init__(self, url: str, token: str | None) -> None:
-        self.url, self.token, self.session, self.next_id = url, token, None, 1
+    def __init__(self, url: str, token: str | None, version: str = PROTOCOL) -> None:
+        self.url, self.token, self.session, self.next_id, self.version = url, token, None, 1, version
 
     def post(self, message: dict[str, Any]) -> tuple[int, dict[str, str], Any]:
-        headers = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream", "MCP-Protocol-Version": PROTOCOL}
+        headers = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream", "MCP-Protocol-Version": self.version}
+        if self.version == MODERN and "method" in message:
+            # 2026-07-28: no session; each request names its method (and tool) in headers and its
+            # version and client in `_meta`.
+            headers["Mcp-Method"] = message["method"]
+            if message["method"] == "tools/call":
+                headers["Mcp-Name"] = message["params"]["name"]
+            message = dict(message, params=dict(message.get("params") or {}, _meta={
+                "io.modelcontextprotocol/protocolVersion": MODERN,
+                "io.modelcontextprotocol/clientInfo": {"name": "devin-like", "version": "1"},
+                "io.modelcontextprotocol/clientCapabilities": {},
+            }))
         if self.token is not None:
             headers["Authorization"] = f"Bearer {self.token}"
         if self.session:
@@ -111,3 +124,33 @@ def test_a_missing_or_wrong_token_is_refused(devin: tuple[User, str, str], token
     _, url, _ = devin
     status, _, body = Client(url, token).post({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"protocolVersion": PROTOCOL, "capabilities": {}, "clientInfo": {"name": "x", "version": "1"}}})
     assert status == 401, (status, body)
+
+
+def test_devin_on_the_2026_protocol_with_a_write_held_and_approved(devin: tuple[User, str, str]) -> None:
+    """The same connection in the stateless 2026-07-28 protocol (no handshake), and the seed's
+    write: held until the human approves it, then applied, recorded as agent `devin`."""
+    user, url, token = devin
+    client = Client(url, token, MODERN)
+    discovered = client.request("server/discover", {})
+    assert MODERN in discovered["supportedVersions"], discovered
+    before = len(user.log())
+    answer: dict[str, Any] = {}
+
+    def write() -> None:
+        answer.update(client.request("tools/call", {"name": "cordon__file_write", "arguments": {"path": "devin.txt", "content": "from devin\n"}}))
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    deadline = time.monotonic() + 60
+    pending: list[dict[str, Any]] = []
+    while not pending:
+        assert time.monotonic() < deadline and writer.is_alive(), f"the write was not held: {answer}\n{user.context()}"
+        pending = [p for p in user.approvals() if "devin.txt" in json.dumps(p)]
+        time.sleep(0.2)
+    assert pending[0]["agent"] == "devin", pending
+    user.approve(pending[0]["id"])
+    writer.join(timeout=60)
+    assert not answer.get("isError"), answer
+    assert (user.ws / "devin.txt").read_text() == "from devin\n"
+    records = user.log()[before:]
+    assert [(r["agent"], r["outcome"]) for r in records] == [("devin", "approved")], records
