@@ -121,8 +121,8 @@ pub struct PinGuard {
     pub pins: Arc<ToolPins>,
     /// Where a changed definition is recorded.
     pub recorder: Recorder,
-    /// The policy version recorded with those records.
-    pub policy_version: String,
+    /// The policy in force (its version is cited by those records).
+    pub policy: crate::pipeline::PolicyCell,
 }
 
 /// All upstream servers: where the pipeline forwards allowed calls.
@@ -768,13 +768,15 @@ fn pin_record(
         decision: "deny".to_owned(),
         rule_id: Some(TOOL_PIN_RULE.to_owned()),
         reason: reason.to_owned(),
-        policy_version: guard.policy_version.clone(),
+        policy_version: guard.policy.get().version().to_owned(),
         reviewer: None,
         outcome: Outcome::Denied,
         args: serde_json::json!({"approved_hash": old.hash, "new_hash": new.hash}),
         diff: Some(definition_diff(old, new)),
         duration_ms: 0,
         error: None,
+        phase: None,
+        intent_id: None,
     }
 }
 
