@@ -92,7 +92,7 @@ def verify(engine: Engine) -> dict[str, Any]:
 
 async def call(session: Any, call_id: str, pad: str = "") -> tuple[bool, str]:
     result = await session.call_tool(TOOL, {"id": call_id, "pad": pad})
-    return (not result.isError, text_of(result))
+    return (not result.is_error, text_of(result))
 
 
 def test_allowed_call_leaves_an_intent_before_and_an_outcome_after(engine_factory: Any, tmp_path: Path) -> None:
@@ -198,19 +198,14 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
 def fill(disk: Path) -> Path:
     """Fills the disk up to the last byte; returns the filler file."""
     filler = disk / "filler"
-    chunk = b"\0" * 65536
-    with open(filler, "wb") as f:
-        while True:
-            try:
-                f.write(chunk)
-                f.flush()
-            except OSError as err:
-                assert err.errno == errno.ENOSPC, err
-                break
-        with contextlib.suppress(OSError):
-            while True:
-                f.write(b"\0")
-                f.flush()
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        for size in (65536, 4096, 1):
+            with contextlib.suppress(OSError):
+                while os.write(fd, b"\0" * size) > 0:
+                    pass
+    finally:
+        os.close(fd)
     return filler
 
 

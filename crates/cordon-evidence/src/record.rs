@@ -297,10 +297,8 @@ impl Record {
     pub fn compute_hash(&self) -> Result<String, EvidenceError> {
         let args_sha = sha256_hex(args_text(&self.args)?.as_bytes());
         let diff_sha = self.diff.as_deref().map(|d| sha256_hex(d.as_bytes()));
-        let (intent_id, phase, v) = phased(
-            self.phase.map(Phase::as_str),
-            self.intent_id.as_deref(),
-        );
+        let (intent_id, phase, v) =
+            phased(self.phase.map(Phase::as_str), self.intent_id.as_deref());
         HashInput {
             action: &self.action,
             agent: &self.agent,

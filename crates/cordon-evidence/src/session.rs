@@ -130,8 +130,10 @@ impl EvidenceLog {
         };
         // A call is listed once, by the record that closes it; an intent stands for its call
         // only while nothing closes it.
-        let closed: std::collections::HashSet<&str> =
-            records.iter().filter_map(|r| r.intent_id.as_deref()).collect();
+        let closed: std::collections::HashSet<&str> = records
+            .iter()
+            .filter_map(|r| r.intent_id.as_deref())
+            .collect();
         for r in &records {
             trail.records += 1;
             if r.phase != Some(Phase::Intent) {

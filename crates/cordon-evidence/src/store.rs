@@ -123,6 +123,8 @@ pub struct EvidenceLog {
     signing: Option<SigningKey>,
     key_fingerprint: Option<String>,
     checkpoint_interval: u64,
+    /// The largest size of the `-shm` file seen (see [`EvidenceLog::guard_shm`]).
+    shm_len: std::sync::atomic::AtomicU64,
 }
 
 impl std::fmt::Debug for EvidenceLog {
@@ -456,6 +458,7 @@ impl EvidenceLog {
         Ok(Self {
             conn: Mutex::new(conn),
             queue: Mutex::new(Vec::new()),
+            shm_len: std::sync::atomic::AtomicU64::new(0),
             path: stored_path,
             signing,
             key_fingerprint,
@@ -482,7 +485,41 @@ impl EvidenceLog {
     }
 
     pub(crate) fn lock(&self) -> Result<MutexGuard<'_, Connection>, EvidenceError> {
-        self.conn.lock().map_err(|_| EvidenceError::Poisoned)
+        let conn = self.conn.lock().map_err(|_| EvidenceError::Poisoned)?;
+        self.guard_shm()?;
+        Ok(conn)
+    }
+
+    /// SQLite maps the `-shm` file (the WAL index) into memory; a process that truncates it
+    /// (the agent runs as the same user) would make the next access to the mapping kill the
+    /// engine with SIGBUS. Before every use of the connection the file's size is checked and a
+    /// shrunken file is grown back (with zeros: SQLite then sees an invalid index header and
+    /// rebuilds the index from the WAL), so the mapping stays backed. A truncation racing the
+    /// few microseconds between this check and SQLite's access is not covered.
+    fn guard_shm(&self) -> Result<(), EvidenceError> {
+        use std::sync::atomic::Ordering;
+        let Some(path) = &self.path else {
+            return Ok(());
+        };
+        let mut shm = path.as_os_str().to_owned();
+        shm.push("-shm");
+        let shm = PathBuf::from(shm);
+        let known = self.shm_len.load(Ordering::Relaxed);
+        match std::fs::symlink_metadata(&shm) {
+            Ok(meta) if meta.len() < known => {
+                std::fs::OpenOptions::new()
+                    .write(true)
+                    .open(&shm)
+                    .and_then(|f| f.set_len(known))
+                    .map_err(|e| EvidenceError::io(&shm, e))?;
+            }
+            Ok(meta) => {
+                self.shm_len.fetch_max(meta.len(), Ordering::Relaxed);
+            }
+            // Removed: the mapping keeps the old file alive; nothing to protect.
+            Err(_) => {}
+        }
+        Ok(())
     }
 
     /// Runs `f` on a connection that sees one consistent snapshot: a separate read-only
@@ -493,6 +530,7 @@ impl EvidenceLog {
     ) -> Result<T, EvidenceError> {
         match &self.path {
             Some(path) => {
+                self.guard_shm()?;
                 let mut conn = Connection::open_with_flags(
                     path,
                     OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
@@ -1007,8 +1045,7 @@ fn append_in(tx: &Transaction<'_>, recs: Vec<NewRecord>) -> Result<Vec<Record>, 
             None => None,
         };
         let id = ulid::Ulid::new().to_string();
-        let (intent_id, phase, v) =
-            phased(rec.phase.map(Phase::as_str), rec.intent_id.as_deref());
+        let (intent_id, phase, v) = phased(rec.phase.map(Phase::as_str), rec.intent_id.as_deref());
         let hash = HashInput {
             action: &rec.action,
             agent: &rec.agent,
@@ -1499,7 +1536,10 @@ mod tests {
         ];
         for bad in refused {
             assert!(
-                matches!(log.append(bad.clone()), Err(EvidenceError::InvalidRecord(_))),
+                matches!(
+                    log.append(bad.clone()),
+                    Err(EvidenceError::InvalidRecord(_))
+                ),
                 "{bad:?}"
             );
         }
@@ -1526,8 +1566,11 @@ mod tests {
         let keys = KeyStore::File(dir.path().join("k"));
         let log = EvidenceLog::open(&path, keys.clone()).unwrap();
         let i = log.append(intent(1)).unwrap();
-        log.append_batch_with(vec![outcome_of(&i, Outcome::Allowed)], Durability::Committed)
-            .unwrap();
+        log.append_batch_with(
+            vec![outcome_of(&i, Outcome::Allowed)],
+            Durability::Committed,
+        )
+        .unwrap();
         // Back to FULL for everything else.
         let sync: i64 = log
             .lock()

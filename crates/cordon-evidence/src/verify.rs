@@ -155,7 +155,13 @@ impl ChainVerifier {
 
     /// Checks one full record's place in its write-ahead pair (after [`ChainVerifier::feed`]):
     /// an outcome, or an approval's intent, must close an earlier intent that is still open.
-    pub(crate) fn pair(&mut self, seq: u64, id: &str, phase: Option<&str>, intent_id: Option<&str>) {
+    pub(crate) fn pair(
+        &mut self,
+        seq: u64,
+        id: &str,
+        phase: Option<&str>,
+        intent_id: Option<&str>,
+    ) {
         if self.failed() {
             return;
         }

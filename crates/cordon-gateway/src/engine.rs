@@ -26,8 +26,7 @@ const UPSTREAM_START_WAIT: Duration = Duration::from_secs(30);
 /// How long shutdown waits for refused held calls to record themselves.
 const DRAIN_WAIT: Duration = Duration::from_secs(5);
 /// The error of the outcome that closes an intent a previous run left open.
-pub const INTERRUPTED: &str =
-    "the engine stopped (crash, kill or power loss) after this call's intent was recorded and before its outcome was: the call may or may not have run";
+pub const INTERRUPTED: &str = "the engine stopped (crash, kill or power loss) after this call's intent was recorded and before its outcome was: the call may or may not have run";
 
 /// A running engine.
 pub struct Engine {
@@ -92,7 +91,10 @@ impl Engine {
             .close_open_intents(INTERRUPTED)
             .map_err(|e| GatewayError::Evidence(e.to_string()))?;
         if interrupted > 0 {
-            tracing::warn!(interrupted, "closed the intents a previous run left open as interrupted");
+            tracing::warn!(
+                interrupted,
+                "closed the intents a previous run left open as interrupted"
+            );
         }
 
         #[cfg(unix)]

@@ -398,10 +398,7 @@ impl Pipeline {
     /// The one way to change the policy (hot reload): its snapshot is recorded in the evidence
     /// log first, so no record can cite a version the log does not hold; then it is in force.
     /// Returns the version. Blocking (one SQLite write).
-    pub fn apply_policy(
-        &self,
-        policy: Policy,
-    ) -> Result<String, cordon_evidence::EvidenceError> {
+    pub fn apply_policy(&self, policy: Policy) -> Result<String, cordon_evidence::EvidenceError> {
         let sources: Vec<(String, String)> = policy
             .sources()
             .iter()

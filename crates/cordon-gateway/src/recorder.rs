@@ -79,7 +79,9 @@ fn set_health(health: &Mutex<EvidenceHealth>, result: Result<(), &str>, appends:
         }
         Err(error) => {
             if h.ok {
-                tracing::error!("evidence log fault: every call is refused until it clears: {error}");
+                tracing::error!(
+                    "evidence log fault: every call is refused until it clears: {error}"
+                );
                 h.since = now_text();
             }
             h.ok = false;
@@ -179,7 +181,11 @@ impl Recorder {
         if let Err(error) = spawned {
             // Without a writer every record fails, so every call is refused (fail closed).
             tracing::error!("cannot start the evidence writer thread: {error}");
-            set_health(&health, Err("the evidence writer thread could not start"), 0);
+            set_health(
+                &health,
+                Err("the evidence writer thread could not start"),
+                0,
+            );
         }
         Recorder {
             queue,

@@ -422,7 +422,8 @@ fn config_file(flag: Option<&Path>) -> anyhow::Result<Option<Config>> {
 /// `CORDON_KEYCHAIN_SERVICE`, default `cordon`) when set, else the config's `signing_key` and
 /// `keychain_service` (the key the engine signs with), else the keychain.
 fn key_store(config: Option<&Path>) -> anyhow::Result<KeyStore> {
-    let service = || std::env::var("CORDON_KEYCHAIN_SERVICE").unwrap_or_else(|_| "cordon".to_string());
+    let service =
+        || std::env::var("CORDON_KEYCHAIN_SERVICE").unwrap_or_else(|_| "cordon".to_string());
     let Ok(choice) = std::env::var("CORDON_SIGNING_KEY") else {
         return Ok(match config_file(config)? {
             Some(config) => match config.signing_key {
@@ -713,8 +714,14 @@ fn render_session(t: &SessionTrail) -> String {
         ("Commands run", &t.commands),
         ("Pushes", &t.pushes),
         ("Other calls", &t.other),
-        ("Denied, rejected, timed out, failed or interrupted", &t.denials),
-        ("In flight or held now (intent recorded, no outcome yet)", &t.in_flight),
+        (
+            "Denied, rejected, timed out, failed or interrupted",
+            &t.denials,
+        ),
+        (
+            "In flight or held now (intent recorded, no outcome yet)",
+            &t.in_flight,
+        ),
     ];
     for (title, entries) in sections {
         let _ = writeln!(s, "\n{title} ({}):", entries.len());
