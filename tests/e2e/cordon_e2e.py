@@ -265,6 +265,12 @@ class Engine:
     # ---- lifecycle -------------------------------------------------------------------------------
 
     def start(self) -> None:
+        self.start_process()
+        if self.expected_tools():
+            run(self._wait_upstreams)
+
+    def start_process(self) -> None:
+        """`cordon serve` up to its control socket accepting (upstreams may still be starting)."""
         binary = cordon_bin()
         self._stderr_file = open(self.stderr_path, "ab")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
@@ -277,8 +283,6 @@ class Engine:
             start_new_session=True,
         )
         self.wait_socket()
-        if self.expected_tools():
-            run(self._wait_upstreams)
 
     async def _wait_upstreams(self) -> None:
         """Upstreams start asynchronously: wait until an agent sees every one's tools."""

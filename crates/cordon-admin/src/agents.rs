@@ -39,6 +39,7 @@ fn display_name(agent: Agent) -> &'static str {
         Agent::ClaudeCode => "Claude Code",
         Agent::Cursor => "Cursor",
         Agent::Codex => "Codex CLI",
+        Agent::Gemini => "Gemini CLI",
         Agent::Vscode => "VS Code",
         Agent::Windsurf => "Windsurf",
     }

@@ -110,7 +110,7 @@ fn agents_page_lists_installs_and_restores() {
     let admin = agents_admin(home.path());
 
     let list = admin.agents_list().unwrap();
-    assert_eq!(list.len(), 5);
+    assert_eq!(list.len(), 6);
     let cursor = list.iter().find(|a| a.name == "cursor").unwrap();
     assert!(cursor.detected && !cursor.installed && !cursor.governed && !cursor.hooks);
     assert_eq!(cursor.display_name, "Cursor");

@@ -10,6 +10,8 @@ use toml_edit::{Array, DocumentMut, Item, Table};
 use crate::AgentError;
 
 const KEY: &str = "mcp_servers";
+/// Codex's per-server approval mode that leaves every decision to Cordon.
+pub(crate) const APPROVAL_MODE: &str = "approve";
 
 /// Parses the file (empty text is an empty document).
 pub(crate) fn parse(text: &str, what: &str) -> Result<DocumentMut, AgentError> {
@@ -37,7 +39,13 @@ pub(crate) fn servers(doc: &DocumentMut, what: &str) -> Result<Vec<(String, Valu
         .collect())
 }
 
-/// Sets `[mcp_servers.NAME]` to `{command, args}`; false when it already was exactly that.
+/// Sets `[mcp_servers.NAME]` to `{command, args, env_vars, default_tools_approval_mode}`;
+/// false when it already was exactly that.
+///
+/// - `env_vars = ["CORDON_CONFIG"]`: Codex starts MCP servers with a scrubbed environment, so
+///   the variable naming Cordon's config must be passed through by name.
+/// - `default_tools_approval_mode = "approve"`: Codex would otherwise refuse (in `exec`) or
+///   prompt for every tool not annotated read-only; Cordon judges each call itself.
 pub(crate) fn set_server(
     doc: &mut DocumentMut,
     name: &str,
@@ -45,7 +53,13 @@ pub(crate) fn set_server(
     args: &[&str],
     what: &str,
 ) -> Result<bool, AgentError> {
-    let wanted = serde_json::json!({"command": command, "args": args});
+    let env_vars = crate::CODEX_ENV_VARS;
+    let wanted = serde_json::json!({
+        "command": command,
+        "args": args,
+        "env_vars": env_vars,
+        "default_tools_approval_mode": APPROVAL_MODE,
+    });
     let root = doc.as_table_mut();
     if !root.contains_key(KEY) {
         let mut table = Table::new();
@@ -65,15 +79,23 @@ pub(crate) fn set_server(
         return Ok(false);
     }
     let array: Array = args.iter().copied().collect();
+    let vars: Array = env_vars.iter().copied().collect();
     if inline {
         let mut entry = toml_edit::InlineTable::new();
         entry.insert("command", command.into());
         entry.insert("args", toml_edit::Value::Array(array));
+        entry.insert("env_vars", toml_edit::Value::Array(vars));
+        entry.insert("default_tools_approval_mode", APPROVAL_MODE.into());
         servers.insert(name, Item::Value(toml_edit::Value::InlineTable(entry)));
     } else {
         let mut entry = Table::new();
         entry.insert("command", toml_edit::value(command));
         entry.insert("args", toml_edit::value(array));
+        entry.insert("env_vars", toml_edit::value(vars));
+        entry.insert(
+            "default_tools_approval_mode",
+            toml_edit::value(APPROVAL_MODE),
+        );
         servers.insert(name, Item::Table(entry));
     }
     Ok(true)

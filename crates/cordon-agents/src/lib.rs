@@ -25,21 +25,31 @@ pub const ENTRY_NAME: &str = "cordon";
 pub const BACKUP_SUFFIX: &str = ".cordon-backup";
 /// Suffix of the marker of a file Cordon created (nothing to restore: uninstall deletes it).
 pub const CREATED_SUFFIX: &str = ".cordon-created";
-/// Claude Code built-in tools the PreToolUse hook is registered for (MCP tools are governed by
-/// the gateway itself).
-pub const CLAUDE_HOOK_MATCHER: &str =
-    "Bash|Read|Write|Edit|MultiEdit|NotebookEdit|Glob|Grep|LS|WebFetch|WebSearch";
-/// Seconds Claude Code lets the hook run: longer than Cordon's default approval timeout (5m),
-/// because a hook killed by its timeout is a non-blocking error that would let the tool run.
+/// The hook matcher Cordon installs: every tool. A list of tool names goes stale as agents add
+/// tools (Claude Code's Agent, Skill...), and an unlisted tool would run unjudged; Cordon's own
+/// MCP tools reach the hook too and are let through there (the gateway judges them).
+pub const HOOK_MATCHER_ALL: &str = "*";
+/// Seconds Claude Code and Codex let the hook run: longer than Cordon's default approval timeout
+/// (5m), because a hook killed by its timeout is a non-blocking error that would let the tool run.
 pub const CLAUDE_HOOK_TIMEOUT_SECS: u64 = 600;
-/// Cursor hook events Cordon answers before the action.
-pub const CURSOR_HOOK_EVENTS: &[&str] = &["beforeShellExecution", "beforeReadFile"];
+/// Claude Code's permission rule that lets Cordon's MCP tools through its own prompt: Cordon is
+/// the gate for them (and in `-p` mode an ungranted tool is refused before Cordon sees it).
+pub const CLAUDE_ALLOW_RULE: &str = "mcp__cordon";
+/// Cursor hook events Cordon answers before the action (each installed with `failClosed`).
+pub const CURSOR_HOOK_EVENTS: &[&str] = &[
+    "beforeShellExecution",
+    "beforeReadFile",
+    "beforeMCPExecution",
+];
+/// The environment variables Codex must pass to `cordon mcp` (Codex starts MCP servers with a
+/// scrubbed environment: without this a non-default Cordon config would be ignored).
+pub const CODEX_ENV_VARS: &[&str] = &["CORDON_CONFIG"];
 
 /// What can go wrong; every error leaves the agent's files untouched.
 #[derive(Debug, thiserror::Error)]
 pub enum AgentError {
     /// The name is not one of the supported agents.
-    #[error("unknown agent `{0}` (known: claude-code, cursor, codex, vscode, windsurf)")]
+    #[error("unknown agent `{0}` (known: claude-code, cursor, codex, gemini, vscode, windsurf)")]
     UnknownAgent(String),
     /// The file cannot be parsed: Cordon refuses to edit it.
     #[error("{what} is malformed ({reason}); fix it first: Cordon changed nothing")]
@@ -72,6 +82,8 @@ pub enum Agent {
     Cursor,
     /// OpenAI's Codex CLI.
     Codex,
+    /// Google's Gemini CLI.
+    Gemini,
     /// Visual Studio Code (Copilot agent mode).
     Vscode,
     /// Windsurf (Cascade).
@@ -109,7 +121,7 @@ impl Bases {
 }
 
 /// How a file is edited.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Format {
     /// A JSON file with servers under `key`; `comments`: JSONC accepted; `typed`: entries carry
     /// `"type": "stdio"`.
@@ -120,18 +132,32 @@ enum Format {
     },
     /// Codex's TOML.
     McpToml,
-    /// Claude Code's settings.json `hooks`.
+    /// Claude Code's settings.json: `hooks.PreToolUse` and `permissions.allow`.
     ClaudeHooks,
+    /// Codex's hooks.json: Claude-compatible `hooks.PreToolUse`.
+    CodexHooks,
+    /// Gemini CLI's settings.json: `mcpServers` (with `trust`) and `hooks.BeforeTool`.
+    GeminiSettings,
     /// Cursor's hooks.json.
     CursorHooks,
 }
 
+/// The Gemini CLI's server list key.
+const GEMINI_MCP: Format = Format::McpJson {
+    key: "mcpServers",
+    comments: true,
+    typed: false,
+};
+/// Milliseconds the Gemini CLI lets the hook run (its `timeout` is in ms).
+const GEMINI_HOOK_TIMEOUT_MS: u64 = CLAUDE_HOOK_TIMEOUT_SECS * 1000;
+
 impl Agent {
     /// Every supported agent.
-    pub const ALL: [Agent; 5] = [
+    pub const ALL: [Agent; 6] = [
         Agent::ClaudeCode,
         Agent::Cursor,
         Agent::Codex,
+        Agent::Gemini,
         Agent::Vscode,
         Agent::Windsurf,
     ];
@@ -142,6 +168,7 @@ impl Agent {
             Agent::ClaudeCode => "claude-code",
             Agent::Cursor => "cursor",
             Agent::Codex => "codex",
+            Agent::Gemini => "gemini",
             Agent::Vscode => "vscode",
             Agent::Windsurf => "windsurf",
         }
@@ -164,6 +191,8 @@ impl Agent {
     ///   locations": global `~/.cursor/mcp.json`, project `.cursor/mcp.json`).
     /// - Codex CLI: `~/.codex/config.toml`, `[mcp_servers.NAME]` (github.com/openai/codex
     ///   docs/config.md; developers.openai.com/codex/mcp).
+    /// - Gemini CLI: `~/.gemini/settings.json`, `mcpServers` (geminicli.com/docs/tools/mcp-server;
+    ///   the entry carries `"trust": true`, without which headless runs hide the server's tools).
     /// - VS Code: `<user config>/Code/User/mcp.json`, `servers` with `"type": "stdio"`
     ///   (code.visualstudio.com/docs/copilot/reference/mcp-configuration).
     /// - Windsurf: `~/.codeium/windsurf/mcp_config.json`, `mcpServers` (docs.windsurf.com
@@ -173,6 +202,7 @@ impl Agent {
             Agent::ClaudeCode => bases.home.join(".claude.json"),
             Agent::Cursor => bases.home.join(".cursor").join("mcp.json"),
             Agent::Codex => bases.home.join(".codex").join("config.toml"),
+            Agent::Gemini => bases.home.join(".gemini").join("settings.json"),
             Agent::Vscode => bases.config_dir.join("Code").join("User").join("mcp.json"),
             Agent::Windsurf => bases
                 .home
@@ -185,14 +215,21 @@ impl Agent {
     /// The file where the agent's native-tool hooks are configured, for agents that have them.
     ///
     /// - Claude Code: `~/.claude/settings.json`, `hooks.PreToolUse: [{matcher, hooks: [{type:
-    ///   "command", command, timeout}]}]` (docs.claude.com/en/docs/claude-code/hooks).
+    ///   "command", command, timeout, onFailure}]}]` (docs.claude.com/en/docs/claude-code/hooks;
+    ///   `onFailure: "block"` from 2.1.295, ignored by older releases) and `permissions.allow`.
+    /// - Codex CLI: `~/.codex/hooks.json`, the same `hooks.PreToolUse` shape; Codex runs a hook
+    ///   only once the user trusted it (`/hooks` in the TUI).
+    /// - Gemini CLI: `~/.gemini/settings.json` (the same file as its MCP servers),
+    ///   `hooks.BeforeTool: [{matcher, hooks: [{type, command, timeout (ms)}]}]`.
     /// - Cursor: `~/.cursor/hooks.json`, `{"version": 1, "hooks": {"beforeShellExecution":
-    ///   [{"command": ...}], ...}}` (cursor.com/docs/agent/hooks).
+    ///   [{"command": ..., "failClosed": true}], ...}}` (cursor.com/docs/agent/hooks).
     pub fn hooks_config(self, bases: &Bases) -> Option<PathBuf> {
         match self {
             Agent::ClaudeCode => Some(bases.home.join(".claude").join("settings.json")),
             Agent::Cursor => Some(bases.home.join(".cursor").join("hooks.json")),
-            _ => None,
+            Agent::Codex => Some(bases.home.join(".codex").join("hooks.json")),
+            Agent::Gemini => Some(self.mcp_config(bases)),
+            Agent::Vscode | Agent::Windsurf => None,
         }
     }
 
@@ -210,6 +247,7 @@ impl Agent {
                 typed: false,
             },
             Agent::Codex => Format::McpToml,
+            Agent::Gemini => Format::GeminiSettings,
             // VS Code's mcp.json is JSON with comments.
             Agent::Vscode => Format::McpJson {
                 key: "servers",
@@ -230,6 +268,7 @@ impl Agent {
             Agent::ClaudeCode => vec![bases.home.join(".claude"), bases.home.join(".claude.json")],
             Agent::Cursor => vec![bases.home.join(".cursor")],
             Agent::Codex => vec![bases.home.join(".codex")],
+            Agent::Gemini => vec![bases.home.join(".gemini")],
             Agent::Vscode => vec![bases.config_dir.join("Code")],
             Agent::Windsurf => vec![bases.home.join(".codeium").join("windsurf")],
         }
@@ -240,6 +279,7 @@ impl Agent {
             Agent::ClaudeCode => "claude",
             Agent::Cursor => "cursor",
             Agent::Codex => "codex",
+            Agent::Gemini => "gemini",
             Agent::Vscode => "code",
             Agent::Windsurf => "windsurf",
         }
@@ -429,6 +469,7 @@ fn is_cordon_hook(command: &str, agent: Agent) -> bool {
 /// The servers configured in a file of `format` (with `text` already read).
 fn list_servers(format: Format, text: &str, what: &str) -> Result<Vec<Server>, AgentError> {
     let pairs = match format {
+        Format::GeminiSettings => return list_servers(GEMINI_MCP, text, what),
         Format::McpJson { key, comments, .. } => {
             let doc = json::Doc::parse(text, comments, what)?;
             match doc.get(&[key]) {
@@ -445,12 +486,136 @@ fn list_servers(format: Format, text: &str, what: &str) -> Result<Vec<Server>, A
             }
         }
         Format::McpToml => codex::servers(&codex::parse(text, what)?, what)?,
-        Format::ClaudeHooks | Format::CursorHooks => Vec::new(),
+        Format::ClaudeHooks | Format::CodexHooks | Format::CursorHooks => Vec::new(),
     };
     Ok(pairs
         .into_iter()
         .map(|(name, spec)| Server { name, spec })
         .collect())
+}
+
+/// Cordon's `{matcher, hooks: [...]}` entry for `event` of a Claude-style hooks file.
+fn matcher_hook_entry(agent: Agent, opts: &Options) -> Value {
+    let command = shell_command(&opts.cordon, &format!("hook {}", agent.name()));
+    match agent {
+        // `onFailure: "block"`: a hook that crashes or times out refuses the call (Claude Code
+        // 2.1.295+; older releases accept and ignore the key).
+        Agent::ClaudeCode => json!({
+            "matcher": HOOK_MATCHER_ALL,
+            "hooks": [{"type": "command", "command": command, "timeout": CLAUDE_HOOK_TIMEOUT_SECS, "onFailure": "block"}]
+        }),
+        Agent::Gemini => json!({
+            "matcher": HOOK_MATCHER_ALL,
+            "hooks": [{"name": "cordon", "type": "command", "command": command, "timeout": GEMINI_HOOK_TIMEOUT_MS}]
+        }),
+        _ => json!({
+            "matcher": HOOK_MATCHER_ALL,
+            "hooks": [{"type": "command", "command": command, "timeout": CLAUDE_HOOK_TIMEOUT_SECS}]
+        }),
+    }
+}
+
+/// The hook event Cordon registers in a Claude-style hooks file.
+fn matcher_event(agent: Agent) -> &'static str {
+    if agent == Agent::Gemini {
+        "BeforeTool"
+    } else {
+        "PreToolUse"
+    }
+}
+
+/// Makes `hooks.<event>` hold exactly one Cordon entry, `entry` (stale Cordon entries, e.g. an
+/// old matcher or binary path, are replaced); other entries stay as they are.
+fn set_matcher_hook(
+    doc: &mut json::Doc,
+    agent: Agent,
+    event: &str,
+    entry: &Value,
+    what: &str,
+) -> Result<(), AgentError> {
+    let items = match doc.get(&["hooks", event]).map(json::Node::to_value) {
+        None => return doc.set(&["hooks", event], &json!([entry])),
+        Some(Value::Array(items)) => items,
+        Some(_) => {
+            return Err(AgentError::Malformed {
+                what: what.to_owned(),
+                reason: format!("`hooks.{event}` is not an array"),
+            });
+        }
+    };
+    let ours: Vec<usize> = items
+        .iter()
+        .enumerate()
+        .filter(|(_, item)| {
+            hook_commands(item.get("hooks"))
+                .iter()
+                .any(|c| is_cordon_hook(c, agent))
+        })
+        .map(|(i, _)| i)
+        .collect();
+    if ours.len() == 1 && ours.first().and_then(|i| items.get(*i)) == Some(entry) {
+        return Ok(());
+    }
+    for index in ours.into_iter().rev() {
+        doc.remove_item(&["hooks", event], index)?;
+    }
+    doc.push(&["hooks", event], entry)
+}
+
+/// Removes Cordon's entries from `hooks.<event>`.
+fn strip_matcher_hook(doc: &mut json::Doc, agent: Agent, event: &str) -> Result<(), AgentError> {
+    if let Some(Value::Array(items)) = doc.get(&["hooks", event]).map(json::Node::to_value) {
+        for (index, item) in items.iter().enumerate().rev() {
+            if hook_commands(item.get("hooks"))
+                .iter()
+                .any(|c| is_cordon_hook(c, agent))
+            {
+                doc.remove_item(&["hooks", event], index)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Sets Cordon's server entry in a JSON MCP file; returns the new text and the other servers.
+fn transform_mcp_json(
+    agent: Agent,
+    format: Format,
+    text: &str,
+    opts: &Options,
+    what: &str,
+) -> Result<(String, Vec<Server>), AgentError> {
+    let Format::McpJson {
+        key,
+        comments,
+        typed,
+    } = format
+    else {
+        return Err(AgentError::Internal("not a JSON MCP file".into()));
+    };
+    let command = opts.cordon.display().to_string();
+    let args = entry_args(agent);
+    let mut doc = json::Doc::parse(text, comments, what)?;
+    let others: Vec<Server> = list_servers(format, text, what)?
+        .into_iter()
+        .filter(|s| s.name != ENTRY_NAME && !is_cordon_entry(&s.spec, agent))
+        .collect();
+    let entry = if typed {
+        json!({"type": "stdio", "command": command, "args": args})
+    } else if agent == Agent::Gemini {
+        // Without `trust` the Gemini CLI hides the server's tools in headless runs and asks
+        // before each call in the TUI: Cordon is the gate, its tools are judged there.
+        json!({"command": command, "args": args, "trust": true})
+    } else {
+        json!({"command": command, "args": args})
+    };
+    doc.set(&[key, ENTRY_NAME], &entry)?;
+    if opts.import {
+        for server in others.iter().filter(|s| is_enabled(&s.spec)) {
+            doc.remove(&[key], &server.name)?;
+        }
+    }
+    Ok((doc.text, others))
 }
 
 /// Applies Cordon's change to one file's text. Returns the new text and the other servers.
@@ -465,26 +630,19 @@ fn transform(
     let command = opts.cordon.display().to_string();
     let args = entry_args(agent);
     match format {
-        Format::McpJson {
-            key,
-            comments,
-            typed,
-        } => {
-            let mut doc = json::Doc::parse(text, comments, what)?;
-            let others: Vec<Server> = list_servers(format, text, what)?
-                .into_iter()
-                .filter(|s| s.name != ENTRY_NAME && !is_cordon_entry(&s.spec, agent))
-                .collect();
-            let entry = if typed {
-                json!({"type": "stdio", "command": command, "args": args})
-            } else {
-                json!({"command": command, "args": args})
-            };
-            doc.set(&[key, ENTRY_NAME], &entry)?;
-            if opts.import {
-                for server in others.iter().filter(|s| is_enabled(&s.spec)) {
-                    doc.remove(&[key], &server.name)?;
-                }
+        Format::McpJson { .. } => transform_mcp_json(agent, format, text, opts, what),
+        Format::GeminiSettings => {
+            let (text, others) = transform_mcp_json(agent, GEMINI_MCP, text, opts, what)?;
+            let mut doc = json::Doc::parse(&text, true, what)?;
+            let entry = matcher_hook_entry(agent, opts);
+            set_matcher_hook(&mut doc, agent, matcher_event(agent), &entry, what)?;
+            // Hooks switched off would leave the native tools unjudged.
+            if doc
+                .get(&["hooksConfig", "enabled"])
+                .map(json::Node::to_value)
+                == Some(json!(false))
+            {
+                doc.set(&["hooksConfig", "enabled"], &json!(true))?;
             }
             Ok((doc.text, others))
         }
@@ -508,28 +666,30 @@ fn transform(
             }
             Ok((doc.to_string(), others))
         }
-        Format::ClaudeHooks => {
+        Format::ClaudeHooks | Format::CodexHooks => {
             let mut doc = json::Doc::parse(text, false, what)?;
-            let hook = shell_command(&opts.cordon, "hook claude-code");
-            let entry = json!({
-                "matcher": CLAUDE_HOOK_MATCHER,
-                "hooks": [{"type": "command", "command": hook, "timeout": CLAUDE_HOOK_TIMEOUT_SECS}]
-            });
-            match doc.get(&["hooks", "PreToolUse"]).map(json::Node::to_value) {
-                None => doc.set(&["hooks", "PreToolUse"], &json!([entry]))?,
-                Some(Value::Array(items)) => {
-                    let present = items
-                        .iter()
-                        .any(|item| hook_commands(item.get("hooks")).iter().any(|c| *c == hook));
-                    if !present {
-                        doc.push(&["hooks", "PreToolUse"], &entry)?;
+            let entry = matcher_hook_entry(agent, opts);
+            set_matcher_hook(&mut doc, agent, matcher_event(agent), &entry, what)?;
+            // Claude Code's switch for every hook: on, or nothing is judged.
+            if format == Format::ClaudeHooks
+                && doc.get(&["disableAllHooks"]).map(json::Node::to_value) == Some(json!(true))
+            {
+                doc.set(&["disableAllHooks"], &json!(false))?;
+            }
+            if format == Format::ClaudeHooks {
+                match doc.get(&["permissions", "allow"]).map(json::Node::to_value) {
+                    None => doc.set(&["permissions", "allow"], &json!([CLAUDE_ALLOW_RULE]))?,
+                    Some(Value::Array(rules)) => {
+                        if !rules.iter().any(|r| r.as_str() == Some(CLAUDE_ALLOW_RULE)) {
+                            doc.push(&["permissions", "allow"], &json!(CLAUDE_ALLOW_RULE))?;
+                        }
                     }
-                }
-                Some(_) => {
-                    return Err(AgentError::Malformed {
-                        what: what.to_owned(),
-                        reason: "`hooks.PreToolUse` is not an array".into(),
-                    });
+                    Some(_) => {
+                        return Err(AgentError::Malformed {
+                            what: what.to_owned(),
+                            reason: "`permissions.allow` is not an array".into(),
+                        });
+                    }
                 }
             }
             Ok((doc.text, Vec::new()))
@@ -540,25 +700,40 @@ fn transform(
                 doc.set(&["version"], &json!(1))?;
             }
             let hook = shell_command(&opts.cordon, "hook cursor");
-            let entry = json!({"command": hook});
+            // `failClosed`: Cursor lets the action through when a hook fails or times out
+            // unless the entry says otherwise.
+            let entry = json!({"command": hook, "failClosed": true});
             for event in CURSOR_HOOK_EVENTS {
-                match doc.get(&["hooks", event]).map(json::Node::to_value) {
-                    None => doc.set(&["hooks", event], &json!([entry]))?,
-                    Some(Value::Array(items)) => {
-                        let present = items
-                            .iter()
-                            .any(|i| i.get("command").and_then(Value::as_str) == Some(&hook));
-                        if !present {
-                            doc.push(&["hooks", event], &entry)?;
-                        }
+                let items = match doc.get(&["hooks", event]).map(json::Node::to_value) {
+                    None => {
+                        doc.set(&["hooks", event], &json!([entry]))?;
+                        continue;
                     }
+                    Some(Value::Array(items)) => items,
                     Some(_) => {
                         return Err(AgentError::Malformed {
                             what: what.to_owned(),
                             reason: format!("`hooks.{event}` is not an array"),
                         });
                     }
+                };
+                let ours: Vec<usize> = items
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, i)| {
+                        i.get("command")
+                            .and_then(Value::as_str)
+                            .is_some_and(|c| is_cordon_hook(c, agent))
+                    })
+                    .map(|(i, _)| i)
+                    .collect();
+                if ours.len() == 1 && ours.first().and_then(|i| items.get(*i)) == Some(&entry) {
+                    continue;
                 }
+                for index in ours.into_iter().rev() {
+                    doc.remove_item(&["hooks", event], index)?;
+                }
+                doc.push(&["hooks", event], &entry)?;
             }
             Ok((doc.text, Vec::new()))
         }
@@ -591,6 +766,12 @@ fn strip(agent: Agent, format: Format, text: &str, what: &str) -> Result<String,
             }
             Ok(doc.text)
         }
+        Format::GeminiSettings => {
+            let text = strip(agent, GEMINI_MCP, text, what)?;
+            let mut doc = json::Doc::parse(&text, true, what)?;
+            strip_matcher_hook(&mut doc, agent, matcher_event(agent))?;
+            Ok(doc.text)
+        }
         Format::McpToml => {
             let ours: Vec<String> = list_servers(format, text, what)?
                 .into_iter()
@@ -606,17 +787,16 @@ fn strip(agent: Agent, format: Format, text: &str, what: &str) -> Result<String,
             }
             Ok(doc.to_string())
         }
-        Format::ClaudeHooks => {
+        Format::ClaudeHooks | Format::CodexHooks => {
             let mut doc = json::Doc::parse(text, false, what)?;
-            if let Some(Value::Array(items)) =
-                doc.get(&["hooks", "PreToolUse"]).map(json::Node::to_value)
+            strip_matcher_hook(&mut doc, agent, matcher_event(agent))?;
+            if format == Format::ClaudeHooks
+                && let Some(Value::Array(rules)) =
+                    doc.get(&["permissions", "allow"]).map(json::Node::to_value)
             {
-                for (index, item) in items.iter().enumerate().rev() {
-                    if hook_commands(item.get("hooks"))
-                        .iter()
-                        .any(|c| is_cordon_hook(c, agent))
-                    {
-                        doc.remove_item(&["hooks", "PreToolUse"], index)?;
+                for (index, rule) in rules.iter().enumerate().rev() {
+                    if rule.as_str() == Some(CLAUDE_ALLOW_RULE) {
+                        doc.remove_item(&["permissions", "allow"], index)?;
                     }
                 }
             }
@@ -647,12 +827,14 @@ fn strip(agent: Agent, format: Format, text: &str, what: &str) -> Result<String,
 /// The files Cordon edits for `agent`, with their formats.
 fn files(agent: Agent, bases: &Bases) -> Vec<(PathBuf, Format)> {
     let mut files = vec![(agent.mcp_config(bases), agent.mcp_format())];
-    if let Some(hooks) = agent.hooks_config(bases) {
-        let format = if agent == Agent::ClaudeCode {
-            Format::ClaudeHooks
-        } else {
-            Format::CursorHooks
-        };
+    let hooks_format = match agent {
+        Agent::ClaudeCode => Some(Format::ClaudeHooks),
+        Agent::Codex => Some(Format::CodexHooks),
+        Agent::Cursor => Some(Format::CursorHooks),
+        // Gemini's hooks live in its MCP file (one format edits both).
+        Agent::Gemini | Agent::Vscode | Agent::Windsurf => None,
+    };
+    if let (Some(hooks), Some(format)) = (agent.hooks_config(bases), hooks_format) {
         files.push((hooks, format));
     }
     files
@@ -668,7 +850,10 @@ pub fn install(agent: Agent, bases: &Bases, opts: &Options) -> Result<Report, Ag
         let what = path.display().to_string();
         let text = before.as_deref().map(|b| as_text(b, &path)).transpose()?;
         let (after, others) = transform(agent, format, text, opts, &what)?;
-        if matches!(format, Format::McpJson { .. } | Format::McpToml) {
+        if matches!(
+            format,
+            Format::McpJson { .. } | Format::McpToml | Format::GeminiSettings
+        ) {
             if opts.import {
                 let (moved, kept): (Vec<_>, Vec<_>) =
                     others.into_iter().partition(|s| is_enabled(&s.spec));
@@ -844,6 +1029,13 @@ pub fn uninstall(agent: Agent, bases: &Bases, opts: &Options) -> Result<Report, 
 
 /// The agent's state: installed, governed, ungoverned servers, hooks, drift.
 pub fn status(agent: Agent, bases: &Bases) -> Status {
+    status_for(agent, bases, None)
+}
+
+/// [`status`], also reporting as drift a Cordon entry or hook that names a binary other than
+/// `cordon` (the running one): after an upgrade or a move the agent would start a stale or
+/// missing binary, or whichever `cordon` comes first on PATH.
+pub fn status_for(agent: Agent, bases: &Bases, cordon: Option<&Path>) -> Status {
     let config = agent.mcp_config(bases);
     let installed = agent.markers(bases).iter().any(|p| p.exists())
         || bases
@@ -877,10 +1069,13 @@ pub fn status(agent: Agent, bases: &Bases) -> Status {
         .filter(|s| !is_cordon_entry(&s.spec, agent) && is_enabled(&s.spec))
         .map(|s| s.name.clone())
         .collect();
-    let hooks = files(agent, bases)
-        .into_iter()
-        .nth(1)
-        .map(|(path, format)| hooks_present(agent, format, &path));
+    let hooks = agent
+        .hooks_config(bases)
+        .map(|path| hooks_present(agent, &path));
+    let cordon_entry = servers.iter().find(|s| is_cordon_entry(&s.spec, agent));
+    if routes || onboarded {
+        problems.extend(fail_closed_drift(agent, bases, cordon_entry, cordon));
+    }
     if onboarded && !routes {
         problems.push("drift: the configuration no longer routes through Cordon".to_owned());
     }
@@ -891,7 +1086,7 @@ pub fn status(agent: Agent, bases: &Bases) -> Status {
             agent.name()
         ));
     }
-    if onboarded && hooks == Some(false) {
+    if (onboarded || routes) && hooks == Some(false) {
         problems.push("drift: Cordon's native-tool hooks are no longer set up".to_owned());
     }
     Status {
@@ -929,36 +1124,258 @@ fn claude_project_servers(text: &str) -> Vec<Server> {
     out
 }
 
-fn hooks_present(agent: Agent, format: Format, path: &Path) -> bool {
-    let Ok(Some(bytes)) = read_opt(path) else {
-        return false;
-    };
-    let Ok(text) = std::str::from_utf8(&bytes) else {
-        return false;
-    };
-    let Ok(doc) = json::Doc::parse(text, matches!(format, Format::CursorHooks), "hooks") else {
-        return false;
-    };
-    match format {
-        Format::ClaudeHooks => match doc.get(&["hooks", "PreToolUse"]).map(json::Node::to_value) {
-            Some(Value::Array(items)) => items.iter().any(|item| {
-                hook_commands(item.get("hooks"))
-                    .iter()
-                    .any(|c| is_cordon_hook(c, agent))
-            }),
-            _ => false,
-        },
-        _ => CURSOR_HOOK_EVENTS.iter().all(|event| {
-            match doc.get(&["hooks", event]).map(json::Node::to_value) {
-                Some(Value::Array(items)) => items.iter().any(|i| {
+/// Reads a JSON(C) file as a value (None: absent or unreadable).
+fn read_json(path: &Path) -> Option<Value> {
+    let bytes = read_opt(path).ok()??;
+    let text = std::str::from_utf8(&bytes).ok()?;
+    json::Doc::parse(text, true, "hooks")
+        .ok()
+        .map(|doc| doc.root.to_value())
+}
+
+/// Cordon's hook entries (`{matcher, hooks}` items) for `agent` under `hooks.<event>`.
+fn matcher_hooks(doc: &Value, agent: Agent, event: &str) -> Vec<Value> {
+    doc.pointer(&format!("/hooks/{event}"))
+        .and_then(Value::as_array)
+        .map(|items| {
+            items
+                .iter()
+                .filter(|item| {
+                    hook_commands(item.get("hooks"))
+                        .iter()
+                        .any(|c| is_cordon_hook(c, agent))
+                })
+                .cloned()
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Cursor's Cordon entries under `hooks.<event>`.
+fn cursor_hooks(doc: &Value, agent: Agent, event: &str) -> Vec<Value> {
+    doc.pointer(&format!("/hooks/{event}"))
+        .and_then(Value::as_array)
+        .map(|items| {
+            items
+                .iter()
+                .filter(|i| {
                     i.get("command")
                         .and_then(Value::as_str)
                         .is_some_and(|c| is_cordon_hook(c, agent))
-                }),
-                _ => false,
-            }
-        }),
+                })
+                .cloned()
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn hooks_present(agent: Agent, path: &Path) -> bool {
+    let Some(doc) = read_json(path) else {
+        return false;
+    };
+    match agent {
+        Agent::Cursor => CURSOR_HOOK_EVENTS
+            .iter()
+            .all(|event| !cursor_hooks(&doc, agent, event).is_empty()),
+        _ => !matcher_hooks(&doc, agent, matcher_event(agent)).is_empty(),
     }
+}
+
+/// The program of a hook command line written by [`shell_command`].
+fn hook_program(command: &str, agent: Agent) -> String {
+    let program = command
+        .strip_suffix(&format!(" hook {}", agent.name()))
+        .unwrap_or(command)
+        .trim();
+    match program
+        .strip_prefix('\'')
+        .and_then(|p| p.strip_suffix('\''))
+    {
+        Some(quoted) => quoted.replace("'\\''", "'"),
+        None => program.to_owned(),
+    }
+}
+
+/// Why `program` (as an entry or hook names it) is not the Cordon binary to run, if it is not.
+fn stale_binary(program: &str, cordon: Option<&Path>) -> Option<String> {
+    let path = Path::new(program);
+    if !path.is_absolute() {
+        return Some(format!(
+            "`{program}` is not an absolute path: the agent would run whichever `cordon` comes first on PATH"
+        ));
+    }
+    if !path.is_file() {
+        return Some(format!("`{program}` does not exist"));
+    }
+    let current = cordon?;
+    let same = |a: &Path, b: &Path| match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => a == b,
+    };
+    (!same(path, current)).then(|| {
+        format!(
+            "`{program}` is not this Cordon ({}); run `cordon agents install {{agent}}` again",
+            current.display()
+        )
+    })
+}
+
+/// The fail-closed settings Cordon installs that are missing now, and stale binary paths.
+fn fail_closed_drift(
+    agent: Agent,
+    bases: &Bases,
+    entry: Option<&Server>,
+    cordon: Option<&Path>,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut programs: Vec<String> = Vec::new();
+    if let Some(command) = entry
+        .and_then(|e| e.spec.get("command"))
+        .and_then(Value::as_str)
+    {
+        programs.push(command.to_owned());
+    }
+    let hooks = agent.hooks_config(bases).and_then(|p| read_json(&p));
+    let all_tools = |m: Option<&str>| matches!(m, None | Some("*" | "" | ".*"));
+    match agent {
+        Agent::ClaudeCode | Agent::Codex | Agent::Gemini => {
+            let event = matcher_event(agent);
+            let items = hooks
+                .as_ref()
+                .map(|d| matcher_hooks(d, agent, event))
+                .unwrap_or_default();
+            for item in &items {
+                let matcher = item.get("matcher").and_then(Value::as_str);
+                if !all_tools(matcher) {
+                    out.push(format!(
+                        "drift: the {event} hook's matcher `{}` does not cover every tool (install sets `*`)",
+                        matcher.unwrap_or_default()
+                    ));
+                }
+                for hook in item
+                    .get("hooks")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                {
+                    let Some(command) = hook.get("command").and_then(Value::as_str) else {
+                        continue;
+                    };
+                    if !is_cordon_hook(command, agent) {
+                        continue;
+                    }
+                    programs.push(hook_program(command, agent));
+                    let timeout = hook.get("timeout").and_then(Value::as_u64);
+                    let wanted = if agent == Agent::Gemini {
+                        GEMINI_HOOK_TIMEOUT_MS
+                    } else {
+                        CLAUDE_HOOK_TIMEOUT_SECS
+                    };
+                    if timeout.is_some_and(|t| t < wanted) {
+                        out.push(format!(
+                            "drift: the hook's timeout ({}) is shorter than an approval can take ({wanted}): a hook killed by its timeout lets the call through",
+                            timeout.unwrap_or_default()
+                        ));
+                    }
+                    if agent == Agent::ClaudeCode
+                        && hook.get("onFailure").and_then(Value::as_str) != Some("block")
+                    {
+                        out.push("drift: the hook lost `onFailure: \"block\"`: a crashed or timed-out hook would let the call through".to_owned());
+                    }
+                }
+            }
+            if agent == Agent::ClaudeCode
+                && hooks
+                    .as_ref()
+                    .and_then(|d| d.get("disableAllHooks"))
+                    .and_then(Value::as_bool)
+                    == Some(true)
+            {
+                out.push("drift: `disableAllHooks` is true: Claude Code runs no hook, its native tools go unjudged".to_owned());
+            }
+            if agent == Agent::ClaudeCode {
+                let allowed = hooks
+                    .as_ref()
+                    .and_then(|d| d.pointer("/permissions/allow"))
+                    .and_then(Value::as_array)
+                    .is_some_and(|a| a.iter().any(|r| r.as_str() == Some(CLAUDE_ALLOW_RULE)));
+                if !allowed {
+                    out.push(format!(
+                        "drift: `permissions.allow` lacks `{CLAUDE_ALLOW_RULE}`: Claude Code asks (or, headless, refuses) before Cordon sees its tools"
+                    ));
+                }
+            }
+            if agent == Agent::Gemini {
+                if entry
+                    .and_then(|e| e.spec.get("trust"))
+                    .and_then(Value::as_bool)
+                    != Some(true)
+                {
+                    out.push("drift: Cordon's server entry lost `\"trust\": true`: headless runs hide Cordon's tools".to_owned());
+                }
+                if hooks
+                    .as_ref()
+                    .and_then(|d| d.pointer("/hooksConfig/enabled"))
+                    .and_then(Value::as_bool)
+                    == Some(false)
+                {
+                    out.push("drift: `hooksConfig.enabled` is false: the Gemini CLI runs no hook, its native tools go unjudged".to_owned());
+                }
+            }
+            if agent == Agent::Codex
+                && let Some(spec) = entry.map(|e| &e.spec)
+            {
+                let passes = spec
+                    .get("env_vars")
+                    .and_then(Value::as_array)
+                    .is_some_and(|v| {
+                        CODEX_ENV_VARS
+                            .iter()
+                            .all(|w| v.iter().any(|x| x.as_str() == Some(w)))
+                    });
+                if !passes {
+                    out.push("drift: Cordon's server entry lost `env_vars = [\"CORDON_CONFIG\"]`: a non-default Cordon config is not passed to `cordon mcp`".to_owned());
+                }
+                if spec
+                    .get("default_tools_approval_mode")
+                    .and_then(Value::as_str)
+                    != Some(codex::APPROVAL_MODE)
+                {
+                    out.push("drift: Cordon's server entry lost `default_tools_approval_mode = \"approve\"`: Codex refuses or prompts before Cordon judges".to_owned());
+                }
+            }
+        }
+        Agent::Cursor => {
+            for event in CURSOR_HOOK_EVENTS {
+                let items = hooks
+                    .as_ref()
+                    .map(|d| cursor_hooks(d, agent, event))
+                    .unwrap_or_default();
+                for item in &items {
+                    if let Some(command) = item.get("command").and_then(Value::as_str) {
+                        programs.push(hook_program(command, agent));
+                    }
+                    if item.get("failClosed").and_then(Value::as_bool) != Some(true) {
+                        out.push(format!(
+                            "drift: the {event} hook lost `failClosed: true`: Cursor lets the action through when the hook fails"
+                        ));
+                    }
+                }
+            }
+        }
+        Agent::Vscode | Agent::Windsurf => {}
+    }
+    programs.sort();
+    programs.dedup();
+    for program in programs {
+        if let Some(why) = stale_binary(&program, cordon) {
+            out.push(format!(
+                "drift: stale Cordon path: {}",
+                why.replace("{agent}", agent.name())
+            ));
+        }
+    }
+    out
 }
 
 fn on_path(path: &OsString, binary: &str) -> bool {

@@ -35,6 +35,8 @@ fn inputs(agent: Agent) -> (&'static str, Option<&'static str>) {
         Agent::ClaudeCode => ("claude-code/claude.json", Some("claude-code/settings.json")),
         Agent::Cursor => ("cursor/mcp.json", None),
         Agent::Codex => ("codex/config.toml", None),
+        // Its hooks live in the same file as its servers.
+        Agent::Gemini => ("gemini/settings.json", None),
         Agent::Vscode => ("vscode/mcp.json", None),
         Agent::Windsurf => ("windsurf/mcp_config.json", None),
     }
@@ -45,6 +47,7 @@ fn malformed(agent: Agent) -> &'static str {
         Agent::ClaudeCode => "claude-code/malformed.json",
         Agent::Cursor => "cursor/malformed.json",
         Agent::Codex => "codex/malformed.toml",
+        Agent::Gemini => "gemini/malformed.json",
         Agent::Vscode => "vscode/malformed.json",
         Agent::Windsurf => "windsurf/malformed.json",
     }
@@ -123,6 +126,7 @@ fn hooks_expected(agent: Agent) -> Option<String> {
     match agent {
         Agent::ClaudeCode => Some("claude-code/settings.json.expected".into()),
         Agent::Cursor => Some("cursor/hooks.json.expected".into()),
+        Agent::Codex => Some("codex/hooks.json.expected".into()),
         _ => None,
     }
 }
@@ -180,7 +184,10 @@ fn uninstall_restores_the_originals_byte_for_byte() {
         let path = agent.mcp_config(&h.bases);
         assert_eq!(read(&path), read(&fixture(mcp)), "{agent:?}");
         assert!(!PathBuf::from(format!("{}.cordon-backup", path.display())).exists());
-        if let Some(hooks_path) = agent.hooks_config(&h.bases) {
+        if let Some(hooks_path) = agent
+            .hooks_config(&h.bases)
+            .filter(|p| *p != agent.mcp_config(&h.bases))
+        {
             match hooks {
                 Some(original) => assert_eq!(read(&hooks_path), read(&fixture(original))),
                 None => assert!(
@@ -241,7 +248,7 @@ fn malformed_files_are_refused_and_left_untouched() {
             "{agent:?}: no backup, no temp file: {names:?}"
         );
         // The hooks file was not created either (the whole install was refused).
-        if let Some(hooks) = agent.hooks_config(&h.bases) {
+        if let Some(hooks) = agent.hooks_config(&h.bases).filter(|p| *p != path) {
             assert!(!hooks.exists(), "{agent:?}");
         }
     }
@@ -278,7 +285,9 @@ fn print_writes_nothing_and_shows_a_diff() {
         let diff = report.changes[0].diff();
         assert!(diff.contains(&format!("+++ b{}", path.display())), "{diff}");
         assert!(diff.contains(CORDON), "{diff}");
-        if let (Some(hooks), None) = (agent.hooks_config(&h.bases), inputs(agent).1) {
+        if let (Some(hooks), None) = (agent.hooks_config(&h.bases), inputs(agent).1)
+            && hooks != path
+        {
             assert!(!hooks.exists());
         }
         // Uninstall --print after a real install writes nothing either.
@@ -375,12 +384,24 @@ fn disabled_servers_do_not_count_as_bypasses() {
     assert_eq!(names, ["puppeteer"]);
 }
 
+/// Options naming a real (empty, executable) `cordon` file in the temporary home, so that
+/// status finds the binary the entries name.
+fn real_binary(h: &Home) -> Options {
+    let bin = h.bases.home.join("bin/cordon");
+    std::fs::create_dir_all(bin.parent().unwrap()).unwrap();
+    std::fs::write(&bin, b"").unwrap();
+    Options {
+        cordon: bin,
+        ..opts()
+    }
+}
+
 #[test]
 fn drift_is_reported() {
     let agent = Agent::Codex;
     let h = home();
     let path = agent.mcp_config(&h.bases);
-    cordon_agents::install(agent, &h.bases, &opts()).unwrap();
+    cordon_agents::install(agent, &h.bases, &real_binary(&h)).unwrap();
     let status = cordon_agents::status(agent, &h.bases);
     assert!(
         status.governed && status.installed && status.problems.is_empty(),
@@ -477,4 +498,211 @@ fn import_then_uninstall_restores_every_agent_byte_for_byte() {
             "{agent:?}"
         );
     }
+}
+
+#[test]
+fn every_agent_installs_fail_closed_and_reports_no_drift() {
+    for agent in Agent::ALL {
+        let h = setup(agent);
+        let o = real_binary(&h);
+        cordon_agents::install(agent, &h.bases, &o).unwrap();
+        let status = cordon_agents::status_for(agent, &h.bases, Some(&o.cordon));
+        let bypass = |p: &String| p.contains("bypass Cordon");
+        assert!(
+            status.problems.iter().all(bypass),
+            "{agent:?}: {:?}",
+            status.problems
+        );
+        if agent.hooks_config(&h.bases).is_some() {
+            assert_eq!(status.hooks, Some(true), "{agent:?}");
+        }
+        // Every file Cordon wrote names the binary by its absolute path, never a bare `cordon`.
+        for path in [
+            Some(agent.mcp_config(&h.bases)),
+            agent.hooks_config(&h.bases),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            let text = String::from_utf8(read(&path)).unwrap();
+            assert!(text.contains(&o.cordon.display().to_string()), "{text}");
+            assert!(!text.contains("\"cordon hook"), "{text}");
+            assert!(!text.contains("\"command\": \"cordon\""), "{text}");
+        }
+    }
+}
+
+/// (agent, file, text to find, its replacement, expected drift)
+const FAIL_CLOSED_EDITS: &[(Agent, &str, &str, &str, &str)] = &[
+    (
+        Agent::ClaudeCode,
+        "hooks",
+        "\"onFailure\": \"block\"",
+        "\"x\": 1",
+        "onFailure",
+    ),
+    (
+        Agent::ClaudeCode,
+        "hooks",
+        "\"matcher\": \"*\"",
+        "\"matcher\": \"Bash|Read\"",
+        "does not cover every tool",
+    ),
+    (
+        Agent::ClaudeCode,
+        "hooks",
+        "\"timeout\": 600",
+        "\"timeout\": 60",
+        "timeout",
+    ),
+    (
+        Agent::ClaudeCode,
+        "hooks",
+        "\"mcp__cordon\"",
+        "\"Read\"",
+        "permissions.allow",
+    ),
+    (
+        Agent::ClaudeCode,
+        "hooks",
+        "\"model\": \"opus\"",
+        "\"model\": \"opus\", \"disableAllHooks\": true",
+        "disableAllHooks",
+    ),
+    (Agent::Codex, "mcp", "env_vars", "x_env_vars", "env_vars"),
+    (
+        Agent::Codex,
+        "mcp",
+        "default_tools_approval_mode = \"approve\"",
+        "default_tools_approval_mode = \"prompt\"",
+        "default_tools_approval_mode",
+    ),
+    (
+        Agent::Codex,
+        "hooks",
+        "\"matcher\": \"*\"",
+        "\"matcher\": \"Bash\"",
+        "does not cover every tool",
+    ),
+    (
+        Agent::Gemini,
+        "mcp",
+        "\"trust\": true",
+        "\"trust\": false",
+        "trust",
+    ),
+    (
+        Agent::Gemini,
+        "mcp",
+        "\"security\": {",
+        "\"hooksConfig\": {\"enabled\": false}, \"security\": {",
+        "hooksConfig.enabled",
+    ),
+    (
+        Agent::Cursor,
+        "hooks",
+        "\"failClosed\": true",
+        "\"failClosed\": false",
+        "failClosed",
+    ),
+];
+
+#[test]
+fn removing_a_fail_closed_setting_is_drift() {
+    for (agent, file, from, to, expected) in FAIL_CLOSED_EDITS {
+        let h = setup(*agent);
+        let o = real_binary(&h);
+        cordon_agents::install(*agent, &h.bases, &o).unwrap();
+        let path = if *file == "mcp" {
+            agent.mcp_config(&h.bases)
+        } else {
+            agent.hooks_config(&h.bases).unwrap()
+        };
+        let text = String::from_utf8(read(&path)).unwrap();
+        assert!(text.contains(from), "{agent:?}: `{from}` not in {text}");
+        std::fs::write(&path, text.replacen(from, to, 1)).unwrap();
+        let status = cordon_agents::status_for(*agent, &h.bases, Some(&o.cordon));
+        assert!(
+            status
+                .problems
+                .iter()
+                .any(|p| p.starts_with("drift:") && p.contains(expected)),
+            "{agent:?} {from} -> {to}: {:?}",
+            status.problems
+        );
+        // Installing again restores it.
+        cordon_agents::install(*agent, &h.bases, &o).unwrap();
+        let status = cordon_agents::status_for(*agent, &h.bases, Some(&o.cordon));
+        assert!(
+            !status.problems.iter().any(|p| p.contains(expected)),
+            "{agent:?}: {:?}",
+            status.problems
+        );
+    }
+}
+
+#[test]
+fn a_stale_or_bare_binary_path_is_drift() {
+    for agent in Agent::ALL {
+        let h = home();
+        let o = real_binary(&h);
+        cordon_agents::install(agent, &h.bases, &o).unwrap();
+        // Another Cordon (an upgrade elsewhere) is running now: the entries are stale.
+        let other = h.bases.home.join("other/cordon");
+        std::fs::create_dir_all(other.parent().unwrap()).unwrap();
+        std::fs::write(&other, b"").unwrap();
+        let status = cordon_agents::status_for(agent, &h.bases, Some(&other));
+        assert!(
+            status
+                .problems
+                .iter()
+                .any(|p| p.contains("stale Cordon path")),
+            "{agent:?}: {:?}",
+            status.problems
+        );
+        // The binary the entries name is gone.
+        std::fs::remove_file(&o.cordon).unwrap();
+        let status = cordon_agents::status(agent, &h.bases);
+        assert!(
+            status.problems.iter().any(|p| p.contains("does not exist")),
+            "{agent:?}: {:?}",
+            status.problems
+        );
+        // A bare `cordon` resolves through PATH (another package installs one too).
+        let bare = Options {
+            cordon: PathBuf::from("cordon"),
+            ..opts()
+        };
+        cordon_agents::install(agent, &h.bases, &bare).unwrap();
+        let status = cordon_agents::status(agent, &h.bases);
+        assert!(
+            status
+                .problems
+                .iter()
+                .any(|p| p.contains("not an absolute path")),
+            "{agent:?}: {:?}",
+            status.problems
+        );
+    }
+}
+
+#[test]
+fn an_old_install_with_a_tool_list_matcher_is_replaced_by_one_covering_every_tool() {
+    let h = setup(Agent::ClaudeCode);
+    let hooks = Agent::ClaudeCode.hooks_config(&h.bases).unwrap();
+    std::fs::write(
+        &hooks,
+        format!(
+            "{{\"hooks\": {{\"PreToolUse\": [{{\"matcher\": \"Bash|Read|Glob|Grep|LS\", \"hooks\": [{{\"type\": \"command\", \"command\": \"{CORDON} hook claude-code\", \"timeout\": 600}}]}}]}}}}\n"
+        ),
+    )
+    .unwrap();
+    cordon_agents::install(Agent::ClaudeCode, &h.bases, &opts()).unwrap();
+    let text = String::from_utf8(read(&hooks)).unwrap();
+    let value: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let entries = value["hooks"]["PreToolUse"].as_array().unwrap();
+    assert_eq!(entries.len(), 1, "{text}");
+    assert_eq!(entries[0]["matcher"], "*");
+    assert_eq!(entries[0]["hooks"][0]["onFailure"], "block");
+    assert_eq!(value["permissions"]["allow"][0], "mcp__cordon");
 }

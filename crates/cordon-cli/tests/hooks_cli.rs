@@ -612,3 +612,181 @@ fn the_kill_switch_refuses_native_tools_until_resumed() {
     assert_eq!(paused[0]["agent"], "claude-code");
     assert_eq!(paused[0]["outcome"], "denied");
 }
+
+#[test]
+fn events_an_adapter_does_not_understand_are_denied_never_answered_neutral() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), dir.path());
+    for (agent, event) in [
+        ("claude-code", "PermissionRequest"),
+        ("claude-code", "BeforeSomethingNew"),
+        ("codex", "PreModelRequest"),
+        ("gemini", "BeforeToolSelection"),
+        ("gemini", "PreToolUse"),
+        ("cursor", "preToolUse"),
+        ("cursor", "beforeTabFileRead"),
+    ] {
+        let payload = json!({
+            "hook_event_name": event,
+            "session_id": "s",
+            "conversation_id": "c",
+            "tool_name": "Bash",
+            "tool_input": {"command": "git push --force origin main"},
+            "command": "git push --force origin main",
+        });
+        let out = spawn_hook(&config, agent, &payload.to_string())
+            .wait_with_output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{agent} {event}: {out:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("not one Cordon judges"), "{stderr}");
+        let answer: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+        assert_ne!(answer, json!({}), "{agent} {event}: neutral answer");
+        match agent {
+            "gemini" => assert_eq!(answer["decision"], "deny", "{answer}"),
+            "cursor" => assert_eq!(answer["permission"], "deny", "{answer}"),
+            _ => {}
+        }
+    }
+}
+
+#[test]
+fn codex_hooks_are_judged_recorded_as_codex_and_answered_in_its_dialect() {
+    let engine = Engine::start();
+    let cwd = engine.project();
+    // Codex 0.171's PreToolUse payload (its shell arrives as Claude Code's `Bash`).
+    let payload = |command: &str| {
+        json!({
+            "session_id": "01a248f6-44f2-7bf2-a3c4-6129d2516ef5",
+            "turn_id": "01a248f6-4508-7ea3-b899-580d7f443899",
+            "transcript_path": null,
+            "cwd": cwd,
+            "hook_event_name": "PreToolUse",
+            "model": "gpt-5-codex",
+            "permission_mode": "bypassPermissions",
+            "tool_name": "Bash",
+            "tool_input": {"command": command},
+            "tool_use_id": "call_0001"
+        })
+    };
+    let (answer, out) = hook(
+        &engine.config,
+        "codex",
+        &payload("git push --force origin main"),
+    );
+    assert!(out.status.success(), "{out:?}");
+    let (d, reason) = decision(&answer);
+    assert_eq!(d, "deny");
+    assert!(reason.contains("deny-force-push"), "{reason}");
+    // Codex supports only `deny`: an allowed call proceeds on the neutral answer.
+    let (answer, out) = hook(&engine.config, "codex", &payload("git status"));
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(answer, json!({}));
+    let records = engine.records();
+    assert_eq!(records.len(), 2, "{records:#?}");
+    for r in &records {
+        assert_eq!(r["agent"], "codex", "{r}");
+        assert_eq!(r["session_id"], "01a248f6-44f2-7bf2-a3c4-6129d2516ef5");
+    }
+}
+
+#[test]
+fn gemini_before_tool_hooks_map_its_tools_and_answer_decision_and_reason() {
+    let engine = Engine::start();
+    let cwd = engine.project();
+    let payload = |tool: &str, input: Value| {
+        json!({
+            "session_id": "b7397209-f57a-4190-ae9b-070897517e24",
+            "transcript_path": "/home/dev/.gemini/tmp/ws/chats/session.jsonl",
+            "cwd": cwd,
+            "hook_event_name": "BeforeTool",
+            "timestamp": "2026-12-06T01:27:34.595Z",
+            "tool_name": tool,
+            "tool_input": input
+        })
+    };
+    let (answer, out) = hook(
+        &engine.config,
+        "gemini",
+        &payload(
+            "run_shell_command",
+            json!({"command": "terraform destroy -auto-approve"}),
+        ),
+    );
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(answer["decision"], "deny", "{answer}");
+    assert!(
+        answer["reason"]
+            .as_str()
+            .unwrap()
+            .contains("deny-infra-destruction"),
+        "{answer}"
+    );
+    let (answer, _) = hook(
+        &engine.config,
+        "gemini",
+        &payload("read_file", json!({"file_path": cwd.join(".env")})),
+    );
+    assert_eq!(answer["decision"], "deny", "{answer}");
+    let (answer, _) = hook(
+        &engine.config,
+        "gemini",
+        &payload("read_file", json!({"file_path": cwd.join("src/main.rs")})),
+    );
+    assert_eq!(answer["decision"], "allow", "{answer}");
+    // Cordon's own MCP tools (as the Gemini CLI names them) are judged by the gateway.
+    let (answer, _) = hook(
+        &engine.config,
+        "gemini",
+        &payload("mcp_cordon_cordon__file_read", json!({"path": "x"})),
+    );
+    assert_eq!(answer["decision"], "allow", "{answer}");
+    let records = engine.records();
+    assert_eq!(records.len(), 3, "{records:#?}");
+    assert!(records.iter().all(|r| r["agent"] == "gemini"));
+    let tools: Vec<_> = records.iter().map(|r| r["tool"].clone()).collect();
+    assert!(
+        tools.contains(&json!("Bash")) && tools.contains(&json!("Read")),
+        "{tools:?}"
+    );
+}
+
+#[test]
+fn cursor_mcp_execution_of_another_server_is_judged_and_cordons_own_passes() {
+    let engine = Engine::start();
+    let cwd = engine.project();
+    // Cursor's documented beforeMCPExecution payload.
+    let mcp = |command: &str| {
+        json!({
+            "hook_event_name": "beforeMCPExecution",
+            "conversation_id": "conv-9",
+            "generation_id": "gen-1",
+            "workspace_roots": [cwd],
+            "tool_name": "delete_repository",
+            "tool_input": "{\"repo\": \"acme/api\"}",
+            "command": command
+        })
+    };
+    let (answer, _) = hook(
+        &engine.config,
+        "cursor",
+        &mcp("/opt/cordon/bin/cordon mcp --agent cursor"),
+    );
+    assert_eq!(answer["permission"], "allow", "{answer}");
+    assert_eq!(
+        engine.records().len(),
+        0,
+        "Cordon's own server is judged by the gateway"
+    );
+    // Another server's tool: an unknown tool under the default policy waits for a human; this
+    // test's reviewer never answers, so the hook is still waiting: Cursor would wait too.
+    let mut child = spawn_hook(
+        &engine.config,
+        "cursor",
+        &mcp("npx -y @modelcontextprotocol/server-github").to_string(),
+    );
+    let pending = engine.one_pending();
+    assert_eq!(pending["agent"], "cursor");
+    let _ = child.kill();
+    let _ = child.wait();
+}

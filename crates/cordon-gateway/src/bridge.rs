@@ -417,7 +417,9 @@ async fn connect(
     ),
     String,
 > {
-    crate::control::connect_mcp(socket, agent)
+    // One evidence session per agent session: shared with the agent's hook records.
+    let session = crate::agent_session::for_bridge(agent, socket);
+    crate::control::connect_mcp_session(socket, agent, session.as_deref())
         .await
         .map(|(r, w, _)| (r, w))
         .map_err(|e| e.to_string())

@@ -48,6 +48,11 @@ pub enum Request {
     Mcp {
         /// The agent's name.
         agent: String,
+        /// The agent's own session id, when the agent tells its MCP servers (Claude Code's
+        /// `CLAUDE_CODE_SESSION_ID`): the MCP session then shares it with the agent's hook
+        /// records (one evidence session per agent session).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        session: Option<String>,
     },
     /// The pending tool-definition changes and the tools withheld now.
     ToolPins,
@@ -285,13 +290,18 @@ async fn connection(
             Request::ApproveTool { server, tool, hash } => {
                 approve_tool(&pipeline, &server, &tool, &hash).await
             }
-            Request::Mcp { agent } => {
+            Request::Mcp { agent, session } => {
                 if !crate::config::is_valid_name(&agent) {
                     let reply = json!({"ok": false, "error": format!("invalid agent name `{agent}`: use [a-z0-9-]+")});
                     write.write_all(format!("{reply}\n").as_bytes()).await?;
                     return Ok(());
                 }
-                let server = AgentServer::new(pipeline.clone(), Some(agent.clone()));
+                let server = match &session {
+                    Some(id) => {
+                        AgentServer::with_session_id(pipeline.clone(), Some(agent.clone()), id)
+                    }
+                    None => AgentServer::new(pipeline.clone(), Some(agent.clone())),
+                };
                 let session = server.session_id().to_owned();
                 let reply = json!({"ok": true, "session_id": session});
                 write.write_all(format!("{reply}\n").as_bytes()).await?;
@@ -393,10 +403,28 @@ pub async fn connect_mcp(
     ),
     GatewayError,
 > {
+    connect_mcp_session(socket, agent, None).await
+}
+
+/// [`connect_mcp`] in the agent's own session `session` (see [`crate::agent_session`]).
+#[cfg(unix)]
+pub async fn connect_mcp_session(
+    socket: &Path,
+    agent: &str,
+    session: Option<&str>,
+) -> Result<
+    (
+        BufReader<tokio::net::unix::OwnedReadHalf>,
+        tokio::net::unix::OwnedWriteHalf,
+        String,
+    ),
+    GatewayError,
+> {
     let stream = connect(socket).await?;
     let (read, mut write) = stream.into_split();
     let hello = serde_json::to_string(&Request::Mcp {
         agent: agent.to_owned(),
+        session: session.map(str::to_owned),
     })
     .map_err(|e| GatewayError::Control(e.to_string()))?;
     write

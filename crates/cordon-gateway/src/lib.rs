@@ -7,6 +7,7 @@
 //! server agents see), [`control`] (Unix socket), [`http`] (Streamable HTTP), [`bridge`] (the
 //! `cordon mcp` stdio bridge), [`engine`] (owns it all).
 
+pub mod agent_session;
 pub mod approvals;
 pub mod bridge;
 pub mod builtin;

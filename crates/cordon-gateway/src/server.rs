@@ -75,6 +75,22 @@ impl AgentServer {
         }
     }
 
+    /// A session for `agent` that carries the agent's own session id (e.g. Claude Code's
+    /// `CLAUDE_CODE_SESSION_ID`), so its MCP calls and its native-tool hooks (which report the
+    /// same id) form one evidence session. The id must be a plausible session id
+    /// ([`is_agent_session_id`]); otherwise a fresh `sess_` id is used.
+    pub fn with_session_id(
+        pipeline: Arc<Pipeline>,
+        agent: Option<String>,
+        session_id: &str,
+    ) -> AgentServer {
+        let mut server = AgentServer::new(pipeline, agent);
+        if is_agent_session_id(session_id) {
+            server.session_id = session_id.to_owned();
+        }
+        server
+    }
+
     /// `text` with every known secret redacted (error messages to the agent).
     fn redact(&self, text: &str) -> String {
         self.pipeline.redactor().redact(text).into_owned()
@@ -192,6 +208,16 @@ impl AgentServer {
     }
 }
 
+/// Whether an agent-supplied session id is acceptable as an evidence session id: 1 to 128
+/// characters of `[A-Za-z0-9_.:-]` (agents use UUIDs).
+pub fn is_agent_session_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 128
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_.:-".contains(c))
+}
+
 /// A fresh session id: `sess_<ULID>`.
 pub fn new_session_id() -> String {
     format!("sess_{}", ulid::Ulid::new())
@@ -222,7 +248,8 @@ impl ServerHandler for AgentServer {
         _context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, McpError> {
         let mut tools = self.pipeline.builtin().tools();
-        tools.extend(self.pipeline.upstreams().tools());
+        // Waits (bounded) for upstreams still starting: see `Upstreams::tools_when_ready`.
+        tools.extend(self.pipeline.upstreams().tools_when_ready().await);
         Ok(ListToolsResult::with_all_items(tools))
     }
 

@@ -76,6 +76,10 @@ pub enum UpstreamEvent {
     PromptsChanged,
 }
 
+/// Longest a `tools/list` waits for upstream servers that are still starting (their first
+/// attempt; a server that fails it is listed as down and does not hold the list up).
+pub const LIST_WAIT: Duration = Duration::from_secs(30);
+
 /// The state of one upstream as callers see it.
 #[derive(Clone)]
 enum Status {
@@ -493,6 +497,14 @@ impl Upstreams {
             Status::Running { tools, .. } => Some(tools.iter().any(|t| t.name == tool)),
             _ => None,
         }
+    }
+
+    /// [`Upstreams::tools`] once no server is still starting (at most [`LIST_WAIT`]): an agent
+    /// that connects while the engine starts (a desktop login, an agent launched with the
+    /// engine) would otherwise see none of the upstream tools, and agents list tools once.
+    pub async fn tools_when_ready(&self) -> Vec<Tool> {
+        self.wait_ready(LIST_WAIT).await;
+        self.tools()
     }
 
     /// Every running server's tools, renamed `<server>__<tool>`.

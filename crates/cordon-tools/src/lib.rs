@@ -229,12 +229,15 @@ impl Workspace {
     /// Carry out a prepared call (after the policy allowed it or a human approved it).
     /// File changes are refused with [`ToolError::ChangedSinceReview`] if the file is no
     /// longer the one the diff was computed from.
+    ///
+    /// The result's text is also in its structured part (see [`ToolOutput::with_text`]).
     pub fn execute(&self, prepared: Prepared) -> Result<ToolOutput, ToolError> {
-        match prepared.op {
+        let output = match prepared.op {
             Op::File(op) => files::execute(self, op),
             Op::Git(op) => git::execute(self, op),
             Op::Command(op) => command::execute(self, op),
-        }
+        }?;
+        Ok(output.with_text())
     }
 }
 
@@ -300,8 +303,27 @@ pub struct ToolOutput {
     /// The tool ran but reports failure (e.g. a command's non-zero exit), as MCP's
     /// `isError`; refusals are [`ToolError`]s instead.
     pub is_error: bool,
-    /// Machine-readable result (MCP `structuredContent`), when the tool has one.
+    /// Machine-readable result (MCP `structuredContent`), when the tool has one. It always
+    /// carries `text` too (see [`ToolOutput::with_text`]).
     pub structured: Option<Value>,
+}
+
+impl ToolOutput {
+    /// Copies the text into the structured result as `text` (when there is one and it has no
+    /// `text` of its own).
+    ///
+    /// Why: real agents hand the model `structuredContent` *instead of* the content blocks
+    /// when it is present (Claude Code and Codex CLI both do), so a structured result without
+    /// the file's contents or the command's output would leave the model blind. MCP clients
+    /// that show the content blocks see the same text there.
+    pub fn with_text(mut self) -> ToolOutput {
+        if let Some(Value::Object(map)) = &mut self.structured
+            && !map.contains_key("text")
+        {
+            map.insert("text".to_owned(), Value::String(self.text.clone()));
+        }
+        self
+    }
 }
 
 #[derive(Debug, Clone)]

@@ -17,7 +17,12 @@ fn argv_form_runs_without_a_shell() {
     );
     assert_eq!(out.text, "exit code: 0\n--- stdout ---\na && b $HOME\n");
     assert!(!out.is_error);
-    assert_eq!(out.structured.unwrap()["exit_code"], 0);
+    let structured = out.structured.unwrap();
+    assert_eq!(structured["exit_code"], 0);
+    assert_eq!(
+        structured["text"],
+        "exit code: 0\n--- stdout ---\na && b $HOME\n"
+    );
 }
 
 #[test]

@@ -35,7 +35,10 @@ fn write_then_read_round_trip_with_new_file_diff() {
     );
     let read = ok(&ws, "file_read", json!({"path": "src/auth/login.ts"}));
     assert_eq!(read.text, "fixed\n");
-    assert_eq!(read.structured.unwrap()["size"], 6);
+    let structured = read.structured.unwrap();
+    assert_eq!(structured["size"], 6);
+    // Agents that show the model only structuredContent must still see the contents.
+    assert_eq!(structured["text"], "fixed\n");
 }
 
 #[test]

@@ -13,7 +13,8 @@ pub const HOME_ENV: &str = "CORDON_AGENTS_HOME";
 /// Agent onboarding subcommands.
 #[derive(Debug, Subcommand)]
 pub enum AgentsCommand {
-    /// Which agents are installed here and whether each is governed (and any drift).
+    /// Which agents are installed here and whether each is governed (and any drift: a bypassing
+    /// server, a fail-closed setting removed, a stale path to Cordon's binary).
     List {
         /// Print JSON instead of a table.
         #[arg(long)]
@@ -21,8 +22,9 @@ pub enum AgentsCommand {
     },
     /// Route an agent's MCP servers through Cordon and set up its native-tool hooks.
     ///
-    /// Agents: claude-code, cursor, codex, vscode, windsurf. The agent's files are backed up to
-    /// `<file>.cordon-backup` first; a malformed file is refused and left untouched.
+    /// Agents: claude-code, cursor, codex, gemini, vscode, windsurf. The agent's files are backed
+    /// up to `<file>.cordon-backup` first; a malformed file is refused and left untouched. Every
+    /// entry and hook names this binary by its absolute path.
     Install {
         /// The agent.
         name: String,
@@ -66,7 +68,7 @@ fn cordon_binary() -> anyhow::Result<PathBuf> {
 pub fn run(command: AgentsCommand) -> anyhow::Result<ExitCode> {
     let bases = bases()?;
     match command {
-        AgentsCommand::List { json } => list(&bases, json),
+        AgentsCommand::List { json } => list(&bases, json, cordon_binary().ok().as_deref()),
         AgentsCommand::Install {
             name,
             print,
@@ -110,10 +112,10 @@ pub fn run(command: AgentsCommand) -> anyhow::Result<ExitCode> {
     }
 }
 
-fn list(bases: &Bases, json: bool) -> anyhow::Result<ExitCode> {
+fn list(bases: &Bases, json: bool, cordon: Option<&std::path::Path>) -> anyhow::Result<ExitCode> {
     let statuses: Vec<_> = Agent::ALL
         .into_iter()
-        .map(|a| cordon_agents::status(a, bases))
+        .map(|a| cordon_agents::status_for(a, bases, cordon))
         .collect();
     if json {
         println!("{}", serde_json::to_string_pretty(&statuses)?);

@@ -1,4 +1,4 @@
-//! `cordon hook claude-code|cursor`: native-tool hooks judged by the same policy.
+//! `cordon hook claude-code|codex|gemini|cursor`: native-tool hooks judged by the same policy.
 //!
 //! The agent runs this before its built-in tools with one JSON object on stdin. The call is sent
 //! to the running engine (`Request::Hook`), which classifies it, holds it for a human if the
@@ -12,6 +12,17 @@
 //!   `{"hookSpecificOutput": {"hookEventName": "PreToolUse", "permissionDecision":
 //!   "allow"|"deny"|"ask", "permissionDecisionReason": ...}}`; exit 2 blocks with stderr as the
 //!   reason (used for unreadable input, where no JSON answer can be trusted).
+//! - Codex CLI hooks (`~/.codex/hooks.json`, Claude-compatible): PreToolUse stdin `{session_id,
+//!   turn_id, cwd, hook_event_name, model, permission_mode, tool_name, tool_input, tool_use_id}`
+//!   (its shell arrives as `Bash {command}`); Codex 0.171 supports only `deny` as a decision, so
+//!   an allowed call answers `{}` (proceed) and a refused one the Claude-style deny.
+//! - Gemini CLI hooks (`hooks.BeforeTool` in settings.json): stdin `{session_id, cwd,
+//!   hook_event_name: "BeforeTool", tool_name, tool_input}` with its own tool names
+//!   (`run_shell_command`, `read_file`, `write_file`, `replace`...), which are mapped to the
+//!   classifier's; answers `{"decision": "allow"|"deny", "reason"}`.
+//!
+//! Every adapter denies an event or payload it does not understand: a neutral answer would let
+//! an unknown tool run unjudged.
 //! - Cursor hooks (https://cursor.com/docs/agent/hooks, payloads as in the cursor-hooks type
 //!   definitions): common `{hook_event_name, conversation_id, generation_id, workspace_roots}`;
 //!   `beforeShellExecution {command, cwd}` and `beforeMCPExecution {tool_name, tool_input,
@@ -41,7 +52,7 @@ const EXIT_BLOCK: u8 = 2;
 /// Arguments of `cordon hook`.
 #[derive(Debug, Args)]
 pub struct HookArgs {
-    /// The agent whose hook protocol to speak (claude-code or cursor).
+    /// The agent whose hook protocol to speak (claude-code, codex, gemini or cursor).
     pub agent: String,
     /// Config file (default: $CORDON_CONFIG, else ~/.config/cordon/config.yaml).
     #[arg(long)]
@@ -72,8 +83,10 @@ struct Answer {
 /// Answers one hook invocation (reads the agent's JSON on stdin).
 pub fn run(args: HookArgs) -> anyhow::Result<ExitCode> {
     let agent = args.agent.as_str();
-    if agent != "claude-code" && agent != "cursor" {
-        eprintln!("cordon hook: unknown agent `{agent}` (use claude-code or cursor): denied");
+    if !["claude-code", "codex", "gemini", "cursor"].contains(&agent) {
+        eprintln!(
+            "cordon hook: unknown agent `{agent}` (use claude-code, codex, gemini or cursor): denied"
+        );
         return Ok(ExitCode::from(EXIT_BLOCK));
     }
     let mut raw = Vec::new();
@@ -97,10 +110,10 @@ pub fn run(args: HookArgs) -> anyhow::Result<ExitCode> {
         Ok(input) => input,
         Err(reason) => return Ok(malformed(agent, &reason)),
     };
-    let plan = if agent == "claude-code" {
-        plan_claude(&input)
-    } else {
-        plan_cursor(&input)
+    let plan = match agent {
+        "claude-code" | "codex" => plan_claude(&input),
+        "gemini" => plan_gemini(&input),
+        _ => plan_cursor(&input),
     };
     let plan = match plan {
         Ok(plan) => plan,
@@ -135,20 +148,32 @@ pub fn run(args: HookArgs) -> anyhow::Result<ExitCode> {
         .get("hook_event_name")
         .and_then(Value::as_str)
         .unwrap_or_default();
-    let out = if agent == "claude-code" {
-        claude_answer(&answer)
-    } else {
-        cursor_answer(event, &answer)
+    let out = match agent {
+        "claude-code" => claude_answer(&answer),
+        // Codex accepts only `deny`; proceeding is the neutral answer.
+        "codex" if answer.allow => json!({}),
+        "codex" => claude_answer(&answer),
+        "gemini" => gemini_answer(&answer),
+        _ => cursor_answer(event, &answer),
     };
     println!("{out}");
     let _ = std::io::stdout().flush();
     Ok(ExitCode::SUCCESS)
 }
 
-/// Unreadable input: block with the reason on stderr (exit 2 in both protocols), plus a deny
-/// answer on stdout for Cursor, which reads it.
+/// Unreadable input or an event Cordon does not know: block with the reason on stderr (exit 2
+/// in every protocol), plus a deny answer on stdout for Cursor and Gemini, which read it.
 fn malformed(agent: &str, reason: &str) -> ExitCode {
     let text = format!("Cordon denied this call: {reason}");
+    if agent == "gemini" {
+        println!(
+            "{}",
+            gemini_answer(&Answer {
+                allow: false,
+                reason: text.clone()
+            })
+        );
+    }
     if agent == "cursor" {
         println!(
             "{}",
@@ -165,7 +190,7 @@ fn malformed(agent: &str, reason: &str) -> ExitCode {
     ExitCode::from(EXIT_BLOCK)
 }
 
-fn ask_engine(config: Option<PathBuf>, request: Request) -> Answer {
+fn ask_engine(config: Option<PathBuf>, mut request: Request) -> Answer {
     let deny = |reason: String| Answer {
         allow: false,
         reason,
@@ -178,6 +203,16 @@ fn ask_engine(config: Option<PathBuf>, request: Request) -> Answer {
             ));
         }
     };
+    // Codex and the Gemini CLI give their MCP server no session id: file this call in the
+    // session of the `cordon mcp` the same agent process started, when there is one.
+    if let Request::Hook {
+        agent, session_id, ..
+    } = &mut request
+        && matches!(agent.as_str(), "codex" | "gemini")
+        && let Some(shared) = cordon_gateway::agent_session::for_hook(agent, &config.socket)
+    {
+        *session_id = shared;
+    }
     let size = serde_json::to_vec(&request).map_or(usize::MAX, |v| v.len());
     if u64::try_from(size).unwrap_or(u64::MAX) >= control::MAX_REQUEST_BYTES {
         return deny(format!(
@@ -234,13 +269,30 @@ fn str_field<'a>(input: &'a Map<String, Value>, key: &str) -> Option<&'a str> {
     input.get(key).and_then(Value::as_str)
 }
 
-/// Claude Code: PreToolUse is judged; PostToolUse and other events need no answer.
+/// Claude Code's (and Codex's) events after the fact or not about a tool: nothing to judge.
+const CLAUDE_NEUTRAL_EVENTS: &[&str] = &[
+    "PostToolUse",
+    "PostToolUseFailure",
+    "Notification",
+    "Stop",
+    "SubagentStop",
+    "SessionStart",
+    "SessionEnd",
+    "PreCompact",
+    "PostCompact",
+];
+
+/// Claude Code and Codex: PreToolUse is judged; events after the fact need no answer; any other
+/// event is refused (an unknown "before" event must not pass unjudged).
 fn plan_claude(input: &Map<String, Value>) -> Result<Plan, String> {
     let event = str_field(input, "hook_event_name").ok_or("missing hook_event_name")?;
-    if event != "PreToolUse" {
+    if CLAUDE_NEUTRAL_EVENTS.contains(&event) {
         // The tool already ran (PostToolUse) or the event is not about a tool: nothing to judge,
         // and the PreToolUse call already left its evidence record.
         return Ok(Plan::Reply(json!({})));
+    }
+    if event != "PreToolUse" {
+        return Err(format!("hook event `{event}` is not one Cordon judges"));
     }
     let tool = str_field(input, "tool_name")
         .filter(|t| !t.is_empty())
@@ -263,6 +315,87 @@ fn plan_claude(input: &Map<String, Value>) -> Result<Plan, String> {
         args,
         cwd: str_field(input, "cwd").map(str::to_owned),
     })
+}
+
+/// Gemini CLI: `BeforeTool` is judged, its tool names mapped to the classifier's (Claude Code's
+/// built-in names, which the classifier knows); `AfterTool` and lifecycle events need no answer;
+/// anything else is refused.
+fn plan_gemini(input: &Map<String, Value>) -> Result<Plan, String> {
+    let event = str_field(input, "hook_event_name").ok_or("missing hook_event_name")?;
+    match event {
+        "BeforeTool" => {}
+        "AfterTool" | "SessionStart" | "SessionEnd" | "Notification" | "PreCompress"
+        | "AfterAgent" | "AfterModel" => return Ok(Plan::Reply(json!({}))),
+        other => return Err(format!("hook event `{other}` is not one Cordon judges")),
+    }
+    let tool = str_field(input, "tool_name")
+        .filter(|t| !t.is_empty())
+        .ok_or("missing tool_name")?;
+    let args = match input.get("tool_input") {
+        Some(Value::Object(map)) => map.clone(),
+        None | Some(Value::Null) => Map::new(),
+        Some(_) => return Err("tool_input is not an object".to_owned()),
+    };
+    if tool.starts_with("mcp_cordon_") {
+        return Ok(Plan::Allow(
+            "a Cordon MCP tool: governed by the Cordon gateway itself".to_owned(),
+        ));
+    }
+    let cwd = str_field(input, "cwd").map(str::to_owned);
+    let (tool, args) = gemini_to_classifier(tool, args);
+    Ok(Plan::Judge {
+        session_id: str_field(input, "session_id")
+            .unwrap_or_default()
+            .to_owned(),
+        tool,
+        args: Value::Object(args),
+        cwd,
+    })
+}
+
+/// Renames a Gemini CLI tool and its arguments to the Claude Code vocabulary the classifier
+/// knows (`run_shell_command {command}` → `Bash {command}`, `read_file {absolute_path}` →
+/// `Read {file_path}`...). Unknown tools keep their name and arguments: the classifier makes
+/// them `tool.<agent>.<name>`, which the policy judges as an unknown tool.
+fn gemini_to_classifier(tool: &str, mut args: Map<String, Value>) -> (String, Map<String, Value>) {
+    let rename = |args: &mut Map<String, Value>, from: &str, to: &str| {
+        if !args.contains_key(to)
+            && let Some(v) = args.remove(from)
+        {
+            args.insert(to.to_owned(), v);
+        }
+    };
+    let name = match tool {
+        "run_shell_command" => {
+            if let Some(dir) = args.remove("directory") {
+                args.insert("cwd".to_owned(), dir);
+            }
+            "Bash"
+        }
+        "read_file" => {
+            rename(&mut args, "absolute_path", "file_path");
+            rename(&mut args, "path", "file_path");
+            "Read"
+        }
+        "write_file" => {
+            rename(&mut args, "absolute_path", "file_path");
+            "Write"
+        }
+        "replace" => {
+            rename(&mut args, "absolute_path", "file_path");
+            "Edit"
+        }
+        "list_directory" => {
+            rename(&mut args, "dir_path", "path");
+            "LS"
+        }
+        "glob" => "Glob",
+        "grep_search" | "search_file_content" => "Grep",
+        "web_fetch" => "WebFetch",
+        "google_web_search" => "WebSearch",
+        other => other,
+    };
+    (name.to_owned(), args)
 }
 
 /// Cursor: shell commands and file reads are judged (as Claude Code's `Bash` and `Read`, which
@@ -327,7 +460,16 @@ fn plan_cursor(input: &Map<String, Value>) -> Result<Plan, String> {
             })
         }
         "beforeSubmitPrompt" => Ok(Plan::Reply(json!({"continue": true}))),
-        _ => Ok(Plan::Reply(json!({}))),
+        // After the fact or lifecycle: nothing to judge (`{}` is Cursor's fire-and-forget).
+        "afterShellExecution"
+        | "afterMCPExecution"
+        | "afterFileEdit"
+        | "afterAgentResponse"
+        | "afterAgentThought"
+        | "stop"
+        | "sessionStart"
+        | "sessionEnd" => Ok(Plan::Reply(json!({}))),
+        other => Err(format!("hook event `{other}` is not one Cordon judges")),
     }
 }
 
@@ -349,6 +491,13 @@ fn claude_answer(answer: &Answer) -> Value {
             "permissionDecision": if answer.allow { "allow" } else { "deny" },
             "permissionDecisionReason": answer.reason,
         }
+    })
+}
+
+fn gemini_answer(answer: &Answer) -> Value {
+    json!({
+        "decision": if answer.allow { "allow" } else { "deny" },
+        "reason": answer.reason,
     })
 }
 
