@@ -53,6 +53,9 @@ enum Command {
     /// Tool pins: changed upstream tool definitions are withheld until approved.
     #[command(subcommand)]
     Tools(cmd::tools::ToolsCommand),
+    /// A team's evidence trail: set up the store, ship now, shipping status.
+    #[command(subcommand)]
+    Fleet(cmd::fleet::FleetCommand),
 }
 
 fn main() -> ExitCode {
@@ -70,6 +73,7 @@ fn main() -> ExitCode {
         Command::Agents(command) => cmd::agents::run(command),
         Command::Hook(args) => cmd::hook::run(args),
         Command::Tools(command) => cmd::tools::run(command),
+        Command::Fleet(command) => cmd::fleet::run(command),
         Command::Pause(args) => cmd::pause::run(args, true),
         Command::Resume(args) => cmd::pause::run(args, false),
     };

@@ -156,6 +156,26 @@ pub struct Config {
     pub workspace: WorkspaceSpec,
     /// The tool pins file (rug-pull defence: approved tool definitions).
     pub pins: PathBuf,
+    /// Evidence shipping to a team store (`fleet:`), if configured.
+    pub fleet: Option<FleetSpec>,
+}
+
+/// Where this machine ships its evidence (`fleet:` in the config). Values may hold
+/// `${keychain:NAME}` references (a database password, an API key), expanded when shipping starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FleetSpec {
+    /// This machine's name in the team store (default: the host name).
+    pub machine: Option<String>,
+    /// PostgreSQL connection string of the team store.
+    pub postgres: Option<String>,
+    /// OTLP/HTTP logs endpoint (`…/v1/logs`).
+    pub otlp: Option<String>,
+    /// Extra headers for the OTLP endpoint.
+    pub otlp_headers: BTreeMap<String, String>,
+    /// How often new records are looked for (default 500ms).
+    pub interval: Option<Duration>,
+    /// Records per batch (default 500).
+    pub batch: Option<usize>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -177,6 +197,19 @@ struct RawConfig {
     servers: BTreeMap<Name, RawServer>,
     workspace: Option<RawWorkspace>,
     pins: Option<PathBuf>,
+    fleet: Option<RawFleet>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFleet {
+    machine: Option<String>,
+    postgres: Option<String>,
+    otlp: Option<String>,
+    #[serde(default)]
+    otlp_headers: BTreeMap<String, String>,
+    interval: Option<HumanDuration>,
+    batch: Option<usize>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -614,7 +647,39 @@ impl Config {
                 .ok_or(ConfigError::NoDefault { what: "pins" })?,
         };
 
+        let fleet = match raw.fleet {
+            None => None,
+            Some(f) => {
+                if f.postgres.is_none() && f.otlp.is_none() {
+                    return Err(invalid(
+                        "fleet: name a team store: `postgres: postgres://…` and/or `otlp: \
+                         http://collector:4318/v1/logs`"
+                            .to_owned(),
+                    ));
+                }
+                if let Some(machine) = &f.machine
+                    && (machine.trim().is_empty() || machine.chars().any(char::is_control))
+                {
+                    return Err(invalid(
+                        "fleet.machine: must be a non-empty name without control characters"
+                            .to_owned(),
+                    ));
+                }
+                if f.batch == Some(0) {
+                    return Err(invalid("fleet.batch: must be at least 1".to_owned()));
+                }
+                Some(FleetSpec {
+                    machine: f.machine,
+                    postgres: f.postgres,
+                    otlp: f.otlp,
+                    otlp_headers: f.otlp_headers,
+                    interval: f.interval.map(|d| d.0),
+                    batch: f.batch,
+                })
+            }
+        };
         Ok(Config {
+            fleet,
             pins,
             source,
             listen: raw.listen,

@@ -35,6 +35,8 @@ pub struct Engine {
     cancel: CancellationToken,
     tasks: Vec<tokio::task::JoinHandle<()>>,
     http_addr: Option<SocketAddr>,
+    /// Evidence shipping (`fleet:`): stopped after the shutdown checkpoint so it ships that too.
+    shipping: Option<(CancellationToken, tokio::task::JoinHandle<()>)>,
 }
 
 /// Loads the policy the config names: a file/directory, else the shipped default.
@@ -185,6 +187,27 @@ impl Engine {
             tasks.push(handle);
             http_addr = Some(bound);
         }
+        let shipping = match &config.fleet {
+            Some(spec) => {
+                let stop = CancellationToken::new();
+                match crate::fleet::spawn(
+                    spec,
+                    &config.keychain_service,
+                    &config.evidence,
+                    stop.clone(),
+                ) {
+                    Ok(handle) => Some((stop, handle)),
+                    Err(error) => {
+                        cancel.cancel();
+                        upstreams.shutdown().await;
+                        #[cfg(unix)]
+                        let _ = std::fs::remove_file(&config.socket);
+                        return Err(error);
+                    }
+                }
+            }
+            None => None,
+        };
         upstreams.wait_ready(UPSTREAM_START_WAIT).await;
         tracing::info!(socket = %config.socket.display(), "engine running");
         Ok(Engine {
@@ -193,6 +216,7 @@ impl Engine {
             cancel,
             tasks,
             http_addr,
+            shipping,
         })
     }
 
@@ -280,9 +304,15 @@ impl Engine {
         let constraints = self.pipeline.constraints().clone();
         let _ = tokio::task::spawn_blocking(move || constraints.flush(DRAIN_WAIT)).await;
         let log = self.pipeline.recorder().log().clone();
-        tokio::task::spawn_blocking(move || log.checkpoint())
+        let checkpoint = tokio::task::spawn_blocking(move || log.checkpoint())
             .await
             .map_err(|e| GatewayError::Evidence(e.to_string()))?
-            .map_err(|e| GatewayError::Evidence(e.to_string()))
+            .map_err(|e| GatewayError::Evidence(e.to_string()));
+        if let Some((stop, handle)) = self.shipping {
+            // The shipper's last pass sends the records and the checkpoint just written.
+            stop.cancel();
+            let _ = tokio::time::timeout(DRAIN_WAIT, handle).await;
+        }
+        checkpoint
     }
 }

@@ -19,6 +19,9 @@ pub enum GatewayError {
     /// The evidence log could not be opened or written.
     #[error("evidence log: {0}")]
     Evidence(String),
+    /// Evidence shipping (`fleet:`) is configured but cannot run.
+    #[error("fleet: {0}")]
+    Fleet(String),
     /// Another engine already answers on the control socket.
     #[error("another Cordon engine is already running on {0}")]
     AlreadyRunning(PathBuf),

@@ -17,6 +17,7 @@ pub mod control;
 pub mod diff;
 pub mod engine;
 pub mod error;
+pub mod fleet;
 pub mod http;
 pub mod native;
 pub mod pipeline;

@@ -33,6 +33,17 @@ pub struct DbArgs {
     config: Option<PathBuf>,
 }
 
+/// A team store instead of this machine's database (see `cordon fleet`).
+#[derive(Debug, Clone, Args)]
+pub struct StoreArgs {
+    /// Query the team store (`postgres://…`) across machines instead of the local database.
+    #[arg(long, value_name = "URL")]
+    store: Option<String>,
+    /// With --store: only this machine.
+    #[arg(long, value_name = "NAME", requires = "store")]
+    machine: Option<String>,
+}
+
 /// Which records to select.
 #[derive(Debug, Clone, Args)]
 pub struct FilterArgs {
@@ -88,6 +99,8 @@ pub enum LogCommand {
         json: bool,
         #[command(flatten)]
         db: DbArgs,
+        #[command(flatten)]
+        store: StoreArgs,
     },
     /// Show one record in full, with its args and diff.
     Show {
@@ -126,6 +139,8 @@ pub enum LogCommand {
         json: bool,
         #[command(flatten)]
         db: DbArgs,
+        #[command(flatten)]
+        store: StoreArgs,
     },
     /// The audit trail of one agent session: files read and written, commands, pushes, denials.
     Session {
@@ -136,6 +151,8 @@ pub enum LogCommand {
         json: bool,
         #[command(flatten)]
         db: DbArgs,
+        #[command(flatten)]
+        store: StoreArgs,
     },
     /// Print the public key (and fingerprint) of the configured signing key, for --trusted-key.
     Key {
@@ -151,9 +168,31 @@ pub fn run(command: LogCommand) -> anyhow::Result<ExitCode> {
     match command {
         LogCommand::List {
             filter,
+            json,
+            store:
+                StoreArgs {
+                    store: Some(store),
+                    machine,
+                },
+            ..
+        } => super::fleet::list(
+            &store,
+            cordon_fleet::postgres::StoreFilter {
+                machine,
+                agent: filter.agent,
+                session: filter.session,
+                decision: filter.decision,
+                limit: Some(i64::try_from(filter.limit.unwrap_or(50)).unwrap_or(i64::MAX)),
+                oldest_first: false,
+            },
+            json,
+        ),
+        LogCommand::List {
+            filter,
             after_seq,
             json,
             db,
+            store: _,
         } => {
             let log = open_read_only(&db)?;
             let mut filter = to_filter(&filter);
@@ -218,12 +257,42 @@ pub fn run(command: LogCommand) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         LogCommand::Verify {
+            trusted_keys,
+            json,
+            store:
+                StoreArgs {
+                    store: Some(store),
+                    machine,
+                },
+            ..
+        } => super::fleet::verify(&store, &trusted_keys, machine.as_deref(), json),
+        LogCommand::Verify {
             bundle,
             trusted_keys,
             json,
             db,
+            store: _,
         } => verify(bundle.as_deref(), &trusted_keys, json, &db),
-        LogCommand::Session { id, json, db } => {
+        LogCommand::Session {
+            id,
+            json,
+            store:
+                StoreArgs {
+                    store: Some(store),
+                    machine,
+                },
+            ..
+        } => super::fleet::list(
+            &store,
+            cordon_fleet::postgres::StoreFilter {
+                machine,
+                session: Some(id),
+                oldest_first: true,
+                ..Default::default()
+            },
+            json,
+        ),
+        LogCommand::Session { id, json, db, .. } => {
             let log = open_read_only(&db)?;
             let trail = log.session(&id)?;
             if trail.records == 0 {
@@ -303,7 +372,7 @@ fn verify(
     })
 }
 
-fn render_report(report: &VerifyReport, source_note: Option<&str>) -> String {
+pub(super) fn render_report(report: &VerifyReport, source_note: Option<&str>) -> String {
     let mut s = String::new();
     let key = report
         .trusted_fingerprints
@@ -388,7 +457,7 @@ fn render_report(report: &VerifyReport, source_note: Option<&str>) -> String {
 }
 
 /// `--trusted-key`: a file holding a PEM or hex key, or the hex itself.
-fn read_trusted_key(text: &str) -> anyhow::Result<cordon_evidence::VerifyingKey> {
+pub(super) fn read_trusted_key(text: &str) -> anyhow::Result<cordon_evidence::VerifyingKey> {
     let path = Path::new(text);
     let content = if path.is_file() {
         std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?

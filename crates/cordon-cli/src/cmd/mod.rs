@@ -2,6 +2,7 @@
 
 pub mod agents;
 pub mod approvals;
+pub mod fleet;
 pub mod hook;
 pub mod log;
 pub mod mcp;
