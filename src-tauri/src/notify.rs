@@ -1,7 +1,20 @@
-//! Native notifications for held calls (XDG D-Bus via notify-rust): Approve / Deny / View actions
-//! where the desktop supports them; a click (the default action) opens the approval window.
+//! Native notifications for held calls, with Approve / Deny / View where the platform shows
+//! buttons; a click on the notification itself opens the approval window.
+//!
+//! - Linux: XDG notifications over D-Bus (notify-rust), the actions as buttons.
+//! - Windows: a toast under the app's AppUserModelID (its bundle identifier, which the installer
+//!   registers), the actions as toast buttons (notify-rust's WinRT backend).
+//! - macOS: UNUserNotificationCenter with a notification category carrying the three actions
+//!   (objc2-user-notifications, pure Rust). It needs a bundled, signed app; run outside a bundle
+//!   (`cargo run`), where macOS refuses notifications, the approval window opens instead.
 
-use notify_rust::{Notification, Timeout, Urgency};
+#[cfg(target_os = "macos")]
+#[path = "notify_macos.rs"]
+mod macos;
+#[cfg(not(target_os = "macos"))]
+#[path = "notify_xdg_toast.rs"]
+mod xdg_toast;
+
 use tauri::{AppHandle, Manager};
 
 use crate::core::Core;
@@ -24,45 +37,12 @@ pub fn text(notice: &Notice) -> (String, String) {
     }
 }
 
-/// One replaceable slot for group notifications, so a burst updates one bubble instead of
-/// stacking many.
-const GROUP_ID: u32 = 0x00C0_4D0E;
-
-/// Shows the notice and waits (on its own thread) for the user's action.
+/// Shows the notice; the user's action comes back to [`act`].
 pub fn show(app: &AppHandle, notice: Notice) {
-    let (summary, body) = text(&notice);
-    let mut note = Notification::new();
-    note.appname("Cordon")
-        .summary(&summary)
-        .body(&body)
-        .icon("dialog-warning")
-        .urgency(Urgency::Critical)
-        .timeout(Timeout::Never);
-    let id = match &notice {
-        Notice::One(p) => {
-            note.action("approve", "Approve")
-                .action("deny", "Deny")
-                .action("view", "View")
-                .action("default", "View");
-            Some(p.id.clone())
-        }
-        Notice::Many { .. } => {
-            note.id(GROUP_ID)
-                .action("default", "View")
-                .action("view", "View");
-            None
-        }
-    };
-    let app = app.clone();
-    let spawned = std::thread::Builder::new()
-        .name("cordon-notification".into())
-        .spawn(move || match note.show() {
-            Ok(handle) => handle.wait_for_action(|action| act(&app, action, id.as_deref())),
-            Err(error) => tracing::warn!("cannot show a notification: {error}"),
-        });
-    if let Err(error) = spawned {
-        tracing::warn!("cannot start the notification thread: {error}");
-    }
+    #[cfg(target_os = "macos")]
+    macos::show(app, notice);
+    #[cfg(not(target_os = "macos"))]
+    xdg_toast::show(app, notice);
 }
 
 /// Carries out a notification action. Approve/Deny name the exact call the bubble showed.

@@ -72,7 +72,7 @@ impl PathResolver for FsResolver {
     fn resolve(&self, normalised: &str) -> Option<String> {
         let abs = self.absolute(normalised)?;
         if let Ok(real) = abs.canonicalize() {
-            return Some(real.to_string_lossy().into_owned());
+            return Some(simplified(real).to_string_lossy().into_owned());
         }
         // Longest existing parent, then the missing tail appended.
         let mut tail: Vec<std::ffi::OsString> = Vec::new();
@@ -82,7 +82,7 @@ impl PathResolver for FsResolver {
             tail.push(name);
             cur = cur.parent()?;
             if let Ok(real) = cur.canonicalize() {
-                let mut out = real;
+                let mut out = simplified(real);
                 for part in tail.iter().rev() {
                     out.push(part);
                 }
@@ -122,7 +122,7 @@ pub fn resolve_physical(base: &Path, path: &str) -> Option<PathBuf> {
     if !joined.is_absolute() {
         return None;
     }
-    let mut out = PathBuf::from("/");
+    let mut out = root_of(&joined);
     let mut exists = true;
     let mut links = 0usize;
     while let Some(name) = pending.pop() {
@@ -142,7 +142,7 @@ pub fn resolve_physical(base: &Path, path: &str) -> Option<PathBuf> {
                     }
                     let target = std::fs::read_link(&next).ok()?;
                     if target.is_absolute() {
-                        out = PathBuf::from("/");
+                        out = root_of(&target);
                     }
                     for c in target.components().rev() {
                         match c {
@@ -160,6 +160,40 @@ pub fn resolve_physical(base: &Path, path: &str) -> Option<PathBuf> {
         out = next;
     }
     Some(out)
+}
+
+/// A canonical path as the user writes it: on Windows `C:\x`, not the verbatim `\\?\C:\x` that
+/// `canonicalize` returns (which would never match a configured root). Elsewhere unchanged.
+fn simplified(path: PathBuf) -> PathBuf {
+    #[cfg(windows)]
+    {
+        let text = path.to_string_lossy();
+        if let Some(rest) = text.strip_prefix(r"\\?\") {
+            let bytes = rest.as_bytes();
+            if bytes.get(1) == Some(&b':') && bytes.first().is_some_and(u8::is_ascii_alphabetic) {
+                return PathBuf::from(rest);
+            }
+        }
+    }
+    path
+}
+
+/// The root an absolute path starts from: `/` on Unix; on Windows its prefix and root (`C:\`,
+/// `\\server\share\`), so paths on different drives never compare equal.
+fn root_of(path: &Path) -> PathBuf {
+    let mut root = PathBuf::new();
+    for component in path.components() {
+        match component {
+            std::path::Component::Prefix(_) | std::path::Component::RootDir => {
+                root.push(component.as_os_str());
+            }
+            _ => break,
+        }
+    }
+    if root.as_os_str().is_empty() {
+        root.push("/");
+    }
+    root
 }
 
 /// Whether `path` (as [`resolve_physical`] resolves it against `base`) lies inside one of

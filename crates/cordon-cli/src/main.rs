@@ -50,6 +50,9 @@ enum Command {
     Pause(cmd::pause::PauseArgs),
     /// Lift the kill switch for all agents (or one, `--agent`).
     Resume(cmd::pause::PauseArgs),
+    /// Whether an engine answers, and on which control channel (on Windows: the pipe's
+    /// security descriptor, read back).
+    Status(cmd::status::StatusArgs),
     /// Tool pins: changed upstream tool definitions are withheld until approved.
     #[command(subcommand)]
     Tools(cmd::tools::ToolsCommand),
@@ -73,6 +76,7 @@ fn main() -> ExitCode {
         Command::Agents(command) => cmd::agents::run(command),
         Command::Hook(args) => cmd::hook::run(args),
         Command::Tools(command) => cmd::tools::run(command),
+        Command::Status(args) => cmd::status::run(args),
         Command::Fleet(command) => cmd::fleet::run(command),
         Command::Pause(args) => cmd::pause::run(args, true),
         Command::Resume(args) => cmd::pause::run(args, false),

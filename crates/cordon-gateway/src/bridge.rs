@@ -406,14 +406,13 @@ where
     Ok(())
 }
 
-#[cfg(unix)]
 async fn connect(
     socket: &Path,
     agent: &str,
 ) -> Result<
     (
-        BufReader<tokio::net::unix::OwnedReadHalf>,
-        tokio::net::unix::OwnedWriteHalf,
+        BufReader<crate::control::ControlRead>,
+        crate::control::ControlWrite,
     ),
     String,
 > {
@@ -423,15 +422,6 @@ async fn connect(
         .await
         .map(|(r, w, _)| (r, w))
         .map_err(|e| e.to_string())
-}
-
-#[cfg(windows)]
-async fn connect(
-    socket: &Path,
-    agent: &str,
-) -> Result<(tokio::io::Empty, tokio::io::Sink), String> {
-    let _ = (socket, agent);
-    Err("the control channel (Windows named pipe) is not built yet".into())
 }
 
 #[cfg(test)]

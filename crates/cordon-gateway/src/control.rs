@@ -1,15 +1,20 @@
 //! The control socket: how the CLI, `cordon mcp` and the desktop app reach the engine.
 //!
-//! A Unix socket in a 0700 directory, itself 0600: only the user can connect. Requests are one
+//! On Unix a socket, 0600, in a 0700 directory the user owns; on Windows a named pipe whose
+//! security descriptor admits the current user only (its name derives from the configured socket
+//! path, see [`pipe_name`]). Only the user can connect, and a client refuses a socket or pipe
+//! owned by anyone else (an impostor engine must not answer `cordon approve`). Requests are one
 //! JSON object per line; `{"op":"mcp","agent":NAME}` turns the connection into an MCP session
-//! for that agent. (Windows named pipes are not built yet: see [`bind`].)
+//! for that agent. At most [`MAX_CONNECTIONS`] are served at once, and a connection that sends no
+//! complete request within [`IDLE_TIMEOUT`] is closed.
 
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio_util::sync::CancellationToken;
 
 use crate::error::GatewayError;
@@ -19,6 +24,19 @@ use crate::server::AgentServer;
 /// Longest control request line: 16 MiB, like the MCP stream after the hello, so a native hook
 /// request carrying a large file write is judged rather than refused for its size.
 pub const MAX_REQUEST_BYTES: u64 = 16 * 1024 * 1024;
+
+/// Control connections served at once. MCP sessions of `cordon mcp` bridges count too; beyond it a
+/// new connection gets a one-line refusal and is closed (a flood cannot exhaust the engine's
+/// file descriptors, and the idle ones are reaped by [`IDLE_TIMEOUT`]).
+pub const MAX_CONNECTIONS: usize = 512;
+
+/// How long a control connection may wait before its next complete request line. Requests are
+/// written at once by every client (CLI, hook adapter, bridge hello); a held hook call or an MCP
+/// session is not subject to it.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How long a client waits for the engine's answer to a quick request (`ping`).
+const PING_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// One control request.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -145,21 +163,54 @@ fn pause_reply(pipeline: &Pipeline, agent: Option<&str>, pause: bool) -> Value {
     }
 }
 
-/// Binds the control socket at `path` (refusing if another engine answers there).
+/// The bound control channel: a Unix socket listener.
 #[cfg(unix)]
-pub async fn bind(path: &Path) -> Result<tokio::net::UnixListener, GatewayError> {
-    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
-    if let Some(dir) = path.parent()
-        && !dir.as_os_str().is_empty()
-        && !dir.exists()
-    {
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(dir)
-            .map_err(|e| GatewayError::io(format!("cannot create {}", dir.display()), e))?;
+pub type Listener = tokio::net::UnixListener;
+
+/// The bound control channel: the named pipe's name and the instance waiting for the next client
+/// (a named pipe server serves one client per instance; a fresh one is created per connection).
+#[cfg(windows)]
+pub struct Listener {
+    name: String,
+    waiting: tokio::net::windows::named_pipe::NamedPipeServer,
+}
+
+/// The read half of a client connection to the engine.
+#[cfg(unix)]
+pub type ControlRead = tokio::net::unix::OwnedReadHalf;
+/// The write half of a client connection to the engine.
+#[cfg(unix)]
+pub type ControlWrite = tokio::net::unix::OwnedWriteHalf;
+/// The read half of a client connection to the engine.
+#[cfg(windows)]
+pub type ControlRead = tokio::io::ReadHalf<tokio::net::windows::named_pipe::NamedPipeClient>;
+/// The write half of a client connection to the engine.
+#[cfg(windows)]
+pub type ControlWrite = tokio::io::WriteHalf<tokio::net::windows::named_pipe::NamedPipeClient>;
+
+/// The Windows named pipe that stands for the configured socket `path`: the path itself when it
+/// is already a pipe name (`\\.\pipe\...`), else `\\.\pipe\cordon-` and 16 hex digits of the
+/// path's SHA-256 (so each config, like each socket path on Unix, has its own engine).
+pub fn pipe_name(path: &Path) -> String {
+    use sha2::Digest;
+    let text = path.to_string_lossy();
+    if text.starts_with(r"\\.\pipe\") {
+        return text.into_owned();
     }
-    if path.exists() {
+    let digest = hex::encode(sha2::Sha256::digest(text.as_bytes()));
+    format!(r"\\.\pipe\cordon-{}", digest.get(..16).unwrap_or(&digest))
+}
+
+/// Binds the control socket at `path` (refusing if another engine answers there, or if the
+/// socket's directory is another user's or writable by others).
+#[cfg(unix)]
+pub async fn bind(path: &Path) -> Result<Listener, GatewayError> {
+    use std::os::unix::fs::PermissionsExt;
+    if let Some(dir) = path.parent() {
+        crate::private::ensure_dir(dir)?;
+    }
+    if std::fs::symlink_metadata(path).is_ok() {
+        crate::private::check_socket(path)?;
         if ping(path).await.is_ok() {
             return Err(GatewayError::AlreadyRunning(path.to_path_buf()));
         }
@@ -174,61 +225,251 @@ pub async fn bind(path: &Path) -> Result<tokio::net::UnixListener, GatewayError>
     Ok(listener)
 }
 
-/// Windows: the named-pipe transport is not built yet; refuse clearly rather than listen on TCP.
+/// Binds the control pipe for `path` (see [`pipe_name`]): the first instance, with a security
+/// descriptor admitting the current user only. A pipe of that name that already exists belongs
+/// to another engine (or to an impostor squatting the name): refused either way.
 #[cfg(windows)]
-pub async fn bind(path: &Path) -> Result<(), GatewayError> {
-    let _ = path;
-    Err(GatewayError::Unsupported(
-        "the control channel (Windows named pipe) is not built yet".into(),
-    ))
+pub async fn bind(path: &Path) -> Result<Listener, GatewayError> {
+    let name = pipe_name(path);
+    if ping(path).await.is_ok() {
+        return Err(GatewayError::AlreadyRunning(path.to_path_buf()));
+    }
+    let waiting = cordon_winsec::create_private_pipe(&name, true).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::PermissionDenied {
+            GatewayError::Insecure {
+                path: std::path::PathBuf::from(&name),
+                reason: "the pipe already exists and is not this engine's (another user or \
+                         program holds the name)"
+                    .into(),
+            }
+        } else {
+            GatewayError::io(format!("cannot create the control pipe {name}"), e)
+        }
+    })?;
+    Ok(Listener { name, waiting })
 }
 
-/// Accepts control connections until `cancel`.
+/// The next client, split in halves.
 #[cfg(unix)]
+async fn accept(
+    listener: &mut Listener,
+) -> std::io::Result<(ControlReadServer, ControlWriteServer)> {
+    let (stream, _) = listener.accept().await?;
+    Ok(stream.into_split())
+}
+
+#[cfg(unix)]
+type ControlReadServer = tokio::net::unix::OwnedReadHalf;
+#[cfg(unix)]
+type ControlWriteServer = tokio::net::unix::OwnedWriteHalf;
+#[cfg(windows)]
+type ControlReadServer = tokio::io::ReadHalf<tokio::net::windows::named_pipe::NamedPipeServer>;
+#[cfg(windows)]
+type ControlWriteServer = tokio::io::WriteHalf<tokio::net::windows::named_pipe::NamedPipeServer>;
+
+/// The next client: waits on the current instance, then puts a fresh one in its place before
+/// handing the connected one over (so the name never disappears between clients).
+#[cfg(windows)]
+async fn accept(
+    listener: &mut Listener,
+) -> std::io::Result<(ControlReadServer, ControlWriteServer)> {
+    if let Err(error) = listener.waiting.connect().await {
+        // A client that came and went before the connect (ERROR_NO_DATA) leaves the instance
+        // unusable: start over with a fresh one.
+        listener.waiting = cordon_winsec::create_private_pipe(&listener.name, false)?;
+        return Err(error);
+    }
+    let fresh = cordon_winsec::create_private_pipe(&listener.name, false)?;
+    let connected = std::mem::replace(&mut listener.waiting, fresh);
+    Ok(tokio::io::split(connected))
+}
+
+/// The control channel's connection limits (the defaults are [`MAX_CONNECTIONS`] and
+/// [`IDLE_TIMEOUT`]; tests use small ones).
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Connections served at once.
+    pub max_connections: usize,
+    /// How long a connection may wait before its next complete request.
+    pub idle_timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_connections: MAX_CONNECTIONS,
+            idle_timeout: IDLE_TIMEOUT,
+        }
+    }
+}
+
+/// Who is connected: a count, and the connections now waiting for a request (oldest first),
+/// which a new connection may evict when the limit is reached.
+#[derive(Default)]
+struct Slots {
+    open: usize,
+    next: u64,
+    idle: std::collections::BTreeMap<u64, CancellationToken>,
+}
+
+type SharedSlots = Arc<std::sync::Mutex<Slots>>;
+
+fn slots_lock(slots: &SharedSlots) -> std::sync::MutexGuard<'_, Slots> {
+    slots
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// A connection's place; freed on drop.
+struct Slot {
+    slots: SharedSlots,
+    id: u64,
+    evict: CancellationToken,
+}
+
+impl Slot {
+    /// Takes a place, evicting the connection that has waited longest for a request when all are
+    /// taken (idle connections cannot lock the human out). None: every connection is busy.
+    fn take(slots: &SharedSlots, max: usize) -> Option<Slot> {
+        let mut state = slots_lock(slots);
+        if state.open >= max {
+            let oldest = state.idle.keys().next().copied()?;
+            if let Some(token) = state.idle.remove(&oldest) {
+                token.cancel();
+            }
+            // The evicted connection frees its place when its task ends; count the new one now.
+        }
+        state.open += 1;
+        state.next += 1;
+        Some(Slot {
+            slots: slots.clone(),
+            id: state.next,
+            evict: CancellationToken::new(),
+        })
+    }
+
+    /// Marks the connection as waiting for a request (evictable) or busy.
+    fn waiting(&self, waiting: bool) {
+        let mut state = slots_lock(&self.slots);
+        if waiting {
+            state.idle.insert(self.id, self.evict.clone());
+        } else {
+            state.idle.remove(&self.id);
+        }
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut state = slots_lock(&self.slots);
+        state.idle.remove(&self.id);
+        state.open = state.open.saturating_sub(1);
+    }
+}
+
+/// Accepts control connections until `cancel`, with the default [`Limits`].
 pub async fn serve(
-    listener: tokio::net::UnixListener,
+    listener: Listener,
     pipeline: Arc<Pipeline>,
     reviewer: String,
     cancel: CancellationToken,
 ) {
+    serve_with(listener, pipeline, reviewer, cancel, Limits::default()).await;
+}
+
+/// Accepts control connections until `cancel`. Beyond `limits.max_connections` a new
+/// connection evicts the one that has waited longest for a request, or, when every connection
+/// is busy (MCP sessions, held hook calls), is refused with a one-line reason. Accept errors
+/// (out of file descriptors, say) back off up to a second and are logged once per streak.
+pub async fn serve_with(
+    mut listener: Listener,
+    pipeline: Arc<Pipeline>,
+    reviewer: String,
+    cancel: CancellationToken,
+    limits: Limits,
+) {
+    let slots: SharedSlots = Arc::default();
+    let mut backoff = Duration::ZERO;
     loop {
-        let stream = tokio::select! {
+        let (read, mut write) = tokio::select! {
             _ = cancel.cancelled() => return,
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
+            accepted = accept(&mut listener) => match accepted {
+                Ok(halves) => {
+                    backoff = Duration::ZERO;
+                    halves
+                }
                 Err(error) => {
-                    tracing::warn!("control socket accept failed: {error}");
+                    if backoff.is_zero() {
+                        tracing::warn!("control channel accept failed (backing off): {error}");
+                    }
+                    backoff = (backoff * 2).clamp(Duration::from_millis(10), Duration::from_secs(1));
+                    tokio::select! {
+                        _ = cancel.cancelled() => return,
+                        _ = tokio::time::sleep(backoff) => {}
+                    }
                     continue;
                 }
             },
+        };
+        let Some(slot) = Slot::take(&slots, limits.max_connections) else {
+            tokio::spawn(async move {
+                let reply = json!({"ok": false, "error": format!(
+                    "too many busy control connections (limit {}): try again",
+                    limits.max_connections
+                )});
+                let line = format!("{reply}\n");
+                let _ = tokio::time::timeout(PING_TIMEOUT, write.write_all(line.as_bytes())).await;
+            });
+            continue;
         };
         let pipeline = pipeline.clone();
         let reviewer = reviewer.clone();
         let cancel = cancel.clone();
         tokio::spawn(async move {
-            if let Err(error) = connection(stream, pipeline, reviewer, cancel).await {
+            let served = connection(read, write, pipeline, reviewer, cancel, &slot, limits);
+            if let Err(error) = served.await {
                 tracing::debug!("control connection ended: {error}");
             }
+            drop(slot);
         });
     }
 }
 
-#[cfg(unix)]
-async fn connection(
-    stream: tokio::net::UnixStream,
+/// One control connection, whatever carries it (Unix socket or named pipe): the same protocol.
+async fn connection<R, W>(
+    read: R,
+    mut write: W,
     pipeline: Arc<Pipeline>,
     reviewer: String,
     cancel: CancellationToken,
-) -> std::io::Result<()> {
+    slot: &Slot,
+    limits: Limits,
+) -> std::io::Result<()>
+where
+    R: AsyncRead + Unpin + Send + 'static,
+    W: AsyncWrite + Unpin + Send + 'static,
+{
     use rmcp::ServiceExt;
-    let (read, mut write) = stream.into_split();
     let mut reader = BufReader::new(read);
     loop {
         let mut line = Vec::new();
-        let n = (&mut reader)
-            .take(MAX_REQUEST_BYTES)
-            .read_until(b'\n', &mut line)
-            .await?;
+        let mut limited = (&mut reader).take(MAX_REQUEST_BYTES);
+        let next = limited.read_until(b'\n', &mut line);
+        // A connection that sends no complete request in time is closed, and while it waits a
+        // newcomer may evict it: idle or trickling connections cannot pile up until the human's
+        // `cordon approve` cannot get in.
+        slot.waiting(true);
+        let outcome = tokio::select! {
+            read = tokio::time::timeout(limits.idle_timeout, next) => read.ok(),
+            _ = slot.evict.cancelled() => None,
+        };
+        slot.waiting(false);
+        let Some(n) = outcome else {
+            let reply = json!({"ok": false, "error": "no complete request in time: closing"});
+            write.write_all(format!("{reply}\n").as_bytes()).await?;
+            return Ok(());
+        };
+        let n = n?;
         if n == 0 {
             return Ok(());
         }
@@ -327,21 +568,21 @@ async fn connection(
 }
 
 /// Sends one control request and returns the engine's reply object (`ok` checked).
-#[cfg(unix)]
 pub async fn request(socket: &Path, request: &Request) -> Result<Value, GatewayError> {
-    let stream = connect(socket).await?;
-    let (read, mut write) = stream.into_split();
+    let (read, mut write) = connect(socket).await?;
     let text = serde_json::to_string(request).map_err(|e| GatewayError::Control(e.to_string()))?;
-    write
-        .write_all(format!("{text}\n").as_bytes())
-        .await
-        .map_err(|e| GatewayError::io("control socket write", e))?;
+    let written = write.write_all(format!("{text}\n").as_bytes()).await;
     let mut reader = BufReader::new(read);
     let mut line = String::new();
-    reader
-        .read_line(&mut line)
-        .await
-        .map_err(|e| GatewayError::io("control socket read", e))?;
+    let read = reader.read_line(&mut line).await;
+    // An engine that refuses the connection (too many) says why and closes before reading:
+    // its reason beats the broken pipe the write may have met.
+    if let Err(error) = written
+        && line.trim().is_empty()
+    {
+        return Err(GatewayError::io("control socket write", error));
+    }
+    read.map_err(|e| GatewayError::io("control socket read", e))?;
     let reply: Value = serde_json::from_str(&line)
         .map_err(|e| GatewayError::Control(format!("bad reply: {e}")))?;
     if reply.get("ok").and_then(Value::as_bool) == Some(true) {
@@ -357,31 +598,79 @@ pub async fn request(socket: &Path, request: &Request) -> Result<Value, GatewayE
     }
 }
 
-/// Windows stub.
-#[cfg(windows)]
-pub async fn request(socket: &Path, request: &Request) -> Result<Value, GatewayError> {
-    let _ = (socket, request);
-    Err(GatewayError::Unsupported(
-        "the control channel (Windows named pipe) is not built yet".into(),
-    ))
+/// Connects to the engine, after checking that the socket and its directory are the user's own
+/// (a socket planted by another user is refused before a byte is sent).
+#[cfg(unix)]
+pub async fn connect(socket: &Path) -> Result<(ControlRead, ControlWrite), GatewayError> {
+    crate::private::check_socket(socket)?;
+    let stream =
+        tokio::net::UnixStream::connect(socket)
+            .await
+            .map_err(|e| GatewayError::NotRunning {
+                socket: socket.to_path_buf(),
+                reason: e.to_string(),
+            })?;
+    Ok(stream.into_split())
 }
 
-/// Connects to the engine.
-#[cfg(unix)]
-pub async fn connect(socket: &Path) -> Result<tokio::net::UnixStream, GatewayError> {
-    tokio::net::UnixStream::connect(socket)
-        .await
+/// Connects to the engine's pipe (waiting while every instance is busy), then checks that the
+/// pipe belongs to the current user: a pipe another user created under that name is refused
+/// before a byte is sent.
+#[cfg(windows)]
+pub async fn connect(socket: &Path) -> Result<(ControlRead, ControlWrite), GatewayError> {
+    const ERROR_PIPE_BUSY: i32 = 231;
+    let name = pipe_name(socket);
+    let not_running = |e: std::io::Error| GatewayError::NotRunning {
+        socket: std::path::PathBuf::from(&name),
+        reason: e.to_string(),
+    };
+    let deadline = tokio::time::Instant::now() + PING_TIMEOUT;
+    let client = loop {
+        match tokio::net::windows::named_pipe::ClientOptions::new().open(&name) {
+            Ok(client) => break client,
+            Err(e)
+                if e.raw_os_error() == Some(ERROR_PIPE_BUSY)
+                    && tokio::time::Instant::now() < deadline =>
+            {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            Err(e) => return Err(not_running(e)),
+        }
+    };
+    let owner_is_me = cordon_winsec::owned_by_current_user(&client)
+        .map_err(|e| GatewayError::io(format!("cannot read the security of {name}"), e))?;
+    if !owner_is_me {
+        return Err(GatewayError::Insecure {
+            path: std::path::PathBuf::from(&name),
+            reason: "the pipe is owned by another user: not your engine".into(),
+        });
+    }
+    Ok(tokio::io::split(client))
+}
+
+/// The control pipe's security descriptor (owner and DACL) in SDDL, read back from the engine's
+/// pipe, and whether it admits the current user only. `cordon status` shows it.
+#[cfg(windows)]
+pub async fn pipe_security(socket: &Path) -> Result<(String, bool), GatewayError> {
+    let name = pipe_name(socket);
+    let client = tokio::net::windows::named_pipe::ClientOptions::new()
+        .open(&name)
         .map_err(|e| GatewayError::NotRunning {
-            socket: socket.to_path_buf(),
+            socket: std::path::PathBuf::from(&name),
             reason: e.to_string(),
-        })
+        })?;
+    let sddl = cordon_winsec::security_sddl(&client)
+        .map_err(|e| GatewayError::io(format!("cannot read the security of {name}"), e))?;
+    let sid = cordon_winsec::current_user_sid()
+        .map_err(|e| GatewayError::io("cannot read the current user's SID", e))?;
+    let only = cordon_winsec::admits_only(&sddl, &sid);
+    Ok((sddl, only))
 }
 
 /// Whether an engine answers on `socket`.
-#[cfg(unix)]
 pub async fn ping(socket: &Path) -> Result<(), GatewayError> {
     let fut = request(socket, &Request::Ping);
-    match tokio::time::timeout(std::time::Duration::from_secs(2), fut).await {
+    match tokio::time::timeout(PING_TIMEOUT, fut).await {
         Ok(result) => result.map(|_| ()),
         Err(_) => Err(GatewayError::NotRunning {
             socket: socket.to_path_buf(),
@@ -391,37 +680,20 @@ pub async fn ping(socket: &Path) -> Result<(), GatewayError> {
 }
 
 /// Opens an MCP session for `agent`; the returned stream carries MCP JSON-RPC lines.
-#[cfg(unix)]
 pub async fn connect_mcp(
     socket: &Path,
     agent: &str,
-) -> Result<
-    (
-        BufReader<tokio::net::unix::OwnedReadHalf>,
-        tokio::net::unix::OwnedWriteHalf,
-        String,
-    ),
-    GatewayError,
-> {
+) -> Result<(BufReader<ControlRead>, ControlWrite, String), GatewayError> {
     connect_mcp_session(socket, agent, None).await
 }
 
 /// [`connect_mcp`] in the agent's own session `session` (see [`crate::agent_session`]).
-#[cfg(unix)]
 pub async fn connect_mcp_session(
     socket: &Path,
     agent: &str,
     session: Option<&str>,
-) -> Result<
-    (
-        BufReader<tokio::net::unix::OwnedReadHalf>,
-        tokio::net::unix::OwnedWriteHalf,
-        String,
-    ),
-    GatewayError,
-> {
-    let stream = connect(socket).await?;
-    let (read, mut write) = stream.into_split();
+) -> Result<(BufReader<ControlRead>, ControlWrite, String), GatewayError> {
+    let (read, mut write) = connect(socket).await?;
     let hello = serde_json::to_string(&Request::Mcp {
         agent: agent.to_owned(),
         session: session.map(str::to_owned),

@@ -52,9 +52,13 @@ pub fn load_policy(config: &Config) -> Result<Policy, GatewayError> {
 
 /// Opens the evidence log the config names.
 pub fn open_evidence(config: &Config) -> Result<EvidenceLog, GatewayError> {
-    if let Some(dir) = config.evidence.parent() {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| GatewayError::io(format!("cannot create {}", dir.display()), e))?;
+    if config.evidence.as_os_str() != ":memory:" {
+        // 0700 directory, 0600 database before SQLite touches it (its -wal/-shm copy the
+        // database's mode): nothing of the evidence is ever readable by another user.
+        if let Some(dir) = config.evidence.parent() {
+            crate::private::ensure_dir(dir)?;
+        }
+        crate::private::precreate_file(&config.evidence)?;
     }
     let keys = match &config.signing_key {
         SigningKey::Keychain => KeyStore::Keychain {
@@ -99,10 +103,7 @@ impl Engine {
             );
         }
 
-        #[cfg(unix)]
         let listener = crate::control::bind(&config.socket).await?;
-        #[cfg(windows)]
-        crate::control::bind(&config.socket).await?;
 
         // Secrets are resolved per server (a server missing one never starts) and every value
         // handed to an upstream is redacted from whatever leaves the engine.
@@ -161,7 +162,6 @@ impl Engine {
         );
         let cancel = CancellationToken::new();
         let mut tasks = Vec::new();
-        #[cfg(unix)]
         tasks.push(tokio::spawn(crate::control::serve(
             listener,
             pipeline.clone(),

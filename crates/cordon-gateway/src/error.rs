@@ -47,7 +47,16 @@ pub enum GatewayError {
     /// The engine answered a control request with an error or garbage.
     #[error("engine: {0}")]
     Control(String),
-    /// This platform lacks a transport (e.g. Windows named pipes are not built yet).
+    /// A directory or socket the engine would trust is owned by another user or writable by
+    /// others: someone else could plant an impostor engine or read the evidence.
+    #[error("{path}: {reason}; refusing to use it")]
+    Insecure {
+        /// The directory or socket.
+        path: PathBuf,
+        /// What is wrong and how to fix it.
+        reason: String,
+    },
+    /// This platform lacks a feature (said with the reason, never silently skipped).
     #[error("{0}")]
     Unsupported(String),
 }

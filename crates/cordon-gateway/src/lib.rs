@@ -4,7 +4,7 @@
 //! [`pipeline`] (classify → policy → decide → forward → record), [`approvals`] (held calls),
 //! [`diff`] (proposed file changes), [`builtin`] (Cordon's own workspace tools, server `cordon`),
 //! [`recorder`] (durable evidence writes), [`server`] (the MCP
-//! server agents see), [`control`] (Unix socket), [`http`] (Streamable HTTP), [`bridge`] (the
+//! server agents see), [`control`] (Unix socket or Windows named pipe), [`private`] (0700/0600, foreign owners refused), [`http`] (Streamable HTTP), [`bridge`] (the
 //! `cordon mcp` stdio bridge), [`engine`] (owns it all).
 
 pub mod agent_session;
@@ -21,6 +21,7 @@ pub mod fleet;
 pub mod http;
 pub mod native;
 pub mod pipeline;
+pub mod private;
 pub mod recorder;
 pub mod secrets;
 pub mod server;

@@ -35,7 +35,21 @@ pub(crate) struct CommandOp {
     timeout_ms: u64,
 }
 
+/// Why `run_command` is refused on Windows (README, "Platforms", says the same).
+pub(crate) const NOT_ON_WINDOWS: &str = "run_command is not available on Windows: the classifier \
+     judges POSIX `sh` command lines only (cmd.exe and PowerShell quoting and expansion differ), \
+     and a command's child processes could not be contained and ended with it; use the file and \
+     git tools, or run Cordon under WSL";
+
 pub(crate) fn prepare(ws: &Workspace, a: &Args<'_>) -> Result<(Op, Option<String>), ToolError> {
+    let prepared = prepare_posix(ws, a)?;
+    if cfg!(windows) {
+        return Err(ToolError::Unsupported(NOT_ON_WINDOWS));
+    }
+    Ok(prepared)
+}
+
+fn prepare_posix(ws: &Workspace, a: &Args<'_>) -> Result<(Op, Option<String>), ToolError> {
     a.only(&["command", "cwd", "timeout_ms"])?;
     let (argv, shell) = match a.raw("command") {
         None => {

@@ -71,6 +71,9 @@ pub enum ToolError {
     /// (credentials redacted) and a hint.
     #[error("git: {0}")]
     Git(String),
+    /// The tool does not exist on this operating system; the message says why and what to use.
+    #[error("{0}")]
+    Unsupported(&'static str),
 }
 
 impl ToolError {

@@ -225,7 +225,8 @@ fn repo_top(ws: &Workspace, a: &Args<'_>) -> Result<PathBuf, ToolError> {
         return Err(failed("git rev-parse --show-toplevel", &run));
     }
     let top_text = run.stdout().trim().to_owned();
-    let top = std::fs::canonicalize(&top_text).map_err(|e| ToolError::io(&top_text, e))?;
+    let top = crate::paths::canonicalize(Path::new(&top_text))
+        .map_err(|e| ToolError::io(&top_text, e))?;
     if !ws.roots().iter().any(|r| top.starts_with(r)) {
         return Err(ToolError::Git(format!(
             "the repository containing `{given}` has its top level at `{}`, outside the \

@@ -103,7 +103,7 @@ impl Workspace {
         }
         let mut canonical: Vec<PathBuf> = Vec::with_capacity(roots.len());
         for root in roots {
-            let c = std::fs::canonicalize(&root).map_err(|e| {
+            let c = crate::paths::canonicalize(&root).map_err(|e| {
                 if e.kind() == std::io::ErrorKind::NotFound {
                     ToolError::NotFound {
                         what: format!("workspace root `{}`", root.display()),

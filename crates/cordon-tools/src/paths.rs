@@ -47,7 +47,7 @@ pub(crate) fn resolve(roots: &[PathBuf], path: &str) -> Result<PathBuf, ToolErro
         first.join(given)
     };
 
-    match std::fs::canonicalize(&joined) {
+    match canonicalize(&joined) {
         Ok(real) => {
             return if inside(roots, &real) {
                 Ok(real)
@@ -71,7 +71,7 @@ pub(crate) fn resolve(roots: &[PathBuf], path: &str) -> Result<PathBuf, ToolErro
         let Ok(meta) = std::fs::symlink_metadata(&head) else {
             continue;
         };
-        let base = match std::fs::canonicalize(&head) {
+        let base = match canonicalize(&head) {
             Ok(b) => b,
             // An existing entry that cannot be canonicalised is a dangling or looping
             // symlink: whatever it points at cannot be checked, so refuse.
@@ -107,4 +107,23 @@ pub(crate) fn in_git_dir(roots: &[PathBuf], path: &Path) -> bool {
         .unwrap_or(path);
     rel.components()
         .any(|c| matches!(c, Component::Normal(n) if n.eq_ignore_ascii_case(".git")))
+}
+
+/// `std::fs::canonicalize`, except that on Windows a plain drive path comes back as `C:\x`
+/// rather than `\\?\C:\x`: the verbatim form would reach the classifier and the blast-radius
+/// check as a different path than the configured roots (`C:\...`), and refuse every write.
+/// UNC and device paths keep their verbatim form (they have no simpler equivalent).
+pub(crate) fn canonicalize(path: &Path) -> std::io::Result<PathBuf> {
+    let real = std::fs::canonicalize(path)?;
+    #[cfg(windows)]
+    {
+        let text = real.to_string_lossy();
+        if let Some(rest) = text.strip_prefix(r"\\?\") {
+            let bytes = rest.as_bytes();
+            if bytes.get(1) == Some(&b':') && bytes.first().is_some_and(u8::is_ascii_alphabetic) {
+                return Ok(PathBuf::from(rest));
+            }
+        }
+    }
+    Ok(real)
 }

@@ -10,6 +10,7 @@ pub mod pause;
 pub mod policy;
 pub mod secret;
 pub mod serve;
+pub mod status;
 pub mod tools;
 
 /// Exit code for a finding: invalid policy, failed policy test, failed verification.

@@ -1,0 +1,101 @@
+//! `cordon status`: is an engine answering, and on what control channel.
+//!
+//! On Windows it also reads the control pipe's security descriptor back from the engine's pipe
+//! and says whether it admits the current user only (the Wine tests and a cautious user check it
+//! this way); on Unix the socket's and its directory's ownership are checked before connecting.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Args;
+use cordon_gateway::Config;
+use cordon_gateway::control::{self, Request};
+use serde_json::Value;
+
+/// Arguments of `cordon status`.
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Print JSON (`running`, `version`, `control`, and on Windows `pipe`, `sddl`, `only_user`).
+    #[arg(long)]
+    pub json: bool,
+    /// Config file (default: $CORDON_CONFIG, else ~/.config/cordon/config.yaml).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+}
+
+/// What `cordon status --json` prints.
+#[derive(Debug, Default, serde::Serialize)]
+struct Status {
+    control: String,
+    running: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    version: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+    /// Windows: the control pipe's name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pipe: Option<String>,
+    /// Windows: its owner and DACL in SDDL, read back from the engine's pipe.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sddl: Option<String>,
+    /// Windows: whether that descriptor admits the current user only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    only_user: Option<bool>,
+}
+
+/// Prints the engine's status; exit 1 when no engine answers (or its channel is not trusted).
+pub fn run(args: StatusArgs) -> anyhow::Result<ExitCode> {
+    let config = Config::resolve(args.config)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let mut status = Status {
+        control: config.socket.display().to_string(),
+        ..Status::default()
+    };
+    match runtime.block_on(control::request(&config.socket, &Request::Ping)) {
+        Ok(reply) => {
+            status.running = true;
+            status.version = reply
+                .get("version")
+                .and_then(Value::as_str)
+                .map(str::to_owned);
+        }
+        Err(error) => status.error = Some(error.to_string()),
+    }
+    #[cfg(windows)]
+    if status.running {
+        status.pipe = Some(control::pipe_name(&config.socket));
+        let (sddl, only) = runtime.block_on(control::pipe_security(&config.socket))?;
+        status.sddl = Some(sddl);
+        status.only_user = Some(only);
+    }
+    if args.json {
+        println!("{}", serde_json::to_string(&status)?);
+    } else if status.running {
+        println!(
+            "engine running (version {}) on {}",
+            status.version.as_deref().unwrap_or("?"),
+            status.control
+        );
+        if let (Some(pipe), Some(sddl), Some(only)) = (&status.pipe, &status.sddl, status.only_user)
+        {
+            println!(
+                "control pipe {pipe}\nsecurity {sddl}\nadmits only the current user: {}",
+                if only { "yes" } else { "NO" }
+            );
+        }
+    } else {
+        println!(
+            "not running: {}",
+            status.error.as_deref().unwrap_or("no answer")
+        );
+    }
+    Ok(if status.running && status.only_user != Some(false) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(super::EXIT_FINDING)
+    })
+}

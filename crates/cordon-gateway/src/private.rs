@@ -1,0 +1,213 @@
+//! Private places on disk: the data directory and the control socket's directory.
+//!
+//! The agent runs as the same OS user, but other local users must neither read the evidence nor
+//! stand up an impostor engine that answers `cordon approve`. So the engine creates its
+//! directories 0700 and its files 0600 (never relying on the umask), and both the engine and its
+//! clients refuse a directory or socket owned by another user or writable by others.
+//!
+//! On Windows the data lives under the user's profile (`%APPDATA%`), whose inherited ACL admits
+//! the user, SYSTEM and Administrators only; the control channel is a named pipe with an
+//! explicit security descriptor (see [`crate::control`]), so these checks are Unix-only.
+
+use std::path::Path;
+
+use crate::error::GatewayError;
+
+/// Creates `dir` (and missing parents) 0700 if absent, then checks it is ours and not writable by
+/// anyone else. An existing directory readable by others is accepted with a warning (an older
+/// install made it 0755): the files inside are 0600.
+pub fn ensure_dir(dir: &Path) -> Result<(), GatewayError> {
+    if dir.as_os_str().is_empty() {
+        return Ok(());
+    }
+    if !dir.exists() {
+        let mut builder = std::fs::DirBuilder::new();
+        builder.recursive(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::DirBuilderExt;
+            builder.mode(0o700);
+        }
+        builder
+            .create(dir)
+            .map_err(|e| GatewayError::io(format!("cannot create {}", dir.display()), e))?;
+    }
+    check_dir(dir)
+}
+
+/// Refuses a directory owned by another user or writable by group or others (the place where a
+/// socket or the evidence lives must be under the user's sole control).
+#[cfg(unix)]
+pub fn check_dir(dir: &Path) -> Result<(), GatewayError> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(dir)
+        .map_err(|e| GatewayError::io(format!("cannot inspect {}", dir.display()), e))?;
+    let insecure = |reason: String| GatewayError::Insecure {
+        path: dir.to_path_buf(),
+        reason,
+    };
+    if !meta.is_dir() {
+        return Err(insecure("not a directory".into()));
+    }
+    let me = nix::unistd::geteuid().as_raw();
+    if meta.uid() != me {
+        return Err(insecure(format!(
+            "the directory is owned by uid {}, not by you (uid {me})",
+            meta.uid()
+        )));
+    }
+    let mode = meta.mode() & 0o7777;
+    if mode & 0o022 != 0 {
+        return Err(insecure(format!(
+            "the directory is writable by other users (mode {mode:o}); run `chmod 700 {}`",
+            dir.display()
+        )));
+    }
+    if mode & 0o077 != 0 {
+        tracing::warn!(
+            "{} is readable by other users (mode {mode:o}); `chmod 700` it",
+            dir.display()
+        );
+    }
+    Ok(())
+}
+
+/// Windows: the profile directory's inherited ACL protects the data (see the module docs).
+#[cfg(not(unix))]
+pub fn check_dir(dir: &Path) -> Result<(), GatewayError> {
+    let _ = dir;
+    Ok(())
+}
+
+/// Refuses a control socket owned by another user (an impostor engine's) or one whose directory
+/// fails [`check_dir`]. A missing socket is not an error here: connecting will say so.
+#[cfg(unix)]
+pub fn check_socket(path: &Path) -> Result<(), GatewayError> {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        check_dir(dir)?;
+    }
+    let meta = match std::fs::symlink_metadata(path) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => {
+            return Err(GatewayError::io(
+                format!("cannot inspect {}", path.display()),
+                e,
+            ));
+        }
+    };
+    let insecure = |reason: String| GatewayError::Insecure {
+        path: path.to_path_buf(),
+        reason,
+    };
+    if !meta.file_type().is_socket() {
+        return Err(insecure("not a Unix socket".into()));
+    }
+    let me = nix::unistd::geteuid().as_raw();
+    if meta.uid() != me {
+        return Err(insecure(format!(
+            "the socket is owned by uid {}, not by you (uid {me}): another user's engine",
+            meta.uid()
+        )));
+    }
+    Ok(())
+}
+
+/// Creates `path` empty and 0600 if it does not exist, so a database that SQLite opens later (and
+/// the `-wal`/`-shm` files it derives from the database's mode) is private from its first byte.
+pub fn precreate_file(path: &Path) -> Result<(), GatewayError> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(GatewayError::io(
+            format!("cannot create {}", path.display()),
+            e,
+        )),
+    }
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn mode(path: &Path) -> u32 {
+        std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+    }
+
+    #[test]
+    fn creates_private_directories_and_files() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("a/b");
+        ensure_dir(&dir).unwrap();
+        assert_eq!(mode(&dir), 0o700);
+        assert_eq!(mode(&tmp.path().join("a")), 0o700);
+        let db = dir.join("evidence.db");
+        precreate_file(&db).unwrap();
+        assert_eq!(mode(&db), 0o600);
+        // Idempotent, and an existing file is left as it is.
+        std::fs::write(&db, "x").unwrap();
+        precreate_file(&db).unwrap();
+        assert_eq!(std::fs::read_to_string(&db).unwrap(), "x");
+    }
+
+    #[test]
+    fn world_writable_directory_is_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+        let err = ensure_dir(tmp.path()).unwrap_err().to_string();
+        assert!(err.contains("writable by other users"), "{err}");
+        assert!(err.contains("refusing"), "{err}");
+        // /tmp itself (sticky, world-writable) is no place for a socket either.
+        let err = check_socket(Path::new("/tmp/cordon-never.sock"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("refusing"), "{err}");
+    }
+
+    #[test]
+    fn group_writable_directory_is_refused_but_readable_is_accepted() {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o770)).unwrap();
+        assert!(check_dir(tmp.path()).is_err());
+        std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        check_dir(tmp.path()).unwrap();
+    }
+
+    #[test]
+    fn a_plain_file_posing_as_the_socket_is_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("cordon.sock");
+        check_socket(&path).unwrap();
+        std::fs::write(&path, "").unwrap();
+        let err = check_socket(&path).unwrap_err().to_string();
+        assert!(err.contains("not a Unix socket"), "{err}");
+    }
+
+    #[test]
+    fn directory_owned_by_another_user_is_refused() {
+        if !nix::unistd::geteuid().is_root() {
+            // Only root can hand a directory to another user; `/` is root's, so a non-root run
+            // checks the same rule that way.
+            let err = check_dir(Path::new("/")).unwrap_err().to_string();
+            assert!(err.contains("owned by uid 0"), "{err}");
+            return;
+        }
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("foreign");
+        std::fs::create_dir(&dir).unwrap();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+        nix::unistd::chown(&dir, Some(nix::unistd::Uid::from_raw(65534)), None).unwrap();
+        let err = ensure_dir(&dir).unwrap_err().to_string();
+        assert!(err.contains("owned by uid 65534"), "{err}");
+    }
+}
