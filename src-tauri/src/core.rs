@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::sync::{Mutex, MutexGuard};
 
 use cordon_admin::{Admin, AdminError, ShellState, Status};
+use cordon_gateway::approvals::{Channel, GrantScope};
 use cordon_gateway::{Config, Engine, GatewayError, PauseState, PendingApproval};
 use serde::Serialize;
 
@@ -185,10 +186,16 @@ impl Core {
         }
     }
 
-    /// The calls waiting for a human, oldest first.
+    /// The calls waiting for a human, oldest first, as shown to one: every text the agent chose
+    /// (names, paths, arguments, diffs) has its control characters, escapes and bidi overrides
+    /// made visible ([`PendingApproval::for_display`]).
     pub fn pending(&self) -> Result<Vec<PendingApproval>, DesktopError> {
         self.with(|engine| {
-            let mut pending = engine.pending_approvals();
+            let mut pending: Vec<PendingApproval> = engine
+                .pending_approvals()
+                .iter()
+                .map(PendingApproval::for_display)
+                .collect();
             pending.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)));
             Ok(pending)
         })
@@ -203,12 +210,25 @@ impl Core {
             .ok_or_else(|| DesktopError::UnknownApproval(id.to_owned()))
     }
 
-    /// Approves one held call (`session`: the same action in that session passes from now on).
-    /// The reviewer recorded is the config's `reviewer`.
+    /// Approves one held call from the approval window (`session`: the same action on the same
+    /// target in that session passes from now on). The reviewer recorded is the config's
+    /// `reviewer`, the channel `tray-window`.
     pub fn approve(&self, id: &str, session: bool) -> Result<Decided, DesktopError> {
+        self.approve_via(id, session, Channel::TrayWindow)
+    }
+
+    /// Approves one held call from an in-process `channel` of the desktop app (the window, a
+    /// notification's action button): being inside the engine's process is the proof of a human
+    /// that the control socket cannot give.
+    pub fn approve_via(
+        &self,
+        id: &str,
+        session: bool,
+        channel: Channel,
+    ) -> Result<Decided, DesktopError> {
         let id = check_id(id)?;
         self.with(|engine| {
-            engine.approve(id, session, None)?;
+            engine.approve(id, &GrantScope::from_session(session), None, channel)?;
             Ok(Decided {
                 id: id.to_owned(),
                 decision: "approved",

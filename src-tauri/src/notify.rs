@@ -20,14 +20,23 @@ use tauri::{AppHandle, Manager};
 use crate::core::Core;
 use crate::watch::Notice;
 
-/// The summary and body of a notice, kept apart from D-Bus so it can be tested.
+/// The summary and body of a notice, kept apart from D-Bus so it can be tested. Everything the
+/// agent chose is made visible (control characters, escapes, bidi overrides, newlines) and then
+/// markup-escaped: some daemons render `<b>` and `&amp;` in bodies.
 pub fn text(notice: &Notice) -> (String, String) {
+    let shown = |s: &str| markup_escape(&cordon_gateway::text::visible(s));
     match notice {
         Notice::One(p) => {
             let target = p.target.as_deref().unwrap_or("(no target)");
             (
-                format!("{} wants to {}", p.agent, p.action),
-                format!("{}__{} → {}\n{}", p.server, p.tool, target, p.reason),
+                format!("{} wants to {}", shown(&p.agent), shown(&p.action)),
+                format!(
+                    "{}__{} → {}\n{}",
+                    shown(&p.server),
+                    shown(&p.tool),
+                    shown(target),
+                    shown(&p.reason)
+                ),
             )
         }
         Notice::Many { waiting } => (
@@ -35,6 +44,12 @@ pub fn text(notice: &Notice) -> (String, String) {
             "Open Cordon to review them.".to_owned(),
         ),
     }
+}
+
+fn markup_escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }
 
 /// Shows the notice; the user's action comes back to [`act`].
@@ -51,7 +66,9 @@ fn act(app: &AppHandle, action: &str, id: Option<&str>) {
         return;
     };
     let outcome = match (action, id) {
-        ("approve", Some(id)) => core.approve(id, false).map(|_| ()),
+        ("approve", Some(id)) => core
+            .approve_via(id, false, cordon_gateway::approvals::Channel::Notification)
+            .map(|_| ()),
         ("deny", Some(id)) => core
             .deny(id, Some("denied from the desktop notification"))
             .map(|_| ()),
@@ -84,6 +101,32 @@ mod tests {
         assert_eq!(summary, "claude wants to job.mcp-bridge.write.file");
         assert!(body.contains("filesystem__write_file → src/a.rs"), "{body}");
         assert!(body.contains("File writes need review"), "{body}");
+    }
+
+    #[test]
+    fn hostile_text_is_shown_not_interpreted() {
+        let pending: cordon_gateway::PendingApproval = serde_json::from_value(serde_json::json!({
+            "id": "abc", "agent": "claude", "session_id": "s", "server": "fs",
+            "tool": "write\u{1b}[2K", "action": "job.mcp-bridge.write.file",
+            "target": "a\n+++ b/ok <b>x</b> \u{202e}txt.exe", "risk_tags": [], "rule_id": null,
+            "reason": "r", "diff": null, "args": {}, "args_sha256": "", "policy_version": "v",
+            "created_at": "", "expires_at": ""
+        }))
+        .unwrap_or_else(|e| panic!("fixture: {e}"));
+        let (summary, body) = text(&Notice::One(Box::new(pending)));
+        let hidden = cordon_gateway::text::is_hidden;
+        assert!(!summary.chars().any(hidden), "{summary}");
+        assert!(
+            body.chars().filter(|c| hidden(*c)).all(|c| c == '\n'),
+            "{body}"
+        );
+        assert!(body.contains("write\\x1b[2K"), "{body}");
+        assert!(
+            body.contains("a\\n+++ b/ok &lt;b&gt;x&lt;/b&gt; \\u{202e}txt.exe"),
+            "{body}"
+        );
+        // The only newline is the one between the tool line and the reason.
+        assert_eq!(body.lines().count(), 2, "{body}");
     }
 
     #[test]

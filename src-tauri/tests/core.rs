@@ -80,7 +80,9 @@ async fn approve_once_releases_exactly_that_call_with_the_configured_reviewer() 
         ticket_a.wait(&f.broker).await,
         ApprovalDecision::Approved {
             reviewer: "desk-reviewer@example.com".into(),
-            session: false
+            session: false,
+            // The window approves in-process: recorded as such in the evidence.
+            channel: cordon_gateway::approvals::Channel::TrayWindow,
         }
     );
     let left: Vec<String> = f
@@ -113,6 +115,35 @@ async fn approve_for_session_is_passed_to_the_engine() {
         ticket.wait(&f.broker).await,
         ApprovalDecision::Approved { session: true, .. }
     ));
+    // Scoped to that target: the same file passes, another file does not.
+    let grant = |target: &str| {
+        f.broker.session_grant(
+            "claude",
+            "session-1",
+            "filesystem",
+            "write_file",
+            "job.mcp-bridge.write.file",
+            Some(target),
+        )
+    };
+    assert!(grant("a.txt").is_some());
+    assert!(grant("b.txt").is_none());
+    f.core.take().unwrap().shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn the_window_is_shown_hostile_text_escaped() {
+    let f = start().await;
+    let (id, _ticket) = hold(&f.broker, "a\n+++ b/fake\u{1b}[2K\u{202e}txt.exe");
+    let shown = f.core.approval(&id).unwrap();
+    let target = shown.target.unwrap_or_default();
+    assert_eq!(target, "a\\n+++ b/fake\\x1b[2K\\u{202e}txt.exe");
+    assert_eq!(
+        shown.args["path"].as_str(),
+        Some("a\\n+++ b/fake\\x1b[2K\\u{202e}txt.exe")
+    );
+    // Deciding still goes by the id it was listed under.
+    assert!(f.core.deny(&id, None).is_ok());
     f.core.take().unwrap().shutdown().await.unwrap();
 }
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shlex
 import shutil
 import signal
 import socket
@@ -123,6 +125,20 @@ class User:
             raise AssertionError(f"cordon CLI failed\n{describe(proc)}\n{self.context()}")
         return proc
 
+    def approve(self, approval_id: str) -> None:
+        """Approves as a human must (issue 14): on a terminal (`script` gives `cordon approve` a
+        pty) with the one-time code `cordon serve` printed on its own stderr for this call."""
+        pattern = re.compile(rf"cordon: approval {re.escape(approval_id)} waiting: .* type code (\S+)$", re.M)
+        deadline = time.monotonic() + 30
+        while not (found := pattern.findall(self.serve_log.read_text(errors="replace"))):
+            assert time.monotonic() < deadline, f"no code shown for approval {approval_id}\n{self.context()}"
+            time.sleep(0.05)
+        command = shlex.join([str(cordon_bin()), "approve", approval_id, "--code", found[-1]])
+        proc = subprocess.run(
+            ["script", "-qec", command, "/dev/null"], capture_output=True, text=True, env=self.env(), cwd=self.home, timeout=60, check=False
+        )
+        assert proc.returncode == 0, describe(proc)
+
     def cli_json(self, *args: str) -> Any:
         proc = self.cli(*args)
         return json.loads(proc.stdout)
@@ -234,7 +250,7 @@ def run_agent(user: User, argv: list[str], extra_env: dict[str, str], steps: lis
                     seen.add(pending["id"])
                     verdict, reason = reviewer(pending)
                     if verdict == "approve":
-                        user.cli("approve", pending["id"])
+                        user.approve(pending["id"])
                     else:
                         user.cli("deny", pending["id"], "--reason", reason)
                     answered.append((pending, verdict))

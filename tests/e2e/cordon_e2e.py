@@ -11,15 +11,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import json
 import os
+import pty
+import re
 import secrets
+import select
 import shutil
 import signal
 import socket
 import subprocess
 import sys
 import tempfile
+import termios
 import time
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
@@ -175,8 +180,14 @@ class Engine:
         extra_servers: dict[str, ServerSpec] | None = None,
         agent_roots: dict[str, list[Path]] | None = None,
         evidence: Path | None = None,
+        http_agents: dict[str, str] | None = None,
+        nofile: int | None = None,
     ) -> None:
         self.label = label
+        # More HTTP agents (name -> token) beside HTTP_AGENT, e.g. to try one's token on another's session.
+        self.http_agents = dict(http_agents or {})
+        # A soft open-file limit for `cordon serve` (the engine raises it to the hard limit itself).
+        self.nofile = nofile
         # Workspace roots per agent (`agents.<name>.roots`): the blast radius of their writes.
         self.agent_roots = dict(agent_roots or {})
         self.extra_config = extra_config  # YAML appended to the generated config (e.g. `workspace:`)
@@ -247,8 +258,10 @@ class Engine:
 
         if HTTP_AGENT in self.agent_roots:
             lines.append(roots_line(HTTP_AGENT))
+        for agent, token in self.http_agents.items():
+            lines += [f"  {agent}:", f"    token: {yaml_str(token)}"]
         for agent in self.agent_roots:
-            if agent != HTTP_AGENT:
+            if agent != HTTP_AGENT and agent not in self.http_agents:
                 lines += [f"  {agent}:", roots_line(agent)]
         if self.port is not None:
             lines.insert(1, f"listen: 127.0.0.1:{self.port}")
@@ -273,6 +286,15 @@ class Engine:
         """`cordon serve` up to its control socket accepting (upstreams may still be starting)."""
         binary = cordon_bin()
         self._stderr_file = open(self.stderr_path, "ab")  # noqa: SIM115 - closed in stop()
+        nofile = self.nofile
+
+        def limit_files() -> None:
+            if nofile is not None:
+                import resource
+
+                _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+                resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, hard))
+
         self.proc = subprocess.Popen(
             [str(binary), "serve", "--config", str(self.config)],
             stdin=subprocess.DEVNULL,
@@ -281,6 +303,7 @@ class Engine:
             env=self.env,
             cwd=self.root,
             start_new_session=True,
+            preexec_fn=limit_files if nofile is not None else None,
         )
         self.wait_socket()
 
@@ -340,6 +363,14 @@ class Engine:
         if self in ENGINES:
             ENGINES.remove(self)
 
+    def kill(self) -> None:
+        """SIGKILL the engine and its upstreams (a crash); `start()` brings up a new one on the same files."""
+        assert self.proc is not None
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(timeout=10)
+        self._stderr_file.close()
+
     def stderr_files(self) -> list[Path]:
         return sorted(self.root.glob("*.stderr"))
 
@@ -384,8 +415,76 @@ class Engine:
         assert isinstance(data, list), f"`cordon approvals --json` is not a JSON array: {data!r}"
         return data
 
-    def approve(self, approval_id: str, *, session: bool = False) -> None:
-        self.cli("approve", str(approval_id), *(["--session"] if session else []))
+    def approval_code(self, approval_id: str) -> str:
+        """The one-time code the engine printed on its own stderr for this held call: the test
+        plays the human watching the terminal that runs `cordon serve`."""
+        pattern = re.compile(
+            rf"cordon: approval {re.escape(str(approval_id))} waiting: .* type code ([0-9A-Z]{{4}}-[0-9A-Z]{{4}})"
+        )
+        deadline = time.monotonic() + POLL_DEADLINE
+        while True:
+            found = pattern.findall(self.stderr_path.read_text(errors="replace"))
+            if found:
+                return found[-1]
+            if time.monotonic() > deadline:
+                raise AssertionError(f"the engine showed no code for approval {approval_id}\n{self.context()}")
+            time.sleep(POLL_INTERVAL)
+
+    def challenge_code(self, action: str, after: int) -> str:
+        """The one-time code the engine printed for a guarded action (resume, tool approval),
+        looking only at stderr written after byte offset `after`."""
+        pattern = re.compile(rf"cordon: one-time code ([0-9A-Z]{{4}}-[0-9A-Z]{{4}}) for: {re.escape(action)} \(")
+        deadline = time.monotonic() + POLL_DEADLINE
+        while True:
+            found = pattern.findall(self.stderr_path.read_bytes()[after:].decode(errors="replace"))
+            if found:
+                return found[-1]
+            if time.monotonic() > deadline:
+                raise AssertionError(f"the engine showed no code for {action!r}\n{self.context()}")
+            time.sleep(POLL_INTERVAL)
+
+    def cli_tty(self, *args: str, typed: str = "", check: bool = True) -> tuple[int, str]:
+        """`cordon ARGS --config F` on a fresh pseudo-terminal that is its controlling terminal
+        (stdin, stdout, stderr and /dev/tty), as a human at a terminal runs it; `typed` is what
+        the human types. Returns (exit code, everything the terminal showed)."""
+        return run_on_pty(
+            [str(cordon_bin()), *args, "--config", str(self.config)], self.env, self.root, typed, check
+        )
+
+    def approve(
+        self, approval_id: str, *, session: bool = False, prefix: str | None = None, code: str | None = None
+    ) -> None:
+        """Approve as the human does: on a terminal, with the code the engine showed."""
+        code = code or self.approval_code(approval_id)
+        scope = ["--session"] if session else []
+        if prefix is not None:
+            scope = ["--session-prefix", prefix]
+        run_on_pty_interactive(
+            [str(cordon_bin()), "approve", str(approval_id), *scope, "--config", str(self.config)],
+            self.env,
+            self.root,
+            lambda: code + "\n",
+        )
+
+    def guarded_cli(self, *args: str, action: str, check: bool = True) -> tuple[int, str]:
+        """A command that loosens governance (`resume`, `tools approve`) as the human runs it: on
+        a terminal it asks the engine for a one-time code; the human reads it on the engine's
+        own stderr and types it. Returns (exit code, what the terminal showed)."""
+        offset = self.stderr_path.stat().st_size
+        return run_on_pty_interactive(
+            [str(cordon_bin()), *args, "--config", str(self.config)],
+            self.env,
+            self.root,
+            lambda: self.challenge_code(action, offset) + "\n",
+            check=check,
+        )
+
+    def resume(self, agent: str | None = None) -> None:
+        """`cordon resume [--agent A]` with the code the engine shows."""
+        if agent is None:
+            self.guarded_cli("resume", action="resume all agents")
+        else:
+            self.guarded_cli("resume", "--agent", agent, action=f"resume agent {agent}")
 
     def deny(self, approval_id: str, reason: str) -> None:
         self.cli("deny", str(approval_id), "--reason", reason)
@@ -439,10 +538,11 @@ class Engine:
 
     @contextlib.asynccontextmanager
     async def http(
-        self, token: str | None = None, *, wait_tools: bool = True, **session_options: Any
+        self, token: str | None = None, *, wait_tools: bool = True, initialize: bool = True, **session_options: Any
     ) -> AsyncIterator[ClientSession]:
         """An initialized SDK session over Streamable HTTP with `Authorization: Bearer TOKEN`.
-        `session_options` go to the SDK's ClientSession (e.g. `list_roots_callback`)."""
+        `session_options` go to the SDK's ClientSession (e.g. `list_roots_callback`). With
+        initialize=False the session is left for the test to negotiate (e.g. `discover()`)."""
         assert self.url is not None, "this engine has no HTTP listener"
         await anyio.to_thread.run_sync(self.wait_tcp)
         headers = {"Authorization": f"Bearer {token or self.token}"}
@@ -452,7 +552,8 @@ class Engine:
                 async with ClientSession(
                     read, write, read_timeout_seconds=CALL_TIMEOUT, **session_options
                 ) as session:
-                    await session.initialize()
+                    if initialize:
+                        await session.initialize()
                     if wait_tools:
                         await wait_for_tools(session, self.expected_tools())
                     yield session
@@ -530,6 +631,95 @@ class PendingCall:
         if self.error is not None:
             raise AssertionError(f"{self.name} {self.describe()}")
         return self.result
+
+
+def _readable(fd: int, timeout: float) -> bool:
+    """Whether `fd` has data within `timeout` seconds. poll, not select: select() refuses
+    descriptors above 1024, which a test holding many sockets open (the connection flood) has."""
+    poller = select.poll()
+    poller.register(fd, select.POLLIN | select.POLLHUP | select.POLLERR)
+    return bool(poller.poll(int(timeout * 1000)))
+
+
+def _pty_child_setup() -> None:
+    """In the child: a new session whose controlling terminal is the pty on fd 0."""
+    os.setsid()
+    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+
+def _read_pty(master: int, proc: subprocess.Popen[bytes], deadline: float) -> bytes:
+    out = b""
+    while True:
+        if time.monotonic() > deadline:
+            proc.kill()
+            raise AssertionError(f"command on a pty did not finish; it showed:\n{out.decode(errors='replace')}")
+        ready = _readable(master, 0.2)
+        if ready:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:  # EIO: the child closed the terminal
+                chunk = b""
+            if not chunk:
+                break
+            out += chunk
+        elif proc.poll() is not None:
+            break
+    return out
+
+
+def run_on_pty(
+    argv: list[str], env: dict[str, str], cwd: Path, typed: str = "", check: bool = True
+) -> tuple[int, str]:
+    """Runs argv with a fresh pseudo-terminal as stdin/stdout/stderr and controlling terminal."""
+    master, slave = pty.openpty()
+    try:
+        proc = subprocess.Popen(
+            argv, stdin=slave, stdout=slave, stderr=slave, env=env, cwd=cwd, preexec_fn=_pty_child_setup
+        )
+    finally:
+        os.close(slave)
+    try:
+        if typed:
+            os.write(master, typed.encode())
+        out = _read_pty(master, proc, time.monotonic() + CLI_TIMEOUT)
+        code = proc.wait(timeout=CLI_TIMEOUT)
+    finally:
+        os.close(master)
+    shown = out.decode(errors="replace")
+    if check and code != 0:
+        raise AssertionError(f"`{' '.join(argv)}` on a terminal exited {code}:\n{shown}")
+    return code, shown
+
+
+def run_on_pty_interactive(
+    argv: list[str], env: dict[str, str], cwd: Path, answer: Callable[[], str], check: bool = True
+) -> tuple[int, str]:
+    """Like run_on_pty, but types `answer()` once the command has asked for a code."""
+    master, slave = pty.openpty()
+    try:
+        proc = subprocess.Popen(
+            argv, stdin=slave, stdout=slave, stderr=slave, env=env, cwd=cwd, preexec_fn=_pty_child_setup
+        )
+    finally:
+        os.close(slave)
+    try:
+        shown = b""
+        deadline = time.monotonic() + CLI_TIMEOUT
+        while b"Code:" not in shown:
+            if time.monotonic() > deadline or proc.poll() is not None:
+                raise AssertionError(f"`{' '.join(argv)}` never asked for a code:\n{shown.decode(errors='replace')}")
+            ready = _readable(master, 0.2)
+            if ready:
+                shown += os.read(master, 4096)
+        os.write(master, answer().encode())
+        shown += _read_pty(master, proc, deadline)
+        code = proc.wait(timeout=CLI_TIMEOUT)
+    finally:
+        os.close(master)
+    text = shown.decode(errors="replace")
+    if check and code != 0:
+        raise AssertionError(f"`{' '.join(argv)}` on a terminal exited {code}:\n{text}")
+    return code, text
 
 
 async def cli_async(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:

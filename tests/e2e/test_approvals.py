@@ -61,6 +61,7 @@ def test_write_is_held_then_approved(shared_engine: Engine, files: Path) -> None
             assert any(line.startswith("@@") for line in diff.splitlines()), diff
             assert any(line.startswith("---") for line in diff.splitlines()), diff
 
+            code = await cli_async(shared_engine.approval_code, pending["id"])
             await cli_async(shared_engine.approve, pending["id"])
             result = await call.outcome()
             assert not result.is_error, result_summary(result)
@@ -68,8 +69,10 @@ def test_write_is_held_then_approved(shared_engine: Engine, files: Path) -> None
             # Used once: it is gone from the queue, and approving it again is an error.
             listing = await cli_async(shared_engine.approvals)
             assert not [e for e in listing if e["id"] == pending["id"]], listing
-            again = await cli_async(shared_engine.cli, "approve", str(pending["id"]), check=False)
-            assert again.returncode == 1, f"approving twice: exit {again.returncode} {again.stdout} {again.stderr}"
+            status, shown = await cli_async(
+                shared_engine.cli_tty, "approve", str(pending["id"]), "--code", code, check=False
+            )
+            assert status == 1 and "no pending approval" in shown, f"approving twice: exit {status}\n{shown}"
 
     run(scenario)
     records = records_mentioning(shared_engine.log(), target)
@@ -118,10 +121,11 @@ def test_held_write_over_http_then_approved(shared_engine: Engine, files: Path) 
 
 
 def test_approve_and_deny_unknown_id_fail(shared_engine: Engine) -> None:
-    for args in (("approve", "no-such-approval-id"), ("deny", "no-such-approval-id", "--reason", "x")):
-        proc = shared_engine.cli(*args, check=False)
-        assert proc.returncode == 1, f"{args}: exit {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
-        assert proc.stderr.strip() or proc.stdout.strip(), f"{args}: no message"
+    status, shown = shared_engine.cli_tty("approve", "no-such-approval-id", "--code", "AAAA-AAAA", check=False)
+    assert status == 1 and "no pending approval" in shown, f"exit {status}\n{shown}"
+    proc = shared_engine.cli("deny", "no-such-approval-id", "--reason", "x", check=False)
+    assert proc.returncode == 1, f"deny: exit {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
+    assert "no pending approval" in proc.stderr, proc.stderr
 
 
 @pytest.mark.parametrize("tool", ["edit_file", "move_file", "create_directory"])

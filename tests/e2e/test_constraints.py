@@ -66,7 +66,7 @@ def test_pause_and_resume_mid_session_for_stdio_and_http(engine: Engine) -> None
             for session in (stdio, http):
                 refused = await session.call_tool("filesystem__list_directory", {"path": str(engine.files)})
                 assert refused.is_error and "paused for all agents" in text_of(refused), text_of(refused)
-            await cli_async(engine.cli, "resume")
+            await cli_async(engine.resume)
             assert await cli_async(pause_state, engine) == {"all": False, "agents": []}
             for session in (stdio, http):
                 ok = await session.call_tool("everything__echo", {"message": "after"})
@@ -92,7 +92,7 @@ def test_pausing_denies_a_call_held_for_approval(engine: Engine) -> None:
                 result = await call.outcome()
             assert result.is_error, result_summary(result)
             assert "Cordon was paused" in text_of(result), text_of(result)
-            await cli_async(engine.cli, "resume", "--agent", STDIO_AGENT)
+            await cli_async(engine.resume, STDIO_AGENT)
         assert not target.exists()
         record = [r for r in engine.log() if r.get("tool") == "create_directory"][-1]
         assert record["outcome"] == "rejected", record

@@ -279,9 +279,21 @@ def test_a_changed_tool_is_withheld_until_approved(tmp_path: Path) -> None:
     assert any(r.get("rule_id") == "cordon:tool-pin" for r in records), json.dumps(records, indent=1)
 
     # A wrong hash is refused; the reviewed one is approved through the running engine.
-    wrong = engine.cli("tools", "approve", "echo", "report", "--hash", "00000000", check=False)
-    assert wrong.returncode != 0, describe(wrong)
-    engine.cli("tools", "approve", "echo", "report", "--hash", pending[0]["new_hash"][:12])
+    # Accepting a changed tool needs a human: never from a script, and on a terminal only with the
+    # one-time code the engine shows on its own channel.
+    scripted = engine.cli("tools", "approve", "echo", "report", "--hash", pending[0]["new_hash"][:12], check=False)
+    assert scripted.returncode != 0 and "interactive terminal" in scripted.stderr, describe(scripted)
+    status, shown = engine.guarded_cli(
+        "tools", "approve", "echo", "report", "--hash", "00000000",
+        action="accept the changed definition of tool echo__report (hash 00000000)",
+        check=False,
+    )
+    assert status != 0, shown
+    new_hash = pending[0]["new_hash"][:12]
+    engine.guarded_cli(
+        "tools", "approve", "echo", "report", "--hash", new_hash,
+        action=f"accept the changed definition of tool echo__report (hash {new_hash})",
+    )
     names, result = run(call_once)
     assert "echo__report" in names and not result.is_error, text_of(result)
     assert engine.cli_json("tools", "changes", "--json") == []

@@ -36,8 +36,10 @@ def test_unanswered_approval_times_out(engine: Engine) -> None:
         assert not [e for e in listing if mentions(target)(e)], f"expired approval still listed: {listing}"
         for pending in seen[:1]:
             assert pending["expires_at"] > pending["created_at"], pending
-            late = await cli_async(engine.cli, "approve", str(pending["id"]), check=False)
-            assert late.returncode == 1, f"approving an expired call: exit {late.returncode} {late.stdout} {late.stderr}"
+            # Even the human with the right code cannot release it any more.
+            code = await cli_async(engine.approval_code, pending["id"])
+            status, shown = await cli_async(engine.cli_tty, "approve", str(pending["id"]), "--code", code, check=False)
+            assert status == 1 and "no pending approval" in shown, f"approving an expired call: exit {status}\n{shown}"
 
     run(scenario)
     assert target.read_text() == "original\n"

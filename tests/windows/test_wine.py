@@ -16,6 +16,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -26,6 +27,10 @@ import anyio
 import pytest
 from mcp.client.session import ClientSession
 from mcp.client.stdio import StdioServerParameters, stdio_client
+
+# The e2e harness's pseudo-terminal runner (the human's terminal).
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "e2e"))
+from cordon_e2e import run_on_pty  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 WINE = os.environ.get("CORDON_WINE", "")
@@ -139,10 +144,29 @@ class WineEngine:
         except json.JSONDecodeError:
             raise AssertionError(f"cordon.exe {' '.join(args)} printed no JSON:\n{proc.stdout}\n{proc.stderr}") from None
 
-    def approve(self, approval_id: str) -> subprocess.CompletedProcess[str]:
-        # The human's side. Should `cordon approve` come to ask for a proof (a one-time code
-        # typed at a terminal), this is the one place that supplies it.
-        return self.cli("approve", approval_id)
+    def approval_code(self, approval_id: str) -> str:
+        """The one-time code the engine printed on its own stderr for this held call (the test
+        plays the human watching the console that runs `cordon.exe serve`)."""
+        pattern = re.compile(
+            rf"cordon: approval {re.escape(approval_id)} waiting: .* type code ([0-9A-Z]{{4}}-[0-9A-Z]{{4}})"
+        )
+        deadline = time.monotonic() + CLI_TIMEOUT
+        while time.monotonic() < deadline:
+            found = pattern.findall(self.stderr.read_text(errors="replace"))
+            if found:
+                return str(found[-1])
+            time.sleep(0.1)
+        raise AssertionError(f"the engine showed no code for approval {approval_id}\n{self.context()}")
+
+    def approve(self, approval_id: str) -> str:
+        """The human's side: `cordon.exe approve ID --code CODE` at a terminal (a pty, which Wine
+        presents to the program as its console), with the code the engine showed."""
+        code = self.approval_code(approval_id)
+        argv = [WINE, EXE, "approve", approval_id, "--code", code, "--config", winpath(self.config)]
+        status, shown = run_on_pty(argv, wine_env(), self.root, check=False)
+        if status != 0:
+            raise AssertionError(f"cordon.exe approve on a terminal exited {status}:\n{shown}\n{self.context()}")
+        return shown
 
 
 @pytest.fixture(scope="module")

@@ -180,12 +180,207 @@ pub(crate) fn classify(call: &ToolCall) -> Outcome {
         "resources/read" => resource_read(call, args, &mut out),
         _ => unknown_tool(call, args, &mut out),
     }
+    if let Some(known) = known_read_args(tool) {
+        let extra: Vec<&String> = args
+            .keys()
+            .filter(|k| !known.contains(&k.as_str()))
+            .collect();
+        if !extra.is_empty() {
+            out.diagnostics.push(format!(
+                "{tool} is given arguments it does not document ({}): not a proven read",
+                extra
+                    .iter()
+                    .map(|k| format!("{k:?}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+            let unknown = tool_topic(&call.server, &call.tool);
+            for d in &mut out.drafts {
+                if d.topic.starts_with("read.")
+                    && !matches!(d.topic.as_str(), READ_ENV | READ_SECRETS)
+                {
+                    d.topic = unknown.clone();
+                }
+            }
+        }
+    }
+    if tool.starts_with("git_") {
+        for (k, v) in args {
+            if let Value::String(s) = v
+                && s.starts_with('-')
+                && !matches!(k.as_str(), "message" | "content")
+            {
+                out.diagnostics.push(format!(
+                    "argument {k:?} of {tool} starts with '-': it would be read as a git option"
+                ));
+                out.drafts.push(Draft::new(EXEC_SHELL));
+            }
+        }
+    }
+    // Tools are judged by their arguments too: command-like fields anywhere in the arguments
+    // are classified as commands (the strictest part wins), so a read tool or an unknown tool
+    // cannot launder `terraform destroy`.
+    let shell = SHELL_TOOLS.contains(&tool);
+    let mut sh = ShellOutcome::default();
+    command_fields(&Value::Object(args.clone()), shell, 0, &mut sh);
+    if !sh.drafts.is_empty() {
+        out.diagnostics.push(format!(
+            "{tool}: command-like arguments classified as commands"
+        ));
+        out.drafts.extend(sh.drafts);
+        out.diagnostics.extend(sh.diagnostics);
+    }
     if out.drafts.is_empty() {
         out.diagnostics
             .push("nothing classified: conservative fallback".to_owned());
         out.drafts.push(Draft::new(EXEC_SHELL));
     }
     out
+}
+
+/// The arguments a known read tool documents; any other makes the call unproven (a server
+/// may act on it in ways the mapping does not know).
+fn known_read_args(tool: &str) -> Option<&'static [&'static str]> {
+    Some(match tool {
+        "read_file" | "read_text_file" => &["path", "head", "tail"],
+        "file_read" => &[
+            "path",
+            "offset",
+            "limit",
+            "max_bytes",
+            "start_line",
+            "end_line",
+        ],
+        "read_media_file" | "get_file_info" | "list_allowed_directories" => &["path"],
+        "Read" => &["file_path", "offset", "limit", "pages"],
+        "read_multiple_files" => &["paths"],
+        "list_directory" => &["path"],
+        "list_directory_with_sizes" => &["path", "sortBy"],
+        "directory_tree" => &["path", "excludePatterns"],
+        "LS" => &["path", "ignore"],
+        "search_files" => &[
+            "path",
+            "pattern",
+            "excludePatterns",
+            "content",
+            "regex",
+            "case_sensitive",
+            "include_hidden",
+            "max_results",
+        ],
+        "Glob" => &["pattern", "path"],
+        "Grep" => &[
+            "pattern",
+            "path",
+            "glob",
+            "type",
+            "output_mode",
+            "-i",
+            "-n",
+            "-A",
+            "-B",
+            "-C",
+            "multiline",
+            "head_limit",
+            "offset",
+        ],
+        "git_status" => &["repo_path", "path"],
+        "git_diff_unstaged" | "git_diff_staged" => &["repo_path", "context_lines"],
+        "git_diff" => &[
+            "repo_path",
+            "target",
+            "context_lines",
+            "path",
+            "staged",
+            "ref",
+            "paths",
+        ],
+        "git_log" => &[
+            "repo_path",
+            "max_count",
+            "start_timestamp",
+            "end_timestamp",
+            "path",
+            "ref",
+        ],
+        "git_show" => &["repo_path", "revision"],
+        "git_branch" => &["repo_path", "branch_type", "contains", "not_contains"],
+        _ => return None,
+    })
+}
+
+/// Argument names that carry a command line (a string) or an argv (an array of strings).
+const COMMAND_KEYS: &[&str] = &[
+    "command",
+    "cmd",
+    "script",
+    "code",
+    "shell",
+    "bash",
+    "sh",
+    "exec",
+    "run",
+    "commandline",
+    "command_line",
+    "shell_command",
+];
+const ARGV_KEYS: &[&str] = &["args", "argv", "arguments"];
+
+/// Classify every command-like field in `v` (bounded depth). A shell tool's own top-level
+/// `command` is classified by [`shell_tool`] already.
+fn command_fields(v: &Value, shell: bool, depth: usize, out: &mut ShellOutcome) {
+    if depth > 6 || out.drafts.len() > 64 {
+        return;
+    }
+    match v {
+        Value::Object(m) => {
+            for (k, x) in m {
+                let key = k.to_ascii_lowercase();
+                let top_shell_command = shell && depth == 0 && key == "command";
+                if COMMAND_KEYS.contains(&key.as_str()) && !top_shell_command {
+                    match x {
+                        Value::String(s) if !s.trim().is_empty() => {
+                            shell::classify_command_line(s, 0, out);
+                        }
+                        Value::Array(items)
+                            if !items.is_empty() && items.iter().all(Value::is_string) =>
+                        {
+                            let argv: Vec<String> = items
+                                .iter()
+                                .filter_map(Value::as_str)
+                                .map(str::to_owned)
+                                .collect();
+                            shell::classify_argv_top(&argv, out);
+                        }
+                        _ => command_fields(x, shell, depth + 1, out),
+                    }
+                } else if ARGV_KEYS.contains(&key.as_str())
+                    && let Value::Array(items) = x
+                    && !items.is_empty()
+                    && items.iter().all(Value::is_string)
+                {
+                    // An argv next to a command (`{"command": "git", "args": [...]}`) was
+                    // classified with it below; alone it is a command of its own.
+                    let mut argv: Vec<String> = Vec::new();
+                    if let Some(Value::String(c)) = m.get("command").or_else(|| m.get("cmd"))
+                        && !c.contains(char::is_whitespace)
+                    {
+                        argv.push(c.clone());
+                    }
+                    argv.extend(items.iter().filter_map(Value::as_str).map(str::to_owned));
+                    shell::classify_argv_top(&argv, out);
+                } else {
+                    command_fields(x, shell, depth + 1, out);
+                }
+            }
+        }
+        Value::Array(items) => {
+            for x in items {
+                command_fields(x, shell, depth + 1, out);
+            }
+        }
+        _ => {}
+    }
 }
 
 fn json_type(v: &Value) -> &'static str {

@@ -14,6 +14,9 @@ pub(crate) struct PathUse {
     pub path: String,
     /// True when the part writes, moves or removes it.
     pub write: bool,
+    /// True when only the name or metadata is read, never the contents (`ls .env`,
+    /// `git log -- .env`): a secret's name is not a secret.
+    pub name_only: bool,
 }
 
 /// A part before secret detection.
@@ -58,15 +61,31 @@ impl Draft {
 
     /// Builder: add paths read.
     pub(crate) fn reads<I: IntoIterator<Item = String>>(mut self, paths: I) -> Draft {
-        self.paths
-            .extend(paths.into_iter().map(|path| PathUse { path, write: false }));
+        self.paths.extend(paths.into_iter().map(|path| PathUse {
+            path,
+            write: false,
+            name_only: false,
+        }));
+        self
+    }
+
+    /// Builder: add paths whose name or metadata only is read.
+    pub(crate) fn names<I: IntoIterator<Item = String>>(mut self, paths: I) -> Draft {
+        self.paths.extend(paths.into_iter().map(|path| PathUse {
+            path,
+            write: false,
+            name_only: true,
+        }));
         self
     }
 
     /// Builder: add paths written.
     pub(crate) fn writes<I: IntoIterator<Item = String>>(mut self, paths: I) -> Draft {
-        self.paths
-            .extend(paths.into_iter().map(|path| PathUse { path, write: true }));
+        self.paths.extend(paths.into_iter().map(|path| PathUse {
+            path,
+            write: true,
+            name_only: false,
+        }));
         self
     }
 

@@ -20,7 +20,16 @@
 //! `git.history-rewrite` < `git.force-push` < `db.drop` < `cloud.delete` < `k8s.delete` <
 //! `infra.destroy` < `read.env` < `read.secrets`.
 //!
-//! Decisions worth knowing: `.env.example` and friends count as dotenv (conservative); harmless
+//! Reads are proven, not presumed (issue 14): a reading program is a read only when every option
+//! is on its positive list (`shell::readonly`, `shell::gitread`); an option that writes makes it a
+//! write of the named path, any other unlisted option `exec.shell`, each with a diagnostic naming
+//! the option. Writes into places that run code later carry `persistence` (and
+//! `persistence-silent`), paths of Cordon's own state make a part `cordon.state`, commands that
+//! drive Cordon are `cordon.control` ([`guard`]). Command-like arguments of any tool are
+//! classified as commands too (strictest wins).
+//!
+//! Decisions worth knowing: dotenv templates (`.env.example`...) are not secrets, and a name is
+//! not its contents (`ls .env`, `git log -- .env`); harmless
 //! builtins (`echo`, `true`, `export X=1`, `cd`) are `read.file`/`read.dir` without paths so they
 //! never raise a compound command; a read tool whose path argument has the wrong JSON type
 //! becomes `tool.<server>.<tool>` (a `read.*: allow` rule must not wave through a call the
@@ -33,6 +42,7 @@ use serde::{Deserialize, Serialize};
 mod builtin;
 mod custom;
 mod draft;
+pub mod guard;
 mod path;
 pub mod production;
 pub mod resolve;
@@ -40,6 +50,7 @@ mod shell;
 mod topic;
 
 pub use custom::{CustomMapping, MappingError};
+pub use guard::{CordonPaths, Persistence, persistence};
 pub use path::{SecretKind, normalize_path, secret_kind};
 pub use production::{ProductionError, ProductionTargets, Target, TargetKind};
 pub use resolve::{FsResolver, NoopResolver, PathResolver, resolve_physical, within_roots};
@@ -106,6 +117,8 @@ pub struct Classification {
 pub struct Classifier {
     custom: Vec<CustomMapping>,
     production: ProductionTargets,
+    cordon: CordonPaths,
+    persistence: Option<globset::GlobSet>,
 }
 
 impl Classifier {
@@ -114,7 +127,27 @@ impl Classifier {
         Classifier {
             custom,
             production: ProductionTargets::default(),
+            cordon: CordonPaths::default(),
+            persistence: None,
         }
+    }
+
+    /// Also treat these paths as Cordon's own state (the gateway's configured evidence
+    /// database, policy, signing key...). Standard locations are known without it.
+    pub fn with_cordon_paths(mut self, cordon: CordonPaths) -> Classifier {
+        self.cordon = cordon;
+        self
+    }
+
+    /// Cordon's own paths this classifier protects.
+    pub fn cordon_paths(&self) -> &CordonPaths {
+        &self.cordon
+    }
+
+    /// Also tag writes matching these globs `persistence` (a policy's `persistence:` list).
+    pub fn with_persistence_globs(mut self, globs: globset::GlobSet) -> Classifier {
+        self.persistence = Some(globs);
+        self
     }
 
     /// Also tags calls naming one of these targets `production` (see [`production`]).
@@ -163,12 +196,12 @@ impl Classifier {
                         diagnostics.extend(hits);
                     }
                 }
-                finish_part(d, resolver, &mut budget, &mut diagnostics)
+                self.finish_part(d, resolver, &mut budget, &mut diagnostics)
             })
             .collect();
         if parts.is_empty() {
             diagnostics.push("nothing classified: conservative fallback".to_owned());
-            parts.push(finish_part(
+            parts.push(self.finish_part(
                 Draft::new(topic::EXEC_SHELL),
                 resolver,
                 &mut budget,
@@ -209,6 +242,58 @@ fn full_topic(short: &str) -> String {
     }
 }
 
+impl Classifier {
+    /// Secret detection, persistence and Cordon's own state on every path, then the full topic.
+    fn finish_part(
+        &self,
+        d: Draft,
+        resolver: &dyn PathResolver,
+        budget: &mut usize,
+        diagnostics: &mut Vec<String>,
+    ) -> Part {
+        let mut d = d;
+        let uses = d.paths.clone();
+        for use_ in &uses {
+            let mut candidates = vec![use_.path.clone()];
+            if let Some(real) = resolver.resolve(&use_.path) {
+                candidates.push(normalize_path(&real, None));
+            }
+            for c in &candidates {
+                if use_.write {
+                    let hit = guard::persistence(c)
+                        .map(|p| (p.reason.to_owned(), p.silent))
+                        .or_else(|| {
+                            self.persistence
+                                .as_ref()
+                                .filter(|g| g.is_match(c))
+                                .map(|_| {
+                                    ("the policy names it a persistence target".to_owned(), false)
+                                })
+                        });
+                    if let Some((reason, silent)) = hit {
+                        if !d.tags.contains(topic::TAG_PERSISTENCE) {
+                            diagnostics.push(format!("writes {c}: {reason}"));
+                        }
+                        d.tags.insert(topic::TAG_PERSISTENCE.to_owned());
+                        if silent {
+                            d.tags.insert(topic::TAG_PERSISTENCE_SILENT.to_owned());
+                        }
+                    }
+                }
+                if !use_.name_only
+                    && let Some(why) = self.cordon.touches(c)
+                {
+                    if topic_severity(&d.topic) < topic_severity(topic::CORDON_STATE) {
+                        diagnostics.push(why);
+                    }
+                    d.escalate(topic::CORDON_STATE);
+                }
+            }
+        }
+        finish_part(d, resolver, budget, diagnostics)
+    }
+}
+
 /// Secret detection (literal and resolved paths) and the full topic.
 fn finish_part(
     mut d: Draft,
@@ -223,7 +308,7 @@ fn finish_part(
     let mut dynamic_read = false;
     let mut exhausted = false;
     for use_ in std::mem::take(&mut d.paths) {
-        dynamic_read |= !use_.write && use_.path.contains('$');
+        dynamic_read |= !use_.write && !use_.name_only && use_.path.contains('$');
         let mut candidates = vec![use_.path.clone()];
         if let Some(real) = resolver.resolve(&use_.path) {
             let real = normalize_path(&real, None);
@@ -252,6 +337,13 @@ fn finish_part(
                     exhausted = true;
                     None
                 }
+            };
+            // A name is not its contents (`ls .env`), but a secret directory's listing or a
+            // key's metadata still counts (`ls ~/.ssh`).
+            let kind = if use_.name_only && kind != Some(SecretKind::Secrets) {
+                None
+            } else {
+                kind
             };
             if kind.is_some() {
                 if use_.write {

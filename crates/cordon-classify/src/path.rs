@@ -72,8 +72,8 @@ fn split_root(s: &str) -> (String, &str) {
 }
 
 /// Whether a normalised path names a secret. Case-insensitive (macOS and Windows disks are).
-/// `.env.example` and friends count as secrets too: conservative, since nothing stops a real
-/// secret from living in one, and reading a template is rarely needed without a human around.
+/// Dotenv templates (`.env.example`, `.env.sample`, `.env.template`, `.env.dist`) are not
+/// secrets: they document variable names, and agents need them to set up a project.
 /// A NUL byte ends the path for this check, as it would for the operating system.
 pub fn secret_kind(normalised: &str) -> Option<SecretKind> {
     let cut = normalised.split('\0').next().unwrap_or(normalised);
@@ -82,7 +82,25 @@ pub fn secret_kind(normalised: &str) -> Option<SecretKind> {
     let base = comps.last().copied().unwrap_or("");
     let has_pair = |a: &str, b: &str| comps.windows(2).any(|w| w == [a, b]);
 
-    // Dotenv and process environments.
+    // Dotenv and process environments; templates document names only.
+    const TEMPLATES: &[&str] = &[
+        ".example",
+        ".sample",
+        ".template",
+        ".dist",
+        ".defaults",
+        ".schema",
+        ".tmpl",
+        ".tpl",
+    ];
+    if (base.starts_with(".env.") || base.ends_with(".env"))
+        && TEMPLATES.iter().any(|t| {
+            base.ends_with(t) || base.starts_with(&format!("{}.", t.trim_start_matches('.')))
+        })
+        && !base.ends_with(".env")
+    {
+        return None;
+    }
     if base == ".env" || base.starts_with(".env.") || base.ends_with(".env") || base == ".envrc" {
         return Some(SecretKind::Env);
     }
@@ -403,7 +421,9 @@ mod tests {
             (".env", Some(Env)),
             (".ENV", Some(Env)),
             (".env.local", Some(Env)),
-            (".env.example", Some(Env)),
+            (".env.example", None),
+            (".env.sample", None),
+            (".env.example.local", Some(Env)),
             ("config/prod.env", Some(Env)),
             (".envrc", Some(Env)),
             ("/proc/self/environ", Some(Env)),

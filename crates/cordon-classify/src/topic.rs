@@ -50,6 +50,18 @@ pub(crate) const DEPS_ADD: &str = "deps.add";
 /// Something fetched from the network by a command.
 pub(crate) const NET_FETCH: &str = "net.fetch";
 
+/// Cordon's own state (config, policies, evidence, keys, agent hook files) was touched.
+pub(crate) const CORDON_STATE: &str = "cordon.state";
+/// A command that drives Cordon (`cordon approve`, `sqlite3` on the evidence, `pkill cordon`).
+pub(crate) const CORDON_CONTROL: &str = "cordon.control";
+
+/// Risk tag: writes a place that runs code later (git hooks and config, shell rc files...).
+pub(crate) const TAG_PERSISTENCE: &str = "persistence";
+/// Risk tag: a persistence target that runs without anyone opening anything.
+pub(crate) const TAG_PERSISTENCE_SILENT: &str = "persistence-silent";
+/// Risk tag: a delete that wipes a whole tree (`rm -rf /`, `~`, the workspace root).
+pub(crate) const TAG_CATASTROPHIC: &str = "catastrophic";
+
 /// Risk tag: changes code or files in the workspace.
 pub(crate) const TAG_CODE_CHANGE: &str = "code-change";
 /// Risk tag: publishes something beyond the machine.
@@ -94,6 +106,8 @@ pub const KNOWN_TOPICS: &[&str] = &[
     "job.mcp-bridge.db.drop",
     "job.mcp-bridge.deps.add",
     "job.mcp-bridge.net.fetch",
+    "job.mcp-bridge.cordon.state",
+    "job.mcp-bridge.cordon.control",
 ];
 
 /// Every risk tag the classifier emits (`production` when the policy declares targets), so
@@ -108,6 +122,9 @@ pub const KNOWN_RISK_TAGS: &[&str] = &[
     "network",
     "exec",
     "production",
+    "persistence",
+    "persistence-silent",
+    "catastrophic",
 ];
 
 /// Strictness of a topic (full or short form): the compound command's topic is the part with
@@ -134,6 +151,8 @@ pub fn topic_severity(topic: &str) -> u8 {
         CLOUD_DELETE => 91,
         K8S_DELETE => 92,
         INFRA_DESTROY => 95,
+        CORDON_STATE => 96,
+        CORDON_CONTROL => 97,
         READ_ENV => 99,
         READ_SECRETS => 100,
         _ => 65,

@@ -55,7 +55,7 @@ fn nested_shells() {
     check("bash -c 'terraform destroy'", "infra.destroy", INFRA);
     check("sh -c 'cat .env'", "read.env", ENV);
     check("zsh -c 'git push -f'", "git.force-push", FORCE);
-    check("bash -lc 'rm -rf /'", "write.remove", REMOVE);
+    check("bash -lc 'rm -rf /'", "write.remove", &["catastrophic", "code-change", "destructive"]);
     check("bash -o pipefail -c 'rm x'", "write.remove", REMOVE);
     check(r#"bash -c "sh -c 'zsh -c \"cat ~/.ssh/id_rsa\"'""#, "read.secrets", SECRETS);
     check("/bin/bash -c 'kubectl delete ns prod'", "k8s.delete", INFRA);
@@ -64,8 +64,8 @@ fn nested_shells() {
     check("eval \"$(echo x)\"; eval cat .env", "read.env", &["credentials", "exec"]);
     check("bash <<'EOF'\nterraform destroy -auto-approve\nEOF", "infra.destroy", &["destructive", "exec", "infrastructure"]);
     check("bash <<< 'git push --force'", "git.force-push", &["deploy", "destructive", "exec"]);
-    check("echo 'rm -rf /' | sh", "write.remove", &["code-change", "destructive", "exec"]);
-    check("cat <<'EOF' | sh\nrm -rf /\nEOF", "write.remove", &["code-change", "destructive", "exec"]);
+    check("echo 'rm -rf /' | sh", "write.remove", &["catastrophic", "code-change", "destructive", "exec"]);
+    check("cat <<'EOF' | sh\nrm -rf /\nEOF", "write.remove", &["catastrophic", "code-change", "destructive", "exec"]);
     check("powershell -c 'rm x'", "write.remove", &["code-change", "destructive", "exec"]);
     check("sh -c 'cat \"$1\"' _ .env", "read.env", ENV);
     check("bash -c 'cat $0' .env", "read.env", ENV);
@@ -96,7 +96,7 @@ fn command_lists_and_pipes() {
     check("for f in *.tmp; do rm \"$f\"; done", "write.remove", REMOVE);
     check("while true; do kubectl delete pod x; done", "k8s.delete", INFRA);
     check("f() { cat .env; }; f", "read.env", &["credentials", "exec"]);
-    check("function f { rm -rf /; }; f", "write.remove", &["code-change", "destructive", "exec"]);
+    check("function f { rm -rf /; }; f", "write.remove", &["catastrophic", "code-change", "destructive", "exec"]);
     check("echo $(cat .env)", "read.env", ENV);
     check("echo `cat ~/.aws/credentials`", "read.secrets", SECRETS);
     check("X=$(rm -rf build)", "write.remove", REMOVE);
@@ -114,7 +114,7 @@ fn wrappers() {
     check("env -u HOME -- git push --force", "git.force-push", FORCE);
     check("TF_VAR_x=1 terraform destroy", "infra.destroy", INFRA);
     check("A=1 B=2 rm x", "write.remove", REMOVE);
-    check("sudo rm -rf /", "write.remove", REMOVE);
+    check("sudo rm -rf /", "write.remove", &["catastrophic", "code-change", "destructive"]);
     check("sudo -u deploy -E git push -f", "git.force-push", FORCE);
     check("sudo -- cat /etc/shadow", "read.secrets", SECRETS);
     check("doas rm x", "write.remove", REMOVE);
@@ -146,7 +146,7 @@ fn wrappers() {
     check("env PAGER='sh -c x' git log", "exec.shell", EXEC);
     check("BASH_ENV=.evil bash -c ls", "exec.shell", EXEC);
     check("GIT_DIR=x git push -f", "git.force-push", FORCE);
-    check("trap 'rm -rf /' EXIT", "write.remove", REMOVE);
+    check("trap 'rm -rf /' EXIT", "write.remove", &["catastrophic", "code-change", "destructive"]);
     check("trap - EXIT", "read.file", &[]);
     check("sudo", "exec.shell", EXEC);
     check("sudo -i", "exec.shell", EXEC);
@@ -332,7 +332,8 @@ fn file_commands() {
     check("cat a", "read.file", &[]);
     check("head -n 5 a", "read.file", &[]);
     check("tail -f log", "read.file", &[]);
-    check("less a", "read.file", &[]);
+    // Pagers run LESSOPEN preprocessors and shell escapes: never a proven read (issue 14).
+    check("less a", "exec.shell", EXEC);
     check("grep -r foo .", "read.search", &[]);
     check("rg foo", "read.search", &[]);
     check("wc -l a", "read.file", &[]);
@@ -438,7 +439,7 @@ fn unknown_and_unparseable() {
     check("ls )", "exec.shell", EXEC);
     check("case x in a) ls;; esac", "exec.shell", EXEC);
     // Best effort still sees the dangerous part of a broken command.
-    check("rm -rf / 'unterminated", "write.remove", &["code-change", "destructive", "exec"]);
+    check("rm -rf / 'unterminated", "write.remove", &["catastrophic", "code-change", "destructive", "exec"]);
     check("python3 tool.py --config .env", "read.env", &["credentials", "exec"]);
     // A path computed at run time is not a plain read.
     check("cat $(echo .env)", "exec.shell", EXEC);

@@ -68,6 +68,70 @@ fn cordon(config: &Path, args: &[&str]) -> Output {
 }
 
 impl Engine {
+    /// The one-time code `cordon serve` printed on its stderr for this held call (the test is
+    /// the human watching the engine's terminal).
+    fn code(&self, id: &str) -> String {
+        let log = std::fs::read_to_string(self.dir.path().join("serve.log")).unwrap();
+        let line = log
+            .lines()
+            .find(|l| l.starts_with(&format!("cordon: approval {id} waiting:")))
+            .unwrap_or_else(|| panic!("no code shown for {id}:\n{log}"));
+        line.rsplit(' ').next().unwrap().to_owned()
+    }
+
+    /// `cordon approve ID --code CODE` on a pseudo-terminal (`script`), as a human runs it.
+    fn approve_on_terminal(&self, id: &str, code: &str) -> Output {
+        let command = format!(
+            "{BIN} approve {id} --code {code} --config {}",
+            self.config.display()
+        );
+        Command::new("script")
+            .args(["-qec", &command, "/dev/null"])
+            .env_remove("CORDON_CONFIG")
+            .output()
+            .unwrap()
+    }
+
+    /// `cordon resume --agent AGENT` on a pseudo-terminal: it asks the engine for a code, the
+    /// test reads it from the engine's stderr (the human's view) and types it.
+    fn resume_on_terminal(&self, agent: &str) -> Output {
+        use std::io::Write;
+        let log_path = self.dir.path().join("serve.log");
+        let seen = std::fs::read_to_string(&log_path).unwrap().len();
+        let command = format!(
+            "{BIN} resume --agent {agent} --config {}",
+            self.config.display()
+        );
+        let mut child = Command::new("script")
+            .args(["-qec", &command, "/dev/null"])
+            .env_remove("CORDON_CONFIG")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let wanted = format!("for: resume agent {agent} (");
+        let started = Instant::now();
+        let code = loop {
+            let log = std::fs::read_to_string(&log_path).unwrap();
+            if let Some(line) = log
+                .get(seen..)
+                .unwrap_or("")
+                .lines()
+                .find(|l| l.contains(&wanted))
+            {
+                break line.split_whitespace().nth(3).unwrap().to_owned();
+            }
+            assert!(started.elapsed() < START_DEADLINE, "no code shown:\n{log}");
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(format!("{code}\n").as_bytes()).unwrap();
+        let out = child.wait_with_output().unwrap();
+        drop(stdin);
+        out
+    }
+
     fn start() -> Engine {
         let dir = tempfile::tempdir().unwrap();
         let sock = short_dir();
@@ -167,12 +231,11 @@ fn spawn_hook(config: &Path, agent: &str, payload: &str) -> Child {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(payload.as_bytes())
-        .unwrap();
+    // A hook may refuse before reading its input (an unknown agent): a closed pipe is its answer.
+    match child.stdin.take().unwrap().write_all(payload.as_bytes()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
+        other => other.unwrap(),
+    }
     child
 }
 
@@ -320,7 +383,10 @@ fn claude_code_write_is_held_with_a_diff_until_approved() {
     assert_eq!(std::fs::read_to_string(&file).unwrap(), "fn main() {}\n");
 
     let id = pending["id"].as_str().unwrap();
+    // Without a terminal and the code, nothing is approved.
     let out = cordon(&engine.config, &["approve", id]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let out = engine.approve_on_terminal(id, &engine.code(id));
     assert!(out.status.success(), "{out:?}");
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success(), "{out:?}");
@@ -570,12 +636,13 @@ fn a_hook_that_goes_away_withdraws_its_approval_and_is_recorded() {
     assert_eq!(records.len(), 1);
     assert_eq!(records[0]["outcome"], "error");
     let id = pending["id"].as_str().unwrap();
-    let out = cordon(&engine.config, &["approve", id]);
+    let out = engine.approve_on_terminal(id, &engine.code(id));
     assert_eq!(
         out.status.code(),
         Some(1),
-        "a withdrawn approval cannot be approved"
+        "a withdrawn approval cannot be approved: {out:?}"
     );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("no pending approval"));
 }
 
 #[test]
@@ -599,7 +666,13 @@ fn the_kill_switch_refuses_native_tools_until_resumed() {
         reason.contains("paused for agent `claude-code`"),
         "{reason}"
     );
+    // Resuming lifts governance: not from a script...
     let out = cordon(&engine.config, &["resume", "--agent", "claude-code"]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let (answer, _) = hook(&engine.config, "claude-code", &read);
+    assert_eq!(decision(&answer).0, "deny", "{answer}");
+    // ...only by a human on a terminal typing the code the engine showed.
+    let out = engine.resume_on_terminal("claude-code");
     assert!(out.status.success(), "{out:?}");
     let (answer, _) = hook(&engine.config, "claude-code", &read);
     assert_eq!(decision(&answer).0, "allow", "{answer}");
@@ -608,7 +681,8 @@ fn the_kill_switch_refuses_native_tools_until_resumed() {
         .into_iter()
         .filter(|r| r["rule_id"] == "pause")
         .collect();
-    assert_eq!(paused.len(), 1, "{paused:?}");
+    // Two: before the scripted resume and after it (it changed nothing).
+    assert_eq!(paused.len(), 2, "{paused:?}");
     assert_eq!(paused[0]["agent"], "claude-code");
     assert_eq!(paused[0]["outcome"], "denied");
 }

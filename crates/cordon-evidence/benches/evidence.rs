@@ -53,6 +53,7 @@ fn record(i: u64) -> NewRecord {
         reason: "matched rule".into(),
         policy_version: "v1+0123abcd".into(),
         reviewer: None,
+        approval_channel: None,
         outcome,
         args: serde_json::json!({"path": format!("src/module_{}/file_{i}.rs", i % 50), "offset": i}),
         diff: None,

@@ -82,7 +82,7 @@ pub enum BundleLine {
     Checkpoint(Checkpoint),
 }
 
-const CSV_HEADER: [&str; 24] = [
+const CSV_HEADER: [&str; 25] = [
     "id",
     "seq",
     "timestamp",
@@ -107,6 +107,7 @@ const CSV_HEADER: [&str; 24] = [
     "hash",
     "phase",
     "intent_id",
+    "approval_channel",
 ];
 
 /// Spreadsheets run cells that start with these as formulas (CSV injection): such cells, and
@@ -123,7 +124,7 @@ fn undefuse(cell: &str) -> &str {
     cell.strip_prefix('\'').unwrap_or(cell)
 }
 
-fn csv_row(r: &Record) -> Result<[String; 24], EvidenceError> {
+fn csv_row(r: &Record) -> Result<[String; 25], EvidenceError> {
     let opt = |o: &Option<String>| o.clone().unwrap_or_default();
     Ok([
         r.id.clone(),
@@ -150,6 +151,7 @@ fn csv_row(r: &Record) -> Result<[String; 24], EvidenceError> {
         r.hash.clone(),
         r.phase.map(|p| p.as_str().to_owned()).unwrap_or_default(),
         opt(&r.intent_id),
+        opt(&r.approval_channel),
     ])
 }
 
@@ -183,6 +185,7 @@ pub fn read_csv(reader: impl std::io::Read) -> Result<Vec<Record>, EvidenceError
             reason: cell(12),
             policy_version: cell(13),
             reviewer: opt(14),
+            approval_channel: opt(22),
             outcome: Outcome::parse(&cell(15)).ok_or_else(|| bad("outcome"))?,
             args: serde_json::from_str(&cell(16)).map_err(|_| bad("args"))?,
             diff: opt(17),

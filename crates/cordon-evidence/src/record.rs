@@ -152,6 +152,11 @@ pub struct NewRecord {
     pub policy_version: String,
     /// Who approved or rejected, for held calls.
     pub reviewer: Option<String>,
+    /// How an approval reached the engine (`tray-window`, `notification`, `cli-code`, ...;
+    /// `session-grant/<channel>` for a call passed under an earlier session approval): the
+    /// proof a human approved. None when nothing was approved.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval_channel: Option<String>,
     /// How the call ended.
     pub outcome: Outcome,
     /// The call's arguments (already redacted by the caller), stored whole.
@@ -202,6 +207,9 @@ pub struct Record {
     pub policy_version: String,
     /// See [`NewRecord::reviewer`].
     pub reviewer: Option<String>,
+    /// See [`NewRecord::approval_channel`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval_channel: Option<String>,
     /// See [`NewRecord::outcome`].
     pub outcome: Outcome,
     /// See [`NewRecord::args`].
@@ -242,6 +250,9 @@ pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
 pub(crate) struct HashInput<'a> {
     pub action: &'a str,
     pub agent: &'a str,
+    /// Left out of the hashed form when None, so records from before the field keep their hash.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub approval_channel: Option<&'a str>,
     pub args_sha256: &'a str,
     pub decision: &'a str,
     pub diff_sha256: Option<&'a str>,
@@ -302,6 +313,7 @@ impl Record {
         HashInput {
             action: &self.action,
             agent: &self.agent,
+            approval_channel: self.approval_channel.as_deref(),
             args_sha256: &args_sha,
             decision: &self.decision,
             diff_sha256: diff_sha.as_deref(),
@@ -365,6 +377,7 @@ mod tests {
             prev_hash: "h",
             reason: "i\n\"é",
             reviewer: None,
+            approval_channel: None,
             risk_tags: &tags,
             rule_id: None,
             seq: 2,
@@ -404,6 +417,7 @@ mod tests {
             reason: "push".into(),
             policy_version: "v1.7.1".into(),
             reviewer: Some("alice@example.com".into()),
+            approval_channel: None,
             outcome: Outcome::Approved,
             args: serde_json::json!({"remote": "origin"}),
             diff: None,

@@ -31,6 +31,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "20261206000000_write_ahead",
         include_str!("../migrations/20261206000000_write_ahead.sql"),
     ),
+    (
+        "20261206010000_approval_channel",
+        include_str!("../migrations/20261206010000_approval_channel.sql"),
+    ),
 ];
 
 /// How durable a committed append is when the call returns.
@@ -246,12 +250,14 @@ pub(crate) struct RawRecord {
     pub diff: Option<String>,
     pub phase: Option<String>,
     pub intent_id: Option<String>,
+    pub approval_channel: Option<String>,
 }
 
 pub(crate) const RAW_SELECT: &str = "SELECT r.seq, r.id, r.timestamp, r.agent, r.session_id, \
     r.server, r.tool, r.action, r.target, r.risk_tags, r.decision, r.rule_id, r.reason, \
     r.policy_version, r.reviewer, r.outcome, r.args_sha256, r.diff_sha256, r.duration_ms, \
-    r.error, r.prev_hash, r.hash, a.content, d.content, r.phase, r.intent_id FROM records r \
+    r.error, r.prev_hash, r.hash, a.content, d.content, r.phase, r.intent_id, r.approval_channel \
+    FROM records r \
     LEFT JOIN blobs a ON a.sha256 = r.args_sha256 LEFT JOIN blobs d ON d.sha256 = r.diff_sha256";
 
 impl RawRecord {
@@ -283,6 +289,7 @@ impl RawRecord {
             diff: row.get(23)?,
             phase: row.get(24)?,
             intent_id: row.get(25)?,
+            approval_channel: row.get(26)?,
         })
     }
 
@@ -292,6 +299,7 @@ impl RawRecord {
         HashInput {
             action: &self.action,
             agent: &self.agent,
+            approval_channel: self.approval_channel.as_deref(),
             args_sha256: &self.args_sha256,
             decision: &self.decision,
             diff_sha256: self.diff_sha256.as_deref(),
@@ -351,6 +359,7 @@ impl RawRecord {
             reason: self.reason,
             policy_version: self.policy_version,
             reviewer: self.reviewer,
+            approval_channel: self.approval_channel,
             outcome,
             args,
             diff: self.diff,
@@ -698,6 +707,7 @@ impl EvidenceLog {
                 reason: r.reason,
                 policy_version: r.policy_version,
                 reviewer: r.reviewer,
+                approval_channel: r.approval_channel,
                 outcome: Outcome::Interrupted,
                 args: r.args,
                 diff: r.diff,
@@ -1023,9 +1033,9 @@ fn append_in(tx: &Transaction<'_>, recs: Vec<NewRecord>) -> Result<Vec<Record>, 
     let mut insert = tx.prepare_cached(
         "INSERT INTO records (seq, id, timestamp, agent, session_id, server, tool, action, target, \
          risk_tags, decision, rule_id, reason, policy_version, reviewer, outcome, args_sha256, \
-         diff_sha256, duration_ms, error, prev_hash, hash, phase, intent_id) VALUES (?1, ?2, ?3, \
-         ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, \
-         ?23, ?24)",
+         diff_sha256, duration_ms, error, prev_hash, hash, phase, intent_id, approval_channel) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, \
+         ?19, ?20, ?21, ?22, ?23, ?24, ?25)",
     )?;
     let timestamp = now_timestamp()?;
     let mut out = Vec::with_capacity(recs.len());
@@ -1049,6 +1059,7 @@ fn append_in(tx: &Transaction<'_>, recs: Vec<NewRecord>) -> Result<Vec<Record>, 
         let hash = HashInput {
             action: &rec.action,
             agent: &rec.agent,
+            approval_channel: rec.approval_channel.as_deref(),
             args_sha256: &args_sha,
             decision: &rec.decision,
             diff_sha256: diff_sha.as_deref(),
@@ -1098,6 +1109,7 @@ fn append_in(tx: &Transaction<'_>, recs: Vec<NewRecord>) -> Result<Vec<Record>, 
             hash,
             rec.phase.map(Phase::as_str),
             rec.intent_id,
+            rec.approval_channel,
         ])?;
         let record = Record {
             id,
@@ -1115,6 +1127,7 @@ fn append_in(tx: &Transaction<'_>, recs: Vec<NewRecord>) -> Result<Vec<Record>, 
             reason: rec.reason,
             policy_version: rec.policy_version,
             reviewer: rec.reviewer,
+            approval_channel: rec.approval_channel,
             outcome: rec.outcome,
             args: rec.args,
             diff: rec.diff,

@@ -469,7 +469,8 @@ impl ChainVerifier {
 const RECORDS_ONLY_SELECT: &str = "SELECT r.seq, r.id, r.timestamp, r.agent, r.session_id, \
     r.server, r.tool, r.action, r.target, r.risk_tags, r.decision, r.rule_id, r.reason, \
     r.policy_version, r.reviewer, r.outcome, r.args_sha256, r.diff_sha256, r.duration_ms, \
-    r.error, r.prev_hash, r.hash, NULL, NULL, r.phase, r.intent_id FROM records r ORDER BY r.seq";
+    r.error, r.prev_hash, r.hash, NULL, NULL, r.phase, r.intent_id, r.approval_channel \
+    FROM records r ORDER BY r.seq";
 
 /// What the reader hands the checker.
 enum Chunk {

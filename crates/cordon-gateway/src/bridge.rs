@@ -218,9 +218,25 @@ fn check_params(method: &str, params: Option<&Value>) -> Result<(), String> {
     Ok(())
 }
 
-/// The local answer to a request once the engine is gone: fail closed, but in MCP's terms.
-fn answer_without_engine(id: Value, method: &str, socket: &Path) -> String {
+/// The local answer to a request while no engine is reachable: fail closed, but in MCP's terms
+/// (the agent still initializes, sees no tools and gets every call refused with the reason).
+fn answer_without_engine(id: Value, method: &str, params: Option<&Value>, socket: &Path) -> String {
     match method {
+        "initialize" => {
+            let version = params
+                .and_then(|p| p.get("protocolVersion"))
+                .and_then(Value::as_str)
+                .unwrap_or("2025-06-18");
+            result_line(
+                id,
+                json!({
+                    "protocolVersion": version,
+                    "capabilities": {"tools": {"listChanged": true}},
+                    "serverInfo": {"name": "cordon", "version": env!("CARGO_PKG_VERSION")},
+                    "instructions": not_running_message(socket),
+                }),
+            )
+        }
         "tools/call" => result_line(
             id,
             json!({"content": [{"type": "text", "text": not_running_message(socket)}], "isError": true}),
@@ -231,11 +247,69 @@ fn answer_without_engine(id: Value, method: &str, socket: &Path) -> String {
     }
 }
 
-/// Requests forwarded to the engine and not answered yet, and whether the engine is gone.
+/// Whether the engine (rmcp) carries this JSON-RPC id text as it is: a string or an i64.
+fn id_is_native(raw: &str) -> bool {
+    raw.starts_with('"') || raw.parse::<i64>().is_ok()
+}
+
+#[derive(serde::Deserialize)]
+struct IdProbe<'a> {
+    #[serde(borrow)]
+    id: Option<&'a serde_json::value::RawValue>,
+}
+
+/// A request's id as the engine sees it, and how to give the agent its own id back.
+struct Swap {
+    /// The token, as JSON text (with its quotes), that stands for the id at the engine.
+    token: String,
+    /// The id exactly as the agent wrote it.
+    raw: String,
+}
+
+impl Swap {
+    fn restore(&self, line: &[u8]) -> Vec<u8> {
+        crate::http::replace_bytes(line, self.token.as_bytes(), self.raw.as_bytes())
+    }
+}
+
+/// A request forwarded to the engine and not answered yet.
+struct Pending {
+    /// The engine link it went to.
+    link: u64,
+    /// Its id as sent to the engine.
+    id: Value,
+    method: String,
+    swap: Option<Swap>,
+}
+
+/// Requests in flight, and the state of the engine link.
 #[derive(Default)]
 struct Inflight {
+    /// The current link's number (each reconnection takes the next).
+    link: u64,
+    /// The current link is down (or there never was one).
     gone: bool,
-    pending: HashMap<String, (Value, String)>,
+    pending: HashMap<String, Pending>,
+}
+
+/// Answers, locally, every request of `link` left unanswered.
+fn orphans_of(state: &mut Inflight, link: u64, socket: &Path) -> Vec<Vec<u8>> {
+    let keys: Vec<String> = state
+        .pending
+        .iter()
+        .filter(|(_, p)| p.link == link)
+        .map(|(k, _)| k.clone())
+        .collect();
+    keys.into_iter()
+        .filter_map(|k| state.pending.remove(&k))
+        .map(|p| {
+            let line = answer_without_engine(p.id, &p.method, None, socket);
+            match p.swap {
+                Some(swap) => swap.restore(line.as_bytes()),
+                None => line.into_bytes(),
+            }
+        })
+        .collect()
 }
 
 /// Runs the bridge on this process's stdin/stdout until the agent closes stdin.
@@ -249,7 +323,125 @@ async fn emit<W: AsyncWrite + Unpin>(out: &Mutex<W>, line: &[u8]) -> std::io::Re
     out.flush().await
 }
 
-/// Runs the bridge between `input`/`output` and the engine at `socket`.
+type Sink = Box<dyn AsyncWrite + Unpin + Send>;
+type Source = Box<dyn AsyncBufRead + Unpin + Send>;
+
+/// How long a reconnection may take (connect + replayed initialize) before the call is refused.
+const RECONNECT_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Connects to the engine and, when the agent had initialized, replays its `initialize` (and
+/// `notifications/initialized`) so the new engine session is where the old one was.
+async fn reconnect(
+    socket: &Path,
+    agent: &str,
+    init: Option<&Value>,
+    initialized: bool,
+    attempt: u64,
+) -> Result<(Source, Sink), String> {
+    let (mut source, mut sink) = connect(socket, agent).await?;
+    let Some(params) = init else {
+        return Ok((source, sink));
+    };
+    let id = format!("cordon-bridge-init-{attempt}");
+    let request = json!({"jsonrpc": "2.0", "id": id, "method": "initialize", "params": params});
+    let replay = async {
+        sink.write_all(format!("{request}\n").as_bytes())
+            .await
+            .map_err(|e| e.to_string())?;
+        sink.flush().await.map_err(|e| e.to_string())?;
+        loop {
+            let mut line = Vec::new();
+            if source
+                .read_until(b'\n', &mut line)
+                .await
+                .map_err(|e| e.to_string())?
+                == 0
+            {
+                return Err("the engine closed the connection during initialize".to_owned());
+            }
+            let Ok(reply) = serde_json::from_slice::<Value>(&line) else {
+                continue;
+            };
+            if reply.get("id").and_then(Value::as_str) == Some(id.as_str()) {
+                if let Some(error) = reply.get("error") {
+                    return Err(format!("the engine refused initialize: {error}"));
+                }
+                break;
+            }
+        }
+        if initialized {
+            let note = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
+            sink.write_all(format!("{note}\n").as_bytes())
+                .await
+                .map_err(|e| e.to_string())?;
+            sink.flush().await.map_err(|e| e.to_string())?;
+        }
+        Ok::<(), String>(())
+    };
+    match tokio::time::timeout(RECONNECT_WAIT, replay).await {
+        Ok(Ok(())) => Ok((source, sink)),
+        Ok(Err(error)) => Err(error),
+        Err(_) => Err("the engine did not answer initialize in time".to_owned()),
+    }
+}
+
+/// Relays the engine's lines to the agent until the link ends, then answers what it left.
+fn spawn_pump<W>(
+    source: Source,
+    link: u64,
+    out: Arc<Mutex<W>>,
+    inflight: Arc<Mutex<Inflight>>,
+    socket: std::path::PathBuf,
+) -> tokio::task::JoinHandle<()>
+where
+    W: AsyncWrite + Unpin + Send + 'static,
+{
+    tokio::spawn(async move {
+        let mut source = source;
+        loop {
+            let mut line = Vec::new();
+            match source.read_until(b'\n', &mut line).await {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {
+                    let mut swap = None;
+                    if let Ok(message) = serde_json::from_slice::<Value>(&line)
+                        && message.get("method").is_none()
+                        && let Some(id) = message.get("id")
+                    {
+                        swap = inflight
+                            .lock()
+                            .await
+                            .pending
+                            .remove(&id.to_string())
+                            .and_then(|p| p.swap);
+                    }
+                    if let Some(swap) = swap {
+                        line = swap.restore(&line);
+                    }
+                    if emit(&out, &line).await.is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+        // The engine went away: answer what it left unanswered; the next message reconnects.
+        let orphans = {
+            let mut state = inflight.lock().await;
+            if state.link == link {
+                state.gone = true;
+            }
+            orphans_of(&mut state, link, &socket)
+        };
+        for line in orphans {
+            let _ = emit(&out, &line).await;
+        }
+    })
+}
+
+/// Runs the bridge between `input`/`output` and the engine at `socket`. When the engine goes
+/// away, unanswered requests are refused; the next message reconnects (a restarted engine serves
+/// the agent again without the agent restarting), and while none is reachable every request is
+/// answered locally, refused.
 pub async fn run<R, W>(
     input: R,
     output: W,
@@ -262,127 +454,173 @@ where
 {
     let out = Arc::new(Mutex::new(output));
     let inflight = Arc::new(Mutex::new(Inflight::default()));
-    let (mut sink, source): (
-        Box<dyn AsyncWrite + Unpin + Send>,
-        Box<dyn AsyncBufRead + Unpin + Send>,
-    ) = match connect(socket, agent).await {
-        Ok((reader, writer)) => (Box::new(writer), Box::new(reader)),
+    let mut sink: Option<Sink> = None;
+    let mut pump = None;
+    let mut attempts = 0u64;
+    match connect(socket, agent).await {
+        Ok((source, link_sink)) => {
+            sink = Some(link_sink);
+            pump = Some(spawn_pump(
+                source,
+                0,
+                out.clone(),
+                inflight.clone(),
+                socket.to_path_buf(),
+            ));
+        }
         Err(reason) => {
-            tracing::warn!("{reason}: answering locally (every call refused)");
-            let (client, server) = tokio::io::duplex(1024 * 1024);
-            let (server_read, server_write) = tokio::io::split(server);
-            let offline = OfflineServer::new(not_running_message(socket));
-            tokio::spawn(async move {
-                if let Ok(running) = offline.serve((server_read, server_write)).await {
-                    let _ = running.waiting().await;
-                }
-            });
-            let (client_read, client_write) = tokio::io::split(client);
-            (
-                Box::new(client_write),
-                Box::new(BufReader::new(client_read)),
-            )
+            tracing::warn!("{reason}: answering locally (every call refused) until it is back");
+            inflight.lock().await.gone = true;
         }
-    };
-    let pump = tokio::spawn({
-        let out = out.clone();
-        let inflight = inflight.clone();
-        let socket = socket.to_path_buf();
-        async move {
-            let mut source = source;
-            loop {
-                let mut line = Vec::new();
-                match source.read_until(b'\n', &mut line).await {
-                    Ok(0) | Err(_) => break,
-                    Ok(_) => {
-                        if let Ok(message) = serde_json::from_slice::<Value>(&line)
-                            && message.get("method").is_none()
-                            && let Some(id) = message.get("id")
-                        {
-                            inflight.lock().await.pending.remove(&id.to_string());
-                        }
-                        if emit(&out, &line).await.is_err() {
-                            break;
-                        }
-                    }
-                }
-            }
-            // The engine went away: answer what it left unanswered, and everything from now on.
-            let orphans: Vec<_> = {
-                let mut state = inflight.lock().await;
-                state.gone = true;
-                state.pending.drain().map(|(_, v)| v).collect()
-            };
-            for (id, method) in orphans {
-                let _ = emit(&out, answer_without_engine(id, &method, &socket).as_bytes()).await;
-            }
-        }
-    });
+    }
+    // What the agent's handshake was, to replay it on a new engine connection.
+    let mut init: Option<Value> = None;
+    let mut initialized = false;
     let mut input = BufReader::with_capacity(64 * 1024, input);
     loop {
         let line = read_line(&mut input, MAX_MESSAGE_BYTES)
             .await
             .map_err(|e| crate::GatewayError::io("stdin", e))?;
-        let reply = match line {
+        let reply: Option<Vec<u8>> = match line {
             Line::Eof => break,
-            Line::TooLarge => Some(error_line(
-                Value::Null,
-                -32600,
-                "message over 16 MiB refused",
-            )),
+            Line::TooLarge => {
+                Some(error_line(Value::Null, -32600, "message over 16 MiB refused").into_bytes())
+            }
             Line::Message(bytes) => {
                 let text = bytes.trim_ascii();
                 if text.is_empty() {
                     continue;
                 }
                 match serde_json::from_slice::<Value>(text) {
-                    Err(e) => Some(error_line(
-                        Value::Null,
-                        -32700,
-                        &format!("parse error: {e}"),
-                    )),
-                    Ok(message) => match check_message(&message) {
-                        Err(reply) => Some(reply),
+                    Err(e) => Some(
+                        error_line(Value::Null, -32700, &format!("parse error: {e}")).into_bytes(),
+                    ),
+                    Ok(mut message) => match check_message(&message) {
+                        Err(reply) => Some(reply.into_bytes()),
                         Ok(()) => {
-                            let request = match (
-                                message.get("id"),
-                                message.get("method").and_then(Value::as_str),
-                            ) {
-                                (Some(id), Some(method)) => Some((id.clone(), method.to_owned())),
-                                _ => None,
-                            };
-                            let forward = {
-                                let mut state = inflight.lock().await;
-                                if !state.gone
-                                    && let Some((id, method)) = &request
-                                {
-                                    state
-                                        .pending
-                                        .insert(id.to_string(), (id.clone(), method.clone()));
-                                }
-                                !state.gone
-                            };
-                            if forward {
-                                // Not under the lock: the pump must keep draining replies meanwhile.
+                            let method = message
+                                .get("method")
+                                .and_then(Value::as_str)
+                                .map(str::to_owned);
+                            // An id the engine cannot carry (1.5, beyond 64 bits) travels as a
+                            // token and comes back as the agent wrote it.
+                            let mut swap = None;
+                            let mut framed = None;
+                            if method.is_some()
+                                && let Ok(probe) = serde_json::from_slice::<IdProbe<'_>>(text)
+                                && let Some(raw) = probe.id.map(|r| r.get().trim())
+                                && !id_is_native(raw)
+                                && let Some(object) = message.as_object_mut()
+                            {
+                                let token = format!("cordon-id-{}", ulid::Ulid::new());
+                                object.insert("id".to_owned(), Value::String(token.clone()));
+                                swap = Some(Swap {
+                                    token: format!("\"{token}\""),
+                                    raw: raw.to_owned(),
+                                });
+                                framed = Some(format!("{message}\n").into_bytes());
+                            }
+                            let framed = framed.unwrap_or_else(|| {
                                 let mut framed = text.to_vec();
                                 framed.push(b'\n');
-                                let sent = sink.write_all(&framed).await.is_ok()
-                                    && sink.flush().await.is_ok();
+                                framed
+                            });
+                            let request = match (message.get("id"), &method) {
+                                (Some(id), Some(method)) => Some((id.clone(), method.clone())),
+                                _ => None,
+                            };
+                            if method.as_deref() == Some("initialize") {
+                                init = message.get("params").cloned();
+                            }
+                            let replay = if method.as_deref() == Some("initialize") {
+                                None
+                            } else {
+                                init.as_ref()
+                            };
+                            // Link down: reconnect first (a restarted engine), else answer here.
+                            let down = inflight.lock().await.gone;
+                            if down {
+                                attempts += 1;
+                                match reconnect(socket, agent, replay, initialized, attempts).await
+                                {
+                                    Ok((source, link_sink)) => {
+                                        let link = {
+                                            let mut state = inflight.lock().await;
+                                            state.link += 1;
+                                            state.gone = false;
+                                            state.link
+                                        };
+                                        tracing::info!("reconnected to the engine");
+                                        sink = Some(link_sink);
+                                        pump = Some(spawn_pump(
+                                            source,
+                                            link,
+                                            out.clone(),
+                                            inflight.clone(),
+                                            socket.to_path_buf(),
+                                        ));
+                                        if initialized {
+                                            // The new engine's tools may differ from the last.
+                                            let note = json!({"jsonrpc": "2.0", "method": "notifications/tools/list_changed"});
+                                            let _ =
+                                                emit(&out, format!("{note}\n").as_bytes()).await;
+                                        }
+                                    }
+                                    Err(reason) => {
+                                        tracing::debug!("engine still unreachable: {reason}");
+                                        sink = None;
+                                    }
+                                }
+                            }
+                            if method.as_deref() == Some("notifications/initialized") {
+                                initialized = true;
+                            }
+                            let forward = {
+                                let mut state = inflight.lock().await;
+                                let up = !state.gone && sink.is_some();
+                                if up && let Some((id, method)) = &request {
+                                    let link = state.link;
+                                    state.pending.insert(
+                                        id.to_string(),
+                                        Pending {
+                                            link,
+                                            id: id.clone(),
+                                            method: method.clone(),
+                                            swap: swap.take(),
+                                        },
+                                    );
+                                }
+                                up
+                            };
+                            let local = |id: Value, method: &str, swap: Option<Swap>| {
+                                let line = answer_without_engine(
+                                    id,
+                                    method,
+                                    message.get("params"),
+                                    socket,
+                                );
+                                match swap {
+                                    Some(swap) => swap.restore(line.as_bytes()),
+                                    None => line.into_bytes(),
+                                }
+                            };
+                            if forward && let Some(link_sink) = sink.as_mut() {
+                                // Not under the lock: the pump must keep draining replies meanwhile.
+                                let sent = link_sink.write_all(&framed).await.is_ok()
+                                    && link_sink.flush().await.is_ok();
                                 if sent {
                                     None
                                 } else {
+                                    sink = None;
                                     let mut state = inflight.lock().await;
                                     state.gone = true;
                                     // Answer here unless the pump already answered it.
                                     request
                                         .and_then(|(id, _)| state.pending.remove(&id.to_string()))
-                                        .map(|(id, method)| {
-                                            answer_without_engine(id, &method, socket)
-                                        })
+                                        .map(|p| local(p.id, &p.method, p.swap))
                                 }
                             } else {
-                                request
-                                    .map(|(id, method)| answer_without_engine(id, &method, socket))
+                                request.map(|(id, method)| local(id, &method, swap))
                             }
                         }
                     },
@@ -390,7 +628,7 @@ where
             }
         };
         if let Some(reply) = reply {
-            emit(&out, reply.as_bytes())
+            emit(&out, &reply)
                 .await
                 .map_err(|e| crate::GatewayError::io("stdout", e))?;
         }
@@ -399,28 +637,24 @@ where
     {
         let mut state = inflight.lock().await;
         state.gone = true;
+        state.link += 1;
         state.pending.clear();
     }
-    let _ = sink.shutdown().await;
-    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), pump).await;
+    if let Some(mut link_sink) = sink {
+        let _ = link_sink.shutdown().await;
+    }
+    if let Some(pump) = pump {
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(5), pump).await;
+    }
     Ok(())
 }
 
-async fn connect(
-    socket: &Path,
-    agent: &str,
-) -> Result<
-    (
-        BufReader<crate::control::ControlRead>,
-        crate::control::ControlWrite,
-    ),
-    String,
-> {
+async fn connect(socket: &Path, agent: &str) -> Result<(Source, Sink), String> {
     // One evidence session per agent session: shared with the agent's hook records.
     let session = crate::agent_session::for_bridge(agent, socket);
     crate::control::connect_mcp_session(socket, agent, session.as_deref())
         .await
-        .map(|(r, w, _)| (r, w))
+        .map(|(r, w, _)| (Box::new(r) as Source, Box::new(w) as Sink))
         .map_err(|e| e.to_string())
 }
 
@@ -499,6 +733,36 @@ mod tests {
         text.lines()
             .map(|l| serde_json::from_str(l).unwrap())
             .collect()
+    }
+
+    #[tokio::test]
+    async fn ids_are_answered_as_sent_even_without_an_engine() {
+        let input = [
+            r#"{"jsonrpc":"2.0","id":1.5,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}"#,
+            r#"{"jsonrpc":"2.0","id":12345678901234567890123,"method":"tools/call","params":{"name":"a__b","arguments":{}}}"#,
+            r#"{"jsonrpc":"2.0","id":"s","method":"ping"}"#,
+            r#"{"jsonrpc":"2.0","id":-4,"method":"tools/list"}"#,
+        ]
+        .join("\n");
+        let dir = tempfile::tempdir().unwrap();
+        let socket = dir.path().join("none.sock");
+        let (out_w, mut out_r) = tokio::io::duplex(1 << 20);
+        run(format!("{input}\n").as_bytes(), out_w, &socket, "test")
+            .await
+            .unwrap();
+        let mut text = String::new();
+        tokio::io::AsyncReadExt::read_to_string(&mut out_r, &mut text)
+            .await
+            .unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 4, "{text}");
+        for id in ["1.5", "12345678901234567890123", "\"s\"", "-4"] {
+            assert!(
+                lines.iter().any(|l| l.contains(&format!("\"id\":{id},"))),
+                "id {id} not answered as sent: {text}"
+            );
+        }
+        assert!(text.contains("Cordon is not running"), "{text}");
     }
 
     #[tokio::test]

@@ -89,6 +89,38 @@ pub enum ServerSpec {
     },
 }
 
+/// The Streamable HTTP transport's limits (`http:` in the config).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpSpec {
+    /// An HTTP session with no request in flight and none for this long is closed; its id is
+    /// then answered 404, so the client re-initializes (`http.session_idle_timeout`, default 30m).
+    pub session_idle_timeout: Duration,
+    /// Most simultaneous HTTP connections; more are closed at once (`http.max_connections`,
+    /// default 1024, and always below the open-file limit).
+    pub max_connections: usize,
+    /// Time a connection has to send a request's headers, which is also how long a kept-alive
+    /// connection may sit idle (`http.header_timeout`, default 30s).
+    pub header_timeout: Duration,
+}
+
+impl Default for HttpSpec {
+    fn default() -> HttpSpec {
+        HttpSpec {
+            session_idle_timeout: Duration::from_secs(30 * 60),
+            max_connections: 1024,
+            header_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHttp {
+    session_idle_timeout: Option<HumanDuration>,
+    max_connections: Option<usize>,
+    header_timeout: Option<HumanDuration>,
+}
+
 /// An agent allowed to connect over HTTP.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AgentSpec {
@@ -130,6 +162,8 @@ pub struct Config {
     pub source: Option<PathBuf>,
     /// HTTP listen address (None = no HTTP transport).
     pub listen: Option<SocketAddr>,
+    /// The HTTP transport's limits.
+    pub http: HttpSpec,
     /// Control socket path.
     pub socket: PathBuf,
     /// Policy file or directory (None = the shipped default policy).
@@ -144,6 +178,9 @@ pub struct Config {
     pub approval_timeout: Duration,
     /// Reviewer identity recorded on approvals.
     pub reviewer: String,
+    /// Where [`Config::reviewer`] came from, in words (`the config file`, `$USER`, `the OS
+    /// account (uid 1000)`), so the engine can say whom it records.
+    pub reviewer_origin: String,
     /// HTTP agents by name.
     pub agents: BTreeMap<String, AgentSpec>,
     /// Workspace roots per agent (`agents.<name>.roots`): where that agent's writes may land
@@ -182,6 +219,7 @@ pub struct FleetSpec {
 #[serde(deny_unknown_fields)]
 struct RawConfig {
     listen: Option<SocketAddr>,
+    http: Option<RawHttp>,
     #[serde(default)]
     allow_non_loopback: bool,
     socket: Option<PathBuf>,
@@ -504,10 +542,10 @@ impl Config {
         if keychain_service.is_empty() {
             return Err(invalid("keychain_service: must not be empty".to_owned()));
         }
-        let reviewer = raw
-            .reviewer
-            .filter(|r| !r.trim().is_empty())
-            .unwrap_or_else(os_user);
+        let (reviewer, reviewer_origin) = match raw.reviewer.filter(|r| !r.trim().is_empty()) {
+            Some(r) => (r, "the config file".to_owned()),
+            None => os_user_with_origin(),
+        };
 
         let mut agents = BTreeMap::new();
         let mut tokens = std::collections::BTreeSet::new();
@@ -647,6 +685,30 @@ impl Config {
                 .ok_or(ConfigError::NoDefault { what: "pins" })?,
         };
 
+        let http = {
+            let defaults = HttpSpec::default();
+            let raw_http = raw.http.unwrap_or_default();
+            let spec = HttpSpec {
+                session_idle_timeout: raw_http
+                    .session_idle_timeout
+                    .map_or(defaults.session_idle_timeout, |d| d.0),
+                max_connections: raw_http.max_connections.unwrap_or(defaults.max_connections),
+                header_timeout: raw_http
+                    .header_timeout
+                    .map_or(defaults.header_timeout, |d| d.0),
+            };
+            if spec.max_connections == 0
+                || spec.session_idle_timeout.is_zero()
+                || spec.header_timeout.is_zero()
+            {
+                return Err(invalid(
+                    "http: max_connections, session_idle_timeout and header_timeout must be above zero"
+                        .to_owned(),
+                ));
+            }
+            spec
+        };
+
         let fleet = match raw.fleet {
             None => None,
             Some(f) => {
@@ -683,6 +745,7 @@ impl Config {
             pins,
             source,
             listen: raw.listen,
+            http,
             socket,
             policy,
             evidence,
@@ -693,6 +756,7 @@ impl Config {
                 .map(|d| d.0)
                 .unwrap_or(DEFAULT_APPROVAL_TIMEOUT),
             reviewer,
+            reviewer_origin,
             agents,
             agent_roots,
             servers,
@@ -756,10 +820,40 @@ fn check_references(name: &str, spec: &ServerSpec) -> Result<(), String> {
 
 /// The OS user name, the default reviewer identity.
 pub fn os_user() -> String {
-    ["USER", "USERNAME", "LOGNAME"]
-        .iter()
-        .find_map(|k| std::env::var(k).ok().filter(|v| !v.is_empty()))
-        .unwrap_or_else(|| "unknown".to_owned())
+    os_user_with_origin().0
+}
+
+/// The OS user name and where it came from: `$USER`/`$USERNAME`/`$LOGNAME`, else the account
+/// database entry of the process's user id (a service started without a login environment),
+/// else `unknown`. The origin is said aloud by `cordon serve` so a reviewer is never silently
+/// recorded as someone else.
+pub fn os_user_with_origin() -> (String, String) {
+    if let Some((key, name)) = ["USER", "USERNAME", "LOGNAME"].iter().find_map(|k| {
+        std::env::var(k)
+            .ok()
+            .filter(|v| !v.trim().is_empty())
+            .map(|v| (*k, v))
+    }) {
+        return (name, format!("${key}"));
+    }
+    #[cfg(unix)]
+    {
+        let uid = nix::unistd::getuid();
+        if let Ok(Some(user)) = nix::unistd::User::from_uid(uid) {
+            return (user.name, format!("the OS account of uid {uid}"));
+        }
+        (
+            format!("uid-{uid}"),
+            format!("uid {uid} (no account name found)"),
+        )
+    }
+    #[cfg(not(unix))]
+    {
+        (
+            "unknown".to_owned(),
+            "nothing: no USERNAME in the environment".to_owned(),
+        )
+    }
 }
 
 #[cfg(test)]

@@ -46,13 +46,26 @@ pub enum Request {
     Ping,
     /// List pending approvals.
     Approvals,
-    /// Approve one.
+    /// Approve one. Needs the call's one-time code (see [`crate::approvals`]): a request on
+    /// the socket proves nothing about who sent it.
     Approve {
         /// Approval id.
         id: String,
-        /// Grant the same action for the rest of the session.
+        /// Grant the same action on the same target for the rest of the session.
         #[serde(default)]
         session: bool,
+        /// Instead: grant the same action on targets under this path prefix for the session.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        prefix: Option<String>,
+        /// The one-time code the engine showed on its own channel.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        code: Option<String>,
+    },
+    /// Ask the engine for a one-time code that allows `action` (shown on the engine's own
+    /// channel, never in the reply): resuming agents and accepting a changed tool need one.
+    Challenge {
+        /// The guarded request the code will allow.
+        action: Guarded,
     },
     /// Deny one.
     Deny {
@@ -83,6 +96,9 @@ pub enum Request {
         tool: String,
         /// The reviewed definition's hash (at least 8 hex digits).
         hash: String,
+        /// The one-time code from a [`Request::Challenge`] for this exact approval.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        code: Option<String>,
     },
     /// Kill switch: pause every agent (no `agent`) or one; held calls are denied.
     Pause {
@@ -90,11 +106,15 @@ pub enum Request {
         #[serde(default)]
         agent: Option<String>,
     },
-    /// Lift the kill switch for every agent (no `agent`) or one.
+    /// Lift the kill switch for every agent (no `agent`) or one. Needs the one-time code from a
+    /// [`Request::Challenge`] (pausing needs none: it only makes things stricter).
     Resume {
         /// The agent to resume; none = all.
         #[serde(default)]
         agent: Option<String>,
+        /// The one-time code.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        code: Option<String>,
     },
     /// The kill switch's state (`{"pause": {"all": bool, "agents": [...]}}`).
     PauseState,
@@ -113,6 +133,88 @@ pub enum Request {
         #[serde(default)]
         cwd: Option<String>,
     },
+}
+
+/// A socket request that loosens governance and so needs a one-time code.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Guarded {
+    /// `cordon resume [--agent NAME]`.
+    Resume {
+        /// The agent; none = all.
+        #[serde(default)]
+        agent: Option<String>,
+    },
+    /// `cordon tools approve SERVER TOOL --hash H`.
+    ApproveTool {
+        /// The server.
+        server: String,
+        /// The tool.
+        tool: String,
+        /// The reviewed hash.
+        hash: String,
+    },
+}
+
+impl Guarded {
+    /// The action in words: the key its code is filed under and what the human is shown.
+    pub fn describe(&self) -> String {
+        match self {
+            Guarded::Resume { agent: None } => "resume all agents".to_owned(),
+            Guarded::Resume { agent: Some(a) } => format!("resume agent {a}"),
+            Guarded::ApproveTool { server, tool, hash } => {
+                format!("accept the changed definition of tool {server}__{tool} (hash {hash})")
+            }
+        }
+    }
+}
+
+/// The reply to a guarded request sent without its code: names the way forward.
+fn needs_code(what: &str) -> Value {
+    json!({
+        "ok": false,
+        "error": format!(
+            "{what} needs a one-time code: Cordon proves a human asked, because any process of \
+             the agent's user can reach this socket. Run the command in your own terminal; it \
+             asks the engine for a code, shown only on the engine's own channel (the desktop \
+             app, or the terminal running `cordon serve`)"
+        ),
+    })
+}
+
+fn approve_reply(
+    pipeline: &Pipeline,
+    reviewer: &str,
+    id: &str,
+    session: bool,
+    prefix: Option<String>,
+    code: Option<&str>,
+) -> Value {
+    let scope = match prefix {
+        Some(prefix) => crate::approvals::GrantScope::SessionPrefix(prefix),
+        None => crate::approvals::GrantScope::from_session(session),
+    };
+    let Some(code) = code else {
+        return needs_code(&format!("approving {id}"));
+    };
+    match pipeline
+        .broker()
+        .approve_with_code(id, code, &scope, reviewer)
+    {
+        Ok(info) => json!({"ok": true, "approval": info, "channel": "cli-code"}),
+        Err(error) => json!({"ok": false, "error": error.to_string()}),
+    }
+}
+
+fn guarded_reply(pipeline: &Pipeline, action: &Guarded, code: Option<&str>) -> Option<Value> {
+    let what = action.describe();
+    let Some(code) = code else {
+        return Some(needs_code(&what));
+    };
+    match pipeline.broker().redeem(&what, code) {
+        Ok(()) => None,
+        Err(error) => Some(json!({"ok": false, "error": error.to_string()})),
+    }
 }
 
 fn tool_pins(pipeline: &Pipeline) -> Value {
@@ -494,12 +596,22 @@ where
                        "evidence": pipeline.recorder().health()})
             }
             Request::Approvals => json!({"ok": true, "approvals": pipeline.broker().pending()}),
-            Request::Approve { id, session } => {
-                match pipeline.broker().approve(&id, session, &reviewer) {
-                    Ok(info) => json!({"ok": true, "approval": info}),
-                    Err(error) => json!({"ok": false, "error": error.to_string()}),
+            Request::Approve {
+                id,
+                session,
+                prefix,
+                code,
+            } => approve_reply(&pipeline, &reviewer, &id, session, prefix, code.as_deref()),
+            Request::Challenge { action } => {
+                if pipeline.broker().announces() {
+                    pipeline.broker().challenge(&action.describe());
+                    json!({"ok": true, "action": action.describe()})
+                } else {
+                    json!({"ok": false, "error": "this engine has no channel to show a one-time \
+                        code on (the desktop app): use its window or tray menu instead"})
                 }
             }
+            // Denying needs no proof: it can only refuse.
             Request::Deny { id, reason } => match pipeline.broker().deny(&id, reason, &reviewer) {
                 Ok(info) => json!({"ok": true, "approval": info}),
                 Err(error) => json!({"ok": false, "error": error.to_string()}),
@@ -524,12 +636,33 @@ where
             }
             Request::ToolPins => tool_pins(&pipeline),
             Request::Pause { agent } => pause_reply(&pipeline, agent.as_deref(), true),
-            Request::Resume { agent } => pause_reply(&pipeline, agent.as_deref(), false),
+            Request::Resume { agent, code } => {
+                let action = Guarded::Resume {
+                    agent: agent.clone(),
+                };
+                match guarded_reply(&pipeline, &action, code.as_deref()) {
+                    Some(refused) => refused,
+                    None => pause_reply(&pipeline, agent.as_deref(), false),
+                }
+            }
             Request::PauseState => {
                 json!({"ok": true, "pause": pipeline.constraints().pause_state()})
             }
-            Request::ApproveTool { server, tool, hash } => {
-                approve_tool(&pipeline, &server, &tool, &hash).await
+            Request::ApproveTool {
+                server,
+                tool,
+                hash,
+                code,
+            } => {
+                let action = Guarded::ApproveTool {
+                    server: server.clone(),
+                    tool: tool.clone(),
+                    hash: hash.clone(),
+                };
+                match guarded_reply(&pipeline, &action, code.as_deref()) {
+                    Some(refused) => refused,
+                    None => approve_tool(&pipeline, &server, &tool, &hash).await,
+                }
             }
             Request::Mcp { agent, session } => {
                 if !crate::config::is_valid_name(&agent) {

@@ -29,7 +29,10 @@ pub fn proposed_diff(tool: &str, args: &Value, base: Option<&Path>) -> Option<St
             let edits = args.get("edits")?.as_array()?;
             let current = match read_current(&full) {
                 Ok(Some(current)) => current,
-                Ok(None) => return Some(format!("(cannot diff: {path} does not exist)")),
+                Ok(None) => {
+                    let path = cordon_text::visible(path);
+                    return Some(format!("(cannot diff: {path} does not exist)"));
+                }
                 Err(note) => return Some(note),
             };
             Some(match apply_edits(&current, edits) {
@@ -51,7 +54,8 @@ fn resolve(path: &str, base: Option<&Path>) -> PathBuf {
 
 /// The file's text, None when it does not exist, or a note why it cannot be diffed.
 fn read_current(path: &Path) -> Result<Option<String>, String> {
-    let display = path.display();
+    let shown = path.display().to_string();
+    let display = cordon_text::visible(&shown);
     match std::fs::metadata(path) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(format!("(cannot diff {display}: {e})")),
@@ -96,6 +100,8 @@ fn apply_edits(current: &str, edits: &[Value]) -> Result<String, String> {
 }
 
 fn render(path: &str, old: Option<&str>, new: &str) -> String {
+    // The name is the agent's: a newline in it must not become a diff line of its own.
+    let path = cordon_text::visible(path);
     let before = old.unwrap_or("");
     let from = if old.is_some() {
         format!("a/{path}")
@@ -114,6 +120,28 @@ fn render(path: &str, old: Option<&str>, new: &str) -> String {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_file_name_with_newlines_cannot_add_diff_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let name = "x\n+++ b/README.md\n@@ -0,0 +1 @@\n+harmless\x1b[8m";
+        let path = dir.path().join(name);
+        let diff = proposed_diff(
+            "write_file",
+            &json!({"path": path.to_str().unwrap(), "content": "payload\n"}),
+            None,
+        )
+        .unwrap();
+        let headers: Vec<&str> = diff.lines().filter(|l| l.starts_with("+++")).collect();
+        assert_eq!(headers.len(), 1, "{diff}");
+        assert!(headers[0].contains("x\\n+++ b/README.md\\n@@"), "{diff}");
+        assert!(!diff.contains('\u{1b}'), "{diff}");
+        assert_eq!(
+            diff.lines().filter(|l| l.starts_with('+')).count(),
+            2,
+            "{diff}"
+        );
+    }
 
     #[test]
     fn new_file_diffs_against_dev_null() {

@@ -39,15 +39,47 @@ pub struct Engine {
     shipping: Option<(CancellationToken, tokio::task::JoinHandle<()>)>,
 }
 
-/// Loads the policy the config names: a file/directory, else the shipped default.
+/// Loads the policy the config names: a file/directory, else the shipped default. The policy's
+/// classifier protects Cordon's own paths as this config names them ([`cordon_paths`]).
 pub fn load_policy(config: &Config) -> Result<Policy, GatewayError> {
-    match &config.policy {
+    let policy = match &config.policy {
         Some(path) => Policy::load(path).map_err(|e| GatewayError::Policy {
             path: path.display().to_string(),
             message: e.to_string(),
-        }),
-        None => Ok(Policy::shipped_default()),
+        })?,
+        None => Policy::shipped_default(),
+    };
+    Ok(policy.with_cordon_paths(cordon_paths(config)))
+}
+
+/// Cordon's own state as `config` names it (config file, policy, evidence database, signing
+/// key file, pins, control socket) plus the platform's standard locations: calls touching
+/// any of them are `cordon.state` (issue 14: Cordon governs itself).
+pub fn cordon_paths(config: &Config) -> cordon_policy::CordonPaths {
+    let text = |p: Option<std::path::PathBuf>| p.map(|p| p.display().to_string());
+    let mut paths = cordon_policy::CordonPaths::standard(
+        text(dirs::config_dir()).as_deref(),
+        text(dirs::data_dir()).as_deref(),
+        text(dirs::runtime_dir()).as_deref(),
+    );
+    let mut add = |p: &std::path::Path| {
+        paths = std::mem::take(&mut paths).with_path(&p.display().to_string());
+    };
+    if let Some(source) = &config.source {
+        add(source);
     }
+    if let Some(policy) = &config.policy {
+        add(policy);
+    }
+    add(&config.evidence);
+    add(&config.pins);
+    if let SigningKey::File(key) = &config.signing_key {
+        add(key);
+    }
+    // The socket itself (its standard directory is known by its components; a configured
+    // directory may be shared with other files, so only the socket is added).
+    add(&config.socket);
+    paths
 }
 
 /// Opens the evidence log the config names.
@@ -73,6 +105,8 @@ impl Engine {
     /// Starts everything: refuses to start on an invalid policy, an unusable evidence log or a
     /// control socket another engine holds.
     pub async fn start(config: Config) -> Result<Engine, GatewayError> {
+        // Every connection, upstream pipe and the evidence log need a descriptor.
+        crate::http::raise_open_file_limit();
         let policy = load_policy(&config)?;
         for warning in policy.warnings() {
             tracing::warn!("policy: {warning}");
@@ -171,18 +205,25 @@ impl Engine {
         let mut http_addr = None;
         if let Some(listen) = config.listen {
             let auth = crate::http::Auth::new(&config.agents);
-            let (handle, bound) =
-                match crate::http::serve(pipeline.clone(), auth, listen, cancel.clone()).await {
-                    Ok(bound) => bound,
-                    Err(error) => {
-                        // Leave nothing running behind a failed start.
-                        cancel.cancel();
-                        upstreams.shutdown().await;
-                        #[cfg(unix)]
-                        let _ = std::fs::remove_file(&config.socket);
-                        return Err(error);
-                    }
-                };
+            let (handle, bound) = match crate::http::serve(
+                pipeline.clone(),
+                auth,
+                listen,
+                config.http.clone(),
+                cancel.clone(),
+            )
+            .await
+            {
+                Ok(bound) => bound,
+                Err(error) => {
+                    // Leave nothing running behind a failed start.
+                    cancel.cancel();
+                    upstreams.shutdown().await;
+                    #[cfg(unix)]
+                    let _ = std::fs::remove_file(&config.socket);
+                    return Err(error);
+                }
+            };
             tracing::info!("MCP Streamable HTTP at http://{bound}/mcp");
             tasks.push(handle);
             http_addr = Some(bound);
@@ -246,15 +287,30 @@ impl Engine {
         self.pipeline.broker().pending()
     }
 
-    /// Approves a held call (`session`: same action in that session passes from now on).
+    /// Approves a held call from an in-process `channel` (the desktop app's window or
+    /// notification): `scope` may extend it to the same target or a path prefix for the rest of
+    /// the session. Socket clients go through [`crate::approvals::ApprovalBroker::approve_with_code`].
     pub fn approve(
         &self,
         id: &str,
-        session: bool,
+        scope: &crate::approvals::GrantScope,
         reviewer: Option<&str>,
+        channel: crate::approvals::Channel,
     ) -> Result<PendingApproval, GatewayError> {
         let reviewer = reviewer.unwrap_or(&self.config.reviewer);
-        self.pipeline.broker().approve(id, session, reviewer)
+        self.pipeline.broker().approve(id, scope, reviewer, channel)
+    }
+
+    /// The one-time code of a held call, for the desktop's approval window (it lets the user
+    /// approve from a terminal instead). Never sent over the control socket.
+    pub fn approval_code(&self, id: &str) -> Option<String> {
+        self.pipeline.broker().code_of(id)
+    }
+
+    /// Sets where one-time codes are shown to the human (see
+    /// [`crate::approvals::Announcer`]): `cordon serve` prints them on its own stderr.
+    pub fn set_announcer(&self, announcer: crate::approvals::Announcer) {
+        self.pipeline.broker().set_announcer(announcer);
     }
 
     /// Denies a held call.

@@ -1,24 +1,54 @@
 //! MCP Streamable HTTP at `/mcp`: loopback only, a bearer token per agent, Origin checked.
 //!
 //! The middleware runs before rmcp sees the request: a foreign `Origin` (DNS rebinding) is 403,
-//! a missing or unknown token is 401, a body declared over 16 MiB is 413. The token maps to the
-//! agent name, which travels to the handler as an [`AgentIdentity`] request extension.
+//! a missing or unknown token is 401, a body over 16 MiB is 413. The token maps to the agent
+//! name, which travels to the handler as an [`AgentIdentity`] request extension.
+//!
+//! Sessions (protocol 2025-11-25 and older) are bound to the agent whose token opened them:
+//! another token on that session id is answered 404 as if the session did not exist, and records
+//! nothing. An unknown, closed or expired session is 404 (clients then re-initialize); `DELETE`
+//! answers 204. A session with no request in flight and none for `http.session_idle_timeout` is
+//! closed and its approval grants and roots are dropped.
+//!
+//! The accept loop is Cordon's own (not `axum::serve`): `TCP_NODELAY` on every connection (an
+//! SSE answer leaves in several small writes; with Nagle's algorithm and a client's delayed ACK a
+//! kept-alive connection paid ~40 ms per call), a connection cap below the open-file limit (the
+//! control socket and the evidence log keep their descriptors), a header timeout that is also the
+//! idle limit of a kept-alive connection, and accept errors that back off and are logged once.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
 
 use axum::Router;
+use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
-use axum::http::{StatusCode, header};
+use axum::http::{Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+use futures::Stream;
+use rmcp::model::{ClientJsonRpcMessage, GetExtensions, ServerJsonRpcMessage};
+use rmcp::transport::WorkerTransport;
+use rmcp::transport::streamable_http_server::session::local::{
+    LocalSessionManager, LocalSessionManagerError, LocalSessionWorker,
+};
+use rmcp::transport::streamable_http_server::session::{
+    ServerSseMessage, SessionId, SessionManager,
+};
 use rmcp::transport::{StreamableHttpServerConfig, StreamableHttpService};
+use serde_json::value::RawValue;
 use tokio_util::sync::CancellationToken;
 
+use crate::config::HttpSpec;
 use crate::pipeline::Pipeline;
 use crate::server::{AgentIdentity, AgentServer};
+
+/// The MCP session header.
+const SESSION_HEADER: &str = "mcp-session-id";
 
 /// Largest accepted request body.
 pub const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
@@ -98,7 +128,277 @@ pub fn origin_is_local(origin: &str) -> bool {
         )
 }
 
-async fn guard(State(auth): State<Auth>, mut request: Request, next: Next) -> Response {
+/// Which agent opened each HTTP session, and when it was last used. Shared by the session
+/// manager (which binds and frees sessions) and the middleware (which checks every request).
+#[derive(Default)]
+struct Bindings {
+    sessions: Mutex<HashMap<SessionId, Binding>>,
+}
+
+struct Binding {
+    agent: String,
+    /// The last time a request came in or an answer stream ended.
+    last_used: Instant,
+    /// Requests whose answer stream is still open (a held call is not idle).
+    inflight: Arc<AtomicUsize>,
+}
+
+impl Bindings {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<SessionId, Binding>> {
+        match self.sessions.lock() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        }
+    }
+
+    /// The agent a session belongs to (None: no such session).
+    fn agent_of(&self, id: &str) -> Option<String> {
+        self.lock().get(id).map(|b| b.agent.clone())
+    }
+
+    /// Marks a session used now and returns its in-flight counter.
+    fn touch(&self, id: &str) -> Option<Arc<AtomicUsize>> {
+        let mut sessions = self.lock();
+        let binding = sessions.get_mut(id)?;
+        binding.last_used = Instant::now();
+        Some(binding.inflight.clone())
+    }
+
+    /// Sessions idle (nothing in flight) for longer than `idle`.
+    fn expired(&self, idle: Duration) -> Vec<SessionId> {
+        let now = Instant::now();
+        self.lock()
+            .iter()
+            .filter(|(_, b)| {
+                b.inflight.load(Ordering::Acquire) == 0
+                    && now.saturating_duration_since(b.last_used) > idle
+            })
+            .map(|(id, _)| id.clone())
+            .collect()
+    }
+}
+
+/// The session manager behind `/mcp`: rmcp's in-memory sessions, bound to agents, expired when
+/// idle, and cleaned up in the pipeline (session approval grants, client roots) when they end.
+pub struct Sessions {
+    inner: LocalSessionManager,
+    bindings: Arc<Bindings>,
+    pipeline: Arc<Pipeline>,
+}
+
+impl Sessions {
+    fn new(pipeline: Arc<Pipeline>, bindings: Arc<Bindings>) -> Sessions {
+        let mut inner = LocalSessionManager::default();
+        // Idle expiry is ours (it knows a held call is not idle); rmcp's would cut one.
+        inner.session_config.keep_alive = None;
+        Sessions {
+            inner,
+            bindings,
+            pipeline,
+        }
+    }
+
+    /// How many sessions are open (tests: an expired session's resources are gone).
+    pub async fn open(&self) -> usize {
+        self.inner.sessions.read().await.len()
+    }
+
+    /// Closes every session idle for longer than `idle`.
+    async fn expire(&self, idle: Duration) {
+        for id in self.bindings.expired(idle) {
+            tracing::info!(session = %id, "HTTP session expired after {idle:?} idle");
+            if let Err(error) = self.close_session(&id).await {
+                tracing::debug!(session = %id, "closing an expired session: {error}");
+            }
+        }
+    }
+
+    fn tracked<S>(&self, id: &SessionId, stream: S) -> Tracked<S> {
+        let inflight = self.bindings.touch(id);
+        if let Some(counter) = &inflight {
+            counter.fetch_add(1, Ordering::AcqRel);
+        }
+        Tracked {
+            inner: stream,
+            inflight,
+            bindings: self.bindings.clone(),
+            id: id.clone(),
+        }
+    }
+}
+
+/// An answer stream that counts as activity of its session until it ends.
+struct Tracked<S> {
+    inner: S,
+    inflight: Option<Arc<AtomicUsize>>,
+    bindings: Arc<Bindings>,
+    id: SessionId,
+}
+
+impl<S: Stream + Unpin> Stream for Tracked<S> {
+    type Item = S::Item;
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<S::Item>> {
+        Pin::new(&mut self.inner).poll_next(cx)
+    }
+}
+
+impl<S> Drop for Tracked<S> {
+    fn drop(&mut self) {
+        if let Some(counter) = self.inflight.take() {
+            counter.fetch_sub(1, Ordering::AcqRel);
+            self.bindings.touch(&self.id);
+        }
+    }
+}
+
+fn agent_of_message(message: &ClientJsonRpcMessage) -> Option<String> {
+    let ClientJsonRpcMessage::Request(request) = message else {
+        return None;
+    };
+    request
+        .request
+        .extensions()
+        .get::<axum::http::request::Parts>()
+        .and_then(|parts| parts.extensions.get::<AgentIdentity>())
+        .map(|agent| agent.0.clone())
+}
+
+impl SessionManager for Sessions {
+    type Error = LocalSessionManagerError;
+    type Transport = WorkerTransport<LocalSessionWorker>;
+
+    async fn create_session(&self) -> Result<(SessionId, Self::Transport), Self::Error> {
+        self.inner.create_session().await
+    }
+
+    async fn initialize_session(
+        &self,
+        id: &SessionId,
+        message: ClientJsonRpcMessage,
+    ) -> Result<ServerJsonRpcMessage, Self::Error> {
+        // Bound before the answer (and so the id) reaches the client.
+        let Some(agent) = agent_of_message(&message) else {
+            let _ = self.inner.close_session(id).await;
+            return Err(LocalSessionManagerError::SessionNotFound(id.clone()));
+        };
+        self.bindings.lock().insert(
+            id.clone(),
+            Binding {
+                agent,
+                last_used: Instant::now(),
+                inflight: Arc::new(AtomicUsize::new(0)),
+            },
+        );
+        self.inner.initialize_session(id, message).await
+    }
+
+    async fn has_session(&self, id: &SessionId) -> Result<bool, Self::Error> {
+        self.inner.has_session(id).await
+    }
+
+    async fn close_session(&self, id: &SessionId) -> Result<(), Self::Error> {
+        let known = self.bindings.lock().remove(id).is_some();
+        let closed = self.inner.close_session(id).await;
+        if known {
+            self.pipeline.broker().end_session(id);
+            self.pipeline.constraints().end_session(id);
+        }
+        closed
+    }
+
+    async fn create_stream(
+        &self,
+        id: &SessionId,
+        message: ClientJsonRpcMessage,
+    ) -> Result<impl Stream<Item = ServerSseMessage> + Send + Sync + 'static, Self::Error> {
+        let stream = self.inner.create_stream(id, message).await?;
+        Ok(self.tracked(id, Box::pin(stream)))
+    }
+
+    async fn accept_message(
+        &self,
+        id: &SessionId,
+        message: ClientJsonRpcMessage,
+    ) -> Result<(), Self::Error> {
+        self.bindings.touch(id);
+        self.inner.accept_message(id, message).await
+    }
+
+    async fn create_standalone_stream(
+        &self,
+        id: &SessionId,
+    ) -> Result<impl Stream<Item = ServerSseMessage> + Send + Sync + 'static, Self::Error> {
+        // The standing GET stream is not activity: a session that only listens still expires.
+        self.bindings.touch(id);
+        self.inner.create_standalone_stream(id).await
+    }
+
+    async fn resume(
+        &self,
+        id: &SessionId,
+        last_event_id: String,
+    ) -> Result<impl Stream<Item = ServerSseMessage> + Send + Sync + 'static, Self::Error> {
+        self.bindings.touch(id);
+        self.inner.resume(id, last_event_id).await
+    }
+}
+
+/// What the middleware needs: tokens and session bindings.
+#[derive(Clone)]
+struct Guard {
+    auth: Auth,
+    bindings: Arc<Bindings>,
+}
+
+fn not_found() -> Response {
+    (StatusCode::NOT_FOUND, "Not Found: Session not found\n").into_response()
+}
+
+/// Whether rmcp can carry this JSON-RPC id as it is (a string or an i64); any other id (`1.5`,
+/// `1e3`, an integer beyond i64) is swapped for a token on the way in and restored on the way out.
+fn id_is_native(raw: &str) -> bool {
+    raw.starts_with('"') || raw.parse::<i64>().is_ok()
+}
+
+#[derive(serde::Deserialize)]
+struct IdProbe<'a> {
+    #[serde(borrow)]
+    id: Option<&'a RawValue>,
+}
+
+/// If the body's JSON-RPC id is one rmcp cannot represent: the body with a token id instead,
+/// the token as JSON text and the original id text.
+fn swap_id(body: &[u8]) -> Option<(Vec<u8>, String, String)> {
+    let probe: IdProbe<'_> = serde_json::from_slice(body).ok()?;
+    let raw = probe.id?.get().trim();
+    if id_is_native(raw) {
+        return None;
+    }
+    let mut message: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_slice(body).ok()?;
+    let token = format!("cordon-id-{}", ulid::Ulid::new());
+    message.insert("id".to_owned(), serde_json::Value::String(token.clone()));
+    let body = serde_json::to_vec(&message).ok()?;
+    Some((body, format!("\"{token}\""), raw.to_owned()))
+}
+
+/// `bytes` with every occurrence of `from` replaced by `to`.
+pub fn replace_bytes(bytes: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut rest = bytes;
+    while !from.is_empty() {
+        let Some(at) = rest.windows(from.len()).position(|w| w == from) else {
+            break;
+        };
+        out.extend_from_slice(rest.get(..at).unwrap_or_default());
+        out.extend_from_slice(to);
+        rest = rest.get(at + from.len()..).unwrap_or_default();
+    }
+    out.extend_from_slice(rest);
+    out
+}
+
+async fn guard(State(guard): State<Guard>, mut request: Request, next: Next) -> Response {
     if let Some(origin) = request.headers().get(header::ORIGIN) {
         let local = origin.to_str().map(origin_is_local).unwrap_or(false);
         if !local {
@@ -111,7 +411,7 @@ async fn guard(State(auth): State<Auth>, mut request: Request, next: Next) -> Re
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::trim);
-    let Some(agent) = token.and_then(|t| auth.agent_for(t.as_bytes())) else {
+    let Some(agent) = token.and_then(|t| guard.auth.agent_for(t.as_bytes())) else {
         return (
             StatusCode::UNAUTHORIZED,
             [(header::WWW_AUTHENTICATE, "Bearer")],
@@ -127,32 +427,177 @@ async fn guard(State(auth): State<Auth>, mut request: Request, next: Next) -> Re
     if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
         return (StatusCode::PAYLOAD_TOO_LARGE, "Cordon: body over 16 MiB\n").into_response();
     }
+    // A session belongs to the agent that opened it: to any other token it does not exist.
+    let session = request
+        .headers()
+        .get(SESSION_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    if let Some(session) = &session
+        && guard.bindings.agent_of(session).as_deref() != Some(agent.as_str())
+    {
+        if guard.bindings.agent_of(session).is_some() {
+            tracing::warn!(%agent, %session, "refused a request on another agent's HTTP session");
+        }
+        // Read the (authenticated, bounded) body so the connection stays usable for the client's
+        // next request, typically its new initialize.
+        let _ = axum::body::to_bytes(request.into_body(), MAX_BODY_BYTES).await;
+        return not_found();
+    }
+    let method = request.method().clone();
+    let mut restore = None;
+    if method == Method::POST {
+        let (parts, body) = request.into_parts();
+        let bytes = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
+            Ok(bytes) => bytes,
+            Err(_) => {
+                return (StatusCode::PAYLOAD_TOO_LARGE, "Cordon: body over 16 MiB\n")
+                    .into_response();
+            }
+        };
+        let bytes = match swap_id(&bytes) {
+            Some((swapped, token, raw)) => {
+                restore = Some((token, raw));
+                Bytes::from(swapped)
+            }
+            None => bytes,
+        };
+        request = Request::from_parts(parts, Body::from(bytes));
+    }
     request.extensions_mut().insert(AgentIdentity(agent));
-    next.run(request).await
+    let mut response = next.run(request).await;
+    if method == Method::DELETE && response.status() == StatusCode::ACCEPTED {
+        // The session is gone: clients expect 200 or 204 here (202 made the SDKs warn).
+        *response.status_mut() = StatusCode::NO_CONTENT;
+        *response.body_mut() = Body::empty();
+        response.headers_mut().remove(header::CONTENT_LENGTH);
+    }
+    if let Some((token, raw)) = restore {
+        response.headers_mut().remove(header::CONTENT_LENGTH);
+        let (parts, body) = response.into_parts();
+        let (token, raw) = (Bytes::from(token), Bytes::from(raw));
+        let stream = futures::StreamExt::map(body.into_data_stream(), move |chunk| {
+            chunk.map(|data| Bytes::from(replace_bytes(&data, &token, &raw)))
+        });
+        response = Response::from_parts(parts, Body::from_stream(stream));
+    }
+    response
 }
 
-/// The `/mcp` router for `pipeline`, authenticating with `auth`.
+/// The `/mcp` router for `pipeline`, authenticating with `auth`, and its session manager.
 pub fn router(
     pipeline: Arc<Pipeline>,
     auth: Auth,
     listen: SocketAddr,
+    spec: &HttpSpec,
     cancel: CancellationToken,
-) -> Router {
+) -> (Router, Arc<Sessions>) {
     let mut config = StreamableHttpServerConfig::default();
-    config.cancellation_token = cancel;
+    config.cancellation_token = cancel.clone();
     config.max_request_body_bytes = MAX_BODY_BYTES;
+    // 2026-07-28 (stateless) answers go out as one JSON body when they are a single message.
+    config.json_response = true;
     let ip = listen.ip().to_string();
     if !config.allowed_hosts.contains(&ip) {
         config.allowed_hosts.push(ip);
     }
+    let bindings = Arc::new(Bindings::default());
+    let sessions = Arc::new(Sessions::new(pipeline.clone(), bindings.clone()));
+    let idle = spec.session_idle_timeout;
+    tokio::spawn({
+        let sessions = sessions.clone();
+        async move {
+            let every = (idle / 4).clamp(Duration::from_millis(100), Duration::from_secs(30));
+            let mut tick = tokio::time::interval(every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    _ = cancel.cancelled() => return,
+                    _ = tick.tick() => sessions.expire(idle).await,
+                }
+            }
+        }
+    });
     let service = StreamableHttpService::new(
         move || Ok(AgentServer::new(pipeline.clone(), None)),
-        Arc::new(LocalSessionManager::default()),
+        sessions.clone(),
         config,
     );
-    Router::new()
+    let router = Router::new()
         .nest_service("/mcp", service)
-        .layer(middleware::from_fn_with_state(auth, guard))
+        .layer(middleware::from_fn_with_state(
+            Guard { auth, bindings },
+            guard,
+        ));
+    (router, sessions)
+}
+
+/// Raises this process's soft open-file limit to its hard limit where the OS allows it (every
+/// HTTP connection, upstream pipe and the evidence log need a descriptor); returns the soft
+/// limit in force afterwards (None where it cannot be read).
+#[cfg(unix)]
+pub fn raise_open_file_limit() -> Option<u64> {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE).ok()?;
+    if soft < hard {
+        // macOS refuses more than OPEN_MAX (10240) even when the hard limit is "unlimited".
+        for target in [hard, hard.min(10_240)] {
+            if setrlimit(Resource::RLIMIT_NOFILE, target, hard).is_ok() {
+                tracing::debug!(from = soft, to = target, "raised the open-file limit");
+                return Some(target);
+            }
+        }
+        tracing::warn!(soft, hard, "could not raise the open-file limit");
+    }
+    Some(soft)
+}
+
+/// Windows has no per-process descriptor limit to raise.
+#[cfg(not(unix))]
+pub fn raise_open_file_limit() -> Option<u64> {
+    None
+}
+
+/// The connection cap for an open-file limit: the configured cap, but always leaving a quarter
+/// of the descriptors (at least 64) to the control socket, upstreams and the evidence log.
+pub fn connection_cap(configured: usize, open_files: Option<u64>) -> usize {
+    match open_files {
+        None => configured,
+        Some(limit) => {
+            let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+            let reserve = (limit / 4).max(64);
+            configured.min(limit.saturating_sub(reserve)).max(1)
+        }
+    }
+}
+
+/// Accept errors that concern one connection only (the peer left before we took it).
+fn is_connection_error(error: &std::io::Error) -> bool {
+    matches!(
+        error.kind(),
+        std::io::ErrorKind::ConnectionRefused
+            | std::io::ErrorKind::ConnectionAborted
+            | std::io::ErrorKind::ConnectionReset
+    )
+}
+
+/// What the accept loop reports once per burst.
+#[derive(Default)]
+struct Burst {
+    count: u64,
+}
+
+impl Burst {
+    /// Counts one event; true for the first of a burst (the one to log).
+    fn hit(&mut self) -> bool {
+        self.count += 1;
+        self.count == 1
+    }
+
+    /// Ends a burst; the number of events it had.
+    fn end(&mut self) -> u64 {
+        std::mem::take(&mut self.count)
+    }
 }
 
 /// Binds `listen` and serves until `cancel`.
@@ -160,6 +605,7 @@ pub async fn serve(
     pipeline: Arc<Pipeline>,
     auth: Auth,
     listen: SocketAddr,
+    spec: HttpSpec,
     cancel: CancellationToken,
 ) -> Result<(tokio::task::JoinHandle<()>, SocketAddr), crate::GatewayError> {
     let listener = tokio::net::TcpListener::bind(listen)
@@ -168,16 +614,100 @@ pub async fn serve(
     let bound = listener
         .local_addr()
         .map_err(|e| crate::GatewayError::io("listener address", e))?;
-    let app = router(pipeline, auth, bound, cancel.clone());
-    let handle = tokio::spawn(async move {
-        let result = axum::serve(listener, app)
-            .with_graceful_shutdown(async move { cancel.cancelled_owned().await })
-            .await;
-        if let Err(error) = result {
-            tracing::error!("HTTP server failed: {error}");
-        }
-    });
+    let (app, _sessions) = router(pipeline, auth, bound, &spec, cancel.clone());
+    let cap = connection_cap(spec.max_connections, raise_open_file_limit());
+    tracing::debug!(cap, header_timeout = ?spec.header_timeout, "HTTP limits");
+    let handle = tokio::spawn(accept_loop(listener, app, cap, spec.header_timeout, cancel));
     Ok((handle, bound))
+}
+
+async fn accept_loop(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    cap: usize,
+    header_timeout: Duration,
+    cancel: CancellationToken,
+) {
+    let slots = Arc::new(tokio::sync::Semaphore::new(cap));
+    let mut failures = Burst::default();
+    let mut refused = Burst::default();
+    let mut backoff = Duration::from_millis(5);
+    let connections = tokio_util::task::TaskTracker::new();
+    loop {
+        let accepted = tokio::select! {
+            _ = cancel.cancelled() => break,
+            accepted = listener.accept() => accepted,
+        };
+        let stream = match accepted {
+            Ok((stream, _)) => stream,
+            Err(error) if is_connection_error(&error) => continue,
+            Err(error) => {
+                // Out of descriptors, typically: wait for some to free up instead of spinning.
+                if failures.hit() {
+                    tracing::warn!(
+                        "HTTP accept failed: {error}; retrying with back-off (further failures are counted, not logged)"
+                    );
+                }
+                tokio::select! {
+                    _ = cancel.cancelled() => break,
+                    _ = tokio::time::sleep(backoff) => {}
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(1));
+                continue;
+            }
+        };
+        let failed = failures.end();
+        if failed > 0 {
+            tracing::info!(failed, "HTTP accept works again");
+        }
+        backoff = Duration::from_millis(5);
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            // Over the cap: close at once rather than leave the client hanging in the backlog.
+            if refused.hit() {
+                tracing::warn!(
+                    cap,
+                    "HTTP connection limit reached: new connections are closed until some end"
+                );
+            }
+            drop(stream);
+            continue;
+        };
+        let dropped = refused.end();
+        if dropped > 0 {
+            tracing::info!(dropped, "HTTP connections accepted again");
+        }
+        // Every answer leaves as soon as it is written (see the module docs).
+        if let Err(error) = stream.set_nodelay(true) {
+            tracing::debug!("TCP_NODELAY: {error}");
+        }
+        let app = app.clone();
+        let cancel = cancel.clone();
+        connections.spawn(async move {
+            let service = hyper_util::service::TowerToHyperService::new(app);
+            let mut builder = hyper::server::conn::http1::Builder::new();
+            builder
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(header_timeout)
+                .keep_alive(true);
+            let connection =
+                builder.serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+            tokio::pin!(connection);
+            tokio::select! {
+                result = connection.as_mut() => {
+                    if let Err(error) = result {
+                        tracing::trace!("HTTP connection ended: {error}");
+                    }
+                }
+                _ = cancel.cancelled() => {
+                    connection.as_mut().graceful_shutdown();
+                    let _ = tokio::time::timeout(Duration::from_secs(5), connection).await;
+                }
+            }
+            drop(slot);
+        });
+    }
+    connections.close();
+    let _ = tokio::time::timeout(Duration::from_secs(5), connections.wait()).await;
 }
 
 #[cfg(test)]
@@ -209,6 +739,69 @@ mod tests {
         ] {
             assert!(!origin_is_local(bad), "{bad}");
         }
+    }
+
+    #[test]
+    fn ids_rmcp_cannot_carry_are_swapped_and_restored_exactly() {
+        for native in [
+            r#"{"jsonrpc":"2.0","id":7,"method":"ping"}"#,
+            r#"{"jsonrpc":"2.0","id":-9223372036854775808,"method":"ping"}"#,
+            r#"{"jsonrpc":"2.0","id":"1.5","method":"ping"}"#,
+            r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#,
+            r#"[{"jsonrpc":"2.0","id":1.5,"method":"ping"}]"#,
+            "not json",
+        ] {
+            assert!(swap_id(native.as_bytes()).is_none(), "{native}");
+        }
+        for raw in [
+            "1.5",
+            "1e3",
+            "9223372036854775808",
+            "12345678901234567890123",
+            "-0.0",
+        ] {
+            let body = format!(r#"{{"jsonrpc":"2.0","id":{raw},"method":"ping"}}"#);
+            let (swapped, token, original) = swap_id(body.as_bytes()).unwrap();
+            assert_eq!(original, raw);
+            let message: serde_json::Value = serde_json::from_slice(&swapped).unwrap();
+            assert_eq!(format!("\"{}\"", message["id"].as_str().unwrap()), token);
+            // What rmcp answers with the token comes back with the id exactly as sent.
+            let answer = format!(r#"data: {{"jsonrpc":"2.0","id":{token},"result":{{}}}}"#);
+            let restored = replace_bytes(answer.as_bytes(), token.as_bytes(), raw.as_bytes());
+            assert_eq!(
+                String::from_utf8(restored).unwrap(),
+                format!(r#"data: {{"jsonrpc":"2.0","id":{raw},"result":{{}}}}"#)
+            );
+        }
+    }
+
+    #[test]
+    fn replace_bytes_replaces_every_occurrence_and_nothing_else() {
+        assert_eq!(replace_bytes(b"a-tok-b-tok", b"tok", b"X"), b"a-X-b-X");
+        assert_eq!(replace_bytes(b"no match", b"tok", b"X"), b"no match");
+        assert_eq!(replace_bytes(b"", b"tok", b"X"), b"");
+        assert_eq!(replace_bytes(b"abc", b"", b"X"), b"abc");
+    }
+
+    #[test]
+    fn the_connection_cap_leaves_descriptors_to_the_rest_of_the_engine() {
+        assert_eq!(connection_cap(1024, None), 1024);
+        assert_eq!(connection_cap(1024, Some(20_000)), 1024);
+        assert_eq!(connection_cap(1024, Some(1024)), 768);
+        assert_eq!(connection_cap(1024, Some(256)), 192);
+        assert_eq!(connection_cap(1024, Some(10)), 1);
+        assert_eq!(connection_cap(5, Some(u64::MAX)), 5);
+    }
+
+    #[test]
+    fn a_burst_is_reported_once() {
+        let mut burst = Burst::default();
+        assert!(burst.hit());
+        assert!(!burst.hit());
+        assert!(!burst.hit());
+        assert_eq!(burst.end(), 3);
+        assert_eq!(burst.end(), 0);
+        assert!(burst.hit());
     }
 
     #[test]

@@ -30,5 +30,7 @@ pub mod upstream;
 pub use approvals::PendingApproval;
 pub use config::{Config, ConfigError};
 pub use constraints::PauseState;
+/// How untrusted text is shown to a human (one owner, re-exported for the desktop shell).
+pub use cordon_text as text;
 pub use engine::Engine;
 pub use error::GatewayError;

@@ -121,6 +121,8 @@ pub struct Admission {
     verdict: Verdict,
     outcome: Outcome,
     reviewer: Option<String>,
+    /// How the approval reached the engine (the evidence's `approval_channel`).
+    approval_channel: Option<String>,
     diff: Option<String>,
     started: Instant,
     session_id: String,
@@ -399,6 +401,10 @@ impl Pipeline {
     /// log first, so no record can cite a version the log does not hold; then it is in force.
     /// Returns the version. Blocking (one SQLite write).
     pub fn apply_policy(&self, policy: Policy) -> Result<String, cordon_evidence::EvidenceError> {
+        // Cordon's own paths (from the engine's config) stay protected whatever the new policy
+        // says: they belong to the engine, not to a policy file, and a reload must not drop them.
+        let protect = self.policy.get().classifier().cordon_paths().clone();
+        let policy = policy.with_cordon_paths(protect);
         let sources: Vec<(String, String)> = policy
             .sources()
             .iter()
@@ -714,6 +720,26 @@ impl Pipeline {
         self.decide(ctx, admission, review).await
     }
 
+    /// Records a call to a tool that does not exist (`text` says why) and returns the refusal
+    /// text: a probe for tools leaves evidence like any call.
+    pub async fn refuse_unknown(
+        &self,
+        ctx: &CallContext,
+        server: &str,
+        tool: &str,
+        args: Value,
+        text: String,
+    ) -> String {
+        let admission = self.judge(ctx, Subject::upstream(server, tool, args, false));
+        match self
+            .refuse(admission, Outcome::Error, Some(text.clone()), text)
+            .await
+        {
+            Gate::Refused(refused) => refused.text,
+            Gate::Pass(_) => "Cordon refused this call".to_owned(),
+        }
+    }
+
     fn base(&self, server: &str, base: Option<PathBuf>) -> PathBuf {
         base.or_else(|| self.cwds.get(server).cloned())
             .or_else(|| std::env::current_dir().ok())
@@ -771,6 +797,7 @@ impl Pipeline {
             verdict,
             outcome: Outcome::Allowed,
             reviewer: None,
+            approval_channel: None,
             diff: None,
             started,
             session_id: ctx.session_id.clone(),
@@ -858,15 +885,17 @@ impl Pipeline {
         let _held = self.held.clone();
         let topic = admission.verdict.classification.topic.clone();
         let call = &admission.call;
-        if let Some(reviewer) = self.broker.session_grant(
+        if let Some(grant) = self.broker.session_grant(
             &call.agent,
             &ctx.session_id,
             &call.server,
             &call.tool,
             &topic,
+            admission.verdict.classification.target.as_deref(),
         ) {
             admission.outcome = Outcome::Approved;
-            admission.reviewer = Some(reviewer);
+            admission.reviewer = Some(grant.reviewer);
+            admission.approval_channel = Some(format!("session-grant/{}", grant.channel));
             self.constraints.charge(&admission.governed);
             return self.pass(admission).await;
         }
@@ -953,8 +982,9 @@ impl Pipeline {
                     _ = tokio::time::sleep(KEEPALIVE_INTERVAL) => {
                         ticks = ticks.saturating_add(1);
                         if let Some((peer, token)) = &ctx.progress {
+                            // Never the approval id: the agent has no business addressing it.
                             let note = ProgressNotificationParam::new(token.clone(), f64::from(ticks))
-                                .with_message(format!("waiting for approval {} (cordon approve {})", info.id, info.id));
+                                .with_message("waiting for a human to review this call in Cordon".to_owned());
                             let _ = peer.notify_progress(note).await;
                         }
                     }
@@ -974,9 +1004,12 @@ impl Pipeline {
         guard.record = None;
         drop(guard);
         match decision {
-            ApprovalDecision::Approved { reviewer, .. } => {
+            ApprovalDecision::Approved {
+                reviewer, channel, ..
+            } => {
                 admission.outcome = Outcome::Approved;
                 admission.reviewer = Some(reviewer);
+                admission.approval_channel = Some(channel.to_string());
                 self.constraints.charge(&admission.governed);
                 self.pass(admission).await
             }
@@ -1164,6 +1197,7 @@ fn record_of(admission: &Admission, outcome: Outcome, error: Option<String>) -> 
         reason: v.reason.clone(),
         policy_version: v.policy_version.clone(),
         reviewer: admission.reviewer.clone(),
+        approval_channel: admission.approval_channel.clone(),
         outcome,
         args: admission.call.args.clone(),
         diff: admission.diff.clone(),

@@ -14,7 +14,8 @@ use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CompleteRequestParams, CompleteResult,
     GetPromptRequestParams, GetPromptResponse, Implementation, ListPromptsResult,
     ListResourceTemplatesResult, ListResourcesResult, ListToolsResult, PaginatedRequestParams,
-    ReadResourceRequestParams, ReadResourceResponse, Reference, ServerCapabilities, ServerConfig,
+    ReadResourceRequestParams, ReadResourceResponse, Reference, ResultType, ServerCapabilities,
+    ServerConfig,
 };
 use rmcp::service::{NotificationContext, RequestContext, RoleServer};
 use rmcp::{ErrorData as McpError, ServerHandler};
@@ -206,6 +207,66 @@ impl AgentServer {
             _ => None,
         }
     }
+
+    /// One `tools/call`: unknown tools refused (and recorded), built-in tools run, upstream tools
+    /// forwarded, all through the pipeline.
+    async fn governed_call(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, McpError> {
+        let ctx = self.context(&context)?;
+        let (server, tool) = split_tool_name(&request.name).unwrap_or(("", &request.name));
+        let unknown = if server.is_empty() {
+            Some(format!(
+                "unknown tool `{}`: Cordon's tools are named <server>__<tool>",
+                request.name
+            ))
+        } else if server == BUILTIN_SERVER && self.pipeline.builtin().enabled() {
+            match self.pipeline.builtin().resolve(tool) {
+                Some(own) => {
+                    return Ok(self
+                        .pipeline
+                        .call_builtin(&ctx, own, request.arguments)
+                        .await);
+                }
+                None => Some(format!(
+                    "unknown tool `{}`: Cordon has no built-in tool `{tool}`",
+                    request.name
+                )),
+            }
+        } else if !self.pipeline.upstreams().has_server(server) {
+            Some(format!(
+                "unknown tool `{}`: no server named `{server}`",
+                request.name
+            ))
+        } else if self.pipeline.upstreams().lists_tool(server, tool) == Some(false)
+            && self.pipeline.upstreams().withheld(server, tool).is_none()
+        {
+            Some(format!(
+                "unknown tool `{}`: server `{server}` has no tool `{tool}`",
+                request.name
+            ))
+        } else {
+            None
+        };
+        if let Some(text) = unknown {
+            // Refused, and recorded: a probe for tools leaves evidence like any call.
+            let args = request
+                .arguments
+                .map(serde_json::Value::Object)
+                .unwrap_or(serde_json::Value::Null);
+            let text = self
+                .pipeline
+                .refuse_unknown(&ctx, server, tool, args, text)
+                .await;
+            return Err(McpError::invalid_params(self.redact(&text), None));
+        }
+        Ok(self
+            .pipeline
+            .call_tool(&ctx, server, tool, request.arguments)
+            .await)
+    }
 }
 
 /// Whether an agent-supplied session id is acceptable as an evidence session id: 1 to 128
@@ -258,55 +319,17 @@ impl ServerHandler for AgentServer {
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, McpError> {
-        let ctx = self.context(&context)?;
-        let Some((server, tool)) = split_tool_name(&request.name) else {
-            return Err(McpError::invalid_params(
-                format!(
-                    "unknown tool `{}`: Cordon's tools are named <server>__<tool>",
-                    request.name
-                ),
-                None,
-            ));
-        };
-        if server == BUILTIN_SERVER && self.pipeline.builtin().enabled() {
-            let Some(own) = self.pipeline.builtin().resolve(tool) else {
-                return Err(McpError::invalid_params(
-                    format!(
-                        "unknown tool `{}`: Cordon has no built-in tool `{tool}`",
-                        request.name
-                    ),
-                    None,
-                ));
-            };
-            return Ok(self
-                .pipeline
-                .call_builtin(&ctx, own, request.arguments)
-                .await);
-        }
-        if !self.pipeline.upstreams().has_server(server) {
-            return Err(McpError::invalid_params(
-                format!(
-                    "unknown tool `{}`: no server named `{server}`",
-                    request.name
-                ),
-                None,
-            ));
-        }
-        if self.pipeline.upstreams().lists_tool(server, tool) == Some(false)
-            && self.pipeline.upstreams().withheld(server, tool).is_none()
-        {
-            return Err(McpError::invalid_params(
-                format!(
-                    "unknown tool `{}`: server `{server}` has no tool `{tool}`",
-                    request.name
-                ),
-                None,
-            ));
-        }
-        Ok(self
-            .pipeline
-            .call_tool(&ctx, server, tool, request.arguments)
-            .await)
+        // An upstream speaking an older protocol leaves out `resultType`, which 2026-07-28
+        // clients require; rmcp strips it again for older clients.
+        self.governed_call(request, context)
+            .await
+            .map(|response| match response {
+                CallToolResponse::Complete(mut result) => {
+                    result.result_type = Some(ResultType::COMPLETE);
+                    CallToolResponse::Complete(result)
+                }
+                other => other,
+            })
     }
 
     async fn list_resources(

@@ -782,6 +782,7 @@ fn pin_record(
         reason: reason.to_owned(),
         policy_version: guard.policy.get().version().to_owned(),
         reviewer: None,
+        approval_channel: None,
         outcome: Outcome::Denied,
         args: serde_json::json!({"approved_hash": old.hash, "new_hash": new.hash}),
         diff: Some(definition_diff(old, new)),

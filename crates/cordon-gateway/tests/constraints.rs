@@ -12,7 +12,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use cordon_evidence::{Filter, Outcome, Record};
-use cordon_gateway::control::{self, Request};
+use cordon_gateway::approvals::Announcement;
+use cordon_gateway::control::{self, Guarded, Request};
 use cordon_gateway::pipeline::CallContext;
 use cordon_gateway::{Config, Engine, PauseState};
 use rmcp::model::CallToolResponse;
@@ -252,9 +253,17 @@ async fn write_budgets_files_and_bytes_each_cross_by_one() {
         "{reason}"
     );
     let id = pending[0]["id"].as_str().unwrap().to_owned();
-    control::request(&h.socket, &Request::Approve { id, session: false })
-        .await
-        .unwrap();
+    control::request(
+        &h.socket,
+        &Request::Approve {
+            code: h.engine.approval_code(&id),
+            id,
+            session: false,
+            prefix: None,
+        },
+    )
+    .await
+    .unwrap();
     held.await.unwrap();
     let r = h.last();
     assert_eq!(
@@ -411,7 +420,34 @@ async fn pause_refuses_calls_denies_held_ones_and_survives_a_restart() {
         }
     );
     assert!(!h.call("claude-code", "s3", "echo", echo("x")).await.0);
-    let reply = control::request(&h.socket, &Request::Resume { agent: None })
+    // Resuming over the socket needs the one-time code the engine shows on its own channel.
+    let shown = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = shown.clone();
+    h.engine
+        .set_announcer(std::sync::Arc::new(move |a: &Announcement| {
+            if let Announcement::Challenge { code, .. } = a {
+                sink.lock().unwrap().push(code.clone());
+            }
+        }));
+    let bare = Request::Resume {
+        agent: None,
+        code: None,
+    };
+    assert!(control::request(&h.socket, &bare).await.is_err());
+    let forged = Request::Resume {
+        agent: None,
+        code: Some("0000-0000".into()),
+    };
+    assert!(control::request(&h.socket, &forged).await.is_err());
+    let challenge = Request::Challenge {
+        action: Guarded::Resume { agent: None },
+    };
+    control::request(&h.socket, &challenge).await.unwrap();
+    assert!(control::request(&h.socket, &forged).await.is_err());
+    assert!(h.engine.pause_state().all, "a wrong code resumes nothing");
+    let code = shown.lock().unwrap().last().cloned();
+    assert!(code.is_some());
+    let reply = control::request(&h.socket, &Request::Resume { agent: None, code })
         .await
         .unwrap();
     assert_eq!(reply["pause"], json!({"all": false, "agents": []}));

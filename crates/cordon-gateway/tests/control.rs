@@ -188,9 +188,12 @@ fn impostor_case(dir: &Path) {
         .enable_all()
         .build()
         .unwrap();
+    // It carries a one-time code: an impostor must never see it.
     let approve = Request::Approve {
         id: "01TESTAPPROVAL".into(),
         session: false,
+        prefix: None,
+        code: Some("AAAA-BBBB".into()),
     };
     let error = runtime
         .block_on(control::request(&socket, &approve))

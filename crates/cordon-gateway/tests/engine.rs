@@ -213,10 +213,15 @@ async fn allow_deny_and_tool_listing() {
         vec![
             ("echo", Outcome::Allowed),
             ("blocked", Outcome::Denied),
+            // Unknown tools: refused, and recorded (issue 15).
+            ("nope", Outcome::Error),
+            ("", Outcome::Error),
             ("echo", Outcome::Allowed)
         ]
     );
-    // Write-ahead: an allowed call's intent precedes its outcome; a denial is one record.
+    assert_eq!(records[3].tool, "noseparator");
+    // Write-ahead: an allowed call's intent precedes its outcome; a refusal (denied, or an
+    // unknown tool) is one record.
     let phases: Vec<_> = h
         .all_records()
         .iter()
@@ -228,6 +233,8 @@ async fn allow_deny_and_tool_listing() {
             ("echo".to_owned(), Some(Phase::Intent), Outcome::Allowed),
             ("echo".to_owned(), Some(Phase::Outcome), Outcome::Allowed),
             ("blocked".to_owned(), None, Outcome::Denied),
+            ("nope".to_owned(), None, Outcome::Error),
+            (String::new(), None, Outcome::Error),
             ("echo".to_owned(), Some(Phase::Intent), Outcome::Allowed),
             ("echo".to_owned(), Some(Phase::Outcome), Outcome::Allowed),
         ]
@@ -281,7 +288,23 @@ async fn approvals_approve_deny_and_session_grant() {
     let approve = Request::Approve {
         id: id.clone(),
         session: false,
+        prefix: None,
+        code: h.engine.approval_code(&id),
     };
+    assert!(
+        control::request(
+            &h.socket,
+            &Request::Approve {
+                id: id.clone(),
+                session: false,
+                prefix: None,
+                code: None,
+            }
+        )
+        .await
+        .is_err(),
+        "the socket alone never approves"
+    );
     control::request(&h.socket, &approve).await.unwrap();
     let result = held.await.unwrap().unwrap();
     assert_eq!(text_of(&result), "one");
@@ -323,9 +346,17 @@ async fn approvals_approve_deny_and_session_grant() {
         .as_str()
         .unwrap()
         .to_owned();
-    control::request(&h.socket, &Request::Approve { id, session: true })
-        .await
-        .unwrap();
+    control::request(
+        &h.socket,
+        &Request::Approve {
+            code: h.engine.approval_code(&id),
+            id,
+            session: true,
+            prefix: None,
+        },
+    )
+    .await
+    .unwrap();
     assert_eq!(text_of(&held.await.unwrap().unwrap()), "three");
     assert_eq!(
         text_of(&peer.call_tool(call("held__echo", "four")).await.unwrap()),
@@ -570,9 +601,19 @@ async fn hostile_control_requests_get_errors_and_the_engine_goes_on() {
         text_of(&agent.call_tool(call("echo__echo", "fine")).await.unwrap()),
         "fine"
     );
-    // A listed server with an unlisted tool is a JSON-RPC error, not forwarded, not recorded.
+    // A listed server with an unlisted tool is a JSON-RPC error, not forwarded, but recorded
+    // (a probe for tools leaves evidence, issue 15).
     assert!(agent.call_tool(call("echo__nope", "x")).await.is_err());
-    assert_eq!(h.records().len(), 1);
+    let records = h.records();
+    assert_eq!(records.len(), 2);
+    assert_eq!(
+        (
+            records[1].server.as_str(),
+            records[1].tool.as_str(),
+            records[1].outcome
+        ),
+        ("echo", "nope", Outcome::Error)
+    );
     let _ = agent.cancel().await;
     h.engine.shutdown().await.unwrap();
 }
@@ -763,6 +804,8 @@ async fn an_agent_that_leaves_while_held_still_leaves_one_record() {
         .as_str()
         .unwrap()
         .to_owned();
+    let code = h.engine.approval_code(&id);
+    assert!(code.is_some());
     let _ = agent.cancel().await;
     let _ = held.await;
     // rmcp lets in-flight handlers of a closed connection drain for a few seconds before it
@@ -786,9 +829,17 @@ async fn an_agent_that_leaves_while_held_still_leaves_one_record() {
     );
     // Nothing left to approve.
     assert!(
-        control::request(&h.socket, &Request::Approve { id, session: false })
-            .await
-            .is_err()
+        control::request(
+            &h.socket,
+            &Request::Approve {
+                id,
+                session: false,
+                prefix: None,
+                code
+            }
+        )
+        .await
+        .is_err()
     );
     h.engine.shutdown().await.unwrap();
 }
@@ -1019,9 +1070,17 @@ async fn builtin_tools_are_governed_like_upstream_tools() {
     assert_eq!(pending[0]["preview"].as_str(), Some(diff.as_str()));
     std::fs::write(ws.path().join("a.txt"), "one\nsomeone else\n").unwrap();
     let id = pending[0]["id"].as_str().unwrap().to_owned();
-    control::request(&h.socket, &Request::Approve { id, session: false })
-        .await
-        .unwrap();
+    control::request(
+        &h.socket,
+        &Request::Approve {
+            code: h.engine.approval_code(&id),
+            id,
+            session: false,
+            prefix: None,
+        },
+    )
+    .await
+    .unwrap();
     let stale = held.await.unwrap().unwrap();
     assert_eq!(stale.is_error, Some(true), "{stale:?}");
     assert!(
@@ -1049,9 +1108,17 @@ async fn builtin_tools_are_governed_like_upstream_tools() {
         .as_str()
         .unwrap()
         .to_owned();
-    control::request(&h.socket, &Request::Approve { id, session: false })
-        .await
-        .unwrap();
+    control::request(
+        &h.socket,
+        &Request::Approve {
+            code: h.engine.approval_code(&id),
+            id,
+            session: false,
+            prefix: None,
+        },
+    )
+    .await
+    .unwrap();
     let done = held.await.unwrap().unwrap();
     assert_ne!(done.is_error, Some(true), "{done:?}");
     assert_eq!(
@@ -1067,6 +1134,8 @@ async fn builtin_tools_are_governed_like_upstream_tools() {
     let mut expected = vec![
         ("cordon", "file_read", Outcome::Allowed),
         ("cordon", "list_directory", Outcome::Allowed),
+        // The renamed-away name is an unknown tool: refused, and recorded (issue 15).
+        ("cordon", "list_directory", Outcome::Error),
     ];
     expected.extend(
         escapes
@@ -1269,6 +1338,8 @@ async fn cancelling_a_held_call_refuses_and_records_it() {
         .as_str()
         .unwrap()
         .to_owned();
+    let code = h.engine.approval_code(&id);
+    assert!(code.is_some());
     handle.cancel(Some("not needed".into())).await.unwrap();
     // The held call's `pending` intent is there at once; wait for the record that closes it.
     let mut records = Vec::new();
@@ -1290,9 +1361,17 @@ async fn cancelling_a_held_call_refuses_and_records_it() {
     );
     // The approval is gone: it can no longer let the call through.
     assert!(
-        control::request(&h.socket, &Request::Approve { id, session: false })
-            .await
-            .is_err()
+        control::request(
+            &h.socket,
+            &Request::Approve {
+                id,
+                session: false,
+                prefix: None,
+                code
+            }
+        )
+        .await
+        .is_err()
     );
     let _ = agent.cancel().await;
     h.engine.shutdown().await.unwrap();

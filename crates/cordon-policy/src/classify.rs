@@ -1,6 +1,6 @@
 //! The classifier surface this crate uses, in one place.
 
 pub use cordon_classify::{
-    Classification, Classifier, CustomMapping, KNOWN_RISK_TAGS, KNOWN_TOPICS, MappingError,
-    TOPIC_PREFIX, ToolCall,
+    Classification, Classifier, CordonPaths, CustomMapping, KNOWN_RISK_TAGS, KNOWN_TOPICS,
+    MappingError, TOPIC_PREFIX, ToolCall,
 };

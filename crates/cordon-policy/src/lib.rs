@@ -67,7 +67,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-pub use crate::classify::{Classification, Classifier, ToolCall};
+pub use crate::classify::{Classification, Classifier, CordonPaths, ToolCall};
 pub use crate::diag::{Diagnostic, DiagnosticKind, PolicyError, Severity};
 pub use crate::eval::{TestFailure, TestReport};
 pub use crate::limits::{
@@ -320,6 +320,13 @@ impl Policy {
     /// What happens to writes outside the workspace roots (`blast_radius:`).
     pub fn blast_radius(&self) -> limits::BlastRadius {
         self.blast_radius
+    }
+
+    /// The same policy, protecting Cordon's configured paths too (the gateway fills them from its
+    /// config: evidence database, policy, signing key file, pins, socket).
+    pub fn with_cordon_paths(mut self, paths: CordonPaths) -> Policy {
+        self.classifier = self.classifier.with_cordon_paths(paths);
+        self
     }
 
     /// The policy file's kill switch (`paused`, `paused_agents`).

@@ -36,6 +36,7 @@ const TOP_KEYS: &[&str] = &[
     "limits",
     "blast_radius",
     "production",
+    "persistence",
     "paused",
     "paused_agents",
 ];
@@ -127,6 +128,7 @@ struct FileModel {
     default_decision: Option<Spanned<Decision>>,
     blast_radius: Option<Spanned<BlastRadius>>,
     production: Vec<(TargetKind, Vec<Spanned<String>>)>,
+    persistence: Vec<Spanned<String>>,
     paused: bool,
     paused_agents: Vec<Spanned<String>>,
 }
@@ -207,6 +209,10 @@ pub(crate) fn load(sources: &[Source]) -> Result<Loaded, Vec<Diagnostic>> {
     let default_decision = compiler.default_decision(&files);
     let (classifier, declared_tags, declared_topics) = compiler.classifiers(&classifiers);
     let classifier = classifier.with_production(compiler.production(&files));
+    let classifier = match compiler.persistence(&files) {
+        Some(globs) => classifier.with_persistence_globs(globs),
+        None => classifier,
+    };
     let blast_radius = compiler.blast_radius(&files);
     let pause = compiler.pause(&files);
     let known_tags: BTreeSet<&str> = KNOWN_RISK_TAGS
@@ -353,6 +359,9 @@ impl Reader<'_> {
         }
         if let Some(node) = fields.get("production") {
             model.production = self.production(node);
+        }
+        if let Some(node) = fields.get("persistence") {
+            model.persistence = self.string_list(node, "persistence");
         }
         if let Some(node) = fields.get("paused") {
             model.paused = self.boolean(node, "paused").unwrap_or(false);
@@ -1174,6 +1183,24 @@ impl Compiler<'_> {
                 ProductionTargets::default()
             }
         }
+    }
+
+    /// The policy's extra persistence targets (globs over written paths, all files merged).
+    fn persistence(&mut self, files: &[FileModel]) -> Option<globset::GlobSet> {
+        let mut builder = globset::GlobSetBuilder::new();
+        let mut any = false;
+        for (index, file) in files.iter().enumerate() {
+            for glob in &file.persistence {
+                if let Some(g) = self.check_glob(index, glob, false) {
+                    builder.add(g);
+                    any = true;
+                }
+            }
+        }
+        if !any {
+            return None;
+        }
+        builder.build().ok()
     }
 
     fn blast_radius(&mut self, files: &[FileModel]) -> BlastRadius {

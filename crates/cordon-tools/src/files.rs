@@ -114,6 +114,8 @@ fn read_existing(path: &Path, given: &str) -> Result<Option<Vec<u8>>, ToolError>
 /// Unified diff of the file on disk vs the proposal; a new file is diffed from empty and
 /// labelled as new.
 fn unified_diff(label: &str, old: Option<&[u8]>, new: &[u8]) -> String {
+    // The name is the agent's: a newline in it must not become a diff line of its own.
+    let label = cordon_text::visible(label);
     let old_text = old.map(String::from_utf8_lossy).unwrap_or_default();
     let new_text = String::from_utf8_lossy(new);
     let mut out = String::new();

@@ -96,6 +96,7 @@ pub fn record(agent: &str, server: &str, tool: &str, args: serde_json::Value) ->
         reason: "reads are fine".into(),
         policy_version: "t1+000000000000".into(),
         reviewer: None,
+        approval_channel: None,
         outcome: Outcome::Allowed,
         args,
         diff: None,

@@ -23,6 +23,9 @@ pub(crate) struct ShellOutcome {
     pub diagnostics: Vec<String>,
     /// The working directory the commands run in, when known (`cwd` argument, `cd dir`).
     pub cwd: Option<String>,
+    /// `env NAME=value cmd` with a variable not known to be harmless: the command it wraps is
+    /// not a proven read (checked once the wrapped command is classified).
+    env_unproven: Option<String>,
 }
 
 impl ShellOutcome {
@@ -124,6 +127,17 @@ fn classify_simple(cmd: &SimpleCommand, depth: usize, stdin: Option<&str>, out: 
         out.drafts.push(Draft::new(EXEC_SHELL));
     }
     if cmd.not_a_command {
+        // `PATH=.` alone sets the variable for the rest of the shell: later commands run
+        // something else.
+        if let Some(name) = cmd
+            .assigns
+            .iter()
+            .filter_map(|a| a.text.split('=').next())
+            .find(|name| is_exec_env(name))
+        {
+            out.diag(format!("{name}= makes later commands run other programs"));
+            out.drafts.push(Draft::new(EXEC_SHELL));
+        }
         if secret_vars {
             let mut d = Draft::new(READ_ENV);
             d.secret_vars = true;
@@ -170,6 +184,25 @@ fn classify_simple(cmd: &SimpleCommand, depth: usize, stdin: Option<&str>, out: 
         Some(_) => classify_argv(&argv, depth, stdin, out),
     }
     let assigns: Vec<String> = cmd.assigns.iter().map(|a| a.text.clone()).collect();
+    // A read is proven only with an environment known not to change what the program does
+    // (`RIPGREP_CONFIG_PATH`, `GIT_DIR`, `HOME` for git's config, `LESSOPEN`...).
+    if !cmd.words.is_empty()
+        && let Some(name) = assigns
+            .iter()
+            .filter_map(|a| a.split('=').next())
+            .find(|n| !is_harmless_env(n))
+        && out
+            .drafts
+            .get(start..)
+            .unwrap_or(&[])
+            .iter()
+            .all(|d| topic_severity(&d.topic) < topic_severity(EXEC_SHELL))
+    {
+        out.diag(format!(
+            "{name}= is not known to leave the command's behaviour unchanged (not proven a read)"
+        ));
+        out.drafts.push(Draft::new(EXEC_SHELL));
+    }
     finish_new_drafts(out, start, &argv, &assigns, &reads, &writes, secret_vars);
 }
 
@@ -219,6 +252,7 @@ fn finish_new_drafts(
                 .map(|p| crate::draft::PathUse {
                     path: normalize_path(&format!("{cwd}/{}", p.path), None),
                     write: p.write,
+                    name_only: p.name_only,
                 })
                 .collect();
             for j in joined {
@@ -269,6 +303,12 @@ pub(crate) fn is_exec_env(name: &str) -> bool {
         "LESSCLOSE",
         "MANPAGER",
         "BROWSER",
+        "RIPGREP_CONFIG_PATH",
+        "GCONV_PATH",
+        "BAT_PAGER",
+        "LESS",
+        "JAVA_TOOL_OPTIONS",
+        "_JAVA_OPTIONS",
     ];
     let up = name.to_ascii_uppercase();
     EXACT.contains(&up.as_str())
@@ -291,6 +331,41 @@ pub(crate) fn is_exec_env(name: &str) -> bool {
             .any(|k| up.contains(k)))
 }
 
+/// Environment variables known not to change what a program reads, writes or runs: locale,
+/// time zone, terminal and colour settings, commit identity. Any other assignment in front of
+/// a read makes it unproven.
+pub(crate) fn is_harmless_env(name: &str) -> bool {
+    const EXACT: &[&str] = &[
+        "LANG",
+        "LANGUAGE",
+        "TZ",
+        "COLUMNS",
+        "LINES",
+        "TERM",
+        "NO_COLOR",
+        "CLICOLOR",
+        "CLICOLOR_FORCE",
+        "FORCE_COLOR",
+        "GREP_COLOR",
+        "GREP_COLORS",
+        "LS_COLORS",
+        "TIME_STYLE",
+        "POSIXLY_CORRECT",
+        "GIT_AUTHOR_NAME",
+        "GIT_AUTHOR_EMAIL",
+        "GIT_AUTHOR_DATE",
+        "GIT_COMMITTER_NAME",
+        "GIT_COMMITTER_EMAIL",
+        "GIT_COMMITTER_DATE",
+        "GIT_OPTIONAL_LOCKS",
+        "GIT_TERMINAL_PROMPT",
+        "GIT_FLUSH",
+        "DEBIAN_FRONTEND",
+        "CI",
+    ];
+    EXACT.contains(&name) || name.starts_with("LC_")
+}
+
 /// A variable whose value is probably a secret.
 pub(crate) fn is_secret_var(name: &str) -> bool {
     let up = name.to_ascii_uppercase();
@@ -309,6 +384,24 @@ pub(crate) fn is_secret_var(name: &str) -> bool {
 
 /// Classify one argv (after the shell's own parsing) into drafts pushed onto `out`.
 fn classify_argv(args: &[String], depth: usize, stdin: Option<&str>, out: &mut ShellOutcome) {
+    let start = out.drafts.len();
+    let saved = out.env_unproven.take();
+    classify_argv_inner(args, depth, stdin, out);
+    if let Some(reason) = out.env_unproven.take()
+        && out
+            .drafts
+            .get(start..)
+            .unwrap_or(&[])
+            .iter()
+            .all(|d| topic_severity(&d.topic) < topic_severity(EXEC_SHELL))
+    {
+        out.diag(reason);
+        out.drafts.push(Draft::new(EXEC_SHELL));
+    }
+    out.env_unproven = saved;
+}
+
+fn classify_argv_inner(args: &[String], depth: usize, stdin: Option<&str>, out: &mut ShellOutcome) {
     if depth > MAX_DEPTH {
         out.diag(format!("nesting deeper than {MAX_DEPTH}"));
         out.drafts.push(Draft::new(EXEC_SHELL));
@@ -401,6 +494,22 @@ fn classify_argv(args: &[String], depth: usize, stdin: Option<&str>, out: &mut S
                     } else if (a.starts_with('-') && a.len() > 1) || a.contains('=') {
                         if let Some(name) = a.split('=').next().filter(|n| is_exec_env(n)) {
                             out.diag(format!("{name}= makes the command run another program"));
+                            out.drafts.push(Draft::new(EXEC_SHELL));
+                        } else if let Some(name) = a
+                            .split_once('=')
+                            .map(|(n, _)| n)
+                            .filter(|n| !is_harmless_env(n))
+                        {
+                            out.env_unproven = Some(format!(
+                                "env {name}= is not known to leave the command's behaviour unchanged (not proven a read)"
+                            ));
+                        } else if a.starts_with('-')
+                            && !matches!(
+                                a,
+                                "-i" | "--ignore-environment" | "-0" | "--null" | "-v" | "--debug"
+                            )
+                        {
+                            out.diag(format!("env option {a} is not known"));
                             out.drafts.push(Draft::new(EXEC_SHELL));
                         }
                         j += 1;

@@ -9,3 +9,5 @@ pub(crate) mod programs;
 
 pub(crate) use classify::{ShellOutcome, classify_argv_top, classify_command_line};
 pub(crate) use git::analyse_push;
+pub(crate) mod gitread;
+pub(crate) mod readonly;

@@ -28,129 +28,19 @@ pub(crate) const SHELLS: &[&str] = &[
     "cmd",
 ];
 
-pub(crate) const READ_FILE_PROGS: &[&str] = &[
-    "cat",
-    "tac",
-    "nl",
-    "head",
-    "tail",
-    "less",
-    "more",
-    "most",
-    "bat",
-    "batcat",
-    "view",
-    "od",
-    "xxd",
-    "hexdump",
-    "strings",
-    "file",
-    "stat",
-    "wc",
-    "md5sum",
-    "sha1sum",
-    "sha256sum",
-    "sha512sum",
-    "cksum",
-    "b2sum",
-    "sum",
-    "diff",
-    "cmp",
-    "comm",
-    "jq",
-    "base64",
-    "base32",
-    "sort",
-    "uniq",
-    "cut",
-    "column",
-    "fold",
-    "fmt",
-    "paste",
-    "join",
-    "expand",
-    "unexpand",
-    "rev",
-    "iconv",
-    "zcat",
-    "bzcat",
-    "xzcat",
-    "zless",
-    "look",
-    "tr",
-    "pr",
-    "csvlook",
-    "lsof",
+/// Pagers, viewers and decompressing readers: they run programs (`LESSOPEN`, shell escapes,
+/// `zcat` runs gzip), so they are never proven reads.
+pub(crate) const RUNNING_VIEWERS: &[&str] = &[
+    "less", "more", "most", "bat", "batcat", "view", "zcat", "bzcat", "xzcat", "zless", "zmore",
+    "zgrep", "csvlook", "ag", "ack", "man",
 ];
 
+/// Shell builtins and programs without arguments of interest; programs with options are in
+/// [`super::readonly`]. `hash -p` and `history -w/-r/-a/-n` are handled separately.
 pub(crate) const BENIGN: &[&str] = &[
-    "echo",
-    "printf",
-    "true",
-    "false",
-    ":",
-    "pwd",
-    "whoami",
-    "id",
-    "date",
-    "uname",
-    "hostname",
-    "which",
-    "type",
-    "hash",
-    "sleep",
-    "test",
-    "[",
-    "[[",
-    "seq",
-    "yes",
-    "exit",
-    "return",
-    "shift",
-    "unset",
-    "read",
-    "wait",
-    "jobs",
-    "fg",
-    "bg",
-    "trap",
-    "umask",
-    "ulimit",
-    "shopt",
-    "let",
-    "getopts",
-    "tput",
-    "clear",
-    "nproc",
-    "arch",
-    "tty",
-    "locale",
-    "uptime",
-    "free",
-    "cal",
-    "bc",
-    "expr",
-    "basename",
-    "dirname",
-    "realpath",
-    "readlink",
-    "popd",
-    "dirs",
-    "groups",
-    "logname",
-    "users",
-    "w",
-    "who",
-    "history",
-    "disown",
-    "break",
-    "continue",
-    "source-highlight",
-    "sync",
+    "exit", "return", "shift", "unset", "read", "wait", "jobs", "fg", "bg", "umask", "ulimit",
+    "let", "getopts", "tput", "clear", "popd", "dirs", "disown", "break", "continue", "type",
 ];
-
-pub(crate) const READ_DIR_PROGS: &[&str] =
-    &["ls", "dir", "vdir", "tree", "exa", "eza", "lsd", "du", "df"];
 
 pub(crate) const REMOVE_PROGS: &[&str] = &[
     "rm",
@@ -271,81 +161,63 @@ fn classify_known_program(
     if matches!(prog, "cd" | "pushd") {
         return one(Draft::new(READ_DIR).reads(norms(pos.iter().take(1).copied())));
     }
-    if READ_FILE_PROGS.contains(&prog) {
-        return one(Draft::new(READ_FILE).reads(norms(pos.iter().copied())));
+    if let Some(d) = super::readonly::classify(prog, rest, diags) {
+        return one(d);
     }
-    if READ_DIR_PROGS.contains(&prog) {
-        return one(Draft::new(READ_DIR).reads(norms(pos.iter().copied())));
+    if RUNNING_VIEWERS.contains(&prog) {
+        diags.push(format!(
+            "{prog} can run other programs (LESSOPEN, pagers, shell escapes, decompressors): not a proven read"
+        ));
+        return one(Draft::new(EXEC_SHELL).reads(norms(pos.iter().copied())));
+    }
+    if let Some(d) = cordon_control(prog, rest, &pos, diags) {
+        return one(d);
+    }
+    match prog {
+        "hash" if !rest.iter().any(|a| a.starts_with('-') && a.contains('p')) => {
+            return one(Draft::new(READ_FILE));
+        }
+        "history" if rest.is_empty() || rest.iter().all(|a| a.parse::<u32>().is_ok()) => {
+            return one(Draft::new(READ_FILE));
+        }
+        "shopt" if !has_any(rest, &["-s", "-u"]) => return one(Draft::new(READ_FILE)),
+        // `sync FILE` opens the file for writing; plain `sync` only flushes.
+        "sync" if rest.is_empty() => return one(Draft::new(READ_FILE)),
+        "top" | "htop" => {
+            diags.push(format!(
+                "{prog} writes its configuration (~/.config/procps)"
+            ));
+            return one(Draft::new(EXEC_SHELL));
+        }
+        "bc" if rest.iter().all(|a| a.starts_with('-')) => return one(Draft::new(READ_FILE)),
+        _ => {}
     }
     if REMOVE_PROGS.contains(&prog) {
-        return one(Draft::new(WRITE_REMOVE).writes(norms(pos.iter().copied())));
+        let mut d = Draft::new(WRITE_REMOVE).writes(norms(pos.iter().copied()));
+        if let Some(t) = pos
+            .iter()
+            .find(|p| crate::guard::catastrophic_target(p, &norm(p)))
+        {
+            diags.push(format!(
+                "{prog} {t}: removes a whole tree (root, home or workspace)"
+            ));
+            d = d.tag(TAG_CATASTROPHIC);
+        }
+        return one(d);
     }
     if EDITORS.contains(&prog) {
         return one(Draft::new(WRITE_FILE).reads(norms(pos.iter().copied())));
     }
     match prog {
-        "grep" | "egrep" | "fgrep" | "rg" | "ag" | "ack" | "zgrep" | "git-grep" => {
-            let explicit = opt_values(rest, &["-e", "-f"], &["--regexp", "--file"]);
-            let files = opt_values(rest, &["-f"], &["--file"]);
-            let skip = usize::from(explicit.is_empty());
-            one(Draft::new(READ_SEARCH)
-                .reads(norms(pos.iter().skip(skip).copied()))
-                .reads(norms(&files)))
-        }
-        "find" => {
-            let starts: Vec<&String> = rest
-                .iter()
-                .take_while(|a| !a.starts_with('-') && *a != "(" && *a != "!")
-                .collect();
-            let outs = opt_values(rest, &["-fprint", "-fprint0", "-fls", "-fprintf"], &[]);
-            let mut d = if rest.iter().any(|a| a == "-delete") {
-                Draft::new(WRITE_REMOVE).writes(norms(starts.iter().copied()))
-            } else {
-                Draft::new(READ_SEARCH).reads(norms(starts.iter().copied()))
-            };
-            if !outs.is_empty() {
-                d = d.writes(norms(&outs));
-                d.escalate(WRITE_FILE);
-            }
-            one(d)
-        }
+        "find" => one(super::readonly::find(rest, diags)),
         "fd" | "fdfind" | "locate" | "plocate" | "mlocate" => {
             one(Draft::new(READ_SEARCH).reads(norms(pos.iter().skip(1).copied())))
         }
-        "awk" | "gawk" | "mawk" | "nawk" => {
-            let program = pos.first().map(|s| s.as_str()).unwrap_or("");
-            if program.contains("system")
-                || program.contains('|')
-                || program.contains('>')
-                || program.contains("getline")
-                || has_any(rest, &["-f"])
-            {
-                diags.push("awk program can run commands or write files".to_owned());
-                one(Draft::new(EXEC_SHELL).reads(norms(pos.iter().skip(1).copied())))
-            } else {
-                one(Draft::new(READ_FILE).reads(norms(pos.iter().skip(1).copied())))
-            }
-        }
-        "sed" => {
-            let scripts = opt_values(rest, &["-e", "-f"], &["--expression", "--file"]);
-            let skip = usize::from(scripts.is_empty());
-            let files = norms(pos.iter().skip(skip).copied());
-            let in_place = rest.iter().any(|a| {
-                a == "--in-place"
-                    || a.starts_with("--in-place=")
-                    || (a.starts_with("-i")
-                        || (a.starts_with('-') && !a.starts_with("--") && a.contains('i')))
-            });
-            if in_place {
-                one(Draft::new(WRITE_FILE).reads(files.clone()).writes(files))
-            } else {
-                one(Draft::new(READ_FILE).reads(files))
-            }
-        }
+        "awk" | "gawk" | "mawk" | "nawk" => one(super::readonly::awk(prog, rest, diags)),
+        "sed" => one(super::readonly::sed(rest, diags)),
         "yq" if rest.iter().any(|a| a == "-i" || a == "--inplace") => {
             one(Draft::new(WRITE_FILE).writes(norms(pos.iter().skip(1).copied())))
         }
-        "yq" => one(Draft::new(READ_FILE).reads(norms(pos.iter().skip(1).copied()))),
         "mv" | "rename" => one(Draft::new(WRITE_MOVE)
             .writes(norms(pos.iter().copied()))
             .writes(norms(&opt_values(rest, &["-t"], &["--target-directory"])))),
@@ -389,6 +261,7 @@ fn classify_known_program(
         "patch" => one(Draft::new(WRITE_FILE)
             .writes(norms(pos.iter().copied()))
             .reads(norms(&opt_values(rest, &["-i"], &["--input"])))),
+        "tar" if let Some(d) = super::readonly::tar(rest, diags) => one(d),
         "tar" | "zip" | "unzip" | "gzip" | "gunzip" | "bzip2" | "bunzip2" | "xz" | "unxz"
         | "zstd" | "7z" | "7za" | "unrar" | "rar" | "cpio" => one(Draft::new(WRITE_FILE)
             .reads(norms(pos.iter().copied()))
@@ -440,6 +313,18 @@ fn classify_known_program(
         }
         // Environment dumps.
         "printenv" => one(Draft::new(READ_ENV)),
+        "export" | "set" | "declare" | "typeset" | "local" | "readonly"
+            if pos.iter().any(|p| {
+                p.split('=')
+                    .next()
+                    .is_some_and(super::classify::is_exec_env)
+            }) =>
+        {
+            diags.push(format!(
+                "{prog} sets a variable that makes later commands run other programs"
+            ));
+            one(Draft::new(EXEC_SHELL))
+        }
         "export" | "set" | "declare" | "typeset" | "local" | "readonly" => {
             let names: Vec<&&String> = pos.iter().filter(|p| !p.contains('=')).collect();
             let assigns = pos.iter().any(|p| p.contains('='));
@@ -458,7 +343,7 @@ fn classify_known_program(
         "ps" if pos.iter().any(|a| a.contains('e')) || has_any(rest, &["-E"]) => {
             one(Draft::new(READ_ENV))
         }
-        "ps" | "top" | "htop" | "pgrep" => one(Draft::new(READ_FILE)),
+        "ps" | "pgrep" => one(Draft::new(READ_FILE)),
         // Secret stores.
         "security" if sub.starts_with("find-") || sub.starts_with("dump-") || sub == "export" => {
             one(Draft::new(READ_SECRETS))
@@ -638,10 +523,18 @@ fn classify_known_program(
                 text.push('\n');
                 text.push_str(s);
             }
-            if destructive_sql(&text) {
-                one(Draft::new(DB_DROP))
+            // The database file itself (`sqlite3 evidence.db`): Cordon's evidence is state.
+            let db: Vec<String> = if matches!(prog, "sqlite3" | "sqlite" | "duckdb") {
+                norms(pos.iter().take(1).copied())
             } else {
-                one(Draft::new(EXEC_SHELL).reads(norms(&opt_values(rest, &["-f"], &["--file"]))))
+                Vec::new()
+            };
+            if destructive_sql(&text) {
+                one(Draft::new(DB_DROP).reads(db))
+            } else {
+                one(Draft::new(EXEC_SHELL)
+                    .reads(norms(&opt_values(rest, &["-f"], &["--file"])))
+                    .reads(db))
             }
         }
         // Dependencies.
@@ -1052,4 +945,44 @@ fn pkg_manager(prog: &str, sub: &str, pos: &[&String], rest: &[String]) -> Draft
         return Draft::new(EXEC_SHELL).tag(TAG_DEPLOY);
     }
     Draft::new(EXEC_SHELL)
+}
+
+/// Commands that drive Cordon: the `cordon` CLI itself (except printing its version, help, or
+/// checking a policy), and process or service control aimed at it (`pkill cordon`,
+/// `systemctl --user stop cordon`). An agent must not approve, resume, pause or uninstall its
+/// own governance.
+fn cordon_control(
+    prog: &str,
+    rest: &[String],
+    pos: &[&String],
+    diags: &mut Vec<String>,
+) -> Option<Draft> {
+    let names_cordon = |a: &String| a.to_lowercase().contains("cordon");
+    match prog {
+        "cordon" | "cordon-cli" | "cordon-desktop" | "cordon-tray" => {
+            let sub = pos.first().map(|s| s.as_str()).unwrap_or("");
+            let second = pos.get(1).map(|s| s.as_str()).unwrap_or("");
+            let harmless = (pos.is_empty()
+                && rest
+                    .iter()
+                    .all(|a| matches!(a.as_str(), "--version" | "-V" | "--help" | "-h")))
+                || sub == "help"
+                || (sub == "policy" && matches!(second, "check" | "test" | "explain" | "lint"));
+            if harmless {
+                return Some(Draft::new(READ_FILE));
+            }
+            diags.push(format!(
+                "`cordon {sub}` drives Cordon itself: only the human runs it"
+            ));
+            Some(Draft::new(CORDON_CONTROL))
+        }
+        "kill" | "pkill" | "killall" | "pgrep" | "pidof" | "systemctl" | "launchctl"
+        | "taskkill" | "service" | "loginctl" | "skill" | "renice" | "gdb" | "strace"
+            if rest.iter().any(names_cordon) =>
+        {
+            diags.push(format!("{prog} aimed at Cordon's engine"));
+            Some(Draft::new(CORDON_CONTROL))
+        }
+        _ => None,
+    }
 }

@@ -1,12 +1,21 @@
 //! `cordon approvals`, `cordon approve ID`, `cordon deny ID`: headless approvals.
+//!
+//! Approving needs a human, proven twice: the command must run on an interactive terminal
+//! (stdin and stdout are TTYs), and the user types the one-time code the engine drew for that
+//! call, which it shows only on its own channel (the terminal running `cordon serve`, or the
+//! desktop app's approval window). Anything the agent runs can reach the control socket and can
+//! fake a terminal (`script -qc`), but it never sees the code; wrong codes are bounded by the
+//! engine. Denying needs neither: a denial can only refuse.
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Args;
-use cordon_gateway::control::{self, Request};
+use cordon_gateway::control::{self, Guarded, Request};
 use cordon_gateway::{Config, PendingApproval};
+use cordon_text::{visible, visible_lines};
 use serde_json::Value;
 
 /// Arguments of `cordon approvals`.
@@ -25,9 +34,17 @@ pub struct ApprovalsArgs {
 pub struct ApproveArgs {
     /// The pending approval's id.
     pub id: String,
-    /// Let the same action by this agent session pass without asking again.
-    #[arg(long)]
+    /// Let the same action by this agent session on the same target (file, command) pass
+    /// without asking again.
+    #[arg(long, conflicts_with = "session_prefix")]
     pub session: bool,
+    /// Let the same action by this agent session on targets under this path pass without
+    /// asking again (it must contain this call's target).
+    #[arg(long, value_name = "PATH")]
+    pub session_prefix: Option<String>,
+    /// The one-time code Cordon showed for this call (asked for on the terminal when omitted).
+    #[arg(long)]
+    pub code: Option<String>,
     /// Config file (default: $CORDON_CONFIG, else ~/.config/cordon/config.yaml).
     #[arg(long)]
     pub config: Option<PathBuf>,
@@ -46,16 +63,70 @@ pub struct DenyArgs {
     pub config: Option<PathBuf>,
 }
 
-fn ask(config: Option<PathBuf>, request: Request) -> anyhow::Result<Value> {
-    let config = Config::resolve(config)?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .context("cannot start the async runtime")?;
-    Ok(runtime.block_on(control::request(&config.socket, &request))?)
+        .context("cannot start the async runtime")
 }
 
-/// Lists pending approvals.
+fn ask(config: Option<PathBuf>, request: Request) -> anyhow::Result<Value> {
+    let config = Config::resolve(config)?;
+    Ok(runtime()?.block_on(control::request(&config.socket, &request))?)
+}
+
+/// Refuses unless stdin and stdout are terminals: a first, weak filter (a process can allocate
+/// a pseudo-terminal), which keeps scripts and pipes from even trying; the code is the proof.
+pub(crate) fn require_terminal(what: &str) -> anyhow::Result<()> {
+    if std::io::stdin().is_terminal() && std::io::stdout().is_terminal() {
+        return Ok(());
+    }
+    anyhow::bail!(
+        "{what} needs a human at an interactive terminal (stdin and stdout must be a TTY) and \
+         the one-time code Cordon shows on its own channel; it cannot be scripted"
+    )
+}
+
+/// The code from `--code`, else asked for on the terminal (not echoed).
+pub(crate) fn read_code(given: Option<String>, prompt: &str) -> anyhow::Result<String> {
+    if let Some(code) = given {
+        return Ok(code);
+    }
+    let code = rpassword::prompt_password(prompt).context("cannot read the code")?;
+    if code.trim().is_empty() {
+        anyhow::bail!("no code typed: nothing approved");
+    }
+    Ok(code)
+}
+
+/// Runs a request that loosens governance (resume, tool approval): asks the engine to show a
+/// one-time code on its own channel, reads it from the human's terminal, then sends `build(code)`.
+pub(crate) fn guarded(
+    socket: &std::path::Path,
+    action: Guarded,
+    code: Option<String>,
+    build: impl FnOnce(String) -> Request,
+) -> anyhow::Result<Value> {
+    let what = action.describe();
+    let runtime = runtime()?;
+    // An engine that is not running is said first, before asking anything of the human.
+    runtime.block_on(control::ping(socket))?;
+    require_terminal(&what)?;
+    if code.is_none() {
+        runtime.block_on(control::request(socket, &Request::Challenge { action }))?;
+    }
+    let code = read_code(
+        code,
+        &format!(
+            "Cordon showed a one-time code to {} (in the desktop app, or on the terminal running \
+             `cordon serve`). Code: ",
+            visible(&what)
+        ),
+    )?;
+    Ok(runtime.block_on(control::request(socket, &build(code)))?)
+}
+
+/// Lists pending approvals; every text the agent could have chosen is shown escaped.
 pub fn list(args: ApprovalsArgs) -> anyhow::Result<ExitCode> {
     let reply = ask(args.config, Request::Approvals)?;
     let approvals: Vec<PendingApproval> = serde_json::from_value(
@@ -73,64 +144,112 @@ pub fn list(args: ApprovalsArgs) -> anyhow::Result<ExitCode> {
         println!("no calls are waiting for approval");
         return Ok(ExitCode::SUCCESS);
     }
-    for a in &approvals {
-        println!(
-            "{}  {} {}__{}  {}  target: {}  rule: {}  expires: {}",
-            a.id,
-            a.agent,
-            a.server,
-            a.tool,
-            a.action,
-            a.target.as_deref().unwrap_or("-"),
-            a.rule_id.as_deref().unwrap_or("(default)"),
-            a.expires_at
-        );
-        println!("    {}", a.reason);
+    print!("{}", render(&approvals));
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The table `cordon approvals` prints (kept apart for tests).
+fn render(approvals: &[PendingApproval]) -> String {
+    let mut out = String::new();
+    for a in approvals {
+        out.push_str(&format!(
+            "{}  {} {}__{}  {}  target: {}  rule: {}  expires: {}\n",
+            visible(&a.id),
+            visible(&a.agent),
+            visible(&a.server),
+            visible(&a.tool),
+            visible(&a.action),
+            visible(a.target.as_deref().unwrap_or("-")),
+            visible(a.rule_id.as_deref().unwrap_or("(default)")),
+            visible(&a.expires_at)
+        ));
+        out.push_str(&format!("    {}\n", visible(&a.reason)));
         // A built-in tool's preview (a push's commits, a command) when there is no file diff.
-        if let Some(shown) = a.diff.as_ref().or(a.preview.as_ref()) {
-            for line in shown.lines() {
-                println!("    {line}");
+        match a.diff.as_ref().or(a.preview.as_ref()) {
+            Some(shown) => {
+                for line in visible_lines(shown).lines() {
+                    out.push_str(&format!("    {line}\n"));
+                }
             }
+            None => out.push_str(&format!("    args: {}\n", visible(&a.args.to_string()))),
         }
     }
-    Ok(ExitCode::SUCCESS)
+    out.push_str(
+        "approve with `cordon approve ID` on your terminal and the code Cordon shows for the \
+         call; deny with `cordon deny ID`\n",
+    );
+    out
 }
 
 fn describe(reply: &Value) -> String {
     let a = reply.get("approval");
     let field = |k: &str| {
-        a.and_then(|a| a.get(k))
-            .and_then(Value::as_str)
-            .unwrap_or("?")
-            .to_owned()
+        visible(
+            a.and_then(|a| a.get(k))
+                .and_then(Value::as_str)
+                .unwrap_or("?"),
+        )
+        .into_owned()
     };
     format!(
-        "{}__{} by {}",
+        "{}__{} by {} on {}",
         field("server"),
         field("tool"),
-        field("agent")
+        field("agent"),
+        field("target")
     )
 }
 
-/// Approves a pending call.
+/// Approves a pending call: on a terminal, with its one-time code.
 pub fn approve(args: ApproveArgs) -> anyhow::Result<ExitCode> {
-    let reply = ask(
-        args.config,
-        Request::Approve {
-            id: args.id.clone(),
-            session: args.session,
-        },
+    let config = Config::resolve(args.config)?;
+    runtime()?.block_on(control::ping(&config.socket))?;
+    require_terminal("approving a call")?;
+    let code = read_code(
+        args.code,
+        &format!(
+            "Cordon shows a one-time code for approval {} (in the desktop approval window, or on \
+             the terminal running `cordon serve`). Code: ",
+            visible(&args.id)
+        ),
     )?;
-    let scope = if args.session {
-        " (and the same action for the rest of the session)"
-    } else {
-        ""
+    // A relative prefix means one under this terminal's directory (targets are absolute).
+    let prefix = match args.session_prefix.as_deref() {
+        Some(p) if std::path::Path::new(p).is_relative() => Some(
+            std::env::current_dir()
+                .context("cannot resolve a relative --session-prefix")?
+                .join(p)
+                .to_string_lossy()
+                .into_owned(),
+        ),
+        other => other.map(str::to_owned),
     };
-    println!("approved {}: {}{scope}", args.id, describe(&reply));
+    let request = Request::Approve {
+        id: args.id.clone(),
+        session: args.session,
+        prefix: prefix.clone(),
+        code: Some(code),
+    };
+    let reply = runtime()?.block_on(control::request(&config.socket, &request))?;
+    let scope = match (&prefix, args.session) {
+        (Some(prefix), _) => format!(
+            " (and the same action under {} for the rest of the session)",
+            visible(prefix)
+        ),
+        (None, true) => {
+            " (and the same action on the same target for the rest of the session)".to_owned()
+        }
+        (None, false) => String::new(),
+    };
+    println!(
+        "approved {}: {}{scope}",
+        visible(&args.id),
+        describe(&reply)
+    );
     Ok(ExitCode::SUCCESS)
 }
 
-/// Denies a pending call.
+/// Denies a pending call (no proof needed: a denial only refuses).
 pub fn deny(args: DenyArgs) -> anyhow::Result<ExitCode> {
     let reply = ask(
         args.config,
@@ -139,6 +258,41 @@ pub fn deny(args: DenyArgs) -> anyhow::Result<ExitCode> {
             reason: args.reason,
         },
     )?;
-    println!("denied {}: {}", args.id, describe(&reply));
+    println!("denied {}: {}", visible(&args.id), describe(&reply));
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn the_list_shows_hostile_text_escaped() {
+        let a: PendingApproval = serde_json::from_value(json!({
+            "id": "abc", "agent": "claude-code", "session_id": "s", "server": "fs",
+            "tool": "write\u{1b}[2K_file", "action": "job.mcp-bridge.write.file",
+            "target": "/w/a\n+++ b/harmless", "risk_tags": [], "rule_id": null,
+            "reason": "writes \u{202e}txt.exe", "args": {"path": "/w/a\n"},
+            "diff": "--- a/x\n+++ b/x\n@@ -1 +1 @@\n-old\r+fake\n+\u{1b}[31mnew\n",
+            "args_sha256": "", "policy_version": "v", "created_at": "", "expires_at": ""
+        }))
+        .unwrap();
+        let shown = render(&[a]);
+        assert!(
+            !shown.contains('\u{1b}') && !shown.contains('\r'),
+            "{shown}"
+        );
+        assert!(!shown.contains('\u{202e}'), "{shown}");
+        assert!(shown.contains("write\\x1b[2K_file"), "{shown}");
+        assert!(shown.contains("target: /w/a\\n+++ b/harmless"), "{shown}");
+        assert!(shown.contains("writes \\u{202e}txt.exe"), "{shown}");
+        assert!(shown.contains("-old\\r+fake"), "{shown}");
+        // The only lines starting with +++ are the diff's own header.
+        let fake = shown
+            .lines()
+            .filter(|l| l.trim_start().starts_with("+++"))
+            .count();
+        assert_eq!(fake, 1, "{shown}");
+    }
 }

@@ -614,18 +614,15 @@ fn parse_when_at(text: &str, now: OffsetDateTime) -> Result<OffsetDateTime, Stri
         .ok_or_else(|| format!("{text:?} is too far back"))
 }
 
-/// Makes text safe for a terminal: control characters (escape sequences from a hostile agent)
-/// are shown escaped, never interpreted. `keep_newlines` keeps `\n` and `\t` (diffs, args).
+/// Makes text safe for a terminal: control characters, escape sequences and bidi overrides
+/// from a hostile agent are shown escaped, never interpreted (one owner: [`cordon_text`]).
+/// `keep_newlines` keeps `\n` and `\t` as layout (diffs, pretty-printed args).
 fn clean(text: &str, keep_newlines: bool) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '\n' | '\t' if keep_newlines => out.push(c),
-            c if c.is_control() => out.extend(c.escape_default()),
-            c => out.push(c),
-        }
+    if keep_newlines {
+        cordon_text::visible_lines(text).into_owned()
+    } else {
+        cordon_text::visible(text).into_owned()
     }
-    out
 }
 
 fn truncate(text: &str, max: usize) -> String {
@@ -717,6 +714,7 @@ fn render_record(r: &Record) -> anyhow::Result<String> {
         ("reason", clean(&r.reason, false)),
         ("policy_version", clean(&r.policy_version, false)),
         ("reviewer", opt(&r.reviewer)),
+        ("approval_channel", opt(&r.approval_channel)),
         ("outcome", r.outcome.as_str().to_string()),
         ("phase", r.phase.map_or("-", Phase::as_str).to_string()),
         ("intent_id", opt(&r.intent_id)),
@@ -810,7 +808,7 @@ fn render_session(t: &SessionTrail) -> String {
                     e.outcome,
                     e.rule_id
                         .as_deref()
-                        .map(|r| format!("{r}: "))
+                        .map(|r| format!("{}: ", clean(r, false)))
                         .unwrap_or_default(),
                     clean(&e.reason, false)
                 );
@@ -886,8 +884,10 @@ mod tests {
 
     #[test]
     fn terminal_output_escapes_control_characters() {
-        assert_eq!(clean("a\u{1b}[31mred\nb", false), "a\\u{1b}[31mred\\nb");
-        assert_eq!(clean("a\nb\u{7}", true), "a\nb\\u{7}");
+        // One escaping owner (cordon-text): C0 controls as `\xNN`, bidi overrides by code point.
+        assert_eq!(clean("a\u{1b}[31mred\nb", false), "a\\x1b[31mred\\nb");
+        assert_eq!(clean("a\nb\u{7}", true), "a\nb\\x07");
+        assert_eq!(clean("x\u{202e}gpj.exe\r", true), "x\\u{202e}gpj.exe\\r");
         assert_eq!(truncate("abcdef", 4), "abc…");
     }
 }

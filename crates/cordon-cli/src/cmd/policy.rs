@@ -207,6 +207,12 @@ fn explain(
         }
     };
     print_warnings(&policy);
+    // Cordon's own paths as the user's config names them (standard locations when there is
+    // none), so `explain` judges `cat <config>` the way the engine does.
+    let policy = match cordon_gateway::Config::resolve(None) {
+        Ok(config) => policy.with_cordon_paths(cordon_gateway::engine::cordon_paths(&config)),
+        Err(_) => policy,
+    };
     let call = ToolCall {
         agent,
         server,

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Args;
+use cordon_gateway::approvals::Announcement;
 use cordon_gateway::{Config, Engine};
 
 /// Arguments of `cordon serve`.
@@ -25,6 +26,11 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .context("cannot start the async runtime")?;
     runtime.block_on(async move {
         let engine = Engine::start(config).await?;
+        // One-time approval codes go to this process's own stderr: the terminal running
+        // `cordon serve` is the headless engine's channel to the human (see `cordon approve`).
+        engine.set_announcer(std::sync::Arc::new(|a: &Announcement| {
+            eprintln!("{}", a.line());
+        }));
         let http = engine
             .http_addr()
             .map(|a| format!(", MCP HTTP at http://{a}/mcp"))
@@ -32,6 +38,13 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         eprintln!(
             "cordon: engine running (control socket {}{http}); Ctrl-C to stop",
             engine.config().socket.display()
+        );
+        eprintln!(
+            "cordon: approvals are recorded as reviewer `{}` (from {}; set `reviewer:` in the \
+             config to change it). Approval codes are shown here: keep this terminal's output \
+             away from the agent (not in a file it can read)",
+            cordon_text::visible(&engine.config().reviewer),
+            engine.config().reviewer_origin
         );
         let builtin = engine.pipeline().builtin();
         if builtin.enabled() {

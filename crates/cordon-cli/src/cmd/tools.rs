@@ -12,7 +12,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Args, Subcommand};
 use cordon_gateway::Config;
-use cordon_gateway::control::{self, Request};
+use cordon_gateway::control::{self, Guarded, Request};
 use cordon_secrets::ToolPins;
 use serde_json::json;
 
@@ -48,6 +48,10 @@ pub enum ToolsCommand {
         /// digits): refused if the definition changed again since.
         #[arg(long)]
         hash: String,
+        /// The one-time code Cordon showed for this approval (asked for on the terminal when
+        /// omitted).
+        #[arg(long)]
+        code: Option<String>,
         #[command(flatten)]
         config: ConfigArg,
     },
@@ -156,6 +160,7 @@ pub fn run(command: ToolsCommand) -> anyhow::Result<ExitCode> {
             server,
             tool,
             hash,
+            code,
             config,
         } => {
             let config = Config::resolve(config.config)?;
@@ -165,12 +170,23 @@ pub fn run(command: ToolsCommand) -> anyhow::Result<ExitCode> {
                 .context("cannot start the async runtime")?;
             let running = runtime.block_on(control::ping(&config.socket)).is_ok();
             if running {
-                let request = Request::ApproveTool {
+                // Through the engine: a human at a terminal with the engine's one-time code.
+                // (Offline, the pin file is edited directly: it is only a file of this user's,
+                // which the policy's self-protection rules keep the agent away from.)
+                let action = Guarded::ApproveTool {
                     server: server.clone(),
                     tool: tool.clone(),
-                    hash,
+                    hash: hash.clone(),
                 };
-                let reply = runtime.block_on(control::request(&config.socket, &request))?;
+                let (s, t) = (server.clone(), tool.clone());
+                let reply = super::approvals::guarded(&config.socket, action, code, |code| {
+                    Request::ApproveTool {
+                        server: s,
+                        tool: t,
+                        hash,
+                        code: Some(code),
+                    }
+                })?;
                 let approved = reply.get("hash").and_then(|h| h.as_str()).unwrap_or("");
                 println!(
                     "approved {server}__{tool} ({}); the engine serves it again",

@@ -98,6 +98,7 @@ pub fn sample(i: u64) -> NewRecord {
         policy_version: "v1+abc123".into(),
         reviewer: (outcome == Outcome::Approved || outcome == Outcome::Rejected)
             .then(|| "alice@example.com".to_string()),
+        approval_channel: None,
         outcome,
         args: serde_json::json!({"path": format!("src/file_{i}.rs"), "n": i}),
         diff: (i % 5 == 1).then(|| format!("--- a\n+++ b\n@@\n+line {i}\n")),

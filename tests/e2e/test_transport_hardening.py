@@ -1,0 +1,166 @@
+"""The transports hold up (issue 15, item 4): idle HTTP sessions expire, a flood of idle TCP
+connections does not cut the human off, and `cordon mcp` outlives an engine restart.
+
+- `http.session_idle_timeout`: a session with nothing in flight and no request for that long is
+  closed; its id is then 404 and a new session works (the resources are gone: the engine says so).
+- 1,100 idle TCP connections (no token needed) against an engine started with a soft open-file
+  limit of 1,024: a call held for approval is approved with `cordon approve` while they are open,
+  the accept loop logs at most a line or two about it, and once `http.header_timeout` has closed the
+  idle connections a new HTTP client is served again (while the flood's sockets are still open on
+  the client side).
+- The engine is SIGKILLed and restarted under a Python SDK client connected through `cordon mcp`:
+  the next call works, in the same client session.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import resource
+import socket
+import time
+from collections.abc import Callable
+
+import anyio
+import pytest
+
+from cordon_e2e import (
+    POLL_DEADLINE,
+    POLL_INTERVAL,
+    Engine,
+    PendingCall,
+    cli_async,
+    mentions,
+    result_summary,
+    run,
+    text_of,
+    wait_for_approval,
+)
+
+INIT = {
+    "jsonrpc": "2.0",
+    "id": 0,
+    "method": "initialize",
+    "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "raw", "version": "0"}},
+}
+FLOOD = 1100
+
+
+def post(engine: Engine, body: dict, session: str | None = None) -> tuple[int, dict[str, str], str]:
+    conn = http.client.HTTPConnection("127.0.0.1", engine.port, timeout=30)
+    try:
+        headers = {
+            "Authorization": f"Bearer {engine.token}",
+            "Accept": "application/json, text/event-stream",
+            "Content-Type": "application/json",
+        }
+        if session:
+            headers |= {"Mcp-Session-Id": session, "Mcp-Protocol-Version": "2025-11-25"}
+        conn.request("POST", "/mcp", body=json.dumps(body).encode(), headers=headers)
+        resp = conn.getresponse()
+        return resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read().decode(errors="replace")
+    finally:
+        conn.close()
+
+
+def test_idle_http_sessions_expire(engine_factory: Callable[..., Engine]) -> None:
+    engine = engine_factory(servers=(), extra_config="http:\n  session_idle_timeout: 1s\n")
+    engine.wait_tcp()
+    status, headers, text = post(engine, INIT)
+    assert status == 200 and "mcp-session-id" in headers, f"{status} {text}"
+    session = headers["mcp-session-id"]
+    status, _, text = post(engine, {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}, session)
+    assert status == 200, f"a fresh session was refused: {status} {text}"
+    deadline = time.monotonic() + POLL_DEADLINE
+    while True:
+        log = engine.stderr_path.read_text(errors="replace")
+        if "HTTP session expired" in log and session in log:
+            break
+        assert time.monotonic() < deadline, f"session {session} never expired\n{log[-3000:]}"
+        time.sleep(POLL_INTERVAL * 4)
+    status, _, text = post(engine, {"jsonrpc": "2.0", "id": 3, "method": "tools/list"}, session)
+    assert status == 404, f"an expired session was served: {status} {text}"
+    status, headers, text = post(engine, INIT)
+    assert status == 200 and headers.get("mcp-session-id") not in (None, session), f"{status} {headers} {text}"
+
+
+def raise_own_file_limit(need: int) -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < need:
+        if hard != resource.RLIM_INFINITY and hard < need:
+            pytest.skip(f"this test needs {need} open files; the hard limit here is {hard}")
+        resource.setrlimit(resource.RLIMIT_NOFILE, (need, hard))
+
+
+def test_idle_connection_flood_does_not_cut_the_human_off(engine_factory: Callable[..., Engine]) -> None:
+    raise_own_file_limit(FLOOD + 512)
+    engine = engine_factory(nofile=1024, extra_config="http:\n  header_timeout: 3s\n")
+    engine.wait_tcp()
+    target = engine.files / "flood-held.txt"
+    target.write_text("before\n")
+    flood: list[socket.socket] = []
+
+    async def scenario() -> None:
+        async with engine.stdio() as session, anyio.create_task_group() as tg:
+            call = PendingCall(session, "filesystem__write_file", {"path": str(target), "content": "after\n"})
+            tg.start_soon(call.run)
+            await wait_for_approval(engine, call, mentions(target))
+            for _ in range(FLOOD):
+                s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                s.setblocking(False)
+                try:
+                    s.connect(("127.0.0.1", engine.port))
+                except BlockingIOError:
+                    pass
+                flood.append(s)
+            await anyio.sleep(0.5)
+            # The human is not cut off: the control socket answers, and the approval goes through.
+            pending = await wait_for_approval(engine, call, mentions(target))
+            await cli_async(engine.approve, pending["id"])
+            result = await call.outcome()
+            assert not result.is_error, result_summary(result)
+            assert engine.proc is not None and engine.proc.poll() is None, "the engine died under the flood"
+            # Once the header timeout has closed the idle connections, HTTP serves again.
+            deadline = time.monotonic() + POLL_DEADLINE
+            while True:
+                try:
+                    with anyio.fail_after(10):
+                        async with engine.http() as agent:
+                            echoed = await agent.call_tool("everything__echo", {"message": "after the flood"})
+                    break
+                except Exception as err:  # noqa: BLE001 - refused while the idle connections hold the slots
+                    if time.monotonic() > deadline:
+                        raise AssertionError(f"HTTP never served again after the flood: {err!r}") from err
+                    await anyio.sleep(0.5)
+            assert text_of(echoed) == "Echo: after the flood", result_summary(echoed)
+
+    try:
+        run(scenario)
+    finally:
+        for s in flood:
+            s.close()
+    assert target.read_text() == "after\n"
+    log = engine.stderr_path.read_text(errors="replace")
+    accept_lines = [line for line in log.splitlines() if "accept" in line.lower() or "connection limit" in line]
+    assert len(accept_lines) <= 6, "the accept loop is noisy under a flood:\n" + "\n".join(accept_lines[:20])
+
+
+def test_cordon_mcp_reconnects_to_a_restarted_engine(engine_factory: Callable[..., Engine]) -> None:
+    engine = engine_factory(servers=("everything",), http=False)
+
+    async def scenario() -> None:
+        async with engine.stdio() as session:
+            first = await session.call_tool("everything__echo", {"message": "before the restart"})
+            assert text_of(first) == "Echo: before the restart", result_summary(first)
+            engine.kill()
+            down = await session.call_tool("everything__echo", {"message": "while down"})
+            assert down.is_error and "Cordon is not running" in text_of(down), result_summary(down)
+            await anyio.to_thread.run_sync(engine.start)
+            again = await session.call_tool("everything__echo", {"message": "after the restart"})
+            assert text_of(again) == "Echo: after the restart", result_summary(again)
+            tools = {t.name for t in (await session.list_tools()).tools}
+            assert "everything__echo" in tools, tools
+
+    run(scenario)
+    records = [r for r in engine.log() if "the restart" in json.dumps(r.get("args"))]
+    assert [r["outcome"] for r in records] == ["allowed", "allowed"], records
