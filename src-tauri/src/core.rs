@@ -186,6 +186,13 @@ impl Core {
         }
     }
 
+    /// Wakes each time the engine's pending list changes (see
+    /// `ApprovalBroker::subscribe`); Err while the engine is stopped. A restarted engine has a
+    /// new feed: the old one reports closed, and the caller subscribes again.
+    pub fn approval_changes(&self) -> Result<tokio::sync::watch::Receiver<u64>, DesktopError> {
+        self.with(|engine| Ok(engine.pipeline().broker().subscribe()))
+    }
+
     /// The calls waiting for a human, oldest first, as shown to one: every text the agent chose
     /// (names, paths, arguments, diffs) has its control characters, escapes and bidi overrides
     /// made visible ([`PendingApproval::for_display`]).

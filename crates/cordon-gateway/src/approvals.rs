@@ -501,6 +501,9 @@ pub struct ApprovalBroker {
     timeout: Duration,
     state: Mutex<State>,
     announcer: Mutex<Option<Announcer>>,
+    /// Bumped whenever the pending list changes (a call held, decided, timed out, withdrawn):
+    /// the tray, the approval window and `watch` clients wake on it instead of polling.
+    changes: tokio::sync::watch::Sender<u64>,
 }
 
 /// A held call's side of the broker: wait on it for the decision.
@@ -525,6 +528,7 @@ impl Ticket {
             Err(_) => {
                 // Remove first; if a decision raced the clock, it is already in the channel.
                 let removed = broker.lock().pending.remove(&self.id).is_some();
+                broker.changed();
                 if removed {
                     ApprovalDecision::TimedOut {
                         after: self.timeout,
@@ -546,7 +550,19 @@ impl ApprovalBroker {
             timeout,
             state: Mutex::new(State::default()),
             announcer: Mutex::new(None),
+            changes: tokio::sync::watch::Sender::new(0),
         }
+    }
+
+    /// A receiver that wakes each time the pending list changes (its value is a counter; read
+    /// [`ApprovalBroker::pending`] for the list). Every subscriber sees the latest change: a
+    /// slow one skips intermediate states, never the last.
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.changes.subscribe()
+    }
+
+    fn changed(&self) {
+        self.changes.send_modify(|n| *n = n.wrapping_add(1));
     }
 
     /// Sets where codes are shown to the human (see [`Announcer`]). Without one, codes exist
@@ -652,6 +668,7 @@ impl ApprovalBroker {
             },
         );
         drop(state);
+        self.changed();
         self.announce(&Announcement::Held {
             approval: Box::new(info.clone()),
             code,
@@ -668,7 +685,10 @@ impl ApprovalBroker {
 
     /// Drops a held call that no longer waits (its agent went away).
     pub fn forget(&self, id: &str) {
-        self.lock().pending.remove(id);
+        let removed = self.lock().pending.remove(id).is_some();
+        if removed {
+            self.changed();
+        }
     }
 
     /// The calls waiting now, oldest first.
@@ -706,7 +726,10 @@ impl ApprovalBroker {
             None => return Err(GatewayError::UnknownApproval(id.to_owned())),
         };
         let entry = take_live(&mut state, id)?;
-        release(&mut state, entry, covers, reviewer, channel)
+        let released = release(&mut state, entry, covers, reviewer, channel);
+        drop(state);
+        self.changed();
+        released
     }
 
     /// Approves a held call from the control socket: only with its one-time code. A wrong code
@@ -741,6 +764,7 @@ impl ApprovalBroker {
                 });
             }
             drop(state);
+            self.changed();
             self.announce(&Announcement::WrongCode {
                 subject: format!("approval {id}"),
                 left,
@@ -752,8 +776,11 @@ impl ApprovalBroker {
         }
         let covers = covers_for(&entry.info, scope).map_err(|e| CodeError::Scope(e.to_string()))?;
         let entry = take_live(&mut state, id).map_err(|_| CodeError::Unknown(id.to_owned()))?;
-        release(&mut state, entry, covers, reviewer, Channel::CliCode)
-            .map_err(|_| CodeError::Unknown(id.to_owned()))
+        let released = release(&mut state, entry, covers, reviewer, Channel::CliCode)
+            .map_err(|_| CodeError::Unknown(id.to_owned()));
+        drop(state);
+        self.changed();
+        released
     }
 
     /// Whether codes are shown anywhere (an [`Announcer`] is set).
@@ -830,7 +857,10 @@ impl ApprovalBroker {
         reviewer: &str,
     ) -> Result<PendingApproval, GatewayError> {
         let mut state = self.lock();
-        let entry = take_live(&mut state, id)?;
+        let entry = take_live(&mut state, id);
+        drop(state);
+        self.changed();
+        let entry = entry?;
         let decision = ApprovalDecision::Rejected {
             reviewer: reviewer.to_owned(),
             reason,
@@ -882,6 +912,8 @@ impl ApprovalBroker {
         state.closed = true;
         let entries: Vec<_> = state.pending.drain().collect();
         let count = entries.len();
+        drop(state);
+        self.changed();
         for (_, entry) in entries {
             let _ = entry.wake.send(ApprovalDecision::Shutdown);
         }
