@@ -468,7 +468,13 @@ struct Grant {
     covers: Covers,
     reviewer: String,
     channel: Channel,
+    /// Grants die with their session, and at the latest [`SESSION_GRANT_LIFETIME`] after they
+    /// were given: hook sessions have no reliable end (an agent may never say it stopped).
+    given: Instant,
 }
+
+/// Longest life of a session grant, whatever its session does.
+pub const SESSION_GRANT_LIFETIME: Duration = Duration::from_secs(8 * 60 * 60);
 
 /// A one-time code and the wrong attempts made against it.
 struct Code {
@@ -894,6 +900,7 @@ impl ApprovalBroker {
                 action: action.to_owned(),
             })?
             .iter()
+            .filter(|g| g.given.elapsed() < SESSION_GRANT_LIFETIME)
             .find(|g| g.covers.covers(target))
             .map(|g| SessionGrant {
                 reviewer: g.reviewer.clone(),
@@ -939,6 +946,11 @@ fn release(
     let id = entry.info.id.clone();
     let session = covers.is_some();
     if let Some(covers) = covers {
+        // Expired grants of sessions that never ended go when a new grant is given.
+        state.grants.retain(|_, grants| {
+            grants.retain(|g| g.given.elapsed() < SESSION_GRANT_LIFETIME);
+            !grants.is_empty()
+        });
         state
             .grants
             .entry(GrantKey {
@@ -953,6 +965,7 @@ fn release(
                 covers,
                 reviewer: reviewer.to_owned(),
                 channel,
+                given: Instant::now(),
             });
     }
     entry
@@ -1279,6 +1292,51 @@ mod tests {
         assert_eq!(broker.close(), 1);
         assert_eq!(ticket.wait(&broker).await, ApprovalDecision::Shutdown);
         assert!(broker.hold(request("s1", json!({}))).is_none());
+    }
+
+    #[tokio::test]
+    async fn every_change_of_the_pending_list_wakes_subscribers() {
+        let broker = ApprovalBroker::new(Duration::from_millis(50));
+        let mut feed = broker.subscribe();
+        let changed = |feed: &mut tokio::sync::watch::Receiver<u64>| {
+            let seen = feed.has_changed().unwrap();
+            feed.borrow_and_update();
+            seen
+        };
+        assert!(!changed(&mut feed));
+        // Held, then denied elsewhere.
+        let (a, ticket_a) = broker.hold(request("s1", json!({}))).unwrap();
+        assert!(changed(&mut feed));
+        broker.deny(&a.id, None, "alice").unwrap();
+        assert!(changed(&mut feed));
+        assert!(matches!(
+            ticket_a.wait(&broker).await,
+            ApprovalDecision::Rejected { .. }
+        ));
+        // Approved in process.
+        let (b, _ticket_b) = broker.hold(request("s1", json!({}))).unwrap();
+        assert!(changed(&mut feed));
+        broker
+            .approve(&b.id, &GrantScope::Once, "alice", Channel::TrayWindow)
+            .unwrap();
+        assert!(changed(&mut feed));
+        // Timed out.
+        let (_, ticket_c) = broker.hold(request("s1", json!({}))).unwrap();
+        assert!(changed(&mut feed));
+        assert!(matches!(
+            ticket_c.wait(&broker).await,
+            ApprovalDecision::TimedOut { .. }
+        ));
+        assert!(changed(&mut feed));
+        // Withdrawn (the agent went away).
+        let (d, _ticket_d) = broker.hold(request("s1", json!({}))).unwrap();
+        assert!(changed(&mut feed));
+        broker.forget(&d.id);
+        assert!(changed(&mut feed));
+        assert!(broker.pending().is_empty());
+        // Nothing changed: nobody is woken.
+        broker.forget("no-such-id");
+        assert!(!changed(&mut feed));
     }
 
     fn held(broker: &ApprovalBroker, target: &str) -> (PendingApproval, Ticket) {
