@@ -726,6 +726,7 @@ impl ApprovalBroker {
         reviewer: &str,
         channel: Channel,
     ) -> Result<PendingApproval, GatewayError> {
+        let id = check_approval_id(id)?;
         let mut state = self.lock();
         let covers = match state.pending.get(id) {
             Some(entry) => covers_for(&entry.info, scope)?,
@@ -748,6 +749,7 @@ impl ApprovalBroker {
         scope: &GrantScope,
         reviewer: &str,
     ) -> Result<PendingApproval, CodeError> {
+        let id = check_approval_id(id).map_err(|_| CodeError::Unknown(id.to_owned()))?;
         let mut state = self.lock();
         if state.failed_codes >= MAX_FAILED_CODES {
             return Err(CodeError::Locked);
@@ -862,6 +864,8 @@ impl ApprovalBroker {
         reason: Option<String>,
         reviewer: &str,
     ) -> Result<PendingApproval, GatewayError> {
+        let id = check_approval_id(id)?;
+        let reason = clean_reason(reason.as_deref())?;
         let mut state = self.lock();
         let entry = take_live(&mut state, id);
         drop(state);
@@ -933,6 +937,54 @@ fn take_live(state: &mut State, id: &str) -> Result<Entry, GatewayError> {
         Some(entry) if !entry.wake.is_closed() => Ok(entry),
         _ => Err(GatewayError::UnknownApproval(id.to_owned())),
     }
+}
+
+/// Longest denial reason a reviewer may give (it reaches the agent and the evidence).
+pub const MAX_REASON_CHARS: usize = 2000;
+
+/// Longest approval id accepted as input (ids the broker draws are far shorter).
+const MAX_ID_CHARS: usize = 128;
+
+/// An approval id as a reviewer sent it (window, notification, socket): trimmed, and refused when
+/// empty or not `[A-Za-z0-9_-]` (such an id names no call, and must not reach logs or messages).
+pub fn check_approval_id(id: &str) -> Result<&str, GatewayError> {
+    let id = id.trim();
+    if id.is_empty() {
+        return Err(GatewayError::InvalidInput("empty approval id".to_owned()));
+    }
+    if id.chars().count() > MAX_ID_CHARS
+        || !id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        return Err(GatewayError::InvalidInput(format!(
+            "malformed approval id `{}`",
+            crate::text::visible(&id.chars().take(40).collect::<String>())
+        )));
+    }
+    Ok(id)
+}
+
+/// A denial reason as a reviewer gave it: trimmed (empty = none); over-long or with control
+/// characters other than newline and tab it is refused (it is shown to the agent and recorded).
+pub fn clean_reason(reason: Option<&str>) -> Result<Option<String>, GatewayError> {
+    let Some(reason) = reason.map(str::trim).filter(|r| !r.is_empty()) else {
+        return Ok(None);
+    };
+    if reason.chars().count() > MAX_REASON_CHARS {
+        return Err(GatewayError::InvalidInput(format!(
+            "reason longer than {MAX_REASON_CHARS} characters"
+        )));
+    }
+    if reason
+        .chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\t')
+    {
+        return Err(GatewayError::InvalidInput(
+            "reason contains control characters".to_owned(),
+        ));
+    }
+    Ok(Some(reason.to_owned()))
 }
 
 /// Sends the approval and stores the grant, if any.
@@ -1292,6 +1344,43 @@ mod tests {
         assert_eq!(broker.close(), 1);
         assert_eq!(ticket.wait(&broker).await, ApprovalDecision::Shutdown);
         assert!(broker.hold(request("s1", json!({}))).is_none());
+    }
+
+    #[tokio::test]
+    async fn reviewer_input_is_checked_by_the_broker_on_every_channel() {
+        let broker = ApprovalBroker::new(Duration::from_secs(3600));
+        let (info, _ticket) = broker.hold(request("s1", json!({}))).unwrap();
+        // A reason with a terminal escape or over the limit is refused, and the call stays held.
+        for bad in ["ok\u{1b}[31m", &"r".repeat(MAX_REASON_CHARS + 1)] {
+            let refused = broker.deny(&info.id, Some(bad.to_owned()), "alice");
+            assert!(
+                matches!(refused, Err(GatewayError::InvalidInput(_))),
+                "{bad:?}"
+            );
+        }
+        assert_eq!(broker.pending().len(), 1);
+        for bad in ["", " ", "../x", "a b", "id;rm", "é"] {
+            assert!(matches!(
+                broker.deny(bad, None, "alice"),
+                Err(GatewayError::InvalidInput(_))
+            ));
+            assert!(matches!(
+                broker.approve(bad, &GrantScope::Once, "alice", Channel::TrayWindow),
+                Err(GatewayError::InvalidInput(_))
+            ));
+            assert!(matches!(
+                broker.approve_with_code(bad, "AAAA-AAAA", &GrantScope::Once, "alice"),
+                Err(CodeError::Unknown(_))
+            ));
+        }
+        // A trimmed id and reason are accepted.
+        let denied = broker.deny(
+            &format!(" {} ", info.id),
+            Some("  too risky \n".into()),
+            "alice",
+        );
+        assert!(denied.is_ok());
+        assert!(broker.pending().is_empty());
     }
 
     #[tokio::test]
