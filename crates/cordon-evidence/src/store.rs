@@ -866,6 +866,24 @@ impl EvidenceLog {
         Ok(())
     }
 
+    /// Whether the log can be written now, found out quickly: a durable write that waits at
+    /// most `patience` for another process's lock (instead of the usual 30 s). The recorder asks
+    /// this while faulted, so calls are refused at once rather than each waiting out the lock.
+    pub fn probe(&self, patience: Duration) -> Result<(), EvidenceError> {
+        let conn = self.lock()?;
+        conn.busy_timeout(patience)?;
+        let written = conn
+            .execute(
+                "INSERT INTO engine_state (key, value, updated_at) VALUES ('health_probe', 'ok', ?1) \
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value, \
+                 updated_at = excluded.updated_at",
+                rusqlite::params![now_timestamp()?],
+            )
+            .map(|_| ());
+        conn.busy_timeout(BUSY_TIMEOUT)?;
+        Ok(written?)
+    }
+
     /// The sources recorded for a policy version.
     pub fn policy_snapshot(
         &self,
