@@ -185,6 +185,10 @@ class User:
     def log(self) -> list[dict[str, Any]]:
         return sorted(self.cli_json("log", "list", "--json"), key=lambda r: r.get("seq", 0))
 
+    def outcomes(self) -> list[dict[str, Any]]:
+        """One record per call: its outcome (the write-ahead intent record left out)."""
+        return [r for r in self.log() if r.get("phase") != "intent"]
+
 
 Reviewer = Callable[[dict[str, Any]], tuple[str, str]]
 """Decides one held call: ("approve", "") or ("deny", reason)."""

@@ -114,7 +114,7 @@ def test_devin_connects_with_its_token_and_is_governed(devin: tuple[User, str, s
     assert "PELICAN-42" in json.dumps(read.get("structuredContent")), "structuredContent carries the text too"
     force = client.request("tools/call", {"name": "cordon__git_push", "arguments": {"remote": "origin", "branch": "main", "force": True}})
     assert force.get("isError") and "deny-force-push" in text(force), force
-    records = user.log()
+    records = user.outcomes()
     assert [r["agent"] for r in records] == ["devin", "devin"], records
     assert len({r["session_id"] for r in records}) == 1, records
 
@@ -133,7 +133,7 @@ def test_devin_on_the_2026_protocol_with_a_write_held_and_approved(devin: tuple[
     client = Client(url, token, MODERN)
     discovered = client.request("server/discover", {})
     assert MODERN in discovered["supportedVersions"], discovered
-    before = len(user.log())
+    before = len(user.outcomes())
     answer: dict[str, Any] = {}
 
     def write() -> None:
@@ -152,5 +152,5 @@ def test_devin_on_the_2026_protocol_with_a_write_held_and_approved(devin: tuple[
     writer.join(timeout=60)
     assert not answer.get("isError"), answer
     assert (user.ws / "devin.txt").read_text() == "from devin\n"
-    records = user.log()[before:]
+    records = user.outcomes()[before:]
     assert [(r["agent"], r["outcome"]) for r in records] == [("devin", "approved")], records

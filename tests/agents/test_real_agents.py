@@ -334,7 +334,7 @@ def test_housekeeping_tools_pass_without_approval(session: tuple[Agent, User, Ru
     held = [p.get("tool") for p, _ in run.answered if p.get("tool") in {s["tool"] for _, s, _ in steps}]
     check(run, user, held == [], f"housekeeping held for approval: {held}")
     for step, spec, _ in steps:
-        records = [r for r in user.log() if r["tool"] == spec["tool"]]
+        records = [r for r in user.outcomes() if r["tool"] == spec["tool"]]
         check(run, user, [(r["action"], r["decision"]) for r in records] == [("job.mcp-bridge.agent.plan", "allow")], f"{spec['tool']}: {records}")
         check(run, user, "Cordon denied" not in run.fresh_result_of(step), f"{spec['tool']} was refused")
 
@@ -352,7 +352,7 @@ def test_codex_apply_patch_is_judged_as_writes_of_the_patched_files(session: tup
         if rule.startswith("deny-"):
             result = run.fresh_result_of(step)
             check(run, user, "Cordon denied this call" in result and rule in result, f"step {step}: Cordon's refusal ({rule}) did not reach the model")
-    records = [r for r in user.log() if r["tool"] == "apply_patch"]
+    records = [r for r in user.outcomes() if r["tool"] == "apply_patch"]
     outcomes = sorted((r["action"].removeprefix("job.mcp-bridge."), r["outcome"], r.get("rule_id")) for r in records)
     want = [
         ("write.file", "approved", "approve-file-changes"),
