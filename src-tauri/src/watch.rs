@@ -87,6 +87,7 @@ mod tests {
             diff: None,
             preview: None,
             args: serde_json::json!({}),
+            root: None,
             args_sha256: String::new(),
             policy_version: "v1".into(),
             created_at: "2026-01-01T00:00:00Z".into(),

@@ -68,6 +68,10 @@ pub struct PendingApproval {
     pub preview: Option<String>,
     /// The call's arguments.
     pub args: Value,
+    /// The agent session's root (its working directory), when known: the reviewer's view
+    /// shows paths inside it relative to it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub root: Option<String>,
     /// SHA-256 of the canonical arguments: part of the binding.
     pub args_sha256: String,
     /// The policy version that asked: part of the binding.
@@ -103,6 +107,7 @@ impl PendingApproval {
                 .as_deref()
                 .map(|d| visible_lines(d).into_owned()),
             args: visible_json(&self.args),
+            root: self.root.clone(),
             args_sha256: self.args_sha256.clone(),
             policy_version: v(&self.policy_version),
             created_at: self.created_at.clone(),
@@ -501,6 +506,33 @@ pub struct ApprovalBroker {
     timeout: Duration,
     state: Mutex<State>,
     announcer: Mutex<Option<Announcer>>,
+    changes: Changes,
+}
+
+/// A counter bumped whenever the pending list changes (a call held, decided, timed out,
+/// abandoned by its agent, refused at shutdown), so a watcher (the desktop's tray and
+/// notifications) reacts at once instead of polling.
+#[derive(Clone)]
+struct Changes(Arc<tokio::sync::watch::Sender<u64>>);
+
+impl Changes {
+    fn new() -> Changes {
+        Changes(Arc::new(tokio::sync::watch::channel(0).0))
+    }
+
+    fn bump(&self) {
+        self.0.send_modify(|n| *n = n.wrapping_add(1));
+    }
+}
+
+/// Bumps the change counter when a ticket ends, however it ends (decided, timed out, or
+/// dropped because the agent went away).
+struct BumpOnDrop(Changes);
+
+impl Drop for BumpOnDrop {
+    fn drop(&mut self) {
+        self.0.bump();
+    }
 }
 
 /// A held call's side of the broker: wait on it for the decision.
@@ -508,6 +540,7 @@ pub struct Ticket {
     id: String,
     timeout: Duration,
     wake: oneshot::Receiver<ApprovalDecision>,
+    _ended: BumpOnDrop,
 }
 
 impl Ticket {
@@ -546,7 +579,15 @@ impl ApprovalBroker {
             timeout,
             state: Mutex::new(State::default()),
             announcer: Mutex::new(None),
+            changes: Changes::new(),
         }
+    }
+
+    /// A receiver that sees a new value whenever the pending list changes: held, decided
+    /// (anywhere: window, notification, CLI), timed out, abandoned by its agent, or refused at
+    /// shutdown. Watchers re-read [`ApprovalBroker::pending`] on each change.
+    pub fn changes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.changes.0.subscribe()
     }
 
     /// Sets where codes are shown to the human (see [`Announcer`]). Without one, codes exist
@@ -634,6 +675,7 @@ impl ApprovalBroker {
             preview,
             args_sha256: args_sha256(&request.args),
             args: request.args,
+            root: None,
             policy_version: request.policy_version,
             created_at: now.format(&Rfc3339).unwrap_or_default(),
             expires_at: expires.format(&Rfc3339).unwrap_or_default(),
@@ -652,6 +694,7 @@ impl ApprovalBroker {
             },
         );
         drop(state);
+        self.changes.bump();
         self.announce(&Announcement::Held {
             approval: Box::new(info.clone()),
             code,
@@ -662,6 +705,7 @@ impl ApprovalBroker {
                 id,
                 timeout: self.timeout,
                 wake: rx,
+                _ended: BumpOnDrop(self.changes.clone()),
             },
         ))
     }
@@ -669,6 +713,7 @@ impl ApprovalBroker {
     /// Drops a held call that no longer waits (its agent went away).
     pub fn forget(&self, id: &str) {
         self.lock().pending.remove(id);
+        self.changes.bump();
     }
 
     /// The calls waiting now, oldest first.
@@ -706,7 +751,10 @@ impl ApprovalBroker {
             None => return Err(GatewayError::UnknownApproval(id.to_owned())),
         };
         let entry = take_live(&mut state, id)?;
-        release(&mut state, entry, covers, reviewer, channel)
+        let released = release(&mut state, entry, covers, reviewer, channel);
+        drop(state);
+        self.changes.bump();
+        released
     }
 
     /// Approves a held call from the control socket: only with its one-time code. A wrong code
@@ -741,6 +789,7 @@ impl ApprovalBroker {
                 });
             }
             drop(state);
+            self.changes.bump();
             self.announce(&Announcement::WrongCode {
                 subject: format!("approval {id}"),
                 left,
@@ -752,8 +801,11 @@ impl ApprovalBroker {
         }
         let covers = covers_for(&entry.info, scope).map_err(|e| CodeError::Scope(e.to_string()))?;
         let entry = take_live(&mut state, id).map_err(|_| CodeError::Unknown(id.to_owned()))?;
-        release(&mut state, entry, covers, reviewer, Channel::CliCode)
-            .map_err(|_| CodeError::Unknown(id.to_owned()))
+        let released = release(&mut state, entry, covers, reviewer, Channel::CliCode)
+            .map_err(|_| CodeError::Unknown(id.to_owned()));
+        drop(state);
+        self.changes.bump();
+        released
     }
 
     /// Whether codes are shown anywhere (an [`Announcer`] is set).
@@ -831,6 +883,8 @@ impl ApprovalBroker {
     ) -> Result<PendingApproval, GatewayError> {
         let mut state = self.lock();
         let entry = take_live(&mut state, id)?;
+        drop(state);
+        self.changes.bump();
         let decision = ApprovalDecision::Rejected {
             reviewer: reviewer.to_owned(),
             reason,
@@ -882,9 +936,11 @@ impl ApprovalBroker {
         state.closed = true;
         let entries: Vec<_> = state.pending.drain().collect();
         let count = entries.len();
+        drop(state);
         for (_, entry) in entries {
             let _ = entry.wake.send(ApprovalDecision::Shutdown);
         }
+        self.changes.bump();
         count
     }
 }
@@ -1528,6 +1584,7 @@ mod tests {
                 diff: None,
                 preview: None,
                 args: json!({}),
+                root: None,
                 args_sha256: String::new(),
                 policy_version: String::new(),
                 created_at: String::new(),
