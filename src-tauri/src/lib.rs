@@ -381,23 +381,49 @@ fn quit_on_signal(app: AppHandle) {
     });
 }
 
-/// Polls the engine's pending list; announces new calls and keeps the tray count current.
+/// Follows the engine's pending list: announces new calls, withdraws the notifications of
+/// decided ones (decided anywhere: window, notification, CLI, timeout, the agent going away)
+/// and keeps the tray count current. It wakes on the broker's change signal, so a held call is
+/// announced as soon as it is held; the tick remains for the pause state and as a fallback
+/// (an engine restart replaces the broker, and the signal is taken again).
 fn start_polling(app: AppHandle) {
     tauri::async_runtime::spawn(async move {
         let mut watch = Watch::new();
         let mut shown: Option<TrayState> = None;
         let mut tick = tokio::time::interval(POLL_INTERVAL);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut changes: Option<tokio::sync::watch::Receiver<u64>> = None;
         loop {
-            tick.tick().await;
+            match changes.as_mut() {
+                Some(rx) => {
+                    tokio::select! {
+                        _ = tick.tick() => {}
+                        changed = rx.changed() => {
+                            if changed.is_err() {
+                                changes = None; // the engine stopped or restarted
+                            }
+                        }
+                    }
+                }
+                None => {
+                    tick.tick().await;
+                }
+            }
             let Some(core) = app.try_state::<Core>() else {
                 return;
             };
+            if changes.is_none() {
+                changes = core.approval_changes();
+            }
             let Ok(pending) = core.pending() else {
                 continue; // stopped or restarting: nothing waits
             };
-            if let Some(notice) = watch.observe(&pending, Instant::now()) {
-                notify::show(&app, notice);
+            for step in watch.steps(&pending, Instant::now()) {
+                match step {
+                    watch::Step::Show(notice) => notify::show(&app, notice),
+                    watch::Step::Withdraw(id) => notify::withdraw(Some(&id)),
+                    watch::Step::WithdrawGroup => notify::withdraw(None),
+                }
             }
             // Touch the tray only when its state changes: idle stays idle. (Pausing from the CLI
             // or a policy edit shows up here too.)

@@ -8,9 +8,43 @@
 
 use std::path::Path;
 
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::approvals::PendingApproval;
+
+/// A held call as a reviewer is shown it (the approval window, `cordon approvals --json`): the
+/// call made fit to show ([`PendingApproval::for_display`]) plus its summary in words and,
+/// when the file changed on disk since the hold, a warning.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Review {
+    /// The held call, every agent-chosen text made visible.
+    #[serde(flatten)]
+    pub approval: PendingApproval,
+    /// [`Summary::headline`].
+    pub headline: String,
+    /// [`Summary::details`].
+    pub details: String,
+    /// Set when the file the call writes changed on disk since the call was held (see
+    /// [`crate::diff::changed_since_hold`]).
+    #[serde(default)]
+    pub changed_on_disk: Option<String>,
+}
+
+/// The reviewer's view of a raw held call (as the broker holds it): the file is checked against
+/// the diff computed at the hold, then everything is made fit to show.
+pub fn review(raw: &PendingApproval) -> Review {
+    let base = raw.root.as_deref().map(Path::new);
+    let changed_on_disk =
+        crate::diff::changed_since_hold(&raw.tool, &raw.args, raw.diff.as_deref(), base);
+    let summary = summarize(raw, None);
+    Review {
+        approval: raw.for_display(),
+        headline: summary.headline,
+        details: summary.details,
+        changed_on_disk,
+    }
+}
 
 /// Commands longer than this are cut (with `…`) in the headline; the window shows them whole.
 pub const MAX_COMMAND_CHARS: usize = 80;
@@ -194,7 +228,7 @@ fn file_of(p: &PendingApproval) -> Option<String> {
     {
         return crate::diff::patch_files(patch).into_iter().next();
     }
-    p.target.clone().filter(|t| t.starts_with('/'))
+    p.target.clone()
 }
 
 /// A path as shown: relative to `root` when inside it, escaped, its end kept when long.
