@@ -194,6 +194,14 @@ pub fn run() -> ExitCode {
         .setup(move |app| {
             let engine = tauri::async_runtime::block_on(Engine::start(config))?;
             tracing::info!(socket = %engine.config().socket.display(), "engine started in-process");
+            // Who the evidence names as the reviewer of every decision made here: said aloud,
+            // so a fallback (no USER/LOGNAME: the OS account of the uid) is never silent.
+            tracing::info!(
+                "approvals are recorded as reviewer `{}` (from {}; set `reviewer:` in the config \
+                 to change it)",
+                cordon_gateway::text::visible(&engine.config().reviewer),
+                engine.config().reviewer_origin
+            );
             let admin = cordon_admin::Admin::new(engine.config());
             app.manage(Core::with_admin(engine, admin, config_arg));
             build_tray(app.handle())?;

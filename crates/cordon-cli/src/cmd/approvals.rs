@@ -300,7 +300,7 @@ mod tests {
         assert!(shown.contains("write\\x1b[2K_file"), "{shown}");
         assert!(shown.contains("target: /w/a\\n+++ b/harmless"), "{shown}");
         assert!(
-            shown.contains("Claude Code wants to change /w/a\\n+++ b/harmless"),
+            shown.contains("abc  Claude Code wants to change /w/a\\n (+1 \u{2212}1)"),
             "{shown}"
         );
         assert!(shown.contains("writes \\u{202e}txt.exe"), "{shown}");
