@@ -26,8 +26,9 @@ use tauri::{AppHandle, Manager, RunEvent};
 use crate::core::Core;
 use crate::watch::Watch;
 
-/// How often the pending list is polled (the engine has no notification stream yet).
-pub const POLL_INTERVAL: Duration = Duration::from_millis(300);
+/// How often the tray looks at what has no change feed (kill switch, engine restarts); held
+/// calls wake it at once through the broker's feed.
+pub const POLL_INTERVAL: Duration = Duration::from_millis(1000);
 
 const TRAY_ID: &str = "cordon";
 const ICON: &[u8] = include_bytes!("../icons/tray.png");
@@ -158,6 +159,7 @@ pub fn run() -> ExitCode {
         .plugin(updates::plugin())
         .invoke_handler(tauri::generate_handler![
             commands::approvals::list_pending,
+            commands::approvals::wait_pending,
             commands::approvals::get_approval,
             commands::approvals::approve,
             commands::approvals::deny,
@@ -389,59 +391,54 @@ fn quit_on_signal(app: AppHandle) {
     });
 }
 
-/// Follows the engine's pending list: announces new calls, withdraws the notifications of
-/// decided ones (decided anywhere: window, notification, CLI, timeout, the agent going away)
-/// and keeps the tray count current. It wakes on the broker's change signal, so a held call is
-/// announced as soon as it is held; the tick remains for the pause state and as a fallback
-/// (an engine restart replaces the broker, and the signal is taken again).
+/// Follows the engine's pending list: wakes the moment it changes (the broker's feed), announces
+/// new calls, withdraws the notifications of decided ones (decided anywhere: window,
+/// notification, CLI, timeout, the agent going away), updates a group bubble's count, and keeps
+/// the tray count current. The slow tick only catches what has no feed (the
+/// kill switch toggled by the CLI or a policy edit, an engine restart).
 fn start_polling(app: AppHandle) {
     tauri::async_runtime::spawn(async move {
         let mut watch = Watch::new();
         let mut shown: Option<TrayState> = None;
-        let mut tick = tokio::time::interval(POLL_INTERVAL);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut changes: Option<tokio::sync::watch::Receiver<u64>> = None;
         loop {
-            match changes.as_mut() {
-                Some(rx) => {
-                    tokio::select! {
-                        _ = tick.tick() => {}
-                        changed = rx.changed() => {
-                            if changed.is_err() {
-                                changes = None; // the engine stopped or restarted
-                            }
-                        }
-                    }
-                }
-                None => {
-                    tick.tick().await;
-                }
-            }
             let Some(core) = app.try_state::<Core>() else {
                 return;
             };
             if changes.is_none() {
-                changes = core.approval_changes();
+                changes = core.approval_changes().ok();
             }
-            let Ok(pending) = core.pending() else {
-                continue; // stopped or restarting: nothing waits
-            };
-            for step in watch.steps(&pending, Instant::now()) {
-                match step {
-                    watch::Step::Show(notice) => notify::show(&app, notice),
-                    watch::Step::Withdraw(id) => notify::withdraw(Some(&id)),
-                    watch::Step::WithdrawGroup => notify::withdraw(None),
+            if let Some(rx) = changes.as_mut() {
+                rx.borrow_and_update();
+            }
+            if let Ok(pending) = core.pending() {
+                for step in watch.steps(&pending, Instant::now()) {
+                    match step {
+                        watch::Step::Show(notice) => notify::show(&app, notice),
+                        watch::Step::Withdraw(id) => notify::withdraw(Some(&id)),
+                        watch::Step::WithdrawGroup => notify::withdraw(None),
+                    }
+                }
+                // Touch the tray only when its state changes: idle stays idle.
+                let state = TrayState {
+                    pending: pending.len(),
+                    paused: core.pause_state().map(|s| s.all).unwrap_or(false),
+                };
+                if shown != Some(state) {
+                    shown = Some(state);
+                    set_tray(&app, state);
                 }
             }
-            // Touch the tray only when its state changes: idle stays idle. (Pausing from the CLI
-            // or a policy edit shows up here too.)
-            let state = TrayState {
-                pending: pending.len(),
-                paused: core.pause_state().map(|s| s.all).unwrap_or(false),
+            // Stopped or restarting: nothing waits; look again at the next tick.
+            let feed = async {
+                match changes.as_mut() {
+                    Some(rx) => rx.changed().await.is_ok(),
+                    None => std::future::pending().await,
+                }
             };
-            if shown != Some(state) {
-                shown = Some(state);
-                set_tray(&app, state);
+            tokio::select! {
+                alive = feed => if !alive { changes = None },
+                _ = tokio::time::sleep(POLL_INTERVAL) => {}
             }
         }
     });

@@ -104,9 +104,15 @@ mod tests {
         }))
         .unwrap_or_else(|e| panic!("fixture: {e}"));
         let (summary, body) = text(&Notice::One(Box::new(pending)));
-        assert_eq!(summary, "Claude Code wants to change src/a.rs (+1 \u{2212}1)");
+        assert_eq!(
+            summary,
+            "Claude Code wants to change src/a.rs (+1 \u{2212}1)"
+        );
         assert_eq!(body, "File writes need review");
-        assert!(!body.contains("write_file") && !summary.contains("job."), "{body}");
+        assert!(
+            !body.contains("write_file") && !summary.contains("job."),
+            "{body}"
+        );
     }
 
     #[test]

@@ -163,7 +163,10 @@ mod bubbles {
             None => {
                 // Answered or closed by the user: forget it, unless a newer bubble took the slot.
                 let mut table = table();
-                if table.get(&key(id)).is_some_and(|b| b.daemon_id == daemon_id) {
+                if table
+                    .get(&key(id))
+                    .is_some_and(|b| b.daemon_id == daemon_id)
+                {
                     table.remove(&key(id));
                 }
                 chosen

@@ -162,7 +162,9 @@ fn apply_string_edit(current: &str, edit: &Value, index: usize) -> Result<String
         return if current.is_empty() {
             Ok(new.to_owned())
         } else {
-            Err(format!("(cannot diff: edit {index} has an empty old_string)"))
+            Err(format!(
+                "(cannot diff: edit {index} has an empty old_string)"
+            ))
         };
     }
     if !current.contains(old) {
@@ -242,7 +244,10 @@ fn notebook_edit(args: &Value, base: Option<&Path>) -> Option<String> {
             (Some(old), new)
         }
     };
-    let (old, new) = (ensure_newline(old), ensure_newline(Some(new)).unwrap_or_default());
+    let (old, new) = (
+        ensure_newline(old),
+        ensure_newline(Some(new)).unwrap_or_default(),
+    );
     Some(render(&label, old.as_deref(), &new))
 }
 
@@ -320,8 +325,10 @@ fn apply_patch(patch: &str, base: Option<&Path>) -> String {
                 whole_file(path, &full, &content)
             }
             "delete" => match read_current(&full) {
-                Ok(Some(current)) => render(path, Some(&current), "")
-                    .replace(&format!("+++ b/{}", cordon_text::visible(path)), "+++ /dev/null"),
+                Ok(Some(current)) => render(path, Some(&current), "").replace(
+                    &format!("+++ b/{}", cordon_text::visible(path)),
+                    "+++ /dev/null",
+                ),
                 Ok(None) => format!(
                     "(cannot diff: {} does not exist)",
                     cordon_text::visible(path)
@@ -388,7 +395,9 @@ fn apply_hunks(current: &str, section: &[&str]) -> Result<String, String> {
             tail.find(&old)
         };
         let Some(at) = at else {
-            return Err("(cannot diff: a hunk of the patch does not match the file on disk)".into());
+            return Err(
+                "(cannot diff: a hunk of the patch does not match the file on disk)".into(),
+            );
         };
         let at = from + at;
         text.replace_range(at..at + old.len(), &new);
@@ -458,9 +467,9 @@ fn read_current(path: &Path) -> Result<Option<String>, String> {
         )),
         Ok(bytes) => {
             let len = bytes.len();
-            String::from_utf8(bytes)
-                .map(Some)
-                .map_err(|_| format!("(cannot diff {display}: binary file of {len} bytes, not UTF-8 text)"))
+            String::from_utf8(bytes).map(Some).map_err(|_| {
+                format!("(cannot diff {display}: binary file of {len} bytes, not UTF-8 text)")
+            })
         }
         Err(e) => Err(format!("(cannot diff {display}: {e})")),
     }
@@ -604,10 +613,15 @@ mod tests {
     #[test]
     fn codex_apply_patch_is_diffed_file_by_file_against_the_disk() {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("a.py"), "def f():\n    return 1\n\nprint(f())\n").unwrap();
+        std::fs::write(
+            dir.path().join("a.py"),
+            "def f():\n    return 1\n\nprint(f())\n",
+        )
+        .unwrap();
         std::fs::write(dir.path().join("old.txt"), "bye\n").unwrap();
         let patch = "*** Begin Patch\n*** Update File: a.py\n@@ def f():\n-    return 1\n+    return 2\n*** Add File: b.txt\n+hello\n*** Delete File: old.txt\n*** End Patch\n";
-        let diff = proposed_diff("apply_patch", &json!({"input": patch}), Some(dir.path())).unwrap();
+        let diff =
+            proposed_diff("apply_patch", &json!({"input": patch}), Some(dir.path())).unwrap();
         assert!(diff.contains("--- a/a.py\n+++ b/a.py\n"), "{diff}");
         assert!(diff.contains("-    return 1\n+    return 2\n"), "{diff}");
         assert!(diff.contains("--- /dev/null\n+++ b/b.txt\n"), "{diff}");
@@ -615,7 +629,8 @@ mod tests {
         assert!(diff.contains("--- a/old.txt\n+++ /dev/null\n"), "{diff}");
         assert_eq!(patch_files(patch), ["a.py", "b.txt", "old.txt"]);
         let stale = "*** Begin Patch\n*** Update File: a.py\n@@\n-    return 9\n+    return 2\n*** End Patch";
-        let note = proposed_diff("apply_patch", &json!({"input": stale}), Some(dir.path())).unwrap();
+        let note =
+            proposed_diff("apply_patch", &json!({"input": stale}), Some(dir.path())).unwrap();
         assert!(note.contains("does not match the file on disk"), "{note}");
     }
 
@@ -671,7 +686,10 @@ mod tests {
         std::fs::write(&file, "one\n").unwrap();
         let args = json!({"file_path": file.to_str().unwrap(), "content": "two\n"});
         let held = proposed_diff("Write", &args, None);
-        assert_eq!(changed_since_hold("Write", &args, held.as_deref(), None), None);
+        assert_eq!(
+            changed_since_hold("Write", &args, held.as_deref(), None),
+            None
+        );
         std::fs::write(&file, "one\nsneaked in\n").unwrap();
         let note = changed_since_hold("Write", &args, held.as_deref(), None).unwrap();
         assert!(note.contains("changed on disk"), "{note}");

@@ -127,6 +127,12 @@ fn action_words(p: &PendingApproval, root: Option<&Path>) -> String {
         .action
         .strip_prefix(cordon_classify::TOPIC_PREFIX)
         .unwrap_or(&p.action);
+    // Codex's patches change files whatever topic an unknown tool name was given.
+    let topic = if p.tool == "apply_patch" {
+        "write.file"
+    } else {
+        topic
+    };
     let root = root.or(p.root.as_deref().map(Path::new));
     let path = || file_of(p).map(|f| shown_path(&f, root));
     let command = || command_of(&p.args).map(|c| format!("`{}`", cut(&c, MAX_COMMAND_CHARS)));
@@ -433,7 +439,11 @@ mod tests {
         for text in [&s.headline, &s.reason, &s.details] {
             assert!(!text.chars().any(cordon_text::is_hidden), "{text:?}");
         }
-        assert!(s.headline.starts_with("evil\\x1b[2K\\nagent wants to change a\\n+++ b/ok\\u{202e}txt.exe"), "{s:?}");
+        assert!(
+            s.headline
+                .starts_with("evil\\x1b[2K\\nagent wants to change a\\n+++ b/ok\\u{202e}txt.exe"),
+            "{s:?}"
+        );
     }
 
     #[test]

@@ -331,11 +331,16 @@ mod tests {
         .unwrap();
         let short = render(std::slice::from_ref(&a), false);
         assert!(
-            short.contains(&format!("abc  Claude Code wants to change {path} (+1 \u{2212}1)")),
+            short.contains(&format!(
+                "abc  Claude Code wants to change {path} (+1 \u{2212}1)"
+            )),
             "{short}"
         );
         assert!(short.contains("reason: File writes need review"), "{short}");
-        assert!(short.contains("native__Write · job.mcp-bridge.write.file"), "{short}");
+        assert!(
+            short.contains("native__Write · job.mcp-bridge.write.file"),
+            "{short}"
+        );
         assert!(!short.contains("+B"), "{short}");
         let long = render(std::slice::from_ref(&a), true);
         assert!(long.contains("    -b\n    +B\n"), "{long}");
@@ -343,6 +348,9 @@ mod tests {
         // The file changes under the reviewer: the listing says so.
         std::fs::write(&file, "a\nsomething else\n").unwrap();
         let warned = render(&[a], false);
-        assert!(warned.contains("WARNING: the file changed on disk"), "{warned}");
+        assert!(
+            warned.contains("WARNING: the file changed on disk"),
+            "{warned}"
+        );
     }
 }
