@@ -51,6 +51,7 @@ def start_hook(engine: cordon_e2e.Engine, tool: str, tool_input: dict[str, Any],
     assert proc.stdin is not None
     proc.stdin.write(json.dumps(payload))
     proc.stdin.close()
+    proc.stdin = None  # sent: communicate() only reads the answer
     return proc
 
 
