@@ -590,7 +590,14 @@ where
         };
         let reply = match request {
             Request::Ping => {
-                json!({"ok": true, "engine": "cordon", "version": env!("CARGO_PKG_VERSION")})
+                json!({
+                    "ok": true,
+                    "engine": "cordon",
+                    "version": env!("CARGO_PKG_VERSION"),
+                    "policy_version": pipeline.policy().version(),
+                    // The organisation policy's pulls (null without one).
+                    "org_policy": pipeline.org_policy().map(|o| o.status()),
+                })
             }
             Request::Approvals => json!({"ok": true, "approvals": pipeline.broker().pending()}),
             Request::Approve {

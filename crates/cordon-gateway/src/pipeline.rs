@@ -66,6 +66,9 @@ pub struct Pipeline {
     pins: Option<Arc<ToolPins>>,
     /// The kill switch, blast radius and limits (issue 9).
     constraints: Arc<Constraints>,
+    /// The organisation policy (issue 18), when the config names one: local policy changes
+    /// are layered on it.
+    org_policy: std::sync::OnceLock<Arc<crate::orgpolicy::OrgPolicy>>,
 }
 
 /// What the reviewer of a held call is shown besides the arguments.
@@ -121,6 +124,7 @@ impl Pipeline {
             redactor: Arc::new(Redactor::empty()),
             pins: None,
             constraints: Arc::new(Constraints::default()),
+            org_policy: std::sync::OnceLock::new(),
         }
     }
 
@@ -244,6 +248,16 @@ impl Pipeline {
             Ok(p) => p.clone(),
             Err(poisoned) => poisoned.into_inner().clone(),
         }
+    }
+
+    /// Attaches the organisation policy (once, at start).
+    pub fn set_org_policy(&self, org: Arc<crate::orgpolicy::OrgPolicy>) {
+        let _ = self.org_policy.set(org);
+    }
+
+    /// The organisation policy, when the config names one.
+    pub fn org_policy(&self) -> Option<&Arc<crate::orgpolicy::OrgPolicy>> {
+        self.org_policy.get()
     }
 
     /// Replaces the policy (hot reload; the caller validated it and recorded its snapshot).
