@@ -155,12 +155,13 @@ def test_only_signed_commits_apply_and_the_version_is_the_commit(engine_factory:
     assert len(rows) == 1 and "org-allow-echo" in rows[0][0], rows
 
     # Attacks on the branch, each refused with its reason while v1 stays in force.
-    attacks = [
-        (team.publish(ALLOW_ALL, None), "is not signed"),
-        (team.publish(ALLOW_ALL, "mallory"), "not signed by a trusted key"),
-        (team.publish(ALLOW_ALL, None, force_from=v1), "is not signed"),  # history rewritten
+    attacks: list[tuple[Callable[[], str], str]] = [
+        (lambda: team.publish(ALLOW_ALL, None), "is not signed"),
+        (lambda: team.publish(ALLOW_ALL, "mallory"), "not signed by a trusted key"),
+        (lambda: team.publish(ALLOW_ALL, None, force_from=v1), "is not signed"),  # history rewritten
     ]
-    for commit, why in attacks:
+    for publish, why in attacks:
+        commit = publish()
         wait_until(lambda c=commit: c in (org_status(engine).get("last_error") or ""), f"pull of {commit} refused")
         org = org_status(engine)
         assert why in org["last_error"] and org["commit"] == v1, org
