@@ -167,7 +167,10 @@ impl OrgPolicySource {
     pub fn validate(&self) -> Result<(), OrgPolicyError> {
         let config = |m: String| Err(OrgPolicyError::Config(m));
         if self.repo.is_empty() || self.repo.starts_with('-') || has_control(&self.repo) {
-            return config(format!("`repo` {:?} is not a repository URL or path", self.repo));
+            return config(format!(
+                "`repo` {:?} is not a repository URL or path",
+                self.repo
+            ));
         }
         let name = match &self.reference {
             GitRef::Branch(n) | GitRef::Tag(n) => n,
@@ -294,8 +297,9 @@ impl OrgPolicySource {
         if !has_header(&body, b"gpgsig -----BEGIN SSH SIGNATURE-----") {
             return Err(OrgPolicyError::Untrusted {
                 commit: commit.to_owned(),
-                detail: "not an SSH signature; only SSH signatures by the trusted keys are accepted"
-                    .to_owned(),
+                detail:
+                    "not an SSH signature; only SSH signatures by the trusted keys are accepted"
+                        .to_owned(),
             });
         }
         let signer = self.verify_signature(commit, &body).await?;
@@ -437,7 +441,9 @@ impl OrgPolicySource {
                 });
                 entries.sort_by(|a, b| a.name.cmp(&b.name));
                 if entries.is_empty() {
-                    return Err(missing("the directory has no *.yaml or *.yml files".to_owned()));
+                    return Err(missing(
+                        "the directory has no *.yaml or *.yml files".to_owned(),
+                    ));
                 }
                 if entries.len() > MAX_FILES {
                     return Err(missing(format!("more than {MAX_FILES} policy files")));
@@ -508,10 +514,7 @@ impl OrgPolicySource {
             std::fs::create_dir_all(&d).map_err(io(&d))?;
         }
         set_private(&repo, true)?;
-        write_private(
-            &repo.join("HEAD"),
-            b"ref: refs/heads/cordon-unused\n",
-        )?;
+        write_private(&repo.join("HEAD"), b"ref: refs/heads/cordon-unused\n")?;
         write_private(
             &repo.join("config"),
             b"[core]\n\trepositoryformatversion = 0\n\tbare = true\n",
@@ -596,7 +599,9 @@ fn has_control(s: &str) -> bool {
 }
 
 fn is_commit_id(s: &str) -> bool {
-    s.len() == 40 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    s.len() == 40
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 /// Git's object id: sha1 over `<kind> <len>\0<body>`.
@@ -661,7 +666,9 @@ async fn git(
     if out.success {
         Ok(out.stdout)
     } else {
-        let detail = String::from_utf8_lossy(&out.stderr).trim().replace('\n', "; ");
+        let detail = String::from_utf8_lossy(&out.stderr)
+            .trim()
+            .replace('\n', "; ");
         Err(OrgPolicyError::Git {
             what: what.to_owned(),
             detail: if detail.is_empty() {
@@ -852,12 +859,12 @@ fn set_private(path: &Path, dir: bool) -> Result<(), OrgPolicyError> {
     {
         use std::os::unix::fs::PermissionsExt;
         let mode = if dir { 0o700 } else { 0o600 };
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).map_err(|source| {
-            OrgPolicyError::Io {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).map_err(
+            |source| OrgPolicyError::Io {
                 path: path.display().to_string(),
                 source,
-            }
-        })?;
+            },
+        )?;
     }
     #[cfg(not(unix))]
     let _ = (path, dir);

@@ -128,14 +128,21 @@ async fn applies_only_commits_signed_by_a_trusted_key() {
     assert_eq!(pulled.commit, good);
     assert_eq!(pulled.files.len(), 1);
     assert_eq!(pulled.files[0].text, GOOD);
-    assert!(pulled.signer.starts_with("alice, ED25519 key SHA256:"), "{}", pulled.signer);
+    assert!(
+        pulled.signer.starts_with("alice, ED25519 key SHA256:"),
+        "{}",
+        pulled.signer
+    );
     source.mark_good(&pulled.commit).unwrap();
 
     // The cache is private.
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(team.path("cache")).unwrap().permissions().mode();
+        let mode = std::fs::metadata(team.path("cache"))
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o700);
     }
 
@@ -149,7 +156,10 @@ async fn applies_only_commits_signed_by_a_trusted_key() {
     assert_eq!(source.last_good().await.unwrap().unwrap().commit, good);
 
     // Signed, but by a key the team does not trust.
-    let untrusted = team.commit(&[("policy.yaml", "version: evil\nrules: []\n")], Some("mallory"));
+    let untrusted = team.commit(
+        &[("policy.yaml", "version: evil\nrules: []\n")],
+        Some("mallory"),
+    );
     team.push(false);
     match source.pull().await {
         Err(e @ OrgPolicyError::Untrusted { .. }) => {
@@ -162,7 +172,10 @@ async fn applies_only_commits_signed_by_a_trusted_key() {
 
     // Alice signs again on top: applied (history with unsigned commits below is fine, only the
     // applied commit's signature counts).
-    let fixed = team.commit(&[("policy.yaml", "version: org2\nrules: []\n")], Some("alice"));
+    let fixed = team.commit(
+        &[("policy.yaml", "version: org2\nrules: []\n")],
+        Some("alice"),
+    );
     team.push(false);
     let pulled = source.pull().await.unwrap();
     assert_eq!(pulled.commit, fixed);
@@ -223,7 +236,9 @@ async fn a_tampered_cache_is_never_trusted() {
     let source = team.source("policy.yaml");
     let good = team.commit(&[("policy.yaml", GOOD)], Some("alice"));
     team.push(false);
-    source.mark_good(&source.pull().await.unwrap().commit).unwrap();
+    source
+        .mark_good(&source.pull().await.unwrap().commit)
+        .unwrap();
     let cache = team.path("cache");
     let repo = cache.join("repo.git");
 
@@ -237,7 +252,10 @@ async fn a_tampered_cache_is_never_trusted() {
     ));
 
     // A signed-looking but foreign commit (signed by mallory), fetched into the cache.
-    let mallory = team.commit(&[("policy.yaml", "version: evil\nrules: []\n")], Some("mallory"));
+    let mallory = team.commit(
+        &[("policy.yaml", "version: evil\nrules: []\n")],
+        Some("mallory"),
+    );
     let work = team.path("work").display().to_string();
     team.git_in(&repo, &["fetch", "-q", &work, "main:refs/heads/evil"]);
 
@@ -275,7 +293,11 @@ async fn a_tampered_cache_is_never_trusted() {
     // Mallory's commit named last good.
     let work_objects = team.path("work/.git/objects").display().to_string();
     std::fs::create_dir_all(repo.join("objects/info")).unwrap();
-    std::fs::write(repo.join("objects/info/alternates"), format!("{work_objects}\n")).unwrap();
+    std::fs::write(
+        repo.join("objects/info/alternates"),
+        format!("{work_objects}\n"),
+    )
+    .unwrap();
     std::fs::write(cache.join("last-good"), format!("{mallory}\n")).unwrap();
     match source.last_good().await {
         Err(OrgPolicyError::Untrusted { .. }) => {}
@@ -288,13 +310,21 @@ async fn a_tampered_cache_is_never_trusted() {
 
     // 3. A replace ref makes git show mallory's commit in place of the good one: ignored.
     std::fs::create_dir_all(repo.join("refs/replace")).unwrap();
-    std::fs::write(repo.join("refs/replace").join(&good), format!("{mallory}\n")).unwrap();
+    std::fs::write(
+        repo.join("refs/replace").join(&good),
+        format!("{mallory}\n"),
+    )
+    .unwrap();
     assert_eq!(source.last_good().await.unwrap().unwrap().commit, good);
 
     // 4. The policy blob's object file is swapped for other content: detected, not applied.
     let blob = team.git_in(
         &repo,
-        &["--no-replace-objects", "rev-parse", &format!("{good}:policy.yaml")],
+        &[
+            "--no-replace-objects",
+            "rev-parse",
+            &format!("{good}:policy.yaml"),
+        ],
     );
     let evil_blob_dir = team.path("evil-objects");
     team.git_in(team.dir.path(), &["init", "-q", "--bare", "evil-objects"]);
@@ -302,7 +332,11 @@ async fn a_tampered_cache_is_never_trusted() {
     std::fs::write(team.path("evil.yaml"), evil_text).unwrap();
     let evil_blob = team.git_in(
         &evil_blob_dir,
-        &["hash-object", "-w", team.path("evil.yaml").to_str().unwrap()],
+        &[
+            "hash-object",
+            "-w",
+            team.path("evil.yaml").to_str().unwrap(),
+        ],
     );
     // Fetched objects may sit in a pack: explode it so the blob is a loose object file.
     for entry in std::fs::read_dir(repo.join("objects/pack")).unwrap() {

@@ -613,9 +613,7 @@ impl Config {
                     .map_err(|e| invalid(format!("policy: {e}")))?;
                 let pull_every = org.pull_every.map_or(DEFAULT_PULL_EVERY, |d| d.0);
                 if pull_every < Duration::from_secs(1) {
-                    return Err(invalid(
-                        "policy.pull_every: must be at least 1s".to_owned(),
-                    ));
+                    return Err(invalid("policy.pull_every: must be at least 1s".to_owned()));
                 }
                 (
                     org.local.map(resolve),

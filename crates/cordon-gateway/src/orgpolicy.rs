@@ -235,17 +235,24 @@ impl OrgPolicy {
         });
     }
 
-    fn unavailable(&self, now: &str, pull_error: &str, last_good: &str) -> Result<Policy, GatewayError> {
+    fn unavailable(
+        &self,
+        now: &str,
+        pull_error: &str,
+        last_good: &str,
+    ) -> Result<Policy, GatewayError> {
         let reason = format!(
             "no verified organisation policy is available yet, so every call is refused: the \
              pull from {} failed ({pull_error}); last good policy: {last_good}",
             self.spec.source.repo
         );
         tracing::error!("organisation policy: {reason}");
-        let policy = Policy::refuse_all(UNAVAILABLE_RULE, &reason, UNAVAILABLE_VERSION)
-            .map_err(|e| GatewayError::Policy {
-                path: self.spec.source.repo.clone(),
-                message: e.to_string(),
+        let policy =
+            Policy::refuse_all(UNAVAILABLE_RULE, &reason, UNAVAILABLE_VERSION).map_err(|e| {
+                GatewayError::Policy {
+                    path: self.spec.source.repo.clone(),
+                    message: e.to_string(),
+                }
             })?;
         self.update(|s| {
             s.commit = None;
@@ -335,7 +342,9 @@ pub fn spawn(
             if let Err(e) = apply(&pipeline, policy) {
                 tracing::error!("organisation policy: not applied: {e}");
                 org.update(|s| {
-                    s.last_error = Some(format!("not applied: {e}; the previous policy stays in force"));
+                    s.last_error = Some(format!(
+                        "not applied: {e}; the previous policy stays in force"
+                    ));
                 });
             }
         }

@@ -316,10 +316,16 @@ rules:
         for c in &calls {
             let o = org.evaluate(c);
             let l = hostile.evaluate(c);
-            assert_eq!(l.decision, o.decision, "{c:?}: layering changed the org decision");
+            assert_eq!(
+                l.decision, o.decision,
+                "{c:?}: layering changed the org decision"
+            );
             assert_eq!(l.rule_id, o.rule_id, "{c:?}: the org rule is named");
         }
-        assert_eq!(hostile.evaluate(&shell("cat .env")).decision, Decision::Deny);
+        assert_eq!(
+            hostile.evaluate(&shell("cat .env")).decision,
+            Decision::Deny
+        );
         assert_eq!(
             hostile.evaluate(&shell("git push origin main")).decision,
             Decision::RequireApproval
@@ -377,7 +383,11 @@ rules:
         let v = p.evaluate(&call("read_file", json!({"path": "src/lib.rs"})));
         assert_eq!(v.decision, Decision::Deny);
         assert_eq!(v.rule_id, None);
-        assert!(v.reason.contains("local policy's default decision is deny"), "{}", v.reason);
+        assert!(
+            v.reason.contains("local policy's default decision is deny"),
+            "{}",
+            v.reason
+        );
         // An explicit local `allow` default has no effect.
         let p = must_layer("version: mine\ndefault_decision: allow\n");
         assert_eq!(
@@ -406,7 +416,10 @@ classifiers:
         assert_eq!((d[0].file.as_str(), d[0].line), ("local.yaml", 4));
         assert!(d[0].message.contains("`classifiers`"), "{}", d[0].message);
 
-        for key in ["production: {kube_contexts: [\"dev\"]}", "persistence: [\"**/.bashrc\"]"] {
+        for key in [
+            "production: {kube_contexts: [\"dev\"]}",
+            "persistence: [\"**/.bashrc\"]",
+        ] {
             let local = policy("local.yaml", &format!("version: mine\n{key}\n"));
             let Err(e) = Policy::layered(policy("org.yaml", ORG), local) else {
                 panic!("{key} accepted in a local policy");
@@ -452,8 +465,14 @@ classifiers:
             Err(e) => panic!("{e}"),
         };
         assert!(p.pause().pauses("claude-code"));
-        let org = policy("org.yaml", "version: org\nlimits:\n  - id: l\n    max_tool_calls: 1\n");
-        let local = policy("local.yaml", "version: mine\nlimits:\n  - id: l\n    max_tool_calls: 1000\n");
+        let org = policy(
+            "org.yaml",
+            "version: org\nlimits:\n  - id: l\n    max_tool_calls: 1\n",
+        );
+        let local = policy(
+            "local.yaml",
+            "version: mine\nlimits:\n  - id: l\n    max_tool_calls: 1000\n",
+        );
         assert!(Policy::layered(org, local).is_err(), "a shared limit id");
     }
 
@@ -484,7 +503,11 @@ classifiers:
             assert_eq!(v.decision, Decision::Deny);
             assert_eq!(v.rule_id.as_deref(), Some("org-policy-unavailable"));
             assert_eq!(v.reason, hostile_reason);
-            assert!(v.policy_version.starts_with("none+"), "{}", v.policy_version);
+            assert!(
+                v.policy_version.starts_with("none+"),
+                "{}",
+                v.policy_version
+            );
         }
     }
 }
