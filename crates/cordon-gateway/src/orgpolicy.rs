@@ -339,7 +339,7 @@ pub fn spawn(
             let Some(policy) = org.refresh(&in_force).await else {
                 continue;
             };
-            if let Err(e) = apply(&pipeline, policy) {
+            if let Err(e) = apply(&pipeline, policy).await {
                 tracing::error!("organisation policy: not applied: {e}");
                 org.update(|s| {
                     s.last_error = Some(format!(
@@ -351,20 +351,12 @@ pub fn spawn(
     })
 }
 
-/// Records the policy's snapshot, then swaps it in: the evidence knows a version before any
-/// record cites it.
-pub fn apply(pipeline: &Pipeline, policy: Policy) -> Result<(), GatewayError> {
-    let sources: Vec<(String, String)> = policy
-        .sources()
-        .iter()
-        .map(|s| (s.name.clone(), s.text.clone()))
-        .collect();
-    pipeline
-        .recorder()
-        .log()
-        .record_policy(policy.version(), &sources)
-        .map_err(|e| GatewayError::Evidence(e.to_string()))?;
-    tracing::info!(version = policy.version(), "policy applied");
-    pipeline.set_policy(Arc::new(policy));
-    Ok(())
+/// Applies `policy` through the pipeline's one policy-change function (it records the snapshot
+/// in the evidence first, then swaps the policy in), off the async threads (one SQLite write).
+pub async fn apply(pipeline: &Arc<Pipeline>, policy: Policy) -> Result<String, GatewayError> {
+    let pipeline = pipeline.clone();
+    tokio::task::spawn_blocking(move || pipeline.apply_policy(policy))
+        .await
+        .map_err(|e| GatewayError::Evidence(e.to_string()))?
+        .map_err(|e| GatewayError::Evidence(e.to_string()))
 }
