@@ -26,6 +26,7 @@ pub mod private;
 pub mod recorder;
 pub mod secrets;
 pub mod server;
+pub mod summary;
 pub mod upstream;
 
 pub use approvals::PendingApproval;

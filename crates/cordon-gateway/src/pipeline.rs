@@ -913,9 +913,12 @@ impl Pipeline {
             self.constraints.charge(&admission.governed);
             return self.pass(admission).await;
         }
+        // The directory the call's paths resolve against: the reviewer sees paths relative to it.
+        let mut root: Option<String> = None;
         let preview = match review {
             Review::Upstream => {
                 let base = self.cwds.get(&call.server).cloned();
+                root = base.as_ref().map(|b| b.display().to_string());
                 let (tool, args) = (call.tool.clone(), call.args.clone());
                 admission.diff = tokio::task::spawn_blocking(move || {
                     crate::diff::proposed_diff(&tool, &args, base.as_deref())
@@ -925,6 +928,7 @@ impl Pipeline {
                 None
             }
             Review::Native { cwd } => {
+                root = Some(cwd.display().to_string());
                 let (tool, args) = (call.tool.clone(), call.args.clone());
                 admission.diff = tokio::task::spawn_blocking(move || {
                     crate::native::native_diff(&tool, &args, &cwd)
@@ -964,6 +968,7 @@ impl Pipeline {
             reason: v.reason.clone(),
             diff: admission.diff.clone(),
             args: call.args.clone(),
+            root,
             policy_version: v.policy_version.clone(),
         };
         let Some((info, ticket)) = self.broker.hold_with_preview(request, preview) else {
