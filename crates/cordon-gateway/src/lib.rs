@@ -21,6 +21,7 @@ pub mod error;
 pub mod fleet;
 pub mod http;
 pub mod native;
+pub mod orgpolicy;
 pub mod pipeline;
 pub mod private;
 pub mod recorder;

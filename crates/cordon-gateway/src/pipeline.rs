@@ -111,6 +111,9 @@ pub struct Pipeline {
     pins: Option<Arc<ToolPins>>,
     /// The kill switch, blast radius and limits (issue 9).
     constraints: Arc<Constraints>,
+    /// The organisation policy (issue 18), when the config names one: local policy changes
+    /// are layered on it.
+    org_policy: std::sync::OnceLock<Arc<crate::orgpolicy::OrgPolicy>>,
 }
 
 /// A call on its way through the gate. Once passed, its intent is durable (`intent_id`), and
@@ -268,6 +271,7 @@ impl Pipeline {
             redactor: Arc::new(Redactor::empty()),
             pins: None,
             constraints: Arc::new(Constraints::default()),
+            org_policy: std::sync::OnceLock::new(),
         }
     }
 
@@ -388,6 +392,16 @@ impl Pipeline {
     /// The policy in force now.
     pub fn policy(&self) -> Arc<Policy> {
         self.policy.get()
+    }
+
+    /// Attaches the organisation policy (once, at start).
+    pub fn set_org_policy(&self, org: Arc<crate::orgpolicy::OrgPolicy>) {
+        let _ = self.org_policy.set(org);
+    }
+
+    /// The organisation policy, when the config names one.
+    pub fn org_policy(&self) -> Option<&Arc<crate::orgpolicy::OrgPolicy>> {
+        self.org_policy.get()
     }
 
     /// Shares the policy cell with whoever must cite the policy in force (tool pinning).
