@@ -1,10 +1,14 @@
-//! Windows security for Cordon's control pipe.
+//! Windows security for Cordon's control pipe, its private files, and its child processes.
 //!
 //! The control channel on Windows is a named pipe. Its default security descriptor would admit
 //! other users (Everyone may read, for instance), so the engine creates every instance with an
 //! explicit descriptor, `O:<user>D:P(A;;GA;;;<user>)`: owned by the current user, a protected
 //! DACL granting that user alone. Clients read the descriptor back and refuse a pipe owned by
 //! anyone else (an impostor engine squatting the name), and `cordon status` shows it.
+//!
+//! Data directories and key files get a protected DACL for the current user alone
+//! ([`make_path_private`], the counterpart of `chmod 0700`), and child processes (git, upstream
+//! servers) run in a kill-on-close [`Job`], the counterpart of a Unix process group.
 //!
 //! Descriptors exist only behind raw Win32 calls, so this crate is the workspace's one place
 //! with `unsafe` code (the `ffi` module); everything it exports is safe. The SDDL parsing
@@ -14,12 +18,22 @@
 mod ffi;
 
 #[cfg(windows)]
-pub use ffi::{create_private_pipe, current_user_sid, owned_by_current_user, security_sddl};
+pub use ffi::{
+    Job, create_private_pipe, current_user_sid, make_path_private, owned_by_current_user,
+    path_sddl, security_sddl,
+};
 
 /// The descriptor Cordon gives its pipe: owned by `sid`, a protected DACL allowing `sid` all
 /// access and nobody else anything.
 pub fn private_sddl(sid: &str) -> String {
     format!("O:{sid}D:P(A;;GA;;;{sid})")
+}
+
+/// The DACL Cordon gives its data directories and private files: protected (nothing inherited
+/// from the parent, such as a world-readable `C:\\` or a shared folder), full access for `sid`
+/// alone, inherited by every file and directory later created inside (`OICI`).
+pub fn private_path_sddl(sid: &str) -> String {
+    format!("D:P(A;OICI;FA;;;{sid})")
 }
 
 /// The owner SID of an SDDL string (`O:...`), if it names one.
@@ -85,6 +99,15 @@ mod tests {
             &format!("O:{ME}D:P(D;;FA;;;WD)(A;;FA;;;{ME})"),
             ME
         ));
+    }
+
+    #[test]
+    fn the_private_path_dacl_admits_only_its_user() {
+        // As read back from a file: Windows adds the owner, and files inside carry the ACE as
+        // inherited (`ID`).
+        assert!(admits_only(&format!("O:{ME}{}", private_path_sddl(ME)), ME));
+        assert!(admits_only(&format!("O:{ME}D:P(A;ID;FA;;;{ME})"), ME));
+        assert!(!admits_only(&format!("O:{ME}D:(A;OICIID;FA;;;{ME})(A;OICIID;0x1200a9;;;BU)"), ME));
     }
 
     #[test]
