@@ -179,6 +179,7 @@ class Engine:
         builtin_tools: bool = False,
         extra_servers: dict[str, ServerSpec] | None = None,
         agent_roots: dict[str, list[Path]] | None = None,
+        evidence: Path | None = None,
         http_agents: dict[str, str] | None = None,
         nofile: int | None = None,
     ) -> None:
@@ -200,7 +201,7 @@ class Engine:
         # Unix socket paths are limited to ~100 bytes: keep the socket in a short private dir.
         self.sock_dir = Path(tempfile.mkdtemp(prefix="ce2e-", dir="/tmp"))
         self.socket = self.sock_dir / "cordon.sock"
-        self.evidence = root / "evidence.db"
+        self.evidence = evidence or root / "evidence.db"  # e.g. on a small tmpfs (write-ahead tests)
         self.files = root / "files"
         self.files.mkdir(exist_ok=True)
         self.repo = root / "repo"
@@ -488,10 +489,18 @@ class Engine:
     def deny(self, approval_id: str, reason: str) -> None:
         self.cli("deny", str(approval_id), "--reason", reason)
 
-    def log(self) -> list[dict[str, Any]]:
-        data = self.cli_json("log", "list", "--json")
+    def log(self, *, intents: bool = False) -> list[dict[str, Any]]:
+        """One record per call, oldest first: the record that says how it ended (write-ahead
+        evidence writes an intent before a call runs and an outcome after; the outcome carries
+        every field of its intent). An intent nothing closes yet (a call in flight or held) stands
+        for its call. `intents=True`: every record as stored."""
+        data = self.cli_json("log", "list", "--json", "--limit", "1000000")
         assert isinstance(data, list), f"`cordon log list --json` is not a JSON array: {data!r}"
-        return sorted(data, key=lambda r: r.get("seq", 0))
+        data = sorted(data, key=lambda r: r.get("seq", 0))
+        if intents:
+            return data
+        closed = {r["intent_id"] for r in data if r.get("intent_id")}
+        return [r for r in data if not (r.get("phase") == "intent" and r["id"] in closed)]
 
     # ---- MCP clients -------------------------------------------------------------------------------
 

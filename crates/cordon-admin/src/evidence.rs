@@ -505,11 +505,13 @@ impl Evidence {
         let conn = self.read_only()?;
         let bucket = i64::try_from(bucket_secs).unwrap_or(i64::MAX);
         let mut params = vec![SqlValue::Integer(bucket)];
+        // A call that ran has an intent and an outcome: count it once, by the record that
+        // closes it (intents still open are in flight, not yet an outcome).
         let mut sql = "SELECT (unixepoch(timestamp) / ?1) * ?1 AS b, agent, outcome, count(*) \
-                       FROM records"
+                       FROM records WHERE phase IS NOT 'intent'"
             .to_owned();
         if let Some(t) = since {
-            sql.push_str(" WHERE timestamp >= ?2");
+            sql.push_str(" AND timestamp >= ?2");
             params.push(SqlValue::Text(cordon_evidence::format_timestamp(t)?));
         }
         sql.push_str(&format!(

@@ -115,19 +115,7 @@ impl Inner {
     /// Records the snapshot, then swaps the policy in: the evidence knows a version before any
     /// record cites it.
     fn apply(&self, pipeline: &Pipeline, policy: Policy) -> Result<String, AdminError> {
-        let sources: Vec<(String, String)> = policy
-            .sources()
-            .iter()
-            .map(|s| (s.name.clone(), s.text.clone()))
-            .collect();
-        pipeline
-            .recorder()
-            .log()
-            .record_policy(policy.version(), &sources)?;
-        let version = policy.version().to_owned();
-        let protect = cordon_gateway::engine::cordon_paths(&self.config());
-        pipeline.set_policy(Arc::new(policy.with_cordon_paths(protect)));
-        Ok(version)
+        Ok(pipeline.apply_policy(policy)?)
     }
 
     /// Reloads the policy from disk after an outside edit (the watcher calls this).
@@ -412,10 +400,9 @@ impl Admin {
         if is_default {
             self.config_file()?.set_policy(&target)?;
         }
-        // 3. The running engine.
+        // 3. The running engine (recording it again is a no-op; it is the one way in).
         if let Some(pipeline) = &pipeline {
-            let protect = cordon_gateway::engine::cordon_paths(&self.config());
-            pipeline.set_policy(Arc::new(policy.with_cordon_paths(protect)));
+            pipeline.apply_policy(policy)?;
         }
         self.inner.event(
             true,

@@ -195,8 +195,26 @@ impl Engine {
         }
     }
 
+    /// One record per call, newest first: the one that says how it ended. (Write-ahead evidence
+    /// records an intent before the hook is answered allow and an outcome after; the outcome
+    /// carries every field of its intent. An intent nothing closes stands for its call.)
     fn records(&self) -> Vec<Value> {
-        let out = cordon(&self.config, &["log", "list", "--json"]);
+        let all = self.all_records();
+        let closed: Vec<Value> = all
+            .iter()
+            .filter_map(|r| r.get("intent_id").cloned())
+            .collect();
+        all.into_iter()
+            .filter(|r| !(r["phase"] == "intent" && closed.contains(&r["id"])))
+            .collect()
+    }
+
+    /// Every record as stored, newest first.
+    fn all_records(&self) -> Vec<Value> {
+        let out = cordon(
+            &self.config,
+            &["log", "list", "--json", "--limit", "100000"],
+        );
         assert!(out.status.success(), "{out:?}");
         serde_json::from_slice(&out.stdout).unwrap()
     }
@@ -213,12 +231,11 @@ fn spawn_hook(config: &Path, agent: &str, payload: &str) -> Child {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(payload.as_bytes())
-        .unwrap();
+    // A hook may refuse before reading its input (an unknown agent): a closed pipe is its answer.
+    match child.stdin.take().unwrap().write_all(payload.as_bytes()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
+        other => other.unwrap(),
+    }
     child
 }
 
@@ -329,6 +346,19 @@ fn claude_code_built_in_tools_are_judged_by_the_default_policy() {
     assert_eq!(by_tool("Read", "denied"), 1);
     assert_eq!(by_tool("Read", "allowed"), 1);
     assert_eq!(by_tool("Grep", "allowed"), 1);
+    // Write-ahead: each allowed hook call has an intent (recorded before the allow was answered)
+    // closed by its outcome; the denials are single records.
+    let all = engine.all_records();
+    assert_eq!(all.len(), 6, "{all:#?}");
+    for outcome in all.iter().filter(|r| r["phase"] == "outcome") {
+        let intent = all
+            .iter()
+            .find(|r| r["id"] == outcome["intent_id"])
+            .unwrap();
+        assert_eq!(intent["phase"], "intent");
+        assert_eq!(intent["outcome"], "allowed");
+        assert!(intent["seq"].as_u64() < outcome["seq"].as_u64());
+    }
 }
 
 #[test]

@@ -436,7 +436,7 @@ fn session_trail_for_an_incident_review() {
         "by alice@example.com",
         "Pushes (1):",
         "origin/main",
-        "Denied, rejected, timed out or failed (1):",
+        "Denied, rejected, timed out, failed or interrupted (1):",
         ".env denied (rule-1: because)",
     ] {
         assert!(out.contains(needle), "missing {needle:?} in\n{out}");

@@ -59,6 +59,8 @@ fn record(i: u64) -> NewRecord {
         diff: None,
         duration_ms: i % 1000,
         error: None,
+        phase: None,
+        intent_id: None,
     }
 }
 

@@ -12,7 +12,7 @@ use crate::store::{
     read_policies,
 };
 use crate::verify::{ChainVerifier, FailureKind, TrustSource, VerifyOptions, VerifyReport};
-use crate::{EvidenceError, EvidenceLog, Filter, Outcome, Record};
+use crate::{EvidenceError, EvidenceLog, Filter, Outcome, Phase, Record};
 
 /// Export formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,7 +82,7 @@ pub enum BundleLine {
     Checkpoint(Checkpoint),
 }
 
-const CSV_HEADER: [&str; 23] = [
+const CSV_HEADER: [&str; 25] = [
     "id",
     "seq",
     "timestamp",
@@ -105,6 +105,8 @@ const CSV_HEADER: [&str; 23] = [
     "error",
     "prev_hash",
     "hash",
+    "phase",
+    "intent_id",
     "approval_channel",
 ];
 
@@ -122,7 +124,7 @@ fn undefuse(cell: &str) -> &str {
     cell.strip_prefix('\'').unwrap_or(cell)
 }
 
-fn csv_row(r: &Record) -> Result<[String; 23], EvidenceError> {
+fn csv_row(r: &Record) -> Result<[String; 25], EvidenceError> {
     let opt = |o: &Option<String>| o.clone().unwrap_or_default();
     Ok([
         r.id.clone(),
@@ -147,6 +149,8 @@ fn csv_row(r: &Record) -> Result<[String; 23], EvidenceError> {
         opt(&r.error),
         r.prev_hash.clone(),
         r.hash.clone(),
+        r.phase.map(|p| p.as_str().to_owned()).unwrap_or_default(),
+        opt(&r.intent_id),
         opt(&r.approval_channel),
     ])
 }
@@ -189,6 +193,12 @@ pub fn read_csv(reader: impl std::io::Read) -> Result<Vec<Record>, EvidenceError
             error: opt(19),
             prev_hash: cell(20),
             hash: cell(21),
+            // Absent in exports made before write-ahead evidence.
+            phase: match opt(22) {
+                None => None,
+                Some(p) => Some(Phase::parse(&p).ok_or_else(|| bad("phase"))?),
+            },
+            intent_id: opt(23),
         });
     }
     Ok(out)
@@ -387,6 +397,12 @@ pub fn verify_bundle_with(
                     .compute_hash()
                     .map_err(|e| (FailureKind::Malformed, e.to_string()));
                 verifier.feed(r.seq, &r.id, &r.prev_hash, &r.hash, Some(content));
+                verifier.pair(
+                    r.seq,
+                    &r.id,
+                    r.phase.map(Phase::as_str),
+                    r.intent_id.as_deref(),
+                );
             }
             BundleLine::Elided(e) => verifier.feed(e.seq, &e.id, &e.prev_hash, &e.hash, None),
             BundleLine::Checkpoint(c) => checkpoints.push(c),

@@ -6,7 +6,8 @@
 //! # Storage
 //!
 //! One SQLite database (WAL, `synchronous=FULL`: an acknowledged append survives `kill -9` and
-//! power loss). `records` is the truth; `args` and `diff` texts live whole in a content-addressed
+//! power loss, except a [`Durability::Committed`] one, which survives `kill -9` only until the
+//! next synced commit). `records` is the truth; `args` and `diff` texts live whole in a content-addressed
 //! `blobs` table (the record's hash covers their sha256). Triggers refuse UPDATE and DELETE on
 //! every table. Appends run in `BEGIN IMMEDIATE` transactions with a busy timeout, and read the
 //! head inside the transaction, so appenders in several processes produce one chain. Within a
@@ -17,14 +18,28 @@
 //! action patterns are NATS style (`*` one token, `>` the rest), with or without the
 //! `job.mcp-bridge.` prefix.
 //!
+//! # Write-ahead pairs
+//!
+//! A call that runs leaves two records: an *intent* (`phase: intent`: agent, session, call,
+//! decision, rule, approval; its `outcome` is what is about to happen: `allowed`, `approved`, or
+//! `pending` while held for a human), appended durably before the call is forwarded, and an
+//! *outcome* (`phase: outcome`, `intent_id` = the intent's id) after it. An approval is a second
+//! intent naming the held one in `intent_id`. A call refused before anything ran leaves one
+//! record without a phase (as every record did before write-ahead). At start the engine closes
+//! every intent without an outcome as `interrupted` ([`EvidenceLog::close_open_intents`]).
+//! Intents are appended [`Durability::Synced`]; outcomes may be [`Durability::Committed`]
+//! (survive a killed process, fsynced by the next synced commit).
+//!
 //! # Chain
 //!
 //! `hash = sha256(canonical JSON of every field except hash)`, with `args`/`diff` replaced by
 //! `args_sha256`/`diff_sha256` (sha256 of the stored text, `serde_json` compact form) and a
 //! format version `v`. The canonical JSON is RFC 8785 for the subset used: sorted keys, no
 //! whitespace, only strings, unsigned integers, string arrays and null (a known-answer test in
-//! `record.rs` pins the exact bytes). The first `prev_hash` is 64 zeros; `seq` is 1-based and
-//! contiguous.
+//! `record.rs` pins the exact bytes). Records without a phase use format `v: 1`, exactly as
+//! before write-ahead (old logs verify unchanged); phased records use `v: 2`, which adds `phase`
+//! and `intent_id` (null on a first intent). The first `prev_hash` is 64 zeros; `seq` is
+//! 1-based and contiguous.
 //!
 //! # Exports
 //!
@@ -77,7 +92,9 @@ pub use export::{
 };
 pub use filter::{Filter, TOPIC_PREFIX, action_matches};
 pub use keys::{KEYCHAIN_USER, KeyStore, fingerprint, parse_public_key, public_key_hex};
-pub use record::{DECISIONS, GENESIS_HASH, NewRecord, Outcome, Record, format_timestamp};
+pub use record::{DECISIONS, GENESIS_HASH, NewRecord, Outcome, Phase, Record, format_timestamp};
 pub use session::{SessionTrail, TrailEntry};
-pub use store::{Checkpoint, DEFAULT_CHECKPOINT_INTERVAL, EvidenceLog, RecordedKey, default_path};
+pub use store::{
+    Checkpoint, DEFAULT_CHECKPOINT_INTERVAL, Durability, EvidenceLog, RecordedKey, default_path,
+};
 pub use verify::{Failure, FailureKind, KeyUse, TrustSource, VerifyOptions, VerifyReport};

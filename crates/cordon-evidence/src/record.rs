@@ -11,8 +11,12 @@ use crate::EvidenceError;
 /// The `prev_hash` of the first record.
 pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
-/// Version of the canonical hashed form; bumped if the hashed field set ever changes.
+/// Version of the canonical hashed form of a record without a phase (a complete one-record call,
+/// and every record written before write-ahead evidence).
 pub(crate) const HASH_FORMAT_VERSION: u64 = 1;
+
+/// Version of the canonical hashed form of a write-ahead record (with `phase` and `intent_id`).
+pub(crate) const HASH_FORMAT_PHASED: u64 = 2;
 
 const TIMESTAMP_FORMAT: &[FormatItem<'static>] =
     format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
@@ -34,6 +38,12 @@ pub enum Outcome {
     TimedOut,
     /// Something failed (engine, upstream): the call was refused or failed.
     Error,
+    /// Only on an intent: the call is held, waiting for a human.
+    Pending,
+    /// Only on an outcome: the engine stopped (crash, kill, power loss) after the intent was
+    /// recorded and before the outcome was; the next start closed the intent with this. The
+    /// call may or may not have run.
+    Interrupted,
 }
 
 impl Outcome {
@@ -46,6 +56,8 @@ impl Outcome {
             Self::Rejected => "rejected",
             Self::TimedOut => "timed_out",
             Self::Error => "error",
+            Self::Pending => "pending",
+            Self::Interrupted => "interrupted",
         }
     }
 
@@ -58,12 +70,52 @@ impl Outcome {
             "rejected" => Self::Rejected,
             "timed_out" => Self::TimedOut,
             "error" => Self::Error,
+            "pending" => Self::Pending,
+            "interrupted" => Self::Interrupted,
             _ => return None,
         })
     }
 }
 
 impl std::fmt::Display for Outcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Which half of a write-ahead pair a record is. A record without a phase is complete on its
+/// own: a call refused before anything ran, or a record from before write-ahead evidence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    /// Written (durably) before the call is forwarded, executed or, for a native hook,
+    /// allowed: who, what, the decision, the rule and the approval. Its `outcome` says what is
+    /// about to happen: `allowed`, `approved`, or `pending` while a human decides.
+    Intent,
+    /// Written after the call: how it ended. `intent_id` names the intent it closes.
+    Outcome,
+}
+
+impl Phase {
+    /// The stored and exported spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Intent => "intent",
+            Self::Outcome => "outcome",
+        }
+    }
+
+    /// Parses the stored spelling.
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "intent" => Some(Self::Intent),
+            "outcome" => Some(Self::Outcome),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for Phase {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
     }
@@ -115,6 +167,11 @@ pub struct NewRecord {
     pub duration_ms: u64,
     /// Error message when `outcome` is `error`.
     pub error: Option<String>,
+    /// Intent or outcome of a write-ahead pair; None for a complete one-record call.
+    pub phase: Option<Phase>,
+    /// On an outcome: the intent it closes. On an intent that follows a held intent (the
+    /// approval): that held intent.
+    pub intent_id: Option<String>,
 }
 
 /// One stored, chained evidence record. Serialises with the seed's key names.
@@ -163,6 +220,12 @@ pub struct Record {
     pub duration_ms: u64,
     /// See [`NewRecord::error`].
     pub error: Option<String>,
+    /// See [`NewRecord::phase`] (absent in exports of records without one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phase: Option<Phase>,
+    /// See [`NewRecord::intent_id`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub intent_id: Option<String>,
     /// Hash of the previous record (64 zeros for the first).
     pub prev_hash: String,
     /// sha256 of this record's canonical form (see the crate docs).
@@ -196,7 +259,13 @@ pub(crate) struct HashInput<'a> {
     pub duration_ms: u64,
     pub error: Option<&'a str>,
     pub id: &'a str,
+    /// Absent (not null) in the v1 form; present, possibly null, in the v2 form.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub intent_id: Option<Option<&'a str>>,
     pub outcome: &'a str,
+    /// Absent in the v1 form.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub phase: Option<&'a str>,
     pub policy_version: &'a str,
     pub prev_hash: &'a str,
     pub reason: &'a str,
@@ -210,6 +279,18 @@ pub(crate) struct HashInput<'a> {
     pub timestamp: &'a str,
     pub tool: &'a str,
     pub v: u64,
+}
+
+/// The `intent_id`, `phase` and `v` of the hashed form: records without a phase keep the v1
+/// form byte for byte (old logs verify unchanged); phased records use v2, which adds both.
+pub(crate) fn phased<'a>(
+    phase: Option<&'a str>,
+    intent_id: Option<&'a str>,
+) -> (Option<Option<&'a str>>, Option<&'a str>, u64) {
+    match phase {
+        Some(p) => (Some(intent_id), Some(p), HASH_FORMAT_PHASED),
+        None => (None, None, HASH_FORMAT_VERSION),
+    }
 }
 
 impl HashInput<'_> {
@@ -227,6 +308,8 @@ impl Record {
     pub fn compute_hash(&self) -> Result<String, EvidenceError> {
         let args_sha = sha256_hex(args_text(&self.args)?.as_bytes());
         let diff_sha = self.diff.as_deref().map(|d| sha256_hex(d.as_bytes()));
+        let (intent_id, phase, v) =
+            phased(self.phase.map(Phase::as_str), self.intent_id.as_deref());
         HashInput {
             action: &self.action,
             agent: &self.agent,
@@ -237,7 +320,9 @@ impl Record {
             duration_ms: self.duration_ms,
             error: self.error.as_deref(),
             id: &self.id,
+            intent_id,
             outcome: self.outcome.as_str(),
+            phase,
             policy_version: &self.policy_version,
             prev_hash: &self.prev_hash,
             reason: &self.reason,
@@ -250,7 +335,7 @@ impl Record {
             target: self.target.as_deref(),
             timestamp: &self.timestamp,
             tool: &self.tool,
-            v: HASH_FORMAT_VERSION,
+            v,
         }
         .hash()
     }
@@ -285,7 +370,9 @@ mod tests {
             duration_ms: 1,
             error: None,
             id: "e",
+            intent_id: Some(None),
             outcome: "f",
+            phase: Some("intent"),
             policy_version: "g",
             prev_hash: "h",
             reason: "i\n\"é",
@@ -336,6 +423,8 @@ mod tests {
             diff: None,
             duration_ms: 1200,
             error: None,
+            phase: None,
+            intent_id: None,
             prev_hash: GENESIS_HASH.into(),
             hash: String::new(),
         };
@@ -355,6 +444,35 @@ mod tests {
             record.compute_hash().unwrap(),
             sha256_hex(canonical.as_bytes())
         );
+        // The v2 (write-ahead) form adds `intent_id` after `id` and `phase` after `outcome`.
+        let mut outcome = record.clone();
+        outcome.phase = Some(Phase::Outcome);
+        outcome.intent_id = Some("01JTRX4WGN2TZJG4B99RGV8M2J".into());
+        let v2 = canonical
+            .replace(
+                r#""id":"01JTRX4WGN2TZJG4B99RGV8M2K","#,
+                r#""id":"01JTRX4WGN2TZJG4B99RGV8M2K","intent_id":"01JTRX4WGN2TZJG4B99RGV8M2J","#,
+            )
+            .replace(
+                r#""outcome":"approved","#,
+                r#""outcome":"approved","phase":"outcome","#,
+            )
+            .replace(r#""v":1}"#, r#""v":2}"#);
+        assert_eq!(outcome.compute_hash().unwrap(), sha256_hex(v2.as_bytes()));
+        // An intent has a null `intent_id`, not an absent one.
+        let mut intent = record;
+        intent.phase = Some(Phase::Intent);
+        let v2 = canonical
+            .replace(
+                r#""id":"01JTRX4WGN2TZJG4B99RGV8M2K","#,
+                r#""id":"01JTRX4WGN2TZJG4B99RGV8M2K","intent_id":null,"#,
+            )
+            .replace(
+                r#""outcome":"approved","#,
+                r#""outcome":"approved","phase":"intent","#,
+            )
+            .replace(r#""v":1}"#, r#""v":2}"#);
+        assert_eq!(intent.compute_hash().unwrap(), sha256_hex(v2.as_bytes()));
     }
 
     #[test]
@@ -366,6 +484,8 @@ mod tests {
             Outcome::Rejected,
             Outcome::TimedOut,
             Outcome::Error,
+            Outcome::Pending,
+            Outcome::Interrupted,
         ] {
             assert_eq!(Outcome::parse(o.as_str()), Some(o));
             assert_eq!(

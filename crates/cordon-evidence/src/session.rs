@@ -5,7 +5,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use crate::filter::TOPIC_PREFIX;
-use crate::{EvidenceError, EvidenceLog, Filter, Outcome, Record};
+use crate::{EvidenceError, EvidenceLog, Filter, Outcome, Phase, Record};
 
 /// One line of a session trail.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -42,7 +42,7 @@ pub struct SessionTrail {
     pub session_id: String,
     /// Agents seen in it.
     pub agents: Vec<String>,
-    /// Number of records.
+    /// Number of records (a call that ran has two: its intent and its outcome).
     pub records: u64,
     /// `read.*` topics except `read.web`.
     pub files_read: Vec<TrailEntry>,
@@ -55,8 +55,11 @@ pub struct SessionTrail {
     pub pushes: Vec<TrailEntry>,
     /// Everything that ran and fits none of the above.
     pub other: Vec<TrailEntry>,
-    /// Calls refused: denied, rejected, timed out or failed.
+    /// Calls refused or ended otherwise: denied, rejected, timed out, failed or interrupted.
     pub denials: Vec<TrailEntry>,
+    /// Intents with no outcome yet: calls in flight or held for a human right now (the
+    /// engine closes those a crash left as `interrupted` when it starts).
+    pub in_flight: Vec<TrailEntry>,
     /// Policy versions in force, in order of first use.
     pub policy_versions: Vec<String>,
     /// First record's timestamp.
@@ -125,9 +128,17 @@ impl EvidenceLog {
             session_id: session_id.to_string(),
             ..SessionTrail::default()
         };
+        // A call is listed once, by the record that closes it; an intent stands for its call
+        // only while nothing closes it.
+        let closed: std::collections::HashSet<&str> = records
+            .iter()
+            .filter_map(|r| r.intent_id.as_deref())
+            .collect();
         for r in &records {
             trail.records += 1;
-            trail.total_call_ms = trail.total_call_ms.saturating_add(r.duration_ms);
+            if r.phase != Some(Phase::Intent) {
+                trail.total_call_ms = trail.total_call_ms.saturating_add(r.duration_ms);
+            }
             if !trail.agents.contains(&r.agent) {
                 trail.agents.push(r.agent.clone());
             }
@@ -138,6 +149,12 @@ impl EvidenceLog {
                 trail.first_timestamp = Some(r.timestamp.clone());
             }
             trail.last_timestamp = Some(r.timestamp.clone());
+            if r.phase == Some(Phase::Intent) {
+                if !closed.contains(r.id.as_str()) {
+                    trail.in_flight.push(entry(r));
+                }
+                continue;
+            }
             if !matches!(r.outcome, Outcome::Allowed | Outcome::Approved) {
                 trail.denials.push(entry(r));
                 continue;

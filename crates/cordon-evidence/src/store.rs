@@ -12,8 +12,8 @@ use serde::{Deserialize, Serialize};
 use crate::filter::{Filter, action_matches};
 use crate::keys::{fingerprint, public_key_hex};
 use crate::record::{
-    DECISIONS, GENESIS_HASH, HASH_FORMAT_VERSION, HashInput, NewRecord, Outcome, Record, args_text,
-    format_timestamp, now_timestamp, sha256_hex,
+    DECISIONS, GENESIS_HASH, HashInput, NewRecord, Outcome, Phase, Record, args_text,
+    format_timestamp, now_timestamp, phased, sha256_hex,
 };
 use crate::{EvidenceError, KeyStore};
 
@@ -28,10 +28,29 @@ const MIGRATIONS: &[(&str, &str)] = &[
         include_str!("../migrations/20261125040000_runtime_state.sql"),
     ),
     (
+        "20261206000000_write_ahead",
+        include_str!("../migrations/20261206000000_write_ahead.sql"),
+    ),
+    (
         "20261206010000_approval_channel",
         include_str!("../migrations/20261206010000_approval_channel.sql"),
     ),
 ];
+
+/// How durable a committed append is when the call returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// Written and fsynced (survives power loss). Intents: nothing runs before this.
+    Synced,
+    /// Written to the write-ahead log, not yet fsynced: survives the engine being killed (the
+    /// kernel holds the data), is fsynced by the next synced commit or [`EvidenceLog::sync`].
+    /// A power loss before that can lose it; an intent it closed is then closed as
+    /// `interrupted` at the next start, so the log never claims something that did not happen.
+    Committed,
+}
+
+/// The engine-state key holding the seq up to which every intent is known to be closed.
+const INTENTS_CLOSED_THROUGH: &str = "intents_closed_through";
 
 /// How long a writer waits for another process's write transaction before failing (closed).
 const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -108,6 +127,8 @@ pub struct EvidenceLog {
     signing: Option<SigningKey>,
     key_fingerprint: Option<String>,
     checkpoint_interval: u64,
+    /// The largest size of the `-shm` file seen (see [`EvidenceLog::guard_shm`]).
+    shm_len: std::sync::atomic::AtomicU64,
 }
 
 impl std::fmt::Debug for EvidenceLog {
@@ -227,13 +248,16 @@ pub(crate) struct RawRecord {
     pub hash: String,
     pub args: Option<String>,
     pub diff: Option<String>,
+    pub phase: Option<String>,
+    pub intent_id: Option<String>,
     pub approval_channel: Option<String>,
 }
 
 pub(crate) const RAW_SELECT: &str = "SELECT r.seq, r.id, r.timestamp, r.agent, r.session_id, \
     r.server, r.tool, r.action, r.target, r.risk_tags, r.decision, r.rule_id, r.reason, \
     r.policy_version, r.reviewer, r.outcome, r.args_sha256, r.diff_sha256, r.duration_ms, \
-    r.error, r.prev_hash, r.hash, a.content, d.content, r.approval_channel FROM records r \
+    r.error, r.prev_hash, r.hash, a.content, d.content, r.phase, r.intent_id, r.approval_channel \
+    FROM records r \
     LEFT JOIN blobs a ON a.sha256 = r.args_sha256 LEFT JOIN blobs d ON d.sha256 = r.diff_sha256";
 
 impl RawRecord {
@@ -263,12 +287,15 @@ impl RawRecord {
             hash: row.get(21)?,
             args: row.get(22)?,
             diff: row.get(23)?,
-            approval_channel: row.get(24)?,
+            phase: row.get(24)?,
+            intent_id: row.get(25)?,
+            approval_channel: row.get(26)?,
         })
     }
 
     /// Recomputes the hash from the stored columns (`None` if a column is unparseable).
     pub(crate) fn compute_hash(&self, risk_tags: &[String]) -> Result<String, EvidenceError> {
+        let (intent_id, phase, v) = phased(self.phase.as_deref(), self.intent_id.as_deref());
         HashInput {
             action: &self.action,
             agent: &self.agent,
@@ -279,7 +306,9 @@ impl RawRecord {
             duration_ms: to_u64(self.duration_ms)?,
             error: self.error.as_deref(),
             id: &self.id,
+            intent_id,
             outcome: &self.outcome,
+            phase,
             policy_version: &self.policy_version,
             prev_hash: &self.prev_hash,
             reason: &self.reason,
@@ -292,7 +321,7 @@ impl RawRecord {
             target: self.target.as_deref(),
             timestamp: &self.timestamp,
             tool: &self.tool,
-            v: HASH_FORMAT_VERSION,
+            v,
         }
         .hash()
     }
@@ -310,6 +339,10 @@ impl RawRecord {
         if self.diff_sha256.is_some() && self.diff.is_none() {
             return Err(corrupt("diff blob missing"));
         }
+        let phase = match self.phase.as_deref() {
+            None => None,
+            Some(p) => Some(Phase::parse(p).ok_or_else(|| corrupt("unknown phase"))?),
+        };
         Ok(Record {
             id: self.id,
             seq: to_u64(self.seq)?,
@@ -332,6 +365,8 @@ impl RawRecord {
             diff: self.diff,
             duration_ms: to_u64(self.duration_ms)?,
             error: self.error,
+            phase,
+            intent_id: self.intent_id,
             prev_hash: self.prev_hash,
             hash: self.hash,
         })
@@ -432,6 +467,7 @@ impl EvidenceLog {
         Ok(Self {
             conn: Mutex::new(conn),
             queue: Mutex::new(Vec::new()),
+            shm_len: std::sync::atomic::AtomicU64::new(0),
             path: stored_path,
             signing,
             key_fingerprint,
@@ -458,7 +494,41 @@ impl EvidenceLog {
     }
 
     pub(crate) fn lock(&self) -> Result<MutexGuard<'_, Connection>, EvidenceError> {
-        self.conn.lock().map_err(|_| EvidenceError::Poisoned)
+        let conn = self.conn.lock().map_err(|_| EvidenceError::Poisoned)?;
+        self.guard_shm()?;
+        Ok(conn)
+    }
+
+    /// SQLite maps the `-shm` file (the WAL index) into memory; a process that truncates it
+    /// (the agent runs as the same user) would make the next access to the mapping kill the
+    /// engine with SIGBUS. Before every use of the connection the file's size is checked and a
+    /// shrunken file is grown back (with zeros: SQLite then sees an invalid index header and
+    /// rebuilds the index from the WAL), so the mapping stays backed. A truncation racing the
+    /// few microseconds between this check and SQLite's access is not covered.
+    fn guard_shm(&self) -> Result<(), EvidenceError> {
+        use std::sync::atomic::Ordering;
+        let Some(path) = &self.path else {
+            return Ok(());
+        };
+        let mut shm = path.as_os_str().to_owned();
+        shm.push("-shm");
+        let shm = PathBuf::from(shm);
+        let known = self.shm_len.load(Ordering::Relaxed);
+        match std::fs::symlink_metadata(&shm) {
+            Ok(meta) if meta.len() < known => {
+                std::fs::OpenOptions::new()
+                    .write(true)
+                    .open(&shm)
+                    .and_then(|f| f.set_len(known))
+                    .map_err(|e| EvidenceError::io(&shm, e))?;
+            }
+            Ok(meta) => {
+                self.shm_len.fetch_max(meta.len(), Ordering::Relaxed);
+            }
+            // Removed: the mapping keeps the old file alive; nothing to protect.
+            Err(_) => {}
+        }
+        Ok(())
     }
 
     /// Runs `f` on a connection that sees one consistent snapshot: a separate read-only
@@ -469,13 +539,14 @@ impl EvidenceLog {
     ) -> Result<T, EvidenceError> {
         match &self.path {
             Some(path) => {
+                self.guard_shm()?;
                 let mut conn = Connection::open_with_flags(
                     path,
                     OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
                 )?;
                 conn.busy_timeout(BUSY_TIMEOUT)?;
-                // Long scans (verify, export): map the file and keep a larger page cache.
-                conn.pragma_update(None, "mmap_size", 1_i64 << 30)?;
+                // Long scans (verify, export): a larger page cache. Never `mmap_size`: a mapped
+                // file that another process truncates kills the reader with SIGBUS.
                 conn.pragma_update(None, "cache_size", -65_536_i64)?;
                 let tx = conn.transaction()?;
                 // Start the read transaction now so every later query sees the same snapshot.
@@ -542,6 +613,16 @@ impl EvidenceLog {
 
     /// Appends several records in one transaction (one fsync): all or none.
     pub fn append_batch(&self, recs: Vec<NewRecord>) -> Result<Vec<Record>, EvidenceError> {
+        self.append_batch_with(recs, Durability::Synced)
+    }
+
+    /// Appends several records in one transaction, all or none, durable as `durability` says
+    /// when it returns (see [`Durability`]).
+    pub fn append_batch_with(
+        &self,
+        recs: Vec<NewRecord>,
+        durability: Durability,
+    ) -> Result<Vec<Record>, EvidenceError> {
         if self.signing.is_none() {
             return Err(EvidenceError::ReadOnly);
         }
@@ -552,7 +633,108 @@ impl EvidenceLog {
             return Ok(Vec::new());
         }
         let mut conn = self.lock()?;
-        self.commit(&mut conn, recs)
+        if durability == Durability::Committed {
+            conn.pragma_update(None, "synchronous", "NORMAL")?;
+            let result = self.commit(&mut conn, recs);
+            // Back to FULL even when the commit failed: every other write stays synced.
+            conn.pragma_update(None, "synchronous", "FULL")?;
+            result
+        } else {
+            self.commit(&mut conn, recs)
+        }
+    }
+
+    /// Makes everything committed so far durable (fsyncs the write-ahead log): what a
+    /// [`Durability::Committed`] append leaves for later.
+    pub fn sync(&self) -> Result<(), EvidenceError> {
+        let Some(path) = &self.path else {
+            return Ok(());
+        };
+        let mut wal = path.as_os_str().to_owned();
+        wal.push("-wal");
+        let wal = PathBuf::from(wal);
+        // Hold the connection so no commit runs while we sync (and the file is not reset).
+        let _conn = self.lock()?;
+        match std::fs::File::open(&wal) {
+            Ok(file) => file.sync_data().map_err(|e| EvidenceError::io(&wal, e)),
+            // No write-ahead log: everything was checkpointed into the database, synced.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(EvidenceError::io(&wal, e)),
+        }
+    }
+
+    /// Closes every intent that no later record closes with an outcome `interrupted` (the
+    /// engine stopped between the two), in one synced transaction; returns how many. Run at
+    /// engine start, before any call: at that moment no call of this log is in flight.
+    pub fn close_open_intents(&self, why: &str) -> Result<u64, EvidenceError> {
+        if self.signing.is_none() {
+            return Err(EvidenceError::ReadOnly);
+        }
+        let mut conn = self.lock()?;
+        let after: i64 = conn
+            .query_row(
+                "SELECT value FROM engine_state WHERE key = ?1",
+                [INTENTS_CLOSED_THROUGH],
+                |row| row.get::<_, String>(0),
+            )
+            .optional()?
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        let open: Vec<Record> = {
+            let mut stmt = conn.prepare(&format!(
+                "{RAW_SELECT} WHERE r.phase = 'intent' AND r.seq > ?1 AND NOT EXISTS \
+                 (SELECT 1 FROM records o WHERE o.intent_id = r.id) ORDER BY r.seq"
+            ))?;
+            let rows = stmt.query_map([after], RawRecord::from_row)?;
+            let mut out = Vec::new();
+            for row in rows {
+                out.push(row?.into_record()?);
+            }
+            out
+        };
+        let closing: Vec<NewRecord> = open
+            .into_iter()
+            .map(|r| NewRecord {
+                agent: r.agent,
+                session_id: r.session_id,
+                server: r.server,
+                tool: r.tool,
+                action: r.action,
+                target: r.target,
+                risk_tags: r.risk_tags,
+                decision: r.decision,
+                rule_id: r.rule_id,
+                reason: r.reason,
+                policy_version: r.policy_version,
+                reviewer: r.reviewer,
+                approval_channel: r.approval_channel,
+                outcome: Outcome::Interrupted,
+                args: r.args,
+                diff: r.diff,
+                duration_ms: 0,
+                error: Some(why.to_owned()),
+                phase: Some(Phase::Outcome),
+                intent_id: Some(r.id),
+            })
+            .collect();
+        let n = u64::try_from(closing.len()).unwrap_or(u64::MAX);
+        let key = self.signing.as_ref().ok_or(EvidenceError::ReadOnly)?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        if !closing.is_empty() {
+            append_in(&tx, closing)?;
+        }
+        if let Some((seq, hash)) = head(&tx)? {
+            if n > 0 && last_checkpoint_seq(&tx)? < seq {
+                sign_checkpoint(&tx, key, self.fingerprint()?, seq, &hash)?;
+            }
+            tx.execute(
+                "INSERT INTO engine_state (key, value, updated_at) VALUES (?1, ?2, ?3) \
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+                rusqlite::params![INTENTS_CLOSED_THROUGH, seq.to_string(), now_timestamp()?],
+            )?;
+        }
+        tx.commit()?;
+        Ok(n)
     }
 
     /// One write transaction: append, checkpoint if the interval is reached, commit.
@@ -763,15 +945,31 @@ impl EvidenceLog {
 }
 
 fn validate(rec: &NewRecord) -> Result<(), EvidenceError> {
-    if DECISIONS.contains(&rec.decision.as_str()) {
-        Ok(())
-    } else {
-        Err(EvidenceError::InvalidRecord(format!(
+    let invalid = |why: String| Err(EvidenceError::InvalidRecord(why));
+    if !DECISIONS.contains(&rec.decision.as_str()) {
+        return invalid(format!(
             "decision {:?} is not one of {}",
             rec.decision,
             DECISIONS.join(", ")
-        )))
+        ));
     }
+    match (rec.phase, rec.outcome) {
+        (Some(Phase::Intent), Outcome::Allowed | Outcome::Approved | Outcome::Pending) => {}
+        (Some(Phase::Intent), o) => {
+            return invalid(format!(
+                "an intent says what is about to happen (allowed, approved, pending), not {o}"
+            ));
+        }
+        (_, Outcome::Pending) => return invalid("only an intent can be pending".into()),
+        (Some(Phase::Outcome), _) if rec.intent_id.is_none() => {
+            return invalid("an outcome must name the intent it closes".into());
+        }
+        (None, _) if rec.intent_id.is_some() => {
+            return invalid("a record without a phase cannot name an intent".into());
+        }
+        _ => {}
+    }
+    Ok(())
 }
 
 fn take_slot(slot: &Slot) -> Result<Option<Result<Record, EvidenceError>>, EvidenceError> {
@@ -835,9 +1033,9 @@ fn append_in(tx: &Transaction<'_>, recs: Vec<NewRecord>) -> Result<Vec<Record>, 
     let mut insert = tx.prepare_cached(
         "INSERT INTO records (seq, id, timestamp, agent, session_id, server, tool, action, target, \
          risk_tags, decision, rule_id, reason, policy_version, reviewer, outcome, args_sha256, \
-         diff_sha256, duration_ms, error, prev_hash, hash, approval_channel) VALUES (?1, ?2, ?3, \
-         ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, \
-         ?23)",
+         diff_sha256, duration_ms, error, prev_hash, hash, phase, intent_id, approval_channel) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, \
+         ?19, ?20, ?21, ?22, ?23, ?24, ?25)",
     )?;
     let timestamp = now_timestamp()?;
     let mut out = Vec::with_capacity(recs.len());
@@ -857,6 +1055,7 @@ fn append_in(tx: &Transaction<'_>, recs: Vec<NewRecord>) -> Result<Vec<Record>, 
             None => None,
         };
         let id = ulid::Ulid::new().to_string();
+        let (intent_id, phase, v) = phased(rec.phase.map(Phase::as_str), rec.intent_id.as_deref());
         let hash = HashInput {
             action: &rec.action,
             agent: &rec.agent,
@@ -867,7 +1066,9 @@ fn append_in(tx: &Transaction<'_>, recs: Vec<NewRecord>) -> Result<Vec<Record>, 
             duration_ms: rec.duration_ms,
             error: rec.error.as_deref(),
             id: &id,
+            intent_id,
             outcome: rec.outcome.as_str(),
+            phase,
             policy_version: &rec.policy_version,
             prev_hash: &prev,
             reason: &rec.reason,
@@ -880,7 +1081,7 @@ fn append_in(tx: &Transaction<'_>, recs: Vec<NewRecord>) -> Result<Vec<Record>, 
             target: rec.target.as_deref(),
             timestamp: &timestamp,
             tool: &rec.tool,
-            v: HASH_FORMAT_VERSION,
+            v,
         }
         .hash()?;
         insert.execute(rusqlite::params![
@@ -906,6 +1107,8 @@ fn append_in(tx: &Transaction<'_>, recs: Vec<NewRecord>) -> Result<Vec<Record>, 
             rec.error,
             prev,
             hash,
+            rec.phase.map(Phase::as_str),
+            rec.intent_id,
             rec.approval_channel,
         ])?;
         let record = Record {
@@ -930,6 +1133,8 @@ fn append_in(tx: &Transaction<'_>, recs: Vec<NewRecord>) -> Result<Vec<Record>, 
             diff: rec.diff,
             duration_ms: rec.duration_ms,
             error: rec.error,
+            phase: rec.phase,
+            intent_id: rec.intent_id,
             prev_hash: std::mem::take(&mut prev),
             hash: hash.clone(),
         };
@@ -1257,6 +1462,140 @@ mod tests {
         assert_eq!(seqs, (1..=400).collect::<Vec<_>>());
         let report = log.verify().unwrap();
         assert!(report.ok, "{report:?}");
+    }
+
+    fn intent(i: u64) -> NewRecord {
+        NewRecord {
+            phase: Some(Phase::Intent),
+            ..rec(i)
+        }
+    }
+
+    fn outcome_of(intent: &Record, outcome: Outcome) -> NewRecord {
+        NewRecord {
+            phase: Some(Phase::Outcome),
+            intent_id: Some(intent.id.clone()),
+            outcome,
+            ..rec(0)
+        }
+    }
+
+    #[test]
+    fn write_ahead_pairs_chain_and_verify_next_to_old_single_records() {
+        let (_d, log) = log();
+        // A record from before write-ahead (no phase: hash format v1), then pairs (v2).
+        log.append(rec(1)).unwrap();
+        let i1 = log.append(intent(2)).unwrap();
+        let held = log
+            .append(NewRecord {
+                outcome: Outcome::Pending,
+                decision: "require_approval".into(),
+                ..intent(3)
+            })
+            .unwrap();
+        let approved = log
+            .append(NewRecord {
+                outcome: Outcome::Approved,
+                decision: "require_approval".into(),
+                intent_id: Some(held.id.clone()),
+                reviewer: Some("alice".into()),
+                ..intent(4)
+            })
+            .unwrap();
+        log.append(outcome_of(&i1, Outcome::Allowed)).unwrap();
+        let report = log.verify().unwrap();
+        assert!(report.ok, "{report:?}");
+        assert_eq!((report.intents, report.open_intents), (3, 1));
+        // The approved call is still open: a restart closes it, and only it.
+        assert_eq!(log.close_open_intents("crash").unwrap(), 1);
+        let last = log.query(&Filter::default()).unwrap().remove(0);
+        assert_eq!(last.outcome, Outcome::Interrupted);
+        assert_eq!(last.phase, Some(Phase::Outcome));
+        assert_eq!(last.intent_id.as_deref(), Some(approved.id.as_str()));
+        assert_eq!(last.reviewer.as_deref(), Some("alice"));
+        assert_eq!(last.error.as_deref(), Some("crash"));
+        assert_eq!(last.compute_hash().unwrap(), last.hash);
+        assert_eq!(log.close_open_intents("crash").unwrap(), 0, "idempotent");
+        let report = log.verify().unwrap();
+        assert!(report.ok, "{report:?}");
+        assert_eq!(report.open_intents, 0);
+        assert_eq!(report.unsigned_tail, 0, "closing signs a checkpoint");
+        // A later intent is found past the watermark.
+        log.append(intent(5)).unwrap();
+        assert_eq!(log.close_open_intents("crash").unwrap(), 1);
+    }
+
+    #[test]
+    fn malformed_pairs_are_refused_at_append() {
+        let (_d, log) = log();
+        let i = log.append(intent(1)).unwrap();
+        let refused = [
+            NewRecord {
+                phase: Some(Phase::Outcome),
+                ..rec(1)
+            },
+            NewRecord {
+                outcome: Outcome::Denied,
+                ..intent(1)
+            },
+            NewRecord {
+                outcome: Outcome::Pending,
+                ..rec(1)
+            },
+            NewRecord {
+                intent_id: Some(i.id.clone()),
+                ..rec(1)
+            },
+        ];
+        for bad in refused {
+            assert!(
+                matches!(
+                    log.append(bad.clone()),
+                    Err(EvidenceError::InvalidRecord(_))
+                ),
+                "{bad:?}"
+            );
+        }
+        assert_eq!(log.count().unwrap(), 1);
+    }
+
+    #[test]
+    fn an_outcome_naming_no_open_intent_fails_verification() {
+        let (_d, log) = log();
+        let i = log.append(intent(1)).unwrap();
+        log.append(outcome_of(&i, Outcome::Allowed)).unwrap();
+        // Closed twice: forged or replayed.
+        log.append(outcome_of(&i, Outcome::Error)).unwrap();
+        let report = log.verify().unwrap();
+        let failure = report.failure.unwrap();
+        assert_eq!(failure.kind, crate::FailureKind::UnmatchedOutcome);
+        assert_eq!(failure.seq, Some(3));
+    }
+
+    #[test]
+    fn committed_appends_are_readable_at_once_and_sync_makes_them_durable() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("e.db");
+        let keys = KeyStore::File(dir.path().join("k"));
+        let log = EvidenceLog::open(&path, keys.clone()).unwrap();
+        let i = log.append(intent(1)).unwrap();
+        log.append_batch_with(
+            vec![outcome_of(&i, Outcome::Allowed)],
+            Durability::Committed,
+        )
+        .unwrap();
+        // Back to FULL for everything else.
+        let sync: i64 = log
+            .lock()
+            .unwrap()
+            .query_row("PRAGMA synchronous", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(sync, 2);
+        log.sync().unwrap();
+        // Another connection (another process) sees it.
+        let other = EvidenceLog::open(&path, KeyStore::ReadOnly).unwrap();
+        assert_eq!(other.count().unwrap(), 2);
+        assert!(other.verify().unwrap().ok);
     }
 
     #[test]

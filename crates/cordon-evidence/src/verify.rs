@@ -56,6 +56,9 @@ pub enum FailureKind {
     CheckpointMismatch,
     /// A checkpoint refers to a record that no longer exists (truncation).
     Truncated,
+    /// An outcome (or an approval) names an intent that is not an earlier, still open intent
+    /// of the log: the intent was removed, or the outcome was forged or duplicated.
+    UnmatchedOutcome,
 }
 
 /// The first problem found.
@@ -105,6 +108,11 @@ pub struct VerifyReport {
     pub keys: Vec<KeyUse>,
     /// Records after the last valid checkpoint: chained but not yet signed.
     pub unsigned_tail: u64,
+    /// Intent records (write-ahead: one per call that was let through or held).
+    pub intents: u64,
+    /// Intents no record closes yet: calls in flight while the engine runs (the engine closes
+    /// those left by a crash as `interrupted` when it starts).
+    pub open_intents: u64,
     /// The first problem, if any.
     pub failure: Option<Failure>,
     /// Wall time of the verification, in seconds.
@@ -121,6 +129,9 @@ pub(crate) struct ChainVerifier {
     hashes: Vec<[u8; 32]>,
     elided: u64,
     failure: Option<Failure>,
+    /// Intents not closed yet (id → seq).
+    open: std::collections::HashMap<String, u64>,
+    intents: u64,
 }
 
 fn hash_bytes(hex_text: &str) -> Option<[u8; 32]> {
@@ -137,6 +148,50 @@ impl ChainVerifier {
             hashes: Vec::new(),
             elided: 0,
             failure: None,
+            open: std::collections::HashMap::new(),
+            intents: 0,
+        }
+    }
+
+    /// Checks one full record's place in its write-ahead pair (after [`ChainVerifier::feed`]):
+    /// an outcome, or an approval's intent, must close an earlier intent that is still open.
+    pub(crate) fn pair(
+        &mut self,
+        seq: u64,
+        id: &str,
+        phase: Option<&str>,
+        intent_id: Option<&str>,
+    ) {
+        if self.failed() {
+            return;
+        }
+        if let Some(closed) = intent_id
+            && self.open.remove(closed).is_none()
+            // A filtered bundle may have elided the intent: nothing to check against.
+            && self.elided == 0
+        {
+            self.fail(
+                FailureKind::UnmatchedOutcome,
+                Some(seq),
+                Some(id),
+                format!(
+                    "record {seq} closes intent {closed}, which is not an earlier open intent (removed, forged or closed twice)"
+                ),
+            );
+            return;
+        }
+        match phase {
+            Some("intent") => {
+                self.intents += 1;
+                self.open.insert(id.to_owned(), seq);
+            }
+            None | Some("outcome") => {}
+            Some(other) => self.fail(
+                FailureKind::Malformed,
+                Some(seq),
+                Some(id),
+                format!("record {seq}: unknown phase {other:?}"),
+            ),
         }
     }
 
@@ -396,6 +451,8 @@ impl ChainVerifier {
             trusted_fingerprints: trusted_fps,
             keys,
             unsigned_tail: records.saturating_sub(last_good),
+            intents: self.intents,
+            open_intents: u64::try_from(self.open.len()).unwrap_or(u64::MAX),
             failure: self.failure,
             seconds,
             #[allow(clippy::cast_precision_loss)]
@@ -412,7 +469,8 @@ impl ChainVerifier {
 const RECORDS_ONLY_SELECT: &str = "SELECT r.seq, r.id, r.timestamp, r.agent, r.session_id, \
     r.server, r.tool, r.action, r.target, r.risk_tags, r.decision, r.rule_id, r.reason, \
     r.policy_version, r.reviewer, r.outcome, r.args_sha256, r.diff_sha256, r.duration_ms, \
-    r.error, r.prev_hash, r.hash, NULL, NULL, r.approval_channel FROM records r ORDER BY r.seq";
+    r.error, r.prev_hash, r.hash, NULL, NULL, r.phase, r.intent_id, r.approval_channel \
+    FROM records r ORDER BY r.seq";
 
 /// What the reader hands the checker.
 enum Chunk {
@@ -575,6 +633,12 @@ impl EvidenceLog {
                         for (raw, content) in rows.iter().zip(results) {
                             let seq = u64::try_from(raw.seq).unwrap_or(0);
                             verifier.feed(seq, &raw.id, &raw.prev_hash, &raw.hash, Some(content));
+                            verifier.pair(
+                                seq,
+                                &raw.id,
+                                raw.phase.as_deref(),
+                                raw.intent_id.as_deref(),
+                            );
                         }
                         if let Some(e) = unreadable {
                             let seq = verifier.expected_seq();

@@ -590,7 +590,10 @@ where
         };
         let reply = match request {
             Request::Ping => {
-                json!({"ok": true, "engine": "cordon", "version": env!("CARGO_PKG_VERSION")})
+                // The evidence health rides along: `cordon` and the tray show a fault (calls
+                // are refused while the log cannot be written).
+                json!({"ok": true, "engine": "cordon", "version": env!("CARGO_PKG_VERSION"),
+                       "evidence": pipeline.recorder().health()})
             }
             Request::Approvals => json!({"ok": true, "approvals": pipeline.broker().pending()}),
             Request::Approve {

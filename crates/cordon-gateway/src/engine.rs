@@ -16,8 +16,8 @@ use crate::approvals::{ApprovalBroker, PendingApproval};
 use crate::config::{Config, ServerSpec, SigningKey};
 use crate::constraints::{Constraints, PauseState};
 use crate::error::GatewayError;
-use crate::pipeline::Pipeline;
-use crate::recorder::Recorder;
+use crate::pipeline::{Pipeline, PolicyCell};
+use crate::recorder::{EvidenceHealth, Recorder};
 use crate::upstream::{PinGuard, UpstreamOptions, Upstreams};
 use cordon_secrets::ToolPins;
 
@@ -25,6 +25,8 @@ use cordon_secrets::ToolPins;
 const UPSTREAM_START_WAIT: Duration = Duration::from_secs(30);
 /// How long shutdown waits for refused held calls to record themselves.
 const DRAIN_WAIT: Duration = Duration::from_secs(5);
+/// The error of the outcome that closes an intent a previous run left open.
+pub const INTERRUPTED: &str = "the engine stopped (crash, kill or power loss) after this call's intent was recorded and before its outcome was: the call may or may not have run";
 
 /// A running engine.
 pub struct Engine {
@@ -123,6 +125,17 @@ impl Engine {
         log.record_policy(policy.version(), &sources)
             .map_err(|e| GatewayError::Evidence(e.to_string()))?;
         tracing::info!(version = policy.version(), "policy loaded");
+        // Write-ahead evidence: a call whose intent is recorded but whose outcome is not was
+        // cut by a crash, a kill or a power loss; say so before serving anything.
+        let interrupted = log
+            .close_open_intents(INTERRUPTED)
+            .map_err(|e| GatewayError::Evidence(e.to_string()))?;
+        if interrupted > 0 {
+            tracing::warn!(
+                interrupted,
+                "closed the intents a previous run left open as interrupted"
+            );
+        }
 
         let listener = crate::control::bind(&config.socket).await?;
 
@@ -138,7 +151,7 @@ impl Engine {
             source: std::io::Error::other(e.to_string()),
         })?;
         let redactor = Arc::new(resolved.redactor);
-        let policy_version = policy.version().to_owned();
+        let policy = PolicyCell::new(Arc::new(policy));
         let log = Arc::new(log);
         // The kill switch and limit counters live next to the evidence (restart-proof).
         let constraints = Arc::new(Constraints::new(
@@ -160,7 +173,7 @@ impl Engine {
                 pins: Some(PinGuard {
                     pins: Arc::new(ToolPins::open(&config.pins)),
                     recorder: recorder.clone(),
-                    policy_version,
+                    policy: policy.clone(),
                 }),
             },
         );
@@ -174,7 +187,8 @@ impl Engine {
             .collect();
         let builtin = crate::builtin::Builtin::new(&config.workspace);
         let pipeline = Arc::new(
-            Pipeline::new(Arc::new(policy), recorder, broker, upstreams.clone(), cwds)
+            Pipeline::new(policy.get(), recorder, broker, upstreams.clone(), cwds)
+                .with_policy_cell(policy)
                 .with_builtin(builtin)
                 .with_redactor(redactor)
                 .with_pins(Arc::new(ToolPins::open(&config.pins)))
@@ -260,6 +274,12 @@ impl Engine {
     /// The bound HTTP address (useful with port 0).
     pub fn http_addr(&self) -> Option<SocketAddr> {
         self.http_addr
+    }
+
+    /// Whether the evidence log can be written now: while it cannot, every call is refused;
+    /// the fault clears by itself when the log is writable again.
+    pub fn evidence_health(&self) -> EvidenceHealth {
+        self.pipeline.recorder().health()
     }
 
     /// The calls waiting for a human.

@@ -1,27 +1,22 @@
 //! Native-tool hooks: an agent's built-in tools (Claude Code's Bash, Write, Read...; Cursor's
 //! shell and file reads) judged by the same policy as MCP calls.
 //!
-//! `cordon hook` sends one [`HookCall`] over the control socket; the engine classifies it, holds
-//! it for a human when the policy says so (listed by `cordon approvals`, with a diff for file
-//! writes computed against the file on disk), writes exactly one evidence record (server
-//! [`NATIVE_SERVER`]) and answers allow or deny. Nothing is executed here: after an allow the
-//! agent runs its own tool. Every failure answers deny (fail closed).
+//! `cordon hook` sends one [`HookCall`] over the control socket; this adapter passes it through
+//! the same gate as MCP calls ([`crate::pipeline`]): classified, judged, held for a human when
+//! the policy says so (listed by `cordon approvals`, with a diff for file writes computed against
+//! the file on disk), its intent recorded (server [`NATIVE_SERVER`]) before the allow is
+//! answered, its outcome after. Nothing is executed here: after an allow the agent runs its own
+//! tool. Every failure answers deny (fail closed).
 
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 
-use cordon_classify::FsResolver;
-use cordon_evidence::{NewRecord, Outcome};
-use cordon_policy::{Decision, ToolCall, Verdict};
+use cordon_evidence::Outcome;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio_util::sync::CancellationToken;
 
-use crate::approvals::{ApprovalDecision, ApprovalRequest};
-use crate::constraints::{Governed, THROTTLE_DECISION};
-use crate::pipeline::{HeldGuard, Pipeline};
-use crate::recorder::Recorder;
+use crate::pipeline::{CallContext, Gate, Pipeline, Review, Subject};
 
 /// The server name native calls are recorded under (never a configured upstream name: those
 /// cannot be chosen freely, see `config::is_valid_name`, but `native` is reserved by convention).
@@ -103,9 +98,10 @@ pub async fn serve<R: AsyncRead + Unpin>(pipeline: &Pipeline, call: HookCall, wa
     })
 }
 
-/// Classifies, judges, holds (if required) and records one native call.
+/// Passes one native call through the gate: classified against the agent's working directory,
+/// judged, held if required, its intent recorded before the allow is handed back, its outcome
+/// after. "Performing" a hook call is answering allow: the agent runs its own tool.
 pub async fn judge(pipeline: &Pipeline, call: HookCall, cancel: CancellationToken) -> HookVerdict {
-    let started = Instant::now();
     if !crate::config::is_valid_name(&call.agent) {
         return HookVerdict::deny(
             format!(
@@ -127,261 +123,52 @@ pub async fn judge(pipeline: &Pipeline, call: HookCall, cancel: CancellationToke
         .filter(|p| p.is_absolute())
         .or_else(|| std::env::current_dir().ok())
         .unwrap_or_else(|| PathBuf::from("/"));
-    let tool_call = ToolCall {
-        agent: call.agent.clone(),
-        server: NATIVE_SERVER.to_owned(),
-        tool: call.tool.clone(),
-        args: call.args.clone(),
-    };
-    let (verdict, governed) = {
-        let policy = pipeline.policy();
-        let mut resolver = FsResolver::new(cwd.clone());
-        if let Some(home) = dirs::home_dir() {
-            resolver = resolver.with_home(home);
-        }
-        let classification = policy.classifier().classify_with(&tool_call, &resolver);
-        let mut verdict = policy.judge(&tool_call, classification);
-        pipeline.check_exfiltration(&tool_call, &mut verdict);
-        // With no roots configured for the agent, its working directory is its workspace.
-        let governed = pipeline.constraints().govern(
-            &policy,
-            &tool_call,
-            &mut verdict,
-            &session_id,
-            &cwd,
-            Some(vec![cwd.clone()]),
-        );
-        (verdict, governed)
-    };
-    let mut held = Held {
-        call: tool_call,
+    let ctx = CallContext {
+        agent: call.agent,
         session_id,
-        verdict,
-        reviewer: None,
-        approval_channel: None,
-        diff: None,
-        started,
-        governed,
+        progress: None,
+        cancel,
     };
-    match held.verdict.decision {
-        Decision::Allow => {
-            if let Some(wait) = held.governed.throttle {
-                tokio::select! {
-                    _ = tokio::time::sleep(wait) => {}
-                    _ = cancel.cancelled() => {
-                        let text = "Cordon denied this call: the hook went away while throttled".to_owned();
-                        return finish(pipeline.recorder(), &held, Outcome::Error, Some(text.clone()), false, text).await;
-                    }
-                }
-            }
-            let reason = held.verdict.reason.clone();
-            finish(
-                pipeline.recorder(),
-                &held,
-                Outcome::Allowed,
-                None,
-                true,
-                reason,
-            )
-            .await
-        }
-        Decision::Deny => {
-            let v = &held.verdict;
-            let text = format!(
-                "Cordon denied this call: rule {}: {} (policy {})",
-                v.rule_id.as_deref().unwrap_or("(default decision)"),
-                v.reason,
-                v.policy_version
-            );
-            finish(
-                pipeline.recorder(),
-                &held,
-                Outcome::Denied,
-                None,
-                false,
-                text,
-            )
-            .await
-        }
-        Decision::RequireApproval => {
-            held.diff = {
-                let (tool, args, base) = (held.call.tool.clone(), held.call.args.clone(), cwd);
-                tokio::task::spawn_blocking(move || native_diff(&tool, &args, &base))
-                    .await
-                    .unwrap_or(None)
-            };
-            hold(pipeline, held, cancel).await
-        }
-    }
-}
-
-/// A native call on its way to its one evidence record.
-struct Held {
-    call: ToolCall,
-    session_id: String,
-    verdict: Verdict,
-    reviewer: Option<String>,
-    /// How the approval reached the engine (the evidence's `approval_channel`).
-    approval_channel: Option<String>,
-    diff: Option<String>,
-    started: Instant,
-    governed: Governed,
-}
-
-async fn hold(pipeline: &Pipeline, mut held: Held, cancel: CancellationToken) -> HookVerdict {
-    let broker = pipeline.broker();
-    let recorder = pipeline.recorder();
-    let topic = held.verdict.classification.topic.clone();
-    if let Some(grant) = broker.session_grant(
-        &held.call.agent,
-        &held.session_id,
-        NATIVE_SERVER,
-        &held.call.tool,
-        &topic,
-        held.verdict.classification.target.as_deref(),
-    ) {
-        let reviewer = grant.reviewer;
-        held.reviewer = Some(reviewer.clone());
-        held.approval_channel = Some(format!("session-grant/{}", grant.channel));
-        pipeline.constraints().charge(&held.governed);
-        let text = format!("approved for this session by {reviewer}");
-        return finish(recorder, &held, Outcome::Approved, None, true, text).await;
-    }
-    let v = &held.verdict;
-    let request = ApprovalRequest {
-        agent: held.call.agent.clone(),
-        session_id: held.session_id.clone(),
-        server: NATIVE_SERVER.to_owned(),
-        tool: held.call.tool.clone(),
-        action: topic,
-        target: v.classification.target.clone(),
-        risk_tags: v.classification.risk_tags.iter().cloned().collect(),
-        rule_id: v.rule_id.clone(),
-        reason: v.reason.clone(),
-        diff: held.diff.clone(),
-        args: held.call.args.clone(),
-        policy_version: v.policy_version.clone(),
+    let subject = Subject {
+        base: Some(cwd.clone()),
+        // With no roots configured for the agent, its working directory is its workspace.
+        roots: Some(vec![cwd.clone()]),
+        ..Subject::upstream(NATIVE_SERVER, &call.tool, call.args, true)
     };
-    let Some((info, ticket)) = broker.hold(request) else {
-        let text = "Cordon denied this call: the engine is shutting down".to_owned();
-        return finish(
-            recorder,
-            &held,
-            Outcome::Error,
-            Some(text.clone()),
-            false,
-            text,
-        )
-        .await;
-    };
-    tracing::info!(id = %info.id, agent = %info.agent, tool = %info.tool, "native call held for approval");
-    let mut guard = HeldGuard {
-        recorder,
-        broker,
-        id: info.id.clone(),
-        record: Some(record_of(
-            &held,
-            Outcome::Error,
-            Some("the hook went away while the call awaited approval".into()),
-        )),
-    };
-    let decision = tokio::select! {
-        decision = ticket.wait(broker) => Some(decision),
-        _ = cancel.cancelled() => None,
-    };
-    let Some(decision) = decision else {
-        // Dropping the guard withdraws the approval and records the call.
-        drop(guard);
-        return HookVerdict::deny(
-            "Cordon denied this call: the hook went away".to_owned(),
-            Outcome::Error,
-        );
-    };
-    guard.record = None;
-    drop(guard);
-    let mut verdict = match decision {
-        ApprovalDecision::Approved {
-            reviewer, channel, ..
-        } => {
-            held.reviewer = Some(reviewer.clone());
-            held.approval_channel = Some(channel.to_string());
-            pipeline.constraints().charge(&held.governed);
-            let text = format!("approved by {reviewer} (approval {})", info.id);
-            finish(recorder, &held, Outcome::Approved, None, true, text).await
-        }
-        refused => {
-            let refusal = refused.refusal(&info.id, info.rule_id.as_deref());
-            held.reviewer = refusal.reviewer;
-            finish(
-                recorder,
-                &held,
-                refusal.outcome,
-                refusal.error,
-                false,
-                refusal.text,
-            )
-            .await
-        }
-    };
-    verdict.approval_id = Some(info.id);
-    verdict
-}
-
-/// Writes the one record; the verdict is an allow only if the record is durable.
-async fn finish(
-    recorder: &Recorder,
-    held: &Held,
-    outcome: Outcome,
-    error: Option<String>,
-    allow: bool,
-    reason: String,
-) -> HookVerdict {
-    let rule_id = held.verdict.rule_id.clone();
-    match recorder.record(record_of(held, outcome, error)).await {
-        Ok(()) => HookVerdict {
-            allow,
-            reason,
-            rule_id,
-            approval_id: None,
-            outcome: outcome.as_str().to_owned(),
-        },
-        Err(e) => HookVerdict {
+    match pipeline.gate(&ctx, subject, Review::Native { cwd }).await {
+        Gate::Refused(refused) => HookVerdict {
             allow: false,
-            reason: format!(
-                "Cordon denied this call: it could not be recorded in the evidence log ({e})"
-            ),
-            rule_id,
-            approval_id: None,
-            outcome: Outcome::Error.as_str().to_owned(),
+            reason: refused.text,
+            rule_id: refused.rule_id,
+            approval_id: refused.approval_id,
+            outcome: refused.outcome.as_str().to_owned(),
         },
-    }
-}
-
-fn record_of(held: &Held, outcome: Outcome, error: Option<String>) -> NewRecord {
-    let v = &held.verdict;
-    NewRecord {
-        agent: held.call.agent.clone(),
-        session_id: held.session_id.clone(),
-        server: NATIVE_SERVER.to_owned(),
-        tool: held.call.tool.clone(),
-        action: v.classification.topic.clone(),
-        target: v.classification.target.clone(),
-        risk_tags: v.classification.risk_tags.iter().cloned().collect(),
-        decision: if held.governed.throttled {
-            THROTTLE_DECISION.to_owned()
-        } else {
-            v.decision.as_str().to_owned()
-        },
-        rule_id: v.rule_id.clone(),
-        reason: v.reason.clone(),
-        policy_version: v.policy_version.clone(),
-        reviewer: held.reviewer.clone(),
-        approval_channel: held.approval_channel.clone(),
-        outcome,
-        args: held.call.args.clone(),
-        diff: held.diff.clone(),
-        duration_ms: u64::try_from(held.started.elapsed().as_millis()).unwrap_or(u64::MAX),
-        error,
+        Gate::Pass(admission) => {
+            let outcome = admission.outcome();
+            let rule_id = admission.rule_id().map(str::to_owned);
+            let approval_id = admission.approval_id().map(str::to_owned);
+            let reason = match (admission.reviewer(), &approval_id) {
+                (Some(reviewer), Some(id)) => format!("approved by {reviewer} (approval {id})"),
+                (Some(reviewer), None) => format!("approved for this session by {reviewer}"),
+                _ => admission.reason().to_owned(),
+            };
+            match pipeline.finish(*admission, false, None).await {
+                Ok(()) => HookVerdict {
+                    allow: true,
+                    reason,
+                    rule_id,
+                    approval_id,
+                    outcome: outcome.as_str().to_owned(),
+                },
+                Err(text) => HookVerdict {
+                    allow: false,
+                    reason: text,
+                    rule_id,
+                    approval_id,
+                    outcome: Outcome::Error.as_str().to_owned(),
+                },
+            }
+        }
     }
 }
 

@@ -1,9 +1,21 @@
-//! The governed path of one call: classify → policy → allow / deny / hold for a human →
-//! forward → one durable evidence record → answer.
+//! The gate: the one place a governed operation's fate is decided, whatever the transport.
 //!
-//! Invariants: nothing is forwarded unless the policy allowed it or a human approved it; every
-//! call leaves exactly one evidence record; the agent gets its answer only after that record is
-//! durable, and if it cannot be written the answer is a refusal (fail closed).
+//! Every `tools/call` (upstream or built-in), `resources/read`, `prompts/get` and native hook
+//! goes admit (classify, policy, exfiltration, constraints, pins) → hold for a human if the
+//! policy says so → record the intent → perform → record the outcome. Transports (the MCP
+//! server, the control socket's hook op) only adapt requests and answers.
+//!
+//! Invariants (write-ahead evidence):
+//! - nothing is forwarded, executed or (for a hook) allowed unless the policy allowed it or a
+//!   human approved it, AND its intent record (agent, session, call, decision, rule, approval) is
+//!   fsynced; a call whose intent cannot be recorded is refused and never performed;
+//! - a held call leaves a `pending` intent before it waits; the approval is a second intent;
+//! - the outcome record (closing the intent) is committed before the agent gets its answer; if
+//!   it cannot be written the result is withheld (the intent stays open and the next start
+//!   closes it as `interrupted`); an admission dropped without its outcome (the agent went away
+//!   mid-call) records an `error` outcome on its own;
+//! - a call refused before anything ran leaves one complete record (no phase);
+//! - the policy changes only through [`Pipeline::apply_policy`], which records it first.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -11,7 +23,7 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use cordon_classify::{Classification, FsResolver};
-use cordon_evidence::{NewRecord, Outcome};
+use cordon_evidence::{Durability, NewRecord, Outcome, Phase};
 use cordon_policy::{Decision, Policy, ToolCall, Verdict};
 use cordon_secrets::{
     CREDENTIALS_TAG, EXFILTRATION_RULE, EXFILTRATION_TOPIC, Redactor, ToolPins, exfiltration_reason,
@@ -48,9 +60,42 @@ pub struct CallContext {
     pub cancel: CancellationToken,
 }
 
+/// The policy in force, shared by the gate and the upstreams' tool pinning (whose records
+/// cite it). Read by anyone; replaced only by [`Pipeline::apply_policy`].
+#[derive(Clone)]
+pub struct PolicyCell(Arc<RwLock<Arc<Policy>>>);
+
+impl PolicyCell {
+    /// A cell holding `policy` (which the caller recorded in the evidence log).
+    pub fn new(policy: Arc<Policy>) -> PolicyCell {
+        PolicyCell(Arc::new(RwLock::new(policy)))
+    }
+
+    /// The policy in force now.
+    pub fn get(&self) -> Arc<Policy> {
+        match self.0.read() {
+            Ok(p) => p.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    fn replace(&self, policy: Arc<Policy>) {
+        match self.0.write() {
+            Ok(mut p) => *p = policy,
+            Err(poisoned) => *poisoned.into_inner() = policy,
+        }
+    }
+}
+
+impl From<Arc<Policy>> for PolicyCell {
+    fn from(policy: Arc<Policy>) -> PolicyCell {
+        PolicyCell::new(policy)
+    }
+}
+
 /// The engine's shared state for the governed path.
 pub struct Pipeline {
-    policy: RwLock<Arc<Policy>>,
+    policy: PolicyCell,
     recorder: Recorder,
     broker: Arc<ApprovalBroker>,
     upstreams: Arc<Upstreams>,
@@ -68,18 +113,9 @@ pub struct Pipeline {
     constraints: Arc<Constraints>,
 }
 
-/// What the reviewer of a held call is shown besides the arguments.
-enum Review {
-    /// An upstream call: a file write's diff is computed from its arguments.
-    Upstream,
-    /// A built-in call, already prepared: its diff (file changes, pushes) and preview.
-    Prepared {
-        diff: Option<String>,
-        preview: Option<String>,
-    },
-}
-
-/// A call the policy (or a human) let through, still to be forwarded and recorded.
+/// A call on its way through the gate. Once passed, its intent is durable (`intent_id`), and
+/// it must be completed with [`Pipeline::finish`]; dropped without that (the agent went away
+/// mid-call), it records an `error` outcome on its own.
 pub struct Admission {
     call: ToolCall,
     verdict: Verdict,
@@ -91,14 +127,125 @@ pub struct Admission {
     started: Instant,
     session_id: String,
     governed: Governed,
+    /// The held (`pending`) intent, while or after the call waited for a human.
+    held_intent: Option<String>,
+    /// The approval id, if a human was asked.
+    approval_id: Option<String>,
+    /// The durable intent of a passed call.
+    intent_id: Option<String>,
+    /// Set while the intent is open: records the outcome if the admission is dropped.
+    open: Option<Recorder>,
 }
 
-/// The gate's answer: forward, or the refusal to return (already recorded).
+impl Admission {
+    /// The rule that decided.
+    pub fn rule_id(&self) -> Option<&str> {
+        self.verdict.rule_id.as_deref()
+    }
+
+    /// The policy's reason.
+    pub fn reason(&self) -> &str {
+        &self.verdict.reason
+    }
+
+    /// `allowed`, or `approved` when a human (or a session grant) let it through.
+    pub fn outcome(&self) -> Outcome {
+        self.outcome
+    }
+
+    /// Who approved it, if a human did.
+    pub fn reviewer(&self) -> Option<&str> {
+        self.reviewer.as_deref()
+    }
+
+    /// The approval id, if a human was asked.
+    pub fn approval_id(&self) -> Option<&str> {
+        self.approval_id.as_deref()
+    }
+
+    /// The id of its durable intent record (set once passed).
+    pub fn intent_id(&self) -> Option<&str> {
+        self.intent_id.as_deref()
+    }
+
+    /// The upstream time limit the policy sets for it.
+    pub fn timeout(&self) -> Option<Duration> {
+        self.governed.timeout
+    }
+}
+
+impl Drop for Admission {
+    fn drop(&mut self) {
+        if let Some(recorder) = self.open.take() {
+            let error = "the agent went away before the call's outcome was known".to_owned();
+            let record = outcome_record(self, Outcome::Error, Some(error));
+            recorder.record_detached(record);
+        }
+    }
+}
+
+/// Why the gate refused a call (already recorded).
+#[derive(Debug, Clone)]
+pub struct Refused {
+    /// What the agent is told.
+    pub text: String,
+    /// How the call ended in the evidence.
+    pub outcome: Outcome,
+    /// The rule that decided, if any.
+    pub rule_id: Option<String>,
+    /// The approval id, if a human was asked.
+    pub approval_id: Option<String>,
+}
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+/// The gate's answer: perform, or the refusal to return (already recorded).
 pub enum Gate {
-    /// Forward the call, then [`Pipeline::finish`] it.
+    /// Its intent is durable: perform the call, then [`Pipeline::finish`] it.
     Pass(Box<Admission>),
-    /// Refused; the text says why.
-    Refused(String),
+    /// Refused; nothing may run.
+    Refused(Refused),
+}
+
+/// What the gate is asked to judge, besides who asks ([`CallContext`]).
+pub struct Subject<'a> {
+    /// The server (`native` for hooks, `cordon` for built-in tools).
+    pub server: &'a str,
+    /// The tool (or `resources/read`, `prompts/get`).
+    pub tool: &'a str,
+    /// The arguments.
+    pub args: Value,
+    /// Where relative paths resolve (default: the server's working directory).
+    pub base: Option<PathBuf>,
+    /// The blast radius when the config names none for the agent (hooks: their cwd).
+    pub roots: Option<Vec<PathBuf>>,
+    /// The gateway's own classification (requests that are not tool calls).
+    pub classification: Option<Classification>,
+    /// Apply the runtime constraints (kill switch, blast radius, limits).
+    pub constrained: bool,
+}
+
+/// What the reviewer of a held call sees besides the arguments.
+pub enum Review {
+    /// An upstream call: a file write's diff is computed from its arguments.
+    Upstream,
+    /// A native hook's call: a write's diff is computed against the file under the agent's
+    /// working directory.
+    Native {
+        /// The agent's working directory.
+        cwd: PathBuf,
+    },
+    /// Prepared by the caller: the diff (file changes, pushes) and a preview.
+    Prepared {
+        /// The diff shown.
+        diff: Option<String>,
+        /// A preview (e.g. a push's commits).
+        preview: Option<String>,
+    },
 }
 
 impl Pipeline {
@@ -111,7 +258,7 @@ impl Pipeline {
         cwds: BTreeMap<String, PathBuf>,
     ) -> Pipeline {
         Pipeline {
-            policy: RwLock::new(policy),
+            policy: PolicyCell::new(policy),
             recorder,
             broker,
             upstreams,
@@ -240,18 +387,34 @@ impl Pipeline {
 
     /// The policy in force now.
     pub fn policy(&self) -> Arc<Policy> {
-        match self.policy.read() {
-            Ok(p) => p.clone(),
-            Err(poisoned) => poisoned.into_inner().clone(),
-        }
+        self.policy.get()
     }
 
-    /// Replaces the policy (hot reload; the caller validated it and recorded its snapshot).
-    pub fn set_policy(&self, policy: Arc<Policy>) {
-        match self.policy.write() {
-            Ok(mut p) => *p = policy,
-            Err(poisoned) => *poisoned.into_inner() = policy,
-        }
+    /// Shares the policy cell with whoever must cite the policy in force (tool pinning).
+    pub fn with_policy_cell(mut self, cell: PolicyCell) -> Pipeline {
+        cell.replace(self.policy.get());
+        self.policy = cell;
+        self
+    }
+
+    /// The one way to change the policy (hot reload): its snapshot is recorded in the evidence
+    /// log first, so no record can cite a version the log does not hold; then it is in force.
+    /// Returns the version. Blocking (one SQLite write).
+    pub fn apply_policy(&self, policy: Policy) -> Result<String, cordon_evidence::EvidenceError> {
+        // Cordon's own paths (from the engine's config) stay protected whatever the new policy
+        // says: they belong to the engine, not to a policy file, and a reload must not drop them.
+        let protect = self.policy.get().classifier().cordon_paths().clone();
+        let policy = policy.with_cordon_paths(protect);
+        let sources: Vec<(String, String)> = policy
+            .sources()
+            .iter()
+            .map(|s| (s.name.clone(), s.text.clone()))
+            .collect();
+        let version = policy.version().to_owned();
+        self.recorder.log().record_policy(&version, &sources)?;
+        self.policy.replace(Arc::new(policy));
+        tracing::info!(%version, "policy in force");
+        Ok(version)
     }
 
     /// The upstreams.
@@ -296,7 +459,7 @@ impl Pipeline {
             // A tool whose definition changed since the user approved it (rug pull): refused
             // and recorded, whatever the policy says.
             // Refused whatever happens: the constraints need not count it.
-            let mut admission = self.judge(ctx, server, tool, args, None, None, false);
+            let mut admission = self.judge(ctx, Subject::upstream(server, tool, args, false));
             let v = &mut admission.verdict;
             v.decision = Decision::Deny;
             v.rule_id = Some(crate::upstream::TOOL_PIN_RULE.to_owned());
@@ -306,7 +469,7 @@ impl Pipeline {
         }
         let admission = match self.admit(ctx, server, tool, args).await {
             Gate::Pass(admission) => admission,
-            Gate::Refused(text) => return refusal(text),
+            Gate::Refused(refused) => return refusal(refused.text),
         };
         let forwarded = match self.upstreams.peer(server) {
             Err(error) => Err(error.to_string()),
@@ -427,9 +590,14 @@ impl Pipeline {
         arguments: Option<JsonObject>,
     ) -> CallToolResponse {
         let args = arguments.map(Value::Object).unwrap_or(Value::Null);
-        let root = self.builtin.first_root();
         let usable = self.builtin.workspace().is_ok();
-        let mut admission = self.judge(ctx, BUILTIN_SERVER, tool, args.clone(), root, None, usable);
+        let mut admission = self.judge(
+            ctx,
+            Subject {
+                base: self.builtin.first_root(),
+                ..Subject::upstream(BUILTIN_SERVER, tool, args.clone(), usable)
+            },
+        );
         let workspace = match self.builtin.workspace() {
             Ok(ws) => ws.clone(),
             Err(reason) => {
@@ -480,7 +648,7 @@ impl Pipeline {
             .await
         {
             Gate::Pass(admission) => admission,
-            Gate::Refused(text) => return refusal(text),
+            Gate::Refused(refused) => return refusal(refused.text),
         };
         let ran = tokio::task::spawn_blocking(move || workspace.execute(prepared)).await;
         let (response, failed, error) = match ran {
@@ -512,8 +680,9 @@ impl Pipeline {
         }
     }
 
-    /// Classifies and judges a call, holding it for a human if the policy says so. Refusals are
-    /// recorded here; a pass must be completed with [`Pipeline::finish`].
+    /// Classifies and judges a call, holding it for a human if the policy says so, and records
+    /// its intent. Refusals are recorded here; a pass must be completed with
+    /// [`Pipeline::finish`].
     pub async fn admit(&self, ctx: &CallContext, server: &str, tool: &str, args: Value) -> Gate {
         self.admit_as(ctx, server, tool, args, None).await
     }
@@ -529,7 +698,13 @@ impl Pipeline {
         classification: Option<Classification>,
     ) -> Gate {
         let known = self.upstreams.has_server(server);
-        let admission = self.judge(ctx, server, tool, args, None, classification, known);
+        let admission = self.judge(
+            ctx,
+            Subject {
+                classification,
+                ..Subject::upstream(server, tool, args, known)
+            },
+        );
         if !known {
             let text = format!("unknown tool `{server}__{tool}`: no server named `{server}`");
             return self
@@ -537,6 +712,12 @@ impl Pipeline {
                 .await;
         }
         self.decide(ctx, admission, Review::Upstream).await
+    }
+
+    /// The whole gate for any subject: judge, then [`Pipeline::decide`].
+    pub async fn gate(&self, ctx: &CallContext, subject: Subject<'_>, review: Review) -> Gate {
+        let admission = self.judge(ctx, subject);
+        self.decide(ctx, admission, review).await
     }
 
     /// Records a call to a tool that does not exist (`text` says why) and returns the refusal
@@ -549,58 +730,63 @@ impl Pipeline {
         args: Value,
         text: String,
     ) -> String {
-        let admission = self.judge(ctx, server, tool, args, None, None, false);
+        let admission = self.judge(ctx, Subject::upstream(server, tool, args, false));
         match self
             .refuse(admission, Outcome::Error, Some(text.clone()), text)
             .await
         {
-            Gate::Refused(text) => text,
+            Gate::Refused(refused) => refused.text,
             Gate::Pass(_) => "Cordon refused this call".to_owned(),
         }
     }
 
-    /// Classifies (unless a classification is given) and judges one call; `constrained`: apply
-    /// the runtime constraints (the kill switch, blast radius and limits).
-    #[allow(clippy::too_many_arguments)]
-    fn judge(
-        &self,
-        ctx: &CallContext,
-        server: &str,
-        tool: &str,
-        args: Value,
-        root: Option<PathBuf>,
-        classification: Option<Classification>,
-        constrained: bool,
-    ) -> Admission {
+    fn base(&self, server: &str, base: Option<PathBuf>) -> PathBuf {
+        base.or_else(|| self.cwds.get(server).cloned())
+            .or_else(|| std::env::current_dir().ok())
+            .unwrap_or_else(|| PathBuf::from("/"))
+    }
+
+    fn resolver(&self, base: PathBuf) -> FsResolver {
+        let resolver = FsResolver::new(base);
+        match dirs::home_dir() {
+            Some(home) => resolver.with_home(home),
+            None => resolver,
+        }
+    }
+
+    /// Classifies (unless a classification is given) and judges one call, applying the runtime
+    /// constraints when the subject asks for them.
+    fn judge(&self, ctx: &CallContext, subject: Subject<'_>) -> Admission {
         let started = Instant::now();
         let call = ToolCall {
             agent: ctx.agent.clone(),
-            server: server.to_owned(),
-            tool: tool.to_owned(),
-            args,
+            server: subject.server.to_owned(),
+            tool: subject.tool.to_owned(),
+            args: subject.args,
         };
         let (verdict, governed) = {
             // Paths are resolved on disk (symlinks, `..`, `~`) against the server's working
             // directory, so a link named `notes.txt` pointing at `.env` is still a secret.
             let policy = self.policy();
-            let base = root
-                .or_else(|| self.cwds.get(server).cloned())
-                .or_else(|| std::env::current_dir().ok())
-                .unwrap_or_else(|| PathBuf::from("/"));
-            let classification = classification.unwrap_or_else(|| {
-                let mut resolver = FsResolver::new(base.clone());
-                if let Some(home) = dirs::home_dir() {
-                    resolver = resolver.with_home(home);
-                }
-                policy.classifier().classify_with(&call, &resolver)
+            let base = self.base(subject.server, subject.base);
+            let classification = subject.classification.unwrap_or_else(|| {
+                policy
+                    .classifier()
+                    .classify_with(&call, &self.resolver(base.clone()))
             });
             let mut verdict = policy.judge(&call, classification);
             self.check_exfiltration(&call, &mut verdict);
             // A call refused before it could run (a withheld tool, an unknown server, no
             // workspace) is not counted against budgets.
-            let governed = if constrained {
-                self.constraints
-                    .govern(&policy, &call, &mut verdict, &ctx.session_id, &base, None)
+            let governed = if subject.constrained {
+                self.constraints.govern(
+                    &policy,
+                    &call,
+                    &mut verdict,
+                    &ctx.session_id,
+                    &base,
+                    subject.roots,
+                )
             } else {
                 Governed::default()
             };
@@ -616,11 +802,20 @@ impl Pipeline {
             started,
             session_id: ctx.session_id.clone(),
             governed,
+            held_intent: None,
+            approval_id: None,
+            intent_id: None,
+            open: None,
         }
     }
 
-    /// Acts on the verdict: pass, refuse (recorded) or hold for a human.
-    async fn decide(&self, ctx: &CallContext, mut admission: Admission, review: Review) -> Gate {
+    /// Acts on the verdict: pass (intent recorded), refuse (recorded) or hold for a human.
+    pub(crate) async fn decide(
+        &self,
+        ctx: &CallContext,
+        mut admission: Admission,
+        review: Review,
+    ) -> Gate {
         if let Review::Prepared { diff, .. } = &review {
             admission.diff = diff.clone();
         }
@@ -648,7 +843,7 @@ impl Pipeline {
                         return self.refuse(admission, Outcome::Denied, None, text).await;
                     }
                 }
-                Gate::Pass(Box::new(admission))
+                self.pass(admission).await
             }
             Decision::Deny => {
                 let v = &admission.verdict;
@@ -661,6 +856,28 @@ impl Pipeline {
                 self.refuse(admission, Outcome::Denied, None, text).await
             }
             Decision::RequireApproval => self.hold(ctx, admission, review).await,
+        }
+    }
+
+    /// Write-ahead: the intent is fsynced before the call may run; if it cannot be, the call
+    /// is refused.
+    async fn pass(&self, mut admission: Admission) -> Gate {
+        let mut intent = record_of(&admission, admission.outcome, None);
+        intent.phase = Some(Phase::Intent);
+        intent.intent_id = admission.held_intent.clone();
+        match self.recorder.append(intent, Durability::Synced).await {
+            Ok(id) => {
+                admission.intent_id = Some(id);
+                admission.open = Some(self.recorder.clone());
+                Gate::Pass(Box::new(admission))
+            }
+            Err(error) => {
+                let text = format!(
+                    "Cordon refused this call: its intent could not be recorded in the evidence log ({error}); nothing was run"
+                );
+                self.refuse(admission, Outcome::Error, Some(text.clone()), text)
+                    .await
+            }
         }
     }
 
@@ -680,7 +897,7 @@ impl Pipeline {
             admission.reviewer = Some(grant.reviewer);
             admission.approval_channel = Some(format!("session-grant/{}", grant.channel));
             self.constraints.charge(&admission.governed);
-            return Gate::Pass(Box::new(admission));
+            return self.pass(admission).await;
         }
         let preview = match review {
             Review::Upstream => {
@@ -693,8 +910,33 @@ impl Pipeline {
                 .unwrap_or(None);
                 None
             }
+            Review::Native { cwd } => {
+                let (tool, args) = (call.tool.clone(), call.args.clone());
+                admission.diff = tokio::task::spawn_blocking(move || {
+                    crate::native::native_diff(&tool, &args, &cwd)
+                })
+                .await
+                .unwrap_or(None);
+                None
+            }
             Review::Prepared { preview, .. } => preview,
         };
+        // The held call is in the evidence before anyone is asked: a crash while it waits
+        // leaves a `pending` intent, closed as `interrupted` at the next start.
+        let mut pending = record_of(&admission, Outcome::Pending, None);
+        pending.phase = Some(Phase::Intent);
+        match self.recorder.append(pending, Durability::Synced).await {
+            Ok(id) => admission.held_intent = Some(id),
+            Err(error) => {
+                let text = format!(
+                    "Cordon refused this call: it needs an approval, and the held call could not be recorded in the evidence log ({error})"
+                );
+                return self
+                    .refuse(admission, Outcome::Error, Some(text.clone()), text)
+                    .await;
+            }
+        }
+        let call = &admission.call;
         let v = &admission.verdict;
         let request = ApprovalRequest {
             agent: call.agent.clone(),
@@ -716,13 +958,14 @@ impl Pipeline {
                 .refuse(admission, Outcome::Error, Some(text.clone()), text)
                 .await;
         };
+        admission.approval_id = Some(info.id.clone());
         tracing::info!(id = %info.id, agent = %info.agent, server = %info.server, tool = %info.tool, "call held for approval");
         // If the agent goes away while we wait, the guard still records the call.
         let mut guard = HeldGuard {
             recorder: &self.recorder,
             broker: &self.broker,
             id: info.id.clone(),
-            record: Some(record_of(
+            record: Some(outcome_record(
                 &admission,
                 Outcome::Error,
                 Some("the agent cancelled the call while it awaited approval".into()),
@@ -750,7 +993,13 @@ impl Pipeline {
         };
         let Some(decision) = decision else {
             // Dropping the guard records the cancellation.
-            return Gate::Refused("cancelled".to_owned());
+            drop(guard);
+            return Gate::Refused(Refused {
+                text: "cancelled".to_owned(),
+                outcome: Outcome::Error,
+                rule_id: admission.verdict.rule_id.clone(),
+                approval_id: Some(info.id),
+            });
         };
         guard.record = None;
         drop(guard);
@@ -762,7 +1011,7 @@ impl Pipeline {
                 admission.reviewer = Some(reviewer);
                 admission.approval_channel = Some(channel.to_string());
                 self.constraints.charge(&admission.governed);
-                Gate::Pass(Box::new(admission))
+                self.pass(admission).await
             }
             refused => {
                 let refusal = refused.refusal(&info.id, info.rule_id.as_deref());
@@ -773,6 +1022,8 @@ impl Pipeline {
         }
     }
 
+    /// Records a refusal (closing the held intent, if the call was held) and says why. A
+    /// refusal is fsynced: it is the only record of the call.
     async fn refuse(
         &self,
         admission: Admission,
@@ -780,21 +1031,25 @@ impl Pipeline {
         error: Option<String>,
         text: String,
     ) -> Gate {
-        match self
-            .recorder
-            .record(record_of(&admission, outcome, error))
-            .await
-        {
-            Ok(()) => Gate::Refused(text),
-            Err(e) => Gate::Refused(format!("{text} (and the evidence log failed: {e})")),
+        let record = outcome_record(&admission, outcome, error);
+        let mut refused = Refused {
+            text,
+            outcome,
+            rule_id: admission.verdict.rule_id.clone(),
+            approval_id: admission.approval_id.clone(),
+        };
+        if let Err(e) = self.recorder.record(record).await {
+            refused.text = format!("{} (and the evidence log failed: {e})", refused.text);
         }
+        Gate::Refused(refused)
     }
 
-    /// Records a forwarded call's outcome. Err = the record failed: return that text instead of
-    /// the result.
+    /// Records a performed call's outcome, closing its intent. Committed (it survives the
+    /// engine being killed) before this returns; fsynced with the next synced commit. Err = the
+    /// record failed: return that text instead of the result.
     pub async fn finish(
         &self,
-        admission: Admission,
+        mut admission: Admission,
         failed: bool,
         error: Option<String>,
     ) -> Result<(), String> {
@@ -803,12 +1058,43 @@ impl Pipeline {
         } else {
             admission.outcome
         };
+        admission.open = None;
+        let record = outcome_record(&admission, outcome, error);
         self.recorder
-            .record(record_of(&admission, outcome, error))
+            .append(record, Durability::Committed)
             .await
+            .map(|_| ())
             .map_err(|e| {
-                format!("Cordon refused this call: it could not be recorded in the evidence log ({e}); the result is withheld")
+                format!("Cordon refused this call: its outcome could not be recorded in the evidence log ({e}); the result is withheld")
             })
+    }
+
+    /// Runs `perform` (a call that passed the gate) under the policy's upstream time limit and
+    /// the agent's cancellation: the one timeout and cancellation every transport shares.
+    pub async fn perform<T>(
+        &self,
+        ctx: &CallContext,
+        server: &str,
+        admission: &Admission,
+        perform: impl std::future::Future<Output = Result<T, String>>,
+    ) -> Result<T, String> {
+        let timeout = admission.timeout();
+        let deadline = async {
+            match timeout {
+                Some(t) => tokio::time::sleep(t).await,
+                None => std::future::pending::<()>().await,
+            }
+        };
+        tokio::select! {
+            result = perform => result,
+            _ = ctx.cancel.cancelled() => Err("cancelled by the agent".to_owned()),
+            _ = deadline => {
+                let limit = timeout.map(human).unwrap_or_default();
+                Err(format!(
+                    "Cordon cut this call: upstream `{server}` did not answer within {limit} (policy limit upstream_timeout)"
+                ))
+            }
+        }
     }
 }
 
@@ -837,20 +1123,35 @@ impl Drop for CancelUpstream {
 
 fn gate_refusal(gate: Gate) -> CallToolResponse {
     match gate {
-        Gate::Refused(text) => refusal(text),
+        Gate::Refused(refused) => refusal(refused.text),
         // Never reached by its callers (they pass only refusing admissions); refuse anyway.
         Gate::Pass(_) => refusal("Cordon refused this call".to_owned()),
     }
 }
 
+impl<'a> Subject<'a> {
+    /// A call to `server`'s `tool`, classified by the classifier, paths resolved against the
+    /// server's working directory.
+    pub fn upstream(server: &'a str, tool: &'a str, args: Value, constrained: bool) -> Self {
+        Subject {
+            server,
+            tool,
+            args,
+            base: None,
+            roots: None,
+            classification: None,
+            constrained,
+        }
+    }
+}
+
 /// Records a held call whose agent went away (the future was dropped or cancelled): withdraws
 /// the approval and writes `record`. Disarm it by taking `record` once the call was decided.
-/// Shared by MCP calls and native hook calls.
-pub(crate) struct HeldGuard<'a> {
-    pub(crate) recorder: &'a Recorder,
-    pub(crate) broker: &'a ApprovalBroker,
-    pub(crate) id: String,
-    pub(crate) record: Option<NewRecord>,
+struct HeldGuard<'a> {
+    recorder: &'a Recorder,
+    broker: &'a ApprovalBroker,
+    id: String,
+    record: Option<NewRecord>,
 }
 
 impl Drop for HeldGuard<'_> {
@@ -860,6 +1161,21 @@ impl Drop for HeldGuard<'_> {
             self.recorder.record_detached(record);
         }
     }
+}
+
+/// The record that ends a call: an outcome closing its intent (the passed one, else the held
+/// one), or a complete record without a phase when no intent was written.
+fn outcome_record(admission: &Admission, outcome: Outcome, error: Option<String>) -> NewRecord {
+    let mut record = record_of(admission, outcome, error);
+    if let Some(intent) = admission
+        .intent_id
+        .as_ref()
+        .or(admission.held_intent.as_ref())
+    {
+        record.phase = Some(Phase::Outcome);
+        record.intent_id = Some(intent.clone());
+    }
+    record
 }
 
 fn record_of(admission: &Admission, outcome: Outcome, error: Option<String>) -> NewRecord {
@@ -887,6 +1203,8 @@ fn record_of(admission: &Admission, outcome: Outcome, error: Option<String>) -> 
         diff: admission.diff.clone(),
         duration_ms: u64::try_from(admission.started.elapsed().as_millis()).unwrap_or(u64::MAX),
         error,
+        phase: None,
+        intent_id: None,
     }
 }
 

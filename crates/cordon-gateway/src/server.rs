@@ -414,14 +414,20 @@ impl ServerHandler for AgentServer {
             .await
         {
             Gate::Pass(admission) => admission,
-            Gate::Refused(text) => return Err(McpError::invalid_request(self.redact(&text), None)),
+            Gate::Refused(refused) => {
+                return Err(McpError::invalid_request(self.redact(&refused.text), None));
+            }
         };
         let result = match self.pipeline.upstreams().peer(&server) {
             Err(e) => Err(e.to_string()),
-            Ok(peer) => peer
-                .read_resource_once(ReadResourceRequestParams::new(request.uri.clone()))
-                .await
-                .map_err(|e| format!("upstream {server} failed: {e}")),
+            Ok(peer) => {
+                let read = async {
+                    peer.read_resource_once(ReadResourceRequestParams::new(request.uri.clone()))
+                        .await
+                        .map_err(|e| format!("upstream {server} failed: {e}"))
+                };
+                self.pipeline.perform(&ctx, &server, &admission, read).await
+            }
         };
         let error = result.as_ref().err().cloned();
         self.pipeline
@@ -497,19 +503,21 @@ impl ServerHandler for AgentServer {
             .await
         {
             Gate::Pass(admission) => admission,
-            Gate::Refused(text) => return Err(McpError::invalid_request(self.redact(&text), None)),
+            Gate::Refused(refused) => {
+                return Err(McpError::invalid_request(self.redact(&refused.text), None));
+            }
         };
         let result = match self.pipeline.upstreams().peer(server) {
             Err(e) => Err(e.to_string()),
             Ok(peer) => {
                 let mut params = GetPromptRequestParams::new(prompt.to_owned());
                 params.arguments = request.arguments;
-                tokio::select! {
-                    result = peer.get_prompt_once(params) => {
-                        result.map_err(|e| format!("upstream {server} failed: {e}"))
-                    }
-                    _ = ctx.cancel.cancelled() => Err("cancelled by the agent".to_owned()),
-                }
+                let get = async {
+                    peer.get_prompt_once(params)
+                        .await
+                        .map_err(|e| format!("upstream {server} failed: {e}"))
+                };
+                self.pipeline.perform(&ctx, server, &admission, get).await
             }
         };
         let error = result.as_ref().err().cloned();

@@ -125,8 +125,8 @@ pub struct PinGuard {
     pub pins: Arc<ToolPins>,
     /// Where a changed definition is recorded.
     pub recorder: Recorder,
-    /// The policy version recorded with those records.
-    pub policy_version: String,
+    /// The policy in force (its version is cited by those records).
+    pub policy: crate::pipeline::PolicyCell,
 }
 
 /// All upstream servers: where the pipeline forwards allowed calls.
@@ -780,7 +780,7 @@ fn pin_record(
         decision: "deny".to_owned(),
         rule_id: Some(TOOL_PIN_RULE.to_owned()),
         reason: reason.to_owned(),
-        policy_version: guard.policy_version.clone(),
+        policy_version: guard.policy.get().version().to_owned(),
         reviewer: None,
         approval_channel: None,
         outcome: Outcome::Denied,
@@ -788,6 +788,8 @@ fn pin_record(
         diff: Some(definition_diff(old, new)),
         duration_ms: 0,
         error: None,
+        phase: None,
+        intent_id: None,
     }
 }
 

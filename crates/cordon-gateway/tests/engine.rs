@@ -10,7 +10,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use cordon_evidence::{Filter, Outcome, Record};
+use cordon_evidence::{Filter, Outcome, Phase, Record};
 use cordon_gateway::control::{self, Request};
 use cordon_gateway::{Config, Engine};
 use rmcp::ServiceExt;
@@ -52,6 +52,18 @@ fn echo_upstream() -> PathBuf {
     let path = dir.join("examples").join("echo_upstream");
     assert!(path.exists(), "build the example first: {}", path.display());
     path
+}
+
+/// One record per call: the record that closes it (an intent an outcome closes is left out; a
+/// call still in flight or held is its intent). Write-ahead evidence writes an intent before a
+/// call runs and an outcome after; the outcome carries every field of the intent.
+fn per_call(records: Vec<Record>) -> Vec<Record> {
+    let closed: std::collections::HashSet<String> =
+        records.iter().filter_map(|r| r.intent_id.clone()).collect();
+    records
+        .into_iter()
+        .filter(|r| !(r.phase == Some(Phase::Intent) && closed.contains(&r.id)))
+        .collect()
 }
 
 struct Harness {
@@ -96,7 +108,13 @@ impl Harness {
         ().serve((reader, writer)).await.unwrap()
     }
 
+    /// One record per call, oldest first: the one that says how it ended (see [`per_call`]).
     fn records(&self) -> Vec<Record> {
+        per_call(self.all_records())
+    }
+
+    /// Every record as stored, oldest first (intents and outcomes).
+    fn all_records(&self) -> Vec<Record> {
         let filter = Filter {
             oldest_first: true,
             ..Filter::default()
@@ -202,6 +220,27 @@ async fn allow_deny_and_tool_listing() {
         ]
     );
     assert_eq!(records[3].tool, "noseparator");
+    // Write-ahead: an allowed call's intent precedes its outcome; a refusal (denied, or an
+    // unknown tool) is one record.
+    let phases: Vec<_> = h
+        .all_records()
+        .iter()
+        .map(|r| (r.server.clone(), r.phase, r.outcome))
+        .collect();
+    assert_eq!(
+        phases,
+        vec![
+            ("echo".to_owned(), Some(Phase::Intent), Outcome::Allowed),
+            ("echo".to_owned(), Some(Phase::Outcome), Outcome::Allowed),
+            ("blocked".to_owned(), None, Outcome::Denied),
+            ("nope".to_owned(), None, Outcome::Error),
+            (String::new(), None, Outcome::Error),
+            ("echo".to_owned(), Some(Phase::Intent), Outcome::Allowed),
+            ("echo".to_owned(), Some(Phase::Outcome), Outcome::Allowed),
+        ]
+    );
+    let all = h.all_records();
+    assert_eq!(all[1].intent_id.as_deref(), Some(all[0].id.as_str()));
     let first = &records[0];
     assert_eq!(first.agent, "claude-code");
     assert!(first.session_id.starts_with("sess_"));
@@ -399,7 +438,12 @@ async fn shutdown_refuses_held_calls_and_records_them() {
     if let Ok(result) = held.await.unwrap() {
         assert_eq!(result.is_error, Some(true));
     }
-    let records = log.query(&Filter::default()).unwrap();
+    let all = log.query(&Filter::default()).unwrap();
+    // The held call's `pending` intent, closed by the refusal.
+    assert_eq!(all.len(), 2);
+    assert_eq!(all[1].outcome, Outcome::Pending);
+    assert_eq!(all[0].intent_id.as_deref(), Some(all[1].id.as_str()));
+    let records = per_call(all);
     assert_eq!(records.len(), 1);
     assert_eq!(records[0].outcome, Outcome::Error);
     assert!(!log.checkpoints().unwrap().is_empty());
@@ -765,11 +809,11 @@ async fn an_agent_that_leaves_while_held_still_leaves_one_record() {
     let _ = agent.cancel().await;
     let _ = held.await;
     // rmcp lets in-flight handlers of a closed connection drain for a few seconds before it
-    // cancels them; the record appears then.
+    // cancels them; the record closing the held (`pending`) intent appears then.
     let mut records = Vec::new();
     for _ in 0..1500 {
         records = h.records();
-        if !records.is_empty() {
+        if records.iter().any(|r| r.outcome != Outcome::Pending) {
             break;
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
@@ -1297,10 +1341,11 @@ async fn cancelling_a_held_call_refuses_and_records_it() {
     let code = h.engine.approval_code(&id);
     assert!(code.is_some());
     handle.cancel(Some("not needed".into())).await.unwrap();
+    // The held call's `pending` intent is there at once; wait for the record that closes it.
     let mut records = Vec::new();
     for _ in 0..1000 {
         records = h.records();
-        if !records.is_empty() {
+        if records.iter().any(|r| r.outcome != Outcome::Pending) {
             break;
         }
         tokio::time::sleep(Duration::from_millis(10)).await;

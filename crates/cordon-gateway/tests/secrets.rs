@@ -62,6 +62,7 @@ async fn start(dir: &Path, servers: BTreeMap<String, ServerSpec>, pins: &Path) -
     let resolved = cordon_gateway::secrets::resolve_with(&servers, Ok(&source));
     let redactor = Arc::new(resolved.redactor);
     let recorder = Recorder::start(log).with_redactor(redactor.clone());
+    let cell = cordon_gateway::pipeline::PolicyCell::new(Arc::new(policy));
     let upstreams = Upstreams::start_with(
         &resolved.specs,
         UpstreamOptions {
@@ -70,18 +71,19 @@ async fn start(dir: &Path, servers: BTreeMap<String, ServerSpec>, pins: &Path) -
             pins: Some(PinGuard {
                 pins: Arc::new(ToolPins::open(pins)),
                 recorder: recorder.clone(),
-                policy_version: policy.version().to_owned(),
+                policy: cell.clone(),
             }),
         },
     );
     upstreams.wait_ready(Duration::from_secs(30)).await;
     let pipeline = Pipeline::new(
-        Arc::new(policy),
+        cell.get(),
         recorder,
         Arc::new(ApprovalBroker::new(Duration::from_secs(60))),
         upstreams.clone(),
         BTreeMap::new(),
     )
+    .with_policy_cell(cell)
     .with_redactor(redactor)
     .with_pins(Arc::new(ToolPins::open(pins)));
     Gate {

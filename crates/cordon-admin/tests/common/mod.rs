@@ -102,6 +102,8 @@ pub fn record(agent: &str, server: &str, tool: &str, args: serde_json::Value) ->
         diff: None,
         duration_ms: 3,
         error: None,
+        phase: None,
+        intent_id: None,
     }
 }
 

@@ -11,9 +11,11 @@ use std::process::ExitCode;
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand, ValueEnum};
 use cordon_evidence::{
-    DECISIONS, EvidenceLog, ExportFormat, Filter, KeyStore, Outcome, Record, SessionTrail,
+    DECISIONS, EvidenceLog, ExportFormat, Filter, KeyStore, Outcome, Phase, Record, SessionTrail,
     TOPIC_PREFIX, TrailEntry, TrustSource, VerifyOptions, VerifyReport,
 };
+use cordon_gateway::Config;
+use cordon_gateway::config::SigningKey;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
@@ -22,8 +24,8 @@ use super::EXIT_FINDING;
 /// Where the evidence database is.
 #[derive(Debug, Clone, Args)]
 pub struct DbArgs {
-    /// Evidence database (default: the config's `evidence`, else $CORDON_EVIDENCE, else
-    /// <data dir>/cordon/evidence.db).
+    /// Evidence database (default: the `evidence` of --config or $CORDON_CONFIG, else
+    /// $CORDON_EVIDENCE, else the default config file's, else <data dir>/cordon/evidence.db).
     #[arg(long, value_name = "PATH")]
     db: Option<PathBuf>,
     /// Cordon config file whose `evidence` key names the database.
@@ -153,7 +155,12 @@ pub enum LogCommand {
         store: StoreArgs,
     },
     /// Print the public key (and fingerprint) of the configured signing key, for --trusted-key.
-    Key,
+    Key {
+        /// Cordon config file whose `signing_key` names the key (default: $CORDON_CONFIG, else
+        /// the default config file).
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+    },
 }
 
 /// Runs a log subcommand.
@@ -300,8 +307,8 @@ pub fn run(command: LogCommand) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        LogCommand::Key => {
-            let store = key_store()?;
+        LogCommand::Key { config } => {
+            let store = key_store(config.as_deref())?;
             let Some(key) = store.existing_public_key()? else {
                 bail!(
                     "no evidence signing key exists yet in {}",
@@ -328,7 +335,7 @@ fn verify(
     let mut source_note = None;
     if keys.is_empty() {
         // Compare with this machine's signing key when it is reachable.
-        match key_store().and_then(|s| Ok((s.existing_public_key()?, s))) {
+        match key_store(db.config.as_deref()).and_then(|s| Ok((s.existing_public_key()?, s))) {
             Ok((Some(key), store)) => {
                 keys.push(key);
                 source_note = Some(format!("the signing key in {}", describe_store(&store)));
@@ -424,6 +431,13 @@ pub(super) fn render_report(report: &VerifyReport, source_note: Option<&str>) ->
             report.elided
         );
     }
+    if report.intents > 0 {
+        let _ = writeln!(
+            s,
+            "  {} write-ahead intent(s), {} without an outcome yet (calls in flight or held; a crash's are closed as interrupted at the next start)",
+            report.intents, report.open_intents
+        );
+    }
     if report.ok && report.unsigned_tail > 0 {
         let _ = writeln!(
             s,
@@ -453,14 +467,45 @@ pub(super) fn read_trusted_key(text: &str) -> anyhow::Result<cordon_evidence::Ve
     cordon_evidence::parse_public_key(&content).with_context(|| format!("--trusted-key {text}"))
 }
 
-/// The key store chosen by `CORDON_SIGNING_KEY` (`keychain` or `file:PATH`) and
-/// `CORDON_KEYCHAIN_SERVICE` (default `cordon`).
-fn key_store() -> anyhow::Result<KeyStore> {
-    let choice = std::env::var("CORDON_SIGNING_KEY").unwrap_or_else(|_| "keychain".to_string());
+/// The config file a log command follows, loaded by the gateway's own loader: `--config`, else
+/// `CORDON_CONFIG` (an explicit file must load), else the default config file if it exists.
+fn config_file(flag: Option<&Path>) -> anyhow::Result<Option<Config>> {
+    let explicit = flag.map(Path::to_path_buf).or_else(|| {
+        std::env::var_os(cordon_gateway::config::CONFIG_ENV)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    });
+    let path = match explicit {
+        Some(path) => path,
+        None => match Config::default_path() {
+            Some(path) if path.exists() => path,
+            _ => return Ok(None),
+        },
+    };
+    Config::load(&path)
+        .map(Some)
+        .with_context(|| format!("cannot use config {}", path.display()))
+}
+
+/// The signing key store: `CORDON_SIGNING_KEY` (`keychain` or `file:PATH`, with
+/// `CORDON_KEYCHAIN_SERVICE`, default `cordon`) when set, else the config's `signing_key` and
+/// `keychain_service` (the key the engine signs with), else the keychain.
+fn key_store(config: Option<&Path>) -> anyhow::Result<KeyStore> {
+    let service =
+        || std::env::var("CORDON_KEYCHAIN_SERVICE").unwrap_or_else(|_| "cordon".to_string());
+    let Ok(choice) = std::env::var("CORDON_SIGNING_KEY") else {
+        return Ok(match config_file(config)? {
+            Some(config) => match config.signing_key {
+                SigningKey::Keychain => KeyStore::Keychain {
+                    service: config.keychain_service,
+                },
+                SigningKey::File(path) => KeyStore::File(path),
+            },
+            None => KeyStore::Keychain { service: service() },
+        });
+    };
     if choice == "keychain" {
-        let service =
-            std::env::var("CORDON_KEYCHAIN_SERVICE").unwrap_or_else(|_| "cordon".to_string());
-        return Ok(KeyStore::Keychain { service });
+        return Ok(KeyStore::Keychain { service: service() });
     }
     match choice.strip_prefix("file:") {
         Some(path) if !path.is_empty() => Ok(KeyStore::File(PathBuf::from(path))),
@@ -476,76 +521,26 @@ fn describe_store(store: &KeyStore) -> String {
     }
 }
 
+/// The database: `--db`, else the `evidence` of the config given by `--config` or
+/// `CORDON_CONFIG`, else `CORDON_EVIDENCE`, else the default config file's, else the default path.
+/// (The engine opens the same one: the config's `evidence`.)
 fn resolve_db(args: &DbArgs) -> anyhow::Result<PathBuf> {
     if let Some(db) = &args.db {
         return Ok(db.clone());
     }
-    if let Some(config) = &args.config
-        && let Some(path) = evidence_path_from_config(config)?
-    {
-        return Ok(path);
+    let explicit = args.config.is_some()
+        || std::env::var_os(cordon_gateway::config::CONFIG_ENV).is_some_and(|v| !v.is_empty());
+    if explicit && let Some(config) = config_file(args.config.as_deref())? {
+        return Ok(config.evidence);
     }
     if let Some(env) = std::env::var_os("CORDON_EVIDENCE").filter(|v| !v.is_empty()) {
         return Ok(PathBuf::from(env));
     }
+    if let Some(config) = config_file(None)? {
+        return Ok(config.evidence);
+    }
     cordon_evidence::default_path()
         .context("no data directory on this system: pass --db or set CORDON_EVIDENCE")
-}
-
-/// Reads the top-level `evidence` key of a config file (a path, relative to the config file's
-/// directory; `~/` expands to the home directory). Interim: the gateway's config parser will
-/// take over. Accepts `evidence: PATH` and `evidence:\n  path: PATH`.
-fn evidence_path_from_config(config: &Path) -> anyhow::Result<Option<PathBuf>> {
-    let text = std::fs::read_to_string(config)
-        .with_context(|| format!("cannot read config {}", config.display()))?;
-    let mut lines = text.lines();
-    let mut value = None;
-    while let Some(line) = lines.next() {
-        let Some(rest) = line.strip_prefix("evidence:") else {
-            continue;
-        };
-        let rest = strip_yaml_scalar(rest);
-        if !rest.is_empty() {
-            value = Some(rest);
-        } else {
-            for nested in lines.by_ref() {
-                if !nested.starts_with([' ', '\t']) && !nested.trim().is_empty() {
-                    break;
-                }
-                if let Some(p) = nested.trim_start().strip_prefix("path:") {
-                    value = Some(strip_yaml_scalar(p));
-                    break;
-                }
-            }
-        }
-        break;
-    }
-    let Some(value) = value.filter(|v| !v.is_empty()) else {
-        return Ok(None);
-    };
-    let path = match value.strip_prefix("~/") {
-        Some(rest) => dirs::home_dir()
-            .context("`~` in the config's evidence path but no home directory")?
-            .join(rest),
-        None => PathBuf::from(&value),
-    };
-    if path.is_absolute() {
-        return Ok(Some(path));
-    }
-    let base = config.parent().unwrap_or_else(|| Path::new("."));
-    Ok(Some(base.join(path)))
-}
-
-fn strip_yaml_scalar(raw: &str) -> String {
-    let raw = raw.trim();
-    if let Some(inner) = raw.strip_prefix('"').and_then(|r| r.split_once('"')) {
-        return inner.0.to_string();
-    }
-    if let Some(inner) = raw.strip_prefix('\'').and_then(|r| r.split_once('\'')) {
-        return inner.0.to_string();
-    }
-    let without_comment = raw.split(" #").next().unwrap_or(raw);
-    without_comment.trim().to_string()
 }
 
 fn open_read_only(args: &DbArgs) -> anyhow::Result<EvidenceLog> {
@@ -657,7 +652,11 @@ fn render_table(records: &[Record]) -> String {
                 truncate(&clean(short_action(&r.action), false), 28),
                 truncate(&clean(r.target.as_deref().unwrap_or("-"), false), 40),
                 r.decision.clone(),
-                r.outcome.as_str().to_string(),
+                match r.phase {
+                    // An intent says what is about to happen; its outcome record follows.
+                    Some(Phase::Intent) => format!("intent:{}", r.outcome),
+                    _ => r.outcome.as_str().to_string(),
+                },
                 truncate(&clean(r.reviewer.as_deref().unwrap_or("-"), false), 24),
                 r.id.clone(),
             ]
@@ -717,6 +716,8 @@ fn render_record(r: &Record) -> anyhow::Result<String> {
         ("reviewer", opt(&r.reviewer)),
         ("approval_channel", opt(&r.approval_channel)),
         ("outcome", r.outcome.as_str().to_string()),
+        ("phase", r.phase.map_or("-", Phase::as_str).to_string()),
+        ("intent_id", opt(&r.intent_id)),
         ("duration_ms", r.duration_ms.to_string()),
         ("error", opt(&r.error)),
         ("prev_hash", r.prev_hash.clone()),
@@ -774,13 +775,20 @@ fn render_session(t: &SessionTrail) -> String {
         "  policy versions: {}",
         clean(&t.policy_versions.join(", "), false)
     );
-    let sections: [(&str, &[TrailEntry]); 6] = [
+    let sections: [(&str, &[TrailEntry]); 7] = [
         ("Files read", &t.files_read),
         ("Files written", &t.files_written),
         ("Commands run", &t.commands),
         ("Pushes", &t.pushes),
         ("Other calls", &t.other),
-        ("Denied, rejected, timed out or failed", &t.denials),
+        (
+            "Denied, rejected, timed out, failed or interrupted",
+            &t.denials,
+        ),
+        (
+            "In flight or held now (intent recorded, no outcome yet)",
+            &t.in_flight,
+        ),
     ];
     for (title, entries) in sections {
         let _ = writeln!(s, "\n{title} ({}):", entries.len());
@@ -857,22 +865,21 @@ mod tests {
     }
 
     #[test]
-    fn config_evidence_key_is_relative_to_the_config() {
+    fn config_evidence_and_key_come_from_the_gateways_loader() {
         let dir = tempfile::tempdir().unwrap();
         let cfg = dir.path().join("cordon.yaml");
-        std::fs::write(&cfg, "listen: x\nevidence: data/ev.db  # here\n").unwrap();
+        std::fs::write(
+            &cfg,
+            "evidence: data/ev.db  # here\nsigning_key: file:keys/k.pem\n",
+        )
+        .unwrap();
+        let config = config_file(Some(&cfg)).unwrap().unwrap();
+        assert_eq!(config.evidence, dir.path().join("data/ev.db"));
         assert_eq!(
-            evidence_path_from_config(&cfg).unwrap(),
-            Some(dir.path().join("data/ev.db"))
+            config.signing_key,
+            SigningKey::File(dir.path().join("keys/k.pem"))
         );
-        std::fs::write(&cfg, "evidence:\n  path: \"/abs/e.db\"\nother: 1\n").unwrap();
-        assert_eq!(
-            evidence_path_from_config(&cfg).unwrap(),
-            Some(PathBuf::from("/abs/e.db"))
-        );
-        std::fs::write(&cfg, "server:\n  evidence: nested-is-not-top-level\n").unwrap();
-        assert_eq!(evidence_path_from_config(&cfg).unwrap(), None);
-        assert!(evidence_path_from_config(&dir.path().join("missing.yaml")).is_err());
+        assert!(config_file(Some(&dir.path().join("missing.yaml"))).is_err());
     }
 
     #[test]

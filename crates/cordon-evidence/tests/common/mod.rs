@@ -104,5 +104,7 @@ pub fn sample(i: u64) -> NewRecord {
         diff: (i % 5 == 1).then(|| format!("--- a\n+++ b\n@@\n+line {i}\n")),
         duration_ms: i,
         error: None,
+        phase: None,
+        intent_id: None,
     }
 }

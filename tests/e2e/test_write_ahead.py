@@ -1,0 +1,297 @@
+"""Write-ahead evidence and evidence faults (issue 15), on the real binary.
+
+A counting upstream (`bin/counting.py`) appends one line per call it performs. The tests compare
+those side effects with the evidence: no side effect without an intent record (written before the
+call is forwarded), no acknowledged call without its outcome record; a full disk refuses calls
+(nothing runs unrecorded), the engine keeps running, reports the fault on its control socket and
+recovers by itself; `kill -9` under load leaves intents that the next start closes as
+`interrupted`, and `cordon log verify` passes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+
+from cordon_e2e import (
+    E2E,
+    POLICIES,
+    POLL_DEADLINE,
+    POLL_INTERVAL,
+    PYTHON,
+    Engine,
+    ServerSpec,
+    run,
+    text_of,
+    wait_for_tools,
+)
+
+COUNTING = E2E / "bin" / "counting.py"
+POLICY = POLICIES / "write-ahead.yaml"
+TOOL = "counting__touch"
+
+
+def counting(effects: Path) -> dict[str, ServerSpec]:
+    return {"counting": ServerSpec(PYTHON, [str(COUNTING)], {"E2E_SIDE_EFFECTS": str(effects)})}
+
+
+def side_effects(effects: Path) -> list[str]:
+    return effects.read_text().split() if effects.exists() else []
+
+
+def ping(engine: Engine) -> dict[str, Any]:
+    """`{"op":"ping"}` on the control socket: the engine's answer, with its evidence health."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(10)
+        s.connect(str(engine.socket))
+        s.sendall(b'{"op":"ping"}\n')
+        data = b""
+        while not data.endswith(b"\n"):
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    return json.loads(data)
+
+
+def records(engine: Engine) -> list[dict[str, Any]]:
+    """Every record with its args (`cordon log export --format jsonl`, the config's database)."""
+    out = engine.cli("log", "export", "--format", "jsonl").stdout
+    return [json.loads(line) for line in out.splitlines() if line.strip()]
+
+
+def by_call(recs: list[dict[str, Any]]) -> tuple[dict[str, dict[str, Any]], set[str]]:
+    """Intents of `touch` calls by the call's id argument, and the intent ids outcomes close."""
+    intents = {
+        r["args"]["id"]: r for r in recs if r.get("phase") == "intent" and r["tool"] == "touch"
+    }
+    closed = {r["intent_id"] for r in recs if r.get("phase") == "outcome"}
+    return intents, closed
+
+
+def verify(engine: Engine) -> dict[str, Any]:
+    proc = engine.cli("log", "verify", "--json", check=False)
+    report = json.loads(proc.stdout)
+    assert proc.returncode == 0 and report["ok"], f"verify failed: {proc.stdout}\n{proc.stderr}"
+    return report
+
+
+async def call(session: Any, call_id: str, pad: str = "") -> tuple[bool, str]:
+    result = await session.call_tool(TOOL, {"id": call_id, "pad": pad})
+    return (not result.is_error, text_of(result))
+
+
+def test_allowed_call_leaves_an_intent_before_and_an_outcome_after(engine_factory: Any, tmp_path: Path) -> None:
+    effects = tmp_path / "effects"
+    engine = engine_factory(servers=(), http=False, policy=POLICY, extra_servers=counting(effects))
+    call_id = uuid.uuid4().hex
+
+    async def go() -> tuple[bool, str]:
+        async with engine.stdio(wait_tools=False) as session:
+            await wait_for_tools(session, {TOOL})
+            return await call(session, call_id)
+
+    ok, text = run(go)
+    assert ok and text == f"done {call_id}", text
+    assert side_effects(effects) == [call_id]
+    recs = [r for r in records(engine) if r["tool"] == "touch"]
+    assert [r.get("phase") for r in recs] == ["intent", "outcome"], recs
+    intent, outcome = recs
+    assert intent["outcome"] == "allowed" and intent["rule_id"] == "allow-touch"
+    assert intent["agent"] == "e2e-stdio" and intent["args"]["id"] == call_id
+    assert outcome["intent_id"] == intent["id"] and outcome["outcome"] == "allowed"
+    assert outcome["seq"] > intent["seq"]
+    report = verify(engine)
+    assert report["intents"] >= 1 and report["open_intents"] == 0
+
+
+def test_kill_9_under_load_no_side_effect_without_intent_no_answer_without_outcome(
+    engine_factory: Any, tmp_path: Path
+) -> None:
+    effects = tmp_path / "effects"
+    engine = engine_factory(servers=(), http=False, policy=POLICY, extra_servers=counting(effects))
+    acknowledged: list[str] = []
+    killed = anyio.Event()
+
+    async def worker(n: int) -> None:
+        with contextlib.suppress(Exception):
+            async with engine.stdio(wait_tools=False) as session:
+                await wait_for_tools(session, {TOOL})
+                while not killed.is_set():
+                    call_id = f"w{n}-{uuid.uuid4().hex}"
+                    with anyio.move_on_after(10):
+                        ok, _ = await call(session, call_id)
+                        if ok:
+                            acknowledged.append(call_id)
+                        continue
+                    return  # no answer after the kill
+
+    async def killer() -> None:
+        deadline = time.monotonic() + 60
+        while len(acknowledged) < 60 and time.monotonic() < deadline:
+            await anyio.sleep(POLL_INTERVAL)
+        assert engine.proc is not None
+        os.kill(engine.proc.pid, signal.SIGKILL)
+        engine.proc.wait(timeout=10)
+        killed.set()
+
+    async def go() -> None:
+        async with anyio.create_task_group() as tg:
+            for n in range(4):
+                tg.start_soon(worker, n)
+            tg.start_soon(killer)
+
+    run(go)
+    assert len(acknowledged) >= 60, f"only {len(acknowledged)} calls answered before the kill"
+    # The engine is dead: read what it left (the CLI opens the database read-only).
+    effected = side_effects(effects)
+    intents, closed = by_call(records(engine))
+    unrecorded = [c for c in effected if c not in intents]
+    assert not unrecorded, f"{len(unrecorded)} side effects without an intent record: {unrecorded[:5]}"
+    unclosed = [c for c in acknowledged if intents.get(c, {}).get("id") not in closed]
+    assert not unclosed, f"{len(unclosed)} answered calls without an outcome record: {unclosed[:5]}"
+    open_before = {r["id"] for r in intents.values()} - closed
+    # The next start closes what the kill left open as `interrupted`, and the chain verifies.
+    engine.start()
+    recs = records(engine)
+    interrupted = {r["intent_id"] for r in recs if r.get("outcome") == "interrupted"}
+    assert interrupted == open_before
+    report = verify(engine)
+    assert report["open_intents"] == 0, report
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 6 MiB tmpfs (the evidence's disk), unmounted afterwards. Needs root (CI runs as root)."""
+    if os.geteuid() != 0 or shutil.which("mount") is None:
+        pytest.skip("mounting a tmpfs needs root")
+    mnt = tmp_path / "disk"
+    mnt.mkdir()
+    proc = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=6m,mode=0700", "tmpfs", str(mnt)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if proc.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {proc.stderr.strip()}")
+    try:
+        yield mnt
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], capture_output=True, check=False)
+
+
+def fill(disk: Path) -> Path:
+    """Fills the disk up to the last byte; returns the filler file."""
+    filler = disk / "filler"
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        for size in (65536, 4096, 1):
+            with contextlib.suppress(OSError):
+                while os.write(fd, b"\0" * size) > 0:
+                    pass
+    finally:
+        os.close(fd)
+    return filler
+
+
+def poll(what: str, check: Any) -> Any:
+    deadline = time.monotonic() + POLL_DEADLINE
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: not within {POLL_DEADLINE}s")
+        time.sleep(POLL_INTERVAL)
+
+
+def test_full_disk_refuses_calls_keeps_running_reports_and_recovers(
+    engine_factory: Any, tmp_path: Path, small_disk: Path
+) -> None:
+    effects = tmp_path / "effects"
+    engine = engine_factory(
+        servers=(),
+        http=False,
+        policy=POLICY,
+        extra_servers=counting(effects),
+        evidence=small_disk / "evidence.db",
+    )
+    refused: list[str] = []
+    answered: list[str] = []
+
+    async def calls(n: int, pad: int) -> None:
+        async with engine.stdio(wait_tools=False) as session:
+            await wait_for_tools(session, {TOOL})
+            for _ in range(n):
+                call_id = uuid.uuid4().hex
+                # Unique padding: every record carries new text the database must store.
+                ok, text = await call(session, call_id, call_id * (pad // 32))
+                if ok:
+                    answered.append(call_id)
+                else:
+                    assert "evidence" in text, text
+                    refused.append(call_id)
+
+    run(calls, 3, 0)
+    assert len(answered) == 3 and ping(engine)["evidence"]["ok"] is True
+    filler = fill(small_disk)
+    run(calls, 20, 48 * 1024)
+    assert refused, "no call was refused on a full disk"
+    assert engine.proc is not None and engine.proc.poll() is None, "the engine died on a full disk"
+    health = ping(engine)["evidence"]
+    assert health["ok"] is False and health["error"] and health["failed_appends"] >= 1, health
+    # Nothing a refused call asked for happened.
+    effected = side_effects(effects)
+    assert not set(refused) & set(effected), "a refused call ran upstream"
+    # The fault clears by itself once the disk has room again.
+    filler.unlink()
+    poll("the evidence health to clear", lambda: ping(engine)["evidence"]["ok"])
+    before = len(answered)
+    run(calls, 3, 0)
+    assert len(answered) == before + 3
+    intents, closed = by_call(records(engine))
+    assert all(c in intents for c in side_effects(effects)), "a side effect without an intent"
+    assert all(intents[c]["id"] in closed for c in answered), "an answered call without outcome"
+    verify(engine)
+
+
+def test_truncated_shm_does_not_crash_the_engine(engine_factory: Any, tmp_path: Path) -> None:
+    """Another process truncating `evidence.db-shm` (or making it unusable) must not kill the engine
+    (it used to with SIGBUS): calls are answered or refused, and the engine stays up."""
+    effects = tmp_path / "effects"
+    engine = engine_factory(servers=(), http=False, policy=POLICY, extra_servers=counting(effects))
+    answered: list[str] = []
+
+    async def calls(n: int) -> None:
+        async with engine.stdio(wait_tools=False) as session:
+            await wait_for_tools(session, {TOOL})
+            for _ in range(n):
+                call_id = uuid.uuid4().hex
+                ok, _ = await call(session, call_id)
+                if ok:
+                    answered.append(call_id)
+
+    run(calls, 2)
+    shm = Path(str(engine.evidence) + "-shm")
+    if shm.exists():
+        os.truncate(shm, 0)
+    run(calls, 5)
+    assert engine.proc is not None and engine.proc.poll() is None, "the engine died"
+    assert ping(engine)["ok"] is True
+    intents, _ = by_call(records(engine))
+    assert all(c in intents for c in side_effects(effects)), "a side effect without an intent"
