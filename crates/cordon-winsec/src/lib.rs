@@ -51,9 +51,14 @@ pub fn sddl_owner(sddl: &str) -> Option<&str> {
 /// by `sid`, a DACL present (a missing, i.e. NULL, DACL admits everyone), at least one ACE, and
 /// every allow ACE for `sid` (deny ACEs only take access away).
 pub fn admits_only(sddl: &str, sid: &str) -> bool {
-    if sddl_owner(sddl) != Some(sid) {
-        return false;
-    }
+    sddl_owner(sddl) == Some(sid) && allows_only(sddl, &[sid])
+}
+
+/// Whether the DACL of `sddl` allows no one but `trusted` (SIDs or SDDL aliases such as `SY`
+/// for SYSTEM and `BA` for the Administrators), whoever owns it: the Windows reading of "no
+/// other user can read this file" (like Unix's 0600, which root still reads). A missing or
+/// empty DACL fails, as in [`admits_only`].
+pub fn allows_only(sddl: &str, trusted: &[&str]) -> bool {
     let Some(dacl_at) = sddl.find("D:") else {
         return false;
     };
@@ -74,7 +79,7 @@ pub fn admits_only(sddl: &str, sid: &str) -> bool {
         };
         aces += 1;
         let allows = kind.starts_with('A') || kind.starts_with("XA") || kind.starts_with("ZA");
-        if allows && *account != sid {
+        if allows && !trusted.contains(account) {
             return false;
         }
     }
@@ -99,6 +104,17 @@ mod tests {
             &format!("O:{ME}D:P(D;;FA;;;WD)(A;;FA;;;{ME})"),
             ME
         ));
+    }
+
+    #[test]
+    fn allows_only_accepts_the_trusted_and_nothing_wider() {
+        let inherited = format!("O:{ME}D:(A;ID;FA;;;{ME})(A;ID;FA;;;SY)(A;ID;FA;;;BA)");
+        assert!(allows_only(&inherited, &[ME, "SY", "BA"]));
+        assert!(!allows_only(&inherited, &[ME]));
+        let users = format!("O:{ME}D:(A;ID;FA;;;{ME})(A;ID;0x1200a9;;;BU)");
+        assert!(!allows_only(&users, &[ME, "SY", "BA"]));
+        assert!(!allows_only(&format!("O:{ME}D:NO_ACCESS_CONTROL"), &[ME]));
+        assert!(!allows_only(&format!("O:{ME}D:P"), &[ME]));
     }
 
     #[test]
