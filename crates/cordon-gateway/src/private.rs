@@ -94,7 +94,10 @@ pub fn check_dir(dir: &Path) -> Result<(), GatewayError> {
             reason: "not a directory".into(),
         });
     }
-    match (cordon_winsec::path_sddl(dir), cordon_winsec::current_user_sid()) {
+    match (
+        cordon_winsec::path_sddl(dir),
+        cordon_winsec::current_user_sid(),
+    ) {
         (Ok(sddl), Ok(me)) if cordon_winsec::admits_only(&sddl, &me) => {}
         (Ok(sddl), Ok(_)) => tracing::warn!(
             "{} admits other users ({sddl}); Cordon restricts the directories it creates to you",

@@ -10,6 +10,7 @@ use std::path::Path;
 use std::ptr::{null, null_mut};
 
 use tokio::net::windows::named_pipe::{NamedPipeServer, ServerOptions};
+use windows_sys::Win32::Foundation::INVALID_HANDLE_VALUE;
 use windows_sys::Win32::Foundation::{CloseHandle, ERROR_SUCCESS, HANDLE, LocalFree};
 use windows_sys::Win32::Security::Authorization::{
     ConvertSecurityDescriptorToStringSecurityDescriptorW, ConvertSidToStringSidW,
@@ -21,14 +22,13 @@ use windows_sys::Win32::Security::{
     OWNER_SECURITY_INFORMATION, PROTECTED_DACL_SECURITY_INFORMATION, PSECURITY_DESCRIPTOR,
     SECURITY_ATTRIBUTES, TOKEN_QUERY, TOKEN_USER, TokenUser,
 };
+use windows_sys::Win32::System::Diagnostics::ToolHelp::{
+    CreateToolhelp32Snapshot, TH32CS_SNAPTHREAD, THREADENTRY32, Thread32First, Thread32Next,
+};
 use windows_sys::Win32::System::JobObjects::{
     AssignProcessToJobObject, CreateJobObjectW, JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE,
     JOBOBJECT_EXTENDED_LIMIT_INFORMATION, JobObjectExtendedLimitInformation,
     SetInformationJobObject, TerminateJobObject,
-};
-use windows_sys::Win32::Foundation::INVALID_HANDLE_VALUE;
-use windows_sys::Win32::System::Diagnostics::ToolHelp::{
-    CreateToolhelp32Snapshot, TH32CS_SNAPTHREAD, THREADENTRY32, Thread32First, Thread32Next,
 };
 use windows_sys::Win32::System::Threading::{
     CREATE_SUSPENDED, GetCurrentProcess, OpenProcessToken, OpenThread, ResumeThread,
@@ -172,9 +172,8 @@ pub fn make_path_private(path: &Path) -> io::Result<()> {
     let mut defaulted = 0;
     let mut dacl: *mut ACL = null_mut();
     // SAFETY: the descriptor is valid; `dacl` points into it and is used while it lives.
-    let ok = unsafe {
-        GetSecurityDescriptorDacl(descriptor.0, &mut present, &mut dacl, &mut defaulted)
-    };
+    let ok =
+        unsafe { GetSecurityDescriptorDacl(descriptor.0, &mut present, &mut dacl, &mut defaulted) };
     if ok == 0 {
         return Err(io::Error::last_os_error());
     }
@@ -279,7 +278,10 @@ impl Job {
         use std::os::windows::process::CommandExt;
         command.creation_flags(CREATE_SUSPENDED);
         let mut child = command.spawn()?;
-        if let Err(e) = self.assign(&child).and_then(|()| resume_threads(child.id())) {
+        if let Err(e) = self
+            .assign(&child)
+            .and_then(|()| resume_threads(child.id()))
+        {
             let _ = child.kill();
             let _ = child.wait();
             return Err(e);

@@ -123,7 +123,10 @@ mod tests {
         // inherited (`ID`).
         assert!(admits_only(&format!("O:{ME}{}", private_path_sddl(ME)), ME));
         assert!(admits_only(&format!("O:{ME}D:P(A;ID;FA;;;{ME})"), ME));
-        assert!(!admits_only(&format!("O:{ME}D:(A;OICIID;FA;;;{ME})(A;OICIID;0x1200a9;;;BU)"), ME));
+        assert!(!admits_only(
+            &format!("O:{ME}D:(A;OICIID;FA;;;{ME})(A;OICIID;0x1200a9;;;BU)"),
+            ME
+        ));
     }
 
     #[test]
