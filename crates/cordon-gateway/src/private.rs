@@ -7,8 +7,9 @@
 //!
 //! On Windows a directory the engine creates gets a protected DACL for the current user alone
 //! (`D:P(A;OICI;FA;;;<you>)`, inherited by every file created inside, the database and its
-//! `-wal`/`-shm` included): the counterpart of 0700/0600. An existing directory whose DACL admits
-//! anyone else is accepted with a warning (as a 0755 one is on Unix): it may be the user's own
+//! `-wal`/`-shm` included): the counterpart of 0700/0600 (SYSTEM and the Administrators, like
+//! root, are not "anyone else"). An existing directory whose DACL admits anyone else is accepted
+//! with a warning (as a 0755 one is on Unix): it may be the user's own
 //! choice, such as a synced folder. The control channel is a named pipe with an explicit
 //! security descriptor (see [`crate::control`]).
 
@@ -98,7 +99,7 @@ pub fn check_dir(dir: &Path) -> Result<(), GatewayError> {
         cordon_winsec::path_sddl(dir),
         cordon_winsec::current_user_sid(),
     ) {
-        (Ok(sddl), Ok(me)) if cordon_winsec::admits_only(&sddl, &me) => {}
+        (Ok(sddl), Ok(me)) if cordon_winsec::private_to(&sddl, &me) => {}
         (Ok(sddl), Ok(_)) => tracing::warn!(
             "{} admits other users ({sddl}); Cordon restricts the directories it creates to you",
             dir.display()
@@ -117,16 +118,17 @@ pub fn check_dir(dir: &Path) -> Result<(), GatewayError> {
     Ok(())
 }
 
-/// The owner and DACL of `path` in SDDL and whether they admit the current user only
-/// (`cordon status` on Windows shows the data directory's).
+/// The owner and DACL of `path` in SDDL and whether they keep other users out (the current
+/// user, SYSTEM and the Administrators only; `cordon status` on Windows shows the data
+/// directory's).
 #[cfg(windows)]
 pub fn path_security(path: &Path) -> Result<(String, bool), GatewayError> {
     let sddl = cordon_winsec::path_sddl(path)
         .map_err(|e| GatewayError::io(format!("cannot read the ACL of {}", path.display()), e))?;
     let me = cordon_winsec::current_user_sid()
         .map_err(|e| GatewayError::io("cannot read the current user's SID".to_owned(), e))?;
-    let only = cordon_winsec::admits_only(&sddl, &me);
-    Ok((sddl, only))
+    let private = cordon_winsec::private_to(&sddl, &me);
+    Ok((sddl, private))
 }
 
 /// Refuses a control socket owned by another user (an impostor engine's) or one whose directory

@@ -54,6 +54,13 @@ pub fn admits_only(sddl: &str, sid: &str) -> bool {
     sddl_owner(sddl) == Some(sid) && allows_only(sddl, &[sid])
 }
 
+/// Whether the file or directory descriptor `sddl` keeps other users out: its DACL allows no
+/// one but `sid`, SYSTEM and the Administrators (who can take any file anyway, as root reads a
+/// 0600 file). The check behind "private" for data directories and key files.
+pub fn private_to(sddl: &str, sid: &str) -> bool {
+    allows_only(sddl, &[sid, "SY", "BA"])
+}
+
 /// Whether the DACL of `sddl` allows no one but `trusted` (SIDs or SDDL aliases such as `SY`
 /// for SYSTEM and `BA` for the Administrators), whoever owns it: the Windows reading of "no
 /// other user can read this file" (like Unix's 0600, which root still reads). A missing or
@@ -115,6 +122,29 @@ mod tests {
         assert!(!allows_only(&users, &[ME, "SY", "BA"]));
         assert!(!allows_only(&format!("O:{ME}D:NO_ACCESS_CONTROL"), &[ME]));
         assert!(!allows_only(&format!("O:{ME}D:P"), &[ME]));
+    }
+
+    #[test]
+    fn private_to_admits_the_user_system_and_administrators_only() {
+        // As Wine reads back a directory made private (it adds SYSTEM).
+        assert!(private_to(
+            &format!("O:{ME}D:(A;OICI;FA;;;SY)(A;OICI;FA;;;{ME})"),
+            ME
+        ));
+        assert!(private_to(&format!("O:{ME}{}", private_path_sddl(ME)), ME));
+        // World-readable (a 0755 directory under Wine), or Users.
+        assert!(!private_to(
+            &format!("O:{ME}D:(A;OICI;FA;;;SY)(A;OICI;FA;;;{ME})(A;OICI;0x1200a9;;;WD)"),
+            ME
+        ));
+        assert!(!private_to(
+            &format!("O:{ME}D:(A;;FA;;;{ME})(A;;0x1200a9;;;BU)"),
+            ME
+        ));
+        assert!(!private_to(
+            &format!("O:{ME}D:(A;;FA;;;S-1-5-21-1-2-3-1001)"),
+            ME
+        ));
     }
 
     #[test]

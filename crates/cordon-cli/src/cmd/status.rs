@@ -17,7 +17,7 @@ use serde_json::Value;
 #[derive(Debug, Args)]
 pub struct StatusArgs {
     /// Print JSON (`running`, `version`, `control`, and on Windows `pipe`, `sddl`, `only_user`,
-    /// `data_sddl`, `data_only_user`).
+    /// `data_sddl`, `data_private`).
     #[arg(long)]
     pub json: bool,
     /// Config file (default: $CORDON_CONFIG, else ~/.config/cordon/config.yaml).
@@ -46,9 +46,9 @@ struct Status {
     /// Windows: the evidence directory's owner and DACL in SDDL.
     #[serde(skip_serializing_if = "Option::is_none")]
     data_sddl: Option<String>,
-    /// Windows: whether that DACL admits the current user only.
+    /// Windows: whether that DACL keeps other users out (you, SYSTEM, Administrators only).
     #[serde(skip_serializing_if = "Option::is_none")]
-    data_only_user: Option<bool>,
+    data_private: Option<bool>,
 }
 
 /// Prints the engine's status; exit 1 when no engine answers (or its channel is not trusted).
@@ -81,9 +81,9 @@ pub fn run(args: StatusArgs) -> anyhow::Result<ExitCode> {
     }
     #[cfg(windows)]
     if let Some(dir) = config.evidence.parent().filter(|d| d.is_dir()) {
-        let (sddl, only) = cordon_gateway::private::path_security(dir)?;
+        let (sddl, private) = cordon_gateway::private::path_security(dir)?;
         status.data_sddl = Some(sddl);
-        status.data_only_user = Some(only);
+        status.data_private = Some(private);
     }
     if args.json {
         println!("{}", serde_json::to_string(&status)?);
@@ -100,10 +100,10 @@ pub fn run(args: StatusArgs) -> anyhow::Result<ExitCode> {
                 if only { "yes" } else { "NO" }
             );
         }
-        if let (Some(sddl), Some(only)) = (&status.data_sddl, status.data_only_user) {
+        if let (Some(sddl), Some(private)) = (&status.data_sddl, status.data_private) {
             println!(
-                "data directory security {sddl}\nadmits only the current user: {}",
-                if only { "yes" } else { "NO" }
+                "data directory security {sddl}\nprivate to you (SYSTEM and Administrators aside): {}",
+                if private { "yes" } else { "NO" }
             );
         }
     } else {
