@@ -22,6 +22,7 @@ fn main() {
     let attributes =
         tauri_build::Attributes::new().app_manifest(tauri_build::AppManifest::new().commands(&[
             "list_pending",
+            "wait_pending",
             "get_approval",
             "approve",
             "deny",

@@ -11,10 +11,8 @@ use cordon_gateway::approvals::{Channel, GrantScope};
 use cordon_gateway::{Config, Engine, GatewayError, PauseState, PendingApproval};
 use serde::Serialize;
 
-/// Longest deny reason kept (it is shown to the agent and stored in the evidence log).
-pub const MAX_REASON_CHARS: usize = 2000;
-/// Longest approval id accepted from the front end (real ids are short ULID-like strings).
-const MAX_ID_CHARS: usize = 128;
+/// Longest deny reason kept (the broker's rule: it is shown to the agent and recorded).
+pub use cordon_gateway::approvals::MAX_REASON_CHARS;
 
 /// Why a desktop command failed. Serialised to the front end as `{kind, message}` so the UI can
 /// react to the kind (e.g. "already decided") and show the message.
@@ -186,6 +184,13 @@ impl Core {
         }
     }
 
+    /// Wakes each time the engine's pending list changes (see
+    /// `ApprovalBroker::subscribe`); Err while the engine is stopped. A restarted engine has a
+    /// new feed: the old one reports closed, and the caller subscribes again.
+    pub fn approval_changes(&self) -> Result<tokio::sync::watch::Receiver<u64>, DesktopError> {
+        self.with(|engine| Ok(engine.pipeline().broker().subscribe()))
+    }
+
     /// The calls waiting for a human, oldest first, as shown to one: every text the agent chose
     /// (names, paths, arguments, diffs) has its control characters, escapes and bidi overrides
     /// made visible ([`PendingApproval::for_display`]).
@@ -274,44 +279,17 @@ impl Core {
     }
 }
 
-/// Refuses ids that no engine would hand out before they reach the engine.
+/// The broker's own input checks, as the desktop's error.
 fn check_id(id: &str) -> Result<&str, DesktopError> {
-    let id = id.trim();
-    if id.is_empty() {
-        return Err(DesktopError::Invalid("empty approval id".to_owned()));
-    }
-    if id.chars().count() > MAX_ID_CHARS
-        || !id
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-    {
-        return Err(DesktopError::Invalid(format!(
-            "malformed approval id `{}`",
-            id.chars().take(40).collect::<String>()
-        )));
-    }
-    Ok(id)
+    cordon_gateway::approvals::check_approval_id(id).map_err(invalid)
 }
 
-/// Trims the reason; empty means none; over-long or control characters are refused.
 fn clean_reason(reason: Option<&str>) -> Result<Option<String>, DesktopError> {
-    let Some(reason) = reason.map(str::trim).filter(|r| !r.is_empty()) else {
-        return Ok(None);
-    };
-    if reason.chars().count() > MAX_REASON_CHARS {
-        return Err(DesktopError::Invalid(format!(
-            "reason longer than {MAX_REASON_CHARS} characters"
-        )));
-    }
-    if reason
-        .chars()
-        .any(|c| c.is_control() && c != '\n' && c != '\t')
-    {
-        return Err(DesktopError::Invalid(
-            "reason contains control characters".to_owned(),
-        ));
-    }
-    Ok(Some(reason.to_owned()))
+    cordon_gateway::approvals::clean_reason(reason).map_err(invalid)
+}
+
+fn invalid(error: GatewayError) -> DesktopError {
+    DesktopError::Invalid(error.to_string())
 }
 
 #[cfg(test)]

@@ -26,8 +26,9 @@ use tauri::{AppHandle, Manager, RunEvent};
 use crate::core::Core;
 use crate::watch::Watch;
 
-/// How often the pending list is polled (the engine has no notification stream yet).
-pub const POLL_INTERVAL: Duration = Duration::from_millis(300);
+/// How often the tray looks at what has no change feed (kill switch, engine restarts); held
+/// calls wake it at once through the broker's feed.
+pub const POLL_INTERVAL: Duration = Duration::from_millis(1000);
 
 const TRAY_ID: &str = "cordon";
 const ICON: &[u8] = include_bytes!("../icons/tray.png");
@@ -158,6 +159,7 @@ pub fn run() -> ExitCode {
         .plugin(updates::plugin())
         .invoke_handler(tauri::generate_handler![
             commands::approvals::list_pending,
+            commands::approvals::wait_pending,
             commands::approvals::get_approval,
             commands::approvals::approve,
             commands::approvals::deny,
@@ -381,33 +383,48 @@ fn quit_on_signal(app: AppHandle) {
     });
 }
 
-/// Polls the engine's pending list; announces new calls and keeps the tray count current.
+/// Follows the engine's pending list: wakes the moment it changes (the broker's feed), announces
+/// new calls and keeps the tray count current. The slow tick only catches what has no feed (the
+/// kill switch toggled by the CLI or a policy edit, an engine restart).
 fn start_polling(app: AppHandle) {
     tauri::async_runtime::spawn(async move {
         let mut watch = Watch::new();
         let mut shown: Option<TrayState> = None;
-        let mut tick = tokio::time::interval(POLL_INTERVAL);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut changes: Option<tokio::sync::watch::Receiver<u64>> = None;
         loop {
-            tick.tick().await;
             let Some(core) = app.try_state::<Core>() else {
                 return;
             };
-            let Ok(pending) = core.pending() else {
-                continue; // stopped or restarting: nothing waits
-            };
-            if let Some(notice) = watch.observe(&pending, Instant::now()) {
-                notify::show(&app, notice);
+            if changes.is_none() {
+                changes = core.approval_changes().ok();
             }
-            // Touch the tray only when its state changes: idle stays idle. (Pausing from the CLI
-            // or a policy edit shows up here too.)
-            let state = TrayState {
-                pending: pending.len(),
-                paused: core.pause_state().map(|s| s.all).unwrap_or(false),
+            if let Some(rx) = changes.as_mut() {
+                rx.borrow_and_update();
+            }
+            if let Ok(pending) = core.pending() {
+                if let Some(notice) = watch.observe(&pending, Instant::now()) {
+                    notify::show(&app, notice);
+                }
+                // Touch the tray only when its state changes: idle stays idle.
+                let state = TrayState {
+                    pending: pending.len(),
+                    paused: core.pause_state().map(|s| s.all).unwrap_or(false),
+                };
+                if shown != Some(state) {
+                    shown = Some(state);
+                    set_tray(&app, state);
+                }
+            }
+            // Stopped or restarting: nothing waits; look again at the next tick.
+            let feed = async {
+                match changes.as_mut() {
+                    Some(rx) => rx.changed().await.is_ok(),
+                    None => std::future::pending().await,
+                }
             };
-            if shown != Some(state) {
-                shown = Some(state);
-                set_tray(&app, state);
+            tokio::select! {
+                alive = feed => if !alive { changes = None },
+                _ = tokio::time::sleep(POLL_INTERVAL) => {}
             }
         }
     });

@@ -156,3 +156,54 @@ def test_every_filesystem_change_is_held(shared_engine: Engine, files: Path, too
     run(scenario)
     assert source.read_text() == BEFORE
     assert not moved.exists() and not created.exists()
+
+
+def test_watch_feed_follows_holds_and_decisions(shared_engine: Engine, files: Path) -> None:
+    """`{"op":"watch"}` on the control socket (what the tray and the approval window follow instead
+    of polling): a line at once, another when a call is held, and another when it is decided
+    anywhere else (here `cordon deny`), so a notification can be withdrawn at once."""
+    import socket as socketlib
+
+    target = files / "watched.txt"
+    target.write_text(BEFORE)
+    sock = socketlib.socket(socketlib.AF_UNIX, socketlib.SOCK_STREAM)
+    sock.settimeout(30)
+    sock.connect(str(shared_engine.socket))
+    sock.sendall(b'{"op":"watch"}\n')
+    feed = sock.makefile("r", encoding="utf-8")
+
+    def next_list() -> list[str]:
+        line = feed.readline()
+        assert line, "the engine closed the watch feed"
+        msg = json.loads(line)
+        assert msg["ok"] is True, msg
+        return [a["id"] for a in msg["approvals"]]
+
+    def until(pred) -> list[str]:  # type: ignore[no-untyped-def]
+        for _ in range(20):
+            ids = next_list()
+            if pred(ids):
+                return ids
+        raise AssertionError("the watch feed never showed the expected list")
+
+    first = next_list()
+
+    async def scenario() -> None:
+        async with shared_engine.stdio() as session, anyio.create_task_group() as tg:
+            call = PendingCall(session, "filesystem__write_file", write_args(target))
+            tg.start_soon(call.run)
+            pending = await wait_for_approval(shared_engine, call, mentions(target))
+            held = await anyio.to_thread.run_sync(lambda: until(lambda ids: pending["id"] in ids))
+            assert pending["id"] not in first
+            assert pending["id"] in held
+            await cli_async(shared_engine.deny, pending["id"], "watched and refused")
+            gone = await anyio.to_thread.run_sync(lambda: until(lambda ids: pending["id"] not in ids))
+            assert pending["id"] not in gone
+            result = await call.outcome()
+            assert result.is_error, result_summary(result)
+
+    try:
+        run(scenario)
+    finally:
+        sock.close()
+    assert target.read_text() == BEFORE

@@ -295,3 +295,51 @@ def test_truncated_shm_does_not_crash_the_engine(engine_factory: Any, tmp_path: 
     assert ping(engine)["ok"] is True
     intents, _ = by_call(records(engine))
     assert all(c in intents for c in side_effects(effects)), "a side effect without an intent"
+
+
+def test_a_process_locking_the_log_refuses_calls_until_it_lets_go(engine_factory: Any, tmp_path: Path) -> None:
+    """Any process of the agent's user can open the evidence database and hold a write lock on it
+    (here: Python's sqlite3 with `BEGIN EXCLUSIVE`, as an agent's script would). While it does, no
+    call may run unrecorded: every call is refused with the evidence fault, nothing reaches the
+    upstream, the engine stays up and says so; once the lock is released, calls pass again and the
+    chain verifies."""
+    import sqlite3
+
+    effects = tmp_path / "effects"
+    engine = engine_factory(servers=(), http=False, policy=POLICY, extra_servers=counting(effects))
+    refused: list[str] = []
+    answered: list[str] = []
+
+    async def calls(n: int) -> None:
+        async with engine.stdio(wait_tools=False) as session:
+            await wait_for_tools(session, {TOOL})
+            for _ in range(n):
+                call_id = uuid.uuid4().hex
+                ok, text = await call(session, call_id)
+                if ok:
+                    answered.append(call_id)
+                else:
+                    assert "evidence" in text, text
+                    refused.append(call_id)
+
+    run(calls, 2)
+    assert len(answered) == 2
+    locker = sqlite3.connect(str(engine.evidence), timeout=30, isolation_level=None)
+    try:
+        locker.execute("BEGIN EXCLUSIVE")
+        run(calls, 3)
+        assert len(refused) == 3, f"calls passed while the log was locked: {answered[2:]}"
+        assert engine.proc is not None and engine.proc.poll() is None, "the engine died"
+        health = ping(engine)["evidence"]
+        assert health["ok"] is False and health["error"], health
+        assert not set(refused) & set(side_effects(effects)), "a refused call ran upstream"
+    finally:
+        locker.execute("ROLLBACK")
+        locker.close()
+    poll("the evidence health to clear", lambda: ping(engine)["evidence"]["ok"])
+    run(calls, 2)
+    assert len(answered) == 4, f"calls still refused after the lock was released: {refused[3:]}"
+    intents, closed = by_call(records(engine))
+    assert all(c in intents for c in side_effects(effects)), "a side effect without an intent"
+    assert all(intents[c]["id"] in closed for c in answered), "an answered call without outcome"
+    verify(engine)

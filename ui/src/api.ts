@@ -12,6 +12,7 @@ import type {
   Exported,
   ExportFormat,
   PendingApproval,
+  PendingFeed,
   PolicyDoc,
   PolicyEvent,
   Replay,
@@ -27,6 +28,8 @@ import type {
 
 // Approval window.
 export const listPending = (): Promise<PendingApproval[]> => invoke("list_pending");
+/** Answers at once when the list's generation is not `seen`, else when it changes (or ~10 s pass). */
+export const waitPending = (seen: number | null): Promise<PendingFeed> => invoke("wait_pending", { seen });
 export const getApproval = (id: string): Promise<PendingApproval> => invoke("get_approval", { id });
 export const approve = (id: string, session: boolean): Promise<Decided> => invoke("approve", { id, session });
 export const deny = (id: string, reason: string | null): Promise<Decided> => invoke("deny", { id, reason });

@@ -40,11 +40,31 @@ let listed = "";
 
 async function refresh(): Promise<void> {
   try {
-    pending = await api.listPending();
+    show(await api.listPending());
   } catch (e) {
     status(errorMessage(e), "error");
-    return;
   }
+}
+
+/** Follows the engine's pending list: each answer comes back the moment the list changes (a call
+ * held, or decided anywhere), so a call decided elsewhere leaves this window at once. */
+async function follow(): Promise<void> {
+  let seen: number | null = null;
+  for (;;) {
+    try {
+      const feed = await api.waitPending(seen);
+      seen = feed.generation;
+      show(feed.approvals);
+    } catch (e) {
+      status(errorMessage(e), "error");
+      seen = null;
+      await new Promise((resolve) => setTimeout(resolve, REFRESH_MS));
+    }
+  }
+}
+
+function show(list: PendingApproval[]): void {
+  pending = list;
   if (!current()) selected = pending[0]?.id ?? null;
   // Touch the DOM only when something changed: an idle open window must stay idle.
   const key = listKey(pending.map((p) => p.id), selected);
@@ -194,8 +214,9 @@ function init(): void {
     selected = decodeURIComponent(location.hash.slice(1)) || selected;
     void refresh();
   });
-  void refresh();
-  setInterval(() => void refresh(), REFRESH_MS);
+  void follow();
+  // The countdown needs no engine: it ticks locally.
+  setInterval(() => renderDetail(), REFRESH_MS);
 }
 
 init();

@@ -26,6 +26,12 @@ export interface DesktopError {
 }
 
 /** What a decision did. */
+/** The approval window's feed: the list, and its generation to wait on (`wait_pending`). */
+export interface PendingFeed {
+  generation: number;
+  approvals: PendingApproval[];
+}
+
 export interface Decided {
   id: string;
   decision: "approved" | "denied";

@@ -1,18 +1,15 @@
 //! The evidence viewer: paged, filtered queries with a total count, one record, distinct agents,
 //! activity over time, verification and exports.
 //!
-//! Records, verification and exports go through cordon-evidence's API. The page query, the
-//! total count, text search, distinct agents and activity buckets need SQL that crate does not
-//! expose: they run here on a separate READ-ONLY SQLite connection (`SQLITE_OPEN_READ_ONLY` and
-//! `PRAGMA query_only`), which can never write to the log.
+//! Everything goes through cordon-evidence's API: records, verification and exports through the
+//! engine's log, the pages, agents and activity through its read-only [`Browser`] (this crate
+//! runs no SQL of its own). What is here: checking the window's input, and shaping answers.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
+use cordon_evidence::browse::Browser;
 use cordon_evidence::{EvidenceLog, ExportFormat, Filter, Outcome, Record, TrustSource};
-use rusqlite::types::Value as SqlValue;
-use rusqlite::{Connection, OpenFlags};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -28,8 +25,6 @@ pub const DEFAULT_PAGE: usize = 100;
 const MAX_FILTER: usize = 256;
 /// Most (bucket, agent) rows one activity query returns.
 const MAX_BUCKETS: usize = 100_000;
-/// How long a read waits for a writer's lock.
-const BUSY: Duration = Duration::from_secs(10);
 
 fn default_limit() -> usize {
     DEFAULT_PAGE
@@ -83,51 +78,11 @@ impl Default for EvidenceQuery {
     }
 }
 
-/// One table row (the full record is fetched on demand).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RecordRow {
-    /// ULID.
-    pub id: String,
-    /// Position in the chain.
-    pub seq: u64,
-    /// When (RFC 3339 UTC).
-    pub timestamp: String,
-    /// The agent.
-    pub agent: String,
-    /// The session.
-    pub session_id: String,
-    /// The upstream server.
-    pub server: String,
-    /// The tool.
-    pub tool: String,
-    /// The topic.
-    pub action: String,
-    /// The target.
-    pub target: Option<String>,
-    /// The policy decision.
-    pub decision: String,
-    /// How the call ended.
-    pub outcome: String,
-    /// The rule that won.
-    pub rule_id: Option<String>,
-    /// Who approved or rejected.
-    pub reviewer: Option<String>,
-    /// Duration of the call.
-    pub duration_ms: u64,
-    /// A reviewed diff is attached.
-    pub has_diff: bool,
-}
+/// One table row (the evidence crate's shape, shared with the window).
+pub use cordon_evidence::browse::RecordRow;
 
 /// One page of results.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct EvidencePage {
-    /// Records matching the filters (all pages).
-    pub total: u64,
-    /// This page, newest first.
-    pub records: Vec<RecordRow>,
-    /// Cursor of the next page (None: this is the last page).
-    pub next_before_seq: Option<u64>,
-}
+pub use cordon_evidence::browse::Page as EvidencePage;
 
 /// Calls of one agent in one time bucket, by how they ended.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -273,46 +228,6 @@ impl std::fmt::Debug for Evidence {
     }
 }
 
-/// A WHERE clause with numbered parameters.
-#[derive(Default)]
-struct Where {
-    clauses: Vec<String>,
-    params: Vec<SqlValue>,
-}
-
-impl Where {
-    /// Adds a clause whose `?` marks are numbered after the existing parameters.
-    fn push(&mut self, clause: &str, values: Vec<SqlValue>) {
-        let mut numbered = String::new();
-        let mut n = self.params.len();
-        for c in clause.chars() {
-            numbered.push(c);
-            if c == '?' {
-                n += 1;
-                numbered.push_str(&n.to_string());
-            }
-        }
-        self.params.extend(values);
-        self.clauses.push(numbered);
-    }
-
-    fn sql(&self) -> String {
-        if self.clauses.is_empty() {
-            String::new()
-        } else {
-            format!(" WHERE {}", self.clauses.join(" AND "))
-        }
-    }
-}
-
-fn sql_error(error: rusqlite::Error) -> AdminError {
-    AdminError::io_other("evidence database (read-only query)", error)
-}
-
-fn to_u64(n: i64) -> u64 {
-    u64::try_from(n).unwrap_or(0)
-}
-
 impl Evidence {
     /// The viewer over `log` (the running engine's).
     pub fn new(log: std::sync::Arc<EvidenceLog>) -> Evidence {
@@ -326,69 +241,9 @@ impl Evidence {
         })
     }
 
-    /// A read-only connection: this module never writes the log.
-    fn read_only(&self) -> Result<Connection, AdminError> {
-        let path = self.path()?;
-        let conn = Connection::open_with_flags(
-            &path,
-            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )
-        .map_err(sql_error)?;
-        conn.busy_timeout(BUSY).map_err(sql_error)?;
-        conn.pragma_update(None, "query_only", true)
-            .map_err(sql_error)?;
-        Ok(conn)
-    }
-
-    /// The WHERE clause of `q` (None: the action pattern matches no stored topic).
-    fn conditions(conn: &Connection, q: &Checked) -> Result<Option<Where>, AdminError> {
-        let mut w = Where::default();
-        if let Some(agent) = &q.agent {
-            w.push("agent = ?", vec![SqlValue::Text(agent.clone())]);
-        }
-        if let Some(decision) = &q.decision {
-            w.push("decision = ?", vec![SqlValue::Text(decision.clone())]);
-        }
-        if let Some(outcome) = q.outcome {
-            w.push(
-                "outcome = ?",
-                vec![SqlValue::Text(outcome.as_str().to_owned())],
-            );
-        }
-        for (op, bound) in [(">=", q.since), ("<", q.until)] {
-            if let Some(t) = bound {
-                let text = cordon_evidence::format_timestamp(t)?;
-                w.push(&format!("timestamp {op} ?"), vec![SqlValue::Text(text)]);
-            }
-        }
-        if let Some(text) = &q.text {
-            let v = || SqlValue::Text(text.clone());
-            w.push(
-                "(instr(lower(tool), ?) > 0 OR instr(lower(coalesce(target, '')), ?) > 0 \
-                 OR instr(lower(reason), ?) > 0)",
-                vec![v(), v(), v()],
-            );
-        }
-        if let Some(pattern) = &q.action {
-            let mut stmt = conn
-                .prepare("SELECT DISTINCT action FROM records")
-                .map_err(sql_error)?;
-            let actions: Vec<String> = stmt
-                .query_map([], |r| r.get::<_, String>(0))
-                .map_err(sql_error)?
-                .filter_map(Result::ok)
-                .filter(|a| cordon_evidence::action_matches(pattern, a))
-                .collect();
-            if actions.is_empty() {
-                return Ok(None);
-            }
-            let marks = vec!["?"; actions.len()].join(", ");
-            w.push(
-                &format!("action IN ({marks})"),
-                actions.into_iter().map(SqlValue::Text).collect(),
-            );
-        }
-        Ok(Some(w))
+    /// The log's read-only browser (never writes, never waits on the engine's writer).
+    fn browser(&self) -> Result<Browser, AdminError> {
+        Ok(Browser::open(&self.path()?)?)
     }
 
     /// One page of records matching the filters, newest first, with the total count.
@@ -398,68 +253,13 @@ impl Evidence {
                 "limit must be 1 to {MAX_PAGE}"
             )));
         }
-        let checked = query.check()?;
-        let conn = self.read_only()?;
-        let Some(mut w) = Self::conditions(&conn, &checked)? else {
-            return Ok(EvidencePage {
-                total: 0,
-                records: Vec::new(),
-                next_before_seq: None,
-            });
+        let filter = Filter {
+            text: query.check()?.text,
+            after_seq: query.before_seq,
+            oldest_first: false,
+            ..query.filter()?
         };
-        let total: i64 = conn
-            .query_row(
-                &format!("SELECT count(*) FROM records{}", w.sql()),
-                rusqlite::params_from_iter(w.params.iter()),
-                |r| r.get(0),
-            )
-            .map_err(sql_error)?;
-        if let Some(before) = query.before_seq {
-            let before = i64::try_from(before).unwrap_or(i64::MAX);
-            w.push("seq < ?", vec![SqlValue::Integer(before)]);
-        }
-        let sql = format!(
-            "SELECT seq, id, timestamp, agent, session_id, server, tool, action, target, decision, \
-             outcome, rule_id, reviewer, duration_ms, diff_sha256 IS NOT NULL FROM records{} \
-             ORDER BY seq DESC LIMIT {}",
-            w.sql(),
-            query.limit + 1
-        );
-        let mut stmt = conn.prepare(&sql).map_err(sql_error)?;
-        let mut records: Vec<RecordRow> = stmt
-            .query_map(rusqlite::params_from_iter(w.params.iter()), |r| {
-                Ok(RecordRow {
-                    seq: to_u64(r.get(0)?),
-                    id: r.get(1)?,
-                    timestamp: r.get(2)?,
-                    agent: r.get(3)?,
-                    session_id: r.get(4)?,
-                    server: r.get(5)?,
-                    tool: r.get(6)?,
-                    action: r.get(7)?,
-                    target: r.get(8)?,
-                    decision: r.get(9)?,
-                    outcome: r.get(10)?,
-                    rule_id: r.get(11)?,
-                    reviewer: r.get(12)?,
-                    duration_ms: to_u64(r.get(13)?),
-                    has_diff: r.get(14)?,
-                })
-            })
-            .map_err(sql_error)?
-            .collect::<Result<_, _>>()
-            .map_err(sql_error)?;
-        let next_before_seq = if records.len() > query.limit {
-            records.truncate(query.limit);
-            records.last().map(|r| r.seq)
-        } else {
-            None
-        };
-        Ok(EvidencePage {
-            total: to_u64(total),
-            records,
-            next_before_seq,
-        })
+        Ok(self.browser()?.page(&filter, query.limit)?)
     }
 
     /// One full record (args, diff, hashes) by id or unique id prefix (at least 6 characters).
@@ -478,16 +278,7 @@ impl Evidence {
 
     /// Every agent that has a record, for the filter's list.
     pub fn agents(&self) -> Result<Vec<String>, AdminError> {
-        let conn = self.read_only()?;
-        let mut stmt = conn
-            .prepare("SELECT DISTINCT agent FROM records ORDER BY agent")
-            .map_err(sql_error)?;
-        let agents = stmt
-            .query_map([], |r| r.get(0))
-            .map_err(sql_error)?
-            .collect::<Result<_, _>>()
-            .map_err(sql_error)?;
-        Ok(agents)
+        Ok(self.browser()?.agents()?)
     }
 
     /// Calls per agent per time bucket since `since`, by how they ended.
@@ -502,32 +293,17 @@ impl Evidence {
             ));
         }
         let since = parse_time("since", &since.map(str::to_owned))?;
-        let conn = self.read_only()?;
-        let bucket = i64::try_from(bucket_secs).unwrap_or(i64::MAX);
-        let mut params = vec![SqlValue::Integer(bucket)];
-        // A call that ran has an intent and an outcome: count it once, by the record that
-        // closes it (intents still open are in flight, not yet an outcome).
-        let mut sql = "SELECT (unixepoch(timestamp) / ?1) * ?1 AS b, agent, outcome, count(*) \
-                       FROM records WHERE phase IS NOT 'intent'"
-            .to_owned();
-        if let Some(t) = since {
-            sql.push_str(" AND timestamp >= ?2");
-            params.push(SqlValue::Text(cordon_evidence::format_timestamp(t)?));
-        }
-        sql.push_str(&format!(
-            " GROUP BY b, agent, outcome ORDER BY b, agent LIMIT {}",
-            MAX_BUCKETS * 6 + 1
-        ));
-        let mut stmt = conn.prepare(&sql).map_err(sql_error)?;
-        let rows: Vec<(Option<i64>, String, String, i64)> = stmt
-            .query_map(rusqlite::params_from_iter(params.iter()), |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
-            })
-            .map_err(sql_error)?
-            .collect::<Result<_, _>>()
-            .map_err(sql_error)?;
+        let rows = self
+            .browser()?
+            .activity(since, bucket_secs, MAX_BUCKETS * 6)?;
         let mut buckets: BTreeMap<(i64, String), ActivityBucket> = BTreeMap::new();
-        for (start, agent, outcome, count) in rows {
+        for cordon_evidence::browse::ActivityRow {
+            start,
+            agent,
+            outcome,
+            count,
+        } in rows
+        {
             // A timestamp SQLite cannot read has no bucket; it still counts in queries.
             let Some(start) = start else { continue };
             let entry = buckets
@@ -543,7 +319,7 @@ impl Evidence {
                     denied: 0,
                     other: 0,
                 });
-            let n = to_u64(count);
+            let n = count;
             match Outcome::parse(&outcome) {
                 Some(Outcome::Allowed) => entry.allowed += n,
                 Some(Outcome::Approved) => entry.approved += n,

@@ -23,6 +23,8 @@ pub struct Filter {
     pub decision: Option<String>,
     /// Exact outcome.
     pub outcome: Option<Outcome>,
+    /// Case-insensitive substring of the tool, the target or the reason (a viewer's search box).
+    pub text: Option<String>,
     /// Records written at or after this time.
     pub since: Option<OffsetDateTime>,
     /// Records written strictly before this time.

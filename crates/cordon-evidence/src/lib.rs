@@ -73,6 +73,7 @@
 //!   elsewhere to anchor history.
 //! - Secrets: the caller redacts args before appending; this crate stores what it is given.
 
+pub mod browse;
 mod error;
 mod export;
 mod filter;

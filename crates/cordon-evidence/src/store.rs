@@ -218,11 +218,11 @@ fn migrate(conn: &mut Connection) -> Result<(), EvidenceError> {
     Ok(())
 }
 
-fn to_i64(n: u64) -> Result<i64, EvidenceError> {
+pub(crate) fn to_i64(n: u64) -> Result<i64, EvidenceError> {
     i64::try_from(n).map_err(|_| EvidenceError::InvalidRecord(format!("{n} is out of range")))
 }
 
-fn to_u64(n: i64) -> Result<u64, EvidenceError> {
+pub(crate) fn to_u64(n: i64) -> Result<u64, EvidenceError> {
     u64::try_from(n).map_err(|_| EvidenceError::Corrupt(format!("negative number {n}")))
 }
 
@@ -870,6 +870,24 @@ impl EvidenceLog {
         Ok(())
     }
 
+    /// Whether the log can be written now, found out quickly: a durable write that waits at
+    /// most `patience` for another process's lock (instead of the usual 30 s). The recorder asks
+    /// this while faulted, so calls are refused at once rather than each waiting out the lock.
+    pub fn probe(&self, patience: Duration) -> Result<(), EvidenceError> {
+        let conn = self.lock()?;
+        conn.busy_timeout(patience)?;
+        let written = conn
+            .execute(
+                "INSERT INTO engine_state (key, value, updated_at) VALUES ('health_probe', 'ok', ?1) \
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value, \
+                 updated_at = excluded.updated_at",
+                rusqlite::params![now_timestamp()?],
+            )
+            .map(|_| ());
+        conn.busy_timeout(BUSY_TIMEOUT)?;
+        Ok(written?)
+    }
+
     /// The sources recorded for a policy version.
     pub fn policy_snapshot(
         &self,
@@ -1177,18 +1195,19 @@ fn matching_actions(conn: &Connection, pattern: &str) -> Result<Vec<String>, Evi
     Ok(out)
 }
 
-/// Streams the records matching `filter` to `f` until it returns `false` or `limit` is reached.
-pub(crate) fn for_each_record(
-    conn: &Connection,
-    filter: &Filter,
-    mut f: impl FnMut(Record) -> Result<bool, EvidenceError>,
-) -> Result<(), EvidenceError> {
-    let mut clauses: Vec<String> = Vec::new();
-    let mut params: Vec<SqlValue> = Vec::new();
-    // Each `?` in a clause becomes `?N`, numbered across all clauses.
-    let mut push = |clause: &str, values: Vec<SqlValue>| {
+/// A WHERE clause with `?N` parameters, built from a [`Filter`]: the one translation of the
+/// filter into SQL (queries, exports, the viewers' pages and counts).
+#[derive(Default)]
+pub(crate) struct Where {
+    clauses: Vec<String>,
+    pub(crate) params: Vec<SqlValue>,
+}
+
+impl Where {
+    /// Adds a clause whose `?` marks are numbered after the existing parameters.
+    pub(crate) fn push(&mut self, clause: &str, values: Vec<SqlValue>) {
         let mut numbered = String::with_capacity(clause.len() + 4);
-        let mut n = params.len();
+        let mut n = self.params.len();
         for c in clause.chars() {
             numbered.push(c);
             if c == '?' {
@@ -1196,80 +1215,112 @@ pub(crate) fn for_each_record(
                 numbered.push_str(&n.to_string());
             }
         }
-        params.extend(values);
-        clauses.push(numbered);
-    };
-    if let Some(agent) = &filter.agent {
-        push("r.agent = ?", vec![SqlValue::Text(agent.clone())]);
+        self.params.extend(values);
+        self.clauses.push(numbered);
     }
-    if let Some(session) = &filter.session {
-        push("r.session_id = ?", vec![SqlValue::Text(session.clone())]);
-    }
-    if let Some(decision) = &filter.decision {
-        push("r.decision = ?", vec![SqlValue::Text(decision.clone())]);
-    }
-    if let Some(outcome) = filter.outcome {
-        push(
-            "r.outcome = ?",
-            vec![SqlValue::Text(outcome.as_str().into())],
-        );
-    }
-    // A range that matches many rows is better served by walking seq order and testing each
-    // row (`+col` hides the index from the planner) than by collecting and sorting them all.
-    let time_bounds: Vec<(&str, SqlValue)> = [
-        filter.since.map(|t| (">=", t)),
-        filter.until.map(|t| ("<", t)),
-    ]
-    .into_iter()
-    .flatten()
-    .map(|(op, t)| Ok((op, SqlValue::Text(format_timestamp(t)?))))
-    .collect::<Result<_, EvidenceError>>()?;
-    if !time_bounds.is_empty() {
-        let test = time_bounds
-            .iter()
-            .map(|(op, _)| format!("timestamp {op} ?"))
-            .collect::<Vec<_>>()
-            .join(" AND ");
-        let values: Vec<SqlValue> = time_bounds.iter().map(|(_, v)| v.clone()).collect();
-        let plus = if dense(conn, &test, &values)? {
-            "+"
+
+    /// ` WHERE …`, or nothing.
+    pub(crate) fn sql(&self) -> String {
+        if self.clauses.is_empty() {
+            String::new()
         } else {
-            ""
-        };
-        let clause = time_bounds
-            .iter()
-            .map(|(op, _)| format!("{plus}r.timestamp {op} ?"))
-            .collect::<Vec<_>>()
-            .join(" AND ");
-        push(&clause, values);
-    }
-    if let Some(after) = filter.after_seq {
-        let op = if filter.oldest_first { ">" } else { "<" };
-        push(
-            &format!("r.seq {op} ?"),
-            vec![SqlValue::Integer(to_i64(after)?)],
-        );
-    }
-    if let Some(pattern) = &filter.action {
-        // The distinct topics are few: resolve the pattern to an exact list first.
-        let actions = matching_actions(conn, pattern)?;
-        if actions.is_empty() {
-            return Ok(());
+            format!(" WHERE {}", self.clauses.join(" AND "))
         }
-        let marks = vec!["?"; actions.len()].join(", ");
-        let values: Vec<SqlValue> = actions.into_iter().map(SqlValue::Text).collect();
-        let plus = if dense(conn, &format!("action IN ({marks})"), &values)? {
-            "+"
-        } else {
-            ""
-        };
-        push(&format!("{plus}r.action IN ({marks})"), values);
     }
+
+    /// The conditions of `filter` on `records r` (None: its action pattern matches no stored
+    /// topic, so nothing matches).
+    pub(crate) fn of(conn: &Connection, filter: &Filter) -> Result<Option<Where>, EvidenceError> {
+        let mut w = Where::default();
+        if let Some(agent) = &filter.agent {
+            w.push("r.agent = ?", vec![SqlValue::Text(agent.clone())]);
+        }
+        if let Some(session) = &filter.session {
+            w.push("r.session_id = ?", vec![SqlValue::Text(session.clone())]);
+        }
+        if let Some(decision) = &filter.decision {
+            w.push("r.decision = ?", vec![SqlValue::Text(decision.clone())]);
+        }
+        if let Some(outcome) = filter.outcome {
+            w.push(
+                "r.outcome = ?",
+                vec![SqlValue::Text(outcome.as_str().into())],
+            );
+        }
+        if let Some(text) = &filter.text {
+            let v = || SqlValue::Text(text.to_lowercase());
+            w.push(
+                "(instr(lower(r.tool), ?) > 0 OR instr(lower(coalesce(r.target, '')), ?) > 0 \
+                 OR instr(lower(r.reason), ?) > 0)",
+                vec![v(), v(), v()],
+            );
+        }
+        // A range that matches many rows is better served by walking seq order and testing each
+        // row (`+col` hides the index from the planner) than by collecting and sorting them all.
+        let time_bounds: Vec<(&str, SqlValue)> = [
+            filter.since.map(|t| (">=", t)),
+            filter.until.map(|t| ("<", t)),
+        ]
+        .into_iter()
+        .flatten()
+        .map(|(op, t)| Ok((op, SqlValue::Text(format_timestamp(t)?))))
+        .collect::<Result<_, EvidenceError>>()?;
+        if !time_bounds.is_empty() {
+            let test = time_bounds
+                .iter()
+                .map(|(op, _)| format!("timestamp {op} ?"))
+                .collect::<Vec<_>>()
+                .join(" AND ");
+            let values: Vec<SqlValue> = time_bounds.iter().map(|(_, v)| v.clone()).collect();
+            let plus = if dense(conn, &test, &values)? {
+                "+"
+            } else {
+                ""
+            };
+            let clause = time_bounds
+                .iter()
+                .map(|(op, _)| format!("{plus}r.timestamp {op} ?"))
+                .collect::<Vec<_>>()
+                .join(" AND ");
+            w.push(&clause, values);
+        }
+        if let Some(after) = filter.after_seq {
+            let op = if filter.oldest_first { ">" } else { "<" };
+            w.push(
+                &format!("r.seq {op} ?"),
+                vec![SqlValue::Integer(to_i64(after)?)],
+            );
+        }
+        if let Some(pattern) = &filter.action {
+            // The distinct topics are few: resolve the pattern to an exact list first.
+            let actions = matching_actions(conn, pattern)?;
+            if actions.is_empty() {
+                return Ok(None);
+            }
+            let marks = vec!["?"; actions.len()].join(", ");
+            let values: Vec<SqlValue> = actions.into_iter().map(SqlValue::Text).collect();
+            let plus = if dense(conn, &format!("action IN ({marks})"), &values)? {
+                "+"
+            } else {
+                ""
+            };
+            w.push(&format!("{plus}r.action IN ({marks})"), values);
+        }
+        Ok(Some(w))
+    }
+}
+
+/// Streams the records matching `filter` to `f` until it returns `false` or `limit` is reached.
+pub(crate) fn for_each_record(
+    conn: &Connection,
+    filter: &Filter,
+    mut f: impl FnMut(Record) -> Result<bool, EvidenceError>,
+) -> Result<(), EvidenceError> {
+    let Some(w) = Where::of(conn, filter)? else {
+        return Ok(());
+    };
     let mut sql = RAW_SELECT.to_string();
-    if !clauses.is_empty() {
-        sql.push_str(" WHERE ");
-        sql.push_str(&clauses.join(" AND "));
-    }
+    sql.push_str(&w.sql());
     sql.push_str(if filter.oldest_first {
         " ORDER BY r.seq ASC"
     } else {
@@ -1279,7 +1330,7 @@ pub(crate) fn for_each_record(
         sql.push_str(&format!(" LIMIT {limit}"));
     }
     let mut stmt = conn.prepare(&sql)?;
-    let mut rows = stmt.query(rusqlite::params_from_iter(params))?;
+    let mut rows = stmt.query(rusqlite::params_from_iter(w.params))?;
     while let Some(row) = rows.next()? {
         if !f(RawRecord::from_row(row)?.into_record()?)? {
             break;

@@ -468,7 +468,13 @@ struct Grant {
     covers: Covers,
     reviewer: String,
     channel: Channel,
+    /// Grants die with their session, and at the latest [`SESSION_GRANT_LIFETIME`] after they
+    /// were given: hook sessions have no reliable end (an agent may never say it stopped).
+    given: Instant,
 }
+
+/// Longest life of a session grant, whatever its session does.
+pub const SESSION_GRANT_LIFETIME: Duration = Duration::from_secs(8 * 60 * 60);
 
 /// A one-time code and the wrong attempts made against it.
 struct Code {
@@ -501,6 +507,9 @@ pub struct ApprovalBroker {
     timeout: Duration,
     state: Mutex<State>,
     announcer: Mutex<Option<Announcer>>,
+    /// Bumped whenever the pending list changes (a call held, decided, timed out, withdrawn):
+    /// the tray, the approval window and `watch` clients wake on it instead of polling.
+    changes: tokio::sync::watch::Sender<u64>,
 }
 
 /// A held call's side of the broker: wait on it for the decision.
@@ -525,6 +534,7 @@ impl Ticket {
             Err(_) => {
                 // Remove first; if a decision raced the clock, it is already in the channel.
                 let removed = broker.lock().pending.remove(&self.id).is_some();
+                broker.changed();
                 if removed {
                     ApprovalDecision::TimedOut {
                         after: self.timeout,
@@ -546,7 +556,19 @@ impl ApprovalBroker {
             timeout,
             state: Mutex::new(State::default()),
             announcer: Mutex::new(None),
+            changes: tokio::sync::watch::Sender::new(0),
         }
+    }
+
+    /// A receiver that wakes each time the pending list changes (its value is a counter; read
+    /// [`ApprovalBroker::pending`] for the list). Every subscriber sees the latest change: a
+    /// slow one skips intermediate states, never the last.
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.changes.subscribe()
+    }
+
+    fn changed(&self) {
+        self.changes.send_modify(|n| *n = n.wrapping_add(1));
     }
 
     /// Sets where codes are shown to the human (see [`Announcer`]). Without one, codes exist
@@ -652,6 +674,7 @@ impl ApprovalBroker {
             },
         );
         drop(state);
+        self.changed();
         self.announce(&Announcement::Held {
             approval: Box::new(info.clone()),
             code,
@@ -668,7 +691,10 @@ impl ApprovalBroker {
 
     /// Drops a held call that no longer waits (its agent went away).
     pub fn forget(&self, id: &str) {
-        self.lock().pending.remove(id);
+        let removed = self.lock().pending.remove(id).is_some();
+        if removed {
+            self.changed();
+        }
     }
 
     /// The calls waiting now, oldest first.
@@ -700,13 +726,17 @@ impl ApprovalBroker {
         reviewer: &str,
         channel: Channel,
     ) -> Result<PendingApproval, GatewayError> {
+        let id = check_approval_id(id)?;
         let mut state = self.lock();
         let covers = match state.pending.get(id) {
             Some(entry) => covers_for(&entry.info, scope)?,
             None => return Err(GatewayError::UnknownApproval(id.to_owned())),
         };
         let entry = take_live(&mut state, id)?;
-        release(&mut state, entry, covers, reviewer, channel)
+        let released = release(&mut state, entry, covers, reviewer, channel);
+        drop(state);
+        self.changed();
+        released
     }
 
     /// Approves a held call from the control socket: only with its one-time code. A wrong code
@@ -719,6 +749,7 @@ impl ApprovalBroker {
         scope: &GrantScope,
         reviewer: &str,
     ) -> Result<PendingApproval, CodeError> {
+        let id = check_approval_id(id).map_err(|_| CodeError::Unknown(id.to_owned()))?;
         let mut state = self.lock();
         if state.failed_codes >= MAX_FAILED_CODES {
             return Err(CodeError::Locked);
@@ -741,6 +772,7 @@ impl ApprovalBroker {
                 });
             }
             drop(state);
+            self.changed();
             self.announce(&Announcement::WrongCode {
                 subject: format!("approval {id}"),
                 left,
@@ -752,8 +784,11 @@ impl ApprovalBroker {
         }
         let covers = covers_for(&entry.info, scope).map_err(|e| CodeError::Scope(e.to_string()))?;
         let entry = take_live(&mut state, id).map_err(|_| CodeError::Unknown(id.to_owned()))?;
-        release(&mut state, entry, covers, reviewer, Channel::CliCode)
-            .map_err(|_| CodeError::Unknown(id.to_owned()))
+        let released = release(&mut state, entry, covers, reviewer, Channel::CliCode)
+            .map_err(|_| CodeError::Unknown(id.to_owned()));
+        drop(state);
+        self.changed();
+        released
     }
 
     /// Whether codes are shown anywhere (an [`Announcer`] is set).
@@ -829,8 +864,13 @@ impl ApprovalBroker {
         reason: Option<String>,
         reviewer: &str,
     ) -> Result<PendingApproval, GatewayError> {
+        let id = check_approval_id(id)?;
+        let reason = clean_reason(reason.as_deref())?;
         let mut state = self.lock();
-        let entry = take_live(&mut state, id)?;
+        let entry = take_live(&mut state, id);
+        drop(state);
+        self.changed();
+        let entry = entry?;
         let decision = ApprovalDecision::Rejected {
             reviewer: reviewer.to_owned(),
             reason,
@@ -864,6 +904,7 @@ impl ApprovalBroker {
                 action: action.to_owned(),
             })?
             .iter()
+            .filter(|g| g.given.elapsed() < SESSION_GRANT_LIFETIME)
             .find(|g| g.covers.covers(target))
             .map(|g| SessionGrant {
                 reviewer: g.reviewer.clone(),
@@ -882,6 +923,8 @@ impl ApprovalBroker {
         state.closed = true;
         let entries: Vec<_> = state.pending.drain().collect();
         let count = entries.len();
+        drop(state);
+        self.changed();
         for (_, entry) in entries {
             let _ = entry.wake.send(ApprovalDecision::Shutdown);
         }
@@ -896,6 +939,54 @@ fn take_live(state: &mut State, id: &str) -> Result<Entry, GatewayError> {
     }
 }
 
+/// Longest denial reason a reviewer may give (it reaches the agent and the evidence).
+pub const MAX_REASON_CHARS: usize = 2000;
+
+/// Longest approval id accepted as input (ids the broker draws are far shorter).
+const MAX_ID_CHARS: usize = 128;
+
+/// An approval id as a reviewer sent it (window, notification, socket): trimmed, and refused when
+/// empty or not `[A-Za-z0-9_-]` (such an id names no call, and must not reach logs or messages).
+pub fn check_approval_id(id: &str) -> Result<&str, GatewayError> {
+    let id = id.trim();
+    if id.is_empty() {
+        return Err(GatewayError::InvalidInput("empty approval id".to_owned()));
+    }
+    if id.chars().count() > MAX_ID_CHARS
+        || !id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        return Err(GatewayError::InvalidInput(format!(
+            "malformed approval id `{}`",
+            crate::text::visible(&id.chars().take(40).collect::<String>())
+        )));
+    }
+    Ok(id)
+}
+
+/// A denial reason as a reviewer gave it: trimmed (empty = none); over-long or with control
+/// characters other than newline and tab it is refused (it is shown to the agent and recorded).
+pub fn clean_reason(reason: Option<&str>) -> Result<Option<String>, GatewayError> {
+    let Some(reason) = reason.map(str::trim).filter(|r| !r.is_empty()) else {
+        return Ok(None);
+    };
+    if reason.chars().count() > MAX_REASON_CHARS {
+        return Err(GatewayError::InvalidInput(format!(
+            "reason longer than {MAX_REASON_CHARS} characters"
+        )));
+    }
+    if reason
+        .chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\t')
+    {
+        return Err(GatewayError::InvalidInput(
+            "reason contains control characters".to_owned(),
+        ));
+    }
+    Ok(Some(reason.to_owned()))
+}
+
 /// Sends the approval and stores the grant, if any.
 fn release(
     state: &mut State,
@@ -907,6 +998,11 @@ fn release(
     let id = entry.info.id.clone();
     let session = covers.is_some();
     if let Some(covers) = covers {
+        // Expired grants of sessions that never ended go when a new grant is given.
+        state.grants.retain(|_, grants| {
+            grants.retain(|g| g.given.elapsed() < SESSION_GRANT_LIFETIME);
+            !grants.is_empty()
+        });
         state
             .grants
             .entry(GrantKey {
@@ -921,6 +1017,7 @@ fn release(
                 covers,
                 reviewer: reviewer.to_owned(),
                 channel,
+                given: Instant::now(),
             });
     }
     entry
@@ -1247,6 +1344,88 @@ mod tests {
         assert_eq!(broker.close(), 1);
         assert_eq!(ticket.wait(&broker).await, ApprovalDecision::Shutdown);
         assert!(broker.hold(request("s1", json!({}))).is_none());
+    }
+
+    #[tokio::test]
+    async fn reviewer_input_is_checked_by_the_broker_on_every_channel() {
+        let broker = ApprovalBroker::new(Duration::from_secs(3600));
+        let (info, _ticket) = broker.hold(request("s1", json!({}))).unwrap();
+        // A reason with a terminal escape or over the limit is refused, and the call stays held.
+        for bad in ["ok\u{1b}[31m", &"r".repeat(MAX_REASON_CHARS + 1)] {
+            let refused = broker.deny(&info.id, Some(bad.to_owned()), "alice");
+            assert!(
+                matches!(refused, Err(GatewayError::InvalidInput(_))),
+                "{bad:?}"
+            );
+        }
+        assert_eq!(broker.pending().len(), 1);
+        for bad in ["", " ", "../x", "a b", "id;rm", "é"] {
+            assert!(matches!(
+                broker.deny(bad, None, "alice"),
+                Err(GatewayError::InvalidInput(_))
+            ));
+            assert!(matches!(
+                broker.approve(bad, &GrantScope::Once, "alice", Channel::TrayWindow),
+                Err(GatewayError::InvalidInput(_))
+            ));
+            assert!(matches!(
+                broker.approve_with_code(bad, "AAAA-AAAA", &GrantScope::Once, "alice"),
+                Err(CodeError::Unknown(_))
+            ));
+        }
+        // A trimmed id and reason are accepted.
+        let denied = broker.deny(
+            &format!(" {} ", info.id),
+            Some("  too risky \n".into()),
+            "alice",
+        );
+        assert!(denied.is_ok());
+        assert!(broker.pending().is_empty());
+    }
+
+    #[tokio::test]
+    async fn every_change_of_the_pending_list_wakes_subscribers() {
+        let broker = ApprovalBroker::new(Duration::from_millis(50));
+        let mut feed = broker.subscribe();
+        let changed = |feed: &mut tokio::sync::watch::Receiver<u64>| {
+            let seen = feed.has_changed().unwrap();
+            feed.borrow_and_update();
+            seen
+        };
+        assert!(!changed(&mut feed));
+        // Held, then denied elsewhere.
+        let (a, ticket_a) = broker.hold(request("s1", json!({}))).unwrap();
+        assert!(changed(&mut feed));
+        broker.deny(&a.id, None, "alice").unwrap();
+        assert!(changed(&mut feed));
+        assert!(matches!(
+            ticket_a.wait(&broker).await,
+            ApprovalDecision::Rejected { .. }
+        ));
+        // Approved in process.
+        let (b, _ticket_b) = broker.hold(request("s1", json!({}))).unwrap();
+        assert!(changed(&mut feed));
+        broker
+            .approve(&b.id, &GrantScope::Once, "alice", Channel::TrayWindow)
+            .unwrap();
+        assert!(changed(&mut feed));
+        // Timed out.
+        let (_, ticket_c) = broker.hold(request("s1", json!({}))).unwrap();
+        assert!(changed(&mut feed));
+        assert!(matches!(
+            ticket_c.wait(&broker).await,
+            ApprovalDecision::TimedOut { .. }
+        ));
+        assert!(changed(&mut feed));
+        // Withdrawn (the agent went away).
+        let (d, _ticket_d) = broker.hold(request("s1", json!({}))).unwrap();
+        assert!(changed(&mut feed));
+        broker.forget(&d.id);
+        assert!(changed(&mut feed));
+        assert!(broker.pending().is_empty());
+        // Nothing changed: nobody is woken.
+        broker.forget("no-such-id");
+        assert!(!changed(&mut feed));
     }
 
     fn held(broker: &ApprovalBroker, target: &str) -> (PendingApproval, Ticket) {

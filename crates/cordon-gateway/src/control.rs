@@ -46,6 +46,11 @@ pub enum Request {
     Ping,
     /// List pending approvals.
     Approvals,
+    /// Turn this connection into a feed of the pending list: one `{"ok":true,"approvals":[…]}`
+    /// line at once and another each time the list changes (a call held, decided anywhere,
+    /// timed out or withdrawn), until either side hangs up. Clients react at once instead of
+    /// polling; a slow reader skips intermediate lists, never the latest.
+    Watch,
     /// Approve one. Needs the call's one-time code (see [`crate::approvals`]): a request on
     /// the socket proves nothing about who sent it.
     Approve {
@@ -596,6 +601,7 @@ where
                        "evidence": pipeline.recorder().health()})
             }
             Request::Approvals => json!({"ok": true, "approvals": pipeline.broker().pending()}),
+            Request::Watch => return watch(&pipeline, &mut reader, &mut write, &cancel).await,
             Request::Approve {
                 id,
                 session,
@@ -697,6 +703,41 @@ where
             }
         };
         write.write_all(format!("{reply}\n").as_bytes()).await?;
+    }
+}
+
+/// Serves a [`Request::Watch`] connection until the client or the engine goes away.
+async fn watch<R, W>(
+    pipeline: &Pipeline,
+    reader: &mut R,
+    write: &mut W,
+    cancel: &CancellationToken,
+) -> std::io::Result<()>
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    let mut changes = pipeline.broker().subscribe();
+    let mut scratch = [0u8; 256];
+    loop {
+        changes.borrow_and_update();
+        let reply = json!({"ok": true, "approvals": pipeline.broker().pending()});
+        write.write_all(format!("{reply}\n").as_bytes()).await?;
+        write.flush().await?;
+        // Anything the client sends is ignored; end of input is its goodbye.
+        loop {
+            tokio::select! {
+                changed = changes.changed() => match changed {
+                    Ok(()) => break,
+                    Err(_) => return Ok(()),
+                },
+                read = reader.read(&mut scratch) => match read {
+                    Ok(0) | Err(_) => return Ok(()),
+                    Ok(_) => continue,
+                },
+                _ = cancel.cancelled() => return Ok(()),
+            }
+        }
     }
 }
 

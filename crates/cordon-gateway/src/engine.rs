@@ -165,13 +165,16 @@ impl Engine {
         }
         let recorder = Recorder::start(log).with_redactor(redactor.clone());
         let broker = Arc::new(ApprovalBroker::new(config.approval_timeout));
+        // One pin store: the upstream supervisor screens with it, approvals over the socket
+        // update it, and both see the same state.
+        let pins = Arc::new(ToolPins::open(&config.pins));
         let upstreams = Upstreams::start_with(
             &resolved.specs,
             UpstreamOptions {
                 failed: resolved.failed,
                 redactor: redactor.clone(),
                 pins: Some(PinGuard {
-                    pins: Arc::new(ToolPins::open(&config.pins)),
+                    pins: pins.clone(),
                     recorder: recorder.clone(),
                     policy: policy.clone(),
                 }),
@@ -191,7 +194,7 @@ impl Engine {
                 .with_policy_cell(policy)
                 .with_builtin(builtin)
                 .with_redactor(redactor)
-                .with_pins(Arc::new(ToolPins::open(&config.pins)))
+                .with_pins(pins)
                 .with_constraints(constraints),
         );
         let cancel = CancellationToken::new();

@@ -59,6 +59,10 @@ pub enum GatewayError {
     /// This platform lacks a feature (said with the reason, never silently skipped).
     #[error("{0}")]
     Unsupported(String),
+    /// A reviewer's input the broker refuses (a malformed approval id, a reason with control
+    /// characters): said before anything is decided.
+    #[error("{0}")]
+    InvalidInput(String),
 }
 
 impl GatewayError {

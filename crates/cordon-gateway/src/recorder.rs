@@ -30,6 +30,10 @@ pub const SYNC_AFTER: Duration = Duration::from_millis(20);
 /// How often a faulted log is probed while no call tries it.
 pub const PROBE_EVERY: Duration = Duration::from_secs(1);
 
+/// How long a probe of a faulted log waits for another process's lock: calls arriving during a
+/// fault are refused within this, not after the database's usual 30 s busy wait each.
+pub const PROBE_PATIENCE: Duration = Duration::from_millis(100);
+
 struct Job {
     record: NewRecord,
     durability: Durability,
@@ -118,7 +122,7 @@ fn writer(log: Arc<EvidenceLog>, rx: mpsc::Receiver<Job>, health: Arc<Mutex<Evid
                             Ok(()) => unsynced = false,
                             Err(e) => set_health(&health, Err(&e.to_string()), 0),
                         }
-                    } else if let Err(e) = log.set_engine_state("health_probe", "ok") {
+                    } else if let Err(e) = log.probe(PROBE_PATIENCE) {
                         set_health(&health, Err(&e.to_string()), 0);
                     } else {
                         set_health(&health, Ok(()), 0);
@@ -133,6 +137,16 @@ fn writer(log: Arc<EvidenceLog>, rx: mpsc::Receiver<Job>, health: Arc<Mutex<Evid
                 Ok(job) => jobs.push(job),
                 Err(_) => break,
             }
+        }
+        // While faulted, a quick probe decides: still faulted, and these calls are refused now.
+        if faulted && let Err(error) = log.probe(PROBE_PATIENCE) {
+            let error = error.to_string();
+            let n = u64::try_from(jobs.len()).unwrap_or(u64::MAX);
+            set_health(&health, Err(&error), n);
+            for job in jobs {
+                let _ = job.reply.send(Err(error.clone()));
+            }
+            continue;
         }
         let durability = if jobs.iter().any(|j| j.durability == Durability::Synced) {
             Durability::Synced

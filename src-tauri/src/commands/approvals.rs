@@ -11,6 +11,38 @@ pub fn list_pending(core: State<'_, Core>) -> Result<Vec<PendingApproval>, Deskt
     core.pending()
 }
 
+/// The approval window's feed: the pending list and its generation.
+#[derive(serde::Serialize)]
+pub struct PendingFeed {
+    /// Pass it back as `seen` to wait for the next change.
+    pub generation: u64,
+    /// The calls waiting now.
+    pub approvals: Vec<PendingApproval>,
+}
+
+/// Longest wait of one `wait_pending` (the window then asks again).
+const WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// The pending list, at once when it changed since generation `seen`, else as soon as it does
+/// (a long poll on the engine's change feed: the window follows decisions made anywhere without
+/// polling, and its capability needs no event API).
+#[tauri::command]
+pub async fn wait_pending(
+    core: State<'_, Core>,
+    seen: Option<u64>,
+) -> Result<PendingFeed, DesktopError> {
+    let mut changes = core.approval_changes()?;
+    let now = *changes.borrow_and_update();
+    if seen == Some(now) {
+        let _ = tokio::time::timeout(WAIT, changes.changed()).await;
+    }
+    let generation = *changes.borrow();
+    Ok(PendingFeed {
+        generation,
+        approvals: core.pending()?,
+    })
+}
+
 /// One waiting call with everything needed to decide.
 #[tauri::command]
 pub fn get_approval(core: State<'_, Core>, id: String) -> Result<PendingApproval, DesktopError> {
