@@ -8,6 +8,7 @@ use std::sync::{Mutex, MutexGuard};
 
 use cordon_admin::{Admin, AdminError, ShellState, Status};
 use cordon_gateway::approvals::{Channel, GrantScope};
+use cordon_gateway::summary::Review;
 use cordon_gateway::{Config, Engine, GatewayError, PauseState, PendingApproval};
 use serde::Serialize;
 
@@ -204,6 +205,33 @@ impl Core {
             pending.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)));
             Ok(pending)
         })
+    }
+
+    /// The calls waiting, as the approval window shows them: in words, every agent-chosen text
+    /// made visible, and a warning when a file changed on disk since its call was held
+    /// ([`cordon_gateway::summary::review`]).
+    pub fn reviews(&self) -> Result<Vec<Review>, DesktopError> {
+        self.with(|engine| {
+            let mut reviews: Vec<Review> = engine
+                .pending_approvals()
+                .iter()
+                .map(cordon_gateway::summary::review)
+                .collect();
+            reviews.sort_by(|a, b| {
+                (a.approval.created_at.as_str(), a.approval.id.as_str())
+                    .cmp(&(b.approval.created_at.as_str(), b.approval.id.as_str()))
+            });
+            Ok(reviews)
+        })
+    }
+
+    /// One waiting call by id, as the approval window shows it.
+    pub fn review(&self, id: &str) -> Result<Review, DesktopError> {
+        let id = check_id(id)?;
+        self.reviews()?
+            .into_iter()
+            .find(|r| r.approval.id == id)
+            .ok_or_else(|| DesktopError::UnknownApproval(id.to_owned()))
     }
 
     /// One pending call by id.

@@ -196,6 +196,14 @@ pub fn run() -> ExitCode {
         .setup(move |app| {
             let engine = tauri::async_runtime::block_on(Engine::start(config))?;
             tracing::info!(socket = %engine.config().socket.display(), "engine started in-process");
+            // Who the evidence names as the reviewer of every decision made here: said aloud,
+            // so a fallback (no USER/LOGNAME: the OS account of the uid) is never silent.
+            tracing::info!(
+                "approvals are recorded as reviewer `{}` (from {}; set `reviewer:` in the config \
+                 to change it)",
+                cordon_gateway::text::visible(&engine.config().reviewer),
+                engine.config().reviewer_origin
+            );
             let admin = cordon_admin::Admin::new(engine.config());
             app.manage(Core::with_admin(engine, admin, config_arg));
             build_tray(app.handle())?;
@@ -384,7 +392,9 @@ fn quit_on_signal(app: AppHandle) {
 }
 
 /// Follows the engine's pending list: wakes the moment it changes (the broker's feed), announces
-/// new calls and keeps the tray count current. The slow tick only catches what has no feed (the
+/// new calls, withdraws the notifications of decided ones (decided anywhere: window,
+/// notification, CLI, timeout, the agent going away), updates a group bubble's count, and keeps
+/// the tray count current. The slow tick only catches what has no feed (the
 /// kill switch toggled by the CLI or a policy edit, an engine restart).
 fn start_polling(app: AppHandle) {
     tauri::async_runtime::spawn(async move {
@@ -402,8 +412,12 @@ fn start_polling(app: AppHandle) {
                 rx.borrow_and_update();
             }
             if let Ok(pending) = core.pending() {
-                if let Some(notice) = watch.observe(&pending, Instant::now()) {
-                    notify::show(&app, notice);
+                for step in watch.steps(&pending, Instant::now()) {
+                    match step {
+                        watch::Step::Show(notice) => notify::show(&app, notice),
+                        watch::Step::Withdraw(id) => notify::withdraw(Some(&id)),
+                        watch::Step::WithdrawGroup => notify::withdraw(None),
+                    }
                 }
                 // Touch the tray only when its state changes: idle stays idle.
                 let state = TrayState {

@@ -20,23 +20,19 @@ use tauri::{AppHandle, Manager};
 use crate::core::Core;
 use crate::watch::Notice;
 
-/// The summary and body of a notice, kept apart from D-Bus so it can be tested. Everything the
-/// agent chose is made visible (control characters, escapes, bidi overrides, newlines) and then
-/// markup-escaped: some daemons render `<b>` and `&amp;` in bodies.
+/// The summary and body of a notice, kept apart from D-Bus so it can be tested: the engine's
+/// plain-words summary ("Claude Code wants to change src/a.rs (+1 −1)") and the rule's reason
+/// ([`cordon_gateway::summary::summarize`], the one owner of that wording; the topic and tool
+/// stay in the window's details). Everything the agent chose is made visible (control
+/// characters, escapes, bidi overrides, newlines) by the summary and then markup-escaped here:
+/// some daemons render `<b>` and `&amp;` in bodies.
 pub fn text(notice: &Notice) -> (String, String) {
-    let shown = |s: &str| markup_escape(&cordon_gateway::text::visible(s));
     match notice {
         Notice::One(p) => {
-            let target = p.target.as_deref().unwrap_or("(no target)");
+            let summary = cordon_gateway::summary::summarize(p, None);
             (
-                format!("{} wants to {}", shown(&p.agent), shown(&p.action)),
-                format!(
-                    "{}__{} → {}\n{}",
-                    shown(&p.server),
-                    shown(&p.tool),
-                    shown(target),
-                    shown(&p.reason)
-                ),
+                markup_escape(&summary.headline),
+                markup_escape(&summary.reason),
             )
         }
         Notice::Many { waiting } => (
@@ -58,6 +54,14 @@ pub fn show(app: &AppHandle, notice: Notice) {
     macos::show(app, notice);
     #[cfg(not(target_os = "macos"))]
     xdg_toast::show(app, notice);
+}
+
+/// Withdraws the bubble of a decided call (`None`: the group bubble).
+pub fn withdraw(id: Option<&str>) {
+    #[cfg(target_os = "macos")]
+    macos::withdraw(id);
+    #[cfg(not(target_os = "macos"))]
+    xdg_toast::withdraw(id);
 }
 
 /// Carries out a notification action. Approve/Deny name the exact call the bubble showed.
@@ -89,18 +93,26 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_single_call_names_agent_action_and_target() {
+    fn a_single_call_is_said_in_words_with_the_reason() {
         let pending: cordon_gateway::PendingApproval = serde_json::from_value(serde_json::json!({
-            "id": "abc", "agent": "claude", "session_id": "s", "server": "filesystem",
-            "tool": "write_file", "action": "job.mcp-bridge.write.file", "target": "src/a.rs",
-            "risk_tags": [], "rule_id": null, "reason": "File writes need review", "diff": null,
-            "args": {}, "args_sha256": "", "policy_version": "v", "created_at": "", "expires_at": ""
+            "id": "abc", "agent": "claude-code", "session_id": "s", "server": "filesystem",
+            "tool": "write_file", "action": "job.mcp-bridge.write.file", "target": "/w/src/a.rs",
+            "risk_tags": [], "rule_id": null, "reason": "File writes need review",
+            "diff": "--- a/src/a.rs\n+++ b/src/a.rs\n@@ -1 +1 @@\n-x\n+y\n",
+            "args": {"path": "/w/src/a.rs", "content": "y\n"}, "root": "/w",
+            "args_sha256": "", "policy_version": "v", "created_at": "", "expires_at": ""
         }))
         .unwrap_or_else(|e| panic!("fixture: {e}"));
         let (summary, body) = text(&Notice::One(Box::new(pending)));
-        assert_eq!(summary, "claude wants to job.mcp-bridge.write.file");
-        assert!(body.contains("filesystem__write_file → src/a.rs"), "{body}");
-        assert!(body.contains("File writes need review"), "{body}");
+        assert_eq!(
+            summary,
+            "Claude Code wants to change src/a.rs (+1 \u{2212}1)"
+        );
+        assert_eq!(body, "File writes need review");
+        assert!(
+            !body.contains("write_file") && !summary.contains("job."),
+            "{body}"
+        );
     }
 
     #[test]
@@ -116,17 +128,12 @@ mod tests {
         let (summary, body) = text(&Notice::One(Box::new(pending)));
         let hidden = cordon_gateway::text::is_hidden;
         assert!(!summary.chars().any(hidden), "{summary}");
+        assert!(!body.chars().any(hidden), "{body}");
         assert!(
-            body.chars().filter(|c| hidden(*c)).all(|c| c == '\n'),
-            "{body}"
+            summary.contains("a\\n+++ b/ok &lt;b&gt;x&lt;/b&gt; \\u{202e}txt.exe"),
+            "{summary}"
         );
-        assert!(body.contains("write\\x1b[2K"), "{body}");
-        assert!(
-            body.contains("a\\n+++ b/ok &lt;b&gt;x&lt;/b&gt; \\u{202e}txt.exe"),
-            "{body}"
-        );
-        // The only newline is the one between the tool line and the reason.
-        assert_eq!(body.lines().count(), 2, "{body}");
+        assert_eq!(body, "r");
     }
 
     #[test]

@@ -197,3 +197,16 @@ pub fn show(app: &AppHandle, notice: Notice) {
     UNUserNotificationCenter::currentNotificationCenter()
         .addNotificationRequest_withCompletionHandler(&request, Some(&added));
 }
+
+/// Withdraws the banner of a decided call (`None`: the group banner) from the screen and the
+/// Notification Center.
+pub fn withdraw(id: Option<&str>) {
+    if READY.get() != Some(&true) {
+        return;
+    }
+    let request = NSString::from_str(id.unwrap_or(GROUP_REQUEST));
+    let ids = NSArray::from_retained_slice(&[request]);
+    let center = UNUserNotificationCenter::currentNotificationCenter();
+    center.removeDeliveredNotificationsWithIdentifiers(&ids);
+    center.removePendingNotificationRequestsWithIdentifiers(&ids);
+}

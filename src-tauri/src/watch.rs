@@ -1,5 +1,7 @@
-//! Which held calls are new since the last poll, and whether to announce them one by one or as a
-//! group. Pure (time is passed in) so the burst rule is tested without clocks or a desktop.
+//! Which held calls are new since the last look, whether to announce them one by one or as a
+//! group, and which notifications to withdraw or update because their calls were decided
+//! (anywhere: the window, a notification, the CLI, the clock, the agent going away). Pure (time
+//! is passed in) so the rules are tested without clocks or a desktop.
 
 use std::collections::{HashSet, VecDeque};
 use std::time::{Duration, Instant};
@@ -21,17 +23,75 @@ pub enum Notice {
     },
 }
 
+/// What the desktop must do with its notifications after a look at the pending list.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Step {
+    /// Show a notice (a group notice replaces the group bubble in place).
+    Show(Notice),
+    /// Withdraw the bubble of this call: it was decided or is gone.
+    Withdraw(String),
+    /// Withdraw the group bubble: nothing waits any more.
+    WithdrawGroup,
+}
+
 /// Remembers the calls already announced and when.
 #[derive(Debug, Default)]
 pub struct Watch {
     seen: HashSet<String>,
+    /// Calls announced with a bubble of their own (withdrawn when they are decided).
+    alone: HashSet<String>,
     recent: VecDeque<Instant>,
+    /// The count the group bubble shows, while it is shown.
+    group: Option<usize>,
 }
 
 impl Watch {
     /// A watch that has announced nothing yet.
     pub fn new() -> Watch {
         Watch::default()
+    }
+
+    /// Takes the current pending list; returns every notification change, in order: bubbles
+    /// of decided calls withdrawn, then the new notice or the group's new count.
+    pub fn steps(&mut self, pending: &[PendingApproval], now: Instant) -> Vec<Step> {
+        let ids: HashSet<&str> = pending.iter().map(|p| p.id.as_str()).collect();
+        let mut steps: Vec<Step> = Vec::new();
+        let mut gone: Vec<String> = self
+            .alone
+            .iter()
+            .filter(|id| !ids.contains(id.as_str()))
+            .cloned()
+            .collect();
+        gone.sort();
+        for id in gone {
+            self.alone.remove(&id);
+            steps.push(Step::Withdraw(id));
+        }
+        let notice = self.observe(pending, now);
+        match notice {
+            Some(Notice::One(p)) => {
+                self.alone.insert(p.id.clone());
+                steps.push(Step::Show(Notice::One(p)));
+            }
+            Some(Notice::Many { waiting }) => {
+                self.group = Some(waiting);
+                steps.push(Step::Show(Notice::Many { waiting }));
+            }
+            None => match self.group {
+                Some(_) if pending.is_empty() => {
+                    self.group = None;
+                    steps.push(Step::WithdrawGroup);
+                }
+                Some(shown) if shown != pending.len() => {
+                    self.group = Some(pending.len());
+                    steps.push(Step::Show(Notice::Many {
+                        waiting: pending.len(),
+                    }));
+                }
+                _ => {}
+            },
+        }
+        steps
     }
 
     /// Takes the current pending list; returns what to announce (None when nothing is new).
@@ -87,6 +147,7 @@ mod tests {
             diff: None,
             preview: None,
             args: serde_json::json!({}),
+            root: None,
             args_sha256: String::new(),
             policy_version: "v1".into(),
             created_at: "2026-01-01T00:00:00Z".into(),
@@ -140,6 +201,44 @@ mod tests {
             watch.observe(&[a, b, c], later),
             Some(Notice::One(p)) if p.id == "c"
         ));
+    }
+
+    #[test]
+    fn a_decided_call_is_withdrawn_once_and_the_group_follows_the_count() {
+        let mut watch = Watch::new();
+        let t0 = Instant::now();
+        let (a, b, c) = (call("a"), call("b"), call("c"));
+        assert!(matches!(
+            watch.steps(std::slice::from_ref(&a), t0).as_slice(),
+            [Step::Show(Notice::One(p))] if p.id == "a"
+        ));
+        // Decided (from the CLI, say): its bubble goes, exactly once.
+        let later = t0 + BURST_WINDOW * 3;
+        assert_eq!(watch.steps(&[], later), vec![Step::Withdraw("a".into())]);
+        assert_eq!(watch.steps(&[], later), vec![]);
+        // A burst: one group bubble whose count follows the decisions, withdrawn at zero.
+        let burst = later + BURST_WINDOW * 3;
+        assert_eq!(
+            watch.steps(&[a.clone(), b.clone(), c.clone()], burst),
+            vec![Step::Show(Notice::Many { waiting: 3 })]
+        );
+        assert_eq!(
+            watch.steps(&[a.clone(), c.clone()], burst),
+            vec![Step::Show(Notice::Many { waiting: 2 })]
+        );
+        assert_eq!(watch.steps(&[a.clone(), c], burst), vec![]);
+        assert_eq!(watch.steps(&[], burst), vec![Step::WithdrawGroup]);
+        assert_eq!(watch.steps(&[], burst), vec![]);
+        // A lone call after that: its own bubble again, withdrawn when it times out.
+        let lone = burst + BURST_WINDOW * 3;
+        assert!(matches!(
+            watch.steps(std::slice::from_ref(&a), lone).as_slice(),
+            [Step::Show(Notice::One(_))]
+        ));
+        assert_eq!(
+            watch.steps(&[], lone + BURST_WINDOW),
+            vec![Step::Withdraw("a".into())]
+        );
     }
 
     #[test]

@@ -56,6 +56,7 @@ fn hold(broker: &ApprovalBroker, target: &str) -> (String, Ticket) {
         reason: "File writes need developer review".into(),
         diff: Some("--- a/x\n+++ b/x\n@@ -1 +1 @@\n-a\n+b\n".into()),
         args: serde_json::json!({"path": target, "content": "b\n"}),
+        root: None,
         policy_version: "test".into(),
     };
     let (pending, ticket) = broker.hold(request).unwrap();

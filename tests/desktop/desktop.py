@@ -56,15 +56,29 @@ def wait_until(what: str, probe: Callable[[], T | None], deadline: float = DEADL
 
 
 class Notifications:
-    """The Notify calls made on the session bus, as recorded by dbus-monitor."""
+    """The Notify and CloseNotification calls made on the session bus, as recorded by dbus-monitor."""
 
     def __init__(self, log: Path) -> None:
         self.log = log
 
-    def calls(self) -> list[str]:
+    def _blocks(self) -> list[str]:
         text = self.log.read_text(errors="replace") if self.log.exists() else ""
-        blocks = text.split("\nmethod call ")
-        return [b for b in blocks if "member=Notify" in b]
+        return text.split("\nmethod call ")
+
+    def calls(self) -> list[str]:
+        return [b for b in self._blocks() if "member=Notify" in b]
+
+    def closes(self) -> list[str]:
+        """CloseNotification calls (a notification withdrawn by the app)."""
+        return [b for b in self._blocks() if "member=CloseNotification" in b]
+
+    @staticmethod
+    def time_of(block: str) -> float:
+        """The bus time (seconds since the epoch, as dbus-monitor prints it) of a recorded call."""
+        for word in block.split():
+            if word.startswith("time="):
+                return float(word.removeprefix("time="))
+        raise AssertionError(f"no time= in the recorded call: {block[:200]}")
 
     def find(self, *needles: str) -> str | None:
         for block in self.calls():
@@ -86,7 +100,12 @@ def notification_daemon(root: Path) -> Iterator[Notifications]:
         procs.append(subprocess.Popen(["dunst", "-config", str(HERE / "dunstrc")], stdout=dunst_log, stderr=subprocess.STDOUT))
         procs.append(
             subprocess.Popen(
-                ["dbus-monitor", "--session", "interface='org.freedesktop.Notifications',member='Notify'"],
+                [
+                    "dbus-monitor",
+                    "--session",
+                    "interface='org.freedesktop.Notifications',member='Notify'",
+                    "interface='org.freedesktop.Notifications',member='CloseNotification'",
+                ],
                 stdout=monitor_log,
                 stderr=subprocess.STDOUT,
             )

@@ -30,9 +30,10 @@ def test_approve_in_window_completes_the_call_and_is_in_the_evidence(desktop_app
             call = PendingCall(session, "filesystem__write_file", {"path": str(target), "content": "first line\nnew line\n"})
             async with anyio.create_task_group() as tasks:
                 tasks.start_soon(call.run)
-                # The notification names the agent, the action and the target.
+                # The notification says in words who wants what, and the rule's reason.
                 note = await thread(notifications.wait, AGENT, "approved-notes.txt")
-                assert "write" in note, note
+                assert f"{AGENT} wants to change" in note and "(+1 \u2212" in note, note
+                assert "File writes need developer review" in note, note
                 # The approval window lists it and shows the real diff (diff2html), old and new line.
                 await thread(app.wait_css, "#list li", "approved-notes.txt")
                 await thread(app.click, "#list li")

@@ -207,3 +207,51 @@ def test_watch_feed_follows_holds_and_decisions(shared_engine: Engine, files: Pa
     finally:
         sock.close()
     assert target.read_text() == BEFORE
+
+
+def test_approvals_lists_in_words_and_diff_shows_each_change(shared_engine: Engine, files: Path) -> None:
+    """Issue 19: `cordon approvals` says each held write in words with its reason; `--diff` shows the change
+    against the file on disk (an edit, a whole-file rewrite, a new file all added, a binary file summarised),
+    and a file changed on disk since the hold is said."""
+    edited, rewritten, new, binary = (files / n for n in ("words-edit.txt", "words-rewrite.txt", "words-new.txt", "words.bin"))
+    edited.write_text(BEFORE)
+    rewritten.write_text(BEFORE)
+    binary.write_bytes(b"\x00\x01\x02binary")
+    calls_args = [
+        ("edit_file", {"path": str(edited), "edits": [{"oldText": "bravo", "newText": "BRAVO-EDITED"}]}),
+        ("write_file", write_args(rewritten)),
+        ("write_file", {"path": str(new), "content": "fresh one\nfresh two\n"}),
+        ("write_file", {"path": str(binary), "content": "text now\n"}),
+    ]
+
+    async def scenario() -> None:
+        async with shared_engine.stdio() as session, anyio.create_task_group() as tg:
+            calls = [PendingCall(session, f"filesystem__{tool}", args) for tool, args in calls_args]
+            for call in calls:
+                tg.start_soon(call.run)
+            held = [await wait_for_approval(shared_engine, call, mentions(target)) for call, target in zip(calls, (edited, rewritten, new, binary))]
+            short = (await cli_async(shared_engine.cli, "approvals")).stdout
+            for p, name, counts in zip(held, ("words-edit.txt", "words-rewrite.txt", "words-new.txt"), ("(+1 \u22121)", "(+1 \u22121)", "(+2)")):
+                verb = "create" if name == "words-new.txt" else "change"
+                assert f"{p['id']}  {STDIO_AGENT} wants to {verb} " in short, short
+                line = next(l for l in short.splitlines() if l.startswith(p["id"]))
+                assert line.endswith(f"{name} {counts}"), line
+            assert "reason: File writes need developer review" in short, short
+            assert "BRAVO" not in short and "--diff" in short, short
+            full = (await cli_async(shared_engine.cli, "approvals", "--diff")).stdout
+            assert "    -bravo\n    +BRAVO-EDITED\n" in full, full
+            assert "    -bravo\n    +BRAVO-CHANGED\n" in full, full
+            assert "    --- /dev/null\n" in full and "    +fresh one\n    +fresh two\n" in full, full
+            assert "binary file of 9 bytes" in full, full
+            assert '"content"' not in full, "raw JSON arguments instead of a diff"
+            # The file changes under the reviewer: the listing says so.
+            rewritten.write_text(BEFORE + "appended meanwhile\n")
+            warned = (await cli_async(shared_engine.cli, "approvals")).stdout
+            assert warned.count("WARNING: the file changed on disk") == 1, warned
+            for p in held:
+                await cli_async(shared_engine.deny, p["id"], "e2e: words only")
+            for call in calls:
+                assert (await call.outcome()).is_error
+
+    run(scenario)
+    assert edited.read_text() == BEFORE and not new.exists() and binary.read_bytes() == b"\x00\x01\x02binary"

@@ -243,3 +243,36 @@ def test_a_fleet_section_without_a_store_is_refused(tmp_path: Path) -> None:
     config.write_text("fleet:\n  machine: x\n")
     proc = cordon("fleet", "status", "--config", str(config), check=False)
     assert proc.returncode != 0 and "name a team store" in proc.stderr, describe(proc)
+
+
+def test_store_list_applies_every_filter(engine_factory: Callable[..., Engine], pg: Postgres, store: str) -> None:
+    """`cordon log list --store` applies --action/--outcome/--since/--until/--after-seq in the store
+    query, as the local list does (it used to ignore them and print everything)."""
+    fran = laptop(engine_factory, "fran-laptop", pg, None)
+    echo(fran, 4, "fran")
+    wait_shipped(pg, fran, "fran-laptop")
+    with sqlite3.connect(f"file:{fran.evidence}?mode=ro", uri=True) as db:
+        local = [(int(s), str(a), str(o)) for s, a, o in db.execute("SELECT seq, action, outcome FROM records ORDER BY seq")]
+    echoes = sorted((s for s, a, _ in local if a == "job.mcp-bridge.tool.everything.echo"), reverse=True)
+    allowed = sorted((s for s, _, o in local if o == "allowed"), reverse=True)
+    assert len(echoes) >= 4, local  # write-ahead: an intent and an outcome per call
+
+    def seqs(*args: str) -> list[int]:
+        rows = json.loads(cordon("log", "list", "--store", store, "--machine", "fran-laptop", "--limit", "100",
+                                 "--json", *args).stdout)
+        assert all(r["machine"] == "fran-laptop" for r in rows)
+        return sorted((r["record"]["seq"] for r in rows), reverse=True)
+
+    assert seqs("--action", "tool.everything.*") == echoes
+    assert seqs("--action", "job.mcp-bridge.tool.>") == echoes
+    assert seqs("--action", "git.*") == []
+    assert seqs("--action", "tool.every.hing.*") == []  # a dot is not a wildcard
+    assert seqs("--outcome", "allowed") == allowed
+    assert seqs("--outcome", "denied") == [s for s, _, o in reversed(local) if o == "denied"]
+    assert seqs("--since", "2999-01-01") == []
+    assert seqs("--until", "2999-01-01") == sorted((s for s, _, _ in local), reverse=True)
+    assert seqs("--since", "1h", "--action", "tool.everything.echo") == echoes
+    assert seqs("--after-seq", str(echoes[1]), "--action", "tool.everything.*") == echoes[2:]
+    # A seq means nothing across machines: refused, not ignored.
+    refused = cordon("log", "list", "--store", store, "--after-seq", "3", check=False)
+    assert refused.returncode != 0 and "--after-seq with --store needs --machine" in refused.stderr, describe(refused)

@@ -322,7 +322,7 @@ def test_the_reviewer_sees_hostile_text_escaped(shared_engine: Engine, files: Pa
                 call = PendingCall(session, "filesystem__write_file", {"path": str(target), "content": content})
                 tg.start_soon(call.run)
                 pending = await wait_for_approval(engine, call, lambda e: "evil" in json.dumps(e))
-                listing = await cli_async(engine.cli, "approvals")
+                listing = await cli_async(engine.cli, "approvals", "--diff")
                 shown = listing.stdout
                 for raw in (ESC, "\r", "\u202e"):
                     assert raw not in shown, repr(shown)

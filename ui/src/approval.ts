@@ -103,6 +103,11 @@ function renderDetail(force = false): void {
     return;
   }
   tickCountdown();
+  // The file can change under the reviewer while the call is shown: said at every refresh.
+  const changed = $("changed");
+  const warning = p.changed_on_disk ? `Warning: ${p.changed_on_disk}` : "";
+  if (changed.textContent !== warning) changed.textContent = warning;
+  changed.hidden = !warning;
   // Re-render the heavy parts only when the call or the mode changed (polling must stay cheap).
   if (!force && shownId === p.id && shownMode === mode) return;
   shownId = p.id;

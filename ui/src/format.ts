@@ -34,8 +34,10 @@ export function clock(total: number): string {
   return h > 0 ? `${h}:${String(m).padStart(2, "0")}:${sec}` : `${m}:${sec}`;
 }
 
-/** One line naming who wants what: `claude: filesystem__write_file → src/a.rs`. */
+/** One line naming who wants what: the engine's words ("Claude Code wants to change src/a.rs
+ * (+1 −1)"), else `claude: filesystem__write_file → src/a.rs`. */
 export function headline(p: PendingApproval): string {
+  if (p.headline) return p.headline;
   const target = p.target ? ` → ${p.target}` : "";
   return `${p.agent}: ${p.server}__${p.tool}${target}`;
 }

@@ -17,6 +17,12 @@ export interface PendingApproval {
   policy_version: string;
   created_at: string;
   expires_at: string;
+  /** The engine's summary in words ("Claude Code wants to change src/a.rs (+1 −1)"). */
+  headline?: string;
+  /** The taxonomy for the details: server__tool · topic · rule. */
+  details?: string;
+  /** Set when the file changed on disk since the call was held. */
+  changed_on_disk?: string | null;
 }
 
 /** The shell's error: a stable kind and a message for the user. */

@@ -70,6 +70,10 @@ describe("what the window shows", () => {
   it("names agent, tool and target", () => {
     expect(headline(call())).toBe("claude: filesystem__write_file → notes.txt");
     expect(headline(call({ target: null }))).toBe("claude: filesystem__write_file");
+    // The engine's words win when the shell sends them.
+    expect(headline(call({ headline: "Claude Code wants to change notes.txt (+1 −1)" }))).toBe(
+      "Claude Code wants to change notes.txt (+1 −1)",
+    );
   });
 
   it("recognises unified diffs only", () => {

@@ -115,6 +115,12 @@ impl Inner {
     /// Records the snapshot, then swaps the policy in: the evidence knows a version before any
     /// record cites it.
     fn apply(&self, pipeline: &Pipeline, policy: Policy) -> Result<String, AdminError> {
+        // A local edit never replaces the organisation policy: it is layered on it (and can
+        // only make it stricter).
+        let policy = match pipeline.org_policy() {
+            Some(org) => org.layer_local(policy)?,
+            None => policy,
+        };
         Ok(pipeline.apply_policy(policy)?)
     }
 
@@ -125,6 +131,9 @@ impl Inner {
             return;
         };
         let location = self.location();
+        if pipeline.org_policy().is_some() && matches!(location, Location::Default { .. }) {
+            return; // the organisation policy alone: its pulls apply it, not file edits
+        }
         let shown = location
             .path()
             .map(|p| p.display().to_string())
@@ -370,6 +379,20 @@ impl Admin {
             ))
         })?;
         let is_default = matches!(location, Location::Default { .. });
+        if is_default && self.inner.config().org_policy.is_some() {
+            // Saving "the default" would point `policy:` at a file, dropping the organisation's.
+            return Err(AdminError::Conflict(
+                "this machine follows the organisation policy from git; to add local rules, \
+                 name a file in the config's `policy.local:` and edit that"
+                    .to_owned(),
+            ));
+        }
+        // With an organisation policy, the local policy is layered on it (it can only make it
+        // stricter); a local policy that tries more is refused before anything is written.
+        let policy = match self.inner.pipeline().and_then(|p| p.org_policy().cloned()) {
+            Some(org) => org.layer_local(policy)?,
+            None => policy,
+        };
         if is_default && target.exists() {
             // Never overwrite a file the config does not use: it may be someone's policy.
             return Err(AdminError::Conflict(format!(

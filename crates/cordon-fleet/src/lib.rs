@@ -14,8 +14,12 @@
 //! the store deduplicates by record id. Shipping reads the log through its own read-only
 //! connection and runs beside the engine: it never slows or blocks a call.
 //!
-//! Knows nothing of policies, MCP or Tauri; depends on `cordon-evidence` only.
+//! It also pulls the organisation's policy from a git repository ([`orgpolicy`]), applying only
+//! commits signed by keys the team trusts.
+//!
+//! Knows nothing of policy evaluation, MCP or Tauri; depends on `cordon-evidence` only.
 
+pub mod orgpolicy;
 pub mod otlp;
 pub mod outbox;
 pub mod postgres;

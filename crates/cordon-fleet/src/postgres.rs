@@ -349,12 +349,51 @@ pub struct StoreFilter {
     pub agent: Option<String>,
     /// Exact session id.
     pub session: Option<String>,
+    /// Topic pattern, NATS style, matched as the local log matches it (whole action, or the
+    /// part after `job.mcp-bridge.`).
+    pub action: Option<String>,
     /// Exact decision.
     pub decision: Option<String>,
+    /// Exact outcome (`allowed`, `denied`, ...).
+    pub outcome: Option<String>,
+    /// Records at or after this time (RFC 3339).
+    pub since: Option<String>,
+    /// Records strictly before this time (RFC 3339).
+    pub until: Option<String>,
+    /// Continue after this seq of `machine` (newest first: `seq <`; oldest first: `seq >`).
+    /// Seqs are per machine: callers must set `machine` with it.
+    pub after_seq: Option<i64>,
     /// At most this many (newest first unless `oldest_first`).
     pub limit: Option<i64>,
     /// Oldest first (session trails read in order).
     pub oldest_first: bool,
+}
+
+/// A NATS topic pattern as an anchored PostgreSQL regular expression with the same meaning as
+/// the local log's `action_matches`: `*` one token, a final `>` one or more tokens, anything
+/// else literal; matched against the whole action or the part after `job.mcp-bridge.`.
+pub fn action_regex(pattern: &str) -> String {
+    let tokens: Vec<&str> = pattern.split('.').collect();
+    let last = tokens.len().saturating_sub(1);
+    let body: Vec<String> = tokens
+        .iter()
+        .enumerate()
+        .map(|(i, t)| match *t {
+            "*" => "[^.]+".to_owned(),
+            ">" if i == last => ".+".to_owned(),
+            literal => literal
+                .chars()
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() || c == '_' {
+                        c.to_string()
+                    } else {
+                        format!("\\{c}")
+                    }
+                })
+                .collect(),
+        })
+        .collect();
+    format!("^(job\\.mcp-bridge\\.)?{}$", body.join("\\."))
 }
 
 /// Records across machines matching `filter`, each with its machine.
@@ -363,13 +402,19 @@ pub async fn query(
     filter: &StoreFilter,
 ) -> Result<Vec<(String, Record)>, FleetError> {
     let order = if filter.oldest_first { "ASC" } else { "DESC" };
+    let after = if filter.oldest_first { ">" } else { "<" };
     let sql = format!(
         "SELECT machine, line FROM cordon_records \
          WHERE ($1::text IS NULL OR machine = $1) AND ($2::text IS NULL OR agent = $2) \
          AND ($3::text IS NULL OR session_id = $3) AND ($4::text IS NULL OR decision = $4) \
+         AND ($6::text IS NULL OR action ~ $6) AND ($7::text IS NULL OR outcome = $7) \
+         AND ($8::text IS NULL OR ts::timestamptz >= $8::timestamptz) \
+         AND ($9::text IS NULL OR ts::timestamptz < $9::timestamptz) \
+         AND ($10::bigint IS NULL OR seq {after} $10) \
          ORDER BY ts {order}, machine, seq {order} LIMIT $5"
     );
     let limit = filter.limit.unwrap_or(i64::MAX);
+    let action = filter.action.as_deref().map(action_regex);
     let rows = client
         .query(
             &sql,
@@ -379,6 +424,11 @@ pub async fn query(
                 &filter.session,
                 &filter.decision,
                 &limit,
+                &action,
+                &filter.outcome,
+                &filter.since,
+                &filter.until,
+                &filter.after_seq,
             ],
         )
         .await?;
@@ -396,6 +446,24 @@ pub async fn query(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn action_patterns_become_anchored_regexes() {
+        // What they match is tested against a real PostgreSQL in tests/e2e/test_fleet.py.
+        let cases = [
+            ("git.*", r"^(job\.mcp-bridge\.)?git\.[^.]+$"),
+            ("read.>", r"^(job\.mcp-bridge\.)?read\..+$"),
+            ("a>.b+c", r"^(job\.mcp-bridge\.)?a\>\.b\+c$"),
+            ("x.>.y", r"^(job\.mcp-bridge\.)?x\.\>\.y$"),
+            (
+                "tool.my-srv.run",
+                r"^(job\.mcp-bridge\.)?tool\.my\-srv\.run$",
+            ),
+        ];
+        for (pattern, want) in cases {
+            assert_eq!(action_regex(pattern), want, "{pattern}");
+        }
+    }
 
     #[test]
     fn role_names_are_plain_identifiers() {

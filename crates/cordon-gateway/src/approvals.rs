@@ -68,6 +68,10 @@ pub struct PendingApproval {
     pub preview: Option<String>,
     /// The call's arguments.
     pub args: Value,
+    /// The agent session's root (its working directory), when known: the reviewer's view
+    /// shows paths inside it relative to it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub root: Option<String>,
     /// SHA-256 of the canonical arguments: part of the binding.
     pub args_sha256: String,
     /// The policy version that asked: part of the binding.
@@ -103,6 +107,7 @@ impl PendingApproval {
                 .as_deref()
                 .map(|d| visible_lines(d).into_owned()),
             args: visible_json(&self.args),
+            root: self.root.clone(),
             args_sha256: self.args_sha256.clone(),
             policy_version: v(&self.policy_version),
             created_at: self.created_at.clone(),
@@ -431,6 +436,9 @@ pub struct ApprovalRequest {
     pub diff: Option<String>,
     /// The arguments.
     pub args: Value,
+    /// The directory the call's paths resolve against (the upstream's or the agent's working
+    /// directory), when known.
+    pub root: Option<String>,
     /// The policy version.
     pub policy_version: String,
 }
@@ -656,6 +664,7 @@ impl ApprovalBroker {
             preview,
             args_sha256: args_sha256(&request.args),
             args: request.args,
+            root: request.root,
             policy_version: request.policy_version,
             created_at: now.format(&Rfc3339).unwrap_or_default(),
             expires_at: expires.format(&Rfc3339).unwrap_or_default(),
@@ -1210,6 +1219,7 @@ mod tests {
             reason: "writes need a human".into(),
             diff: None,
             args,
+            root: None,
             policy_version: "v1-abc".into(),
         }
     }
@@ -1707,6 +1717,7 @@ mod tests {
                 diff: None,
                 preview: None,
                 args: json!({}),
+                root: None,
                 args_sha256: String::new(),
                 policy_version: String::new(),
                 created_at: String::new(),

@@ -166,8 +166,11 @@ pub struct Config {
     pub http: HttpSpec,
     /// Control socket path.
     pub socket: PathBuf,
-    /// Policy file or directory (None = the shipped default policy).
+    /// Policy file or directory (None = the shipped default policy). With an organisation
+    /// policy ([`Config::org_policy`]) this is the local policy layered on top (`policy.local`).
     pub policy: Option<PathBuf>,
+    /// The organisation's policy from a git repository (`policy: {repo: …}`), if configured.
+    pub org_policy: Option<OrgPolicySpec>,
     /// Evidence database.
     pub evidence: PathBuf,
     /// Checkpoint signing key storage.
@@ -197,6 +200,19 @@ pub struct Config {
     pub fleet: Option<FleetSpec>,
 }
 
+/// The organisation policy (`policy:` as a mapping): pulled from git, applied only from commits
+/// signed by a trusted key; a local policy (`policy.local`) may only make it stricter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrgPolicySpec {
+    /// Repository, ref, path, trusted keys and cache.
+    pub source: cordon_fleet::orgpolicy::OrgPolicySource,
+    /// How often it is pulled (default 5 minutes).
+    pub pull_every: Duration,
+}
+
+/// Default pull interval of the organisation policy.
+pub const DEFAULT_PULL_EVERY: Duration = Duration::from_secs(300);
+
 /// Where this machine ships its evidence (`fleet:` in the config). Values may hold
 /// `${keychain:NAME}` references (a database password, an API key), expanded when shipping starts.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -223,7 +239,7 @@ struct RawConfig {
     #[serde(default)]
     allow_non_loopback: bool,
     socket: Option<PathBuf>,
-    policy: Option<PathBuf>,
+    policy: Option<RawPolicy>,
     evidence: Option<PathBuf>,
     signing_key: Option<String>,
     keychain_service: Option<String>,
@@ -236,6 +252,47 @@ struct RawConfig {
     workspace: Option<RawWorkspace>,
     pins: Option<PathBuf>,
     fleet: Option<RawFleet>,
+}
+
+/// `policy:`: a path, or a mapping naming the organisation's policy repository.
+#[derive(Debug)]
+enum RawPolicy {
+    Path(PathBuf),
+    Org(RawOrgPolicy),
+}
+
+impl<'de> Deserialize<'de> for RawPolicy {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> de::Visitor<'de> for Visitor {
+            type Value = RawPolicy;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a policy file or directory, or a mapping with `repo:`, `branch:`/`tag:`, `path:` and `trusted_keys:`")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<RawPolicy, E> {
+                Ok(RawPolicy::Path(PathBuf::from(v)))
+            }
+            fn visit_map<A: de::MapAccess<'de>>(self, map: A) -> Result<RawPolicy, A::Error> {
+                RawOrgPolicy::deserialize(de::value::MapAccessDeserializer::new(map))
+                    .map(RawPolicy::Org)
+            }
+        }
+        deserializer.deserialize_any(Visitor)
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawOrgPolicy {
+    repo: String,
+    branch: Option<String>,
+    tag: Option<String>,
+    path: Option<String>,
+    pull_every: Option<HumanDuration>,
+    #[serde(default)]
+    trusted_keys: Vec<String>,
+    local: Option<PathBuf>,
+    cache: Option<PathBuf>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -515,11 +572,60 @@ impl Config {
                 .map(|d| d.join("cordon").join("cordon.sock"))
                 .ok_or(ConfigError::NoDefault { what: "socket" })?,
         };
-        let policy = match raw.policy {
-            Some(p) => Some(resolve(p)),
-            None => dirs::config_dir()
-                .map(|d| d.join("cordon").join("policies"))
-                .filter(|p| p.exists()),
+        let (policy, org_policy) = match raw.policy {
+            Some(RawPolicy::Path(p)) => (Some(resolve(p)), None),
+            Some(RawPolicy::Org(org)) => {
+                let reference = match (org.branch, org.tag) {
+                    (Some(b), None) => cordon_fleet::orgpolicy::GitRef::Branch(b),
+                    (None, Some(t)) => cordon_fleet::orgpolicy::GitRef::Tag(t),
+                    _ => {
+                        return Err(invalid(
+                            "policy: name exactly one of `branch:` or `tag:`".to_owned(),
+                        ));
+                    }
+                };
+                // A URL stays as written; a local repository path resolves like other paths.
+                let is_url = org.repo.contains("://")
+                    || (!Path::new(&org.repo).is_absolute()
+                        && org.repo.split('/').next().is_some_and(|h| h.contains(':')));
+                let repo = if is_url {
+                    org.repo
+                } else {
+                    resolve(PathBuf::from(&org.repo)).display().to_string()
+                };
+                let cache = match org.cache {
+                    Some(p) => resolve(p),
+                    None => dirs::data_dir()
+                        .map(|d| d.join("cordon").join("org-policy"))
+                        .ok_or(ConfigError::NoDefault {
+                            what: "policy.cache",
+                        })?,
+                };
+                let source = cordon_fleet::orgpolicy::OrgPolicySource {
+                    repo,
+                    reference,
+                    path: org.path.unwrap_or_else(|| "policy.yaml".to_owned()),
+                    trusted_keys: org.trusted_keys,
+                    cache,
+                };
+                source
+                    .validate()
+                    .map_err(|e| invalid(format!("policy: {e}")))?;
+                let pull_every = org.pull_every.map_or(DEFAULT_PULL_EVERY, |d| d.0);
+                if pull_every < Duration::from_secs(1) {
+                    return Err(invalid("policy.pull_every: must be at least 1s".to_owned()));
+                }
+                (
+                    org.local.map(resolve),
+                    Some(OrgPolicySpec { source, pull_every }),
+                )
+            }
+            None => (
+                dirs::config_dir()
+                    .map(|d| d.join("cordon").join("policies"))
+                    .filter(|p| p.exists()),
+                None,
+            ),
         };
         let evidence = match raw.evidence {
             Some(p) => resolve(p),
@@ -748,6 +854,7 @@ impl Config {
             http,
             socket,
             policy,
+            org_policy,
             evidence,
             signing_key,
             keychain_service,

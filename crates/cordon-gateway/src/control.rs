@@ -597,8 +597,15 @@ where
             Request::Ping => {
                 // The evidence health rides along: `cordon` and the tray show a fault (calls
                 // are refused while the log cannot be written).
-                json!({"ok": true, "engine": "cordon", "version": env!("CARGO_PKG_VERSION"),
-                       "evidence": pipeline.recorder().health()})
+                json!({
+                    "ok": true,
+                    "engine": "cordon",
+                    "version": env!("CARGO_PKG_VERSION"),
+                    "evidence": pipeline.recorder().health(),
+                    "policy_version": pipeline.policy().version(),
+                    // The organisation policy's pulls (null without one).
+                    "org_policy": pipeline.org_policy().map(|o| o.status()),
+                })
             }
             Request::Approvals => json!({"ok": true, "approvals": pipeline.broker().pending()}),
             Request::Watch => return watch(&pipeline, &mut reader, &mut write, &cancel).await,

@@ -71,6 +71,9 @@ pub fn cordon_paths(config: &Config) -> cordon_policy::CordonPaths {
     if let Some(policy) = &config.policy {
         add(policy);
     }
+    if let Some(org) = &config.org_policy {
+        add(&org.source.cache);
+    }
     add(&config.evidence);
     add(&config.pins);
     if let SigningKey::File(key) = &config.signing_key {
@@ -107,7 +110,13 @@ impl Engine {
     pub async fn start(config: Config) -> Result<Engine, GatewayError> {
         // Every connection, upstream pipe and the evidence log need a descriptor.
         crate::http::raise_open_file_limit();
-        let policy = load_policy(&config)?;
+        // An organisation policy (issue 18) is pulled and verified first; without one that
+        // verifies, every call is refused until a pull succeeds.
+        let org_policy = crate::orgpolicy::OrgPolicy::from_config(&config);
+        let policy = match &org_policy {
+            Some(org) => org.initial().await?,
+            None => load_policy(&config)?,
+        };
         for warning in policy.warnings() {
             tracing::warn!("policy: {warning}");
         }
@@ -199,6 +208,14 @@ impl Engine {
         );
         let cancel = CancellationToken::new();
         let mut tasks = Vec::new();
+        if let Some(org) = org_policy {
+            pipeline.set_org_policy(org.clone());
+            tasks.push(crate::orgpolicy::spawn(
+                org,
+                pipeline.clone(),
+                cancel.clone(),
+            ));
+        }
         tasks.push(tokio::spawn(crate::control::serve(
             listener,
             pipeline.clone(),

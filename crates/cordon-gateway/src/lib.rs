@@ -20,11 +20,13 @@ pub mod error;
 pub mod fleet;
 pub mod http;
 pub mod native;
+pub mod orgpolicy;
 pub mod pipeline;
 pub mod private;
 pub mod recorder;
 pub mod secrets;
 pub mod server;
+pub mod summary;
 pub mod upstream;
 
 pub use approvals::PendingApproval;

@@ -172,75 +172,12 @@ pub async fn judge(pipeline: &Pipeline, call: HookCall, cancel: CancellationToke
     }
 }
 
-/// The diff a native write would make: Claude Code's `Write {file_path, content}`,
-/// `Edit {file_path, old_string, new_string, replace_all}` and
-/// `MultiEdit {file_path, edits: [{old_string, new_string, replace_all}]}`, rendered against the
-/// file on disk. None for other tools.
+/// The diff a native write would make, against the file on disk: Claude Code's `Write`,
+/// `Edit`, `MultiEdit` and `NotebookEdit` (the Gemini CLI's `write_file`/`replace` arrive under
+/// these names), Codex's `apply_patch`; see [`crate::diff::proposed_diff`], the one owner of
+/// these shapes. None for other tools.
 pub fn native_diff(tool: &str, args: &Value, base: &Path) -> Option<String> {
-    let path = args.get("file_path")?.as_str()?;
-    let content = match tool {
-        "Write" => args.get("content")?.as_str()?.to_owned(),
-        "Edit" => {
-            let current = match current_text(path, base) {
-                Ok(text) => text,
-                Err(note) => return Some(note),
-            };
-            match apply_edit(&current, args) {
-                Ok(text) => text,
-                Err(note) => return Some(note),
-            }
-        }
-        "MultiEdit" => {
-            let mut text = match current_text(path, base) {
-                Ok(text) => text,
-                Err(note) => return Some(note),
-            };
-            for edit in args.get("edits")?.as_array()? {
-                text = match apply_edit(&text, edit) {
-                    Ok(next) => next,
-                    Err(note) => return Some(note),
-                };
-            }
-            text
-        }
-        _ => return None,
-    };
-    crate::diff::proposed_diff(
-        "write_file",
-        &json!({"path": path, "content": content}),
-        Some(base),
-    )
-}
-
-fn current_text(path: &str, base: &Path) -> Result<String, String> {
-    let full = base.join(path);
-    match std::fs::metadata(&full) {
-        Ok(meta) if meta.len() > crate::diff::MAX_DIFF_FILE_BYTES => {
-            return Err(format!("(cannot diff {path}: file too large)"));
-        }
-        Ok(meta) if !meta.is_file() => {
-            return Err(format!("(cannot diff {path}: not a regular file)"));
-        }
-        Ok(_) => {}
-        Err(e) => return Err(format!("(cannot diff {path}: {e})")),
-    }
-    std::fs::read_to_string(&full).map_err(|e| format!("(cannot diff {path}: {e})"))
-}
-
-fn apply_edit(current: &str, edit: &Value) -> Result<String, String> {
-    let old = edit.get("old_string").and_then(Value::as_str);
-    let new = edit.get("new_string").and_then(Value::as_str);
-    let (Some(old), Some(new)) = (old, new) else {
-        return Err("(cannot diff: the edit lacks old_string/new_string)".to_owned());
-    };
-    if old.is_empty() || !current.contains(old) {
-        return Err("(cannot diff: old_string not found in the file)".to_owned());
-    }
-    if edit.get("replace_all").and_then(Value::as_bool) == Some(true) {
-        Ok(current.replace(old, new))
-    } else {
-        Ok(current.replacen(old, new, 1))
-    }
+    crate::diff::proposed_diff(tool, args, Some(base))
 }
 
 #[cfg(test)]

@@ -111,6 +111,9 @@ pub struct Pipeline {
     pins: Option<Arc<ToolPins>>,
     /// The kill switch, blast radius and limits (issue 9).
     constraints: Arc<Constraints>,
+    /// The organisation policy (issue 18), when the config names one: local policy changes
+    /// are layered on it.
+    org_policy: std::sync::OnceLock<Arc<crate::orgpolicy::OrgPolicy>>,
 }
 
 /// A call on its way through the gate. Once passed, its intent is durable (`intent_id`), and
@@ -268,6 +271,7 @@ impl Pipeline {
             redactor: Arc::new(Redactor::empty()),
             pins: None,
             constraints: Arc::new(Constraints::default()),
+            org_policy: std::sync::OnceLock::new(),
         }
     }
 
@@ -388,6 +392,16 @@ impl Pipeline {
     /// The policy in force now.
     pub fn policy(&self) -> Arc<Policy> {
         self.policy.get()
+    }
+
+    /// Attaches the organisation policy (once, at start).
+    pub fn set_org_policy(&self, org: Arc<crate::orgpolicy::OrgPolicy>) {
+        let _ = self.org_policy.set(org);
+    }
+
+    /// The organisation policy, when the config names one.
+    pub fn org_policy(&self) -> Option<&Arc<crate::orgpolicy::OrgPolicy>> {
+        self.org_policy.get()
     }
 
     /// Shares the policy cell with whoever must cite the policy in force (tool pinning).
@@ -899,9 +913,12 @@ impl Pipeline {
             self.constraints.charge(&admission.governed);
             return self.pass(admission).await;
         }
+        // The directory the call's paths resolve against: the reviewer sees paths relative to it.
+        let mut root: Option<String> = None;
         let preview = match review {
             Review::Upstream => {
                 let base = self.cwds.get(&call.server).cloned();
+                root = base.as_ref().map(|b| b.display().to_string());
                 let (tool, args) = (call.tool.clone(), call.args.clone());
                 admission.diff = tokio::task::spawn_blocking(move || {
                     crate::diff::proposed_diff(&tool, &args, base.as_deref())
@@ -911,6 +928,7 @@ impl Pipeline {
                 None
             }
             Review::Native { cwd } => {
+                root = Some(cwd.display().to_string());
                 let (tool, args) = (call.tool.clone(), call.args.clone());
                 admission.diff = tokio::task::spawn_blocking(move || {
                     crate::native::native_diff(&tool, &args, &cwd)
@@ -950,6 +968,7 @@ impl Pipeline {
             reason: v.reason.clone(),
             diff: admission.diff.clone(),
             args: call.args.clone(),
+            root,
             policy_version: v.policy_version.clone(),
         };
         let Some((info, ticket)) = self.broker.hold_with_preview(request, preview) else {

@@ -55,6 +55,9 @@ pub enum DiagnosticKind {
     BadTest,
     /// A file or directory could not be read.
     Io,
+    /// A local policy layered on an organisation policy tries what only the organisation may do
+    /// (change classification, reuse an organisation rule or limit id).
+    Layering,
 }
 
 /// One problem found in a policy source, with its location and, where possible, the fix.

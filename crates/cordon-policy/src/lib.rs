@@ -56,6 +56,7 @@
 mod classify;
 mod diag;
 mod eval;
+mod layer;
 mod limits;
 mod load;
 mod topic;
@@ -146,6 +147,13 @@ pub struct Policy {
     limits: Vec<limits::Limit>,
     blast_radius: limits::BlastRadius,
     pause: limits::PolicyPause,
+    /// Whether the sources set `default_decision` themselves.
+    default_explicit: bool,
+    /// Classification keys the sources use (refused in a layered local policy).
+    classifying: Vec<(String, Pos, &'static str)>,
+    /// A local policy layered on top (see [`Policy::layered`]): evaluated separately, the
+    /// stricter decision wins.
+    overlay: Option<std::sync::Arc<layer::Overlay>>,
 }
 
 /// The shipped default policy's text, embedded at build time.
@@ -241,6 +249,9 @@ impl Policy {
             limits: loaded.limits,
             blast_radius: loaded.blast_radius,
             pause: loaded.pause,
+            default_explicit: loaded.default_explicit,
+            classifying: loaded.classifying,
+            overlay: None,
         })
     }
 
@@ -362,6 +373,10 @@ impl Policy {
             Decision::Deny
         } else {
             outcome.decision
+        };
+        let (decision, rule_id, reason) = match &self.overlay {
+            Some(overlay) => overlay.stricter(call, &classification, (decision, rule_id, reason)),
+            None => (decision, rule_id, reason),
         };
         Verdict {
             classification,

@@ -131,6 +131,9 @@ struct FileModel {
     persistence: Vec<Spanned<String>>,
     paused: bool,
     paused_agents: Vec<Spanned<String>>,
+    /// Keys present that change how calls are classified (`classifiers`, `production`,
+    /// `persistence`), with their positions: a layered local policy may not have them.
+    classifying: Vec<(&'static str, Pos)>,
 }
 
 #[derive(Debug)]
@@ -158,6 +161,11 @@ pub(crate) struct Loaded {
     pub(crate) limits: Vec<Limit>,
     pub(crate) blast_radius: BlastRadius,
     pub(crate) pause: PolicyPause,
+    /// Whether some file sets `default_decision` (a layered local policy without one has no
+    /// opinion on calls its rules do not match).
+    pub(crate) default_explicit: bool,
+    /// Classification keys present, by file: `(file, position, key)`.
+    pub(crate) classifying: Vec<(String, Pos, &'static str)>,
 }
 
 /// Loads a set of sources as one policy.
@@ -207,6 +215,16 @@ pub(crate) fn load(sources: &[Source]) -> Result<Loaded, Vec<Diagnostic>> {
         .and_then(|f| f.version.clone())
         .unwrap_or_default();
     let default_decision = compiler.default_decision(&files);
+    let default_explicit = files.iter().any(|f| f.default_decision.is_some());
+    let classifying: Vec<(String, Pos, &'static str)> = files
+        .iter()
+        .zip(&names)
+        .flat_map(|(f, name)| {
+            f.classifying
+                .iter()
+                .map(|(key, pos)| ((*name).to_owned(), *pos, *key))
+        })
+        .collect();
     let (classifier, declared_tags, declared_topics) = compiler.classifiers(&classifiers);
     let classifier = classifier.with_production(compiler.production(&files));
     let classifier = match compiler.persistence(&files) {
@@ -252,6 +270,8 @@ pub(crate) fn load(sources: &[Source]) -> Result<Loaded, Vec<Diagnostic>> {
         limits,
         blast_radius,
         pause,
+        default_explicit,
+        classifying,
     })
 }
 
@@ -340,6 +360,11 @@ impl Reader<'_> {
             for item in self.list(node, "tests") {
                 let test = self.test(item);
                 self.tests.push(test);
+            }
+        }
+        for key in ["classifiers", "production", "persistence"] {
+            if let Some(node) = fields.get(key) {
+                model.classifying.push((key, node.pos));
             }
         }
         if let Some(node) = fields.get("classifiers") {

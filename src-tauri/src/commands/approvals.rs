@@ -1,14 +1,15 @@
 //! The approval window's commands (capabilities/approval.json grants them to that window only).
 
-use cordon_gateway::PendingApproval;
+use cordon_gateway::summary::Review;
 use tauri::State;
 
 use crate::core::{Core, Decided, DesktopError};
 
-/// The calls waiting for a human (the approval window's list).
+/// The calls waiting for a human (the approval window's list), each with its summary in words
+/// and a warning when its file changed on disk since the hold.
 #[tauri::command]
-pub fn list_pending(core: State<'_, Core>) -> Result<Vec<PendingApproval>, DesktopError> {
-    core.pending()
+pub fn list_pending(core: State<'_, Core>) -> Result<Vec<Review>, DesktopError> {
+    core.reviews()
 }
 
 /// The approval window's feed: the pending list and its generation.
@@ -16,8 +17,9 @@ pub fn list_pending(core: State<'_, Core>) -> Result<Vec<PendingApproval>, Deskt
 pub struct PendingFeed {
     /// Pass it back as `seen` to wait for the next change.
     pub generation: u64,
-    /// The calls waiting now.
-    pub approvals: Vec<PendingApproval>,
+    /// The calls waiting now, each with its summary in words and a warning when its file
+    /// changed on disk since the hold.
+    pub approvals: Vec<Review>,
 }
 
 /// Longest wait of one `wait_pending` (the window then asks again).
@@ -39,14 +41,14 @@ pub async fn wait_pending(
     let generation = *changes.borrow();
     Ok(PendingFeed {
         generation,
-        approvals: core.pending()?,
+        approvals: core.reviews()?,
     })
 }
 
 /// One waiting call with everything needed to decide.
 #[tauri::command]
-pub fn get_approval(core: State<'_, Core>, id: String) -> Result<PendingApproval, DesktopError> {
-    core.approval(&id)
+pub fn get_approval(core: State<'_, Core>, id: String) -> Result<Review, DesktopError> {
+    core.review(&id)
 }
 
 /// Approve once, or for the rest of the agent's session.

@@ -24,6 +24,10 @@ pub struct ApprovalsArgs {
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// Show each call's proposed change: the diff against the file on disk (a new file all
+    /// added, a binary or huge file summarised), a push's commits or a command.
+    #[arg(long)]
+    pub diff: bool,
     /// Config file (default: $CORDON_CONFIG, else ~/.config/cordon/config.yaml).
     #[arg(long)]
     pub config: Option<PathBuf>,
@@ -144,26 +148,32 @@ pub fn list(args: ApprovalsArgs) -> anyhow::Result<ExitCode> {
         println!("no calls are waiting for approval");
         return Ok(ExitCode::SUCCESS);
     }
-    print!("{}", render(&approvals));
+    print!("{}", render(&approvals, args.diff));
     Ok(ExitCode::SUCCESS)
 }
 
-/// The table `cordon approvals` prints (kept apart for tests).
-fn render(approvals: &[PendingApproval]) -> String {
+/// The table `cordon approvals` prints (kept apart for tests): each call in plain words (the
+/// summary the desktop's notifications show), its rule's reason, the taxonomy, and with `diff`
+/// the proposed change.
+fn render(approvals: &[PendingApproval], diff: bool) -> String {
     let mut out = String::new();
-    for a in approvals {
+    for raw in approvals {
+        let review = cordon_gateway::summary::review(raw);
+        let a = &review.approval; // every agent-chosen text made visible
+        out.push_str(&format!("{}  {}\n", visible(&a.id), review.headline));
+        out.push_str(&format!("    reason: {}\n", visible(&a.reason)));
         out.push_str(&format!(
-            "{}  {} {}__{}  {}  target: {}  rule: {}  expires: {}\n",
-            visible(&a.id),
-            visible(&a.agent),
-            visible(&a.server),
-            visible(&a.tool),
-            visible(&a.action),
+            "    {} · target: {} · expires: {}\n",
+            review.details,
             visible(a.target.as_deref().unwrap_or("-")),
-            visible(a.rule_id.as_deref().unwrap_or("(default)")),
             visible(&a.expires_at)
         ));
-        out.push_str(&format!("    {}\n", visible(&a.reason)));
+        if let Some(note) = &review.changed_on_disk {
+            out.push_str(&format!("    WARNING: {note}\n"));
+        }
+        if !diff {
+            continue;
+        }
         // A built-in tool's preview (a push's commits, a command) when there is no file diff.
         match a.diff.as_ref().or(a.preview.as_ref()) {
             Some(shown) => {
@@ -173,6 +183,9 @@ fn render(approvals: &[PendingApproval]) -> String {
             }
             None => out.push_str(&format!("    args: {}\n", visible(&a.args.to_string()))),
         }
+    }
+    if !diff && !approvals.is_empty() {
+        out.push_str("show the proposed changes with `cordon approvals --diff`\n");
     }
     out.push_str(
         "approve with `cordon approve ID` on your terminal and the code Cordon shows for the \
@@ -278,7 +291,7 @@ mod tests {
             "args_sha256": "", "policy_version": "v", "created_at": "", "expires_at": ""
         }))
         .unwrap();
-        let shown = render(&[a]);
+        let shown = render(&[a], true);
         assert!(
             !shown.contains('\u{1b}') && !shown.contains('\r'),
             "{shown}"
@@ -286,6 +299,10 @@ mod tests {
         assert!(!shown.contains('\u{202e}'), "{shown}");
         assert!(shown.contains("write\\x1b[2K_file"), "{shown}");
         assert!(shown.contains("target: /w/a\\n+++ b/harmless"), "{shown}");
+        assert!(
+            shown.contains("abc  Claude Code wants to change /w/a\\n (+1 \u{2212}1)"),
+            "{shown}"
+        );
         assert!(shown.contains("writes \\u{202e}txt.exe"), "{shown}");
         assert!(shown.contains("-old\\r+fake"), "{shown}");
         // The only lines starting with +++ are the diff's own header.
@@ -294,5 +311,46 @@ mod tests {
             .filter(|l| l.trim_start().starts_with("+++"))
             .count();
         assert_eq!(fake, 1, "{shown}");
+    }
+
+    #[test]
+    fn without_diff_the_list_is_words_and_with_it_the_change() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("login.ts");
+        std::fs::write(&file, "a\nb\n").unwrap();
+        let path = file.to_str().unwrap();
+        let args = json!({"file_path": path, "content": "a\nB\n"});
+        let diff = cordon_gateway::diff::proposed_diff("Write", &args, None);
+        let a: PendingApproval = serde_json::from_value(json!({
+            "id": "abc", "agent": "claude-code", "session_id": "s", "server": "native",
+            "tool": "Write", "action": "job.mcp-bridge.write.file", "target": path,
+            "risk_tags": [], "rule_id": "approve-code-write", "reason": "File writes need review",
+            "args": args, "diff": diff, "args_sha256": "", "policy_version": "v",
+            "created_at": "", "expires_at": "2026-01-01T00:05:00Z"
+        }))
+        .unwrap();
+        let short = render(std::slice::from_ref(&a), false);
+        assert!(
+            short.contains(&format!(
+                "abc  Claude Code wants to change {path} (+1 \u{2212}1)"
+            )),
+            "{short}"
+        );
+        assert!(short.contains("reason: File writes need review"), "{short}");
+        assert!(
+            short.contains("native__Write · job.mcp-bridge.write.file"),
+            "{short}"
+        );
+        assert!(!short.contains("+B"), "{short}");
+        let long = render(std::slice::from_ref(&a), true);
+        assert!(long.contains("    -b\n    +B\n"), "{long}");
+        assert!(!long.contains("content"), "{long}");
+        // The file changes under the reviewer: the listing says so.
+        std::fs::write(&file, "a\nsomething else\n").unwrap();
+        let warned = render(&[a], false);
+        assert!(
+            warned.contains("WARNING: the file changed on disk"),
+            "{warned}"
+        );
     }
 }

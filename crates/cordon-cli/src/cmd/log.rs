@@ -166,27 +166,64 @@ pub enum LogCommand {
 /// Runs a log subcommand.
 pub fn run(command: LogCommand) -> anyhow::Result<ExitCode> {
     match command {
+        // Every field is named (no `..`): a filter added to `list` must be handled here too, or
+        // this stops compiling. (This arm used to end in `..`, which silently dropped
+        // --after-seq, and it left --action/--outcome/--since/--until out of the store query;
+        // a refusal written in the local arm below never ran, because this arm catches every
+        // --store call first.)
         LogCommand::List {
-            filter,
+            filter:
+                FilterArgs {
+                    agent,
+                    session,
+                    action,
+                    decision,
+                    outcome,
+                    since,
+                    until,
+                    limit,
+                },
+            after_seq,
             json,
+            db: _,
             store:
                 StoreArgs {
                     store: Some(store),
                     machine,
                 },
-            ..
-        } => super::fleet::list(
-            &store,
-            cordon_fleet::postgres::StoreFilter {
-                machine,
-                agent: filter.agent,
-                session: filter.session,
-                decision: filter.decision,
-                limit: Some(i64::try_from(filter.limit.unwrap_or(50)).unwrap_or(i64::MAX)),
-                oldest_first: false,
-            },
-            json,
-        ),
+        } => {
+            if after_seq.is_some() && machine.is_none() {
+                bail!(
+                    "--after-seq with --store needs --machine: each machine numbers its own \
+                     records, so a seq means nothing across machines"
+                );
+            }
+            let when = |t: Option<OffsetDateTime>| -> anyhow::Result<Option<String>> {
+                t.map(|t| t.format(&Rfc3339))
+                    .transpose()
+                    .map_err(Into::into)
+            };
+            super::fleet::list(
+                &store,
+                cordon_fleet::postgres::StoreFilter {
+                    machine,
+                    agent,
+                    session,
+                    action,
+                    decision,
+                    outcome: outcome.map(|o| o.as_str().to_owned()),
+                    since: when(since)?,
+                    until: when(until)?,
+                    after_seq: after_seq
+                        .map(i64::try_from)
+                        .transpose()
+                        .context("--after-seq is too large")?,
+                    limit: Some(i64::try_from(limit.unwrap_or(50)).unwrap_or(i64::MAX)),
+                    oldest_first: false,
+                },
+                json,
+            )
+        }
         LogCommand::List {
             filter,
             after_seq,

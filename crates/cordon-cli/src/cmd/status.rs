@@ -34,6 +34,13 @@ struct Status {
     version: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<String>,
+    /// The policy version in force.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    policy_version: Option<String>,
+    /// The organisation policy's state (`repo`, `reference`, `commit`, `signer`, `version`,
+    /// `last_pull`, `last_error`), when the config names one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    org_policy: Option<Value>,
     /// Windows: the control pipe's name.
     #[serde(skip_serializing_if = "Option::is_none")]
     pipe: Option<String>,
@@ -69,6 +76,11 @@ pub fn run(args: StatusArgs) -> anyhow::Result<ExitCode> {
                 .get("version")
                 .and_then(Value::as_str)
                 .map(str::to_owned);
+            status.policy_version = reply
+                .get("policy_version")
+                .and_then(Value::as_str)
+                .map(str::to_owned);
+            status.org_policy = reply.get("org_policy").filter(|v| !v.is_null()).cloned();
         }
         Err(error) => status.error = Some(error.to_string()),
     }
@@ -93,6 +105,12 @@ pub fn run(args: StatusArgs) -> anyhow::Result<ExitCode> {
             status.version.as_deref().unwrap_or("?"),
             status.control
         );
+        if let Some(version) = &status.policy_version {
+            println!("policy {version}");
+        }
+        if let Some(org) = &status.org_policy {
+            print_org_policy(org);
+        }
         if let (Some(pipe), Some(sddl), Some(only)) = (&status.pipe, &status.sddl, status.only_user)
         {
             println!(
@@ -117,4 +135,28 @@ pub fn run(args: StatusArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::from(super::EXIT_FINDING)
     })
+}
+
+/// The organisation policy's lines: what is in force, and why the last pull did not apply.
+fn print_org_policy(org: &Value) {
+    let text = |key: &str| org.get(key).and_then(Value::as_str).unwrap_or("");
+    match org.get("commit").and_then(Value::as_str) {
+        Some(commit) => println!(
+            "organisation policy {} ({}): commit {commit}, signed by {}",
+            text("repo"),
+            text("reference"),
+            text("signer"),
+        ),
+        None => println!(
+            "organisation policy {} ({}): NONE VERIFIED YET, every call is refused",
+            text("repo"),
+            text("reference"),
+        ),
+    }
+    if !text("last_pull").is_empty() {
+        println!("last pull {}", text("last_pull"));
+    }
+    if !text("last_error").is_empty() {
+        println!("last pull not applied: {}", text("last_error"));
+    }
 }
