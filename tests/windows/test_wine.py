@@ -5,7 +5,8 @@ and the shipped default policy. An official-SDK MCP client (the Python SDK, on L
 `wine cordon.exe mcp` as its stdio server, reads a file (allowed), writes one (held for approval),
 and the human approves it with `cordon.exe approve` over the named pipe. Then `log verify` checks
 the evidence chain, and `cordon.exe status` reads the pipe's security descriptor back: owned by
-the current user, a DACL granting that user alone. A second engine on the same pipe is refused.
+the current user, a DACL granting that user alone; so is the ACL of the evidence directory the
+engine created. A second engine on the same pipe is refused.
 """
 
 from __future__ import annotations
@@ -71,7 +72,8 @@ class WineEngine:
                 [
                     f"socket: {json.dumps(winpath(root / 'cordon.sock'))}",
                     f"policy: {json.dumps(winpath(self.policy))}",
-                    f"evidence: {json.dumps(winpath(root / 'evidence.db'))}",
+                    # A directory the engine creates: it must restrict it to the current user.
+                    f"evidence: {json.dumps(winpath(root / 'data' / 'evidence.db'))}",
                     f"signing_key: {json.dumps('file:' + winpath(root / 'signing.key'))}",
                     "approval_timeout: 120s",
                     f"reviewer: {json.dumps(REVIEWER)}",
@@ -201,6 +203,28 @@ def test_pipe_admits_only_the_current_user(engine: WineEngine) -> None:
     assert trustees == [sid], f"the DACL admits more than the current user: {sddl}"
     assert "P" in dacl.split("(")[0], f"the DACL is not protected (inherited entries could widen it): {sddl}"
     assert status["only_user"] is True, status
+
+
+def test_data_directory_is_private(engine: WineEngine) -> None:
+    """The directory the engine created for its evidence gets a protected DACL for the current
+    user alone (the counterpart of Unix's 0700). Wine maps it to the Unix mode and reads it back
+    with SYSTEM added; nobody else (Everyone, Users) may appear."""
+    status = engine.cli_json("status", "--json")
+    sddl = status["data_sddl"]
+    pipe_owner = re.match(r"O:(S-1-[0-9-]+)", status["sddl"])
+    assert pipe_owner, status
+    sid = pipe_owner.group(1)
+    dacl = sddl[sddl.index("D:") :]
+    aces = [ace.split(";") for ace in re.findall(r"\(([^)]*)\)", dacl)]
+    assert aces, f"no DACL entries (a NULL DACL admits everyone): {sddl}"
+    trustees = {ace[5] for ace in aces if ace[0] == "A"}
+    assert sid in trustees, f"the user lost access to the data directory: {sddl}"
+    assert trustees <= {sid, "SY", "BA"}, f"the data directory admits other users: {sddl}"
+    assert status["data_private"] is True, status
+    assert (engine.root / "data" / "evidence.db").exists()
+    # Under Wine the DACL becomes the Unix mode: nothing for others (Wine gives the user's
+    # group what the user has).
+    assert (engine.root / "data").stat().st_mode & 0o007 == 0, oct((engine.root / "data").stat().st_mode)
 
 
 def test_second_engine_on_the_same_pipe_is_refused(engine: WineEngine) -> None:

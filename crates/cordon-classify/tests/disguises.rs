@@ -1,9 +1,7 @@
 //! Every disguise the classifier must see through, as data: one line per command, expected
 //! topic (short form) and tags. When a bypass is found, add its line here.
 
-use cordon_classify::{
-    Classification, Classifier, FsResolver, TOPIC_PREFIX, ToolCall, topic_severity,
-};
+use cordon_classify::{Classification, Classifier, TOPIC_PREFIX, ToolCall, topic_severity};
 use proptest::prelude::*;
 use serde_json::json;
 
@@ -522,7 +520,7 @@ fn fs_resolver_sees_a_symlink_to_dotenv() -> std::io::Result<()> {
     let dir = tempfile::tempdir()?;
     std::fs::write(dir.path().join(".env"), "SECRET=1")?;
     std::os::unix::fs::symlink(dir.path().join(".env"), dir.path().join("notes.txt"))?;
-    let resolver = FsResolver::new(dir.path());
+    let resolver = cordon_classify::FsResolver::new(dir.path());
     let call = ToolCall {
         agent: String::new(),
         server: "fs".to_owned(),

@@ -165,6 +165,13 @@ fn create_key_file(path: &Path) -> Result<(), EvidenceError> {
         options.mode(0o600);
     }
     let mut file = options.open(&tmp).map_err(|e| EvidenceError::io(&tmp, e))?;
+    // Windows: the counterpart of 0600, set before the key's first byte is written.
+    #[cfg(windows)]
+    if let Err(e) = cordon_winsec::make_path_private(&tmp) {
+        drop(file);
+        let _ = std::fs::remove_file(&tmp);
+        return Err(EvidenceError::io(&tmp, e));
+    }
     file.write_all(pem.as_bytes())
         .and_then(|()| file.sync_all())
         .map_err(|e| EvidenceError::io(&tmp, e))?;
@@ -198,7 +205,26 @@ fn check_private(path: &Path) -> Result<(), EvidenceError> {
     Ok(())
 }
 
-#[cfg(not(unix))]
+/// Windows: refuses a key file whose DACL lets anyone but the user, SYSTEM and the
+/// Administrators read it (the counterpart of a mode wider than 0600).
+#[cfg(windows)]
+fn check_private(path: &Path) -> Result<(), EvidenceError> {
+    let sddl = cordon_winsec::path_sddl(path).map_err(|e| EvidenceError::io(path, e))?;
+    let me = cordon_winsec::current_user_sid().map_err(|e| EvidenceError::io(path, e))?;
+    if !cordon_winsec::allows_only(&sddl, &[me.as_str(), "SY", "BA"]) {
+        return Err(EvidenceError::KeyFile {
+            path: path.to_path_buf(),
+            reason: format!(
+                "its ACL ({sddl}) lets other users read the signing key; allow only yourself \
+                 (`icacls \"{}\" /inheritance:r /grant:r \"%USERNAME%\":F`)",
+                path.display()
+            ),
+        });
+    }
+    Ok(())
+}
+
+#[cfg(not(any(unix, windows)))]
 fn check_private(_path: &Path) -> Result<(), EvidenceError> {
     Ok(())
 }

@@ -161,7 +161,11 @@ pub(crate) fn create_private_dir(dir: &Path) -> Result<(), EvidenceError> {
         use std::os::unix::fs::DirBuilderExt;
         builder.mode(0o700);
     }
-    builder.create(dir).map_err(|e| EvidenceError::io(dir, e))
+    builder.create(dir).map_err(|e| EvidenceError::io(dir, e))?;
+    // Windows: a protected DACL for the current user alone, inherited by the files inside.
+    #[cfg(windows)]
+    cordon_winsec::make_path_private(dir).map_err(|e| EvidenceError::io(dir, e))?;
+    Ok(())
 }
 
 #[cfg(unix)]

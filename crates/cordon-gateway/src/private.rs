@@ -5,9 +5,13 @@
 //! directories 0700 and its files 0600 (never relying on the umask), and both the engine and its
 //! clients refuse a directory or socket owned by another user or writable by others.
 //!
-//! On Windows the data lives under the user's profile (`%APPDATA%`), whose inherited ACL admits
-//! the user, SYSTEM and Administrators only; the control channel is a named pipe with an
-//! explicit security descriptor (see [`crate::control`]), so these checks are Unix-only.
+//! On Windows a directory the engine creates gets a protected DACL for the current user alone
+//! (`D:P(A;OICI;FA;;;<you>)`, inherited by every file created inside, the database and its
+//! `-wal`/`-shm` included): the counterpart of 0700/0600 (SYSTEM and the Administrators, like
+//! root, are not "anyone else"). An existing directory whose DACL admits anyone else is accepted
+//! with a warning (as a 0755 one is on Unix): it may be the user's own
+//! choice, such as a synced folder. The control channel is a named pipe with an explicit
+//! security descriptor (see [`crate::control`]).
 
 use std::path::Path;
 
@@ -31,6 +35,13 @@ pub fn ensure_dir(dir: &Path) -> Result<(), GatewayError> {
         builder
             .create(dir)
             .map_err(|e| GatewayError::io(format!("cannot create {}", dir.display()), e))?;
+        #[cfg(windows)]
+        cordon_winsec::make_path_private(dir).map_err(|e| {
+            GatewayError::io(
+                format!("cannot restrict {} to the current user", dir.display()),
+                e,
+            )
+        })?;
     }
     check_dir(dir)
 }
@@ -72,11 +83,52 @@ pub fn check_dir(dir: &Path) -> Result<(), GatewayError> {
     Ok(())
 }
 
-/// Windows: the profile directory's inherited ACL protects the data (see the module docs).
-#[cfg(not(unix))]
+/// Windows: refuses what is not a directory, and warns when its DACL admits anyone but the
+/// current user (see the module docs).
+#[cfg(windows)]
+pub fn check_dir(dir: &Path) -> Result<(), GatewayError> {
+    let meta = std::fs::metadata(dir)
+        .map_err(|e| GatewayError::io(format!("cannot inspect {}", dir.display()), e))?;
+    if !meta.is_dir() {
+        return Err(GatewayError::Insecure {
+            path: dir.to_path_buf(),
+            reason: "not a directory".into(),
+        });
+    }
+    match (
+        cordon_winsec::path_sddl(dir),
+        cordon_winsec::current_user_sid(),
+    ) {
+        (Ok(sddl), Ok(me)) if cordon_winsec::private_to(&sddl, &me) => {}
+        (Ok(sddl), Ok(_)) => tracing::warn!(
+            "{} admits other users ({sddl}); Cordon restricts the directories it creates to you",
+            dir.display()
+        ),
+        (Err(e), _) | (_, Err(e)) => {
+            tracing::warn!("cannot read the ACL of {}: {e}", dir.display());
+        }
+    }
+    Ok(())
+}
+
+/// Neither Unix nor Windows: no ownership model Cordon knows (see the module docs).
+#[cfg(not(any(unix, windows)))]
 pub fn check_dir(dir: &Path) -> Result<(), GatewayError> {
     let _ = dir;
     Ok(())
+}
+
+/// The owner and DACL of `path` in SDDL and whether they keep other users out (the current
+/// user, SYSTEM and the Administrators only; `cordon status` on Windows shows the data
+/// directory's).
+#[cfg(windows)]
+pub fn path_security(path: &Path) -> Result<(String, bool), GatewayError> {
+    let sddl = cordon_winsec::path_sddl(path)
+        .map_err(|e| GatewayError::io(format!("cannot read the ACL of {}", path.display()), e))?;
+    let me = cordon_winsec::current_user_sid()
+        .map_err(|e| GatewayError::io("cannot read the current user's SID".to_owned(), e))?;
+    let private = cordon_winsec::private_to(&sddl, &me);
+    Ok((sddl, private))
 }
 
 /// Refuses a control socket owned by another user (an impostor engine's) or one whose directory

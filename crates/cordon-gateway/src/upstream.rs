@@ -811,6 +811,17 @@ async fn connect(
             if let Some(cwd) = cwd {
                 cmd.current_dir(cwd);
             }
+            let cmd = process_wrap::tokio::CommandWrap::from(cmd);
+            // Windows: the server and everything it starts (an `npx` shim's node, say) run in a
+            // kill-on-close job object, started suspended until it is in the job, so stopping
+            // the server or the engine ends them all (Unix: the server itself is signalled).
+            #[cfg(windows)]
+            let cmd = {
+                let mut cmd = cmd;
+                cmd.wrap(process_wrap::tokio::JobObject)
+                    .wrap(process_wrap::tokio::KillOnDrop);
+                cmd
+            };
             let (transport, stderr) = TokioChildProcess::builder(cmd)
                 .stderr(std::process::Stdio::piped())
                 .spawn()

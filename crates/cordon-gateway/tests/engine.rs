@@ -563,8 +563,8 @@ async fn http_requires_token_and_local_origin() {
 async fn hostile_control_requests_get_errors_and_the_engine_goes_on() {
     use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
     let h = start("", None).await;
-    let stream = tokio::net::UnixStream::connect(&h.socket).await.unwrap();
-    let (read, mut write) = stream.into_split();
+    // The control channel's own client side: a Unix socket, or the named pipe on Windows.
+    let (read, mut write) = cordon_gateway::control::connect(&h.socket).await.unwrap();
     let mut reader = BufReader::new(read);
     for bad in [
         "not json",
@@ -582,8 +582,8 @@ async fn hostile_control_requests_get_errors_and_the_engine_goes_on() {
         assert_eq!(reply["ok"], json!(false), "{bad} -> {line}");
     }
     // An oversized request line is refused and the connection closed.
-    let stream = tokio::net::UnixStream::connect(&h.socket).await.unwrap();
-    let (read, mut write) = stream.into_split();
+    // The control channel's own client side: a Unix socket, or the named pipe on Windows.
+    let (read, mut write) = cordon_gateway::control::connect(&h.socket).await.unwrap();
     let mut reader = BufReader::new(read);
     let _ = write
         .write_all(&vec![

@@ -421,7 +421,11 @@ impl ToolPins {
     }
 }
 
+/// Creates `dir` (and missing parents) private to the user: 0700 on Unix; on Windows a new
+/// directory gets a protected DACL for the current user alone, inherited by the pin file.
 fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    #[cfg(windows)]
+    let existed = dir.exists();
     let mut builder = std::fs::DirBuilder::new();
     builder.recursive(true);
     #[cfg(unix)]
@@ -429,7 +433,12 @@ fn create_private_dir(dir: &Path) -> std::io::Result<()> {
         use std::os::unix::fs::DirBuilderExt;
         builder.mode(0o700);
     }
-    builder.create(dir)
+    builder.create(dir)?;
+    #[cfg(windows)]
+    if !existed {
+        cordon_winsec::make_path_private(dir)?;
+    }
+    Ok(())
 }
 
 /// Sorts object keys recursively, so equal definitions serialise identically.

@@ -35,11 +35,16 @@ pub(crate) struct CommandOp {
     timeout_ms: u64,
 }
 
-/// Why `run_command` is refused on Windows (README, "Platforms", says the same).
+/// Why `run_command` is refused on Windows (README, "Platforms", says the same). The choice:
+/// there is no `sh` to run a string through, and running it through cmd.exe or PowerShell
+/// would put a second language (`%VAR%` and `!VAR!` expansion, `^` escapes, `&`/`|` inside
+/// quotes, PowerShell's `$()` and `-EncodedCommand`) in front of a classifier that understands
+/// POSIX `sh` only: it would judge a line the shell reads differently. Child processes would be
+/// contained (a kill-on-close job object, as for git); the shell is what is missing.
 pub(crate) const NOT_ON_WINDOWS: &str = "run_command is not available on Windows: the classifier \
-     judges POSIX `sh` command lines only (cmd.exe and PowerShell quoting and expansion differ), \
-     and a command's child processes could not be contained and ended with it; use the file and \
-     git tools, or run Cordon under WSL";
+     judges POSIX `sh` command lines only, and cmd.exe and PowerShell quote and expand \
+     differently (a line it judged harmless could mean something else to them); use the file \
+     and git tools, or run Cordon under WSL";
 
 pub(crate) fn prepare(ws: &Workspace, a: &Args<'_>) -> Result<(Op, Option<String>), ToolError> {
     let prepared = prepare_posix(ws, a)?;

@@ -1,4 +1,5 @@
-//! Running a child process with a hard time limit, capped output and a process-group kill.
+//! Running a child process with a hard time limit, capped output and a process-group kill
+//! (a kill-on-close job object on Windows).
 //! Used by `run_command` and by every git tool, so neither can hang the gateway.
 
 use std::ffi::OsString;
@@ -107,8 +108,48 @@ fn kill_group(pid: u32) {
     }
 }
 
-#[cfg(not(unix))]
-fn kill_group(_pid: u32) {}
+/// Everything the child started: on Unix its process group (the child is the leader), on
+/// Windows a kill-on-close job object the child was started in (suspended until it is inside;
+/// processes it starts inherit the job).
+struct Group {
+    #[cfg(unix)]
+    pid: u32,
+    #[cfg(windows)]
+    job: cordon_winsec::Job,
+}
+
+impl Group {
+    /// Starts `cmd` as the first member of a new group.
+    fn spawn(cmd: &mut Command) -> std::io::Result<(Self, std::process::Child)> {
+        #[cfg(unix)]
+        {
+            use std::os::unix::process::CommandExt;
+            cmd.process_group(0);
+            let child = cmd.spawn()?;
+            Ok((Group { pid: child.id() }, child))
+        }
+        #[cfg(windows)]
+        {
+            // No job, no run: a child that could not be contained could leave processes behind.
+            let job = cordon_winsec::Job::new()?;
+            let child = job.spawn(cmd)?;
+            Ok((Group { job }, child))
+        }
+        #[cfg(not(any(unix, windows)))]
+        {
+            let child = cmd.spawn()?;
+            Ok((Group {}, child))
+        }
+    }
+
+    /// Ends every process of the group.
+    fn kill(&self) {
+        #[cfg(unix)]
+        kill_group(self.pid);
+        #[cfg(windows)]
+        self.job.terminate();
+    }
+}
 
 /// Run `spec` to completion or until its time limit, then kill its whole process group.
 /// Any background processes left in the group after the child exits are killed too, so a
@@ -130,13 +171,7 @@ pub(crate) fn run(spec: Spec<'_>) -> std::io::Result<Finished> {
     for (k, v) in &spec.env {
         cmd.env(k, v);
     }
-    #[cfg(unix)]
-    {
-        use std::os::unix::process::CommandExt;
-        cmd.process_group(0);
-    }
-    let mut child = cmd.spawn()?;
-    let pid = child.id();
+    let (group, mut child) = Group::spawn(&mut cmd)?;
     let out = child.stdout.take().map(|s| reader(s, spec.cap));
     let err = child.stderr.take().map(|s| reader(s, spec.cap));
 
@@ -147,7 +182,7 @@ pub(crate) fn run(spec: Spec<'_>) -> std::io::Result<Finished> {
             Ok(Some(status)) => break Some(status),
             Ok(None) => {}
             Err(e) => {
-                kill_group(pid);
+                group.kill();
                 let _ = child.kill();
                 let _ = child.wait();
                 return Err(e);
@@ -155,7 +190,7 @@ pub(crate) fn run(spec: Spec<'_>) -> std::io::Result<Finished> {
         }
         let now = Instant::now();
         if now >= deadline {
-            kill_group(pid);
+            group.kill();
             let _ = child.kill();
             let _ = child.wait();
             break None;
@@ -164,7 +199,7 @@ pub(crate) fn run(spec: Spec<'_>) -> std::io::Result<Finished> {
         step = (step * 2).min(Duration::from_millis(20));
     };
     // Leftover background members of the group would keep the pipes open: end them.
-    kill_group(pid);
+    group.kill();
 
     let grace_end = Instant::now() + PIPE_GRACE;
     let collect = |r: Option<(Shared, mpsc::Receiver<()>)>| -> Captured {

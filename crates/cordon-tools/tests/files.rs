@@ -3,6 +3,7 @@
 
 mod common;
 
+#[cfg(unix)]
 use std::os::unix::fs::PermissionsExt;
 
 use common::{call, ok, plain};
@@ -41,6 +42,7 @@ fn write_then_read_round_trip_with_new_file_diff() {
     assert_eq!(structured["text"], "fixed\n");
 }
 
+#[cfg(unix)] // Unix modes, and sha256sum as the independent hash
 #[test]
 fn overwrite_shows_diff_and_base_hash_and_keeps_permissions() {
     let (tmp, ws) = plain();
@@ -347,6 +349,7 @@ fn read_caps_large_files_with_a_note() {
     );
 }
 
+#[cfg(unix)] // symlinks need a privilege on Windows
 #[test]
 fn list_directory_marks_kinds_sorted() {
     let (tmp, ws) = plain();

@@ -5,7 +5,9 @@ use cordon_admin::{
     AgentEntry, PolicyDoc, PolicyEvent, Replay, Saved, SecretEntry, ServerEntry, Settings, Status,
     TestRun, Validation,
 };
-use tauri::{AppHandle, Manager, State};
+#[cfg(target_os = "linux")]
+use tauri::Manager;
+use tauri::{AppHandle, State};
 use tauri_plugin_autostart::ManagerExt;
 
 use super::blocking;

@@ -2,7 +2,7 @@
 //!
 //! On Windows it also reads the control pipe's security descriptor back from the engine's pipe
 //! and says whether it admits the current user only (the Wine tests and a cautious user check it
-//! this way); on Unix the socket's and its directory's ownership are checked before connecting.
+//! this way), and the evidence directory's ACL likewise; on Unix the socket's and its directory's ownership are checked before connecting.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -16,7 +16,8 @@ use serde_json::Value;
 /// Arguments of `cordon status`.
 #[derive(Debug, Args)]
 pub struct StatusArgs {
-    /// Print JSON (`running`, `version`, `control`, and on Windows `pipe`, `sddl`, `only_user`).
+    /// Print JSON (`running`, `version`, `control`, and on Windows `pipe`, `sddl`, `only_user`,
+    /// `data_sddl`, `data_private`).
     #[arg(long)]
     pub json: bool,
     /// Config file (default: $CORDON_CONFIG, else ~/.config/cordon/config.yaml).
@@ -49,6 +50,12 @@ struct Status {
     /// Windows: whether that descriptor admits the current user only.
     #[serde(skip_serializing_if = "Option::is_none")]
     only_user: Option<bool>,
+    /// Windows: the evidence directory's owner and DACL in SDDL.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    data_sddl: Option<String>,
+    /// Windows: whether that DACL keeps other users out (you, SYSTEM, Administrators only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    data_private: Option<bool>,
 }
 
 /// Prints the engine's status; exit 1 when no engine answers (or its channel is not trusted).
@@ -84,6 +91,12 @@ pub fn run(args: StatusArgs) -> anyhow::Result<ExitCode> {
         status.sddl = Some(sddl);
         status.only_user = Some(only);
     }
+    #[cfg(windows)]
+    if let Some(dir) = config.evidence.parent().filter(|d| d.is_dir()) {
+        let (sddl, private) = cordon_gateway::private::path_security(dir)?;
+        status.data_sddl = Some(sddl);
+        status.data_private = Some(private);
+    }
     if args.json {
         println!("{}", serde_json::to_string(&status)?);
     } else if status.running {
@@ -103,6 +116,12 @@ pub fn run(args: StatusArgs) -> anyhow::Result<ExitCode> {
             println!(
                 "control pipe {pipe}\nsecurity {sddl}\nadmits only the current user: {}",
                 if only { "yes" } else { "NO" }
+            );
+        }
+        if let (Some(sddl), Some(private)) = (&status.data_sddl, status.data_private) {
+            println!(
+                "data directory security {sddl}\nprivate to you (SYSTEM and Administrators aside): {}",
+                if private { "yes" } else { "NO" }
             );
         }
     } else {
