@@ -95,6 +95,26 @@ async def call(session: Any, call_id: str, pad: str = "") -> tuple[bool, str]:
     return (not result.is_error, text_of(result))
 
 
+def caller(engine: Engine, answered: list[str], refused: list[str] | None = None) -> Any:
+    """`calls(n, pad=0)`: n calls of the counting tool in one session; answered call ids go to
+    `answered`, refused ones (which must name the evidence fault) to `refused`, when given."""
+
+    async def calls(n: int, pad: int = 0) -> None:
+        async with engine.stdio(wait_tools=False) as session:
+            await wait_for_tools(session, {TOOL})
+            for _ in range(n):
+                call_id = uuid.uuid4().hex
+                # Unique padding: every record carries new text the database must store.
+                ok, text = await call(session, call_id, call_id * (pad // 32))
+                if ok:
+                    answered.append(call_id)
+                elif refused is not None:
+                    assert "evidence" in text, text
+                    refused.append(call_id)
+
+    return calls
+
+
 def test_allowed_call_leaves_an_intent_before_and_an_outcome_after(engine_factory: Any, tmp_path: Path) -> None:
     effects = tmp_path / "effects"
     engine = engine_factory(servers=(), http=False, policy=POLICY, extra_servers=counting(effects))
@@ -233,19 +253,7 @@ def test_full_disk_refuses_calls_keeps_running_reports_and_recovers(
     )
     refused: list[str] = []
     answered: list[str] = []
-
-    async def calls(n: int, pad: int) -> None:
-        async with engine.stdio(wait_tools=False) as session:
-            await wait_for_tools(session, {TOOL})
-            for _ in range(n):
-                call_id = uuid.uuid4().hex
-                # Unique padding: every record carries new text the database must store.
-                ok, text = await call(session, call_id, call_id * (pad // 32))
-                if ok:
-                    answered.append(call_id)
-                else:
-                    assert "evidence" in text, text
-                    refused.append(call_id)
+    calls = caller(engine, answered, refused)
 
     run(calls, 3, 0)
     assert len(answered) == 3 and ping(engine)["evidence"]["ok"] is True
@@ -276,15 +284,7 @@ def test_truncated_shm_does_not_crash_the_engine(engine_factory: Any, tmp_path: 
     effects = tmp_path / "effects"
     engine = engine_factory(servers=(), http=False, policy=POLICY, extra_servers=counting(effects))
     answered: list[str] = []
-
-    async def calls(n: int) -> None:
-        async with engine.stdio(wait_tools=False) as session:
-            await wait_for_tools(session, {TOOL})
-            for _ in range(n):
-                call_id = uuid.uuid4().hex
-                ok, _ = await call(session, call_id)
-                if ok:
-                    answered.append(call_id)
+    calls = caller(engine, answered)
 
     run(calls, 2)
     shm = Path(str(engine.evidence) + "-shm")
@@ -309,18 +309,7 @@ def test_a_process_locking_the_log_refuses_calls_until_it_lets_go(engine_factory
     engine = engine_factory(servers=(), http=False, policy=POLICY, extra_servers=counting(effects))
     refused: list[str] = []
     answered: list[str] = []
-
-    async def calls(n: int) -> None:
-        async with engine.stdio(wait_tools=False) as session:
-            await wait_for_tools(session, {TOOL})
-            for _ in range(n):
-                call_id = uuid.uuid4().hex
-                ok, text = await call(session, call_id)
-                if ok:
-                    answered.append(call_id)
-                else:
-                    assert "evidence" in text, text
-                    refused.append(call_id)
+    calls = caller(engine, answered, refused)
 
     run(calls, 2)
     assert len(answered) == 2
