@@ -79,6 +79,7 @@ mod export;
 mod filter;
 mod keys;
 mod record;
+mod runtime;
 mod session;
 mod store;
 mod verify;
@@ -94,6 +95,7 @@ pub use export::{
 pub use filter::{Filter, TOPIC_PREFIX, action_matches};
 pub use keys::{KEYCHAIN_USER, KeyStore, fingerprint, parse_public_key, public_key_hex};
 pub use record::{DECISIONS, GENESIS_HASH, NewRecord, Outcome, Phase, Record, format_timestamp};
+pub use runtime::{LOG_KEYS, RuntimeState};
 pub use session::{SessionTrail, TrailEntry};
 pub use store::{
     Checkpoint, DEFAULT_CHECKPOINT_INTERVAL, Durability, EvidenceLog, RecordedKey, default_path,

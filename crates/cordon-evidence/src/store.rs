@@ -50,7 +50,10 @@ pub enum Durability {
 }
 
 /// The engine-state key holding the seq up to which every intent is known to be closed.
-const INTENTS_CLOSED_THROUGH: &str = "intents_closed_through";
+pub(crate) const INTENTS_CLOSED_THROUGH: &str = "intents_closed_through";
+
+/// The engine-state key [`EvidenceLog::probe`] writes to find out whether the log is writable.
+pub(crate) const HEALTH_PROBE: &str = "health_probe";
 
 /// How long a writer waits for another process's write transaction before failing (closed).
 const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -816,60 +819,6 @@ impl EvidenceLog {
         }
     }
 
-    /// The stored limit counters of one scope (a session id or `agent:<name>`): `(limit id,
-    /// state JSON)` pairs. Kept with the evidence so budgets survive an engine restart.
-    pub fn load_counters(&self, scope: &str) -> Result<Vec<(String, String)>, EvidenceError> {
-        let conn = self.lock()?;
-        let mut stmt = conn
-            .prepare("SELECT limit_id, state FROM counters WHERE scope = ?1 ORDER BY limit_id")?;
-        let rows = stmt.query_map([scope], |row| Ok((row.get(0)?, row.get(1)?)))?;
-        let mut out = Vec::new();
-        for row in rows {
-            out.push(row?);
-        }
-        Ok(out)
-    }
-
-    /// Stores (replaces) one limit counter's state, durably.
-    pub fn save_counter(
-        &self,
-        scope: &str,
-        limit_id: &str,
-        state: &str,
-    ) -> Result<(), EvidenceError> {
-        let conn = self.lock()?;
-        conn.execute(
-            "INSERT INTO counters (scope, limit_id, state, updated_at) VALUES (?1, ?2, ?3, ?4) \
-             ON CONFLICT (scope, limit_id) DO UPDATE SET state = excluded.state, \
-             updated_at = excluded.updated_at",
-            rusqlite::params![scope, limit_id, state, now_timestamp()?],
-        )?;
-        Ok(())
-    }
-
-    /// One engine setting (e.g. the kill switch), if set.
-    pub fn engine_state(&self, key: &str) -> Result<Option<String>, EvidenceError> {
-        let conn = self.lock()?;
-        Ok(conn
-            .query_row(
-                "SELECT value FROM engine_state WHERE key = ?1",
-                [key],
-                |row| row.get(0),
-            )
-            .optional()?)
-    }
-
-    /// Stores (replaces) one engine setting, durably.
-    pub fn set_engine_state(&self, key: &str, value: &str) -> Result<(), EvidenceError> {
-        let conn = self.lock()?;
-        conn.execute(
-            "INSERT INTO engine_state (key, value, updated_at) VALUES (?1, ?2, ?3) \
-             ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
-            rusqlite::params![key, value, now_timestamp()?],
-        )?;
-        Ok(())
-    }
-
     /// Whether the log can be written now, found out quickly: a durable write that waits at
     /// most `patience` for another process's lock (instead of the usual 30 s). The recorder asks
     /// this while faulted, so calls are refused at once rather than each waiting out the lock.
@@ -878,10 +827,10 @@ impl EvidenceLog {
         conn.busy_timeout(patience)?;
         let written = conn
             .execute(
-                "INSERT INTO engine_state (key, value, updated_at) VALUES ('health_probe', 'ok', ?1) \
+                "INSERT INTO engine_state (key, value, updated_at) VALUES (?1, 'ok', ?2) \
                  ON CONFLICT (key) DO UPDATE SET value = excluded.value, \
                  updated_at = excluded.updated_at",
-                rusqlite::params![now_timestamp()?],
+                rusqlite::params![HEALTH_PROBE, now_timestamp()?],
             )
             .map(|_| ());
         conn.busy_timeout(BUSY_TIMEOUT)?;
@@ -1408,37 +1357,6 @@ mod tests {
             .query_row("SELECT count(*) FROM schema_migrations", [], |r| r.get(0))
             .unwrap();
         assert_eq!(n, i64::try_from(MIGRATIONS.len()).unwrap());
-    }
-
-    #[test]
-    fn counters_and_engine_state_survive_a_reopen() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("e.db");
-        let keys = KeyStore::File(dir.path().join("k"));
-        {
-            let log = EvidenceLog::open(&path, keys.clone()).unwrap();
-            log.save_counter("sess_1", "budget", r#"{"calls":1}"#)
-                .unwrap();
-            log.save_counter("sess_1", "budget", r#"{"calls":2}"#)
-                .unwrap();
-            log.save_counter("sess_2", "budget", r#"{"calls":9}"#)
-                .unwrap();
-            log.set_engine_state("pause", r#"{"all":true}"#).unwrap();
-            assert_eq!(log.engine_state("nope").unwrap(), None);
-        }
-        let log = EvidenceLog::open(&path, keys).unwrap();
-        assert_eq!(
-            log.load_counters("sess_1").unwrap(),
-            vec![("budget".to_owned(), r#"{"calls":2}"#.to_owned())]
-        );
-        assert!(log.load_counters("sess_3").unwrap().is_empty());
-        assert_eq!(
-            log.engine_state("pause").unwrap().as_deref(),
-            Some(r#"{"all":true}"#)
-        );
-        // The chain is untouched by runtime state.
-        log.append(rec(1)).unwrap();
-        assert!(log.verify().unwrap().ok);
     }
 
     #[test]
