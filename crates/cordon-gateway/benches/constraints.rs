@@ -43,7 +43,11 @@ fn bench(c: &mut Criterion) {
     )
     .unwrap();
     let roots = vec![dir.path().to_path_buf()];
-    let constraints = Constraints::new(Some(Arc::new(log)), Default::default(), roots);
+    let constraints = Constraints::new(
+        Some(cordon_evidence::RuntimeState::new(Arc::new(log))),
+        Default::default(),
+        roots,
+    );
     let plain = Policy::shipped_default();
     let limited = with_limits();
     let base = dir.path();

@@ -164,7 +164,7 @@ impl Engine {
         let log = Arc::new(log);
         // The kill switch and limit counters live next to the evidence (restart-proof).
         let constraints = Arc::new(Constraints::new(
-            Some(log.clone()),
+            Some(cordon_evidence::RuntimeState::new(log.clone())),
             config.agent_roots.clone(),
             config.workspace.roots.clone(),
         ));

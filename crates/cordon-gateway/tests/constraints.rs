@@ -161,11 +161,13 @@ async fn a_call_budget_is_crossed_by_one_and_survives_a_restart() {
 
     // Stored counters that cannot be read count as spent, never as zero (fail closed).
     {
-        let log = cordon_evidence::EvidenceLog::open(
-            &dir.path().join("evidence.db"),
-            cordon_evidence::KeyStore::File(dir.path().join("key.pem")),
-        )
-        .unwrap();
+        let log = cordon_evidence::RuntimeState::new(std::sync::Arc::new(
+            cordon_evidence::EvidenceLog::open(
+                &dir.path().join("evidence.db"),
+                cordon_evidence::KeyStore::File(dir.path().join("key.pem")),
+            )
+            .unwrap(),
+        ));
         log.save_counter("sess_b", "budget", "{not json").unwrap();
     }
     let h = start(dir.path(), &policy, "").await;
@@ -301,11 +303,13 @@ async fn rate_and_duration_limits_deny_with_their_numbers() {
     let dir = tempfile::tempdir().unwrap();
     let policy = format!("{ALLOW_ALL}limits:\n  - id: short\n    max_session_duration: 1h\n");
     {
-        let log = cordon_evidence::EvidenceLog::open(
-            &dir.path().join("evidence.db"),
-            cordon_evidence::KeyStore::File(dir.path().join("key.pem")),
-        )
-        .unwrap();
+        let log = cordon_evidence::RuntimeState::new(std::sync::Arc::new(
+            cordon_evidence::EvidenceLog::open(
+                &dir.path().join("evidence.db"),
+                cordon_evidence::KeyStore::File(dir.path().join("key.pem")),
+            )
+            .unwrap(),
+        ));
         let two_hours_ago = cordon_gateway::constraints::now_ms() - 2 * 3600 * 1000;
         log.save_counter(
             "old",
