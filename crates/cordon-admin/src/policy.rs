@@ -588,7 +588,7 @@ pub fn replay(
             continue;
         };
         let classification = classification.unwrap_or_else(|| policy.classifier().classify(&call));
-        let verdict = policy.judge(&call, classification);
+        let verdict = policy.evaluate_classified(&call, classification);
         out.replayed += 1;
         if verdict.decision.as_str() != record.decision {
             out.changed.push(ReplayChange {

@@ -73,7 +73,7 @@ impl HookVerdict {
 pub async fn serve<R: AsyncRead + Unpin>(pipeline: &Pipeline, call: HookCall, watch: R) -> Value {
     let mut watch = watch;
     let cancel = CancellationToken::new();
-    let judged = judge(pipeline, call, cancel.clone());
+    let judged = gate_hook(pipeline, call, cancel.clone());
     tokio::pin!(judged);
     let mut buf = [0u8; 64];
     let mut watching = true;
@@ -101,7 +101,11 @@ pub async fn serve<R: AsyncRead + Unpin>(pipeline: &Pipeline, call: HookCall, wa
 /// Passes one native call through the gate: classified against the agent's working directory,
 /// judged, held if required, its intent recorded before the allow is handed back, its outcome
 /// after. "Performing" a hook call is answering allow: the agent runs its own tool.
-pub async fn judge(pipeline: &Pipeline, call: HookCall, cancel: CancellationToken) -> HookVerdict {
+pub async fn gate_hook(
+    pipeline: &Pipeline,
+    call: HookCall,
+    cancel: CancellationToken,
+) -> HookVerdict {
     if !crate::config::is_valid_name(&call.agent) {
         return HookVerdict::deny(
             format!(

@@ -473,7 +473,7 @@ impl Pipeline {
             // A tool whose definition changed since the user approved it (rug pull): refused
             // and recorded, whatever the policy says.
             // Refused whatever happens: the constraints need not count it.
-            let mut admission = self.judge(ctx, Subject::upstream(server, tool, args, false));
+            let mut admission = self.assess(ctx, Subject::upstream(server, tool, args, false));
             let v = &mut admission.verdict;
             v.decision = Decision::Deny;
             v.rule_id = Some(crate::upstream::TOOL_PIN_RULE.to_owned());
@@ -605,7 +605,7 @@ impl Pipeline {
     ) -> CallToolResponse {
         let args = arguments.map(Value::Object).unwrap_or(Value::Null);
         let usable = self.builtin.workspace().is_ok();
-        let mut admission = self.judge(
+        let mut admission = self.assess(
             ctx,
             Subject {
                 base: self.builtin.first_root(),
@@ -712,7 +712,7 @@ impl Pipeline {
         classification: Option<Classification>,
     ) -> Gate {
         let known = self.upstreams.has_server(server);
-        let admission = self.judge(
+        let admission = self.assess(
             ctx,
             Subject {
                 classification,
@@ -728,9 +728,9 @@ impl Pipeline {
         self.decide(ctx, admission, Review::Upstream).await
     }
 
-    /// The whole gate for any subject: judge, then [`Pipeline::decide`].
+    /// The whole gate for any subject: assess, then [`Pipeline::decide`].
     pub async fn gate(&self, ctx: &CallContext, subject: Subject<'_>, review: Review) -> Gate {
-        let admission = self.judge(ctx, subject);
+        let admission = self.assess(ctx, subject);
         self.decide(ctx, admission, review).await
     }
 
@@ -744,7 +744,7 @@ impl Pipeline {
         args: Value,
         text: String,
     ) -> String {
-        let admission = self.judge(ctx, Subject::upstream(server, tool, args, false));
+        let admission = self.assess(ctx, Subject::upstream(server, tool, args, false));
         match self
             .refuse(admission, Outcome::Error, Some(text.clone()), text)
             .await
@@ -768,9 +768,10 @@ impl Pipeline {
         }
     }
 
-    /// Classifies (unless a classification is given) and judges one call, applying the runtime
-    /// constraints when the subject asks for them.
-    fn judge(&self, ctx: &CallContext, subject: Subject<'_>) -> Admission {
+    /// Assesses one call before the gate acts on it: classifies it (unless a classification is
+    /// given), evaluates the policy, checks exfiltration and applies the runtime constraints
+    /// when the subject asks for them.
+    fn assess(&self, ctx: &CallContext, subject: Subject<'_>) -> Admission {
         let started = Instant::now();
         let call = ToolCall {
             agent: ctx.agent.clone(),
@@ -788,7 +789,7 @@ impl Pipeline {
                     .classifier()
                     .classify_with(&call, &self.resolver(base.clone()))
             });
-            let mut verdict = policy.judge(&call, classification);
+            let mut verdict = policy.evaluate_classified(&call, classification);
             self.check_exfiltration(&call, &mut verdict);
             // A call refused before it could run (a withheld tool, an unknown server, no
             // workspace) is not counted against budgets.

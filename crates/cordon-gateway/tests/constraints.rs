@@ -636,7 +636,7 @@ async fn production_is_denied_for_one_agent_while_staging_passes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn native_hooks_obey_the_pause_and_their_working_directory_as_roots() {
-    use cordon_gateway::native::{HookCall, judge};
+    use cordon_gateway::native::{HookCall, gate_hook};
     let dir = tempfile::tempdir().unwrap();
     let top = dir.path().canonicalize().unwrap();
     let project = top.join("project");
@@ -655,24 +655,24 @@ async fn native_hooks_obey_the_pause_and_their_working_directory_as_roots() {
         "Write",
         json!({"file_path": project.join("a.txt").display().to_string(), "content": "x"}),
     );
-    assert!(judge(&pipeline, inside.clone(), cancel()).await.allow);
+    assert!(gate_hook(&pipeline, inside.clone(), cancel()).await.allow);
     let outside = hook(
         "Write",
         json!({"file_path": top.join("b.txt").display().to_string(), "content": "x"}),
     );
-    let v = judge(&pipeline, outside, cancel()).await;
+    let v = gate_hook(&pipeline, outside, cancel()).await;
     assert!(!v.allow);
     assert_eq!(v.rule_id.as_deref(), Some("blast-radius:outside-roots"));
     let dotdot = hook("Bash", json!({"command": "echo x > ../c.txt"}));
-    let v = judge(&pipeline, dotdot, cancel()).await;
+    let v = gate_hook(&pipeline, dotdot, cancel()).await;
     assert!(!v.allow, "{v:?}");
     h.engine.pause(Some("claude-code")).unwrap();
-    let v = judge(&pipeline, inside.clone(), cancel()).await;
+    let v = gate_hook(&pipeline, inside.clone(), cancel()).await;
     assert!(!v.allow);
     assert_eq!(v.rule_id.as_deref(), Some("pause"));
     assert_eq!(h.last().rule_id.as_deref(), Some("pause"));
     h.engine.resume(Some("claude-code")).unwrap();
-    assert!(judge(&pipeline, inside, cancel()).await.allow);
+    assert!(gate_hook(&pipeline, inside, cancel()).await.allow);
     h.engine.shutdown().await.unwrap();
 }
 

@@ -84,17 +84,19 @@ impl CompiledRule {
     }
 }
 
-/// The outcome of one unit (or of the call): decision and winning rule index (None = default).
+/// What the rules rule for one unit (or for the call): decision and winning rule index (None =
+/// the default decision). Before the layered overlay and the runtime constraints: see
+/// [`crate::Verdict`] for the policy's answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Outcome {
+pub(crate) struct Ruling {
     pub(crate) decision: Decision,
     pub(crate) rule: Option<usize>,
 }
 
-impl Outcome {
+impl Ruling {
     /// Whether `self` beats `other`: stricter decision first, then the earlier rule, then a rule
     /// over the default.
-    pub(crate) fn beats(&self, other: &Outcome) -> bool {
+    pub(crate) fn beats(&self, other: &Ruling) -> bool {
         match self.decision.cmp(&other.decision) {
             std::cmp::Ordering::Greater => true,
             std::cmp::Ordering::Less => false,
@@ -105,21 +107,21 @@ impl Outcome {
     }
 }
 
-/// Judges one unit: the strictest matching rule (first in order on ties), else the default.
-pub(crate) fn judge_unit(
+/// The rules' ruling on one unit: the strictest matching rule (first in order on ties), else the default.
+pub(crate) fn ruling_for_unit(
     rules: &[CompiledRule],
     default: Decision,
     call: &ToolCall,
     unit: &Unit<'_>,
-) -> Outcome {
-    let mut best: Option<Outcome> = None;
+) -> Ruling {
+    let mut best: Option<Ruling> = None;
     for rule in rules {
         if best.is_some_and(|b| b.decision >= rule.decision) {
             // Cannot win: not stricter than what we have, and later in order.
             continue;
         }
         if rule.matches(call, unit) {
-            best = Some(Outcome {
+            best = Some(Ruling {
                 decision: rule.decision,
                 rule: Some(rule.index),
             });
@@ -128,19 +130,19 @@ pub(crate) fn judge_unit(
             }
         }
     }
-    best.unwrap_or(Outcome {
+    best.unwrap_or(Ruling {
         decision: default,
         rule: None,
     })
 }
 
-/// Judges a classified call: every part and the whole, strictest outcome wins.
-pub(crate) fn judge(
+/// The rules' ruling on a classified call: every part and the whole, the strictest ruling wins.
+pub(crate) fn ruling_for_call(
     rules: &[CompiledRule],
     default: Decision,
     call: &ToolCall,
     c: &Classification,
-) -> Outcome {
+) -> Ruling {
     let whole = Unit {
         topic: &c.topic,
         tags: &c.risk_tags,
@@ -155,7 +157,7 @@ pub(crate) fn judge(
             .filter_map(|p| p.command.as_ref().map(|argv| argv.join(" ")))
             .collect(),
     };
-    let mut best = judge_unit(rules, default, call, &whole);
+    let mut best = ruling_for_unit(rules, default, call, &whole);
     // A single part identical to the whole needs no second evaluation.
     let single_same = match c.parts.as_slice() {
         [p] => p.topic == c.topic && p.risk_tags == c.risk_tags,
@@ -174,9 +176,9 @@ pub(crate) fn judge(
             paths: part.paths.iter().map(String::as_str).collect(),
             commands: part.command.iter().map(|argv| argv.join(" ")).collect(),
         };
-        let outcome = judge_unit(rules, default, call, &unit);
-        if outcome.beats(&best) {
-            best = outcome;
+        let ruling = ruling_for_unit(rules, default, call, &unit);
+        if ruling.beats(&best) {
+            best = ruling;
         }
     }
     best

@@ -44,12 +44,12 @@ impl Overlay {
         classification: &Classification,
         org: (Decision, Option<String>, String),
     ) -> (Decision, Option<String>, String) {
-        let outcome = eval::judge(&self.rules, self.default, call, classification);
-        if outcome.decision <= org.0 {
+        let ruling = eval::ruling_for_call(&self.rules, self.default, call, classification);
+        if ruling.decision <= org.0 {
             return org;
         }
-        match outcome.rule.map(|i| self.rules.get(i)) {
-            Some(Some(rule)) => (outcome.decision, Some(rule.id.clone()), rule.reason.clone()),
+        match ruling.rule.map(|i| self.rules.get(i)) {
+            Some(Some(rule)) => (ruling.decision, Some(rule.id.clone()), rule.reason.clone()),
             // An index that does not resolve cannot happen; refuse rather than pass.
             Some(None) => (
                 Decision::Deny,
@@ -57,15 +57,15 @@ impl Overlay {
                 "local policy: internal error resolving the winning rule".to_owned(),
             ),
             None => (
-                outcome.decision,
+                ruling.decision,
                 None,
                 if self.explicit_default {
                     format!(
                         "no local rule matched; the local policy's default decision is {}",
-                        outcome.decision
+                        ruling.decision
                     )
                 } else {
-                    format!("no rule matched; default decision {}", outcome.decision)
+                    format!("no rule matched; default decision {}", ruling.decision)
                 },
             ),
         }

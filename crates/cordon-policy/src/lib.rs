@@ -350,29 +350,30 @@ impl Policy {
         self.tests.len()
     }
 
-    /// Classifies a call and judges it.
+    /// Classifies a call and evaluates it ([`Policy::evaluate_classified`]).
     pub fn evaluate(&self, call: &ToolCall) -> Verdict {
         let classification = self.classifier.classify(call);
-        self.judge(call, classification)
+        self.evaluate_classified(call, classification)
     }
 
-    /// Judges an already classified call (for callers that classify themselves, e.g. with a
+    /// Evaluates an already classified call (for callers that classify themselves, e.g. with a
     /// symlink resolver).
-    pub fn judge(&self, call: &ToolCall, classification: Classification) -> Verdict {
-        let outcome = eval::judge(&self.rules, self.default_decision, call, &classification);
-        let rule = outcome.rule.and_then(|i| self.rules.get(i));
+    pub fn evaluate_classified(&self, call: &ToolCall, classification: Classification) -> Verdict {
+        let ruling =
+            eval::ruling_for_call(&self.rules, self.default_decision, call, &classification);
+        let rule = ruling.rule.and_then(|i| self.rules.get(i));
         let (rule_id, reason) = match rule {
             Some(r) => (Some(r.id.clone()), r.reason.clone()),
             None => (
                 None,
-                format!("no rule matched; default decision {}", outcome.decision),
+                format!("no rule matched; default decision {}", ruling.decision),
             ),
         };
         // A rule index that does not resolve cannot happen; if it did, refuse rather than pass.
-        let decision = if outcome.rule.is_some() && rule.is_none() {
+        let decision = if ruling.rule.is_some() && rule.is_none() {
             Decision::Deny
         } else {
-            outcome.decision
+            ruling.decision
         };
         let (decision, rule_id, reason) = match &self.overlay {
             Some(overlay) => overlay.stricter(call, &classification, (decision, rule_id, reason)),

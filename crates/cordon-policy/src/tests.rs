@@ -342,7 +342,7 @@ fn evaluation_table() {
     let p = policy(EVAL_POLICY);
     let mut failures = Vec::new();
     for case in eval_cases() {
-        let verdict = p.judge(&case.call, case.classification.clone());
+        let verdict = p.evaluate_classified(&case.call, case.classification.clone());
         if verdict.decision != case.decision || verdict.rule_id.as_deref() != case.rule {
             failures.push(format!(
                 "{}: expected {} {:?}, got {} {:?} ({})",
@@ -367,7 +367,7 @@ fn default_decision_applies_and_explains_itself() {
         ("version: v1\ndefault_decision: allow\n", Decision::Allow),
     ] {
         let p = policy(text);
-        let v = p.judge(
+        let v = p.evaluate_classified(
             &call("a", "s", "t"),
             cls(
                 "exec.shell",
@@ -388,7 +388,7 @@ fn rule_without_match_matches_everything() {
     let p = policy(
         "version: v1\ndefault_decision: allow\nrules:\n  - id: all\n    decision: deny\n    reason: lockdown\n",
     );
-    let v = p.judge(
+    let v = p.evaluate_classified(
         &call("a", "s", "t"),
         cls("read.file", vec![part("read.file", &[], &[], None)]),
     );
@@ -793,12 +793,12 @@ fn unknown_agent_is_the_empty_string_for_globs() {
         "version: v1\ndefault_decision: deny\nrules:\n  - id: any-agent\n    match: {agents: [\"*\"]}\n    decision: allow\n    reason: ok\n  - id: claude\n    match: {agents: [\"claude-*\"]}\n    decision: require_approval\n    reason: claude\n",
     );
     let c = || cls("read.file", vec![part("read.file", &[], &[], None)]);
-    let v = p.judge(&call("", "", "read_file"), c());
+    let v = p.evaluate_classified(&call("", "", "read_file"), c());
     assert_eq!(
         (v.decision, v.rule_id.as_deref()),
         (Decision::Allow, Some("any-agent"))
     );
-    let v = p.judge(&call("claude-code", "", "read_file"), c());
+    let v = p.evaluate_classified(&call("claude-code", "", "read_file"), c());
     assert_eq!(
         (v.decision, v.rule_id.as_deref()),
         (Decision::RequireApproval, Some("claude"))
