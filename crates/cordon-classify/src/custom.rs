@@ -1,5 +1,5 @@
 //! User classification rules (written in policy YAML): a tool glob, an optional server glob and
-//! argument regexes decide a call's topic and tags. Tried before the built-in mappings.
+//! argument regexes decide a call's topic and tags. Tried before the known-tool mappings.
 
 use globset::{GlobBuilder, GlobMatcher};
 use regex::Regex;

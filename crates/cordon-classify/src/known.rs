@@ -1,5 +1,7 @@
-//! Built-in mappings of known servers' tools, matched by tool name (server names are chosen by
-//! the user, tool names by the server's authors):
+//! Mappings of known tools: the tools Cordon recognises by name, whoever serves them (Cordon's
+//! own served tools are the gateway's `builtin`; here they are known tools like any other).
+//! Matched by tool name (server names are chosen by the user, tool names by the server's
+//! authors):
 //!
 //! - `@modelcontextprotocol/server-filesystem`, `mcp-server-git`, `@modelcontextprotocol/server-github`;
 //! - Cordon's own tools (`file_read`, `git_push`, `run_command`...);
@@ -19,13 +21,14 @@ use serde_json::{Map, Value};
 
 use crate::ToolCall;
 use crate::draft::Draft;
+use crate::fileurl::file_url_path;
 use crate::path::normalize_path;
 use crate::shell::{self, ShellOutcome};
 use crate::topic::*;
 
-/// Drafts, target and diagnostics for one call.
+/// A call as the known-tool mappings read it: drafts, target and diagnostics.
 #[derive(Debug, Default)]
-pub(crate) struct Outcome {
+pub(crate) struct MappedCall {
     /// The parts before secret detection.
     pub drafts: Vec<Draft>,
     /// Short target for evidence.
@@ -83,9 +86,9 @@ enum Arg {
     Many(&'static str),
 }
 
-/// Classify a call with the built-in mappings.
-pub(crate) fn classify(call: &ToolCall) -> Outcome {
-    let mut out = Outcome::default();
+/// Classify a call with the known-tool mappings.
+pub(crate) fn classify(call: &ToolCall) -> MappedCall {
+    let mut out = MappedCall::default();
     let empty = Map::new();
     let args: &Map<String, Value> = match &call.args {
         Value::Object(m) => m,
@@ -282,7 +285,7 @@ const NATIVE_TASKS: &[&str] = &[
 /// for every other tool, which then goes through the shared mappings (`Bash`, `Read`...) or
 /// becomes an unknown tool. Housekeeping arguments are not searched for commands: none of these
 /// tools runs anything.
-fn native_tool(call: &ToolCall, args: &Map<String, Value>, out: &mut Outcome) -> bool {
+fn native_tool(call: &ToolCall, args: &Map<String, Value>, out: &mut MappedCall) -> bool {
     let tool = call.tool.as_str();
     match tool {
         t if NATIVE_PLAN.contains(&t) => out.drafts.push(Draft::new(AGENT_PLAN)),
@@ -326,7 +329,7 @@ fn native_tool(call: &ToolCall, args: &Map<String, Value>, out: &mut Outcome) ->
 /// `*** Delete File:` a removal, `*** Move to:` a move, each with its path, so a patch touching
 /// `.env`, `.git/hooks` or Cordon's own state meets the same rules as a direct write. A patch
 /// that cannot be read names no file Cordon could judge: it is a shell command (`exec.shell`).
-fn apply_patch(args: &Map<String, Value>, out: &mut Outcome) {
+fn apply_patch(args: &Map<String, Value>, out: &mut MappedCall) {
     let text = ["command", "input", "patch"]
         .iter()
         .find_map(|k| match args.get(*k) {
@@ -625,7 +628,7 @@ fn file_tool(
     topic: &str,
     keys: &[Arg],
     write: bool,
-    out: &mut Outcome,
+    out: &mut MappedCall,
 ) {
     let mut paths = Vec::new();
     let mut suspicious = Vec::new();
@@ -682,7 +685,7 @@ fn file_tool(
     out.drafts.push(d);
 }
 
-fn git_tool(call: &ToolCall, args: &Map<String, Value>, topic: &str, out: &mut Outcome) {
+fn git_tool(call: &ToolCall, args: &Map<String, Value>, topic: &str, out: &mut MappedCall) {
     let mut d = Draft::new(topic);
     match args.get("repo_path") {
         Some(Value::String(s)) => {
@@ -714,7 +717,7 @@ fn git_tool(call: &ToolCall, args: &Map<String, Value>, topic: &str, out: &mut O
 
 /// Cordon's `git_push {remote, branch, force}`: force when `force` is anything but `false`
 /// (a string `"true"` counts), or the branch starts with `+` (forced refspec) or `:` (delete).
-fn git_push_tool(args: &Map<String, Value>, out: &mut Outcome) {
+fn git_push_tool(args: &Map<String, Value>, out: &mut MappedCall) {
     let remote = str_arg(args, "remote").unwrap_or_else(|| "(default)".to_owned());
     let branch = str_arg(args, "branch").unwrap_or_else(|| "(current)".to_owned());
     let force_flag = !matches!(
@@ -757,7 +760,7 @@ fn truncate(s: &str) -> String {
     }
 }
 
-fn shell_tool(args: &Map<String, Value>, out: &mut Outcome) {
+fn shell_tool(args: &Map<String, Value>, out: &mut MappedCall) {
     let mut sh = ShellOutcome::default();
     let cwd = ["cwd", "workdir", "working_directory", "directory"]
         .iter()
@@ -808,26 +811,7 @@ fn shell_tool(args: &Map<String, Value>, out: &mut Outcome) {
     out.diagnostics.extend(sh.diagnostics);
 }
 
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while let Some(&b) = bytes.get(i) {
-        if b == b'%'
-            && let (Some(h), Some(l)) = (bytes.get(i + 1), bytes.get(i + 2))
-            && let (Some(h), Some(l)) = ((*h as char).to_digit(16), (*l as char).to_digit(16))
-        {
-            out.push(u8::try_from(h * 16 + l).unwrap_or(b'?'));
-            i += 3;
-            continue;
-        }
-        out.push(b);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-fn resource_read(call: &ToolCall, args: &Map<String, Value>, out: &mut Outcome) {
+fn resource_read(call: &ToolCall, args: &Map<String, Value>, out: &mut MappedCall) {
     let Some(uri) = str_arg(args, "uri") else {
         out.diagnostics
             .push("resources/read without a string uri: classified conservatively".to_owned());
@@ -836,12 +820,8 @@ fn resource_read(call: &ToolCall, args: &Map<String, Value>, out: &mut Outcome) 
         return;
     };
     out.target = Some(truncate(&uri));
-    let lower = uri.to_ascii_lowercase();
-    if let Some(rest) = lower.strip_prefix("file://").and_then(|_| uri.get(7..)) {
-        // file:///abs, file://localhost/abs; a query or fragment is not part of the path.
-        let rest = rest.strip_prefix("localhost").unwrap_or(rest);
-        let rest = rest.split(['?', '#']).next().unwrap_or(rest);
-        let path = normalize_path(&percent_decode(rest), None);
+    if let Some(path) = file_url_path(&uri) {
+        let path = normalize_path(&path, None);
         out.drafts.push(Draft::new(READ_FILE).reads([path]));
     } else {
         out.drafts.push(Draft::new(READ_WEB));
@@ -850,7 +830,7 @@ fn resource_read(call: &ToolCall, args: &Map<String, Value>, out: &mut Outcome) 
 
 /// An unknown tool: `tool.<server>.<tool>`, with the string arguments whose names suggest a
 /// path recorded as paths (so a secret path still makes it `read.env`/`read.secrets`).
-fn unknown_tool(call: &ToolCall, args: &Map<String, Value>, out: &mut Outcome) {
+fn unknown_tool(call: &ToolCall, args: &Map<String, Value>, out: &mut MappedCall) {
     let mut paths = Vec::new();
     // Any string value that is, by itself, a secret path (`{"profile": "~/.aws/config"}`).
     let mut all = Vec::new();
@@ -894,13 +874,6 @@ fn unknown_tool(call: &ToolCall, args: &Map<String, Value>, out: &mut Outcome) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn percent_decoding() {
-        assert_eq!(percent_decode("/home/u/%2Eenv"), "/home/u/.env");
-        assert_eq!(percent_decode("a%2"), "a%2");
-        assert_eq!(percent_decode("%zz"), "%zz");
-    }
 
     #[test]
     fn truncation_keeps_char_boundaries() {

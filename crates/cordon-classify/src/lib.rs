@@ -5,8 +5,8 @@
 //! It never fails: input it cannot understand is classified as `exec.shell` with the `exec` tag,
 //! never as a read, and the reason goes into [`Classification::diagnostics`].
 //!
-//! Pipeline: user [`CustomMapping`]s first (they decide alone); otherwise the built-in tool
-//! mappings (`builtin`), which hand shell commands to the shell parser and command tables
+//! Pipeline: user [`CustomMapping`]s first (they decide alone); otherwise the mappings of known
+//! tools (`known`), which hand shell commands to the shell parser and command tables
 //! (`shell`); then every part's paths go through secret detection ([`secret_kind`], with globs
 //! and brace expansion) on the literal and the [`PathResolver`]-resolved path. A part that reads
 //! a secret becomes `read.env`/`read.secrets`; one that writes a secret keeps its topic and
@@ -39,10 +39,11 @@ use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 
-mod builtin;
 mod custom;
 mod draft;
+mod fileurl;
 pub mod guard;
+mod known;
 mod path;
 pub mod production;
 pub mod resolve;
@@ -50,6 +51,7 @@ mod shell;
 mod topic;
 
 pub use custom::{CustomMapping, MappingError};
+pub use fileurl::file_url_path;
 pub use guard::{CordonPaths, Persistence, persistence};
 pub use path::{SecretKind, normalize_path, secret_kind};
 pub use production::{ProductionError, ProductionTargets, Target, TargetKind};
@@ -117,7 +119,7 @@ pub struct Classification {
     pub diagnostics: Vec<String>,
 }
 
-/// Turns tool calls into classifications: user mappings first, then the built-in mappings.
+/// Turns tool calls into classifications: user mappings first, then the known-tool mappings.
 /// Pure and infallible; build it once and share it.
 #[derive(Debug, Clone, Default)]
 pub struct Classifier {
@@ -128,7 +130,7 @@ pub struct Classifier {
 }
 
 impl Classifier {
-    /// A classifier with user mappings (tried in order, before the built-ins).
+    /// A classifier with user mappings (tried in order, before the known-tool mappings).
     pub fn new(custom: Vec<CustomMapping>) -> Classifier {
         Classifier {
             custom,
@@ -184,10 +186,10 @@ impl Classifier {
             self.tag_arguments(call, &mut c);
             return c;
         }
-        let outcome = builtin::classify(call);
-        let mut diagnostics = outcome.diagnostics;
+        let mapped = known::classify(call);
+        let mut diagnostics = mapped.diagnostics;
         let mut budget = LOOSE_BUDGET;
-        let mut parts: Vec<Part> = outcome
+        let mut parts: Vec<Part> = mapped
             .drafts
             .into_iter()
             .map(|mut d| {
@@ -214,7 +216,7 @@ impl Classifier {
                 &mut diagnostics,
             ));
         }
-        let mut c = assemble(parts, outcome.target, diagnostics);
+        let mut c = assemble(parts, mapped.target, diagnostics);
         self.tag_arguments(call, &mut c);
         c
     }
@@ -409,7 +411,7 @@ fn assemble(parts: Vec<Part>, target: Option<String>, diagnostics: Vec<String>) 
     }
 }
 
-/// A user mapping decides topic and tags on its own (it may deliberately relax a built-in);
+/// A user mapping decides topic and tags on its own (it may deliberately relax a known-tool mapping);
 /// the usual path arguments are still recorded for `paths` rules.
 fn custom_classification(m: &CustomMapping, call: &ToolCall) -> Classification {
     let mut paths = Vec::new();

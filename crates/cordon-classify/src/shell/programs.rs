@@ -739,13 +739,7 @@ fn curl(rest: &[String]) -> Draft {
 
 /// The path of a `file://` URL.
 fn local_file_url(a: &str) -> Option<String> {
-    let lower = a.get(..7)?.to_ascii_lowercase();
-    if lower != "file://" {
-        return None;
-    }
-    let rest = a.get(7..)?;
-    let rest = rest.strip_prefix("localhost").unwrap_or(rest);
-    Some(norm(rest.split(['?', '#']).next().unwrap_or(rest)))
+    crate::fileurl::file_url_path(a).map(|path| norm(&path))
 }
 
 fn wget(rest: &[String]) -> Draft {

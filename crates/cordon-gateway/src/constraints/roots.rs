@@ -2,7 +2,8 @@
 //! confines writes to.
 //!
 //! First found wins: `agents.<name>.roots` in the config; the roots the agent's MCP client
-//! announced for its session (`roots/list`, `file://` URIs); `workspace.roots`. (Native hooks
+//! announced for its session (`roots/list`, `file://` URIs decoded by
+//! [`cordon_classify::file_url_path`]); `workspace.roots`. (Native hooks
 //! add their working directory as a fallback, see [`super::Constraints::blast_radius`].)
 
 use std::collections::{BTreeMap, HashMap};
@@ -39,8 +40,7 @@ impl WorkspaceRoots {
     pub(super) fn set_client_roots(&self, session: &str, uris: &[String]) {
         let roots: Vec<PathBuf> = uris
             .iter()
-            .filter_map(|u| u.strip_prefix("file://"))
-            .map(percent_decode)
+            .filter_map(|u| cordon_classify::file_url_path(u))
             .map(PathBuf::from)
             .filter(|p| p.is_absolute())
             .collect();
@@ -71,25 +71,6 @@ impl WorkspaceRoots {
         }
         (!self.workspace_roots.is_empty()).then(|| self.workspace_roots.clone())
     }
-}
-
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while let Some(&b) = bytes.get(i) {
-        if b == b'%'
-            && let (Some(h), Some(l)) = (bytes.get(i + 1), bytes.get(i + 2))
-            && let (Some(h), Some(l)) = ((*h as char).to_digit(16), (*l as char).to_digit(16))
-        {
-            out.push(u8::try_from(h * 16 + l).unwrap_or(b'?'));
-            i += 3;
-        } else {
-            out.push(b);
-            i += 1;
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 #[cfg(test)]
@@ -123,5 +104,15 @@ mod tests {
         c.set_client_roots("s3", &["file://relative".to_owned()]);
         assert_eq!(c.roots_for("b", "s3"), Some(vec![PathBuf::from("/ws")]));
         assert_eq!(Constraints::default().roots_for("b", "s"), None);
+        // Decoded by the one owner of `file://` URLs: `localhost` is this machine, a query or
+        // fragment is not part of the path, another host is not a local root (ignored).
+        c.set_client_roots(
+            "s4",
+            &[
+                "file://localhost/srv/ws?x=1#y".to_owned(),
+                "file://evil.example/etc".to_owned(),
+            ],
+        );
+        assert_eq!(c.roots_for("b", "s4"), Some(vec![PathBuf::from("/srv/ws")]));
     }
 }
