@@ -12,11 +12,11 @@ use regex::{RegexSet, RegexSetBuilder};
 use super::full_topic;
 use super::read::{ClassifierModel, FileModel, LimitModel, RuleModel, Spanned, TestModel};
 use crate::Decision;
+use crate::TopicPattern;
 use crate::classify::{Classifier, CustomMapping, KNOWN_TOPICS, MappingError, TOPIC_PREFIX};
 use crate::diag::{DiagnosticKind, Pos, Severity, Sink, did_you_mean};
 use crate::eval::{CompiledRule, PolicyTest};
 use crate::limits::{BlastRadius, Limit, PolicyPause};
-use crate::topic::TopicPattern;
 use cordon_classify::{ProductionTargets, TargetKind};
 
 /// Largest compiled regex accepted (bytes of the compiled program).

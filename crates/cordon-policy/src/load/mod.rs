@@ -11,11 +11,11 @@ mod read;
 
 use std::collections::BTreeSet;
 
+use crate::TopicPattern;
 use crate::classify::{Classifier, KNOWN_RISK_TAGS, KNOWN_TOPICS, TOPIC_PREFIX};
 use crate::diag::{Diagnostic, DiagnosticKind, Pos, Severity, Sink};
 use crate::eval::{CompiledRule, PolicyTest};
 use crate::limits::{BlastRadius, Limit, PolicyPause};
-use crate::topic::TopicPattern;
 use crate::{Decision, Source};
 use compile::Compiler;
 use read::Reader;
