@@ -94,7 +94,7 @@ impl Judge {
         };
         let resolver = FsResolver::new(self.workspace.clone()).with_home(self.home.clone());
         let classification = self.policy.classifier().classify_with(&call, &resolver);
-        let verdict: Verdict = self.policy.judge(&call, classification);
+        let verdict: Verdict = self.policy.evaluate_classified(&call, classification);
         let programs = verdict
             .classification
             .parts

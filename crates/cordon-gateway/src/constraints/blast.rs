@@ -118,7 +118,7 @@ mod tests {
 
     fn blast(c: &Constraints, p: &Policy, call: &ToolCall, base: &Path) -> Option<String> {
         let cls = p.classifier().classify(call);
-        c.blast_radius(p, call, &cls, "sess", base, None)
+        blast_radius(&c.roots, p, call, &cls, "sess", base, None)
             .map(|(d, rule, reason)| format!("{d} {rule} {reason}"))
     }
     #[test]

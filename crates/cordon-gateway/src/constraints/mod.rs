@@ -6,7 +6,8 @@
 //!
 //! - `pause`: the kill switch (the engine's, stored in the runtime state, and the policy's).
 //! - `roots`: where an agent's workspace is (config, client-announced, `workspace.roots`).
-//! - `blast`: the blast radius: writes (and shell working directories) outside those roots.
+//! - `blast`: the blast radius: writes (and shell working directories) outside those roots
+//!   (`base` is where relative paths run; native hooks add their cwd as fallback roots).
 //! - `limits`: the policy's `limits:` (budgets, rate limits, upstream timeouts) and their
 //!   counters;
 //! - `writer`: the thread that stores the counters behind the calls.
@@ -26,7 +27,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use cordon_evidence::RuntimeState;
-use cordon_policy::{Classification, Cost, Decision, Policy, ToolCall, Usage, Verdict};
+use cordon_policy::{Cost, Decision, Policy, ToolCall, Usage, Verdict};
 
 pub use blast::{OUTSIDE_ROOTS_RULE, UNKNOWN_ROOTS_RULE};
 pub use limits::{THROTTLE_DECISION, now_ms};
@@ -120,21 +121,6 @@ impl Constraints {
         self.roots.roots_for(agent, session)
     }
 
-    /// The blast-radius decision for a call, if it needs one: `(decision, rule, reason)`.
-    /// `base` is where relative paths (and a shell command without `cwd`) run; `fallback`
-    /// are roots to use when none are configured or announced (native hooks: their cwd).
-    pub fn blast_radius(
-        &self,
-        policy: &Policy,
-        call: &ToolCall,
-        c: &Classification,
-        session: &str,
-        base: &Path,
-        fallback: Option<Vec<PathBuf>>,
-    ) -> Option<(Decision, &'static str, String)> {
-        blast::blast_radius(&self.roots, policy, call, c, session, base, fallback)
-    }
-
     /// Waits (up to `wait`) until every counter update so far is stored.
     pub fn flush(&self, wait: Duration) {
         self.limits.flush(wait);
@@ -168,7 +154,8 @@ impl Constraints {
         if verdict.decision == Decision::Deny {
             return governed;
         }
-        if let Some((decision, rule, reason)) = self.blast_radius(
+        if let Some((decision, rule, reason)) = blast::blast_radius(
+            &self.roots,
             policy,
             call,
             &verdict.classification,

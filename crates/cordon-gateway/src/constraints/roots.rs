@@ -4,7 +4,7 @@
 //! First found wins: `agents.<name>.roots` in the config; the roots the agent's MCP client
 //! announced for its session (`roots/list`, `file://` URIs decoded by
 //! [`cordon_classify::file_url_path`]); `workspace.roots`. (Native hooks
-//! add their working directory as a fallback, see [`super::Constraints::blast_radius`].)
+//! add their working directory as a fallback: `super::blast`.)
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
