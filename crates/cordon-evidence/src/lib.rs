@@ -14,6 +14,10 @@
 //! process, concurrent [`EvidenceLog::append`] calls share commits (group commit): one fsync for
 //! everything queued, and every caller returns only once its record is durable.
 //!
+//! The engine's mutable runtime state (limit counters, the kill switch) is kept in the same
+//! database, in tables of its own outside the chain, through [`RuntimeState`]: the log type only
+//! appends and reads.
+//!
 //! Queries ([`Filter`]) use the indexes on agent, session, action, decision, outcome and time;
 //! action patterns are NATS style (`*` one token, `>` the rest), with or without the
 //! `job.mcp-bridge.` prefix.
