@@ -953,7 +953,7 @@ fn backup(change: &FileChange) -> Result<(), AgentError> {
     }
 }
 
-/// Writes (via a temporary file and rename, keeping the permissions) or deletes a file.
+/// Writes (atomically, keeping the permissions) or deletes a file.
 fn write(path: &Path, bytes: Option<&[u8]>) -> Result<(), AgentError> {
     let Some(bytes) = bytes else {
         return match std::fs::remove_file(path) {
@@ -964,12 +964,10 @@ fn write(path: &Path, bytes: Option<&[u8]>) -> Result<(), AgentError> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(io(dir))?;
     }
-    let tmp = sidecar(path, ".cordon-tmp");
-    std::fs::write(&tmp, bytes).map_err(io(&tmp))?;
-    if let Ok(meta) = std::fs::metadata(path) {
-        std::fs::set_permissions(&tmp, meta.permissions()).map_err(io(&tmp))?;
-    }
-    std::fs::rename(&tmp, path).map_err(io(path))
+    // A unique temp name and fsyncs (`cordon-atomic`): an agent rewriting its own config at the
+    // same moment never shares a temp file with us, and a power loss leaves old or new bytes.
+    cordon_atomic::write(path, bytes, cordon_atomic::Permissions::KeepOrDefault)
+        .map_err(|e| io(path)(e.source))
 }
 
 /// Takes `agent` out from under Cordon: restores each file's backup byte for byte, or, when the
@@ -1440,42 +1438,6 @@ fn cordon_name(name: &str) -> String {
     }
 }
 
-/// Whether an env variable or header carries a credential (by its name or its value's shape).
-pub fn looks_secret(name: &str, value: &str) -> bool {
-    let upper = name.to_ascii_uppercase();
-    let by_name = [
-        "TOKEN",
-        "SECRET",
-        "KEY",
-        "PASSWORD",
-        "PASSWD",
-        "PAT",
-        "CREDENTIAL",
-        "AUTH",
-        "COOKIE",
-    ]
-    .iter()
-    .any(|w| upper.contains(w));
-    let by_prefix = [
-        "ghp_",
-        "gho_",
-        "github_pat_",
-        "sk-",
-        "xox",
-        "AKIA",
-        "glpat-",
-        "Bearer ",
-    ]
-    .iter()
-    .any(|p| value.starts_with(p));
-    let random = value.len() >= 24
-        && !value.contains(' ')
-        && !value.contains('/')
-        && value.chars().any(|c| c.is_ascii_digit())
-        && value.chars().any(|c| c.is_ascii_alphabetic());
-    by_name || by_prefix || random
-}
-
 fn yaml_str(s: &str) -> String {
     Value::String(s.to_owned()).to_string()
 }
@@ -1531,7 +1493,7 @@ fn import_yaml(servers: &[Server]) -> (String, Vec<(String, String, String)>) {
                 let text = value
                     .as_str()
                     .map_or_else(|| value.to_string(), str::to_owned);
-                if looks_secret(var, &text) {
+                if cordon_secrets::looks_secret(var, &text) {
                     let secret = format!("{name}-{}", cordon_name(var));
                     out.push_str(&format!(
                         "      {}: \"${{keychain:{secret}}}\"   # run: cordon secret set {secret}\n",
@@ -1584,11 +1546,7 @@ mod tests {
     }
 
     #[test]
-    fn secrets_are_detected_by_name_and_shape() {
-        assert!(looks_secret("GITHUB_PERSONAL_ACCESS_TOKEN", "x"));
-        assert!(looks_secret("FOO", "ghp_abcdef"));
-        assert!(looks_secret("FOO", "a1b2c3d4e5f6g7h8i9j0k1l2m3"));
-        assert!(!looks_secret("LOG_LEVEL", "debug"));
+    fn server_names_become_cordon_names() {
         assert_eq!(cordon_name("My Server_1"), "my-server-1");
         assert_eq!(cordon_name("!!!"), "server");
     }
