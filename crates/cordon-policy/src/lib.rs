@@ -60,7 +60,6 @@ mod eval;
 mod layer;
 mod limits;
 mod load;
-mod topic;
 mod yaml;
 
 use std::fmt;
@@ -77,8 +76,8 @@ pub use crate::limits::{
     BlastRadius, Breach, Cost, LIMIT_RULE_PREFIX, Limit, LimitAction, LimitKind, LimitScope,
     PolicyPause, RATE_WINDOW, Usage, cost_of,
 };
-pub use crate::topic::{PatternError, TopicPattern};
 pub use crate::yaml::{MAX_DEPTH, MAX_FILE_BYTES, MAX_NODES};
+pub use cordon_classify::{PatternError, TopicPattern};
 
 use crate::diag::{Pos, Sink};
 use crate::eval::{CompiledRule, PolicyTest};

@@ -12,13 +12,13 @@ use std::time::Duration;
 use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 use regex::{RegexSet, RegexSetBuilder};
 
+use crate::TopicPattern;
 use crate::classify::{
     Classifier, CustomMapping, KNOWN_RISK_TAGS, KNOWN_TOPICS, MappingError, TOPIC_PREFIX, ToolCall,
 };
 use crate::diag::{Diagnostic, DiagnosticKind, Pos, Severity, Sink, did_you_mean};
 use crate::eval::{CompiledRule, PolicyTest};
 use crate::limits::{BlastRadius, Limit, LimitAction, LimitScope, PolicyPause};
-use crate::topic::TopicPattern;
 use crate::yaml::{self, Node, Value};
 use crate::{Decision, Source};
 use cordon_classify::{ProductionTargets, TargetKind};
