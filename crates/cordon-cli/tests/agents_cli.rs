@@ -129,7 +129,10 @@ fn install_print_import_list_and_uninstall_cursor() {
     let config = cordon_gateway::Config::parse(snippet, Path::new("import.yaml"))
         .unwrap_or_else(|e| panic!("{e}\n{snippet}"));
     let postgres = format!("{:?}", config.servers.get("postgres").unwrap());
-    assert!(postgres.contains("${keychain:postgres-pgpassword}"), "{postgres}");
+    assert!(
+        postgres.contains("${keychain:postgres-pgpassword}"),
+        "{postgres}"
+    );
     assert!(!text.contains("s3cret-value"), "{text}");
     assert!(!std::fs::read_to_string(&mcp).unwrap().contains("postgres"));
     let status = cursor_status(home);
