@@ -1,9 +1,10 @@
 //! The supported agents: their names, where each keeps its MCP and hook configuration (with
 //! the documentation followed), how each file is edited, and what each cannot make fail closed.
 
-use serde::Serialize;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
+
+use serde::Serialize;
 
 use crate::{AgentError, CLAUDE_HOOK_TIMEOUT_SECS};
 

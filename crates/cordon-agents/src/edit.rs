@@ -1,15 +1,21 @@
 //! The edits themselves: Cordon's server entry and hooks put into (`transform`) or taken out of
 //! (`strip`) one file's text, each format edited in place so everything else stays as it was.
 
-use serde_json::{Value, json};
 use std::path::PathBuf;
+
+use serde_json::{Value, json};
 
 use crate::{
     AgentError, CLAUDE_ALLOW_RULE, CLAUDE_HOOK_TIMEOUT_SECS, CURSOR_HOOK_EVENTS, ENTRY_NAME,
-    HOOK_MATCHER_ALL, Server, agent::Agent, agent::Bases, agent::Format,
-    agent::GEMINI_HOOK_TIMEOUT_MS, agent::GEMINI_MCP, codex, entry::entry_args,
-    entry::hook_commands, entry::is_cordon_entry, entry::is_cordon_hook, entry::is_enabled,
-    entry::list_servers, entry::shell_command, json, onboard::Options,
+    HOOK_MATCHER_ALL, Server,
+    agent::{Agent, Bases, Format, GEMINI_HOOK_TIMEOUT_MS, GEMINI_MCP},
+    codex,
+    entry::{
+        entry_args, hook_commands, is_cordon_entry, is_cordon_hook, is_enabled, list_servers,
+        shell_command,
+    },
+    json,
+    onboard::Options,
 };
 
 /// Cordon's `{matcher, hooks: [...]}` entry for `event` of a Claude-style hooks file.

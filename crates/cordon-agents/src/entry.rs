@@ -1,10 +1,15 @@
 //! Recognising Cordon in an agent's files: its server entry (`cordon mcp --agent NAME`), its
 //! hook command lines, and the other servers a file lists.
 
-use serde_json::Value;
 use std::path::Path;
 
-use crate::{AgentError, Server, agent::Agent, agent::Format, agent::GEMINI_MCP, codex, json};
+use serde_json::Value;
+
+use crate::{
+    AgentError, Server,
+    agent::{Agent, Format, GEMINI_MCP},
+    codex, json,
+};
 
 /// The args of Cordon's entry for `agent`.
 pub(crate) fn entry_args(agent: Agent) -> [&'static str; 3] {

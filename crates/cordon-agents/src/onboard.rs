@@ -5,8 +5,11 @@
 use std::path::{Path, PathBuf};
 
 use crate::{
-    AgentError, BACKUP_SUFFIX, CREATED_SUFFIX, Server, agent::Agent, agent::Bases, agent::Format,
-    edit::files, edit::strip, edit::transform, entry::is_enabled, import::import_yaml,
+    AgentError, BACKUP_SUFFIX, CREATED_SUFFIX, Server,
+    agent::{Agent, Bases, Format},
+    edit::{files, strip, transform},
+    entry::is_enabled,
+    import::import_yaml,
 };
 
 /// Options of install and uninstall.

@@ -2,17 +2,21 @@
 //! and the drift that would let it bypass Cordon or fail open (missing fail-closed settings,
 //! stale binary paths, servers added beside Cordon).
 
-use serde::Serialize;
-use serde_json::Value;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
+use serde::Serialize;
+use serde_json::Value;
+
 use crate::{
     BACKUP_SUFFIX, CLAUDE_ALLOW_RULE, CLAUDE_HOOK_TIMEOUT_SECS, CODEX_ENV_VARS, CREATED_SUFFIX,
-    CURSOR_HOOK_EVENTS, Server, agent::Agent, agent::Bases, agent::GEMINI_HOOK_TIMEOUT_MS, codex,
-    edit::files, edit::matcher_event, entry::hook_commands, entry::is_cordon_entry,
-    entry::is_cordon_hook, entry::is_enabled, entry::list_servers, json, onboard::as_text,
-    onboard::read_opt, onboard::sidecar,
+    CURSOR_HOOK_EVENTS, Server,
+    agent::{Agent, Bases, GEMINI_HOOK_TIMEOUT_MS},
+    codex,
+    edit::{files, matcher_event},
+    entry::{hook_commands, is_cordon_entry, is_cordon_hook, is_enabled, list_servers},
+    json,
+    onboard::{as_text, read_opt, sidecar},
 };
 
 /// An agent's state on this machine, for `cordon agents list`.
