@@ -35,7 +35,8 @@ const CREDENTIAL_NAME_WORDS: &[&str] = &[
 ];
 
 /// Whether `value` (an optional `Bearer ` stripped) starts like a well-known credential.
-/// Precise: a hit is never a harmless value, so a caller may refuse on it.
+/// Narrow (prefixes only, no guessing from names or shapes), so the settings window refuses on
+/// it: a config value starting with one of these prefixes belongs in the keychain.
 pub fn has_credential_prefix(value: &str) -> bool {
     let bare = value.strip_prefix("Bearer ").unwrap_or(value);
     CREDENTIAL_PREFIXES.iter().any(|p| bare.starts_with(p))
