@@ -83,6 +83,8 @@ impl ClientHandler for UpstreamClient {
 
 type Service = RunningService<RoleClient, UpstreamClient>;
 
+/// One server's supervisor: connects it, serves the connection until it ends, and restarts it
+/// with backoff until the engine shuts down.
 pub(super) async fn supervise(
     upstream: Arc<Upstream>,
     events: broadcast::Sender<UpstreamEvent>,
