@@ -5,6 +5,11 @@
 
 mod cmd;
 
+/// mimalloc on Linux: under load glibc's allocator cost the engine a tenth of its time.
+#[cfg(target_os = "linux")]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
