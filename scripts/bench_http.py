@@ -17,7 +17,7 @@ the built-in tools on a small workspace, and server-everything as an upstream. T
 2. Throughput, wrk with 16 kept-alive connections (and 1 for latency), `cordon__file_read` over
    HTTP, on both protocols (2025-11-25: one session and one wrk thread per connection; 2026-07-28:
    as many wrk threads as CPUs); every answer checked (a result, not an error) in wrk's Lua, and the
-   evidence records counted before and after: one record per answered call.
+   evidence records counted before and after: two per answered call (its intent and its outcome).
 
 Usage: bench_http.py CORDON_BIN [--rounds N] [--batch N] [--seconds S] [--json FILE]
 """
