@@ -1,4 +1,5 @@
-// Thin wrappers over the shell's commands, one per command of notes/desktop-contract.md.
+// Thin wrappers over the shell's commands (src-tauri/src/commands/), one per command; the answers'
+// types are generated from the Rust ones (see types.ts).
 // Tauri v2 maps a Rust argument `original_name` to the JS key `originalName`; fields inside a struct
 // argument (EvidenceQuery.before_seq) keep their snake_case names.
 import { invoke } from "@tauri-apps/api/core";

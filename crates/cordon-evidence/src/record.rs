@@ -22,7 +22,7 @@ const TIMESTAMP_FORMAT: &[FormatItem<'static>] =
     format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
 
 /// How a governed call ended. Kept small and closed so reviewers can filter on it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, ts_rs::TS)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
     /// The policy allowed the call and it ran.
@@ -85,7 +85,7 @@ impl std::fmt::Display for Outcome {
 
 /// Which half of a write-ahead pair a record is. A record without a phase is complete on its
 /// own: a call refused before anything ran, or a record from before write-ahead evidence.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ts_rs::TS)]
 #[serde(rename_all = "snake_case")]
 pub enum Phase {
     /// Written (durably) before the call is forwarded, executed or, for a native hook,
@@ -126,7 +126,7 @@ impl std::fmt::Display for Phase {
 pub const DECISIONS: [&str; 4] = ["allow", "deny", "require_approval", "throttle"];
 
 /// What the gateway knows about one call; the log adds id, seq, timestamp and the chain.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, ts_rs::TS)]
 pub struct NewRecord {
     /// The agent that made the call (e.g. `claude-code`).
     pub agent: String,
@@ -160,6 +160,7 @@ pub struct NewRecord {
     /// How the call ended.
     pub outcome: Outcome,
     /// The call's arguments (already redacted by the caller), stored whole.
+    #[ts(type = "unknown")]
     pub args: serde_json::Value,
     /// The diff shown to the reviewer, stored whole.
     pub diff: Option<String>,
@@ -181,7 +182,8 @@ pub struct NewRecord {
 /// place, so the JSON is flat) between what the log adds: id, seq and timestamp before, the
 /// chain after. Serialises with the seed's key names, in the order exports have always had.
 /// Reads of the call's fields go through [`std::ops::Deref`] (`record.agent`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ts_rs::TS)]
+#[ts(rename = "EvidenceRecord")]
 pub struct Record {
     /// ULID, unique.
     pub id: String,
@@ -529,9 +531,7 @@ mod tests {
         assert!(
             text.contains(
                 r#""reviewer":null,"approval_channel":"tray-window","outcome":"allowed","#
-            ) && text.contains(
-                r#""error":null,"phase":"outcome","intent_id":"01I","prev_hash":"#
-            ),
+            ) && text.contains(r#""error":null,"phase":"outcome","intent_id":"01I","prev_hash":"#),
             "{text}"
         );
         assert_eq!(serde_json::from_str::<Record>(&text).unwrap(), record);

@@ -40,7 +40,7 @@ use crate::error::GatewayError;
 /// A call waiting for a human decision, as shown by `cordon approvals` and the desktop app:
 /// the [`ApprovalRequest`] (its fields flattened in place, so the JSON is flat) plus what the
 /// broker adds. Reads of the request's fields go through [`std::ops::Deref`] (`pending.agent`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ts_rs::TS)]
 pub struct PendingApproval {
     /// Short id used by `cordon approve ID`.
     pub id: String,
@@ -406,7 +406,7 @@ pub struct SessionGrant {
 
 /// What a new held call needs to describe itself (and, flattened, most of what a
 /// [`PendingApproval`] shows).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ts_rs::TS)]
 pub struct ApprovalRequest {
     /// The calling agent.
     pub agent: String,
@@ -429,6 +429,7 @@ pub struct ApprovalRequest {
     /// The unified diff of a file write, else None.
     pub diff: Option<String>,
     /// The call's arguments.
+    #[ts(type = "unknown")]
     pub args: Value,
     /// The directory the call's paths resolve against (the upstream's or the agent's working
     /// directory), when known: the reviewer's view shows paths inside it relative to it.
