@@ -1,9 +1,9 @@
 // The types the front end receives from the shell's commands (wrappers in api.ts).
 //
-// The engine's are generated from the Rust types into generated/engine.ts (cordon-admin's
-// src/typescript.rs; its test fails when the file and the Rust types differ): re-exported here
-// under the names the pages use. The shell's own few (src-tauri) are declared below, next to
-// where they are defined.
+// Generated from the Rust types, re-exported here under the names the pages use: the engine's in
+// generated/engine.ts (cordon-admin's src/typescript.rs), the shell's in generated/shell.ts
+// (src-tauri's src/typescript.rs); a test on each side fails when a file and the Rust types
+// differ. Only the shell's error, which serialises by hand, is declared here.
 
 export type {
   ActivityBucket,
@@ -32,7 +32,7 @@ export type {
   Validation,
   VerifySummary,
 } from "./generated/engine";
-import type { Review } from "./generated/engine";
+export type { CheckOutcome, Decided, PendingFeed, UpdateSettings } from "./generated/shell";
 
 /** Every error kind the shell returns: `DesktopError::kind` (src-tauri/src/core.rs), which passes
  * on `AdminError::kind` (cordon-admin/src/error.rs). */
@@ -42,18 +42,4 @@ export type ErrorKind = "not_running" | "unknown_approval" | "invalid" | "engine
 export interface DesktopError {
   kind: ErrorKind;
   message: string;
-}
-
-/** The approval window's feed: the list, and its generation to wait on (`wait_pending`;
- * `PendingFeed` in src-tauri/src/commands/approvals.rs). */
-export interface PendingFeed {
-  generation: number;
-  approvals: Review[];
-}
-
-/** What a decision did (`Decided` in src-tauri/src/core.rs). */
-export interface Decided {
-  id: string;
-  decision: "approved" | "denied";
-  session: boolean;
 }

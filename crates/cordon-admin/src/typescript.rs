@@ -3,8 +3,8 @@
 //! test (`tests/typescript.rs`) fails when the checked-in file differs, so the front end's types
 //! cannot drift from what the engine serialises.
 //!
-//! The shell's own types (its error, `Decided`, `PendingFeed`, update settings) are declared in
-//! `ui/src/types.ts` next to the commands in `src-tauri` that return them.
+//! The shell's own answer types (`Decided`, `PendingFeed`, update settings) are generated into
+//! `ui/src/generated/shell.ts` the same way by `src-tauri/src/typescript.rs`.
 
 use ts_rs::{Config, TS};
 
@@ -64,7 +64,5 @@ pub fn declarations() -> String {
     declare::<crate::SecretEntry>(&cfg, &mut out);
     declare::<crate::AgentEntry>(&cfg, &mut out);
     // ts-rs leaves a space at the end of some lines.
-    let mut tidy: String = out.lines().map(|l| format!("{}\n", l.trim_end())).collect();
-    tidy.shrink_to_fit();
-    tidy
+    out.lines().map(|l| format!("{}\n", l.trim_end())).collect()
 }
