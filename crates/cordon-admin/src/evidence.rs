@@ -406,18 +406,13 @@ impl Evidence {
             ExportKind::Csv => ExportFormat::Csv,
             ExportKind::Bundle => ExportFormat::Bundle,
         };
-        let records = replace_with(
-            path,
-            0o600,
-            |file| {
-                let mut out = std::io::BufWriter::new(file);
-                let n = self.log.export(&filter, format, &mut out)?;
-                std::io::Write::flush(&mut out)
-                    .map_err(|e| AdminError::io(format!("cannot write {}", path.display()), e))?;
-                Ok(n)
-            },
-            |_| Ok(()),
-        )?;
+        let records = replace_with(path, 0o600, |file| {
+            let mut out = std::io::BufWriter::new(file);
+            let n = self.log.export(&filter, format, &mut out)?;
+            std::io::Write::flush(&mut out)
+                .map_err(|e| AdminError::io(format!("cannot write {}", path.display()), e))?;
+            Ok(n)
+        })?;
         Ok(Exported {
             path: path.display().to_string(),
             records,

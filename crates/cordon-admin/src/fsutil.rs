@@ -1,142 +1,51 @@
-//! Atomic file replacement: a reader (the engine, an editor, the watcher) sees the old bytes or
-//! the new bytes, never a torn file, and a failure anywhere leaves the old file in place.
+//! File helpers of the settings window: atomic replacement (through `cordon-atomic`, the one
+//! implementation: a reader sees the old bytes or the new bytes, never a torn file) and checks of
+//! file names that come from the front end.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+
+use cordon_atomic::{AtomicError, Permissions};
 
 use crate::AdminError;
 
-/// Distinguishes temp files of concurrent writes within one process.
-static COUNTER: AtomicU64 = AtomicU64::new(0);
-
-/// Replaces `path` with `bytes`: temp file in the same directory, fsync, rename, fsync of the
-/// directory. Keeps the old file's permissions; a new file gets `new_mode` (unix).
+/// Replaces `path` with `bytes` (`cordon_atomic`: temp file in the same directory, fsync,
+/// rename, fsync of the directory). Keeps the old file's permissions; a new file gets
+/// `new_mode` (unix).
 pub fn write_atomic(path: &Path, bytes: &[u8], new_mode: u32) -> Result<(), AdminError> {
-    replace_with(
-        path,
-        new_mode,
-        |file| {
-            file.write_all(bytes)
-                .map_err(|e| AdminError::io(format!("cannot write {}", path.display()), e))
-        },
-        |_| Ok(()),
-    )
+    cordon_atomic::write(path, bytes, Permissions::KeepOr(new_mode)).map_err(admin_error)
 }
 
-/// [`write_atomic`] with a hook run just before the rename (tests use it to fail mid-way).
-#[cfg(test)]
-pub(crate) fn write_atomic_with(
-    path: &Path,
-    bytes: &[u8],
-    new_mode: u32,
-    before_rename: impl FnOnce(&Path) -> std::io::Result<()>,
-) -> Result<(), AdminError> {
-    replace_with(
-        path,
-        new_mode,
-        |file| {
-            file.write_all(bytes)
-                .map_err(|e| AdminError::io(format!("cannot write {}", path.display()), e))
-        },
-        before_rename,
-    )
-}
-
-/// Replaces `path` with what `write` streams into a temp file in the same directory (fsync,
-/// rename, fsync of the directory); on any failure the temp file is removed and `path` is
-/// untouched. `before_rename` is a test hook.
+/// Replaces `path` with what `write` streams into a temp file in the same directory; on any
+/// failure the temp file is removed and `path` is untouched. Keeps the old file's permissions;
+/// a new file gets `new_mode` (unix).
 pub fn replace_with<T>(
     path: &Path,
     new_mode: u32,
     write: impl FnOnce(&mut std::fs::File) -> Result<T, AdminError>,
-    before_rename: impl FnOnce(&Path) -> std::io::Result<()>,
 ) -> Result<T, AdminError> {
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or_else(|| Path::new("."));
-    let file_name = path
-        .file_name()
-        .ok_or_else(|| AdminError::Invalid(format!("{} is not a file path", path.display())))?
-        .to_string_lossy()
-        .into_owned();
-    let tmp = dir.join(format!(
-        ".{file_name}.cordon-tmp-{}-{}",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    ));
-    let result = write_then_rename(path, &tmp, new_mode, write, before_rename);
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
+    cordon_atomic::replace_with(path, Permissions::KeepOr(new_mode), |file| {
+        write(file).map_err(Failure::Admin)
+    })
+    .map_err(|failure| match failure {
+        Failure::Admin(e) => e,
+        Failure::Atomic(e) => admin_error(e),
+    })
+}
+
+/// The caller's own error or the replacement's, kept apart so neither is rewrapped.
+enum Failure {
+    Admin(AdminError),
+    Atomic(AtomicError),
+}
+
+impl From<AtomicError> for Failure {
+    fn from(e: AtomicError) -> Self {
+        Failure::Atomic(e)
     }
-    let value = result?;
-    sync_dir(dir)?;
-    Ok(value)
 }
 
-fn write_then_rename<T>(
-    path: &Path,
-    tmp: &Path,
-    new_mode: u32,
-    write: impl FnOnce(&mut std::fs::File) -> Result<T, AdminError>,
-    before_rename: impl FnOnce(&Path) -> std::io::Result<()>,
-) -> Result<T, AdminError> {
-    let what = |action: &str| format!("cannot {action} {}", tmp.display());
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        // Start private; the final mode is set below, before any byte is visible under `path`.
-        options.mode(0o600);
-    }
-    let mut file = options
-        .open(tmp)
-        .map_err(|e| AdminError::io(what("create"), e))?;
-    let value = write(&mut file)?;
-    set_mode(&file, path, new_mode).map_err(|e| AdminError::io(what("set permissions of"), e))?;
-    file.sync_all()
-        .map_err(|e| AdminError::io(what("fsync"), e))?;
-    drop(file);
-    before_rename(tmp).map_err(|e| AdminError::io(what("finish"), e))?;
-    std::fs::rename(tmp, path).map_err(|e| {
-        AdminError::io(
-            format!("cannot replace {} (old file kept)", path.display()),
-            e,
-        )
-    })?;
-    Ok(value)
-}
-
-#[cfg(unix)]
-fn set_mode(file: &std::fs::File, path: &Path, new_mode: u32) -> std::io::Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    let mode = match std::fs::metadata(path) {
-        Ok(meta) => meta.permissions().mode() & 0o7777,
-        Err(_) => new_mode,
-    };
-    file.set_permissions(std::fs::Permissions::from_mode(mode))
-}
-
-#[cfg(not(unix))]
-fn set_mode(_file: &std::fs::File, _path: &Path, _new_mode: u32) -> std::io::Result<()> {
-    Ok(())
-}
-
-/// Makes the rename durable (unix); elsewhere a no-op.
-fn sync_dir(dir: &Path) -> Result<(), AdminError> {
-    #[cfg(unix)]
-    {
-        let handle = std::fs::File::open(dir)
-            .map_err(|e| AdminError::io(format!("cannot open {}", dir.display()), e))?;
-        handle
-            .sync_all()
-            .map_err(|e| AdminError::io(format!("cannot fsync {}", dir.display()), e))?;
-    }
-    #[cfg(not(unix))]
-    let _ = dir;
-    Ok(())
+fn admin_error(e: AtomicError) -> AdminError {
+    AdminError::io(e.what, e.source)
 }
 
 /// Checks a policy file name from the front end: a plain `*.yaml`/`*.yml` name, no directory
@@ -177,48 +86,25 @@ mod tests {
     use super::*;
 
     #[test]
-    fn replaces_and_keeps_permissions() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("c.yaml");
-        std::fs::write(&path, "old").unwrap();
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
-        }
-        write_atomic(&path, b"new", 0o600).unwrap();
-        assert_eq!(std::fs::read_to_string(&path).unwrap(), "new");
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
-            assert_eq!(mode, 0o640);
-        }
-        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
-    }
-
-    #[test]
-    fn failure_before_rename_keeps_old_file_and_leaves_no_temp() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("p.yaml");
-        std::fs::write(&path, "old").unwrap();
-        let error = write_atomic_with(&path, b"new", 0o644, |_| {
-            Err(std::io::Error::other("disk full (simulated)"))
-        })
-        .unwrap_err();
-        assert_eq!(error.kind(), "io");
-        assert_eq!(std::fs::read_to_string(&path).unwrap(), "old");
-        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
-    }
-
-    #[test]
-    fn rename_onto_a_directory_fails_cleanly() {
+    fn a_failed_replacement_is_an_io_error_and_keeps_the_old_file() {
+        // The replacement itself is tested in cordon-atomic; this is admin's error mapping.
         let dir = tempfile::tempdir().unwrap();
         let target = dir.path().join("export.jsonl");
         std::fs::create_dir(&target).unwrap();
         std::fs::write(target.join("keep"), "x").unwrap();
-        assert!(write_atomic(&target, b"data", 0o600).is_err());
+        let error = write_atomic(&target, b"data", 0o600).unwrap_err();
+        assert_eq!(error.kind(), "io");
         assert_eq!(std::fs::read_to_string(target.join("keep")).unwrap(), "x");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+        let error = replace_with(&dir.path().join("new.csv"), 0o600, |_| {
+            Err::<(), _>(AdminError::Invalid("the caller's own error".to_owned()))
+        })
+        .unwrap_err();
+        assert_eq!(
+            error.kind(),
+            "invalid",
+            "the caller's error is passed through"
+        );
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
     }
 

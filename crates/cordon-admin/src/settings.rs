@@ -306,19 +306,6 @@ impl ConfigFile {
     }
 }
 
-/// Value prefixes of well-known credentials: such a value must be a keychain reference.
-const SECRET_PREFIXES: &[&str] = &[
-    "ghp_",
-    "gho_",
-    "ghs_",
-    "github_pat_",
-    "glpat-",
-    "xoxb-",
-    "xoxp-",
-    "AKIA",
-    "sk-",
-];
-
 /// Refuses entries the file could not hold safely, before any text is produced.
 fn check_entry(entry: &ServerEntry) -> Result<(), AdminError> {
     let bad = |why: String| Err(AdminError::Invalid(why));
@@ -350,8 +337,7 @@ fn check_entry(entry: &ServerEntry) -> Result<(), AdminError> {
         Ok(())
     };
     let secret = |what: &str, v: &str| -> Result<(), AdminError> {
-        let bare = v.strip_prefix("Bearer ").unwrap_or(v);
-        if !bare.contains("${keychain:") && SECRET_PREFIXES.iter().any(|p| bare.starts_with(p)) {
+        if !v.contains("${keychain:") && cordon_secrets::has_credential_prefix(v) {
             return Err(AdminError::Invalid(format!(
                 "servers.{name}.{what} looks like a credential: store it in the keychain (Secrets \
                  page) and write `${{keychain:NAME}}` instead"

@@ -356,7 +356,20 @@ fn ungoverned_servers_are_listed_and_import_moves_them_out() {
     let yaml = report.import_yaml.unwrap();
     assert_eq!(
         yaml,
-        "servers:\n  github:\n    command: \"npx\"\n    args: [\"-y\", \"@modelcontextprotocol/server-github\"]\n    env:\n      \"GITHUB_PERSONAL_ACCESS_TOKEN\": \"${keychain:github-github-personal-access-token}\"   # run: cordon secret set github-github-personal-access-token\n  sentry:\n    url: \"https://mcp.sentry.dev/mcp\"\n"
+        "servers:\n  github:\n    command: npx\n    args:\n    - -y\n    - '@modelcontextprotocol/server-github'\n    env:\n      GITHUB_PERSONAL_ACCESS_TOKEN: ${keychain:github-github-personal-access-token}\n  sentry:\n    url: https://mcp.sentry.dev/mcp\n"
+    );
+    // The same config as the hand-written generator produced (its exact text, which carried
+    // the `cordon secret set` hint as a comment; the CLI prints that hint for each secret).
+    let before = "servers:\n  github:\n    command: \"npx\"\n    args: [\"-y\", \"@modelcontextprotocol/server-github\"]\n    env:\n      \"GITHUB_PERSONAL_ACCESS_TOKEN\": \"${keychain:github-github-personal-access-token}\"   # run: cordon secret set github-github-personal-access-token\n  sentry:\n    url: \"https://mcp.sentry.dev/mcp\"\n";
+    let parse = |text: &str| yaml_serde::from_str::<serde_json::Value>(text).unwrap();
+    assert_eq!(parse(&yaml), parse(before));
+    assert_eq!(
+        report.secrets,
+        [(
+            "github".to_owned(),
+            "GITHUB_PERSONAL_ACCESS_TOKEN".to_owned(),
+            "github-github-personal-access-token".to_owned()
+        )]
     );
     assert!(!yaml.contains("ghp_"), "secret values are never printed");
     assert_eq!(report.secrets.len(), 1);

@@ -1,13 +1,17 @@
 //! Classifier cases as data: every `tests/cases/*.cases` file holds lines
 //! `EXPECTED :: INPUT`, so a bypass found in the field becomes one line, no Rust needed.
 //!
-//! - INPUT is a shell command (run through the `run_command` tool), or
-//!   `@server/tool {json args}` for any other tool call.
+//! - INPUT is a shell command (run through the `run_command` tool of server `shell`),
+//!   `@server/tool {json args}` for any other tool call, or `@{json}` for a whole call
+//!   (`{"agent", "server", "tool", "args"}`, each but `tool` optional).
 //! - EXPECTED is a short topic (`read.file`, `exec.shell`, `tool.*` for any unknown-tool
-//!   topic), then optional `+tag` (must be present) and `-tag` (must be absent).
+//!   topic), then either the exact set of tags in brackets (`[credentials exec]`, `[]` for
+//!   none) or optional `+tag` (must be present) and `-tag` (must be absent).
 //! - `#` starts a comment line; blank lines are ignored.
 //!
-//! Every failing line is reported at once with its file and line number.
+//! Every case must also yield at least one part. Every failing line is reported at once with
+//! its file and line number. The format is described for non-programmers in
+//! `tests/cases/README.md`.
 
 use std::path::Path;
 
@@ -15,6 +19,10 @@ use cordon_classify::{Classifier, TOPIC_PREFIX, ToolCall};
 use serde_json::{Value, json};
 
 fn call_of(input: &str) -> Result<ToolCall, String> {
+    if let Some(json) = input.strip_prefix("@{") {
+        return serde_json::from_str(&format!("{{{json}"))
+            .map_err(|e| format!("bad call JSON: {e}"));
+    }
     if let Some(rest) = input.strip_prefix('@') {
         let (name, args) = rest.split_once(' ').unwrap_or((rest, "{}"));
         let (server, tool) = name.split_once('/').ok_or("@server/tool expected")?;
@@ -48,7 +56,21 @@ fn check_line(classifier: &Classifier, expected: &str, input: &str) -> Result<()
     if !topic_ok {
         problems.push(format!("topic {actual}, expected {topic}"));
     }
-    for w in words {
+    if c.parts.is_empty() {
+        problems.push("no parts".to_owned());
+    }
+    let rest: Vec<&str> = words.collect();
+    let exact = rest.join(" ");
+    if let Some(inner) = exact.strip_prefix('[').and_then(|r| r.strip_suffix(']')) {
+        let want: std::collections::BTreeSet<&str> = inner.split_whitespace().collect();
+        let have: std::collections::BTreeSet<&str> =
+            c.risk_tags.iter().map(String::as_str).collect();
+        if want != have {
+            problems.push(format!("tags {have:?}, expected exactly {want:?}"));
+        }
+        return report(problems, &c);
+    }
+    for w in rest {
         if let Some(tag) = w.strip_prefix('+') {
             if !c.risk_tags.contains(tag) {
                 problems.push(format!("missing tag {tag}"));
@@ -61,6 +83,10 @@ fn check_line(classifier: &Classifier, expected: &str, input: &str) -> Result<()
             problems.push(format!("bad expectation word {w:?}"));
         }
     }
+    report(problems, &c)
+}
+
+fn report(problems: Vec<String>, c: &cordon_classify::Classification) -> Result<(), String> {
     if problems.is_empty() {
         Ok(())
     } else {

@@ -118,10 +118,21 @@ fn install_print_import_list_and_uninstall_cursor() {
     assert!(out.status.success(), "{out:?}");
     let text = stdout(&out);
     assert!(
-        text.contains("servers:\n  postgres:\n    command: \"npx\""),
+        text.contains("servers:\n  postgres:\n    command: npx\n"),
         "{text}"
     );
     assert!(text.contains("${keychain:postgres-pgpassword}"), "{text}");
+    // The printed snippet is a config Cordon loads, with the secret as a keychain reference.
+    let start = text.find("servers:\n").unwrap();
+    let snippet = &text[start..];
+    let snippet = &snippet[..snippet.find("\n\n").unwrap_or(snippet.len())];
+    let config = cordon_gateway::Config::parse(snippet, Path::new("import.yaml"))
+        .unwrap_or_else(|e| panic!("{e}\n{snippet}"));
+    let postgres = format!("{:?}", config.servers.get("postgres").unwrap());
+    assert!(
+        postgres.contains("${keychain:postgres-pgpassword}"),
+        "{postgres}"
+    );
     assert!(!text.contains("s3cret-value"), "{text}");
     assert!(!std::fs::read_to_string(&mcp).unwrap().contains("postgres"));
     let status = cursor_status(home);

@@ -5,7 +5,8 @@ use time::OffsetDateTime;
 use crate::Outcome;
 
 /// The prefix every gateway topic carries; patterns may leave it out (`git.*`).
-pub const TOPIC_PREFIX: &str = "job.mcp-bridge.";
+pub use cordon_classify::TOPIC_PREFIX;
+use cordon_classify::TopicPattern;
 
 /// Which records a query, export or listing wants. Every field is optional; set fields combine
 /// with AND. Default order is newest first.
@@ -38,27 +39,17 @@ pub struct Filter {
     pub oldest_first: bool,
 }
 
-/// Does a NATS-style pattern match a topic (also without the gateway prefix)?
+/// Does a NATS-style pattern match a topic (also without the gateway prefix)? The matcher is
+/// the policy language's (`cordon_classify::TopicPattern`); a pattern it refuses (`git.>.x`,
+/// an empty token) matches nothing.
 pub fn action_matches(pattern: &str, action: &str) -> bool {
-    nats_match(pattern, action)
+    let Ok(pattern) = TopicPattern::parse(pattern) else {
+        return false;
+    };
+    pattern.matches(action)
         || action
             .strip_prefix(TOPIC_PREFIX)
-            .is_some_and(|rest| nats_match(pattern, rest))
-}
-
-fn nats_match(pattern: &str, topic: &str) -> bool {
-    let mut topic_tokens = topic.split('.');
-    let mut pattern_tokens = pattern.split('.').peekable();
-    while let Some(p) = pattern_tokens.next() {
-        if p == ">" && pattern_tokens.peek().is_none() {
-            return topic_tokens.next().is_some();
-        }
-        match topic_tokens.next() {
-            Some(t) if p == "*" || p == t => {}
-            _ => return false,
-        }
-    }
-    topic_tokens.next().is_none()
+            .is_some_and(|rest| pattern.matches(rest))
 }
 
 #[cfg(test)]

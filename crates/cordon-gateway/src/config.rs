@@ -443,31 +443,26 @@ impl<'de> Deserialize<'de> for HumanDuration {
     }
 }
 
-/// Parses `500ms`, `30s`, `5m`, `1h` (a positive integer and a unit).
+/// What the config's durations accept: waits of at most a week, no `d` unit (the syntax and
+/// its parser are the policy's: `cordon_policy::parse_duration`).
+const CONFIG_DURATIONS: cordon_policy::DurationBounds = cordon_policy::DurationBounds {
+    max: Duration::from_secs(7 * 24 * 3600),
+    days: false,
+};
+
+/// Parses `500ms`, `30s`, `5m`, `1h` (a positive integer and a unit), at most 168h.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let bad = || format!("invalid duration `{text}`: write e.g. 500ms, 30s, 5m or 1h");
-    let value: u64 = number.parse().map_err(|_| bad())?;
-    let duration = match unit {
-        "ms" => Duration::from_millis(value),
-        "s" => Duration::from_secs(value),
-        "m" => Duration::from_secs(value.checked_mul(60).ok_or_else(bad)?),
-        "h" => Duration::from_secs(value.checked_mul(3600).ok_or_else(bad)?),
-        _ => return Err(bad()),
-    };
-    if duration.is_zero() {
-        return Err(format!(
-            "invalid duration `{text}`: must be greater than zero"
-        ));
-    }
-    if duration > Duration::from_secs(7 * 24 * 3600) {
-        return Err(format!("invalid duration `{text}`: at most 168h"));
-    }
-    Ok(duration)
+    use cordon_policy::DurationError;
+    cordon_policy::parse_duration(text, CONFIG_DURATIONS).map_err(|e| {
+        let text = text.trim();
+        match e {
+            DurationError::Zero => format!("invalid duration `{text}`: must be greater than zero"),
+            DurationError::TooLong => format!("invalid duration `{text}`: at most 168h"),
+            DurationError::Malformed | DurationError::BadUnit => {
+                format!("invalid duration `{text}`: write e.g. 500ms, 30s, 5m or 1h")
+            }
+        }
+    })
 }
 
 impl Config {

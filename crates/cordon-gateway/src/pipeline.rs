@@ -1232,16 +1232,6 @@ pub fn refusal(text: String) -> CallToolResponse {
     CallToolResponse::Complete(CallToolResult::error(vec![ContentBlock::text(text)]))
 }
 
-/// `5m`, `30s`, `500ms`.
-pub fn human(duration: Duration) -> String {
-    let ms = duration.as_millis();
-    if ms.is_multiple_of(3_600_000) {
-        format!("{}h", ms / 3_600_000)
-    } else if ms.is_multiple_of(60_000) {
-        format!("{}m", ms / 60_000)
-    } else if ms.is_multiple_of(1000) {
-        format!("{}s", ms / 1000)
-    } else {
-        format!("{ms}ms")
-    }
-}
+/// `5m`, `30s`, `500ms`: the policy's formatter (one owner for the duration syntax), under the
+/// name the gateway's messages use.
+pub use cordon_policy::human_duration as human;

@@ -8,8 +8,8 @@ use regex::RegexSet;
 use serde::Serialize;
 
 use crate::Decision;
+use crate::TopicPattern;
 use crate::classify::{Classification, ToolCall};
-use crate::topic::TopicPattern;
 
 /// A rule ready to evaluate: patterns compiled, position in policy order kept for ties.
 #[derive(Debug, Clone)]

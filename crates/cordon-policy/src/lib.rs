@@ -55,11 +55,11 @@
 
 mod classify;
 mod diag;
+mod duration;
 mod eval;
 mod layer;
 mod limits;
 mod load;
-mod topic;
 mod yaml;
 
 use std::fmt;
@@ -70,13 +70,14 @@ use sha2::{Digest, Sha256};
 
 pub use crate::classify::{Classification, Classifier, CordonPaths, ToolCall};
 pub use crate::diag::{Diagnostic, DiagnosticKind, PolicyError, Severity};
+pub use crate::duration::{DurationBounds, DurationError, human_duration, parse_duration};
 pub use crate::eval::{TestFailure, TestReport};
 pub use crate::limits::{
     BlastRadius, Breach, Cost, LIMIT_RULE_PREFIX, Limit, LimitAction, LimitKind, LimitScope,
-    PolicyPause, RATE_WINDOW, Usage, cost_of, human_duration,
+    PolicyPause, RATE_WINDOW, Usage, cost_of,
 };
-pub use crate::topic::{PatternError, TopicPattern};
 pub use crate::yaml::{MAX_DEPTH, MAX_FILE_BYTES, MAX_NODES};
+pub use cordon_classify::{PatternError, TopicPattern};
 
 use crate::diag::{Pos, Sink};
 use crate::eval::{CompiledRule, PolicyTest};

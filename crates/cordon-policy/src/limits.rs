@@ -14,6 +14,7 @@ use serde_json::Value;
 
 use crate::Decision;
 use crate::classify::{Classification, TOPIC_PREFIX, ToolCall};
+use crate::duration::human_duration;
 use crate::eval::{CompiledRule, Unit};
 
 /// Rule id prefix of a decision a limit made: `limit:max_file_writes`.
@@ -181,24 +182,6 @@ pub struct Breach {
 
 fn saturating(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
-}
-
-/// `5m`, `30s`, `1500ms`.
-pub fn human_duration(d: Duration) -> String {
-    let ms = d.as_millis();
-    if ms == 0 {
-        "0s".to_owned()
-    } else if ms.is_multiple_of(86_400_000) {
-        format!("{}d", ms / 86_400_000)
-    } else if ms.is_multiple_of(3_600_000) {
-        format!("{}h", ms / 3_600_000)
-    } else if ms.is_multiple_of(60_000) {
-        format!("{}m", ms / 60_000)
-    } else if ms.is_multiple_of(1000) {
-        format!("{}s", ms / 1000)
-    } else {
-        format!("{ms}ms")
-    }
 }
 
 impl Usage {

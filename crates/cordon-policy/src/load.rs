@@ -12,13 +12,13 @@ use std::time::Duration;
 use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 use regex::{RegexSet, RegexSetBuilder};
 
+use crate::TopicPattern;
 use crate::classify::{
     Classifier, CustomMapping, KNOWN_RISK_TAGS, KNOWN_TOPICS, MappingError, TOPIC_PREFIX, ToolCall,
 };
 use crate::diag::{Diagnostic, DiagnosticKind, Pos, Severity, Sink, did_you_mean};
 use crate::eval::{CompiledRule, PolicyTest};
 use crate::limits::{BlastRadius, Limit, LimitAction, LimitScope, PolicyPause};
-use crate::topic::TopicPattern;
 use crate::yaml::{self, Node, Value};
 use crate::{Decision, Source};
 use cordon_classify::{ProductionTargets, TargetKind};
@@ -554,31 +554,24 @@ impl Reader<'_> {
             );
             return None;
         };
-        let split = text
-            .find(|c: char| !c.is_ascii_digit())
-            .unwrap_or(text.len());
-        let (number, unit) = text.split_at(split);
-        let ms_per: Option<u64> = match unit.trim() {
-            "ms" => Some(1),
-            "s" => Some(1000),
-            "m" => Some(60_000),
-            "h" => Some(3_600_000),
-            "d" => Some(86_400_000),
-            _ => None,
+        let bounds = crate::DurationBounds {
+            max: MAX_LIMIT_DURATION,
+            days: true,
         };
-        let message = match (number.parse::<u64>(), ms_per) {
-            (Ok(0), Some(_)) => format!("`{what}` must be greater than zero"),
-            (Ok(n), Some(per)) => match n.checked_mul(per).map(Duration::from_millis) {
-                Some(d) if d <= MAX_LIMIT_DURATION => return Some(d),
-                _ => format!("`{what}` is too long: `{text}` (at most 3650d)"),
-            },
-            (_, None) if number.is_empty() || text.starts_with('-') => {
+        let message = match crate::parse_duration(text, bounds) {
+            Ok(d) => return Some(d),
+            Err(crate::DurationError::Zero) => format!("`{what}` must be greater than zero"),
+            Err(crate::DurationError::TooLong) => {
+                format!("`{what}` is too long: `{text}` (at most 3650d)")
+            }
+            Err(crate::DurationError::Malformed) => {
                 format!(
                     "invalid duration `{text}` for `{what}`: a positive whole number and a unit"
                 )
             }
-            (Err(_), Some(_)) => format!("`{what}` is too long: `{text}` (at most 3650d)"),
-            (_, None) => format!("`{text}` has no valid unit for `{what}`: use ms, s, m, h or d"),
+            Err(crate::DurationError::BadUnit) => {
+                format!("`{text}` has no valid unit for `{what}`: use ms, s, m, h or d")
+            }
         };
         self.error(node.pos, DiagnosticKind::BadType, message, help);
         None

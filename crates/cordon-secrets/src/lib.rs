@@ -8,7 +8,9 @@
 //!   `[REDACTED:NAME]` before anything leaves the engine; [`Redactor::contains_secret`] is the
 //!   exfiltration check on a call's arguments;
 //! - [`ToolPins`]: rug-pull defence, a tool whose definition changed since it was approved is
-//!   withheld until the user re-approves it after reading [`definition_diff`].
+//!   withheld until the user re-approves it after reading [`definition_diff`];
+//! - [`looks_secret`] / [`has_credential_prefix`]: what a credential looks like, for onboarding
+//!   and the settings window.
 //!
 //! This crate knows nothing of MCP transports or the policy engine: the gateway wires it in.
 
@@ -19,6 +21,7 @@ mod name;
 mod pins;
 mod redact;
 mod reference;
+mod shape;
 mod store;
 
 pub use error::SecretError;
@@ -29,6 +32,7 @@ pub use pins::{
 };
 pub use redact::{MAX_SECRET_LEN, MIN_FRAGMENT_LEN, MIN_SECRET_LEN, Redactor, forms};
 pub use reference::{Expander, expand_references, record_usage, references};
+pub use shape::{CREDENTIAL_PREFIXES, has_credential_prefix, looks_secret};
 pub use store::{
     DEFAULT_SERVICE, ENTRY_PREFIX, INDEX_USER, SERVICE_ENV, SecretInfo, SecretSource, SecretStore,
     SecretUsage, check_value,

@@ -17,7 +17,6 @@
 //! approval shows up again in `pending_changes` and is approved again; a lost pin is re-pinned.
 
 use std::collections::BTreeMap;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -397,27 +396,16 @@ impl ToolPins {
         if let Some(parent) = self.path.parent().filter(|p| !p.as_os_str().is_empty()) {
             create_private_dir(parent).map_err(|e| self.error(e.to_string()))?;
         }
-        let tmp = self
-            .path
-            .with_extension(format!("json.tmp{}", std::process::id()));
-        let mut options = std::fs::OpenOptions::new();
-        options.write(true).create(true).truncate(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            options.mode(0o600);
-        }
-        let written = options.open(&tmp).and_then(|mut f| {
-            f.write_all(text.as_bytes())?;
-            f.write_all(b"\n")?;
-            f.sync_all()
-        });
-        let renamed = written.and_then(|()| std::fs::rename(&tmp, &self.path));
-        if let Err(e) = renamed {
-            let _ = std::fs::remove_file(&tmp);
-            return Err(self.error(e.to_string()));
-        }
-        Ok(())
+        // Always 0600 (a loosened file is tightened again); a unique temp name, so two saves
+        // never share one; the directory is fsynced after the rename.
+        let mut bytes = text.into_bytes();
+        bytes.push(b'\n');
+        cordon_atomic::write(
+            &self.path,
+            &bytes,
+            cordon_atomic::Permissions::Exactly(0o600),
+        )
+        .map_err(|e| self.error(e.to_string()))
     }
 }
 

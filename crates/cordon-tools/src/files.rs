@@ -1,9 +1,8 @@
 //! file_read, file_write, file_edit, list_directory, search_files.
 
 use std::fs;
-use std::io::{ErrorKind, Read, Write};
+use std::io::{ErrorKind, Read};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use serde_json::{Value, json};
@@ -494,56 +493,16 @@ fn write(ws: &Workspace, w: WriteOp) -> Result<ToolOutput, ToolError> {
     })
 }
 
-static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
-
-/// Write via a temporary file in the same directory, fsync, then rename over the target,
-/// so readers see the old or the new content, never a mix. An existing file's permissions
-/// are kept; a new file gets the usual umask-derived ones.
+/// Writes via `cordon-atomic` (a unique temp file in the same directory, fsync, rename, fsync of
+/// the directory), so readers see the old or the new content, never a mix. An existing file's
+/// permissions are kept (an executable script stays executable); a new file gets the usual
+/// umask-derived ones.
 fn atomic_write(path: &Path, data: &[u8]) -> std::io::Result<()> {
-    let dir = path
-        .parent()
-        .ok_or_else(|| std::io::Error::new(ErrorKind::InvalidInput, "path has no parent"))?;
-    let name = path
-        .file_name()
-        .ok_or_else(|| std::io::Error::new(ErrorKind::InvalidInput, "path has no file name"))?;
-    fs::create_dir_all(dir)?;
-    let permissions = fs::metadata(path).ok().map(|m| m.permissions());
-    let mut attempt = 0;
-    let (tmp, mut file) = loop {
-        let n = TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
-        let tmp = dir.join(format!(
-            ".{}.cordon-{}-{n}.tmp",
-            name.to_string_lossy(),
-            std::process::id()
-        ));
-        match fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&tmp)
-        {
-            Ok(f) => break (tmp, f),
-            Err(e) if e.kind() == ErrorKind::AlreadyExists && attempt < 16 => attempt += 1,
-            Err(e) => return Err(e),
-        }
-    };
-    let result = (|| {
-        file.write_all(data)?;
-        if let Some(p) = permissions {
-            file.set_permissions(p)?;
-        }
-        file.sync_all()?;
-        drop(file);
-        fs::rename(&tmp, path)
-    })();
-    if let Err(e) = result {
-        let _ = fs::remove_file(&tmp);
-        return Err(e);
+    if let Some(dir) = path.parent() {
+        fs::create_dir_all(dir)?;
     }
-    // Make the rename itself durable (best effort: not every platform can fsync a dir).
-    if let Ok(d) = fs::File::open(dir) {
-        let _ = d.sync_all();
-    }
-    Ok(())
+    cordon_atomic::write(path, data, cordon_atomic::Permissions::KeepOrDefault)
+        .map_err(|e| e.source)
 }
 
 fn list(ws: &Workspace, path: &Path) -> Result<ToolOutput, ToolError> {

@@ -1,5 +1,9 @@
 //! NATS-style topic patterns: `*` matches exactly one token, `>` one or more trailing tokens.
 //!
+//! The one matcher for topics: the policy's `match.topics` and the evidence log's `--action`
+//! filter both use it. It lives with the topics themselves (this crate names them) because
+//! neither the policy nor the evidence crate may depend on the other.
+//!
 //! Patterns are compiled once at load; matching walks the topic's tokens without allocating.
 
 use std::fmt;
