@@ -1,22 +1,17 @@
 //! The front end's generated shell types match the Rust types: regenerating leaves the tree
 //! unchanged.
 
-use std::path::PathBuf;
+use std::path::Path;
+
+use cordon_admin::typescript::check_generated;
+use cordon_desktop::typescript::{GENERATED_PATH, declarations};
 
 #[test]
 fn generated_typescript_is_up_to_date() {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("..")
-        .join(cordon_desktop::typescript::GENERATED_PATH);
-    let want = cordon_desktop::typescript::declarations();
-    if std::env::var_os("CORDON_WRITE_TS").is_some() {
-        std::fs::write(&path, &want).unwrap();
+        .join(GENERATED_PATH);
+    if let Err(why) = check_generated(&path, &declarations()) {
+        panic!("{why}");
     }
-    let have = std::fs::read_to_string(&path).unwrap_or_default();
-    assert!(
-        have == want,
-        "{} is not what the Rust types generate: run \
-         `CORDON_WRITE_TS=1 cargo test --test typescript` in src-tauri and commit the result",
-        path.display()
-    );
 }
