@@ -15,8 +15,9 @@ the built-in tools on a small workspace, and server-everything as an upstream. T
    latency = through Cordon minus direct on the same transport (so the HTTP client's own cost,
    heavier than stdio's in Python, is not counted against Cordon).
 2. Throughput, wrk with 16 kept-alive connections (and 1 for latency), `cordon__file_read` over
-   HTTP, on both protocols (2025-11-25: one session per connection); every answer checked (a result, not an error) in wrk's Lua, and the
-   evidence records counted before and after: one record per answered call.
+   HTTP, on both protocols (2025-11-25: one session and one wrk thread per connection; 2026-07-28:
+   as many wrk threads as CPUs); every answer checked (a result, not an error) in wrk's Lua, and the
+   evidence records counted before and after: two per answered call (its intent and its outcome).
 
 Usage: bench_http.py CORDON_BIN [--rounds N] [--batch N] [--seconds S] [--json FILE]
 """
@@ -358,7 +359,10 @@ def wrk(bench: Bench, era: str, connections: int, seconds: int) -> dict[str, Any
         .replace("@SESSIONS@", ", ".join(json.dumps(sid) for sid in sessions))
     )
     before = bench.records()
-    threads = connections
+    # With sessions, one wrk thread per connection (wrk's Lua knows threads, not connections), so
+    # each connection is its own agent session. Stateless: as many threads as CPUs, wrk's own advice:
+    # more threads than cores only take CPU from the server being measured.
+    threads = connections if sessions else min(connections, os.cpu_count() or 1)
     out = subprocess.run(
         ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{seconds}s", "-s", str(script), bench.url],
         capture_output=True, text=True, timeout=seconds + 120, check=False,
@@ -377,6 +381,7 @@ def wrk(bench: Bench, era: str, connections: int, seconds: int) -> dict[str, Any
     return {
         "protocol": era,
         "connections": connections,
+        "threads": threads,
         "seconds": seconds,
         "answered": requests,
         "bad_answers": bad,
@@ -425,6 +430,12 @@ def main() -> None:
             added = f"{row['p50_ms'] - base:+.3f}"
         print(f"| {label} | {row['p50_ms']:.3f} | {row['p99_ms']:.3f} | {added} |")
     added_stdio = lat["echo via cordon mcp (stdio)"]["p50_ms"] - direct
+    tail = lat["echo via cordon mcp (stdio)"]["p99_ms"] - lat["echo direct (no Cordon)"]["p99_ms"]
+    report["added_stdio_ms"] = {"p50": added_stdio, "p99": tail}
+    print(
+        f"echo: Cordon's added latency over stdio (cordon mcp), p50: {added_stdio:+.3f} ms (goal: at most "
+        f"0.5); p99 through Cordon minus p99 direct: {tail:+.3f} ms (goal: at most 2)"
+    )
     for era in ("2025-11-25", "2026-07-28"):
         added_http = lat[f"echo via HTTP {era}"]["p50_ms"] - direct_http
         report.setdefault("added_http_minus_added_stdio_p50_ms", {})[era] = added_http - added_stdio
@@ -439,15 +450,17 @@ def main() -> None:
             report.setdefault("http_minus_stdio_p50_ms", {})[f"{call} {era}"] = http - stdio
             print(f"{call}: through Cordon, HTTP {era} minus stdio, p50: {http - stdio:+.3f} ms (includes the HTTP client's own cost)")
     print(f"\nThroughput, wrk, cordon__file_read over kept-alive HTTP, {opts.seconds} s per run:")
-    print("| protocol | connections | calls/s | p50 ms | p99 ms | answered | bad answers | records added |")
+    print("| protocol | connections (wrk threads) | calls/s | p50 ms | p99 ms | answered | bad answers | records added |")
     print("|---|---|---|---|---|---|---|---|")
     for row in report["throughput"]:
         print(
-            f"| {row['protocol']} | {row['connections']} | {row['calls_per_s']:.0f} | {row['p50_ms']:.2f} | "
-            f"{row['p99_ms']:.2f} | {row['answered']} | {row['bad_answers']} | {row['records_added']} |"
+            f"| {row['protocol']} | {row['connections']} ({row['threads']}) | {row['calls_per_s']:.0f} | "
+            f"{row['p50_ms']:.2f} | {row['p99_ms']:.2f} | {row['answered']} | {row['bad_answers']} | "
+            f"{row['records_added']} |"
         )
-        if row["records_added"] < row["answered"]:
-            print(f"  !! {row['answered'] - row['records_added']} answered calls have no evidence record")
+        # Write-ahead: every answered call has its intent and its outcome.
+        if row["records_added"] < 2 * row["answered"]:
+            print(f"  !! {2 * row['answered'] - row['records_added']} records missing: an answered call lacks its intent or outcome")
     if opts.json:
         opts.json.write_text(json.dumps(report, indent=1))
     shutil.rmtree(root, ignore_errors=True)

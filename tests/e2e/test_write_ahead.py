@@ -332,3 +332,61 @@ def test_a_process_locking_the_log_refuses_calls_until_it_lets_go(engine_factory
     assert all(c in intents for c in side_effects(effects)), "a side effect without an intent"
     assert all(intents[c]["id"] in closed for c in answered), "an answered call without outcome"
     verify(engine)
+
+
+@contextlib.contextmanager
+def immutable(paths: list[Path]) -> Iterator[None]:
+    """Makes `paths` unwritable even for root and even through descriptors already open
+    (`chattr +i`: CI runs as root, which file modes do not stop); undone afterwards."""
+    if shutil.which("chattr") is None:
+        pytest.skip("chattr (e2fsprogs) is missing")
+    done: list[Path] = []
+    try:
+        for path in paths:
+            proc = subprocess.run(["chattr", "+i", str(path)], capture_output=True, text=True, check=False)
+            if proc.returncode != 0:
+                pytest.skip(f"cannot make {path.name} immutable here: {proc.stderr.strip()}")
+            done.append(path)
+        yield
+    finally:
+        for path in done:
+            subprocess.run(["chattr", "-i", str(path)], capture_output=True, check=False)
+
+
+def test_a_read_only_database_refuses_calls_from_two_clients_and_recovers(
+    engine_factory: Any, tmp_path: Path
+) -> None:
+    """The issue's measurement: with the database made read-only while two clients call an
+    allowed tool, every call ran upstream and none was recorded. Now: no call runs unrecorded
+    (every call is refused with the evidence fault, nothing reaches the upstream), the engine stays
+    up and reports the fault, and recovers by itself once the files are writable again."""
+    effects = tmp_path / "effects"
+    engine = engine_factory(servers=(), http=False, policy=POLICY, extra_servers=counting(effects))
+    refused: list[str] = []
+    answered: list[str] = []
+    calls = caller(engine, answered, refused)
+
+    run(calls, 2)
+    assert len(answered) == 2
+    database = Path(str(engine.evidence))
+    # The database and its write-ahead log (the `-shm` index is memory the engine maps: it stays).
+    with immutable([database, Path(str(database) + "-wal")]):
+
+        async def two_clients() -> None:
+            async with anyio.create_task_group() as group:
+                group.start_soon(calls, 10)
+                group.start_soon(calls, 10)
+
+        run(two_clients)
+        assert len(refused) == 20, f"calls passed while the log was read-only: {answered[2:]}"
+        assert engine.proc is not None and engine.proc.poll() is None, "the engine died"
+        health = ping(engine)["evidence"]
+        assert health["ok"] is False and health["error"], health
+        assert not set(refused) & set(side_effects(effects)), "a refused call ran upstream"
+    poll("the evidence health to clear", lambda: ping(engine)["evidence"]["ok"])
+    run(calls, 2)
+    assert len(answered) == 4, f"calls still refused once writable again: {refused[20:]}"
+    intents, closed = by_call(records(engine))
+    assert all(c in intents for c in side_effects(effects)), "a side effect without an intent"
+    assert all(intents[c]["id"] in closed for c in answered), "an answered call without outcome"
+    verify(engine)

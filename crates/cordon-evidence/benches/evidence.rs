@@ -13,7 +13,7 @@
 
 use std::time::{Duration, Instant};
 
-use cordon_evidence::{EvidenceLog, Filter, KeyStore, NewRecord, Outcome};
+use cordon_evidence::{Durability, EvidenceLog, Filter, KeyStore, NewRecord, Outcome, Phase};
 
 const TOPICS: [(&str, &str, Outcome); 8] = [
     ("job.mcp-bridge.read.file", "allow", Outcome::Allowed),
@@ -64,6 +64,17 @@ fn record(i: u64) -> NewRecord {
     }
 }
 
+/// Median and 99th percentile.
+fn spread(mut v: Vec<Duration>) -> (Duration, Duration) {
+    v.sort();
+    let at = |p: usize| {
+        v.get((v.len().saturating_sub(1)) * p / 100)
+            .copied()
+            .unwrap_or_default()
+    };
+    (at(50), at(99))
+}
+
 fn rate(n: u64, d: Duration) -> f64 {
     n as f64 / d.as_secs_f64()
 }
@@ -101,6 +112,39 @@ fn main() {
     let dir = tempfile::tempdir_in(base).unwrap();
     let keys = KeyStore::File(dir.path().join("key.pem"));
     println!("evidence bench in {}", dir.path().display());
+
+    // 0. One governed call's evidence, as the gate writes it: an intent synced, then its outcome
+    //    committed (two transactions, one fsync), one call at a time.
+    let log = EvidenceLog::open(&dir.path().join("pairs.db"), keys.clone()).unwrap();
+    let pairs = 2_000u64;
+    let (mut intents, mut outcomes) = (Vec::new(), Vec::new());
+    for i in 0..pairs {
+        let mut intent = record(i);
+        intent.phase = Some(Phase::Intent);
+        intent.outcome = Outcome::Allowed;
+        intent.decision = "allow".into();
+        let t = Instant::now();
+        let written = log
+            .append_batch_with(vec![intent.clone()], Durability::Synced)
+            .unwrap();
+        intents.push(t.elapsed());
+        let mut outcome = intent;
+        outcome.phase = Some(Phase::Outcome);
+        outcome.intent_id = written.first().map(|r| r.id.clone());
+        let t = Instant::now();
+        log.append_batch_with(vec![outcome], Durability::Committed)
+            .unwrap();
+        outcomes.push(t.elapsed());
+    }
+    let (i50, i99) = spread(intents);
+    let (o50, o99) = spread(outcomes);
+    println!(
+        "one call's records, {pairs} calls: intent (synced) p50 {i50:.2?} p99 {i99:.2?}; outcome (committed) p50 {o50:.2?} p99 {o99:.2?}"
+    );
+    drop(log);
+    if std::env::var_os("CORDON_BENCH_PAIRS_ONLY").is_some() {
+        return;
+    }
 
     // 1. Durable single appends (one transaction + fsync each).
     let log = EvidenceLog::open(&dir.path().join("appends.db"), keys.clone()).unwrap();

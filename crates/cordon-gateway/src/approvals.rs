@@ -1307,6 +1307,43 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_session_grant_dies_after_its_lifetime_even_if_the_session_never_ends() {
+        let broker = ApprovalBroker::new(Duration::from_secs(3600));
+        let (info, ticket) = broker.hold(request("s1", json!({}))).unwrap();
+        broker
+            .approve(
+                &info.id,
+                &GrantScope::SessionTarget,
+                "dev",
+                Channel::InProcess,
+            )
+            .unwrap();
+        let _ = ticket.wait(&broker).await;
+        let topic = "job.mcp-bridge.write.file";
+        assert!(broker.has_grant("claude-code", "s1", "fs", "write_file", topic));
+        // A hook session that never said it ended: age its grant past the lifetime.
+        let aged = Instant::now()
+            .checked_sub(SESSION_GRANT_LIFETIME + Duration::from_secs(1))
+            .unwrap();
+        for grants in broker.lock().grants.values_mut() {
+            for grant in grants.iter_mut() {
+                grant.given = aged;
+            }
+        }
+        assert!(!broker.has_grant("claude-code", "s1", "fs", "write_file", topic));
+        // One second younger than the lifetime, it still covers.
+        let young = Instant::now()
+            .checked_sub(SESSION_GRANT_LIFETIME - Duration::from_secs(1))
+            .unwrap();
+        for grants in broker.lock().grants.values_mut() {
+            for grant in grants.iter_mut() {
+                grant.given = young;
+            }
+        }
+        assert!(broker.has_grant("claude-code", "s1", "fs", "write_file", topic));
+    }
+
+    #[tokio::test]
     async fn an_abandoned_call_cannot_be_approved() {
         let broker = ApprovalBroker::new(Duration::from_secs(3600));
         let (info, ticket) = broker.hold(request("s1", json!({}))).unwrap();

@@ -306,6 +306,27 @@ struct IdProbe<'a> {
     id: Option<&'a serde_json::value::RawValue>,
 }
 
+/// What the pump needs of an engine line: whether it is a response (no `method`) and its id.
+/// Read without building the message (a result can be megabytes the bridge only passes on).
+#[derive(serde::Deserialize)]
+struct ReplyProbe<'a> {
+    #[serde(borrow)]
+    id: Option<&'a serde_json::value::RawValue>,
+    #[serde(borrow)]
+    method: Option<&'a serde_json::value::RawValue>,
+}
+
+/// The pending-request key of a response line from the engine (None: not a response).
+fn reply_key(line: &[u8]) -> Option<String> {
+    let probe = serde_json::from_slice::<ReplyProbe<'_>>(line).ok()?;
+    if probe.method.is_some() {
+        return None;
+    }
+    // Keyed as the request was: the id's compact JSON text.
+    let id = serde_json::from_str::<Value>(probe.id?.get()).ok()?;
+    Some(id.to_string())
+}
+
 /// A request's id as the engine sees it, and how to give the agent its own id back.
 struct Swap {
     /// The token, as JSON text (with its quotes), that stands for the id at the engine.
@@ -364,6 +385,31 @@ fn orphans_of(state: &mut Inflight, link: u64, socket: &Path) -> Vec<Vec<u8>> {
 
 /// Runs the bridge on this process's stdin/stdout until the agent closes stdin.
 pub async fn run_stdio(socket: &Path, agent: &str) -> Result<(), crate::GatewayError> {
+    // Agents start `cordon mcp` with pipes: read and write them directly on the runtime.
+    // tokio's stdin/stdout hand every read and write to a blocking thread and back, which
+    // cost two thread switches per message each way. Anything else (a terminal, a file) falls
+    // back to those.
+    #[cfg(unix)]
+    {
+        use std::os::fd::AsFd;
+        use tokio::net::unix::pipe;
+        let input = std::io::stdin()
+            .as_fd()
+            .try_clone_to_owned()
+            .ok()
+            .and_then(|fd| pipe::Receiver::from_owned_fd(fd).ok());
+        let output = std::io::stdout()
+            .as_fd()
+            .try_clone_to_owned()
+            .ok()
+            .and_then(|fd| pipe::Sender::from_owned_fd(fd).ok());
+        match (input, output) {
+            (Some(input), Some(output)) => return run(input, output, socket, agent).await,
+            (Some(input), None) => return run(input, tokio::io::stdout(), socket, agent).await,
+            (None, Some(output)) => return run(tokio::io::stdin(), output, socket, agent).await,
+            (None, None) => {}
+        }
+    }
     run(tokio::io::stdin(), tokio::io::stdout(), socket, agent).await
 }
 
@@ -454,15 +500,12 @@ where
                 Ok(0) | Err(_) => break,
                 Ok(_) => {
                     let mut swap = None;
-                    if let Ok(message) = serde_json::from_slice::<Value>(&line)
-                        && message.get("method").is_none()
-                        && let Some(id) = message.get("id")
-                    {
+                    if let Some(key) = reply_key(&line) {
                         swap = inflight
                             .lock()
                             .await
                             .pending
-                            .remove(&id.to_string())
+                            .remove(&key)
                             .and_then(|p| p.swap);
                     }
                     if let Some(swap) = swap {
@@ -778,6 +821,33 @@ mod tests {
             Line::Message(b"xyz".to_vec())
         );
         assert_eq!(read_line(&mut reader, 10).await.unwrap(), Line::Eof);
+    }
+
+    #[test]
+    fn replies_are_keyed_by_their_top_level_id_without_reading_the_rest() {
+        let key = |line: &str| reply_key(line.as_bytes());
+        assert_eq!(
+            key(r#"{"jsonrpc":"2.0","id":7,"result":{}}"#).as_deref(),
+            Some("7")
+        );
+        assert_eq!(
+            key(r#"{"jsonrpc":"2.0","id":"a\u0062","error":{"code":1,"message":"m"}}"#).as_deref(),
+            Some(r#""ab""#),
+            "keyed like the request's id value, whatever escapes the engine wrote"
+        );
+        // A nested `method` or `id` inside the result is the tool's content, not the envelope.
+        assert_eq!(
+            key(r#"{"result":{"method":"x","id":9},"jsonrpc":"2.0","id":3}"#).as_deref(),
+            Some("3")
+        );
+        // Requests and notifications from the engine are not replies.
+        assert_eq!(key(r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#), None);
+        assert_eq!(
+            key(r#"{"jsonrpc":"2.0","method":"notifications/progress"}"#),
+            None
+        );
+        assert_eq!(key(r#"{"jsonrpc":"2.0","result":{}}"#), None);
+        assert_eq!(key("not json"), None);
     }
 
     #[test]

@@ -27,6 +27,9 @@ const MAX_BATCH: usize = 256;
 /// How long outcomes may stay committed but not fsynced while the writer is idle.
 pub const SYNC_AFTER: Duration = Duration::from_millis(20);
 
+/// How often the write-ahead log is folded into the database, off the appends' path.
+pub const FOLD_EVERY: Duration = Duration::from_millis(250);
+
 /// How often a faulted log is probed while no call tries it.
 pub const PROBE_EVERY: Duration = Duration::from_secs(1);
 
@@ -178,6 +181,21 @@ fn writer(log: Arc<EvidenceLog>, rx: mpsc::Receiver<Job>, health: Arc<Mutex<Evid
     }
 }
 
+/// The fold thread: keeps the write-ahead log short without making an append wait for it;
+/// ends when the log is dropped.
+fn fold(log: std::sync::Weak<EvidenceLog>) {
+    loop {
+        std::thread::sleep(FOLD_EVERY);
+        let Some(log) = log.upgrade() else {
+            return;
+        };
+        // A failure here (disk full, a lock) is the writer's to report: appends fail on it.
+        if let Err(error) = log.fold_wal() {
+            tracing::debug!("folding the evidence write-ahead log: {error}");
+        }
+    }
+}
+
 impl Recorder {
     /// Starts the writer thread for `log`.
     pub fn start(log: Arc<EvidenceLog>) -> Recorder {
@@ -200,6 +218,14 @@ impl Recorder {
                 Err("the evidence writer thread could not start"),
                 0,
             );
+        }
+        let weak = Arc::downgrade(&log);
+        let folder = std::thread::Builder::new()
+            .name("cordon-evidence-fold".into())
+            .spawn(move || fold(weak));
+        if let Err(error) = folder {
+            // Appends then fold the log themselves (slower, still correct).
+            tracing::warn!("cannot start the evidence fold thread: {error}");
         }
         Recorder {
             queue,
