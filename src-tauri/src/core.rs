@@ -79,11 +79,12 @@ impl From<GatewayError> for DesktopError {
 }
 
 /// What a decision did, echoed to the front end.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ts_rs::TS)]
 pub struct Decided {
     /// The approval id.
     pub id: String,
     /// `approved` or `denied`.
+    #[ts(type = "\"approved\" | \"denied\"")]
     pub decision: &'static str,
     /// Whether the approval covers the rest of the session.
     pub session: bool,

@@ -9,6 +9,7 @@
 pub mod commands;
 pub mod core;
 pub mod notify;
+pub mod typescript;
 pub mod updates;
 pub mod watch;
 pub mod windows;

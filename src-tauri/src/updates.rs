@@ -23,7 +23,7 @@ use tauri_plugin_updater::UpdaterExt;
 pub const SETTINGS_FILE: &str = "updates.json";
 
 /// The user's update choice. The default (and anything unreadable) is off.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateSettings {
     /// Check for a new version when the app starts (and ask before installing it).
@@ -75,7 +75,7 @@ impl From<tauri_plugin_updater::Error> for UpdateError {
 }
 
 /// What a check did, for the settings page and the log.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ts_rs::TS)]
 #[serde(tag = "outcome", rename_all = "snake_case")]
 pub enum CheckOutcome {
     /// The user has not enabled update checks: no request was made.

@@ -131,25 +131,28 @@ impl Watch {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use cordon_gateway::approvals::ApprovalRequest;
 
     fn call(id: &str) -> PendingApproval {
         PendingApproval {
             id: id.to_owned(),
-            agent: "claude".into(),
-            session_id: "s1".into(),
-            server: "filesystem".into(),
-            tool: "write_file".into(),
-            action: "job.mcp-bridge.write.file".into(),
-            target: Some("src/main.rs".into()),
-            risk_tags: vec![],
-            rule_id: Some("approve-code-write".into()),
-            reason: "File writes need review".into(),
-            diff: None,
+            request: ApprovalRequest {
+                agent: "claude".into(),
+                session_id: "s1".into(),
+                server: "filesystem".into(),
+                tool: "write_file".into(),
+                action: "job.mcp-bridge.write.file".into(),
+                target: Some("src/main.rs".into()),
+                risk_tags: vec![],
+                rule_id: Some("approve-code-write".into()),
+                reason: "File writes need review".into(),
+                diff: None,
+                args: serde_json::json!({}),
+                root: None,
+                policy_version: "v1".into(),
+            },
             preview: None,
-            args: serde_json::json!({}),
-            root: None,
             args_sha256: String::new(),
-            policy_version: "v1".into(),
             created_at: "2026-01-01T00:00:00Z".into(),
             expires_at: "2026-01-01T00:05:00Z".into(),
         }

@@ -137,7 +137,7 @@ async fn the_window_is_shown_hostile_text_escaped() {
     let f = start().await;
     let (id, _ticket) = hold(&f.broker, "a\n+++ b/fake\u{1b}[2K\u{202e}txt.exe");
     let shown = f.core.approval(&id).unwrap();
-    let target = shown.target.unwrap_or_default();
+    let target = shown.request.target.clone().unwrap_or_default();
     assert_eq!(target, "a\\n+++ b/fake\\x1b[2K\\u{202e}txt.exe");
     assert_eq!(
         shown.args["path"].as_str(),

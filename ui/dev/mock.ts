@@ -1,11 +1,12 @@
-// Dev-only stand-in for the desktop shell (see vite.config.ts): answers every command of
-// notes/desktop-contract.md with sample data so the pages can be previewed in a browser.
+// Dev-only stand-in for the desktop shell (see vite.config.ts): answers every command of api.ts
+// with sample data of the generated types (src/types.ts) so the pages can be previewed in a browser.
 import type {
   ActivityBucket,
   AgentEntry,
   Diagnostic,
   EvidenceQuery,
   EvidenceRecord,
+  Outcome,
   PolicyEvent,
   SecretEntry,
   Settings,
@@ -129,7 +130,7 @@ const now = Date.now();
 const records: EvidenceRecord[] = [];
 for (let i = 0; i < 240; i++) {
   const [server, tool, action, target, decision] = pick(CALLS);
-  const outcome = decision === "allow" ? "allowed" : decision === "deny" ? "denied" : rand() < 0.8 ? "approved" : pick(["rejected", "timed_out"]);
+  const outcome: Outcome = decision === "allow" ? "allowed" : decision === "deny" ? "denied" : rand() < 0.8 ? "approved" : pick<Outcome>(["rejected", "timed_out"]);
   const ts = new Date(now - Math.floor(Math.pow(rand(), 1.6) * 23.5 * 3600_000)).toISOString();
   records.push({
     id: `01JD${String(1000 + i)}XK${Math.floor(rand() * 1e6)}`,

@@ -1,9 +1,11 @@
-// Thin wrappers over the shell's commands, one per command of notes/desktop-contract.md.
+// Thin wrappers over the shell's commands (src-tauri/src/commands/), one per command; the answers'
+// types are generated from the Rust ones (see types.ts).
 // Tauri v2 maps a Rust argument `original_name` to the JS key `originalName`; fields inside a struct
 // argument (EvidenceQuery.before_seq) keep their snake_case names.
 import { invoke } from "@tauri-apps/api/core";
 import type {
   ActivityBucket,
+  CheckOutcome,
   AgentEntry,
   Decided,
   EvidencePage,
@@ -22,9 +24,12 @@ import type {
   Settings,
   Status,
   TestRun,
+  UpdateSettings,
   Validation,
   VerifySummary,
 } from "./types";
+
+export type { CheckOutcome, UpdateSettings };
 
 // Approval window.
 export const listPending = (): Promise<PendingApproval[]> => invoke("list_pending");
@@ -80,14 +85,6 @@ export const evidenceExport = (format: ExportFormat, query: EvidenceQuery | null
   invoke("evidence_export", { format, query, suggestedName });
 
 // ---- updates (opt-in; the shell verifies signatures and asks before installing)
-export interface UpdateSettings {
-  enabled: boolean;
-}
 export const getUpdateSettings = (): Promise<UpdateSettings> => invoke("get_update_settings");
 export const setUpdateSettings = (enabled: boolean): Promise<UpdateSettings> => invoke("set_update_settings", { enabled });
-export type CheckOutcome =
-  | { outcome: "disabled" }
-  | { outcome: "up_to_date" }
-  | { outcome: "declined"; version: string }
-  | { outcome: "installed"; version: string };
 export const checkForUpdates = (): Promise<CheckOutcome> => invoke("check_for_updates");

@@ -1,4 +1,4 @@
-// Every wrapper sends the contract's command name and argument keys (notes/desktop-contract.md).
+// Every wrapper sends the shell's command name and argument keys (src-tauri/src/commands/).
 import { beforeEach, describe, expect, it, vi } from "vitest";
 
 const calls: [string, unknown][] = [];

@@ -34,6 +34,9 @@ function call(over: Partial<PendingApproval> = {}): PendingApproval {
     policy_version: "v1",
     created_at: "2026-11-25T01:00:00Z",
     expires_at: "2026-11-25T01:05:00Z",
+    headline: "",
+    details: "",
+    changed_on_disk: null,
     ...over,
   };
 }

@@ -27,6 +27,7 @@ const row = (over: Partial<RecordRow> = {}): RecordRow => ({
 
 const record = (over: Partial<EvidenceRecord> = {}): EvidenceRecord => ({
   ...row(),
+  outcome: "approved",
   risk_tags: ["code-change"],
   reason: "File writes need developer review",
   policy_version: "v1",

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::AdminError;
 
 /// One row of the agents page.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
 pub struct AgentEntry {
     /// `claude-code`, `cursor`, `codex`, `vscode`, `windsurf`.
     pub name: String,

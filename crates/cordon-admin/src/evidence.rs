@@ -31,7 +31,7 @@ fn default_limit() -> usize {
 }
 
 /// The viewer's filters; every field optional, set fields combine with AND.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
 pub struct EvidenceQuery {
     /// Exact agent.
     #[serde(default)]
@@ -85,7 +85,7 @@ pub use cordon_evidence::browse::RecordRow;
 pub use cordon_evidence::browse::Page as EvidencePage;
 
 /// Calls of one agent in one time bucket, by how they ended.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
 pub struct ActivityBucket {
     /// Bucket start (RFC 3339 UTC).
     pub start: String,
@@ -102,7 +102,7 @@ pub struct ActivityBucket {
 }
 
 /// The chain and signature check, summarised for the viewer's badge.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
 pub struct VerifySummary {
     /// No problem found.
     pub ok: bool,
@@ -121,7 +121,7 @@ pub struct VerifySummary {
 }
 
 /// Export formats the viewer offers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
 #[serde(rename_all = "snake_case")]
 pub enum ExportKind {
     /// JSON Lines, one record per line.
@@ -133,7 +133,7 @@ pub enum ExportKind {
 }
 
 /// A finished export.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
 pub struct Exported {
     /// The file written.
     pub path: String,

@@ -5,8 +5,8 @@
 //! edits made in another editor), [`settings`] (servers, reviewer, timeout in the YAML config,
 //! edited as text so comments survive), [`secrets`] (keychain page), [`agents`] (agents page),
 //! [`evidence`] (viewer), [`status`] (tray and windows), [`error`] (`{kind, message}`).
-//! [`Admin`] ties them to the running engine. Every type serialises to the JSON shapes of
-//! `notes/desktop-contract.md`.
+//! [`Admin`] ties them to the running engine. The front end's TypeScript types are generated
+//! from these types ([`typescript`], into `ui/src/generated/engine.ts`), so they cannot drift.
 //!
 //! Fail closed: an edit that does not validate changes nothing (file, keychain, running
 //! engine); a broken policy edited elsewhere is refused and the last good policy stays.
@@ -19,6 +19,7 @@ pub mod policy;
 pub mod secrets;
 pub mod settings;
 pub mod status;
+pub mod typescript;
 pub mod watch;
 pub mod yamledit;
 

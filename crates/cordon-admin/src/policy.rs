@@ -38,7 +38,7 @@ pub enum Location {
 }
 
 /// `source` of a [`PolicyDoc`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
 #[serde(rename_all = "snake_case")]
 pub enum SourceKind {
     /// One file.
@@ -50,7 +50,7 @@ pub enum SourceKind {
 }
 
 /// One file of the policy, as the editor shows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
 pub struct PolicyFile {
     /// File name (the key the other commands take).
     pub name: String,
@@ -61,7 +61,7 @@ pub struct PolicyFile {
 }
 
 /// The policy as the editor opens it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
 pub struct PolicyDoc {
     /// File, directory or shipped default.
     pub source: SourceKind,
@@ -74,7 +74,7 @@ pub struct PolicyDoc {
 }
 
 /// `severity` of a [`Diagnostic`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
 #[serde(rename_all = "snake_case")]
 pub enum DiagSeverity {
     /// Blocks saving.
@@ -84,7 +84,7 @@ pub enum DiagSeverity {
 }
 
 /// A problem at a place in a file, for the editor's gutter.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
 pub struct Diagnostic {
     /// Error or warning.
     pub severity: DiagSeverity,
@@ -99,7 +99,7 @@ pub struct Diagnostic {
 }
 
 /// The result of validating an edit.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
 pub struct Validation {
     /// No errors (warnings allowed).
     pub ok: bool,
@@ -114,7 +114,7 @@ pub struct Validation {
 }
 
 /// One policy test's result.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
 pub struct TestResult {
     /// The test's name, else its file and number.
     pub name: String,
@@ -131,7 +131,7 @@ pub struct TestResult {
 }
 
 /// The result of running the edited policy's tests.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
 pub struct TestRun {
     /// The policy is valid and every test passed.
     pub ok: bool,
@@ -146,7 +146,7 @@ pub struct TestRun {
 }
 
 /// One evidence record whose decision would change under the edited policy.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
 pub struct ReplayChange {
     /// The record's id.
     pub record_id: String,
@@ -175,7 +175,7 @@ pub struct ReplayChange {
 }
 
 /// What a replay found.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
 pub struct Replay {
     /// Records judged again.
     pub replayed: usize,
@@ -187,7 +187,7 @@ pub struct Replay {
 }
 
 /// A successful save.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
 pub struct Saved {
     /// The version now in force.
     pub version: String,
@@ -196,7 +196,7 @@ pub struct Saved {
 }
 
 /// A reload (or a refused one), for the editor's status line.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
 pub struct PolicyEvent {
     /// When (RFC 3339 UTC).
     pub at: String,
@@ -595,12 +595,12 @@ pub fn replay(
                 record_id: record.id,
                 seq: record.seq,
                 timestamp: record.timestamp,
-                agent: record.agent,
-                tool: record.tool,
-                action: record.action,
-                target: record.target,
-                old_decision: record.decision,
-                old_rule: record.rule_id,
+                agent: record.call.agent,
+                tool: record.call.tool,
+                action: record.call.action,
+                target: record.call.target,
+                old_decision: record.call.decision,
+                old_rule: record.call.rule_id,
                 new_decision: verdict.decision.as_str().to_owned(),
                 new_rule: verdict.rule_id,
                 new_reason: verdict.reason,

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::AdminError;
 
 /// One row of the secrets page.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
 pub struct SecretEntry {
     /// The name used in `${keychain:NAME}`.
     pub name: String,

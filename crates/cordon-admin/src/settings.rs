@@ -29,7 +29,7 @@ const MAX_TIMEOUT_SECS: u64 = 7 * 24 * 3600;
 static EDIT_LOCK: Mutex<()> = Mutex::new(());
 
 /// How an upstream server is reached.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
 #[serde(rename_all = "snake_case")]
 pub enum Transport {
     /// A child process speaking MCP on stdio.
@@ -40,7 +40,7 @@ pub enum Transport {
 
 /// One upstream server as the settings page shows and edits it: values as written in the file
 /// (`${keychain:NAME}` references stay references; nothing is resolved).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
 pub struct ServerEntry {
     /// The server's name (`[a-z0-9-]+`), the prefix of its tools.
     pub name: String,
@@ -67,7 +67,7 @@ pub struct ServerEntry {
 }
 
 /// What the settings page shows.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
 pub struct Settings {
     /// The identity recorded on approvals (the OS user when the file names none).
     pub reviewer: String,

@@ -4,7 +4,7 @@ use cordon_gateway::{Config, Engine};
 use serde::{Deserialize, Serialize};
 
 /// What the tray and the windows show about the engine.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
 pub struct Status {
     /// An engine is running in this app.
     pub running: bool,

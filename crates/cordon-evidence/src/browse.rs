@@ -23,7 +23,7 @@ const BUSY: Duration = Duration::from_secs(10);
 
 /// One record as a table row (the full record is fetched on demand with
 /// [`crate::EvidenceLog::get`]).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
 pub struct RecordRow {
     /// ULID.
     pub id: String,
@@ -58,7 +58,8 @@ pub struct RecordRow {
 }
 
 /// One page of rows, newest first.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
+#[ts(rename = "EvidencePage")]
 pub struct Page {
     /// Records matching the filter (all pages).
     pub total: u64,

@@ -12,7 +12,7 @@ use crate::store::{
     read_policies,
 };
 use crate::verify::{ChainVerifier, FailureKind, TrustSource, VerifyOptions, VerifyReport};
-use crate::{EvidenceError, EvidenceLog, Filter, Outcome, Phase, Record};
+use crate::{EvidenceError, EvidenceLog, Filter, NewRecord, Outcome, Phase, Record};
 
 /// Export formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -173,32 +173,34 @@ pub fn read_csv(reader: impl std::io::Read) -> Result<Vec<Record>, EvidenceError
             id: cell(0),
             seq: cell(1).parse().map_err(|_| bad("seq is not a number"))?,
             timestamp: cell(2),
-            agent: cell(3),
-            session_id: cell(4),
-            server: cell(5),
-            tool: cell(6),
-            action: cell(7),
-            target: opt(8),
-            risk_tags: serde_json::from_str(&cell(9)).map_err(|_| bad("risk_tags"))?,
-            decision: cell(10),
-            rule_id: opt(11),
-            reason: cell(12),
-            policy_version: cell(13),
-            reviewer: opt(14),
-            approval_channel: opt(22),
-            outcome: Outcome::parse(&cell(15)).ok_or_else(|| bad("outcome"))?,
-            args: serde_json::from_str(&cell(16)).map_err(|_| bad("args"))?,
-            diff: opt(17),
-            duration_ms: cell(18).parse().map_err(|_| bad("duration_ms"))?,
-            error: opt(19),
+            call: NewRecord {
+                agent: cell(3),
+                session_id: cell(4),
+                server: cell(5),
+                tool: cell(6),
+                action: cell(7),
+                target: opt(8),
+                risk_tags: serde_json::from_str(&cell(9)).map_err(|_| bad("risk_tags"))?,
+                decision: cell(10),
+                rule_id: opt(11),
+                reason: cell(12),
+                policy_version: cell(13),
+                reviewer: opt(14),
+                approval_channel: opt(22),
+                outcome: Outcome::parse(&cell(15)).ok_or_else(|| bad("outcome"))?,
+                args: serde_json::from_str(&cell(16)).map_err(|_| bad("args"))?,
+                diff: opt(17),
+                duration_ms: cell(18).parse().map_err(|_| bad("duration_ms"))?,
+                error: opt(19),
+                // Absent in exports made before write-ahead evidence.
+                phase: match opt(22) {
+                    None => None,
+                    Some(p) => Some(Phase::parse(&p).ok_or_else(|| bad("phase"))?),
+                },
+                intent_id: opt(23),
+            },
             prev_hash: cell(20),
             hash: cell(21),
-            // Absent in exports made before write-ahead evidence.
-            phase: match opt(22) {
-                None => None,
-                Some(p) => Some(Phase::parse(&p).ok_or_else(|| bad("phase"))?),
-            },
-            intent_id: opt(23),
         });
     }
     Ok(out)

@@ -22,7 +22,7 @@ const TIMESTAMP_FORMAT: &[FormatItem<'static>] =
     format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
 
 /// How a governed call ended. Kept small and closed so reviewers can filter on it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, ts_rs::TS)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
     /// The policy allowed the call and it ran.
@@ -85,7 +85,7 @@ impl std::fmt::Display for Outcome {
 
 /// Which half of a write-ahead pair a record is. A record without a phase is complete on its
 /// own: a call refused before anything ran, or a record from before write-ahead evidence.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ts_rs::TS)]
 #[serde(rename_all = "snake_case")]
 pub enum Phase {
     /// Written (durably) before the call is forwarded, executed or, for a native hook,
@@ -126,7 +126,7 @@ impl std::fmt::Display for Phase {
 pub const DECISIONS: [&str; 4] = ["allow", "deny", "require_approval", "throttle"];
 
 /// What the gateway knows about one call; the log adds id, seq, timestamp and the chain.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, ts_rs::TS)]
 pub struct NewRecord {
     /// The agent that made the call (e.g. `claude-code`).
     pub agent: String,
@@ -160,6 +160,7 @@ pub struct NewRecord {
     /// How the call ended.
     pub outcome: Outcome,
     /// The call's arguments (already redacted by the caller), stored whole.
+    #[ts(type = "unknown")]
     pub args: serde_json::Value,
     /// The diff shown to the reviewer, stored whole.
     pub diff: Option<String>,
@@ -167,15 +168,22 @@ pub struct NewRecord {
     pub duration_ms: u64,
     /// Error message when `outcome` is `error`.
     pub error: Option<String>,
-    /// Intent or outcome of a write-ahead pair; None for a complete one-record call.
+    /// Intent or outcome of a write-ahead pair; None for a complete one-record call (absent
+    /// from the JSON then, as in exports from before write-ahead evidence).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub phase: Option<Phase>,
     /// On an outcome: the intent it closes. On an intent that follows a held intent (the
     /// approval): that held intent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub intent_id: Option<String>,
 }
 
-/// One stored, chained evidence record. Serialises with the seed's key names.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// One stored, chained evidence record: the appended [`NewRecord`] (its fields flattened in
+/// place, so the JSON is flat) between what the log adds: id, seq and timestamp before, the
+/// chain after. Serialises with the seed's key names, in the order exports have always had.
+/// Reads of the call's fields go through [`std::ops::Deref`] (`record.agent`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ts_rs::TS)]
+#[ts(rename = "EvidenceRecord")]
 pub struct Record {
     /// ULID, unique.
     pub id: String,
@@ -183,53 +191,27 @@ pub struct Record {
     pub seq: u64,
     /// When the record was written, RFC 3339 UTC with milliseconds.
     pub timestamp: String,
-    /// See [`NewRecord::agent`].
-    pub agent: String,
-    /// See [`NewRecord::session_id`].
-    pub session_id: String,
-    /// See [`NewRecord::server`].
-    pub server: String,
-    /// See [`NewRecord::tool`].
-    pub tool: String,
-    /// See [`NewRecord::action`].
-    pub action: String,
-    /// See [`NewRecord::target`].
-    pub target: Option<String>,
-    /// See [`NewRecord::risk_tags`].
-    pub risk_tags: Vec<String>,
-    /// See [`NewRecord::decision`].
-    pub decision: String,
-    /// See [`NewRecord::rule_id`].
-    pub rule_id: Option<String>,
-    /// See [`NewRecord::reason`].
-    pub reason: String,
-    /// See [`NewRecord::policy_version`].
-    pub policy_version: String,
-    /// See [`NewRecord::reviewer`].
-    pub reviewer: Option<String>,
-    /// See [`NewRecord::approval_channel`].
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub approval_channel: Option<String>,
-    /// See [`NewRecord::outcome`].
-    pub outcome: Outcome,
-    /// See [`NewRecord::args`].
-    pub args: serde_json::Value,
-    /// See [`NewRecord::diff`].
-    pub diff: Option<String>,
-    /// See [`NewRecord::duration_ms`].
-    pub duration_ms: u64,
-    /// See [`NewRecord::error`].
-    pub error: Option<String>,
-    /// See [`NewRecord::phase`] (absent in exports of records without one).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub phase: Option<Phase>,
-    /// See [`NewRecord::intent_id`].
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub intent_id: Option<String>,
+    /// What the gateway appended: the one owner of the call's fields.
+    #[serde(flatten)]
+    pub call: NewRecord,
     /// Hash of the previous record (64 zeros for the first).
     pub prev_hash: String,
     /// sha256 of this record's canonical form (see the crate docs).
     pub hash: String,
+}
+
+impl std::ops::Deref for Record {
+    type Target = NewRecord;
+
+    fn deref(&self) -> &NewRecord {
+        &self.call
+    }
+}
+
+impl std::ops::DerefMut for Record {
+    fn deref_mut(&mut self) -> &mut NewRecord {
+        &mut self.call
+    }
 }
 
 /// The exact text stored for (and hashed over) a record's args.
@@ -293,7 +275,50 @@ pub(crate) fn phased<'a>(
     }
 }
 
-impl HashInput<'_> {
+impl<'a> HashInput<'a> {
+    /// The hashed form of `call` at its place in the chain (`id`, `seq`, `timestamp` and
+    /// `prev_hash`), its args and diff given by the sha256 of their stored text: the one
+    /// mapping from a call to its hash, for appending and for re-checking a record.
+    pub(crate) fn of(
+        call: &'a NewRecord,
+        id: &'a str,
+        seq: u64,
+        timestamp: &'a str,
+        prev_hash: &'a str,
+        args_sha256: &'a str,
+        diff_sha256: Option<&'a str>,
+    ) -> Self {
+        let (intent_id, phase, v) =
+            phased(call.phase.map(Phase::as_str), call.intent_id.as_deref());
+        HashInput {
+            action: &call.action,
+            agent: &call.agent,
+            approval_channel: call.approval_channel.as_deref(),
+            args_sha256,
+            decision: &call.decision,
+            diff_sha256,
+            duration_ms: call.duration_ms,
+            error: call.error.as_deref(),
+            id,
+            intent_id,
+            outcome: call.outcome.as_str(),
+            phase,
+            policy_version: &call.policy_version,
+            prev_hash,
+            reason: &call.reason,
+            reviewer: call.reviewer.as_deref(),
+            risk_tags: &call.risk_tags,
+            rule_id: call.rule_id.as_deref(),
+            seq,
+            server: &call.server,
+            session_id: &call.session_id,
+            target: call.target.as_deref(),
+            timestamp,
+            tool: &call.tool,
+            v,
+        }
+    }
+
     /// sha256 (hex) of the canonical JSON.
     pub(crate) fn hash(&self) -> Result<String, EvidenceError> {
         // Streamed straight into the hasher: no intermediate buffer.
@@ -308,35 +333,15 @@ impl Record {
     pub fn compute_hash(&self) -> Result<String, EvidenceError> {
         let args_sha = sha256_hex(args_text(&self.args)?.as_bytes());
         let diff_sha = self.diff.as_deref().map(|d| sha256_hex(d.as_bytes()));
-        let (intent_id, phase, v) =
-            phased(self.phase.map(Phase::as_str), self.intent_id.as_deref());
-        HashInput {
-            action: &self.action,
-            agent: &self.agent,
-            approval_channel: self.approval_channel.as_deref(),
-            args_sha256: &args_sha,
-            decision: &self.decision,
-            diff_sha256: diff_sha.as_deref(),
-            duration_ms: self.duration_ms,
-            error: self.error.as_deref(),
-            id: &self.id,
-            intent_id,
-            outcome: self.outcome.as_str(),
-            phase,
-            policy_version: &self.policy_version,
-            prev_hash: &self.prev_hash,
-            reason: &self.reason,
-            reviewer: self.reviewer.as_deref(),
-            risk_tags: &self.risk_tags,
-            rule_id: self.rule_id.as_deref(),
-            seq: self.seq,
-            server: &self.server,
-            session_id: &self.session_id,
-            target: self.target.as_deref(),
-            timestamp: &self.timestamp,
-            tool: &self.tool,
-            v,
-        }
+        HashInput::of(
+            &self.call,
+            &self.id,
+            self.seq,
+            &self.timestamp,
+            &self.prev_hash,
+            &args_sha,
+            diff_sha.as_deref(),
+        )
         .hash()
     }
 }
@@ -405,26 +410,28 @@ mod tests {
             id: "01JTRX4WGN2TZJG4B99RGV8M2K".into(),
             seq: 7,
             timestamp: "2026-04-01T10:41:55.000Z".into(),
-            agent: "claude-code".into(),
-            session_id: "sess_01".into(),
-            server: "git".into(),
-            tool: "git_push".into(),
-            action: "job.mcp-bridge.git.push".into(),
-            target: Some("origin/main".into()),
-            risk_tags: vec!["deploy".into()],
-            decision: "require_approval".into(),
-            rule_id: None,
-            reason: "push".into(),
-            policy_version: "v1.7.1".into(),
-            reviewer: Some("alice@example.com".into()),
-            approval_channel: None,
-            outcome: Outcome::Approved,
-            args: serde_json::json!({"remote": "origin"}),
-            diff: None,
-            duration_ms: 1200,
-            error: None,
-            phase: None,
-            intent_id: None,
+            call: NewRecord {
+                agent: "claude-code".into(),
+                session_id: "sess_01".into(),
+                server: "git".into(),
+                tool: "git_push".into(),
+                action: "job.mcp-bridge.git.push".into(),
+                target: Some("origin/main".into()),
+                risk_tags: vec!["deploy".into()],
+                decision: "require_approval".into(),
+                rule_id: None,
+                reason: "push".into(),
+                policy_version: "v1.7.1".into(),
+                reviewer: Some("alice@example.com".into()),
+                approval_channel: None,
+                outcome: Outcome::Approved,
+                args: serde_json::json!({"remote": "origin"}),
+                diff: None,
+                duration_ms: 1200,
+                error: None,
+                phase: None,
+                intent_id: None,
+            },
             prev_hash: GENESIS_HASH.into(),
             hash: String::new(),
         };
@@ -473,6 +480,61 @@ mod tests {
             )
             .replace(r#""v":1}"#, r#""v":2}"#);
         assert_eq!(intent.compute_hash().unwrap(), sha256_hex(v2.as_bytes()));
+    }
+
+    /// The JSON of a record (exports, bundles, the desktop) is flat, in the order it always
+    /// had, with `phase`, `intent_id` and `approval_channel` absent when None; and it reads back.
+    #[test]
+    fn record_json_is_flat_and_unchanged() {
+        let mut record = Record {
+            id: "01J".into(),
+            seq: 3,
+            timestamp: "2026-04-01T10:41:55.000Z".into(),
+            call: NewRecord {
+                agent: "a".into(),
+                session_id: "s".into(),
+                server: "git".into(),
+                tool: "git_push".into(),
+                action: "job.mcp-bridge.git.push".into(),
+                risk_tags: vec!["deploy".into()],
+                decision: "allow".into(),
+                reason: "r".into(),
+                policy_version: "v1".into(),
+                outcome: Outcome::Allowed,
+                args: serde_json::json!({"b": 1, "a": [true]}),
+                duration_ms: 12,
+                ..NewRecord::default()
+            },
+            prev_hash: GENESIS_HASH.into(),
+            hash: "h".into(),
+        };
+        let text = serde_json::to_string(&record).unwrap();
+        assert_eq!(
+            text,
+            format!(
+                concat!(
+                    r#"{{"id":"01J","seq":3,"timestamp":"2026-04-01T10:41:55.000Z","agent":"a","#,
+                    r#""session_id":"s","server":"git","tool":"git_push","#,
+                    r#""action":"job.mcp-bridge.git.push","target":null,"risk_tags":["deploy"],"#,
+                    r#""decision":"allow","rule_id":null,"reason":"r","policy_version":"v1","#,
+                    r#""reviewer":null,"outcome":"allowed","args":{{"b":1,"a":[true]}},"#,
+                    r#""diff":null,"duration_ms":12,"error":null,"prev_hash":"{}","hash":"h"}}"#
+                ),
+                GENESIS_HASH
+            )
+        );
+        assert_eq!(serde_json::from_str::<Record>(&text).unwrap(), record);
+        record.approval_channel = Some("tray-window".into());
+        record.phase = Some(Phase::Outcome);
+        record.intent_id = Some("01I".into());
+        let text = serde_json::to_string(&record).unwrap();
+        assert!(
+            text.contains(
+                r#""reviewer":null,"approval_channel":"tray-window","outcome":"allowed","#
+            ) && text.contains(r#""error":null,"phase":"outcome","intent_id":"01I","prev_hash":"#),
+            "{text}"
+        );
+        assert_eq!(serde_json::from_str::<Record>(&text).unwrap(), record);
     }
 
     #[test]

@@ -37,49 +37,40 @@ use tokio::sync::oneshot;
 
 use crate::error::GatewayError;
 
-/// A call waiting for a human decision, as shown by `cordon approvals` and the desktop app.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// A call waiting for a human decision, as shown by `cordon approvals` and the desktop app:
+/// the [`ApprovalRequest`] (its fields flattened in place, so the JSON is flat) plus what the
+/// broker adds. Reads of the request's fields go through [`std::ops::Deref`] (`pending.agent`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ts_rs::TS)]
 pub struct PendingApproval {
     /// Short id used by `cordon approve ID`.
     pub id: String,
-    /// The calling agent.
-    pub agent: String,
-    /// The agent's session.
-    pub session_id: String,
-    /// The upstream server.
-    pub server: String,
-    /// The tool (without the server prefix).
-    pub tool: String,
-    /// The topic the call was classified as.
-    pub action: String,
-    /// A short human-readable target.
-    pub target: Option<String>,
-    /// Risk tags.
-    pub risk_tags: Vec<String>,
-    /// The rule that required approval (None = the policy's default decision).
-    pub rule_id: Option<String>,
-    /// The rule's reason.
-    pub reason: String,
-    /// The unified diff of a file write, else None.
-    pub diff: Option<String>,
+    /// The held call as the pipeline described it: the one owner of those fields.
+    #[serde(flatten)]
+    pub request: ApprovalRequest,
     /// What a built-in tool would do, as prepared before review (the diff of a file change,
     /// the commits a push would send, the command to run); None for upstream calls.
     #[serde(default)]
     pub preview: Option<String>,
-    /// The call's arguments.
-    pub args: Value,
-    /// The agent session's root (its working directory), when known: the reviewer's view
-    /// shows paths inside it relative to it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub root: Option<String>,
     /// SHA-256 of the canonical arguments: part of the binding.
     pub args_sha256: String,
-    /// The policy version that asked: part of the binding.
-    pub policy_version: String,
     /// When the call arrived (RFC 3339 UTC).
     pub created_at: String,
     /// When it will be refused if nobody decides (RFC 3339 UTC).
     pub expires_at: String,
+}
+
+impl std::ops::Deref for PendingApproval {
+    type Target = ApprovalRequest;
+
+    fn deref(&self) -> &ApprovalRequest {
+        &self.request
+    }
+}
+
+impl std::ops::DerefMut for PendingApproval {
+    fn deref_mut(&mut self) -> &mut ApprovalRequest {
+        &mut self.request
+    }
 }
 
 impl PendingApproval {
@@ -92,24 +83,26 @@ impl PendingApproval {
         let v = |s: &str| visible(s).into_owned();
         PendingApproval {
             id: self.id.clone(),
-            agent: v(&self.agent),
-            session_id: v(&self.session_id),
-            server: v(&self.server),
-            tool: v(&self.tool),
-            action: v(&self.action),
-            target: self.target.as_deref().map(v),
-            risk_tags: self.risk_tags.iter().map(|t| v(t)).collect(),
-            rule_id: self.rule_id.as_deref().map(v),
-            reason: v(&self.reason),
-            diff: self.diff.as_deref().map(|d| visible_lines(d).into_owned()),
+            request: ApprovalRequest {
+                agent: v(&self.agent),
+                session_id: v(&self.session_id),
+                server: v(&self.server),
+                tool: v(&self.tool),
+                action: v(&self.action),
+                target: self.target.as_deref().map(v),
+                risk_tags: self.risk_tags.iter().map(|t| v(t)).collect(),
+                rule_id: self.rule_id.as_deref().map(v),
+                reason: v(&self.reason),
+                diff: self.diff.as_deref().map(|d| visible_lines(d).into_owned()),
+                args: visible_json(&self.args),
+                root: self.root.clone(),
+                policy_version: v(&self.policy_version),
+            },
             preview: self
                 .preview
                 .as_deref()
                 .map(|d| visible_lines(d).into_owned()),
-            args: visible_json(&self.args),
-            root: self.root.clone(),
             args_sha256: self.args_sha256.clone(),
-            policy_version: v(&self.policy_version),
             created_at: self.created_at.clone(),
             expires_at: self.expires_at.clone(),
         }
@@ -411,8 +404,9 @@ pub struct SessionGrant {
     pub channel: Channel,
 }
 
-/// What a new held call needs to describe itself.
-#[derive(Debug, Clone)]
+/// What a new held call needs to describe itself (and, flattened, most of what a
+/// [`PendingApproval`] shows).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ts_rs::TS)]
 pub struct ApprovalRequest {
     /// The calling agent.
     pub agent: String,
@@ -420,26 +414,28 @@ pub struct ApprovalRequest {
     pub session_id: String,
     /// The upstream server.
     pub server: String,
-    /// The tool.
+    /// The tool (without the server prefix).
     pub tool: String,
-    /// The topic.
+    /// The topic the call was classified as.
     pub action: String,
-    /// A short target.
+    /// A short human-readable target.
     pub target: Option<String>,
     /// Risk tags.
     pub risk_tags: Vec<String>,
-    /// The rule that asked.
+    /// The rule that required approval (None = the policy's default decision).
     pub rule_id: Option<String>,
-    /// Its reason.
+    /// The rule's reason.
     pub reason: String,
-    /// The proposed diff.
+    /// The unified diff of a file write, else None.
     pub diff: Option<String>,
-    /// The arguments.
+    /// The call's arguments.
+    #[ts(type = "unknown")]
     pub args: Value,
     /// The directory the call's paths resolve against (the upstream's or the agent's working
-    /// directory), when known.
+    /// directory), when known: the reviewer's view shows paths inside it relative to it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub root: Option<String>,
-    /// The policy version.
+    /// The policy version that asked: part of the binding.
     pub policy_version: String,
 }
 
@@ -651,21 +647,9 @@ impl ApprovalBroker {
         }
         let info = PendingApproval {
             id: id.clone(),
-            agent: request.agent,
-            session_id: request.session_id,
-            server: request.server,
-            tool: request.tool,
-            action: request.action,
-            target: request.target,
-            risk_tags: request.risk_tags,
-            rule_id: request.rule_id,
-            reason: request.reason,
-            diff: request.diff,
-            preview,
             args_sha256: args_sha256(&request.args),
-            args: request.args,
-            root: request.root,
-            policy_version: request.policy_version,
+            request,
+            preview,
             created_at: now.format(&Rfc3339).unwrap_or_default(),
             expires_at: expires.format(&Rfc3339).unwrap_or_default(),
         };
@@ -1742,21 +1726,23 @@ mod tests {
         let line = Announcement::Held {
             approval: Box::new(PendingApproval {
                 id: "abc".into(),
-                agent: "a\x1b[2K".into(),
-                session_id: "s".into(),
-                server: "fs".into(),
-                tool: "w\nrite".into(),
-                action: "job.mcp-bridge.write.file".into(),
-                target: Some("x\u{202e}txt.exe".into()),
-                risk_tags: vec![],
-                rule_id: None,
-                reason: String::new(),
-                diff: None,
+                request: ApprovalRequest {
+                    agent: "a\x1b[2K".into(),
+                    session_id: "s".into(),
+                    server: "fs".into(),
+                    tool: "w\nrite".into(),
+                    action: "job.mcp-bridge.write.file".into(),
+                    target: Some("x\u{202e}txt.exe".into()),
+                    risk_tags: vec![],
+                    rule_id: None,
+                    reason: String::new(),
+                    diff: None,
+                    args: json!({}),
+                    root: None,
+                    policy_version: String::new(),
+                },
                 preview: None,
-                args: json!({}),
-                root: None,
                 args_sha256: String::new(),
-                policy_version: String::new(),
                 created_at: String::new(),
                 expires_at: String::new(),
             }),

@@ -16,7 +16,7 @@ use crate::approvals::PendingApproval;
 /// A held call as a reviewer is shown it (the approval window, `cordon approvals --json`): the
 /// call made fit to show ([`PendingApproval::for_display`]) plus its summary in words and,
 /// when the file changed on disk since the hold, a warning.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ts_rs::TS)]
 pub struct Review {
     /// The held call, every agent-chosen text made visible.
     #[serde(flatten)]

@@ -13,7 +13,7 @@ pub fn list_pending(core: State<'_, Core>) -> Result<Vec<Review>, DesktopError> 
 }
 
 /// The approval window's feed: the pending list and its generation.
-#[derive(serde::Serialize)]
+#[derive(serde::Serialize, ts_rs::TS)]
 pub struct PendingFeed {
     /// Pass it back as `seen` to wait for the next change.
     pub generation: u64,
