@@ -132,9 +132,6 @@ pub struct EvidenceLog {
     checkpoint_interval: u64,
     /// The largest size of the `-shm` file seen (see [`EvidenceLog::guard_shm`]).
     shm_len: std::sync::atomic::AtomicU64,
-    /// A second connection that folds the write-ahead log into the database (opened on first
-    /// use), so appends never wait for a fold.
-    folder: Mutex<Option<Connection>>,
 }
 
 impl std::fmt::Debug for EvidenceLog {
@@ -190,10 +187,11 @@ fn make_private(_path: &Path) -> Result<(), EvidenceError> {
     Ok(())
 }
 
-/// Write-ahead-log pages after which an append folds the log into the database itself. Far
-/// above SQLite's default (1,000): the engine folds it in the background
-/// ([`EvidenceLog::fold_wal`]), so an append pays for a fold only if that falls behind.
-const WAL_FOLD_FALLBACK_PAGES: i64 = 16_384;
+/// Write-ahead-log pages (16 MiB) after which an append folds the log into the database
+/// itself. Above SQLite's default (1,000 pages): the engine folds it while idle
+/// ([`EvidenceLog::fold_wal`]), so an append pays for a fold only under sustained load, and then
+/// less often (a fold writes each page once, however many commits changed it).
+pub const WAL_FOLD_FALLBACK_PAGES: i64 = 4_096;
 
 fn configure(conn: &Connection) -> Result<(), EvidenceError> {
     conn.busy_timeout(BUSY_TIMEOUT)?;
@@ -488,7 +486,6 @@ impl EvidenceLog {
             conn: Mutex::new(conn),
             queue: Mutex::new(Vec::new()),
             shm_len: std::sync::atomic::AtomicU64::new(0),
-            folder: Mutex::new(None),
             path: stored_path,
             signing,
             key_fingerprint,
@@ -840,29 +837,18 @@ impl EvidenceLog {
         Ok(written?)
     }
 
-    /// Copies what the write-ahead log holds into the database file, on a connection of its
-    /// own, without waiting for or blocking appends (SQLite's passive checkpoint). Called off
-    /// the hot path (the engine does it while idle or every few hundred milliseconds): an
-    /// append that had to fold the log itself would wait for thousands of page writes and two
-    /// fsyncs. A no-op for in-memory logs. Returns the number of log pages still not folded.
+    /// Copies what the write-ahead log holds into the database file (SQLite's passive
+    /// checkpoint), so that no append has to: the engine's writer calls this when it is idle,
+    /// and an append folds the log itself only once it holds [`WAL_FOLD_FALLBACK_PAGES`] pages
+    /// (sustained load, never idle). On the writer's own connection, with the `-shm` guard
+    /// before it: a second connection folding beside the writer would map the `-shm` file
+    /// while another process may truncate it (SIGBUS, see [`EvidenceLog::guard_shm`]).
+    /// A no-op for in-memory logs. Returns the number of log pages still not folded.
     pub fn fold_wal(&self) -> Result<u64, EvidenceError> {
-        let Some(path) = &self.path else {
+        if self.path.is_none() {
             return Ok(0);
-        };
-        let mut folder = self.folder.lock().map_err(|_| EvidenceError::Poisoned)?;
-        if folder.is_none() {
-            let conn = Connection::open_with_flags(
-                path,
-                OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-            )?;
-            conn.busy_timeout(BUSY_TIMEOUT)?;
-            conn.pragma_update(None, "synchronous", "FULL")?;
-            *folder = Some(conn);
         }
-        let conn = folder
-            .as_ref()
-            .ok_or_else(|| EvidenceError::Corrupt("no fold connection".into()))?;
-        self.guard_shm()?;
+        let conn = self.lock()?;
         // Passive: never waits, so a "busy" first column only means "some left for next time".
         let (_busy, log, folded): (i64, i64, i64) = conn
             .prepare_cached("PRAGMA wal_checkpoint(PASSIVE)")?

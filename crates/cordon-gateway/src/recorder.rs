@@ -6,6 +6,8 @@
 //! record is written. A batch holding an intent (or a refusal) is fsynced before anyone is told;
 //! a batch of outcomes only is committed to the write-ahead log (it survives the engine being
 //! killed) and fsynced by the next synced batch, or by the writer after [`SYNC_AFTER`] idle.
+//! Idle is also when the writer folds SQLite's write-ahead log into the database
+//! ([`EvidenceLog::fold_wal`]): otherwise a call's append would, every thousand pages.
 //!
 //! When the log cannot be written (disk full, read-only file system, unwritable files) every
 //! append fails, so every call is refused; the writer remembers the fault ([`Recorder::health`]),
@@ -26,9 +28,6 @@ const MAX_BATCH: usize = 256;
 
 /// How long outcomes may stay committed but not fsynced while the writer is idle.
 pub const SYNC_AFTER: Duration = Duration::from_millis(20);
-
-/// How often the write-ahead log is folded into the database, off the appends' path.
-pub const FOLD_EVERY: Duration = Duration::from_millis(250);
 
 /// How often a faulted log is probed while no call tries it.
 pub const PROBE_EVERY: Duration = Duration::from_secs(1);
@@ -102,9 +101,11 @@ fn set_health(health: &Mutex<EvidenceHealth>, result: Result<(), &str>, appends:
 fn writer(log: Arc<EvidenceLog>, rx: mpsc::Receiver<Job>, health: Arc<Mutex<EvidenceHealth>>) {
     // Outcomes committed but not yet fsynced.
     let mut unsynced = false;
+    // Commits not yet folded from the write-ahead log into the database.
+    let mut unfolded = false;
     loop {
         let faulted = health.lock().map(|h| !h.ok).unwrap_or(true);
-        let wait = if unsynced {
+        let wait = if unsynced || unfolded {
             Some(SYNC_AFTER)
         } else if faulted {
             Some(PROBE_EVERY)
@@ -120,11 +121,20 @@ fn writer(log: Arc<EvidenceLog>, rx: mpsc::Receiver<Job>, health: Arc<Mutex<Evid
                 Ok(job) => job,
                 Err(RecvTimeoutError::Disconnected) => break,
                 Err(RecvTimeoutError::Timeout) => {
-                    if unsynced {
-                        match log.sync() {
-                            Ok(()) => unsynced = false,
-                            Err(e) => set_health(&health, Err(&e.to_string()), 0),
+                    if unsynced || unfolded {
+                        if unsynced {
+                            match log.sync() {
+                                Ok(()) => unsynced = false,
+                                Err(e) => set_health(&health, Err(&e.to_string()), 0),
+                            }
                         }
+                        // Idle: fold the write-ahead log now, so no call's append has to.
+                        // A failure is not a fault of the log (appends still work); retried
+                        // after the next commit.
+                        if let Err(e) = log.fold_wal() {
+                            tracing::debug!("folding the evidence write-ahead log: {e}");
+                        }
+                        unfolded = false;
                     } else if let Err(e) = log.probe(PROBE_PATIENCE) {
                         set_health(&health, Err(&e.to_string()), 0);
                     } else {
@@ -163,6 +173,7 @@ fn writer(log: Arc<EvidenceLog>, rx: mpsc::Receiver<Job>, health: Arc<Mutex<Evid
             Ok(written) => {
                 set_health(&health, Ok(()), 0);
                 unsynced = durability == Durability::Committed;
+                unfolded = true;
                 for (record, reply) in written.into_iter().zip(replies) {
                     let _ = reply.send(Ok(record.id));
                 }
@@ -178,21 +189,6 @@ fn writer(log: Arc<EvidenceLog>, rx: mpsc::Receiver<Job>, health: Arc<Mutex<Evid
     }
     if unsynced {
         let _ = log.sync();
-    }
-}
-
-/// The fold thread: keeps the write-ahead log short without making an append wait for it;
-/// ends when the log is dropped.
-fn fold(log: std::sync::Weak<EvidenceLog>) {
-    loop {
-        std::thread::sleep(FOLD_EVERY);
-        let Some(log) = log.upgrade() else {
-            return;
-        };
-        // A failure here (disk full, a lock) is the writer's to report: appends fail on it.
-        if let Err(error) = log.fold_wal() {
-            tracing::debug!("folding the evidence write-ahead log: {error}");
-        }
     }
 }
 
@@ -218,14 +214,6 @@ impl Recorder {
                 Err("the evidence writer thread could not start"),
                 0,
             );
-        }
-        let weak = Arc::downgrade(&log);
-        let folder = std::thread::Builder::new()
-            .name("cordon-evidence-fold".into())
-            .spawn(move || fold(weak));
-        if let Err(error) = folder {
-            // Appends then fold the log themselves (slower, still correct).
-            tracing::warn!("cannot start the evidence fold thread: {error}");
         }
         Recorder {
             queue,
