@@ -186,7 +186,7 @@ pub fn read_csv(reader: impl std::io::Read) -> Result<Vec<Record>, EvidenceError
                 reason: cell(12),
                 policy_version: cell(13),
                 reviewer: opt(14),
-                approval_channel: opt(22),
+                approval_channel: opt(24),
                 outcome: Outcome::parse(&cell(15)).ok_or_else(|| bad("outcome"))?,
                 args: serde_json::from_str(&cell(16)).map_err(|_| bad("args"))?,
                 diff: opt(17),

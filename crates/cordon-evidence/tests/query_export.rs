@@ -10,7 +10,8 @@ mod common;
 
 use common::{Fixture, sample};
 use cordon_evidence::{
-    EvidenceLog, ExportFormat, Filter, KeyStore, NewRecord, Outcome, Record, read_csv, read_jsonl,
+    EvidenceLog, ExportFormat, Filter, KeyStore, NewRecord, Outcome, Phase, Record, read_csv,
+    read_jsonl,
 };
 
 fn filled(n: u64) -> (Fixture, EvidenceLog) {
@@ -277,6 +278,19 @@ fn exports_round_trip_with_awkward_text() {
     let log = f.open();
     log.append_batch((0..20).map(awkward).collect()).unwrap();
     log.append(sample(1)).unwrap(); // None-valued optionals too
+    // A write-ahead pair approved on the desktop: phase, intent id and approval channel each
+    // come back in their own column.
+    let mut intent = sample(2);
+    intent.decision = "require_approval".into();
+    intent.outcome = Outcome::Approved;
+    intent.reviewer = Some("dev".into());
+    intent.approval_channel = Some("desktop".into());
+    intent.phase = Some(Phase::Intent);
+    let opened = log.append(intent.clone()).unwrap();
+    let mut closing = intent;
+    closing.phase = Some(Phase::Outcome);
+    closing.intent_id = Some(opened.id.clone());
+    log.append(closing).unwrap();
     let filter = Filter {
         oldest_first: true,
         ..Filter::default()
@@ -287,7 +301,7 @@ fn exports_round_trip_with_awkward_text() {
     assert_eq!(
         log.export(&filter, ExportFormat::Jsonl, &mut jsonl)
             .unwrap(),
-        21
+        23
     );
     let back = read_jsonl(&jsonl[..]).unwrap();
     assert_eq!(back, records);
