@@ -95,9 +95,14 @@ async def call(session: Any, call_id: str, pad: str = "") -> tuple[bool, str]:
     return (not result.is_error, text_of(result))
 
 
-def caller(engine: Engine, answered: list[str], refused: list[str] | None = None) -> Any:
+def caller(
+    engine: Engine, answered: list[str], refused: list[str] | None = None, withheld: list[str] | None = None
+) -> Any:
     """`calls(n, pad=0)`: n calls of the counting tool in one session; answered call ids go to
-    `answered`, refused ones (which must name the evidence fault) to `refused`, when given."""
+    `answered`; calls refused because their intent could not be recorded (so never run) to
+    `refused`; calls that ran but whose outcome could not be recorded (the result withheld from
+    the agent) to `withheld`, when given (else they count as refused: a test that does not expect
+    them fails). Every refusal must name the evidence fault."""
 
     async def calls(n: int, pad: int = 0) -> None:
         async with engine.stdio(wait_tools=False) as session:
@@ -110,7 +115,11 @@ def caller(engine: Engine, answered: list[str], refused: list[str] | None = None
                     answered.append(call_id)
                 elif refused is not None:
                     assert "evidence" in text, text
-                    refused.append(call_id)
+                    if withheld is not None and "result is withheld" in text:
+                        withheld.append(call_id)
+                    else:
+                        assert "nothing was run" in text, text
+                        refused.append(call_id)
 
     return calls
 
@@ -240,6 +249,28 @@ def poll(what: str, check: Any) -> Any:
         time.sleep(POLL_INTERVAL)
 
 
+def assert_faulted(engine: Engine, refused: list[str], effects: Path) -> dict[str, Any]:
+    """While the log cannot be written: the engine is up, says so, and no refused call ran."""
+    assert engine.proc is not None and engine.proc.poll() is None, "the engine died"
+    health = ping(engine)["evidence"]
+    assert health["ok"] is False and health["error"], health
+    assert not set(refused) & set(side_effects(effects)), "a refused call ran upstream"
+    return health
+
+
+def assert_recovers(engine: Engine, calls: Any, answered: list[str], effects: Path, n: int = 2) -> None:
+    """Once the fault is gone: the health clears by itself, `n` more calls pass, every side effect
+    has its intent, every answered call its outcome, and the chain verifies."""
+    poll("the evidence health to clear", lambda: ping(engine)["evidence"]["ok"])
+    before = len(answered)
+    run(calls, n)
+    assert len(answered) == before + n, "calls still refused once the fault cleared"
+    intents, closed = by_call(records(engine))
+    assert all(c in intents for c in side_effects(effects)), "a side effect without an intent"
+    assert all(intents[c]["id"] in closed for c in answered), "an answered call without outcome"
+    verify(engine)
+
+
 def test_full_disk_refuses_calls_keeps_running_reports_and_recovers(
     engine_factory: Any, tmp_path: Path, small_disk: Path
 ) -> None:
@@ -253,29 +284,23 @@ def test_full_disk_refuses_calls_keeps_running_reports_and_recovers(
     )
     refused: list[str] = []
     answered: list[str] = []
-    calls = caller(engine, answered, refused)
+    # A call whose intent fitted and whose outcome did not has run: its result is withheld from
+    # the agent, and its intent (durable before it ran) is its record.
+    withheld: list[str] = []
+    calls = caller(engine, answered, refused, withheld)
 
     run(calls, 3, 0)
     assert len(answered) == 3 and ping(engine)["evidence"]["ok"] is True
     filler = fill(small_disk)
     run(calls, 20, 48 * 1024)
     assert refused, "no call was refused on a full disk"
-    assert engine.proc is not None and engine.proc.poll() is None, "the engine died on a full disk"
-    health = ping(engine)["evidence"]
-    assert health["ok"] is False and health["error"] and health["failed_appends"] >= 1, health
-    # Nothing a refused call asked for happened.
-    effected = side_effects(effects)
-    assert not set(refused) & set(effected), "a refused call ran upstream"
+    health = assert_faulted(engine, refused, effects)
+    assert health["failed_appends"] >= 1, health
     # The fault clears by itself once the disk has room again.
     filler.unlink()
-    poll("the evidence health to clear", lambda: ping(engine)["evidence"]["ok"])
-    before = len(answered)
-    run(calls, 3, 0)
-    assert len(answered) == before + 3
-    intents, closed = by_call(records(engine))
-    assert all(c in intents for c in side_effects(effects)), "a side effect without an intent"
-    assert all(intents[c]["id"] in closed for c in answered), "an answered call without outcome"
-    verify(engine)
+    assert_recovers(engine, calls, answered, effects, n=3)
+    intents, _ = by_call(records(engine))
+    assert all(c in intents for c in withheld), "a withheld call ran without its intent"
 
 
 def test_truncated_shm_does_not_crash_the_engine(engine_factory: Any, tmp_path: Path) -> None:
@@ -318,20 +343,11 @@ def test_a_process_locking_the_log_refuses_calls_until_it_lets_go(engine_factory
         locker.execute("BEGIN EXCLUSIVE")
         run(calls, 3)
         assert len(refused) == 3, f"calls passed while the log was locked: {answered[2:]}"
-        assert engine.proc is not None and engine.proc.poll() is None, "the engine died"
-        health = ping(engine)["evidence"]
-        assert health["ok"] is False and health["error"], health
-        assert not set(refused) & set(side_effects(effects)), "a refused call ran upstream"
+        assert_faulted(engine, refused, effects)
     finally:
         locker.execute("ROLLBACK")
         locker.close()
-    poll("the evidence health to clear", lambda: ping(engine)["evidence"]["ok"])
-    run(calls, 2)
-    assert len(answered) == 4, f"calls still refused after the lock was released: {refused[3:]}"
-    intents, closed = by_call(records(engine))
-    assert all(c in intents for c in side_effects(effects)), "a side effect without an intent"
-    assert all(intents[c]["id"] in closed for c in answered), "an answered call without outcome"
-    verify(engine)
+    assert_recovers(engine, calls, answered, effects)
 
 
 @contextlib.contextmanager
@@ -379,14 +395,5 @@ def test_a_read_only_database_refuses_calls_from_two_clients_and_recovers(
 
         run(two_clients)
         assert len(refused) == 20, f"calls passed while the log was read-only: {answered[2:]}"
-        assert engine.proc is not None and engine.proc.poll() is None, "the engine died"
-        health = ping(engine)["evidence"]
-        assert health["ok"] is False and health["error"], health
-        assert not set(refused) & set(side_effects(effects)), "a refused call ran upstream"
-    poll("the evidence health to clear", lambda: ping(engine)["evidence"]["ok"])
-    run(calls, 2)
-    assert len(answered) == 4, f"calls still refused once writable again: {refused[20:]}"
-    intents, closed = by_call(records(engine))
-    assert all(c in intents for c in side_effects(effects)), "a side effect without an intent"
-    assert all(intents[c]["id"] in closed for c in answered), "an answered call without outcome"
-    verify(engine)
+        assert_faulted(engine, refused, effects)
+    assert_recovers(engine, calls, answered, effects)

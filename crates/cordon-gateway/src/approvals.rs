@@ -1276,8 +1276,8 @@ mod tests {
         assert!(broker.pending().is_empty());
     }
 
-    #[tokio::test]
-    async fn session_grant_is_scoped_to_agent_session_server_tool_and_topic() {
+    /// A broker holding one session grant for `claude-code` in session `s1` (`fs`/`write_file`).
+    async fn granted() -> ApprovalBroker {
         let broker = ApprovalBroker::new(Duration::from_secs(3600));
         let (info, ticket) = broker.hold(request("s1", json!({}))).unwrap();
         broker
@@ -1289,6 +1289,12 @@ mod tests {
             )
             .unwrap();
         let _ = ticket.wait(&broker).await;
+        broker
+    }
+
+    #[tokio::test]
+    async fn session_grant_is_scoped_to_agent_session_server_tool_and_topic() {
+        let broker = granted().await;
         let topic = "job.mcp-bridge.write.file";
         assert!(broker.has_grant("claude-code", "s1", "fs", "write_file", topic));
         assert!(!broker.has_grant("claude-code", "s2", "fs", "write_file", topic));
@@ -1308,38 +1314,20 @@ mod tests {
 
     #[tokio::test]
     async fn a_session_grant_dies_after_its_lifetime_even_if_the_session_never_ends() {
-        let broker = ApprovalBroker::new(Duration::from_secs(3600));
-        let (info, ticket) = broker.hold(request("s1", json!({}))).unwrap();
-        broker
-            .approve(
-                &info.id,
-                &GrantScope::SessionTarget,
-                "dev",
-                Channel::InProcess,
-            )
-            .unwrap();
-        let _ = ticket.wait(&broker).await;
+        let broker = granted().await;
         let topic = "job.mcp-bridge.write.file";
         assert!(broker.has_grant("claude-code", "s1", "fs", "write_file", topic));
-        // A hook session that never said it ended: age its grant past the lifetime.
-        let aged = Instant::now()
-            .checked_sub(SESSION_GRANT_LIFETIME + Duration::from_secs(1))
-            .unwrap();
-        for grants in broker.lock().grants.values_mut() {
-            for grant in grants.iter_mut() {
-                grant.given = aged;
+        let age = |by: Duration| {
+            let given = Instant::now().checked_sub(by).unwrap();
+            for grants in broker.lock().grants.values_mut() {
+                grants.iter_mut().for_each(|grant| grant.given = given);
             }
-        }
+        };
+        // A hook session that never said it ended: its grant dies at the lifetime.
+        age(SESSION_GRANT_LIFETIME + Duration::from_secs(1));
         assert!(!broker.has_grant("claude-code", "s1", "fs", "write_file", topic));
         // One second younger than the lifetime, it still covers.
-        let young = Instant::now()
-            .checked_sub(SESSION_GRANT_LIFETIME - Duration::from_secs(1))
-            .unwrap();
-        for grants in broker.lock().grants.values_mut() {
-            for grant in grants.iter_mut() {
-                grant.given = young;
-            }
-        }
+        age(SESSION_GRANT_LIFETIME - Duration::from_secs(1));
         assert!(broker.has_grant("claude-code", "s1", "fs", "write_file", topic));
     }
 
