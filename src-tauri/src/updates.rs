@@ -10,7 +10,6 @@
 //! A build with no endpoint (local builds: the release workflow injects the real one) reports
 //! [`UpdateError::NotConfigured`] instead of checking anything.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -139,8 +138,8 @@ pub fn checks_enabled(path: &Path) -> bool {
     }
 }
 
-/// Stores the choice atomically (a temporary file in the same directory, then a rename), so a
-/// crash never leaves a half-written file behind.
+/// Stores the choice atomically (`cordon-atomic`: a unique temporary file in the same
+/// directory, fsync, rename, fsync of the directory), so a crash never leaves a half-written file.
 pub fn save_settings(path: &Path, settings: UpdateSettings) -> Result<(), UpdateError> {
     let io = |source| UpdateError::Io {
         path: path.to_owned(),
@@ -154,16 +153,8 @@ pub fn save_settings(path: &Path, settings: UpdateSettings) -> Result<(), Update
         path: path.to_owned(),
         source,
     })?;
-    let tmp = dir.join(format!(".{SETTINGS_FILE}.{}.tmp", std::process::id()));
-    let written = std::fs::File::create(&tmp)
-        .and_then(|mut file| file.write_all(&json).and_then(|()| file.sync_all()))
-        .and_then(|()| std::fs::rename(&tmp, path));
-    if let Err(source) = written {
-        // Best effort: the temporary file is ours and useless now.
-        let _ = std::fs::remove_file(&tmp);
-        return Err(io(source));
-    }
-    Ok(())
+    cordon_atomic::write(path, &json, cordon_atomic::Permissions::KeepOrDefault)
+        .map_err(|e| io(e.source))
 }
 
 /// Checks the update endpoint; when a newer version is announced, asks the user, and only on

@@ -43,15 +43,15 @@ pub fn for_bridge(agent: &str, socket: &Path) -> Option<String> {
     }
     prune(&dir);
     let start = start_time(parent).unwrap_or_default();
-    let tmp = dir.join(format!(".{parent}.{}", std::process::id()));
     let body = format!("{agent} {start} {id}\n");
-    // Written whole then renamed: a hook never reads half a marker.
-    if std::fs::write(&tmp, body).is_err()
-        || std::fs::rename(&tmp, dir.join(parent.to_string())).is_err()
-    {
-        let _ = std::fs::remove_file(&tmp);
-        return None;
-    }
+    // Replaced atomically (the one implementation): a hook never reads half a marker.
+    let marker = dir.join(parent.to_string());
+    cordon_atomic::write(
+        &marker,
+        body.as_bytes(),
+        cordon_atomic::Permissions::Exactly(0o600),
+    )
+    .ok()?;
     Some(id)
 }
 
