@@ -50,12 +50,16 @@ pub fn show(app: &AppHandle, notice: Notice) {
         }
     };
     let app = app.clone();
+    // The slot is taken before the bubble is sent: a withdrawal that arrives while the daemon
+    // is still being asked is then kept for the bubble instead of being lost.
+    #[cfg(not(windows))]
+    let ticket = bubbles::reserve(id.as_deref());
     let spawned = std::thread::Builder::new()
         .name("cordon-notification".into())
         .spawn(move || match note.show() {
             #[cfg(not(windows))]
             Ok(handle) => {
-                if let Some(action) = bubbles::wait(handle, id.as_deref()) {
+                if let Some(action) = bubbles::wait(handle, id.as_deref(), ticket) {
                     act(&app, &action, id.as_deref());
                 }
             }
@@ -91,6 +95,7 @@ pub fn withdraw(id: Option<&str>) {
 #[cfg(not(windows))]
 mod bubbles {
     use std::collections::HashMap;
+    use std::sync::atomic::{AtomicU64, Ordering};
     use std::sync::{Mutex, MutexGuard, OnceLock};
 
     use notify_rust::{NotificationHandle, NotificationResponse};
@@ -103,9 +108,17 @@ mod bubbles {
         Replaced,
     }
 
+    /// A slot: taken by [`reserve`] before the bubble is sent, filled by [`wait`] once the
+    /// daemon answered. A withdrawal in between is remembered (`withdrawn`) and carried out as
+    /// soon as the bubble exists: otherwise a bubble whose call was decided while it was being
+    /// shown stayed on screen (and a group bubble replaced in place could come back after its
+    /// close, the two D-Bus messages racing).
     struct Bubble {
-        daemon_id: u32,
-        order: oneshot::Sender<Order>,
+        /// Which [`reserve`] the slot belongs to: a newer one replaced this bubble.
+        ticket: u64,
+        daemon_id: Option<u32>,
+        order: Option<oneshot::Sender<Order>>,
+        withdrawn: bool,
     }
 
     fn table() -> MutexGuard<'static, HashMap<String, Bubble>> {
@@ -123,23 +136,71 @@ mod bubbles {
 
     /// The daemon's id of the bubble shown for `id` (None: the group), if one is shown.
     pub fn daemon_id(id: Option<&str>) -> Option<u32> {
-        table().get(&key(id)).map(|b| b.daemon_id)
+        table().get(&key(id)).and_then(|b| b.daemon_id)
     }
 
-    /// Closes the bubble of `id` (None: the group), if one is shown.
+    /// Takes the slot of `id` (None: the group) for a bubble about to be sent; an older bubble
+    /// in it (the group's, replaced in place) stops waiting. Returns the ticket for [`wait`].
+    pub fn reserve(id: Option<&str>) -> u64 {
+        static TICKETS: AtomicU64 = AtomicU64::new(1);
+        let ticket = TICKETS.fetch_add(1, Ordering::Relaxed);
+        let mut table = table();
+        let slot = table.entry(key(id)).or_insert(Bubble {
+            ticket,
+            daemon_id: None,
+            order: None,
+            withdrawn: false,
+        });
+        if let Some(older) = slot.order.take() {
+            let _ = older.send(Order::Replaced);
+        }
+        slot.ticket = ticket;
+        slot.withdrawn = false;
+        ticket
+    }
+
+    /// Closes the bubble of `id` (None: the group): at once if it is shown, else as soon as the
+    /// bubble being sent exists.
     pub fn withdraw(id: Option<&str>) {
-        if let Some(bubble) = table().remove(&key(id)) {
-            let _ = bubble.order.send(Order::Close);
+        let mut table = table();
+        let Some(slot) = table.get_mut(&key(id)) else {
+            return;
+        };
+        match slot.order.take() {
+            Some(order) => {
+                table.remove(&key(id));
+                let _ = order.send(Order::Close);
+            }
+            None => slot.withdrawn = true,
         }
     }
 
-    /// Registers the bubble, then waits for the user's action or an order from [`withdraw`].
-    /// Returns the action to carry out (None: closed, withdrawn or replaced).
-    pub fn wait(handle: NotificationHandle, id: Option<&str>) -> Option<String> {
+    /// Fills the slot taken with `ticket`, then waits for the user's action or an order from
+    /// [`withdraw`]. Returns the action to carry out (None: closed, withdrawn or replaced).
+    pub fn wait(handle: NotificationHandle, id: Option<&str>, ticket: u64) -> Option<String> {
         let daemon_id = handle.id();
         let (order, orders) = oneshot::channel();
-        if let Some(older) = table().insert(key(id), Bubble { daemon_id, order }) {
-            let _ = older.order.send(Order::Replaced);
+        let withdrawn = {
+            let mut table = table();
+            match table.get_mut(&key(id)) {
+                // A newer bubble took the slot (it reuses this one's place): nothing to do.
+                Some(slot) if slot.ticket != ticket => return None,
+                Some(slot) if slot.withdrawn => {
+                    table.remove(&key(id));
+                    true
+                }
+                Some(slot) => {
+                    slot.daemon_id = Some(daemon_id);
+                    slot.order = Some(order);
+                    false
+                }
+                // Withdrawn and forgotten already: the call was decided.
+                None => true,
+            }
+        };
+        if withdrawn {
+            tauri::async_runtime::block_on(handle.close_async());
+            return None;
         }
         let mut chosen: Option<String> = None;
         let ordered = tauri::async_runtime::block_on(async {
@@ -163,10 +224,7 @@ mod bubbles {
             None => {
                 // Answered or closed by the user: forget it, unless a newer bubble took the slot.
                 let mut table = table();
-                if table
-                    .get(&key(id))
-                    .is_some_and(|b| b.daemon_id == daemon_id)
-                {
+                if table.get(&key(id)).is_some_and(|b| b.ticket == ticket) {
                     table.remove(&key(id));
                 }
                 chosen
