@@ -17,6 +17,7 @@ import shlex
 import socket
 import stat
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,8 @@ import anyio
 
 from cordon_e2e import (
     CLI_TIMEOUT,
+    POLL_DEADLINE,
+    POLL_INTERVAL,
     REVIEWER,
     Engine,
     PendingCall,
@@ -358,5 +361,9 @@ def test_the_engine_says_which_reviewer_it_records(engine_factory: Any) -> None:
     import pwd
 
     account = pwd.getpwuid(os.getuid()).pw_name
-    text = engine.stderr_path.read_text()
-    assert f"reviewer `{account}` (from the OS account of uid {os.getuid()}" in text, text
+    said = f"reviewer `{account}` (from the OS account of uid {os.getuid()}"
+    # The engine says it once it serves, which can be just after its socket first accepts.
+    deadline = time.monotonic() + POLL_DEADLINE
+    while said not in (text := engine.stderr_path.read_text()) and time.monotonic() < deadline:
+        time.sleep(POLL_INTERVAL)
+    assert said in text, text
