@@ -18,7 +18,10 @@ use crate::FleetError;
 use crate::source::Batch;
 
 /// The schema: three append-only tables and the trigger that keeps them so (even for roles that
-/// were granted UPDATE or DELETE by mistake). Idempotent.
+/// were granted UPDATE or DELETE by mistake). The triggers are per statement, so an UPDATE or
+/// DELETE is refused even when it matches no row (a per-row trigger let it "succeed" on an empty
+/// table, which reads like permission). Idempotent: a store made by an older Cordon gets the
+/// per-statement triggers in place of its per-row ones.
 pub const SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS cordon_records (
     machine     text        NOT NULL,
@@ -61,15 +64,15 @@ BEGIN
 END
 $$;
 CREATE OR REPLACE TRIGGER cordon_records_append_only BEFORE UPDATE OR DELETE ON cordon_records
-    FOR EACH ROW EXECUTE FUNCTION cordon_append_only();
+    FOR EACH STATEMENT EXECUTE FUNCTION cordon_append_only();
 CREATE OR REPLACE TRIGGER cordon_records_no_truncate BEFORE TRUNCATE ON cordon_records
     FOR EACH STATEMENT EXECUTE FUNCTION cordon_append_only();
 CREATE OR REPLACE TRIGGER cordon_checkpoints_append_only BEFORE UPDATE OR DELETE ON cordon_checkpoints
-    FOR EACH ROW EXECUTE FUNCTION cordon_append_only();
+    FOR EACH STATEMENT EXECUTE FUNCTION cordon_append_only();
 CREATE OR REPLACE TRIGGER cordon_checkpoints_no_truncate BEFORE TRUNCATE ON cordon_checkpoints
     FOR EACH STATEMENT EXECUTE FUNCTION cordon_append_only();
 CREATE OR REPLACE TRIGGER cordon_keys_append_only BEFORE UPDATE OR DELETE ON cordon_keys
-    FOR EACH ROW EXECUTE FUNCTION cordon_append_only();
+    FOR EACH STATEMENT EXECUTE FUNCTION cordon_append_only();
 CREATE OR REPLACE TRIGGER cordon_keys_no_truncate BEFORE TRUNCATE ON cordon_keys
     FOR EACH STATEMENT EXECUTE FUNCTION cordon_append_only();
 "#;
