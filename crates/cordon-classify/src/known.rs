@@ -836,7 +836,7 @@ fn unknown_tool(call: &ToolCall, args: &Map<String, Value>, out: &mut MappedCall
     let mut all = Vec::new();
     nested_strings(&Value::Object(args.clone()), &mut all, 0);
     for s in all {
-        let n = normalize_path(s.strip_prefix("file://").unwrap_or(&s), None);
+        let n = normalize_path(&file_url_path(&s).unwrap_or_else(|| s.clone()), None);
         if !s.contains(char::is_whitespace) && crate::path::secret_kind(&n).is_some() {
             paths.push(n);
         }
@@ -859,7 +859,7 @@ fn unknown_tool(call: &ToolCall, args: &Map<String, Value>, out: &mut MappedCall
             let mut found = Vec::new();
             nested_strings(v, &mut found, 0);
             for s in found {
-                let n = normalize_path(s.strip_prefix("file://").unwrap_or(&s), None);
+                let n = normalize_path(&file_url_path(&s).unwrap_or_else(|| s.clone()), None);
                 if !paths.contains(&n) {
                     paths.push(n);
                 }
