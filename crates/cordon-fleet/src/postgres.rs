@@ -374,8 +374,11 @@ pub struct StoreFilter {
 
 /// A NATS topic pattern as an anchored PostgreSQL regular expression with the same meaning as
 /// the local log's `action_matches`: `*` one token, a final `>` one or more tokens, anything
-/// else literal; matched against the whole action or the part after `job.mcp-bridge.`.
-pub fn action_regex(pattern: &str) -> String {
+/// else literal; matched against the whole action or the part after `job.mcp-bridge.`. `None`
+/// for a pattern the policy language refuses (`git.>.x`, an empty token), which matches nothing,
+/// as it matches nothing in the local log.
+pub fn action_regex(pattern: &str) -> Option<String> {
+    cordon_classify::TopicPattern::parse(pattern).ok()?;
     let tokens: Vec<&str> = pattern.split('.').collect();
     let last = tokens.len().saturating_sub(1);
     let body: Vec<String> = tokens
@@ -396,7 +399,7 @@ pub fn action_regex(pattern: &str) -> String {
                 .collect(),
         })
         .collect();
-    format!("^(job\\.mcp-bridge\\.)?{}$", body.join("\\."))
+    Some(format!("^(job\\.mcp-bridge\\.)?{}$", body.join("\\.")))
 }
 
 /// Records across machines matching `filter`, each with its machine.
@@ -417,7 +420,14 @@ pub async fn query(
          ORDER BY ts {order}, machine, seq {order} LIMIT $5"
     );
     let limit = filter.limit.unwrap_or(i64::MAX);
-    let action = filter.action.as_deref().map(action_regex);
+    let action = match filter.action.as_deref() {
+        None => None,
+        Some(pattern) => match action_regex(pattern) {
+            Some(regex) => Some(regex),
+            // Refused by the policy language: matches nothing, as in the local log.
+            None => return Ok(Vec::new()),
+        },
+    };
     let rows = client
         .query(
             &sql,
@@ -456,15 +466,22 @@ mod tests {
         let cases = [
             ("git.*", r"^(job\.mcp-bridge\.)?git\.[^.]+$"),
             ("read.>", r"^(job\.mcp-bridge\.)?read\..+$"),
-            ("a>.b+c", r"^(job\.mcp-bridge\.)?a\>\.b\+c$"),
-            ("x.>.y", r"^(job\.mcp-bridge\.)?x\.\>\.y$"),
+            ("b+c.d", r"^(job\.mcp-bridge\.)?b\+c\.d$"),
             (
                 "tool.my-srv.run",
                 r"^(job\.mcp-bridge\.)?tool\.my\-srv\.run$",
             ),
         ];
         for (pattern, want) in cases {
-            assert_eq!(action_regex(pattern), want, "{pattern}");
+            assert_eq!(action_regex(pattern).as_deref(), Some(want), "{pattern}");
+        }
+        // What the local log's matcher refuses matches nothing here either.
+        for refused in ["a>.b", "x.>.y", "git..push", "", "re*d.file"] {
+            assert_eq!(action_regex(refused), None, "{refused}");
+            assert!(!cordon_evidence::action_matches(
+                refused,
+                &format!("job.mcp-bridge.{refused}")
+            ));
         }
     }
 
