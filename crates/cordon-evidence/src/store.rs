@@ -651,17 +651,85 @@ impl EvidenceLog {
             return Ok(Vec::new());
         }
         let mut conn = self.lock()?;
-        if durability == Durability::Committed {
-            // Cached statements: switching costs no SQL parsing on the hot path.
-            conn.prepare_cached("PRAGMA synchronous = NORMAL")?
-                .execute([])?;
-            let result = self.commit(&mut conn, recs);
-            // Back to FULL even when the commit failed: every other write stays synced.
-            conn.prepare_cached("PRAGMA synchronous = FULL")?
-                .execute([])?;
-            result
-        } else {
-            self.commit(&mut conn, recs)
+        self.append_on(&mut conn, recs, durability)
+    }
+
+    /// Appends `recs` on the calling thread only if that needs no waiting: `None` when the
+    /// connection is in use in this process, or when another process holds SQLite's write lock
+    /// (nothing was written; ask [`EvidenceLog::append_batch_with`], which waits). Lets a caller
+    /// on an async runtime skip the hand-off to a writer thread when the log is free.
+    pub fn try_append_batch_now(
+        &self,
+        recs: Vec<NewRecord>,
+        durability: Durability,
+    ) -> Option<Result<Vec<Record>, EvidenceError>> {
+        if self.signing.is_none() {
+            return Some(Err(EvidenceError::ReadOnly));
+        }
+        if let Err(e) = recs.iter().try_for_each(validate) {
+            return Some(Err(e));
+        }
+        let mut conn = match self.conn.try_lock() {
+            Ok(conn) => conn,
+            Err(std::sync::TryLockError::WouldBlock) => return None,
+            Err(std::sync::TryLockError::Poisoned(_)) => return Some(Err(EvidenceError::Poisoned)),
+        };
+        if let Err(e) = self.guard_shm() {
+            return Some(Err(e));
+        }
+        // Another process's write transaction: give up at once instead of waiting for it.
+        if let Err(e) = conn.busy_timeout(Duration::ZERO) {
+            return Some(Err(e.into()));
+        }
+        let result = self.append_on(&mut conn, recs, durability);
+        if let Err(e) = conn.busy_timeout(BUSY_TIMEOUT) {
+            // Later writes then give up on a busy database instead of waiting: they refuse
+            // their calls (closed), never pass them.
+            tracing::error!("evidence log: cannot restore the busy timeout: {e}");
+        }
+        match result {
+            Err(EvidenceError::Sqlite(e))
+                if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy) =>
+            {
+                None
+            }
+            other => Some(other),
+        }
+    }
+
+    /// One append on a held connection, committed as durably as asked. Every commit sets the
+    /// synchronous mode it needs first, so an intent is fsynced even if switching back after an
+    /// earlier outcome failed.
+    fn append_on(
+        &self,
+        conn: &mut Connection,
+        recs: Vec<NewRecord>,
+        durability: Durability,
+    ) -> Result<Vec<Record>, EvidenceError> {
+        if recs.is_empty() {
+            return Ok(Vec::new());
+        }
+        match durability {
+            Durability::Synced => {
+                // Cached statements: switching costs no SQL parsing on the hot path.
+                conn.prepare_cached("PRAGMA synchronous = FULL")?
+                    .execute([])?;
+                self.commit(conn, recs)
+            }
+            Durability::Committed => {
+                conn.prepare_cached("PRAGMA synchronous = NORMAL")?
+                    .execute([])?;
+                let result = self.commit(conn, recs);
+                // Back to FULL for the log's other writes (keys, checkpoints, policies). The
+                // records are committed either way: a failure here must not report them lost.
+                if let Err(e) = conn
+                    .prepare_cached("PRAGMA synchronous = FULL")
+                    .and_then(|mut s| s.execute([]))
+                {
+                    tracing::error!("evidence log: cannot switch back to synchronous commits: {e}");
+                }
+                result
+            }
         }
     }
 
@@ -1293,6 +1361,65 @@ mod tests {
             duration_ms: i,
             ..NewRecord::default()
         }
+    }
+
+    #[test]
+    fn appends_now_only_when_nothing_would_wait() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("e.db");
+        let log = EvidenceLog::open(&path, KeyStore::File(dir.path().join("k"))).unwrap();
+        // Free: appended at once.
+        let now = log.try_append_batch_now(vec![intent(1)], Durability::Synced);
+        assert!(matches!(now, Some(Ok(ref r)) if r.len() == 1), "{now:?}");
+        // The connection in use in this process: not waited for.
+        {
+            let _held = log.lock().unwrap();
+            assert!(
+                log.try_append_batch_now(vec![intent(2)], Durability::Synced)
+                    .is_none()
+            );
+        }
+        // Another process's write transaction: not waited for either (no 30 s busy wait).
+        let other = Connection::open(&path).unwrap();
+        other.execute_batch("BEGIN IMMEDIATE").unwrap();
+        let started = std::time::Instant::now();
+        assert!(
+            log.try_append_batch_now(vec![intent(3)], Durability::Committed)
+                .is_none()
+        );
+        assert!(started.elapsed() < Duration::from_secs(5));
+        other.execute_batch("ROLLBACK").unwrap();
+        // The patient way still waits for a writer (the busy timeout came back).
+        let waits: i64 = log
+            .lock()
+            .unwrap()
+            .query_row("PRAGMA busy_timeout", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(waits, i64::try_from(BUSY_TIMEOUT.as_millis()).unwrap());
+        log.append_batch_with(vec![intent(4)], Durability::Synced)
+            .unwrap();
+        let report = log.verify().unwrap();
+        assert!(report.ok, "{report:?}");
+        assert_eq!(report.records, 2);
+    }
+
+    #[test]
+    fn an_intent_is_synced_whatever_mode_the_connection_was_left_in() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("e.db");
+        let log = EvidenceLog::open(&path, KeyStore::File(dir.path().join("k"))).unwrap();
+        log.lock()
+            .unwrap()
+            .execute_batch("PRAGMA synchronous = OFF")
+            .unwrap();
+        log.append_batch_with(vec![intent(1)], Durability::Synced)
+            .unwrap();
+        let sync: i64 = log
+            .lock()
+            .unwrap()
+            .query_row("PRAGMA synchronous", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(sync, 2, "FULL");
     }
 
     #[test]

@@ -3,7 +3,11 @@
 //!
 //! SQLite appends block and a durable commit costs a sync; one dedicated thread drains every
 //! queued record into one transaction (`append_batch_with`), and each caller learns when *its*
-//! record is written. A batch holding an intent (or a refusal) is fsynced before anyone is told;
+//! record is written. When the log is free (no append in progress in this process, no other
+//! process writing) a caller on a runtime with two or more workers appends on its own thread
+//! instead (`try_append_batch_now`, which never waits): the two thread hand-offs of the queue
+//! cost more than the append of one record. A busy log always means the queue, so a worker never
+//! waits on a lock, and another worker always remains to serve. A batch holding an intent (or a refusal) is fsynced before anyone is told;
 //! a batch of outcomes only is committed to the write-ahead log (it survives the engine being
 //! killed) and fsynced by the next synced batch, or by the writer after [`SYNC_AFTER`] idle.
 //! Idle is also when the writer folds SQLite's write-ahead log into the database
@@ -14,9 +18,10 @@
 //! probes the log every [`PROBE_EVERY`] while idle and clears the fault by itself once a write
 //! works again.
 
-use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{self, RecvTimeoutError, TryRecvError};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use cordon_evidence::{Durability, EvidenceLog, NewRecord, format_timestamp};
 use cordon_secrets::Redactor;
@@ -42,6 +47,61 @@ struct Job {
     reply: oneshot::Sender<Result<String, String>>,
 }
 
+/// What the writer thread is sent.
+enum Msg {
+    /// A record to append.
+    Append(Box<Job>),
+    /// A caller committed on its own thread and left work for the writer's idle time.
+    Wake,
+}
+
+/// Work a commit leaves for the writer's idle time, whoever committed (the writer or a caller
+/// on its own thread).
+struct Leftovers {
+    /// Outcomes committed but not yet fsynced.
+    unsynced: AtomicBool,
+    /// Commits not yet folded from the write-ahead log into the database.
+    unfolded: AtomicBool,
+    /// When the last commit was made, in milliseconds since `epoch`: the log is idle only
+    /// [`SYNC_AFTER`] after it.
+    last_commit_ms: AtomicU64,
+    epoch: Instant,
+}
+
+impl Leftovers {
+    fn new() -> Leftovers {
+        Leftovers {
+            unsynced: AtomicBool::new(false),
+            unfolded: AtomicBool::new(false),
+            last_commit_ms: AtomicU64::new(0),
+            epoch: Instant::now(),
+        }
+    }
+
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// Notes a commit; true if it left work the writer did not know about yet.
+    fn committed(&self, durability: Durability) -> bool {
+        self.last_commit_ms.store(self.now_ms(), Ordering::Release);
+        let mut new = !self.unfolded.swap(true, Ordering::AcqRel);
+        if durability == Durability::Committed {
+            new |= !self.unsynced.swap(true, Ordering::AcqRel);
+        }
+        new
+    }
+
+    fn dirty(&self) -> bool {
+        self.unsynced.load(Ordering::Acquire) || self.unfolded.load(Ordering::Acquire)
+    }
+
+    fn idle_for(&self) -> Duration {
+        let last = self.last_commit_ms.load(Ordering::Acquire);
+        Duration::from_millis(self.now_ms().saturating_sub(last))
+    }
+}
+
 /// Whether the evidence log can be written: what the tray and `cordon status` show.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct EvidenceHealth {
@@ -58,7 +118,8 @@ pub struct EvidenceHealth {
 /// Handle to the evidence writer thread.
 #[derive(Clone)]
 pub struct Recorder {
-    queue: mpsc::Sender<Job>,
+    queue: mpsc::Sender<Msg>,
+    leftovers: Arc<Leftovers>,
     log: Arc<EvidenceLog>,
     redactor: Arc<Redactor>,
     health: Arc<Mutex<EvidenceHealth>>,
@@ -98,14 +159,16 @@ fn set_health(health: &Mutex<EvidenceHealth>, result: Result<(), &str>, appends:
 }
 
 /// The writer thread: batches, commits, syncs lazily, probes while faulted.
-fn writer(log: Arc<EvidenceLog>, rx: mpsc::Receiver<Job>, health: Arc<Mutex<EvidenceHealth>>) {
-    // Outcomes committed but not yet fsynced.
-    let mut unsynced = false;
-    // Commits not yet folded from the write-ahead log into the database.
-    let mut unfolded = false;
+fn writer(
+    log: Arc<EvidenceLog>,
+    rx: mpsc::Receiver<Msg>,
+    health: Arc<Mutex<EvidenceHealth>>,
+    left: Arc<Leftovers>,
+) {
     loop {
         let faulted = health.lock().map(|h| !h.ok).unwrap_or(true);
-        let wait = if unsynced || unfolded {
+        let dirty = left.dirty();
+        let wait = if dirty {
             Some(SYNC_AFTER)
         } else if faulted {
             Some(PROBE_EVERY)
@@ -114,27 +177,35 @@ fn writer(log: Arc<EvidenceLog>, rx: mpsc::Receiver<Job>, health: Arc<Mutex<Evid
         };
         let first = match wait {
             None => match rx.recv() {
-                Ok(job) => job,
+                Ok(Msg::Append(job)) => *job,
+                Ok(Msg::Wake) => continue,
                 Err(_) => break,
             },
             Some(timeout) => match rx.recv_timeout(timeout) {
-                Ok(job) => job,
+                Ok(Msg::Append(job)) => *job,
+                Ok(Msg::Wake) => continue,
                 Err(RecvTimeoutError::Disconnected) => break,
                 Err(RecvTimeoutError::Timeout) => {
-                    if unsynced || unfolded {
-                        if unsynced {
-                            match log.sync() {
-                                Ok(()) => unsynced = false,
-                                Err(e) => set_health(&health, Err(&e.to_string()), 0),
-                            }
+                    if dirty {
+                        // Callers may be committing on their own threads: idle means no
+                        // commit anywhere for SYNC_AFTER.
+                        if left.idle_for() < SYNC_AFTER {
+                            continue;
+                        }
+                        // Cleared before the work: a commit racing it marks it again.
+                        if left.unsynced.swap(false, Ordering::AcqRel)
+                            && let Err(e) = log.sync()
+                        {
+                            left.unsynced.store(true, Ordering::Release);
+                            set_health(&health, Err(&e.to_string()), 0);
                         }
                         // Idle: fold the write-ahead log now, so no call's append has to.
                         // A failure is not a fault of the log (appends still work); retried
                         // after the next commit.
+                        left.unfolded.store(false, Ordering::Release);
                         if let Err(e) = log.fold_wal() {
                             tracing::debug!("folding the evidence write-ahead log: {e}");
                         }
-                        unfolded = false;
                     } else if let Err(e) = log.probe(PROBE_PATIENCE) {
                         set_health(&health, Err(&e.to_string()), 0);
                     } else {
@@ -147,8 +218,9 @@ fn writer(log: Arc<EvidenceLog>, rx: mpsc::Receiver<Job>, health: Arc<Mutex<Evid
         let mut jobs = vec![first];
         while jobs.len() < MAX_BATCH {
             match rx.try_recv() {
-                Ok(job) => jobs.push(job),
-                Err(_) => break,
+                Ok(Msg::Append(job)) => jobs.push(*job),
+                Ok(Msg::Wake) => {}
+                Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
             }
         }
         // While faulted, a quick probe decides: still faulted, and these calls are refused now.
@@ -172,8 +244,7 @@ fn writer(log: Arc<EvidenceLog>, rx: mpsc::Receiver<Job>, health: Arc<Mutex<Evid
         match log.append_batch_with(records, durability) {
             Ok(written) => {
                 set_health(&health, Ok(()), 0);
-                unsynced = durability == Durability::Committed;
-                unfolded = true;
+                left.committed(durability);
                 for (record, reply) in written.into_iter().zip(replies) {
                     let _ = reply.send(Ok(record.id));
                 }
@@ -187,7 +258,7 @@ fn writer(log: Arc<EvidenceLog>, rx: mpsc::Receiver<Job>, health: Arc<Mutex<Evid
             }
         }
     }
-    if unsynced {
+    if left.unsynced.load(Ordering::Acquire) {
         let _ = log.sync();
     }
 }
@@ -195,7 +266,8 @@ fn writer(log: Arc<EvidenceLog>, rx: mpsc::Receiver<Job>, health: Arc<Mutex<Evid
 impl Recorder {
     /// Starts the writer thread for `log`.
     pub fn start(log: Arc<EvidenceLog>) -> Recorder {
-        let (queue, rx) = mpsc::channel::<Job>();
+        let (queue, rx) = mpsc::channel::<Msg>();
+        let leftovers = Arc::new(Leftovers::new());
         let health = Arc::new(Mutex::new(EvidenceHealth {
             ok: true,
             ..EvidenceHealth::default()
@@ -203,8 +275,8 @@ impl Recorder {
         let spawned = std::thread::Builder::new()
             .name("cordon-evidence".into())
             .spawn({
-                let (log, health) = (log.clone(), health.clone());
-                move || writer(log, rx, health)
+                let (log, health, left) = (log.clone(), health.clone(), leftovers.clone());
+                move || writer(log, rx, health, left)
             });
         if let Err(error) = spawned {
             // Without a writer every record fails, so every call is refused (fail closed).
@@ -217,6 +289,7 @@ impl Recorder {
         }
         Recorder {
             queue,
+            leftovers,
             log,
             redactor: Arc::new(Redactor::empty()),
             health,
@@ -294,17 +367,49 @@ impl Recorder {
         record: NewRecord,
         durability: Durability,
     ) -> Result<String, String> {
-        let (tx, rx) = oneshot::channel();
         let record = self.clean(record);
+        if let Some(id) = self.append_here(&record, durability) {
+            return Ok(id);
+        }
+        let (tx, rx) = oneshot::channel();
         self.queue
-            .send(Job {
+            .send(Msg::Append(Box::new(Job {
                 record,
                 durability,
                 reply: tx,
-            })
+            })))
             .map_err(|_| "the evidence writer is not running".to_owned())?;
         rx.await
             .map_err(|_| "the evidence writer stopped".to_owned())?
+    }
+
+    /// Appends on the caller's thread when that cannot wait: the log is healthy and free, and
+    /// the caller is a worker of a runtime with another worker to serve meanwhile. `None` when
+    /// it did not append (the writer thread then tries, and reports a fault it finds).
+    fn append_here(&self, record: &NewRecord, durability: Durability) -> Option<String> {
+        let spare_worker = tokio::runtime::Handle::try_current().is_ok_and(|h| {
+            h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread
+                && h.metrics().num_workers() >= 2
+        });
+        if !spare_worker || !self.health().ok {
+            return None;
+        }
+        match self
+            .log
+            .try_append_batch_now(vec![record.clone()], durability)?
+        {
+            Ok(mut written) => {
+                if self.leftovers.committed(durability) {
+                    // The writer may be asleep with nothing to do: it has now.
+                    let _ = self.queue.send(Msg::Wake);
+                }
+                written.pop().map(|r| r.id)
+            }
+            Err(error) => {
+                tracing::debug!("evidence append on the caller's thread failed, queued: {error}");
+                None
+            }
+        }
     }
 
     /// Appends without waiting (for records of calls whose agent already went away).
@@ -316,7 +421,7 @@ impl Recorder {
             durability: Durability::Synced,
             reply: tx,
         };
-        if self.queue.send(job).is_err() {
+        if self.queue.send(Msg::Append(Box::new(job))).is_err() {
             tracing::error!("evidence writer not running: a record was lost");
         }
     }
@@ -324,5 +429,110 @@ impl Recorder {
     /// The underlying log (for checkpoints and policy snapshots).
     pub fn log(&self) -> &Arc<EvidenceLog> {
         &self.log
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cordon_evidence::{KeyStore, Phase};
+
+    fn intent(i: u64) -> NewRecord {
+        NewRecord {
+            agent: "claude-code".into(),
+            session_id: "s1".into(),
+            action: "job.mcp-bridge.read.file".into(),
+            decision: "allow".into(),
+            outcome: cordon_evidence::Outcome::Allowed,
+            duration_ms: i,
+            phase: Some(Phase::Intent),
+            ..NewRecord::default()
+        }
+    }
+
+    fn recorder(dir: &std::path::Path) -> (Recorder, std::path::PathBuf) {
+        let path = dir.join("e.db");
+        let log = EvidenceLog::open(&path, KeyStore::File(dir.join("k"))).unwrap();
+        (Recorder::start(Arc::new(log)), path)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_commit_on_the_callers_thread_wakes_the_writer_to_sync_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let (recorder, _) = recorder(dir.path());
+        // Let the writer fall asleep with nothing to do.
+        tokio::time::sleep(SYNC_AFTER * 3).await;
+        assert!(!recorder.leftovers.dirty());
+        recorder
+            .append(intent(1), Durability::Committed)
+            .await
+            .unwrap();
+        // Committed here, not by the writer: it must still sync and fold once idle.
+        let mut waited = Duration::ZERO;
+        while recorder.leftovers.dirty() && waited < Duration::from_secs(10) {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            waited += Duration::from_millis(10);
+        }
+        assert!(
+            !recorder.leftovers.dirty(),
+            "the writer never synced the outcome"
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_append_behind_another_writer_waits_in_the_queue_and_lands() {
+        let dir = tempfile::tempdir().unwrap();
+        let (recorder, path) = recorder(dir.path());
+        let other = rusqlite::Connection::open(&path).unwrap();
+        other.execute_batch("BEGIN IMMEDIATE").unwrap();
+        let pending = tokio::spawn({
+            let recorder = recorder.clone();
+            async move { recorder.append(intent(1), Durability::Synced).await }
+        });
+        // The runtime keeps serving while the append waits for the other writer.
+        for _ in 0..20 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(
+            !pending.is_finished(),
+            "appended through another process's lock?"
+        );
+        other.execute_batch("ROLLBACK").unwrap();
+        let id = tokio::time::timeout(Duration::from_secs(30), pending)
+            .await
+            .expect("the append never finished")
+            .unwrap()
+            .unwrap();
+        assert!(!id.is_empty());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn appends_from_many_tasks_keep_one_chain() {
+        let dir = tempfile::tempdir().unwrap();
+        let (recorder, _) = recorder(dir.path());
+        let tasks: Vec<_> = (0..8u64)
+            .map(|t| {
+                let recorder = recorder.clone();
+                tokio::spawn(async move {
+                    for i in 0..50u64 {
+                        let durability = if i % 2 == 0 {
+                            Durability::Synced
+                        } else {
+                            Durability::Committed
+                        };
+                        recorder
+                            .append(intent(t * 100 + i), durability)
+                            .await
+                            .unwrap();
+                    }
+                })
+            })
+            .collect();
+        for task in tasks {
+            task.await.unwrap();
+        }
+        let report = recorder.log().verify().unwrap();
+        assert!(report.ok, "{report:?}");
+        assert_eq!(report.records, 400);
     }
 }
