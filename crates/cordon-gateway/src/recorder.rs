@@ -3,11 +3,13 @@
 //!
 //! SQLite appends block and a durable commit costs a sync; one dedicated thread drains every
 //! queued record into one transaction (`append_batch_with`), and each caller learns when *its*
-//! record is written. When the log is free (no append in progress in this process, no other
-//! process writing) a caller on a runtime with two or more workers appends on its own thread
-//! instead (`try_append_batch_now`, which never waits): the two thread hand-offs of the queue
-//! cost more than the append of one record. A busy log always means the queue, so a worker never
-//! waits on a lock, and another worker always remains to serve. A batch holding an intent (or a refusal) is fsynced before anyone is told;
+//! record is written. When appends come one at a time (none overlapped another for
+//! [`ALONE_AFTER`], and no other process is writing) a caller on a runtime with two or more
+//! workers appends on its own thread instead (`try_append_batch_now`, which never waits): the two
+//! thread hand-offs of the queue cost more than the append of one record. Concurrent appends take
+//! the queue (one transaction and one fsync for many, which is what sustains thousands of calls a
+//! second), and so does a busy log, so a worker never waits on a lock and another always remains
+//! to serve. A batch holding an intent (or a refusal) is fsynced before anyone is told;
 //! a batch of outcomes only is committed to the write-ahead log (it survives the engine being
 //! killed) and fsynced by the next synced batch, or by the writer after [`SYNC_AFTER`] idle.
 //! Idle is also when the writer folds SQLite's write-ahead log into the database
@@ -18,7 +20,7 @@
 //! probes the log every [`PROBE_EVERY`] while idle and clears the fault by itself once a write
 //! works again.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError, TryRecvError};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -33,6 +35,9 @@ const MAX_BATCH: usize = 256;
 
 /// How long outcomes may stay committed but not fsynced while the writer is idle.
 pub const SYNC_AFTER: Duration = Duration::from_millis(20);
+
+/// How long after two appends overlapped every append takes the queue (see the module doc).
+pub const ALONE_AFTER: Duration = Duration::from_millis(100);
 
 /// How often a faulted log is probed while no call tries it.
 pub const PROBE_EVERY: Duration = Duration::from_secs(1);
@@ -115,11 +120,57 @@ pub struct EvidenceHealth {
     pub failed_appends: u64,
 }
 
+/// Appends in flight, and when two last overlapped (milliseconds on the leftovers' clock;
+/// `u64::MAX`: never).
+struct InFlightCount {
+    now: AtomicUsize,
+    last_overlap_ms: AtomicU64,
+}
+
+impl Default for InFlightCount {
+    fn default() -> InFlightCount {
+        InFlightCount {
+            now: AtomicUsize::new(0),
+            last_overlap_ms: AtomicU64::new(u64::MAX),
+        }
+    }
+}
+
+/// Counts one append in flight for as long as it lives.
+struct InFlight<'a> {
+    count: &'a InFlightCount,
+    /// No append overlapped another for [`ALONE_AFTER`], this one included.
+    alone: bool,
+}
+
+impl<'a> InFlight<'a> {
+    fn enter(count: &'a InFlightCount, now_ms: u64) -> InFlight<'a> {
+        let before = count.now.fetch_add(1, Ordering::AcqRel);
+        let alone = if before == 0 {
+            let last = count.last_overlap_ms.load(Ordering::Acquire);
+            last == u64::MAX
+                || now_ms.saturating_sub(last) > u64::try_from(ALONE_AFTER.as_millis()).unwrap_or(0)
+        } else {
+            count.last_overlap_ms.store(now_ms, Ordering::Release);
+            false
+        };
+        InFlight { count, alone }
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.count.now.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
 /// Handle to the evidence writer thread.
 #[derive(Clone)]
 pub struct Recorder {
     queue: mpsc::Sender<Msg>,
     leftovers: Arc<Leftovers>,
+    /// Appends in flight (waiting or being written), and when two last overlapped.
+    in_flight: Arc<InFlightCount>,
     log: Arc<EvidenceLog>,
     redactor: Arc<Redactor>,
     health: Arc<Mutex<EvidenceHealth>>,
@@ -290,6 +341,7 @@ impl Recorder {
         Recorder {
             queue,
             leftovers,
+            in_flight: Arc::new(InFlightCount::default()),
             log,
             redactor: Arc::new(Redactor::empty()),
             health,
@@ -368,7 +420,10 @@ impl Recorder {
         durability: Durability,
     ) -> Result<String, String> {
         let record = self.clean(record);
-        if let Some(id) = self.append_here(&record, durability) {
+        let in_flight = InFlight::enter(&self.in_flight, self.leftovers.now_ms());
+        if in_flight.alone
+            && let Some(id) = self.append_here(&record, durability)
+        {
             return Ok(id);
         }
         let (tx, rx) = oneshot::channel();
@@ -454,6 +509,24 @@ mod tests {
         let path = dir.join("e.db");
         let log = EvidenceLog::open(&path, KeyStore::File(dir.join("k"))).unwrap();
         (Recorder::start(Arc::new(log)), path)
+    }
+
+    #[test]
+    fn overlapping_appends_take_the_queue_for_a_while() {
+        let count = InFlightCount::default();
+        assert!(InFlight::enter(&count, 0).alone, "none ever overlapped");
+        {
+            let first = InFlight::enter(&count, 1_000);
+            assert!(first.alone);
+            let second = InFlight::enter(&count, 1_001);
+            assert!(!second.alone, "overlaps the first");
+        }
+        assert_eq!(count.now.load(Ordering::Acquire), 0);
+        assert!(
+            !InFlight::enter(&count, 1_050).alone,
+            "too soon after an overlap"
+        );
+        assert!(InFlight::enter(&count, 1_200).alone);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
