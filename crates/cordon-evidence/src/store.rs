@@ -1351,6 +1351,14 @@ mod tests {
         (dir, log)
     }
 
+    /// One integer the log's own connection answers (a pragma, a count).
+    fn scalar(log: &EvidenceLog, sql: &str) -> i64 {
+        log.lock()
+            .unwrap()
+            .query_row(sql, [], |r| r.get(0))
+            .unwrap()
+    }
+
     fn rec(i: u64) -> NewRecord {
         NewRecord {
             agent: "claude-code".into(),
@@ -1390,11 +1398,7 @@ mod tests {
         assert!(started.elapsed() < Duration::from_secs(5));
         other.execute_batch("ROLLBACK").unwrap();
         // The patient way still waits for a writer (the busy timeout came back).
-        let waits: i64 = log
-            .lock()
-            .unwrap()
-            .query_row("PRAGMA busy_timeout", [], |r| r.get(0))
-            .unwrap();
+        let waits = scalar(&log, "PRAGMA busy_timeout");
         assert_eq!(waits, i64::try_from(BUSY_TIMEOUT.as_millis()).unwrap());
         log.append_batch_with(vec![intent(4)], Durability::Synced)
             .unwrap();
@@ -1414,11 +1418,7 @@ mod tests {
             .unwrap();
         log.append_batch_with(vec![intent(1)], Durability::Synced)
             .unwrap();
-        let sync: i64 = log
-            .lock()
-            .unwrap()
-            .query_row("PRAGMA synchronous", [], |r| r.get(0))
-            .unwrap();
+        let sync = scalar(&log, "PRAGMA synchronous");
         assert_eq!(sync, 2, "FULL");
     }
 
@@ -1459,11 +1459,7 @@ mod tests {
             .unwrap();
         let log = EvidenceLog::open(&path, keys).unwrap();
         assert_eq!(log.append(rec(2)).unwrap().seq, 2);
-        let n: i64 = log
-            .lock()
-            .unwrap()
-            .query_row("SELECT count(*) FROM schema_migrations", [], |r| r.get(0))
-            .unwrap();
+        let n = scalar(&log, "SELECT count(*) FROM schema_migrations");
         assert_eq!(n, i64::try_from(MIGRATIONS.len()).unwrap());
     }
 
@@ -1666,11 +1662,7 @@ mod tests {
         )
         .unwrap();
         // Back to FULL for everything else.
-        let sync: i64 = log
-            .lock()
-            .unwrap()
-            .query_row("PRAGMA synchronous", [], |r| r.get(0))
-            .unwrap();
+        let sync = scalar(&log, "PRAGMA synchronous");
         assert_eq!(sync, 2);
         log.sync().unwrap();
         // Another connection (another process) sees it.
