@@ -641,17 +641,18 @@ impl EvidenceLog {
         recs: Vec<NewRecord>,
         durability: Durability,
     ) -> Result<Vec<Record>, EvidenceError> {
+        self.appendable(&recs)?;
+        let mut conn = self.lock()?;
+        self.append_on(&mut conn, recs, durability)
+    }
+
+    /// Whether `recs` may be appended at all: a log opened read-only takes none, and every
+    /// record must be well formed.
+    fn appendable(&self, recs: &[NewRecord]) -> Result<(), EvidenceError> {
         if self.signing.is_none() {
             return Err(EvidenceError::ReadOnly);
         }
-        for rec in &recs {
-            validate(rec)?;
-        }
-        if recs.is_empty() {
-            return Ok(Vec::new());
-        }
-        let mut conn = self.lock()?;
-        self.append_on(&mut conn, recs, durability)
+        recs.iter().try_for_each(validate)
     }
 
     /// Appends `recs` on the calling thread only if that needs no waiting: `None` when the
@@ -663,10 +664,7 @@ impl EvidenceLog {
         recs: Vec<NewRecord>,
         durability: Durability,
     ) -> Option<Result<Vec<Record>, EvidenceError>> {
-        if self.signing.is_none() {
-            return Some(Err(EvidenceError::ReadOnly));
-        }
-        if let Err(e) = recs.iter().try_for_each(validate) {
+        if let Err(e) = self.appendable(&recs) {
             return Some(Err(e));
         }
         let mut conn = match self.conn.try_lock() {
