@@ -3,7 +3,7 @@
 //! On Linux every bubble waits for its action on its own thread and can be withdrawn from
 //! outside ([`withdraw`]): the thread holds the handle and closes it (`CloseNotification`) when
 //! its call was decided elsewhere. The group bubble is replaced in place (the daemon's id is
-//! reused) as its count changes.
+//! reused) as its count changes; `bubbles` owns the order in which that happens.
 
 use notify_rust::{Notification, Timeout, Urgency};
 use tauri::AppHandle;
@@ -39,42 +39,42 @@ pub fn show(app: &AppHandle, notice: Notice) {
         Notice::Many { .. } => {
             note.action("view", "View");
             #[cfg(not(windows))]
-            {
-                note.action("default", "View");
-                // Replace the group bubble in place when one is shown.
-                if let Some(shown) = bubbles::daemon_id(None) {
-                    note.id(shown);
-                }
-            }
+            note.action("default", "View");
             None
         }
     };
     let app = app.clone();
-    // The slot is taken before the bubble is sent: a withdrawal that arrives while the daemon
-    // is still being asked is then kept for the bubble instead of being lost.
+    // The slot is taken in the order the steps come, before the thread runs: a bubble that a
+    // newer one superseded or a withdrawal overtook is then never sent (see `bubbles`).
     #[cfg(not(windows))]
     let ticket = bubbles::reserve(id.as_deref());
     let spawned = std::thread::Builder::new()
         .name("cordon-notification".into())
-        .spawn(move || match note.show() {
+        .spawn(move || {
             #[cfg(not(windows))]
-            Ok(handle) => {
-                if let Some(action) = bubbles::wait(handle, id.as_deref(), ticket) {
-                    act(&app, &action, id.as_deref());
-                }
+            if let Some((handle, orders)) = bubbles::send(note, id.as_deref(), ticket)
+                && let Some(action) = bubbles::wait(handle, orders, id.as_deref(), ticket)
+            {
+                act(&app, &action, id.as_deref());
             }
             #[cfg(windows)]
-            Ok(handle) => {
-                use notify_rust::NotificationResponse;
-                let _ =
-                    handle.wait_for_response(|response: &NotificationResponse| match response {
-                        NotificationResponse::Action(action) => act(&app, action, id.as_deref()),
-                        NotificationResponse::Default => act(&app, "view", id.as_deref()),
-                        _ => {}
-                    });
+            match note.show() {
+                Ok(handle) => {
+                    use notify_rust::NotificationResponse;
+                    let _ =
+                        handle.wait_for_response(
+                            |response: &NotificationResponse| match response {
+                                NotificationResponse::Action(action) => {
+                                    act(&app, action, id.as_deref())
+                                }
+                                NotificationResponse::Default => act(&app, "view", id.as_deref()),
+                                _ => {}
+                            },
+                        );
+                }
+                // The tray's count and menu still show the held call.
+                Err(error) => tracing::warn!("cannot show a notification: {error}"),
             }
-            // The tray's count and menu still show the held call.
-            Err(error) => tracing::warn!("cannot show a notification: {error}"),
         });
     if let Err(error) = spawned {
         tracing::warn!("cannot start the notification thread: {error}");
@@ -90,118 +90,93 @@ pub fn withdraw(id: Option<&str>) {
     let _ = id;
 }
 
-/// The bubbles on screen, by approval id (the group under the empty key), each with the daemon's
-/// id and a channel to its waiting thread.
+/// The bubbles on screen, by approval id (the group under the empty key).
+///
+/// Bubbles are sent one at a time (`SENDING`), each only if it is still the newest for its key
+/// and not withdrawn, and a group bubble replaces the one on screen in place (the daemon's id
+/// reused). Sending in parallel let two group bubbles race: the newer one, sent before the
+/// daemon had answered for the older, became a second bubble and the older stayed on screen
+/// after every call was decided.
 #[cfg(not(windows))]
 mod bubbles {
-    use std::collections::HashMap;
-    use std::sync::atomic::{AtomicU64, Ordering};
     use std::sync::{Mutex, MutexGuard, OnceLock};
 
-    use notify_rust::{NotificationHandle, NotificationResponse};
+    use notify_rust::{Notification, NotificationHandle, NotificationResponse};
     use tokio::sync::oneshot;
 
-    /// What a bubble's thread is told: close the bubble (its call was decided elsewhere), or
-    /// stop waiting because a newer bubble replaced it in place (the group).
-    enum Order {
-        Close,
-        Replaced,
-    }
+    pub use slots::{Dispatch, Order, Shown, Slots};
 
-    /// A slot: taken by [`reserve`] before the bubble is sent, filled by [`wait`] once the
-    /// daemon answered. A withdrawal in between is remembered (`withdrawn`) and carried out as
-    /// soon as the bubble exists: otherwise a bubble whose call was decided while it was being
-    /// shown stayed on screen (and a group bubble replaced in place could come back after its
-    /// close, the two D-Bus messages racing).
-    struct Bubble {
-        /// Which [`reserve`] the slot belongs to: a newer one replaced this bubble.
-        ticket: u64,
-        daemon_id: Option<u32>,
-        order: Option<oneshot::Sender<Order>>,
-        withdrawn: bool,
-    }
-
-    fn table() -> MutexGuard<'static, HashMap<String, Bubble>> {
-        static TABLE: OnceLock<Mutex<HashMap<String, Bubble>>> = OnceLock::new();
-        let table = TABLE.get_or_init(Mutex::default);
-        match table.lock() {
+    fn lock<T>(mutex: &'static Mutex<T>) -> MutexGuard<'static, T> {
+        match mutex.lock() {
             Ok(guard) => guard,
             Err(poisoned) => poisoned.into_inner(),
         }
     }
 
-    fn key(id: Option<&str>) -> String {
-        id.unwrap_or_default().to_owned()
+    fn table() -> MutexGuard<'static, Slots> {
+        static TABLE: OnceLock<Mutex<Slots>> = OnceLock::new();
+        lock(TABLE.get_or_init(Mutex::default))
     }
 
-    /// The daemon's id of the bubble shown for `id` (None: the group), if one is shown.
-    pub fn daemon_id(id: Option<&str>) -> Option<u32> {
-        table().get(&key(id)).and_then(|b| b.daemon_id)
+    /// Held while a bubble is sent and recorded: the next one then knows which bubble it replaces.
+    fn sending() -> MutexGuard<'static, ()> {
+        static SENDING: Mutex<()> = Mutex::new(());
+        lock(&SENDING)
     }
 
-    /// Takes the slot of `id` (None: the group) for a bubble about to be sent; an older bubble
-    /// in it (the group's, replaced in place) stops waiting. Returns the ticket for [`wait`].
+    /// Takes the newest ticket of `id` (None: the group) for a bubble about to be sent.
     pub fn reserve(id: Option<&str>) -> u64 {
-        static TICKETS: AtomicU64 = AtomicU64::new(1);
-        let ticket = TICKETS.fetch_add(1, Ordering::Relaxed);
-        let mut table = table();
-        let slot = table.entry(key(id)).or_insert(Bubble {
-            ticket,
-            daemon_id: None,
-            order: None,
-            withdrawn: false,
-        });
-        if let Some(older) = slot.order.take() {
-            let _ = older.send(Order::Replaced);
-        }
-        slot.ticket = ticket;
-        slot.withdrawn = false;
-        ticket
+        table().reserve(id.unwrap_or_default())
     }
 
-    /// Closes the bubble of `id` (None: the group): at once if it is shown, else as soon as the
-    /// bubble being sent exists.
+    /// Closes the bubble of `id` (None: the group) and any of its bubbles still being sent.
     pub fn withdraw(id: Option<&str>) {
-        let mut table = table();
-        let Some(slot) = table.get_mut(&key(id)) else {
-            return;
-        };
-        match slot.order.take() {
-            Some(order) => {
-                table.remove(&key(id));
-                let _ = order.send(Order::Close);
+        table().withdraw(id.unwrap_or_default());
+    }
+
+    /// Sends the bubble reserved with `ticket` unless a newer one or a withdrawal overtook it;
+    /// returns its handle and the channel of orders for its waiting thread.
+    pub fn send(
+        mut note: Notification,
+        id: Option<&str>,
+        ticket: u64,
+    ) -> Option<(NotificationHandle, oneshot::Receiver<Order>)> {
+        let key = id.unwrap_or_default();
+        let _sending = sending();
+        match table().before_send(key, ticket) {
+            Dispatch::Skip => return None,
+            Dispatch::Show { replaces } => {
+                if let Some(shown) = replaces {
+                    note.id(shown);
+                }
             }
-            None => slot.withdrawn = true,
+        }
+        let handle = match note.show() {
+            Ok(handle) => handle,
+            Err(error) => {
+                // The tray's count and menu still show the held call.
+                tracing::warn!("cannot show a notification: {error}");
+                return None;
+            }
+        };
+        let shown = table().shown(key, ticket, handle.id());
+        match shown {
+            Shown::Wait(orders) => Some((handle, orders)),
+            Shown::Close => {
+                tauri::async_runtime::block_on(handle.close_async());
+                None
+            }
         }
     }
 
-    /// Fills the slot taken with `ticket`, then waits for the user's action or an order from
-    /// [`withdraw`]. Returns the action to carry out (None: closed, withdrawn or replaced).
-    pub fn wait(handle: NotificationHandle, id: Option<&str>, ticket: u64) -> Option<String> {
-        let daemon_id = handle.id();
-        let (order, orders) = oneshot::channel();
-        let withdrawn = {
-            let mut table = table();
-            match table.get_mut(&key(id)) {
-                // A newer bubble took the slot (it reuses this one's place): nothing to do.
-                Some(slot) if slot.ticket != ticket => return None,
-                Some(slot) if slot.withdrawn => {
-                    table.remove(&key(id));
-                    true
-                }
-                Some(slot) => {
-                    slot.daemon_id = Some(daemon_id);
-                    slot.order = Some(order);
-                    false
-                }
-                // Withdrawn and forgotten already: the call was decided.
-                None => true,
-            }
-        };
-        if withdrawn {
-            tauri::async_runtime::block_on(handle.close_async());
-            return None;
-        }
+    /// Waits for the user's action or an order; returns the action to carry out (None: closed,
+    /// withdrawn or replaced).
+    pub fn wait(
+        handle: NotificationHandle,
+        orders: oneshot::Receiver<Order>,
+        id: Option<&str>,
+        ticket: u64,
+    ) -> Option<String> {
         let mut chosen: Option<String> = None;
         let ordered = tauri::async_runtime::block_on(async {
             tokio::select! {
@@ -222,12 +197,241 @@ mod bubbles {
             }
             Some(Ok(Order::Replaced) | Err(_)) => None,
             None => {
-                // Answered or closed by the user: forget it, unless a newer bubble took the slot.
-                let mut table = table();
-                if table.get(&key(id)).is_some_and(|b| b.ticket == ticket) {
-                    table.remove(&key(id));
-                }
+                table().gone(id.unwrap_or_default(), ticket);
                 chosen
+            }
+        }
+    }
+
+    /// The bookkeeping alone, without D-Bus, so every interleaving can be tested.
+    mod slots {
+        use std::collections::HashMap;
+
+        use tokio::sync::oneshot;
+
+        /// What a bubble's waiting thread is told.
+        #[derive(Debug, PartialEq)]
+        pub enum Order {
+            /// Close the bubble: its call was decided, or a newer bubble did not take its place.
+            Close,
+            /// Stop waiting: a newer bubble took its place on screen.
+            Replaced,
+        }
+
+        /// Whether a reserved bubble is still to be sent.
+        #[derive(Debug, PartialEq)]
+        pub enum Dispatch {
+            /// A newer bubble or a withdrawal overtook it.
+            Skip,
+            /// Send it, in place of the daemon's bubble `replaces` if one is on screen.
+            Show { replaces: Option<u32> },
+        }
+
+        /// What to do with a bubble the daemon just showed.
+        #[derive(Debug)]
+        pub enum Shown {
+            /// It is on screen: wait for the user or an order.
+            Wait(oneshot::Receiver<Order>),
+            /// It was withdrawn while being sent: close it.
+            Close,
+        }
+
+        struct OnScreen {
+            ticket: u64,
+            daemon_id: u32,
+            order: oneshot::Sender<Order>,
+        }
+
+        struct Slot {
+            /// The newest reservation: the only one still worth sending.
+            newest: u64,
+            /// Reservations up to this one belong to a decided call (or an emptied group).
+            withdrawn_upto: u64,
+            on_screen: Option<OnScreen>,
+        }
+
+        /// Every key's slot; a withdrawal removes the slot.
+        #[derive(Default)]
+        pub struct Slots {
+            slots: HashMap<String, Slot>,
+            tickets: u64,
+        }
+
+        impl Slots {
+            /// A new ticket for `key`, newer than every other.
+            pub fn reserve(&mut self, key: &str) -> u64 {
+                self.tickets += 1;
+                let ticket = self.tickets;
+                let slot = self.slots.entry(key.to_owned()).or_insert(Slot {
+                    newest: ticket,
+                    withdrawn_upto: ticket - 1,
+                    on_screen: None,
+                });
+                slot.newest = ticket;
+                ticket
+            }
+
+            /// Called while no other bubble is being sent.
+            pub fn before_send(&self, key: &str, ticket: u64) -> Dispatch {
+                match self.slots.get(key) {
+                    Some(slot) if slot.newest == ticket && ticket > slot.withdrawn_upto => {
+                        Dispatch::Show {
+                            replaces: slot.on_screen.as_ref().map(|b| b.daemon_id),
+                        }
+                    }
+                    _ => Dispatch::Skip,
+                }
+            }
+
+            /// Records the bubble the daemon showed (still while no other is being sent). The
+            /// one it was meant to replace stops waiting, or is closed if the daemon made a new
+            /// bubble instead (the old one had been closed meanwhile).
+            pub fn shown(&mut self, key: &str, ticket: u64, daemon_id: u32) -> Shown {
+                let Some(slot) = self.slots.get_mut(key) else {
+                    return Shown::Close;
+                };
+                if ticket <= slot.withdrawn_upto {
+                    return Shown::Close;
+                }
+                let (order, orders) = oneshot::channel();
+                let now = OnScreen {
+                    ticket,
+                    daemon_id,
+                    order,
+                };
+                if let Some(older) = slot.on_screen.replace(now) {
+                    let _ = older.order.send(if older.daemon_id == daemon_id {
+                        Order::Replaced
+                    } else {
+                        Order::Close
+                    });
+                }
+                Shown::Wait(orders)
+            }
+
+            /// Closes what `key` shows and skips what is being sent for it.
+            pub fn withdraw(&mut self, key: &str) {
+                if let Some(slot) = self.slots.remove(key)
+                    && let Some(bubble) = slot.on_screen
+                {
+                    let _ = bubble.order.send(Order::Close);
+                }
+            }
+
+            /// The user answered or dismissed the bubble of `ticket`: it is off screen.
+            pub fn gone(&mut self, key: &str, ticket: u64) {
+                if let Some(slot) = self.slots.get_mut(key)
+                    && slot.on_screen.as_ref().is_some_and(|b| b.ticket == ticket)
+                {
+                    slot.on_screen = None;
+                }
+            }
+        }
+
+        #[cfg(test)]
+        mod tests {
+            use super::*;
+
+            fn wait(shown: Shown) -> oneshot::Receiver<Order> {
+                match shown {
+                    Shown::Wait(orders) => orders,
+                    Shown::Close => panic!("the bubble was closed"),
+                }
+            }
+
+            #[test]
+            fn a_newer_group_bubble_replaces_one_whose_daemon_answer_came_late() {
+                let mut slots = Slots::default();
+                let first = slots.reserve("");
+                assert_eq!(
+                    slots.before_send("", first),
+                    Dispatch::Show { replaces: None }
+                );
+                // The count changes while the first bubble is still being sent.
+                let second = slots.reserve("");
+                let mut first_orders = wait(slots.shown("", first, 7));
+                assert_eq!(
+                    slots.before_send("", second),
+                    Dispatch::Show { replaces: Some(7) }
+                );
+                let mut second_orders = wait(slots.shown("", second, 7));
+                assert_eq!(first_orders.try_recv(), Ok(Order::Replaced));
+                slots.withdraw("");
+                assert_eq!(second_orders.try_recv(), Ok(Order::Close));
+            }
+
+            #[test]
+            fn a_superseded_bubble_is_never_sent() {
+                let mut slots = Slots::default();
+                let first = slots.reserve("");
+                let second = slots.reserve("");
+                assert_eq!(slots.before_send("", first), Dispatch::Skip);
+                assert_eq!(
+                    slots.before_send("", second),
+                    Dispatch::Show { replaces: None }
+                );
+            }
+
+            #[test]
+            fn a_bubble_withdrawn_while_being_sent_is_closed_when_it_appears() {
+                let mut slots = Slots::default();
+                let ticket = slots.reserve("call-1");
+                assert_eq!(
+                    slots.before_send("call-1", ticket),
+                    Dispatch::Show { replaces: None }
+                );
+                slots.withdraw("call-1");
+                assert!(matches!(slots.shown("call-1", ticket, 3), Shown::Close));
+                // Withdrawn before it was sent: not sent at all.
+                let later = slots.reserve("call-2");
+                slots.withdraw("call-2");
+                assert_eq!(slots.before_send("call-2", later), Dispatch::Skip);
+            }
+
+            #[test]
+            fn a_new_group_after_a_withdrawal_does_not_adopt_the_old_bubble() {
+                let mut slots = Slots::default();
+                let old = slots.reserve("");
+                assert_eq!(
+                    slots.before_send("", old),
+                    Dispatch::Show { replaces: None }
+                );
+                slots.withdraw("");
+                let new = slots.reserve("");
+                assert!(matches!(slots.shown("", old, 4), Shown::Close));
+                assert_eq!(
+                    slots.before_send("", new),
+                    Dispatch::Show { replaces: None }
+                );
+            }
+
+            #[test]
+            fn a_bubble_the_daemon_did_not_replace_in_place_is_closed() {
+                let mut slots = Slots::default();
+                let first = slots.reserve("");
+                let mut first_orders = wait(slots.shown("", first, 5));
+                let second = slots.reserve("");
+                assert_eq!(
+                    slots.before_send("", second),
+                    Dispatch::Show { replaces: Some(5) }
+                );
+                let _second_orders = wait(slots.shown("", second, 6));
+                assert_eq!(first_orders.try_recv(), Ok(Order::Close));
+            }
+
+            #[test]
+            fn after_the_user_answered_the_next_bubble_is_a_new_one() {
+                let mut slots = Slots::default();
+                let first = slots.reserve("");
+                let mut first_orders = wait(slots.shown("", first, 5));
+                slots.gone("", first);
+                let second = slots.reserve("");
+                assert_eq!(
+                    slots.before_send("", second),
+                    Dispatch::Show { replaces: None }
+                );
+                let _second_orders = wait(slots.shown("", second, 8));
+                assert!(first_orders.try_recv().is_err());
             }
         }
     }
