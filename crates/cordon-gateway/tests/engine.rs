@@ -1298,10 +1298,12 @@ async fn remote_upstream_progress_and_cancellation_pass_through() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     assert!(cancelled, "the upstream never heard of the cancellation");
+    // The cancelled call's intent is there at once (per_call shows an open intent as its
+    // call); wait for the record that closes it, not just for two records.
     let mut records = Vec::new();
     for _ in 0..1000 {
         records = h.records();
-        if records.len() >= 2 {
+        if records.len() >= 2 && records.iter().all(|r| r.phase != Some(Phase::Intent)) {
             break;
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
