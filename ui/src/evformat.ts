@@ -78,6 +78,7 @@ export function recordFacts(r: EvidenceRecord): [string, string][] {
     ["Rule", r.rule_id ?? "(policy default)"],
     ["Reason", r.reason],
     ["Outcome", humanize(r.outcome)],
+    ...(r.phase ? ([["Phase", r.phase === "intent" ? "intent (recorded before the call ran)" : "outcome (how the call ended)"]] as [string, string][]) : []),
     ["Reviewer", r.reviewer ?? "—"],
     ["Duration", formatDuration(r.duration_ms)],
     ["Policy", r.policy_version],

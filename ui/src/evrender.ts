@@ -31,6 +31,10 @@ export function recordsTable(rows: RecordRow[], selected: string | null): HTMLTa
     const decision = el("td");
     decision.append(pill(r.decision));
     const outcome = el("td");
+    if (r.phase === "intent") {
+      // Written before the call ran: what was about to happen, not a second call.
+      outcome.append(el("span", "intent ", "muted", { title: "Recorded before the call ran (write-ahead); how it ended is a later record" }));
+    }
     outcome.append(pill(r.outcome));
     tr.append(time, el("td", r.agent), tool, target, decision, outcome, el("td", r.reviewer ?? "—"));
     body.append(tr);

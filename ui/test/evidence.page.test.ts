@@ -25,7 +25,7 @@ const TOTAL = 120;
 const row = (seq: number): RecordRow => ({
   id: `r${seq}`, seq, timestamp: new Date(Date.now() - (TOTAL - seq) * 60_000).toISOString(), agent: seq === TOTAL ? EVIL : "codex",
   session_id: "s", server: "fs", tool: "write_file", action: "job.mcp-bridge.write.file", target: `file${seq}.rs`,
-  decision: "require_approval", outcome: "approved", rule_id: "r", reviewer: "alice", duration_ms: 3, has_diff: true,
+  decision: "require_approval", outcome: "approved", rule_id: "r", reviewer: "alice", duration_ms: 3, has_diff: true, phase: null,
 });
 
 Object.assign(handlers, {

@@ -22,6 +22,7 @@ const row = (over: Partial<RecordRow> = {}): RecordRow => ({
   reviewer: "alice",
   duration_ms: 12,
   has_diff: true,
+  phase: null,
   ...over,
 });
 
@@ -78,6 +79,19 @@ describe("escaping agent-controlled strings", () => {
     fillDetails(p, record({ diff: null }), "side-by-side");
     expect(p.diffBox.hidden).toBe(true);
     expect(p.diff.childElementCount).toBe(0);
+  });
+
+  it("marks a write-ahead intent so that it does not read as a second call", () => {
+    const t = recordsTable([row({ id: "i", phase: "intent", outcome: "approved" }), row({ id: "o", phase: "outcome" }), row({ id: "old" })], null);
+    const cell = (id: string) => t.querySelector(`tr[data-id="${id}"] td:nth-child(6)`)?.textContent;
+    expect(cell("i")).toBe("intent approved");
+    expect(cell("o")).toBe("approved");
+    expect(cell("old")).toBe("approved");
+    const p = parts();
+    fillDetails(p, record({ phase: "intent" }), "side-by-side");
+    expect(p.facts.textContent).toContain("intent (recorded before the call ran)");
+    fillDetails(p, record({ phase: null }), "side-by-side");
+    expect(p.facts.textContent).not.toContain("Phase");
   });
 
   it("puts every record field and both hashes in the details", () => {

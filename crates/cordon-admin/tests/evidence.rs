@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use common::record;
 use cordon_admin::{Evidence, EvidenceQuery, ExportKind};
-use cordon_evidence::{EvidenceLog, KeyStore, NewRecord, Outcome};
+use cordon_evidence::{EvidenceLog, KeyStore, NewRecord, Outcome, Phase};
 use serde_json::json;
 
 fn log_with_records(dir: &std::path::Path) -> Arc<EvidenceLog> {
@@ -191,6 +191,41 @@ fn pages_filters_and_totals() {
     ] {
         assert!(json.get(key).is_some(), "{key}");
     }
+}
+
+#[test]
+fn rows_say_which_half_of_a_write_ahead_pair_they_are() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = EvidenceLog::open(
+        &dir.path().join("evidence.db"),
+        KeyStore::File(dir.path().join("key.pem")),
+    )
+    .unwrap();
+    let call = record("claude-code", "fs", "write_file", json!({"path": "a.rs"}));
+    let complete = log.append(call.clone()).unwrap();
+    let intent = log
+        .append(NewRecord {
+            phase: Some(Phase::Intent),
+            outcome: Outcome::Allowed,
+            ..call.clone()
+        })
+        .unwrap();
+    log.append(NewRecord {
+        phase: Some(Phase::Outcome),
+        intent_id: Some(intent.id.clone()),
+        ..call
+    })
+    .unwrap();
+    let page = Evidence::new(Arc::new(log)).query(&q()).unwrap();
+    let phases: Vec<_> = page.records.iter().map(|r| (r.seq, r.phase)).collect();
+    assert_eq!(
+        phases,
+        [
+            (3, Some(Phase::Outcome)),
+            (intent.seq, Some(Phase::Intent)),
+            (complete.seq, None)
+        ]
+    );
 }
 
 #[test]

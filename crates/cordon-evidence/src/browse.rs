@@ -15,7 +15,7 @@ use time::OffsetDateTime;
 
 use crate::EvidenceError;
 use crate::filter::Filter;
-use crate::record::format_timestamp;
+use crate::record::{Phase, format_timestamp};
 use crate::store::{Where, to_i64, to_u64};
 
 /// How long a read waits for a writer's lock.
@@ -55,6 +55,9 @@ pub struct RecordRow {
     pub duration_ms: u64,
     /// A reviewed diff is attached.
     pub has_diff: bool,
+    /// Which half of a write-ahead pair the row is (None: complete on its own). Viewers mark
+    /// intents, so that one call's intent and outcome do not read as two calls.
+    pub phase: Option<Phase>,
 }
 
 /// One page of rows, newest first.
@@ -127,7 +130,7 @@ impl Browser {
         let sql = format!(
             "SELECT r.seq, r.id, r.timestamp, r.agent, r.session_id, r.server, r.tool, r.action, \
              r.target, r.decision, r.outcome, r.rule_id, r.reviewer, r.duration_ms, \
-             r.diff_sha256 IS NOT NULL FROM records r{} ORDER BY r.seq DESC LIMIT {}",
+             r.diff_sha256 IS NOT NULL, r.phase FROM records r{} ORDER BY r.seq DESC LIMIT {}",
             w.sql(),
             limit.saturating_add(1)
         );
@@ -151,6 +154,11 @@ impl Browser {
                     reviewer: r.get(12)?,
                     duration_ms: 0,
                     has_diff: r.get(14)?,
+                    // An unknown spelling shows as no phase here; `verify` reports it.
+                    phase: r
+                        .get::<_, Option<String>>(15)?
+                        .as_deref()
+                        .and_then(Phase::parse),
                 },
                 r.get::<_, i64>(13)?,
             ))

@@ -188,7 +188,12 @@ duration_ms: number,
 /**
  * A reviewed diff is attached.
  */
-has_diff: boolean, };
+has_diff: boolean,
+/**
+ * Which half of a write-ahead pair the row is (None: complete on its own). Viewers mark
+ * intents, so that one call's intent and outcome do not read as two calls.
+ */
+phase: Phase | null, };
 
 /**
  * One page of rows, newest first.
