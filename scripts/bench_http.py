@@ -19,7 +19,10 @@ the built-in tools on a small workspace, and server-everything as an upstream. T
    as many wrk threads as CPUs); every answer checked (a result, not an error) in wrk's Lua, and the
    evidence records counted before and after: two per answered call (its intent and its outcome).
 
-Usage: bench_http.py CORDON_BIN [--rounds N] [--batch N] [--seconds S] [--json FILE]
+`--stdio-only` keeps only the stdio paths (`echo` direct and both calls through `cordon mcp`) and
+skips wrk: the quick loop for work on the stdio latency goal.
+
+Usage: bench_http.py CORDON_BIN [--rounds N] [--batch N] [--seconds S] [--json FILE] [--stdio-only]
 """
 
 from __future__ import annotations
@@ -191,7 +194,7 @@ async def timed_calls(session: ClientSession, name: str, args: dict[str, Any], n
     return times
 
 
-async def latency(bench: Bench, rounds: int, batch: int) -> dict[str, list[float]]:
+async def latency(bench: Bench, rounds: int, batch: int, stdio_only: bool) -> dict[str, list[float]]:
     samples: dict[str, list[float]] = {}
     headers = {"Authorization": f"Bearer {bench.token}"}
     file_read = bench.file_read()
@@ -215,38 +218,6 @@ async def latency(bench: Bench, rounds: int, batch: int) -> dict[str, list[float
         )
         stdio = await stack.enter_async_context(ClientSession(*stdio_rw))
         await stdio.initialize()
-        # The same upstream over Streamable HTTP, without Cordon: the HTTP client's own cost.
-        port = free_port()
-        upstream_http = subprocess.Popen(
-            [str(EVERYTHING), "streamableHttp"], env={**os.environ, "PORT": str(port)},
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-        )
-        stack.callback(upstream_http.kill)
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=1):
-                    break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise SystemExit("server-everything (streamableHttp) did not listen") from None
-                await anyio.sleep(0.1)
-        plain = await stack.enter_async_context(httpx2.AsyncClient(timeout=60))
-        direct_http_rw = await stack.enter_async_context(
-            streamable_http_client(f"http://127.0.0.1:{port}/mcp", http_client=plain)
-        )
-        direct_http = await stack.enter_async_context(ClientSession(direct_http_rw[0], direct_http_rw[1]))
-        await direct_http.initialize()
-        sessions: dict[str, ClientSession] = {}
-        for era in ("2025-11-25", "2026-07-28"):
-            client = await stack.enter_async_context(httpx2.AsyncClient(headers=headers, timeout=60))
-            rw = await stack.enter_async_context(streamable_http_client(bench.url, http_client=client))
-            session = await stack.enter_async_context(ClientSession(rw[0], rw[1]))
-            if era == "2025-11-25":
-                await session.initialize()
-            else:
-                await session.discover()
-            sessions[era] = session
         # Upstreams start asynchronously: wait until echo is served through Cordon.
         deadline = time.monotonic() + 60
         while "everything__echo" not in {t.name for t in (await stdio.list_tools()).tools}:
@@ -255,14 +226,11 @@ async def latency(bench: Bench, rounds: int, batch: int) -> dict[str, list[float
             await anyio.sleep(0.2)
         paths: list[tuple[str, ClientSession, str, dict[str, Any]]] = [
             ("echo direct (no Cordon)", direct, "echo", {"message": "bench"}),
-            ("echo direct over HTTP (no Cordon)", direct_http, "echo", {"message": "bench"}),
             ("echo via cordon mcp (stdio)", stdio, *echo),
-            ("echo via HTTP 2025-11-25", sessions["2025-11-25"], *echo),
-            ("echo via HTTP 2026-07-28", sessions["2026-07-28"], *echo),
             ("file_read via cordon mcp (stdio)", stdio, *file_read),
-            ("file_read via HTTP 2025-11-25", sessions["2025-11-25"], *file_read),
-            ("file_read via HTTP 2026-07-28", sessions["2026-07-28"], *file_read),
         ]
+        if not stdio_only:
+            paths += await http_paths(bench, stack, headers, echo, file_read)
         for label, session, name, args in paths:  # warm-up
             await timed_calls(session, name, args, max(20, batch // 5))
         for _ in range(rounds):
@@ -270,6 +238,56 @@ async def latency(bench: Bench, rounds: int, batch: int) -> dict[str, list[float
                 samples.setdefault(label, []).extend(await timed_calls(session, name, args, batch))
     devnull.close()
     return samples
+
+
+async def http_paths(
+    bench: Bench,
+    stack: contextlib.AsyncExitStack,
+    headers: dict[str, str],
+    echo: tuple[str, dict[str, Any]],
+    file_read: tuple[str, dict[str, Any]],
+) -> list[tuple[str, ClientSession, str, dict[str, Any]]]:
+    """The HTTP paths: `echo` direct over server-everything's own Streamable HTTP, and both calls
+    through Cordon over kept-alive HTTP on both protocols."""
+    # The same upstream over Streamable HTTP, without Cordon: the HTTP client's own cost.
+    port = free_port()
+    upstream_http = subprocess.Popen(
+        [str(EVERYTHING), "streamableHttp"], env={**os.environ, "PORT": str(port)},
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )
+    stack.callback(upstream_http.kill)
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                break
+        except OSError:
+            if time.monotonic() > deadline:
+                raise SystemExit("server-everything (streamableHttp) did not listen") from None
+            await anyio.sleep(0.1)
+    plain = await stack.enter_async_context(httpx2.AsyncClient(timeout=60))
+    direct_http_rw = await stack.enter_async_context(
+        streamable_http_client(f"http://127.0.0.1:{port}/mcp", http_client=plain)
+    )
+    direct_http = await stack.enter_async_context(ClientSession(direct_http_rw[0], direct_http_rw[1]))
+    await direct_http.initialize()
+    sessions: dict[str, ClientSession] = {}
+    for era in ("2025-11-25", "2026-07-28"):
+        client = await stack.enter_async_context(httpx2.AsyncClient(headers=headers, timeout=60))
+        rw = await stack.enter_async_context(streamable_http_client(bench.url, http_client=client))
+        session = await stack.enter_async_context(ClientSession(rw[0], rw[1]))
+        if era == "2025-11-25":
+            await session.initialize()
+        else:
+            await session.discover()
+        sessions[era] = session
+    return [
+        ("echo direct over HTTP (no Cordon)", direct_http, "echo", {"message": "bench"}),
+        ("echo via HTTP 2025-11-25", sessions["2025-11-25"], *echo),
+        ("echo via HTTP 2026-07-28", sessions["2026-07-28"], *echo),
+        ("file_read via HTTP 2025-11-25", sessions["2025-11-25"], *file_read),
+        ("file_read via HTTP 2026-07-28", sessions["2026-07-28"], *file_read),
+    ]
 
 
 def pct(values: list[float], p: float) -> float:
@@ -400,26 +418,28 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=200)
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--stdio-only", action="store_true", help="only the stdio paths; no HTTP, no wrk")
     opts = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="cordon-bench-"))
     bench = Bench(opts.binary.resolve(), root)
     report: dict[str, Any] = {"machine": f"{os.cpu_count()} CPUs", "latency": {}, "throughput": []}
     try:
         bench.start()
-        samples = anyio.run(latency, bench, opts.rounds, opts.batch)
+        samples = anyio.run(latency, bench, opts.rounds, opts.batch, opts.stdio_only)
         for label, values in samples.items():
             report["latency"][label] = {
                 "calls": len(values), "p50_ms": pct(values, 0.5), "p99_ms": pct(values, 0.99),
                 "mean_ms": statistics.fmean(values) * 1000,
             }
-        for era in ("2025-11-25", "2026-07-28"):
-            for connections in (1, WRK_CONNECTIONS):
-                report["throughput"].append(wrk(bench, era, connections, opts.seconds))
+        if not opts.stdio_only:
+            for era in ("2025-11-25", "2026-07-28"):
+                for connections in (1, WRK_CONNECTIONS):
+                    report["throughput"].append(wrk(bench, era, connections, opts.seconds))
     finally:
         bench.stop()
     lat = report["latency"]
     direct = lat["echo direct (no Cordon)"]["p50_ms"]
-    direct_http = lat["echo direct over HTTP (no Cordon)"]["p50_ms"]
+    direct_http = lat.get("echo direct over HTTP (no Cordon)", {}).get("p50_ms", 0.0)
     print(f"\nLatency, official Python SDK, {opts.rounds} rounds x {opts.batch} calls per path (ms):")
     print("| path | p50 | p99 | added p50 by Cordon (vs direct on the same transport) |")
     print("|---|---|---|---|")
@@ -436,6 +456,9 @@ def main() -> None:
         f"echo: Cordon's added latency over stdio (cordon mcp), p50: {added_stdio:+.3f} ms (goal: at most "
         f"0.5); p99 through Cordon minus p99 direct: {tail:+.3f} ms (goal: at most 2)"
     )
+    if opts.stdio_only:
+        finish(report, opts.json, root)
+        return
     for era in ("2025-11-25", "2026-07-28"):
         added_http = lat[f"echo via HTTP {era}"]["p50_ms"] - direct_http
         report.setdefault("added_http_minus_added_stdio_p50_ms", {})[era] = added_http - added_stdio
@@ -461,8 +484,13 @@ def main() -> None:
         # Write-ahead: every answered call has its intent and its outcome.
         if row["records_added"] < 2 * row["answered"]:
             print(f"  !! {2 * row['answered'] - row['records_added']} records missing: an answered call lacks its intent or outcome")
-    if opts.json:
-        opts.json.write_text(json.dumps(report, indent=1))
+    finish(report, opts.json, root)
+
+
+def finish(report: dict[str, Any], json_path: Path | None, root: Path) -> None:
+    """Writes the figures as JSON if asked, and removes the bench's files."""
+    if json_path:
+        json_path.write_text(json.dumps(report, indent=1))
     shutil.rmtree(root, ignore_errors=True)
 
 
