@@ -9,7 +9,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import secrets
 import socket
 import subprocess
 import time
@@ -21,6 +23,7 @@ import pytest
 from mcp import types
 from mcp.client.session import ClientSession
 from mcp.client.stdio import StdioServerParameters, stdio_client
+from mcp.shared.exceptions import MCPError
 
 from cordon_e2e import (
     CALL_TIMEOUT,
@@ -111,13 +114,57 @@ def test_prompts_get_is_judged_and_recorded_and_completion_reaches_the_upstream(
                 await session.get_prompt("nosuchserver__simple-prompt")
 
     run(scenario)
-    records = [r for r in engine.log() if r.get("tool") == "prompts/get"]
+    records = [r for r in engine.log() if r.get("tool") == "prompts/get" and r["server"] == "everything"]
     assert len(records) == 1, records
     record = records[0]
-    assert record["server"] == "everything", record
     assert record["action"] == "job.mcp-bridge.read.prompt", record
     assert record["outcome"] == "allowed", record
     assert record["rule_id"] == "allow-reads", record
+    # The completion is judged and recorded too: the value typed went to the upstream.
+    completions = [r for r in engine.log() if r.get("tool") == "completion/complete"]
+    assert [(r["server"], r["action"], r["outcome"], r["target"]) for r in completions] == [
+        ("everything", "job.mcp-bridge.read.completion", "allowed", "everything/completable-prompt")
+    ], completions
+    assert completions[0]["args"]["argument"] == {"name": "department", "value": "Eng"}, completions[0]
+
+
+@pytest.mark.parametrize(
+    "name, server, prompt",
+    [("nosuchserver__probe-@M@", "nosuchserver", "probe-@M@"), ("probe-@M@", "", "probe-@M@")],
+)
+def test_prompts_get_of_an_unknown_prompt_is_refused_and_recorded(
+    engine: Engine, name: str, server: str, prompt: str
+) -> None:
+    marker = "m" + secrets.token_hex(6)
+    name, prompt = name.replace("@M@", marker), prompt.replace("@M@", marker)
+
+    async def scenario() -> None:
+        async with engine.stdio() as session:
+            with pytest.raises(MCPError) as refused:
+                await session.get_prompt(name)
+            assert "unknown prompt" in str(refused.value), refused.value
+
+    run(scenario)
+    records = [r for r in engine.log() if marker in json.dumps(r.get("args"))]
+    assert [(r["server"], r["tool"], r["args"]["name"], r["outcome"]) for r in records] == [
+        (server, "prompts/get", prompt, "error")
+    ], records
+
+
+def test_resources_read_of_an_unknown_resource_is_refused_and_recorded(engine: Engine) -> None:
+    # Two upstreams serve resources here (the local and the remote server-everything), so a URI
+    # neither listed has no server to go to: refused before any upstream sees it, and recorded.
+    uri = "probe://m" + secrets.token_hex(6)
+
+    async def scenario() -> None:
+        async with engine.stdio() as session:
+            with pytest.raises(MCPError) as refused:
+                await session.read_resource(uri)
+            assert "unknown resource" in str(refused.value), refused.value
+
+    run(scenario)
+    records = [r for r in engine.log() if uri in json.dumps(r.get("args"))]
+    assert [(r["server"], r["tool"], r["outcome"]) for r in records] == [("", "resources/read", "error")], records
 
 
 def test_progress_of_an_upstream_call_reaches_the_agent(engine: Engine) -> None:

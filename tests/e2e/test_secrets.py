@@ -19,6 +19,8 @@ from typing import Any
 
 import anyio
 import pytest
+from mcp import types
+from mcp.shared.exceptions import MCPError
 
 from cordon_e2e import (
     CLI_TIMEOUT,
@@ -134,6 +136,15 @@ def test_keychain_secret_reaches_the_upstream_and_nothing_else(tmp_path: Path) -
                 b64 = base64.b64encode(value.encode()).decode()
                 results["b64"] = await session.call_tool("everything__echo", {"message": b64})
                 results["clean"] = await session.call_tool("everything__echo", {"message": "hello"})
+                # completion/complete sends the value being typed upstream too: the same check.
+                try:
+                    await session.complete(
+                        types.PromptReference(type="ref/prompt", name="everything__completable-prompt"),
+                        {"name": "department", "value": value},
+                    )
+                    results["complete"] = "answered"
+                except MCPError as err:
+                    results["complete"] = str(err)
                 results["broken"] = await session.call_tool("broken__report", {})
                 listed = {t.name for t in (await session.list_tools()).tools}
                 results["listed"] = listed
@@ -169,6 +180,9 @@ def test_keychain_secret_reaches_the_upstream_and_nothing_else(tmp_path: Path) -
         assert SECRET_NAME in text_of(refused) and "cordon:credentials-exfiltration" in text_of(refused)
         assert_clean(f"the refusal of {key}", text_of(refused).encode(), value)
     assert not results["clean"].is_error, text_of(results["clean"])
+    completion = results["complete"]
+    assert SECRET_NAME in completion and "cordon:credentials-exfiltration" in completion, completion
+    assert_clean("the refusal of the completion", completion.encode(), value)
     # The server whose secret is missing never started; the error names the secret.
     broken = results["broken"]
     assert broken.is_error and "E2E_NEVER_SET" in text_of(broken), text_of(broken)
@@ -177,7 +191,8 @@ def test_keychain_secret_reaches_the_upstream_and_nothing_else(tmp_path: Path) -
     # The evidence: records of the denials, with the tag, and no value anywhere on disk.
     records = engine.log()
     denied = [r for r in records if r.get("rule_id") == "cordon:credentials-exfiltration"]
-    assert len(denied) == 2, json.dumps(records, indent=1)
+    assert len(denied) == 3, json.dumps(records, indent=1)
+    assert sorted(r["tool"] for r in denied) == ["completion/complete", "echo", "echo"], denied
     for record in denied:
         assert "credentials" in record["risk_tags"]
         assert record["action"] == "job.mcp-bridge.credentials.exfiltration"

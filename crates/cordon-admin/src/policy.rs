@@ -632,8 +632,22 @@ fn rebuild(record: &Record) -> Option<(ToolCall, Option<cordon_policy::Classific
         tool: record.tool.clone(),
         args: record.args.clone(),
     };
-    let classification = (record.action == cordon_gateway::server::PROMPT_TOPIC)
-        .then(|| cordon_gateway::server::prompt_classification(&record.server, &record.tool));
+    // Operations the gateway classifies itself are replayed with the gateway's classification.
+    let classification = match record.action.as_str() {
+        cordon_gateway::server::PROMPT_TOPIC => {
+            let prompt = record.args.get("name").and_then(serde_json::Value::as_str);
+            Some(cordon_gateway::server::prompt_classification(
+                &record.server,
+                prompt.unwrap_or(&record.tool),
+            ))
+        }
+        cordon_gateway::server::COMPLETION_TOPIC => {
+            Some(cordon_gateway::server::completion_classification(
+                record.target.clone().unwrap_or_default(),
+            ))
+        }
+        _ => None,
+    };
     Some((call, classification))
 }
 

@@ -313,6 +313,60 @@ async fn directory_policies_edit_one_file_among_several() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn replay_judges_prompts_and_completions_as_the_gateway_classified_them() {
+    let h = start(Some(POLICY)).await;
+    let log = h.engine().pipeline().recorder().log().clone();
+    let gateway = |tool: &str, action: &str, target: &str, args| NewRecord {
+        action: action.into(),
+        target: Some(target.into()),
+        ..record("claude-code", "everything", tool, args)
+    };
+    log.append(gateway(
+        "prompts/get",
+        cordon_gateway::server::PROMPT_TOPIC,
+        "everything/simple-prompt",
+        json!({"name": "simple-prompt", "arguments": null}),
+    ))
+    .unwrap();
+    log.append(gateway(
+        "completion/complete",
+        cordon_gateway::server::COMPLETION_TOPIC,
+        "everything/completable-prompt",
+        json!({"ref": {"type": "ref/prompt", "name": "completable-prompt"},
+               "argument": {"name": "department", "value": "Eng"}}),
+    ))
+    .unwrap();
+
+    // Both were allowed as reads, and still are: the classifier would not know these tools.
+    let same = h.admin.policy_replay("policy.yaml", POLICY, None).unwrap();
+    assert_eq!((same.replayed, same.skipped), (2, 0));
+    assert!(same.changed.is_empty(), "{:?}", same.changed);
+
+    // A rule on the completion topic changes the completion only.
+    let edited = POLICY.replace(
+        "rules:\n",
+        "rules:\n  - id: no-completion\n    match: {topics: [\"job.mcp-bridge.read.completion\"]}\n    decision: deny\n    reason: completions leak drafts\n",
+    );
+    let replay = h.admin.policy_replay("policy.yaml", &edited, None).unwrap();
+    let changed: Vec<_> = replay
+        .changed
+        .iter()
+        .map(|c| {
+            (
+                c.tool.as_str(),
+                c.new_decision.as_str(),
+                c.new_rule.as_deref(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        changed,
+        [("completion/complete", "deny", Some("no-completion"))]
+    );
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn replay_lists_decisions_that_would_change_and_skips_builtin_refusals() {
     let h = start(Some(POLICY)).await;
     let log = h.engine().pipeline().recorder().log().clone();

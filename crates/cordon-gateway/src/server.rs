@@ -45,22 +45,45 @@ pub struct AgentServer {
 /// text from the upstream, it touches no file and runs nothing), as a read the policy judges.
 pub const PROMPT_TOPIC: &str = "job.mcp-bridge.read.prompt";
 
+/// The topic of a `completion/complete`: the agent's partial argument value goes to the
+/// upstream that owns the prompt or resource template, which suggests values and runs nothing.
+/// A read the policy judges, so the value meets the exfiltration check and leaves a record
+/// like any other data sent upstream.
+pub const COMPLETION_TOPIC: &str = "job.mcp-bridge.read.completion";
+
 /// The gateway's classification of a `prompts/get` of `prompt` on `server`.
 pub fn prompt_classification(server: &str, prompt: &str) -> Classification {
+    gateway_read(
+        PROMPT_TOPIC,
+        format!("{server}/{prompt}"),
+        "prompts/get: classified by the gateway as a read of a prompt",
+    )
+}
+
+/// The gateway's classification of a `completion/complete` for `target` (a prompt's
+/// `<server>/<prompt>` or a resource template's URI).
+pub fn completion_classification(target: String) -> Classification {
+    gateway_read(
+        COMPLETION_TOPIC,
+        target,
+        "completion/complete: classified by the gateway as a read of suggested values",
+    )
+}
+
+/// A read the gateway classifies itself (no file, no command): one part under `topic`.
+fn gateway_read(topic: &str, target: String, diagnostic: &str) -> Classification {
     Classification {
-        topic: PROMPT_TOPIC.to_owned(),
+        topic: topic.to_owned(),
         risk_tags: BTreeSet::new(),
-        target: Some(format!("{server}/{prompt}")),
+        target: Some(target),
         parts: vec![Part {
-            topic: PROMPT_TOPIC.to_owned(),
+            topic: topic.to_owned(),
             risk_tags: BTreeSet::new(),
             paths: Vec::new(),
             command: None,
             writes: Vec::new(),
         }],
-        diagnostics: vec![
-            "prompts/get: classified by the gateway as a read of a prompt".to_owned(),
-        ],
+        diagnostics: vec![diagnostic.to_owned()],
     }
 }
 
@@ -400,10 +423,19 @@ impl ServerHandler for AgentServer {
             None => match self.sole_resource_server() {
                 Some(server) => server,
                 None => {
-                    return Err(McpError::resource_not_found(
-                        format!("unknown resource {} (list resources first)", request.uri),
-                        None,
-                    ));
+                    // Refused, and recorded: a probe for resources leaves evidence like any call.
+                    let text = format!("unknown resource {} (list resources first)", request.uri);
+                    let text = self
+                        .pipeline
+                        .refuse_unknown(
+                            &ctx,
+                            "",
+                            "resources/read",
+                            json!({"uri": request.uri}),
+                            text,
+                        )
+                        .await;
+                    return Err(McpError::resource_not_found(self.redact(&text), None));
                 }
             },
         };
@@ -474,23 +506,30 @@ impl ServerHandler for AgentServer {
         context: RequestContext<RoleServer>,
     ) -> Result<GetPromptResponse, McpError> {
         let ctx = self.context(&context)?;
-        let Some((server, prompt)) = split_tool_name(&request.name) else {
-            return Err(McpError::invalid_params(
-                format!("unknown prompt `{}`", request.name),
-                None,
-            ));
+        let (server, prompt) = split_tool_name(&request.name).unwrap_or(("", &request.name));
+        let args = json!({"name": prompt, "arguments": request.arguments});
+        let unknown = if server.is_empty() {
+            Some(format!(
+                "unknown prompt `{}`: Cordon's prompts are named <server>__<prompt>",
+                request.name
+            ))
+        } else if !self.pipeline.upstreams().has_server(server) {
+            Some(format!(
+                "unknown prompt `{}`: no server named `{server}`",
+                request.name
+            ))
+        } else {
+            None
         };
-        if !self.pipeline.upstreams().has_server(server) {
-            return Err(McpError::invalid_params(
-                format!(
-                    "unknown prompt `{}`: no server named `{server}`",
-                    request.name
-                ),
-                None,
-            ));
+        if let Some(text) = unknown {
+            // Refused, and recorded: a probe for prompts leaves evidence like any call.
+            let text = self
+                .pipeline
+                .refuse_unknown(&ctx, server, "prompts/get", args, text)
+                .await;
+            return Err(McpError::invalid_params(self.redact(&text), None));
         }
         // Judged and recorded like any call: tool `prompts/get`, the gateway's read topic.
-        let args = json!({"name": prompt, "arguments": request.arguments});
         let admission = match self
             .pipeline
             .admit_as(
@@ -542,55 +581,98 @@ impl ServerHandler for AgentServer {
         request: CompleteRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CompleteResult, McpError> {
-        let _ = self.context(&context)?;
-        // Completion suggests argument values; it runs nothing, so it is routed, not judged.
+        let ctx = self.context(&context)?;
+        // Judged and recorded like any call (tool `completion/complete`): the partial value the
+        // agent typed goes to the upstream, so it meets the policy and the exfiltration check.
         let mut request = request;
-        let server = match &mut request.r#ref {
-            Reference::Prompt(prompt) => {
-                let Some((server, bare)) = split_tool_name(&prompt.name) else {
-                    return Err(McpError::invalid_params(
-                        format!("unknown prompt `{}`", prompt.name),
-                        None,
-                    ));
-                };
-                let server = server.to_owned();
-                prompt.name = bare.to_owned();
-                server
-            }
+        let routed = match &mut request.r#ref {
+            Reference::Prompt(prompt) => match split_tool_name(&prompt.name) {
+                Some((server, bare)) if self.pipeline.upstreams().has_server(server) => {
+                    let (server, bare) = (server.to_owned(), bare.to_owned());
+                    let target = format!("{server}/{bare}");
+                    prompt.name = bare;
+                    Ok((server, target))
+                }
+                Some((server, _)) => Err((
+                    server.to_owned(),
+                    format!(
+                        "unknown prompt `{}`: no server named `{server}`",
+                        prompt.name
+                    ),
+                )),
+                None => Err((String::new(), format!("unknown prompt `{}`", prompt.name))),
+            },
             Reference::Resource(resource) => self
                 .route_template(&resource.uri)
                 .or_else(|| self.route_resource(&resource.uri))
                 .or_else(|| self.sole_resource_server())
+                .map(|server| (server, resource.uri.clone()))
                 .ok_or_else(|| {
-                    McpError::invalid_params(
+                    (
+                        String::new(),
                         format!(
                             "unknown resource template {} (list resource templates first)",
                             resource.uri
                         ),
-                        None,
                     )
-                })?,
-            _ => {
-                return Err(McpError::invalid_params(
-                    "unsupported completion reference",
-                    None,
-                ));
+                }),
+            _ => Err((String::new(), "unsupported completion reference".to_owned())),
+        };
+        let args = serde_json::to_value(&request).unwrap_or(serde_json::Value::Null);
+        let (server, target) = match routed {
+            Ok(routed) => routed,
+            Err((server, text)) => {
+                // Refused, and recorded: a probe leaves evidence like any call.
+                let text = self
+                    .pipeline
+                    .refuse_unknown(&ctx, &server, "completion/complete", args, text)
+                    .await;
+                return Err(McpError::invalid_params(self.redact(&text), None));
             }
         };
-        let peer = self
+        let admission = match self
             .pipeline
-            .upstreams()
-            .peer(&server)
-            .map_err(|e| McpError::invalid_params(self.redact(&e.to_string()), None))?;
-        let completes = peer
-            .peer_info()
-            .is_some_and(|info| info.capabilities.completions.is_some());
-        if !completes {
-            return Ok(CompleteResult::default());
-        }
-        let result = peer.complete(request).await.map_err(|e| {
-            McpError::internal_error(self.redact(&format!("upstream {server} failed: {e}")), None)
-        })?;
+            .admit_as(
+                &ctx,
+                &server,
+                "completion/complete",
+                args,
+                Some(completion_classification(target)),
+            )
+            .await
+        {
+            Gate::Pass(admission) => admission,
+            Gate::Refused(refused) => {
+                return Err(McpError::invalid_request(self.redact(&refused.text), None));
+            }
+        };
+        let result = match self.pipeline.upstreams().peer(&server) {
+            Err(e) => Err(e.to_string()),
+            // An upstream that offers no completion gets nothing: the empty answer is Cordon's.
+            Ok(peer)
+                if peer
+                    .peer_info()
+                    .is_none_or(|info| info.capabilities.completions.is_none()) =>
+            {
+                Ok(CompleteResult::default())
+            }
+            Ok(peer) => {
+                let complete = async {
+                    peer.complete(request)
+                        .await
+                        .map_err(|e| format!("upstream {server} failed: {e}"))
+                };
+                self.pipeline
+                    .perform(&ctx, &server, &admission, complete)
+                    .await
+            }
+        };
+        let error = result.as_ref().err().cloned();
+        self.pipeline
+            .finish(*admission, error.is_some(), error)
+            .await
+            .map_err(|text| McpError::internal_error(self.redact(&text), None))?;
+        let result = result.map_err(|text| McpError::internal_error(self.redact(&text), None))?;
         self.redacted(result)
     }
 
