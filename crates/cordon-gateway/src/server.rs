@@ -618,7 +618,14 @@ impl ServerHandler for AgentServer {
                 }),
             _ => Err((String::new(), "unsupported completion reference".to_owned())),
         };
-        let args = serde_json::to_value(&request).unwrap_or(serde_json::Value::Null);
+        // What goes upstream is what is judged and recorded; a request that cannot be shown as
+        // JSON could not be checked for secrets, so it goes nowhere.
+        let Ok(args) = serde_json::to_value(&request) else {
+            return Err(McpError::invalid_params(
+                "Cordon refused this completion: its request cannot be inspected",
+                None,
+            ));
+        };
         let (server, target) = match routed {
             Ok(routed) => routed,
             Err((server, text)) => {
