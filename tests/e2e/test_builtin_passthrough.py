@@ -1,8 +1,9 @@
 """MCP pass-through gaps of issue 4, against the real reference server (server-everything):
 
 - prompts/get is judged by the policy (Cordon classifies it as the read topic
-  job.mcp-bridge.read.prompt) and recorded; completion/complete reaches the upstream that owns the
-  prompt; progress notifications of a long-running upstream call reach the agent;
+  job.mcp-bridge.read.prompt) and recorded; completion/complete too (job.mcp-bridge.read.completion)
+  and it reaches the upstream that owns the prompt; unknown prompts and resources are refused and
+  recorded; progress notifications of a long-running upstream call reach the agent;
 - a remote upstream over Streamable HTTP (server-everything `streamableHttp` on loopback);
 - `cordon mcp` with an invalid config file still speaks MCP and refuses every call, naming the error.
 """
