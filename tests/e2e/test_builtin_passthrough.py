@@ -152,6 +152,22 @@ def test_prompts_get_of_an_unknown_prompt_is_refused_and_recorded(
     ], records
 
 
+def test_resources_read_is_judged_routed_to_its_server_and_recorded(engine: Engine) -> None:
+    got: dict[str, Any] = {}
+
+    async def scenario() -> None:
+        async with engine.stdio() as session:
+            listed = (await session.list_resources()).resources
+            assert listed, "server-everything lists resources"
+            got["uri"] = str(listed[0].uri)
+            got["read"] = await session.read_resource(got["uri"])
+
+    run(scenario)
+    assert got["read"].contents and str(got["read"].contents[0].uri) == got["uri"], got
+    records = [r for r in engine.log() if r.get("tool") == "resources/read" and r["args"].get("uri") == got["uri"]]
+    assert [(r["server"] in ("everything", "remote"), r["outcome"]) for r in records] == [(True, "allowed")], records
+
+
 def test_resources_read_of_an_unknown_resource_is_refused_and_recorded(engine: Engine) -> None:
     # Two upstreams serve resources here (the local and the remote server-everything), so a URI
     # neither listed has no server to go to: refused before any upstream sees it, and recorded.

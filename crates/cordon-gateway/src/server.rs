@@ -17,7 +17,9 @@ use rmcp::model::{
     ReadResourceRequestParams, ReadResourceResponse, Reference, ResultType, ServerCapabilities,
     ServerConfig,
 };
-use rmcp::service::{NotificationContext, RequestContext, RoleServer};
+use rmcp::service::{
+    NotificationContext, Peer, RequestContext, RoleClient, RoleServer, ServiceError,
+};
 use rmcp::{ErrorData as McpError, ServerHandler};
 use serde_json::json;
 
@@ -307,6 +309,55 @@ pub fn new_session_id() -> String {
     format!("sess_{}", ulid::Ulid::new())
 }
 
+impl AgentServer {
+    /// Runs one request that is not a tool call (`resources/read`, `prompts/get`,
+    /// `completion/complete`) through the gate: admitted as `tool` on `server` (with the
+    /// gateway's own `classification` where it classifies the request itself), `run` against
+    /// the upstream under the policy's timeout and the agent's cancellation, its outcome
+    /// recorded. Err is the agent's answer: a refusal, an upstream failure, or an outcome that
+    /// could not be recorded.
+    async fn governed<T, Fut>(
+        &self,
+        ctx: &CallContext,
+        server: &str,
+        tool: &str,
+        args: serde_json::Value,
+        classification: Option<Classification>,
+        run: impl FnOnce(Peer<RoleClient>) -> Fut,
+    ) -> Result<T, McpError>
+    where
+        Fut: std::future::Future<Output = Result<T, ServiceError>>,
+    {
+        let admission = match self
+            .pipeline
+            .admit_as(ctx, server, tool, args, classification)
+            .await
+        {
+            Gate::Pass(admission) => admission,
+            Gate::Refused(refused) => {
+                return Err(McpError::invalid_request(self.redact(&refused.text), None));
+            }
+        };
+        let result = match self.pipeline.upstreams().peer(server) {
+            Err(e) => Err(e.to_string()),
+            Ok(peer) => {
+                let call = async {
+                    run(peer)
+                        .await
+                        .map_err(|e| format!("upstream {server} failed: {e}"))
+                };
+                self.pipeline.perform(ctx, server, &admission, call).await
+            }
+        };
+        let error = result.as_ref().err().cloned();
+        self.pipeline
+            .finish(*admission, error.is_some(), error)
+            .await
+            .map_err(|text| McpError::internal_error(self.redact(&text), None))?;
+        result.map_err(|text| McpError::internal_error(self.redact(&text), None))
+    }
+}
+
 impl ServerHandler for AgentServer {
     fn get_info(&self) -> ServerConfig {
         ServerConfig::new(
@@ -440,33 +491,14 @@ impl ServerHandler for AgentServer {
             },
         };
         let args = json!({"uri": request.uri});
-        let admission = match self
-            .pipeline
-            .admit(&ctx, &server, "resources/read", args)
-            .await
+        let read = |peer: Peer<RoleClient>| async move {
+            peer.read_resource_once(ReadResourceRequestParams::new(request.uri))
+                .await
+        };
+        match self
+            .governed(&ctx, &server, "resources/read", args, None, read)
+            .await?
         {
-            Gate::Pass(admission) => admission,
-            Gate::Refused(refused) => {
-                return Err(McpError::invalid_request(self.redact(&refused.text), None));
-            }
-        };
-        let result = match self.pipeline.upstreams().peer(&server) {
-            Err(e) => Err(e.to_string()),
-            Ok(peer) => {
-                let read = async {
-                    peer.read_resource_once(ReadResourceRequestParams::new(request.uri.clone()))
-                        .await
-                        .map_err(|e| format!("upstream {server} failed: {e}"))
-                };
-                self.pipeline.perform(&ctx, &server, &admission, read).await
-            }
-        };
-        let error = result.as_ref().err().cloned();
-        self.pipeline
-            .finish(*admission, error.is_some(), error)
-            .await
-            .map_err(|text| McpError::internal_error(self.redact(&text), None))?;
-        match result.map_err(|text| McpError::internal_error(self.redact(&text), None))? {
             ReadResourceResponse::Complete(r) => {
                 self.redacted(r).map(ReadResourceResponse::Complete)
             }
@@ -530,41 +562,14 @@ impl ServerHandler for AgentServer {
             return Err(McpError::invalid_params(self.redact(&text), None));
         }
         // Judged and recorded like any call: tool `prompts/get`, the gateway's read topic.
-        let admission = match self
-            .pipeline
-            .admit_as(
-                &ctx,
-                server,
-                "prompts/get",
-                args,
-                Some(prompt_classification(server, prompt)),
-            )
-            .await
+        let mut params = GetPromptRequestParams::new(prompt.to_owned());
+        params.arguments = request.arguments;
+        let get = |peer: Peer<RoleClient>| async move { peer.get_prompt_once(params).await };
+        let classification = Some(prompt_classification(server, prompt));
+        match self
+            .governed(&ctx, server, "prompts/get", args, classification, get)
+            .await?
         {
-            Gate::Pass(admission) => admission,
-            Gate::Refused(refused) => {
-                return Err(McpError::invalid_request(self.redact(&refused.text), None));
-            }
-        };
-        let result = match self.pipeline.upstreams().peer(server) {
-            Err(e) => Err(e.to_string()),
-            Ok(peer) => {
-                let mut params = GetPromptRequestParams::new(prompt.to_owned());
-                params.arguments = request.arguments;
-                let get = async {
-                    peer.get_prompt_once(params)
-                        .await
-                        .map_err(|e| format!("upstream {server} failed: {e}"))
-                };
-                self.pipeline.perform(&ctx, server, &admission, get).await
-            }
-        };
-        let error = result.as_ref().err().cloned();
-        self.pipeline
-            .finish(*admission, error.is_some(), error)
-            .await
-            .map_err(|text| McpError::internal_error(self.redact(&text), None))?;
-        match result.map_err(|text| McpError::internal_error(self.redact(&text), None))? {
             GetPromptResponse::Complete(r) => self.redacted(r).map(GetPromptResponse::Complete),
             GetPromptResponse::InputRequired(r) => {
                 self.redacted(r).map(GetPromptResponse::InputRequired)
@@ -637,49 +642,27 @@ impl ServerHandler for AgentServer {
                 return Err(McpError::invalid_params(self.redact(&text), None));
             }
         };
-        let admission = match self
-            .pipeline
-            .admit_as(
+        // An upstream that offers no completion gets nothing: the empty answer is Cordon's.
+        let complete = |peer: Peer<RoleClient>| async move {
+            if peer
+                .peer_info()
+                .is_none_or(|info| info.capabilities.completions.is_none())
+            {
+                return Ok(CompleteResult::default());
+            }
+            peer.complete(request).await
+        };
+        let classification = Some(completion_classification(target));
+        let result = self
+            .governed(
                 &ctx,
                 &server,
                 "completion/complete",
                 args,
-                Some(completion_classification(target)),
+                classification,
+                complete,
             )
-            .await
-        {
-            Gate::Pass(admission) => admission,
-            Gate::Refused(refused) => {
-                return Err(McpError::invalid_request(self.redact(&refused.text), None));
-            }
-        };
-        let result = match self.pipeline.upstreams().peer(&server) {
-            Err(e) => Err(e.to_string()),
-            // An upstream that offers no completion gets nothing: the empty answer is Cordon's.
-            Ok(peer)
-                if peer
-                    .peer_info()
-                    .is_none_or(|info| info.capabilities.completions.is_none()) =>
-            {
-                Ok(CompleteResult::default())
-            }
-            Ok(peer) => {
-                let complete = async {
-                    peer.complete(request)
-                        .await
-                        .map_err(|e| format!("upstream {server} failed: {e}"))
-                };
-                self.pipeline
-                    .perform(&ctx, &server, &admission, complete)
-                    .await
-            }
-        };
-        let error = result.as_ref().err().cloned();
-        self.pipeline
-            .finish(*admission, error.is_some(), error)
-            .await
-            .map_err(|text| McpError::internal_error(self.redact(&text), None))?;
-        let result = result.map_err(|text| McpError::internal_error(self.redact(&text), None))?;
+            .await?;
         self.redacted(result)
     }
 
