@@ -9,7 +9,6 @@ with the official `opentelemetry-proto` package; calls made with the official MC
 from __future__ import annotations
 
 import json
-import sqlite3
 import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -78,8 +77,9 @@ def echo(engine: Engine, n: int, tag: str) -> None:
 
 
 def local_ids(engine: Engine) -> list[tuple[int, str]]:
-    with sqlite3.connect(f"file:{engine.evidence}?mode=ro", uri=True) as db:
-        return [(int(s), str(i)) for s, i in db.execute("SELECT seq, id FROM records ORDER BY seq")]
+    """Every local record, through `cordon log` (it folds the journal first: a plain SELECT on
+    `records` misses the records still in the journal)."""
+    return [(int(r["seq"]), str(r["id"])) for r in engine.log(intents=True)]
 
 
 def stored_ids(pg: Postgres, machine: str) -> list[tuple[int, str]]:
@@ -251,8 +251,7 @@ def test_store_list_applies_every_filter(engine_factory: Callable[..., Engine], 
     fran = laptop(engine_factory, "fran-laptop", pg, None)
     echo(fran, 4, "fran")
     wait_shipped(pg, fran, "fran-laptop")
-    with sqlite3.connect(f"file:{fran.evidence}?mode=ro", uri=True) as db:
-        local = [(int(s), str(a), str(o)) for s, a, o in db.execute("SELECT seq, action, outcome FROM records ORDER BY seq")]
+    local = [(int(r["seq"]), str(r["action"]), str(r["outcome"])) for r in fran.log(intents=True)]
     echoes = sorted((s for s, a, _ in local if a == "job.mcp-bridge.tool.everything.echo"), reverse=True)
     allowed = sorted((s for s, _, o in local if o == "allowed"), reverse=True)
     assert len(echoes) >= 4, local  # write-ahead: an intent and an outcome per call

@@ -241,8 +241,10 @@ impl Evidence {
         })
     }
 
-    /// The log's read-only browser (never writes, never waits on the engine's writer).
+    /// The log's read-only browser (never writes, never waits on the engine's writer), opened
+    /// after the journal is folded so it shows every record appended before it.
     fn browser(&self) -> Result<Browser, AdminError> {
+        self.log.fold_journal()?;
         Ok(Browser::open(&self.path()?)?)
     }
 

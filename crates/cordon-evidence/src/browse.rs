@@ -91,7 +91,9 @@ pub struct Browser {
 }
 
 impl Browser {
-    /// Opens `path` read-only (it must exist: a viewer never creates a log).
+    /// Opens `path` read-only (it must exist: a viewer never creates a log). It reads folded
+    /// records only: a viewer beside a writer folds the journal first
+    /// ([`crate::EvidenceLog::fold_journal`]).
     pub fn open(path: &Path) -> Result<Browser, EvidenceError> {
         let conn = Connection::open_with_flags(
             path,

@@ -55,6 +55,18 @@ pub enum EvidenceError {
     /// Stored data is inconsistent (e.g. a record's args blob is missing): run `cordon log verify`.
     #[error("evidence database is corrupt or was tampered with: {0} (run `cordon log verify`)")]
     Corrupt(String),
+    /// Records wait in the journal and could not be folded into the log: a read refuses rather
+    /// than show a log without them.
+    #[error(
+        "{waiting} evidence records wait in the journal and could not be folded into the log \
+         (a read-only database or a full disk?): {cause}"
+    )]
+    Unfolded {
+        /// Journal rows not folded.
+        waiting: u64,
+        /// Why folding failed.
+        cause: String,
+    },
     /// A bundle or export could not be parsed.
     #[error("malformed evidence bundle at line {line}: {reason}")]
     Bundle {

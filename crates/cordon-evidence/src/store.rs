@@ -35,7 +35,17 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "20261206010000_approval_channel",
         include_str!("../migrations/20261206010000_approval_channel.sql"),
     ),
+    (
+        "20261207000000_journal",
+        include_str!("../migrations/20261207000000_journal.sql"),
+    ),
 ];
+
+/// Journal rows past which an append folds the journal itself (in its own transaction) instead
+/// of leaving it to the engine's idle time: the bound under sustained load, when the engine is
+/// never idle. Each fold costs about what one call's records cost in `records` before the
+/// journal, times the rows, minus the pages they share.
+pub const JOURNAL_FOLD_FALLBACK: u64 = 512;
 
 /// How durable a committed append is when the call returns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -132,6 +142,9 @@ pub struct EvidenceLog {
     checkpoint_interval: u64,
     /// The largest size of the `-shm` file seen (see [`EvidenceLog::guard_shm`]).
     shm_len: std::sync::atomic::AtomicU64,
+    /// Rows this process put in the journal since it last folded it (see
+    /// [`JOURNAL_FOLD_FALLBACK`]).
+    journaled: std::sync::atomic::AtomicU64,
 }
 
 impl std::fmt::Debug for EvidenceLog {
@@ -238,7 +251,9 @@ pub(crate) fn to_u64(n: i64) -> Result<u64, EvidenceError> {
     u64::try_from(n).map_err(|_| EvidenceError::Corrupt(format!("negative number {n}")))
 }
 
-/// A record row as stored: texts unparsed, so `verify` hashes exactly what is on disk.
+/// A record row as stored: texts unparsed, so `verify` hashes exactly what is on disk. A journal
+/// row's body is this, as JSON, with the args and diff texts in it.
+#[derive(Serialize, Deserialize)]
 pub(crate) struct RawRecord {
     pub seq: i64,
     pub id: String,
@@ -486,6 +501,7 @@ impl EvidenceLog {
             conn: Mutex::new(conn),
             queue: Mutex::new(Vec::new()),
             shm_len: std::sync::atomic::AtomicU64::new(0),
+            journaled: std::sync::atomic::AtomicU64::new(0),
             path: stored_path,
             signing,
             key_fingerprint,
@@ -555,6 +571,9 @@ impl EvidenceLog {
         &self,
         f: impl FnOnce(&Connection) -> Result<T, EvidenceError>,
     ) -> Result<T, EvidenceError> {
+        // The snapshot starts after the journal is folded: it holds every record appended
+        // before the read.
+        drop(self.lock_folded()?);
         match &self.path {
             Some(path) => {
                 self.guard_shm()?;
@@ -758,6 +777,8 @@ impl EvidenceLog {
             return Err(EvidenceError::ReadOnly);
         }
         let mut conn = self.lock()?;
+        // Intents and outcomes still in the journal count: fold them first.
+        self.fold_on(&mut conn)?;
         let after: i64 = conn
             .query_row(
                 "SELECT value FROM engine_state WHERE key = ?1",
@@ -795,8 +816,10 @@ impl EvidenceLog {
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         if !closing.is_empty() {
             append_in(&tx, closing)?;
+            // Folded at once: the checkpoint below signs them.
+            self.fold_in(&tx)?;
         }
-        if let Some((seq, hash)) = head(&tx)? {
+        if let Some((seq, hash)) = records_head(&tx)? {
             if n > 0 && last_checkpoint_seq(&tx)? < seq {
                 sign_checkpoint(&tx, key, self.fingerprint()?, seq, &hash)?;
             }
@@ -810,25 +833,160 @@ impl EvidenceLog {
         Ok(n)
     }
 
-    /// One write transaction: append, checkpoint if the interval is reached, commit.
+    /// One write transaction: fold the journal first if it holds [`JOURNAL_FOLD_FALLBACK`] rows
+    /// (so a journal that cannot be folded refuses appends once that full, fail closed), append
+    /// to the journal, commit.
     fn commit(
         &self,
         conn: &mut Connection,
         recs: Vec<NewRecord>,
     ) -> Result<Vec<Record>, EvidenceError> {
-        let key = self.signing.as_ref().ok_or(EvidenceError::ReadOnly)?;
+        use std::sync::atomic::Ordering;
+        if self.signing.is_none() {
+            return Err(EvidenceError::ReadOnly);
+        }
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let fold = self.journaled.load(Ordering::Relaxed) >= JOURNAL_FOLD_FALLBACK;
+        if fold {
+            self.fold_in(&tx)?;
+        }
         let out = append_in(&tx, recs)?;
-        if self.checkpoint_interval > 0 {
-            let last = last_checkpoint_seq(&tx)?;
-            if let Some(head) = out.last()
-                && head.seq.saturating_sub(last) >= self.checkpoint_interval
-            {
-                sign_checkpoint(&tx, key, self.fingerprint()?, head.seq, &head.hash)?;
+        tx.commit()?;
+        let n = u64::try_from(out.len()).unwrap_or(u64::MAX);
+        if fold {
+            self.journaled.store(n, Ordering::Relaxed);
+        } else {
+            self.journaled.fetch_add(n, Ordering::Relaxed);
+        }
+        Ok(out)
+    }
+
+    /// Moves every journal row into `records` and `blobs` (as it is: numbered, chained and
+    /// hashed at append) and deletes it from the journal, inside `tx`; then signs a checkpoint
+    /// if the interval is reached and this log has the key. Returns how many rows moved.
+    fn fold_in(&self, tx: &Transaction<'_>) -> Result<u64, EvidenceError> {
+        let rows: Vec<(i64, String)> = tx
+            .prepare_cached("SELECT seq, body FROM journal ORDER BY seq")?
+            .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
+            .collect::<Result<_, _>>()?;
+        let mut last = None;
+        // Checkpoints land where appending straight into `records` put them: on the first
+        // record `checkpoint_interval` past the last one signed.
+        let signer = match (&self.signing, self.checkpoint_interval) {
+            (Some(key), interval) if interval > 0 && !rows.is_empty() => {
+                Some((key, self.fingerprint()?, interval, last_checkpoint_seq(tx)?))
+            }
+            _ => None,
+        };
+        let mut signed_through = signer.as_ref().map_or(0, |s| s.3);
+        {
+            let mut insert_blob =
+                tx.prepare_cached("INSERT OR IGNORE INTO blobs (sha256, content) VALUES (?1, ?2)")?;
+            let mut insert = tx.prepare_cached(INSERT_RECORD)?;
+            for (seq, body) in &rows {
+                let corrupt =
+                    |what: String| EvidenceError::Corrupt(format!("journal row {seq}: {what}"));
+                let raw: RawRecord =
+                    serde_json::from_str(body).map_err(|e| corrupt(e.to_string()))?;
+                if raw.seq != *seq {
+                    return Err(corrupt(format!("its body says seq {}", raw.seq)));
+                }
+                let args = raw
+                    .args
+                    .as_deref()
+                    .ok_or_else(|| corrupt("no args text".into()))?;
+                insert_blob.execute(rusqlite::params![raw.args_sha256, args])?;
+                match (&raw.diff_sha256, &raw.diff) {
+                    (Some(sha), Some(diff)) => {
+                        insert_blob.execute(rusqlite::params![sha, diff])?;
+                    }
+                    (None, None) => {}
+                    _ => return Err(corrupt("diff hash and text disagree".into())),
+                }
+                insert.execute(rusqlite::params![
+                    raw.seq,
+                    raw.id,
+                    raw.timestamp,
+                    raw.agent,
+                    raw.session_id,
+                    raw.server,
+                    raw.tool,
+                    raw.action,
+                    raw.target,
+                    raw.risk_tags,
+                    raw.decision,
+                    raw.rule_id,
+                    raw.reason,
+                    raw.policy_version,
+                    raw.reviewer,
+                    raw.outcome,
+                    raw.args_sha256,
+                    raw.diff_sha256,
+                    raw.duration_ms,
+                    raw.error,
+                    raw.prev_hash,
+                    raw.hash,
+                    raw.phase,
+                    raw.intent_id,
+                    raw.approval_channel,
+                ])?;
+                last = Some(*seq);
+                if let Some((key, fingerprint, interval, _)) = &signer {
+                    let at = to_u64(raw.seq)?;
+                    if at.saturating_sub(signed_through) >= *interval {
+                        sign_checkpoint(tx, key, fingerprint, at, &raw.hash)?;
+                        signed_through = at;
+                    }
+                }
             }
         }
+        if let Some(last) = last {
+            tx.prepare_cached("DELETE FROM journal WHERE seq <= ?1")?
+                .execute([last])?;
+        }
+        Ok(u64::try_from(rows.len()).unwrap_or(u64::MAX))
+    }
+
+    /// Folds the journal on a held connection, in its own transaction, if it holds anything
+    /// (an empty journal costs one read and takes no write lock). Returns how many rows moved.
+    fn fold_on(&self, conn: &mut Connection) -> Result<u64, EvidenceError> {
+        use std::sync::atomic::Ordering;
+        let waiting: bool = conn
+            .prepare_cached("SELECT EXISTS (SELECT 1 FROM journal)")?
+            .query_row([], |row| row.get(0))?;
+        if !waiting {
+            return Ok(0);
+        }
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let n = self.fold_in(&tx)?;
         tx.commit()?;
-        Ok(out)
+        self.journaled.store(0, Ordering::Relaxed);
+        Ok(n)
+    }
+
+    /// Folds the journal into the indexed tables now (see the journal's migration): the
+    /// engine's writer calls this when idle, so no call waits for it. Returns how many records
+    /// moved.
+    pub fn fold_journal(&self) -> Result<u64, EvidenceError> {
+        let mut conn = self.lock()?;
+        self.fold_on(&mut conn)
+    }
+
+    /// The connection, with the journal folded first: every read goes through here, so a read
+    /// sees every record appended before it. A journal that cannot be folded (a read-only file,
+    /// a full disk) fails the read rather than let it show a log without those records.
+    pub(crate) fn lock_folded(&self) -> Result<MutexGuard<'_, Connection>, EvidenceError> {
+        let mut conn = self.lock()?;
+        if let Err(e) = self.fold_on(&mut conn) {
+            let waiting: i64 = conn
+                .query_row("SELECT count(*) FROM journal", [], |row| row.get(0))
+                .unwrap_or(-1);
+            return Err(EvidenceError::Unfolded {
+                waiting: u64::try_from(waiting).unwrap_or(0),
+                cause: e.to_string(),
+            });
+        }
+        Ok(conn)
     }
 
     fn fingerprint(&self) -> Result<&str, EvidenceError> {
@@ -843,12 +1001,15 @@ impl EvidenceLog {
         let key = self.signing.as_ref().ok_or(EvidenceError::ReadOnly)?;
         let mut conn = self.lock()?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        if let Some((seq, hash)) = head(&tx)?
+        self.fold_in(&tx)?;
+        if let Some((seq, hash)) = records_head(&tx)?
             && last_checkpoint_seq(&tx)? < seq
         {
             sign_checkpoint(&tx, key, self.fingerprint()?, seq, &hash)?;
         }
         tx.commit()?;
+        self.journaled
+            .store(0, std::sync::atomic::Ordering::Relaxed);
         Ok(())
     }
 
@@ -888,19 +1049,22 @@ impl EvidenceLog {
     /// Whether the log can be written now, found out quickly: a durable write that waits at
     /// most `patience` for another process's lock (instead of the usual 30 s). The recorder asks
     /// this while faulted, so calls are refused at once rather than each waiting out the lock.
+    /// The journal is folded first: a journal that cannot be folded keeps the log faulted.
     pub fn probe(&self, patience: Duration) -> Result<(), EvidenceError> {
-        let conn = self.lock()?;
+        let mut conn = self.lock()?;
         conn.busy_timeout(patience)?;
-        let written = conn
-            .execute(
+        let written = self.fold_on(&mut conn).and_then(|_| {
+            conn.execute(
                 "INSERT INTO engine_state (key, value, updated_at) VALUES (?1, 'ok', ?2) \
                  ON CONFLICT (key) DO UPDATE SET value = excluded.value, \
                  updated_at = excluded.updated_at",
                 rusqlite::params![HEALTH_PROBE, now_timestamp()?],
             )
-            .map(|_| ());
+            .map(|_| ())
+            .map_err(EvidenceError::from)
+        });
         conn.busy_timeout(BUSY_TIMEOUT)?;
-        Ok(written?)
+        written
     }
 
     /// Copies what the write-ahead log holds into the database file (SQLite's passive
@@ -944,7 +1108,7 @@ impl EvidenceLog {
 
     /// One record by id (a full ULID, or a unique prefix of at least 6 characters).
     pub fn get(&self, id: &str) -> Result<Option<Record>, EvidenceError> {
-        let conn = self.lock()?;
+        let conn = self.lock_folded()?;
         let raw = if id.len() >= 26 {
             conn.query_row(
                 &format!("{RAW_SELECT} WHERE r.id = ?1"),
@@ -974,7 +1138,7 @@ impl EvidenceLog {
     /// Records matching `filter`, newest first unless `filter.oldest_first`.
     pub fn query(&self, filter: &Filter) -> Result<Vec<Record>, EvidenceError> {
         let mut out = Vec::new();
-        let conn = self.lock()?;
+        let conn = self.lock_folded()?;
         for_each_record(&conn, filter, |r| {
             out.push(r);
             Ok(true)
@@ -984,14 +1148,14 @@ impl EvidenceLog {
 
     /// Number of records (the head's seq for an intact chain).
     pub fn count(&self) -> Result<u64, EvidenceError> {
-        let conn = self.lock()?;
+        let conn = self.lock_folded()?;
         let n: i64 = conn.query_row("SELECT count(*) FROM records", [], |row| row.get(0))?;
         to_u64(n)
     }
 
     /// All checkpoints, oldest first.
     pub fn checkpoints(&self) -> Result<Vec<Checkpoint>, EvidenceError> {
-        read_checkpoints(&*self.lock()?)
+        read_checkpoints(&*self.lock_folded()?)
     }
 
     /// The public keys recorded in this log.
@@ -1032,8 +1196,21 @@ fn take_slot(slot: &Slot) -> Result<Option<Result<Record, EvidenceError>>, Evide
     Ok(slot.lock().map_err(|_| EvidenceError::Poisoned)?.take())
 }
 
+/// The chain's head: the journal's newest row, else the newest folded record.
 fn head(tx: &Connection) -> Result<Option<(u64, String)>, EvidenceError> {
     // Cached: every append runs it, and parsing SQL cost more than running it.
+    let row: Option<(i64, String)> = tx
+        .prepare_cached("SELECT seq, hash FROM journal ORDER BY seq DESC LIMIT 1")?
+        .query_row([], |row| Ok((row.get(0)?, row.get(1)?)))
+        .optional()?;
+    match row {
+        Some((s, h)) => Ok(Some((to_u64(s)?, h))),
+        None => records_head(tx),
+    }
+}
+
+/// The newest folded record (what checkpoints sign: they never cover the journal).
+fn records_head(tx: &Connection) -> Result<Option<(u64, String)>, EvidenceError> {
     let row: Option<(i64, String)> = tx
         .prepare_cached("SELECT seq, hash FROM records ORDER BY seq DESC LIMIT 1")?
         .query_row([], |row| Ok((row.get(0)?, row.get(1)?)))
@@ -1081,18 +1258,20 @@ fn sign_checkpoint(
     Ok(())
 }
 
+/// The columns of a record, in the order of [`RawRecord`]'s fields: one statement inserts a
+/// folded journal row.
+const INSERT_RECORD: &str = "INSERT INTO records (seq, id, timestamp, agent, session_id, server, \
+    tool, action, target, risk_tags, decision, rule_id, reason, policy_version, reviewer, outcome, \
+    args_sha256, diff_sha256, duration_ms, error, prev_hash, hash, phase, intent_id, \
+    approval_channel) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, \
+    ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25)";
+
+/// Numbers, chains and hashes `recs` after the head and appends them to the journal, inside `tx`.
 fn append_in(tx: &Transaction<'_>, recs: Vec<NewRecord>) -> Result<Vec<Record>, EvidenceError> {
     // Read the head inside the write transaction: no other writer can move it until commit.
     let (mut seq, mut prev) = head(tx)?.unwrap_or((0, GENESIS_HASH.to_string()));
-    let mut insert_blob =
-        tx.prepare_cached("INSERT OR IGNORE INTO blobs (sha256, content) VALUES (?1, ?2)")?;
-    let mut insert = tx.prepare_cached(
-        "INSERT INTO records (seq, id, timestamp, agent, session_id, server, tool, action, target, \
-         risk_tags, decision, rule_id, reason, policy_version, reviewer, outcome, args_sha256, \
-         diff_sha256, duration_ms, error, prev_hash, hash, phase, intent_id, approval_channel) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, \
-         ?19, ?20, ?21, ?22, ?23, ?24, ?25)",
-    )?;
+    let mut insert =
+        tx.prepare_cached("INSERT INTO journal (seq, hash, body) VALUES (?1, ?2, ?3)")?;
     let timestamp = now_timestamp()?;
     let mut out = Vec::with_capacity(recs.len());
     for rec in recs {
@@ -1101,15 +1280,7 @@ fn append_in(tx: &Transaction<'_>, recs: Vec<NewRecord>) -> Result<Vec<Record>, 
             .ok_or_else(|| EvidenceError::Corrupt("seq overflow".into()))?;
         let args = args_text(&rec.args)?;
         let args_sha = sha256_hex(args.as_bytes());
-        insert_blob.execute(rusqlite::params![args_sha, args])?;
-        let diff_sha = match &rec.diff {
-            Some(diff) => {
-                let d = sha256_hex(diff.as_bytes());
-                insert_blob.execute(rusqlite::params![d, diff])?;
-                Some(d)
-            }
-            None => None,
-        };
+        let diff_sha = rec.diff.as_deref().map(|d| sha256_hex(d.as_bytes()));
         let id = ulid::Ulid::new().to_string();
         let hash = HashInput::of(
             &rec,
@@ -1121,32 +1292,39 @@ fn append_in(tx: &Transaction<'_>, recs: Vec<NewRecord>) -> Result<Vec<Record>, 
             diff_sha.as_deref(),
         )
         .hash()?;
+        let row = RawRecord {
+            seq: to_i64(seq)?,
+            id: id.clone(),
+            timestamp: timestamp.clone(),
+            agent: rec.agent.clone(),
+            session_id: rec.session_id.clone(),
+            server: rec.server.clone(),
+            tool: rec.tool.clone(),
+            action: rec.action.clone(),
+            target: rec.target.clone(),
+            risk_tags: serde_json::to_string(&rec.risk_tags)?,
+            decision: rec.decision.clone(),
+            rule_id: rec.rule_id.clone(),
+            reason: rec.reason.clone(),
+            policy_version: rec.policy_version.clone(),
+            reviewer: rec.reviewer.clone(),
+            outcome: rec.outcome.as_str().to_owned(),
+            args_sha256: args_sha,
+            diff_sha256: diff_sha,
+            duration_ms: to_i64(rec.duration_ms)?,
+            error: rec.error.clone(),
+            prev_hash: prev.clone(),
+            hash: hash.clone(),
+            args: Some(args),
+            diff: rec.diff.clone(),
+            phase: rec.phase.map(|p| p.as_str().to_owned()),
+            intent_id: rec.intent_id.clone(),
+            approval_channel: rec.approval_channel.clone(),
+        };
         insert.execute(rusqlite::params![
             to_i64(seq)?,
-            id,
-            timestamp,
-            rec.agent,
-            rec.session_id,
-            rec.server,
-            rec.tool,
-            rec.action,
-            rec.target,
-            serde_json::to_string(&rec.risk_tags)?,
-            rec.decision,
-            rec.rule_id,
-            rec.reason,
-            rec.policy_version,
-            rec.reviewer,
-            rec.outcome.as_str(),
-            args_sha,
-            diff_sha,
-            to_i64(rec.duration_ms)?,
-            rec.error,
-            prev,
             hash,
-            rec.phase.map(Phase::as_str),
-            rec.intent_id,
-            rec.approval_channel,
+            serde_json::to_string(&row)?
         ])?;
         let record = Record {
             id,
@@ -1482,17 +1660,19 @@ mod tests {
         let rest = log.append_batch((1..25).map(rec).collect()).unwrap();
         assert_eq!(rest.first().unwrap().prev_hash, first.hash);
         assert_eq!(rest.last().unwrap().seq, 25);
-        // The batch crossed the interval: one checkpoint at its last record.
-        let cps = log.checkpoints().unwrap();
-        assert_eq!(cps.len(), 1);
-        assert_eq!(cps.first().unwrap().seq, 25);
+        // Folding the journal (reads fold first) signs every interval the records crossed.
+        let seqs = |log: &EvidenceLog| -> Vec<u64> {
+            log.checkpoints().unwrap().iter().map(|c| c.seq).collect()
+        };
+        assert_eq!(seqs(&log), [10, 20]);
+        log.checkpoint().unwrap();
         log.checkpoint().unwrap(); // idempotent at the same head
-        assert_eq!(log.checkpoints().unwrap().len(), 1);
+        assert_eq!(seqs(&log), [10, 20, 25]);
         log.append(rec(26)).unwrap();
         assert_eq!(log.verify().unwrap().unsigned_tail, 1);
         log.checkpoint().unwrap();
         let cps = log.checkpoints().unwrap();
-        assert_eq!(cps.len(), 2);
+        assert_eq!(cps.len(), 4);
         assert_eq!(cps.last().unwrap().seq, 26);
         let report = log.verify().unwrap();
         assert!(report.ok, "{report:?}");
@@ -1667,6 +1847,122 @@ mod tests {
         let other = EvidenceLog::open(&path, KeyStore::ReadOnly).unwrap();
         assert_eq!(other.count().unwrap(), 2);
         assert!(other.verify().unwrap().ok);
+    }
+
+    #[test]
+    fn appends_wait_in_the_journal_and_every_read_folds_them_first() {
+        let (_d, log) = log();
+        let log = log.with_checkpoint_interval(4);
+        let first = log.append(intent(1)).unwrap();
+        log.append_batch_with(
+            vec![outcome_of(&first, Outcome::Allowed), rec(2)],
+            Durability::Committed,
+        )
+        .unwrap();
+        // Nothing reached the indexed tables yet: a commit wrote one narrow row per record.
+        assert_eq!(scalar(&log, "SELECT count(*) FROM records"), 0);
+        assert_eq!(scalar(&log, "SELECT count(*) FROM journal"), 3);
+        assert_eq!(scalar(&log, "SELECT count(*) FROM checkpoints"), 0);
+        // A read folds first: it sees every record, numbered and hashed as appended.
+        let all = log
+            .query(&Filter {
+                oldest_first: true,
+                ..Filter::default()
+            })
+            .unwrap();
+        assert_eq!(all.iter().map(|r| r.seq).collect::<Vec<_>>(), [1, 2, 3]);
+        assert_eq!(all.first().unwrap().hash, first.hash);
+        assert_eq!(scalar(&log, "SELECT count(*) FROM journal"), 0);
+        // The chain continues from the folded head, and checkpoints land on the interval.
+        for i in 3..8 {
+            log.append(rec(i)).unwrap();
+        }
+        assert_eq!(log.get(&first.id).unwrap().unwrap().seq, 1);
+        let report = log.verify().unwrap();
+        assert!(report.ok, "{report:?}");
+        assert_eq!(report.records, 8);
+        let signed: Vec<u64> = log.checkpoints().unwrap().iter().map(|c| c.seq).collect();
+        assert_eq!(signed, [4, 8]);
+    }
+
+    #[test]
+    fn the_journal_is_bounded_under_load_without_idle_time() {
+        let (_d, log) = log();
+        let n = JOURNAL_FOLD_FALLBACK + 40;
+        for i in 0..n {
+            log.append_batch_with(vec![rec(i)], Durability::Committed)
+                .unwrap();
+            let waiting = u64::try_from(scalar(&log, "SELECT count(*) FROM journal")).unwrap();
+            assert!(waiting <= JOURNAL_FOLD_FALLBACK, "{waiting} rows wait");
+        }
+        // The append that found the journal full folded it first, in its own transaction.
+        assert_eq!(scalar(&log, "SELECT count(*) FROM journal"), 40);
+        assert_eq!(log.count().unwrap(), n);
+        assert!(log.verify().unwrap().ok);
+    }
+
+    #[test]
+    fn a_journal_that_cannot_be_folded_fails_reads_and_then_appends() {
+        let (_d, log) = log();
+        log.append(rec(0)).unwrap();
+        // The row an attacker (or a bad disk) mangled: folding it would invent a record.
+        log.lock()
+            .unwrap()
+            .execute("UPDATE journal SET body = '{\"seq\": 1}'", [])
+            .unwrap();
+        let err = log.count().unwrap_err().to_string();
+        assert!(
+            err.contains("1 evidence records wait in the journal"),
+            "{err}"
+        );
+        assert!(log.probe(Duration::from_millis(10)).is_err());
+        // Appends go on into the journal until it is full, then are refused (fail closed).
+        let mut refused = None;
+        for i in 1..=JOURNAL_FOLD_FALLBACK + 1 {
+            if let Err(e) = log.append(rec(i)) {
+                refused = Some((i, e.to_string()));
+                break;
+            }
+        }
+        let (at, why) = refused.expect("a full journal that cannot be folded refuses appends");
+        assert_eq!(at, JOURNAL_FOLD_FALLBACK);
+        assert!(why.contains("journal row 1"), "{why}");
+        assert_eq!(scalar(&log, "SELECT count(*) FROM records"), 0);
+    }
+
+    #[test]
+    fn another_process_folding_the_journal_keeps_one_chain() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("e.db");
+        let writer = EvidenceLog::open(&path, KeyStore::File(dir.path().join("k")))
+            .unwrap()
+            .with_checkpoint_interval(3);
+        for i in 0..2 {
+            writer.append(rec(i)).unwrap();
+        }
+        // A reader without the key (`cordon log`) folds what the engine journaled: it signs
+        // nothing, and the writer's next append chains onto the folded head.
+        let reader = EvidenceLog::open(&path, KeyStore::ReadOnly).unwrap();
+        assert_eq!(reader.count().unwrap(), 2);
+        assert!(reader.checkpoints().unwrap().is_empty());
+        let third = writer.append(rec(2)).unwrap();
+        assert_eq!(third.seq, 3);
+        assert_eq!(
+            third.prev_hash,
+            reader
+                .get(&writer.query(&Filter::default()).unwrap()[1].id)
+                .unwrap()
+                .unwrap()
+                .hash
+        );
+        assert_eq!(writer.checkpoints().unwrap().len(), 1);
+        // Journaled records survive the writer going away without folding (a kill).
+        writer.append(rec(3)).unwrap();
+        drop(writer);
+        assert_eq!(scalar(&reader, "SELECT count(*) FROM journal"), 1);
+        let report = reader.verify().unwrap();
+        assert!(report.ok, "{report:?}");
+        assert_eq!((report.records, report.unsigned_tail), (4, 1));
     }
 
     #[test]

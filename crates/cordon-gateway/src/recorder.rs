@@ -12,8 +12,10 @@
 //! to serve. A batch holding an intent (or a refusal) is fsynced before anyone is told;
 //! a batch of outcomes only is committed to the write-ahead log (it survives the engine being
 //! killed) and fsynced by the next synced batch, or by the writer after [`SYNC_AFTER`] idle.
-//! Idle is also when the writer folds SQLite's write-ahead log into the database
-//! ([`EvidenceLog::fold_wal`]): otherwise a call's append would, every thousand pages.
+//! Idle is also when the writer folds the log's journal into its indexed tables
+//! ([`EvidenceLog::fold_journal`]) and SQLite's write-ahead log into the database
+//! ([`EvidenceLog::fold_wal`]): otherwise a call's append would, every few hundred records and
+//! every thousand pages.
 //!
 //! When the log cannot be written (disk full, read-only file system, unwritable files) every
 //! append fails, so every call is refused; the writer remembers the fault ([`Recorder::health`]),
@@ -250,10 +252,14 @@ fn writer(
                             left.unsynced.store(true, Ordering::Release);
                             set_health(&health, Err(&e.to_string()), 0);
                         }
-                        // Idle: fold the write-ahead log now, so no call's append has to.
-                        // A failure is not a fault of the log (appends still work); retried
-                        // after the next commit.
+                        // Idle: fold the journal into the indexed tables, then SQLite's
+                        // write-ahead log into the database, so no call's append has to. A
+                        // failure is not yet a fault (appends still work); retried after the
+                        // next commit, and an append refuses once the journal is full.
                         left.unfolded.store(false, Ordering::Release);
+                        if let Err(e) = log.fold_journal() {
+                            tracing::warn!("folding the evidence journal: {e}");
+                        }
                         if let Err(e) = log.fold_wal() {
                             tracing::debug!("folding the evidence write-ahead log: {e}");
                         }
