@@ -256,9 +256,7 @@ pub(crate) fn to_u64(n: i64) -> Result<u64, EvidenceError> {
     u64::try_from(n).map_err(|_| EvidenceError::Corrupt(format!("negative number {n}")))
 }
 
-/// A record row as stored: texts unparsed, so `verify` hashes exactly what is on disk. A journal
-/// row's body is this, as JSON, with the args and diff texts in it.
-#[derive(Serialize, Deserialize)]
+/// A record row as stored: texts unparsed, so `verify` hashes exactly what is on disk.
 pub(crate) struct RawRecord {
     pub seq: i64,
     pub id: String,
@@ -876,89 +874,42 @@ impl EvidenceLog {
     }
 
     /// Moves every journal row into `records` and `blobs` (as it is: numbered, chained and
-    /// hashed at append) and deletes it from the journal, inside `tx`; then signs a checkpoint
-    /// if the interval is reached and this log has the key. Returns how many rows moved.
+    /// hashed at append) and deletes it from the journal, inside `tx`, by SQL alone; then signs
+    /// the checkpoints the moved records crossed, if this log has the key. Returns how many rows
+    /// moved.
     fn fold_in(&self, tx: &Transaction<'_>) -> Result<u64, EvidenceError> {
-        let rows: Vec<(i64, String)> = tx
-            .prepare_cached("SELECT seq, body FROM journal ORDER BY seq")?
-            .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
-            .collect::<Result<_, _>>()?;
-        let mut last = None;
-        // Checkpoints land where appending straight into `records` put them: on the first
-        // record `checkpoint_interval` past the last one signed.
-        let signer = match (&self.signing, self.checkpoint_interval) {
-            (Some(key), interval) if interval > 0 && !rows.is_empty() => {
-                Some((key, self.fingerprint()?, interval, last_checkpoint_seq(tx)?))
-            }
-            _ => None,
-        };
-        let mut signed_through = signer.as_ref().map_or(0, |s| s.3);
+        let signed_through = last_checkpoint_seq(tx)?;
+        tx.prepare_cached(
+            "INSERT OR IGNORE INTO blobs (sha256, content) SELECT args_sha256, args FROM journal \
+             UNION ALL SELECT diff_sha256, diff FROM journal WHERE diff IS NOT NULL",
+        )?
+        .execute([])?;
+        let moved = tx
+            .prepare_cached(&format!(
+                "INSERT INTO records ({RECORD_COLUMNS}) SELECT {RECORD_COLUMNS} FROM journal \
+                 ORDER BY seq"
+            ))?
+            .execute([])?;
+        if moved == 0 {
+            return Ok(0);
+        }
+        tx.prepare_cached("DELETE FROM journal")?.execute([])?;
+        // Checkpoints land where appending straight into `records` put them: on every record
+        // `checkpoint_interval` past the last one signed.
+        if let (Some(key), interval) = (&self.signing, self.checkpoint_interval)
+            && interval > 0
+            && let Some((head, _)) = records_head(tx)?
         {
-            let mut insert_blob =
-                tx.prepare_cached("INSERT OR IGNORE INTO blobs (sha256, content) VALUES (?1, ?2)")?;
-            let mut insert = tx.prepare_cached(INSERT_RECORD)?;
-            for (seq, body) in &rows {
-                let corrupt =
-                    |what: String| EvidenceError::Corrupt(format!("journal row {seq}: {what}"));
-                let raw: RawRecord =
-                    serde_json::from_str(body).map_err(|e| corrupt(e.to_string()))?;
-                if raw.seq != *seq {
-                    return Err(corrupt(format!("its body says seq {}", raw.seq)));
-                }
-                let args = raw
-                    .args
-                    .as_deref()
-                    .ok_or_else(|| corrupt("no args text".into()))?;
-                insert_blob.execute(rusqlite::params![raw.args_sha256, args])?;
-                match (&raw.diff_sha256, &raw.diff) {
-                    (Some(sha), Some(diff)) => {
-                        insert_blob.execute(rusqlite::params![sha, diff])?;
-                    }
-                    (None, None) => {}
-                    _ => return Err(corrupt("diff hash and text disagree".into())),
-                }
-                insert.execute(rusqlite::params![
-                    raw.seq,
-                    raw.id,
-                    raw.timestamp,
-                    raw.agent,
-                    raw.session_id,
-                    raw.server,
-                    raw.tool,
-                    raw.action,
-                    raw.target,
-                    raw.risk_tags,
-                    raw.decision,
-                    raw.rule_id,
-                    raw.reason,
-                    raw.policy_version,
-                    raw.reviewer,
-                    raw.outcome,
-                    raw.args_sha256,
-                    raw.diff_sha256,
-                    raw.duration_ms,
-                    raw.error,
-                    raw.prev_hash,
-                    raw.hash,
-                    raw.phase,
-                    raw.intent_id,
-                    raw.approval_channel,
-                ])?;
-                last = Some(*seq);
-                if let Some((key, fingerprint, interval, _)) = &signer {
-                    let at = to_u64(raw.seq)?;
-                    if at.saturating_sub(signed_through) >= *interval {
-                        sign_checkpoint(tx, key, fingerprint, at, &raw.hash)?;
-                        signed_through = at;
-                    }
-                }
+            let mut at = signed_through.saturating_add(interval);
+            while at <= head {
+                let hash: String = tx
+                    .prepare_cached("SELECT hash FROM records WHERE seq = ?1")?
+                    .query_row([to_i64(at)?], |row| row.get(0))?;
+                sign_checkpoint(tx, key, self.fingerprint()?, at, &hash)?;
+                at = at.saturating_add(interval);
             }
         }
-        if let Some(last) = last {
-            tx.prepare_cached("DELETE FROM journal WHERE seq <= ?1")?
-                .execute([last])?;
-        }
-        Ok(u64::try_from(rows.len()).unwrap_or(u64::MAX))
+        Ok(u64::try_from(moved).unwrap_or(u64::MAX))
     }
 
     /// Folds the journal on a held connection, in its own transaction, if it holds anything
@@ -1272,20 +1223,20 @@ fn sign_checkpoint(
     Ok(())
 }
 
-/// The columns of a record, in the order of [`RawRecord`]'s fields: one statement inserts a
-/// folded journal row.
-const INSERT_RECORD: &str = "INSERT INTO records (seq, id, timestamp, agent, session_id, server, \
-    tool, action, target, risk_tags, decision, rule_id, reason, policy_version, reviewer, outcome, \
-    args_sha256, diff_sha256, duration_ms, error, prev_hash, hash, phase, intent_id, \
-    approval_channel) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, \
-    ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25)";
+/// The columns a record has in `records` and in the journal alike.
+const RECORD_COLUMNS: &str = "seq, id, timestamp, agent, session_id, server, tool, action, \
+    target, risk_tags, decision, rule_id, reason, policy_version, reviewer, outcome, args_sha256, \
+    diff_sha256, duration_ms, error, prev_hash, hash, phase, intent_id, approval_channel";
 
 /// Numbers, chains and hashes `recs` after the head and appends them to the journal, inside `tx`.
 fn append_in(tx: &Transaction<'_>, recs: Vec<NewRecord>) -> Result<Vec<Record>, EvidenceError> {
     // Read the head inside the write transaction: no other writer can move it until commit.
     let (mut seq, mut prev) = head(tx)?.unwrap_or((0, GENESIS_HASH.to_string()));
-    let mut insert =
-        tx.prepare_cached("INSERT INTO journal (seq, hash, body) VALUES (?1, ?2, ?3)")?;
+    let mut insert = tx.prepare_cached(&format!(
+        "INSERT INTO journal ({RECORD_COLUMNS}, args, diff) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, \
+         ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, \
+         ?26, ?27)"
+    ))?;
     let timestamp = now_timestamp()?;
     let mut out = Vec::with_capacity(recs.len());
     for rec in recs {
@@ -1306,39 +1257,34 @@ fn append_in(tx: &Transaction<'_>, recs: Vec<NewRecord>) -> Result<Vec<Record>, 
             diff_sha.as_deref(),
         )
         .hash()?;
-        let row = RawRecord {
-            seq: to_i64(seq)?,
-            id: id.clone(),
-            timestamp: timestamp.clone(),
-            agent: rec.agent.clone(),
-            session_id: rec.session_id.clone(),
-            server: rec.server.clone(),
-            tool: rec.tool.clone(),
-            action: rec.action.clone(),
-            target: rec.target.clone(),
-            risk_tags: serde_json::to_string(&rec.risk_tags)?,
-            decision: rec.decision.clone(),
-            rule_id: rec.rule_id.clone(),
-            reason: rec.reason.clone(),
-            policy_version: rec.policy_version.clone(),
-            reviewer: rec.reviewer.clone(),
-            outcome: rec.outcome.as_str().to_owned(),
-            args_sha256: args_sha,
-            diff_sha256: diff_sha,
-            duration_ms: to_i64(rec.duration_ms)?,
-            error: rec.error.clone(),
-            prev_hash: prev.clone(),
-            hash: hash.clone(),
-            args: Some(args),
-            diff: rec.diff.clone(),
-            phase: rec.phase.map(|p| p.as_str().to_owned()),
-            intent_id: rec.intent_id.clone(),
-            approval_channel: rec.approval_channel.clone(),
-        };
         insert.execute(rusqlite::params![
             to_i64(seq)?,
+            id,
+            timestamp,
+            rec.agent,
+            rec.session_id,
+            rec.server,
+            rec.tool,
+            rec.action,
+            rec.target,
+            serde_json::to_string(&rec.risk_tags)?,
+            rec.decision,
+            rec.rule_id,
+            rec.reason,
+            rec.policy_version,
+            rec.reviewer,
+            rec.outcome.as_str(),
+            args_sha,
+            diff_sha,
+            to_i64(rec.duration_ms)?,
+            rec.error,
+            prev,
             hash,
-            serde_json::to_string(&row)?
+            rec.phase.map(Phase::as_str),
+            rec.intent_id,
+            rec.approval_channel,
+            args,
+            rec.diff,
         ])?;
         let record = Record {
             id,
@@ -1938,30 +1884,34 @@ mod tests {
     #[test]
     fn a_journal_that_cannot_be_folded_fails_reads_and_then_appends() {
         let (_d, log) = log();
-        log.append(rec(0)).unwrap();
-        // The row an attacker (or a bad disk) mangled: folding it would invent a record.
+        let first = log.append(rec(0)).unwrap();
+        assert_eq!(log.count().unwrap(), 1);
+        log.append(rec(1)).unwrap();
+        // A row an attacker (or a bad disk) made collide with a folded record: folding it
+        // would put two records under one id.
         log.lock()
             .unwrap()
-            .execute("UPDATE journal SET body = '{\"seq\": 1}'", [])
+            .execute("UPDATE journal SET id = ?1", [&first.id])
             .unwrap();
         let err = log.count().unwrap_err().to_string();
         assert!(
             err.contains("1 evidence records wait in the journal"),
             "{err}"
         );
+        assert!(err.contains("UNIQUE"), "{err}");
         assert!(log.probe(Duration::from_millis(10)).is_err());
         // Appends go on into the journal until it is full, then are refused (fail closed).
         let mut refused = None;
-        for i in 1..=JOURNAL_FOLD_FALLBACK + 1 {
+        for i in 2..=JOURNAL_FOLD_FALLBACK + 2 {
             if let Err(e) = log.append(rec(i)) {
                 refused = Some((i, e.to_string()));
                 break;
             }
         }
         let (at, why) = refused.expect("a full journal that cannot be folded refuses appends");
-        assert_eq!(at, JOURNAL_FOLD_FALLBACK);
-        assert!(why.contains("journal row 1"), "{why}");
-        assert_eq!(scalar(&log, "SELECT count(*) FROM records"), 0);
+        assert_eq!(at, JOURNAL_FOLD_FALLBACK + 1);
+        assert!(why.contains("UNIQUE"), "{why}");
+        assert_eq!(scalar(&log, "SELECT count(*) FROM records"), 1);
     }
 
     #[test]
