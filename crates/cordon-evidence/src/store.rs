@@ -150,6 +150,9 @@ pub struct EvidenceLog {
     /// Rows this process put in the journal since it last folded it (see
     /// [`JOURNAL_FOLD_FALLBACK`]).
     journaled: std::sync::atomic::AtomicU64,
+    /// The highest seq this log has seen as its head (at open) or appended: the head never
+    /// goes below it unless records were deleted (see [`EvidenceLog::checked_head`]).
+    written_through: std::sync::atomic::AtomicU64,
 }
 
 impl std::fmt::Debug for EvidenceLog {
@@ -492,6 +495,8 @@ impl EvidenceLog {
         if let Some(p) = &stored_path {
             make_private(p)?;
         }
+        // The head as found: nothing this log sees later may end below it.
+        let found = head(&conn)?.map_or(0, |(seq, _)| seq);
         let key_fingerprint = signing.as_ref().map(|k| fingerprint(&k.verifying_key()));
         if let (Some(key), Some(fp)) = (&signing, &key_fingerprint) {
             conn.execute(
@@ -505,6 +510,7 @@ impl EvidenceLog {
             queue: Mutex::new(Vec::new()),
             shm_len: std::sync::atomic::AtomicU64::new(0),
             journaled: std::sync::atomic::AtomicU64::new(0),
+            written_through: std::sync::atomic::AtomicU64::new(found),
             path: stored_path,
             signing,
             key_fingerprint,
@@ -817,8 +823,10 @@ impl EvidenceLog {
         let n = u64::try_from(closing.len()).unwrap_or(u64::MAX);
         let key = self.signing.as_ref().ok_or(EvidenceError::ReadOnly)?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut written = Vec::new();
         if !closing.is_empty() {
-            append_in(&tx, closing)?;
+            let start = self.checked_head(&tx)?;
+            written = append_in(&tx, start, closing)?;
             // Folded at once: the checkpoint below signs them.
             self.fold_in(&tx)?;
         }
@@ -833,6 +841,7 @@ impl EvidenceLog {
             )?;
         }
         tx.commit()?;
+        self.wrote(&written);
         Ok(n)
     }
 
@@ -858,11 +867,13 @@ impl EvidenceLog {
         if fold_first {
             self.fold_in(&tx)?;
         }
-        let out = append_in(&tx, recs)?;
+        let start = self.checked_head(&tx)?;
+        let out = append_in(&tx, start, recs)?;
         if batch {
             self.fold_in(&tx)?;
         }
         tx.commit()?;
+        self.wrote(&out);
         let n = u64::try_from(out.len()).unwrap_or(u64::MAX);
         let waiting = match (batch, fold_first) {
             (true, _) => 0,
@@ -871,6 +882,33 @@ impl EvidenceLog {
         };
         self.journaled.store(waiting, Ordering::Relaxed);
         Ok(out)
+    }
+
+    /// The chain's head, refused if it is below one this log already saw or appended: records
+    /// were deleted under the engine (the journal's rows, or the tail of `records` with its
+    /// triggers dropped), and appending would reuse their numbers and hide that they existed.
+    /// Fails every append (so every call is refused) until someone looks.
+    fn checked_head(&self, tx: &Connection) -> Result<Option<(u64, String)>, EvidenceError> {
+        let head = head(tx)?;
+        let written = self
+            .written_through
+            .load(std::sync::atomic::Ordering::Relaxed);
+        let at = head.as_ref().map_or(0, |(seq, _)| *seq);
+        if at < written {
+            return Err(EvidenceError::Corrupt(format!(
+                "the log ends at record {at} but this engine already saw record {written}: \
+                 records were deleted from it"
+            )));
+        }
+        Ok(head)
+    }
+
+    /// Notes the records just committed (see [`EvidenceLog::checked_head`]).
+    fn wrote(&self, records: &[Record]) {
+        if let Some(last) = records.last() {
+            self.written_through
+                .fetch_max(last.seq, std::sync::atomic::Ordering::Relaxed);
+        }
     }
 
     /// Moves every journal row into `records` and `blobs` (as it is: numbered, chained and
@@ -1229,9 +1267,13 @@ const RECORD_COLUMNS: &str = "seq, id, timestamp, agent, session_id, server, too
     diff_sha256, duration_ms, error, prev_hash, hash, phase, intent_id, approval_channel";
 
 /// Numbers, chains and hashes `recs` after the head and appends them to the journal, inside `tx`.
-fn append_in(tx: &Transaction<'_>, recs: Vec<NewRecord>) -> Result<Vec<Record>, EvidenceError> {
-    // Read the head inside the write transaction: no other writer can move it until commit.
-    let (mut seq, mut prev) = head(tx)?.unwrap_or((0, GENESIS_HASH.to_string()));
+/// `start` is the chain's head, read inside `tx` (no other writer can move it until commit).
+fn append_in(
+    tx: &Transaction<'_>,
+    start: Option<(u64, String)>,
+    recs: Vec<NewRecord>,
+) -> Result<Vec<Record>, EvidenceError> {
+    let (mut seq, mut prev) = start.unwrap_or((0, GENESIS_HASH.to_string()));
     let mut insert = tx.prepare_cached(&format!(
         "INSERT INTO journal ({RECORD_COLUMNS}, args, diff) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, \
          ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, \
@@ -1912,6 +1954,44 @@ mod tests {
         assert_eq!(at, JOURNAL_FOLD_FALLBACK + 1);
         assert!(why.contains("UNIQUE"), "{why}");
         assert_eq!(scalar(&log, "SELECT count(*) FROM records"), 1);
+    }
+
+    #[test]
+    fn records_deleted_under_the_engine_refuse_its_next_append() {
+        // From the journal: the engine's next append would reuse the deleted numbers.
+        let (_d, log) = log();
+        for i in 0..3 {
+            log.append(rec(i)).unwrap();
+        }
+        log.lock()
+            .unwrap()
+            .execute("DELETE FROM journal WHERE seq = 3", [])
+            .unwrap();
+        let err = log.append(rec(3)).unwrap_err().to_string();
+        assert!(
+            err.contains("ends at record 2") && err.contains("record 3"),
+            "{err}"
+        );
+        // From the tail of `records`, triggers dropped, behind a log opened after the fact:
+        // what it found at open is what it holds the log to.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("e.db");
+        let keys = KeyStore::File(dir.path().join("k"));
+        let first = EvidenceLog::open(&path, keys.clone()).unwrap();
+        for i in 0..3 {
+            first.append(rec(i)).unwrap();
+        }
+        assert_eq!(first.count().unwrap(), 3);
+        drop(first);
+        let engine = EvidenceLog::open(&path, keys).unwrap();
+        engine
+            .lock()
+            .unwrap()
+            .execute_batch("DROP TRIGGER records_no_delete; DELETE FROM records WHERE seq = 3")
+            .unwrap();
+        let err = engine.append(rec(3)).unwrap_err().to_string();
+        assert!(err.contains("records were deleted"), "{err}");
+        assert_eq!(engine.count().unwrap(), 2);
     }
 
     #[test]
