@@ -47,10 +47,17 @@ const MIGRATIONS: &[(&str, &str)] = &[
 /// journal, times the rows, minus the pages they share.
 pub const JOURNAL_FOLD_FALLBACK: u64 = 512;
 
-/// Records in one commit from which they go straight on into `records` (through the journal,
-/// in the same transaction): a batch of concurrent calls shares the indexes' pages, so the
-/// journal saves it nothing, and folding as it goes keeps a large fold off sustained load.
-pub const DIRECT_BATCH: usize = 8;
+/// Where an append writes its records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Route {
+    /// The journal: an append that came alone (nothing waits for the connection), where a
+    /// call's latency is all that matters.
+    Journal,
+    /// Straight into `records` (after folding what waits, in the same transaction): a group
+    /// commit of concurrent calls shares the indexes' pages, so the journal would only add a
+    /// second write and a fold under load.
+    Records,
+}
 
 /// How durable a committed append is when the call returns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -629,7 +636,7 @@ impl EvidenceLog {
         }
         let jobs = std::mem::take(&mut *self.queue.lock().map_err(|_| EvidenceError::Poisoned)?);
         let (recs, slots): (Vec<NewRecord>, Vec<Slot>) = jobs.into_iter().unzip();
-        match self.commit(&mut conn, recs) {
+        match self.commit(&mut conn, recs, Route::Records) {
             Ok(records) => {
                 for (record, s) in records.into_iter().zip(&slots) {
                     *s.lock().map_err(|_| EvidenceError::Poisoned)? = Some(Ok(record));
@@ -663,7 +670,8 @@ impl EvidenceLog {
     }
 
     /// Appends several records in one transaction, all or none, durable as `durability` says
-    /// when it returns (see [`Durability`]).
+    /// when it returns (see [`Durability`]). Straight into `records`, after what waits in the
+    /// journal (a group commit shares the indexes' pages).
     pub fn append_batch_with(
         &self,
         recs: Vec<NewRecord>,
@@ -671,7 +679,7 @@ impl EvidenceLog {
     ) -> Result<Vec<Record>, EvidenceError> {
         self.appendable(&recs)?;
         let mut conn = self.lock()?;
-        self.append_on(&mut conn, recs, durability)
+        self.append_on(&mut conn, recs, durability, Route::Records)
     }
 
     /// Whether `recs` may be appended at all: a log opened read-only takes none, and every
@@ -683,7 +691,8 @@ impl EvidenceLog {
         recs.iter().try_for_each(validate)
     }
 
-    /// Appends `recs` on the calling thread only if that needs no waiting: `None` when the
+    /// Appends `recs` on the calling thread only if that needs no waiting, into the journal
+    /// (a lone call's path, where its latency is all that matters): `None` when the
     /// connection is in use in this process, or when another process holds SQLite's write lock
     /// (nothing was written; ask [`EvidenceLog::append_batch_with`], which waits). Lets a caller
     /// on an async runtime skip the hand-off to a writer thread when the log is free.
@@ -707,7 +716,7 @@ impl EvidenceLog {
         if let Err(e) = conn.busy_timeout(Duration::ZERO) {
             return Some(Err(e.into()));
         }
-        let result = self.append_on(&mut conn, recs, durability);
+        let result = self.append_on(&mut conn, recs, durability, Route::Journal);
         if let Err(e) = conn.busy_timeout(BUSY_TIMEOUT) {
             // Later writes then give up on a busy database instead of waiting: they refuse
             // their calls (closed), never pass them.
@@ -731,6 +740,7 @@ impl EvidenceLog {
         conn: &mut Connection,
         recs: Vec<NewRecord>,
         durability: Durability,
+        route: Route,
     ) -> Result<Vec<Record>, EvidenceError> {
         if recs.is_empty() {
             return Ok(Vec::new());
@@ -740,12 +750,12 @@ impl EvidenceLog {
                 // Cached statements: switching costs no SQL parsing on the hot path.
                 conn.prepare_cached("PRAGMA synchronous = FULL")?
                     .execute([])?;
-                self.commit(conn, recs)
+                self.commit(conn, recs, route)
             }
             Durability::Committed => {
                 conn.prepare_cached("PRAGMA synchronous = NORMAL")?
                     .execute([])?;
-                let result = self.commit(conn, recs);
+                let result = self.commit(conn, recs, route);
                 // Back to FULL for the log's other writes (keys, checkpoints, policies). The
                 // records are committed either way: a failure here must not report them lost.
                 if let Err(e) = conn
@@ -826,9 +836,7 @@ impl EvidenceLog {
         let mut written = Vec::new();
         if !closing.is_empty() {
             let start = self.checked_head(&tx)?;
-            written = append_in(&tx, start, closing)?;
-            // Folded at once: the checkpoint below signs them.
-            self.fold_in(&tx)?;
+            written = append_in(&tx, start, closing, Route::Records)?;
         }
         if let Some((seq, hash)) = records_head(&tx)? {
             if n > 0 && last_checkpoint_seq(&tx)? < seq {
@@ -852,33 +860,32 @@ impl EvidenceLog {
         &self,
         conn: &mut Connection,
         recs: Vec<NewRecord>,
+        route: Route,
     ) -> Result<Vec<Record>, EvidenceError> {
         use std::sync::atomic::Ordering;
         if self.signing.is_none() {
             return Err(EvidenceError::ReadOnly);
         }
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        // A batch (concurrent calls sharing one commit) shares the indexes' pages: it goes
-        // straight on into `records`, with whatever waited, and leaves the journal empty, so
-        // sustained load never meets a large fold.
-        let batch = recs.len() >= DIRECT_BATCH;
         let journaled = self.journaled.load(Ordering::Relaxed);
-        let fold_first = batch || journaled >= JOURNAL_FOLD_FALLBACK;
+        // Straight into `records` keeps the order: what waits in the journal goes first.
+        let fold_first = route == Route::Records || journaled >= JOURNAL_FOLD_FALLBACK;
         if fold_first {
             self.fold_in(&tx)?;
         }
         let start = self.checked_head(&tx)?;
-        let out = append_in(&tx, start, recs)?;
-        if batch {
-            self.fold_in(&tx)?;
+        let signed_through = last_checkpoint_seq(&tx)?;
+        let out = append_in(&tx, start, recs, route)?;
+        if route == Route::Records {
+            self.sign_crossed(&tx, signed_through)?;
         }
         tx.commit()?;
         self.wrote(&out);
         let n = u64::try_from(out.len()).unwrap_or(u64::MAX);
-        let waiting = match (batch, fold_first) {
-            (true, _) => 0,
-            (false, true) => n,
-            (false, false) => journaled.saturating_add(n),
+        let waiting = match (route, fold_first) {
+            (Route::Records, _) => 0,
+            (Route::Journal, true) => n,
+            (Route::Journal, false) => journaled.saturating_add(n),
         };
         self.journaled.store(waiting, Ordering::Relaxed);
         Ok(out)
@@ -916,6 +923,12 @@ impl EvidenceLog {
     /// the checkpoints the moved records crossed, if this log has the key. Returns how many rows
     /// moved.
     fn fold_in(&self, tx: &Transaction<'_>) -> Result<u64, EvidenceError> {
+        let waiting: bool = tx
+            .prepare_cached("SELECT EXISTS (SELECT 1 FROM journal)")?
+            .query_row([], |row| row.get(0))?;
+        if !waiting {
+            return Ok(0);
+        }
         let signed_through = last_checkpoint_seq(tx)?;
         tx.prepare_cached(
             "INSERT OR IGNORE INTO blobs (sha256, content) SELECT args_sha256, args FROM journal \
@@ -928,26 +941,33 @@ impl EvidenceLog {
                  ORDER BY seq"
             ))?
             .execute([])?;
-        if moved == 0 {
-            return Ok(0);
-        }
         tx.prepare_cached("DELETE FROM journal")?.execute([])?;
-        // Checkpoints land where appending straight into `records` put them: on every record
-        // `checkpoint_interval` past the last one signed.
-        if let (Some(key), interval) = (&self.signing, self.checkpoint_interval)
-            && interval > 0
-            && let Some((head, _)) = records_head(tx)?
-        {
-            let mut at = signed_through.saturating_add(interval);
-            while at <= head {
-                let hash: String = tx
-                    .prepare_cached("SELECT hash FROM records WHERE seq = ?1")?
-                    .query_row([to_i64(at)?], |row| row.get(0))?;
-                sign_checkpoint(tx, key, self.fingerprint()?, at, &hash)?;
-                at = at.saturating_add(interval);
-            }
-        }
+        self.sign_crossed(tx, signed_through)?;
         Ok(u64::try_from(moved).unwrap_or(u64::MAX))
+    }
+
+    /// Signs a checkpoint on every record of `records` `checkpoint_interval` past the last one
+    /// signed (`signed_through`), up to the head, if this log has the key: checkpoints land on
+    /// the same records whichever way they were written.
+    fn sign_crossed(&self, tx: &Transaction<'_>, signed_through: u64) -> Result<(), EvidenceError> {
+        let (Some(key), interval) = (&self.signing, self.checkpoint_interval) else {
+            return Ok(());
+        };
+        if interval == 0 {
+            return Ok(());
+        }
+        let Some((head, _)) = records_head(tx)? else {
+            return Ok(());
+        };
+        let mut at = signed_through.saturating_add(interval);
+        while at <= head {
+            let hash: String = tx
+                .prepare_cached("SELECT hash FROM records WHERE seq = ?1")?
+                .query_row([to_i64(at)?], |row| row.get(0))?;
+            sign_checkpoint(tx, key, self.fingerprint()?, at, &hash)?;
+            at = at.saturating_add(interval);
+        }
+        Ok(())
     }
 
     /// Folds the journal on a held connection, in its own transaction, if it holds anything
@@ -1266,19 +1286,28 @@ const RECORD_COLUMNS: &str = "seq, id, timestamp, agent, session_id, server, too
     target, risk_tags, decision, rule_id, reason, policy_version, reviewer, outcome, args_sha256, \
     diff_sha256, duration_ms, error, prev_hash, hash, phase, intent_id, approval_channel";
 
-/// Numbers, chains and hashes `recs` after the head and appends them to the journal, inside `tx`.
-/// `start` is the chain's head, read inside `tx` (no other writer can move it until commit).
+/// Numbers, chains and hashes `recs` after `start`, the chain's head read inside `tx` (no other
+/// writer can move it until commit), and writes them where `route` says, inside `tx`.
 fn append_in(
     tx: &Transaction<'_>,
     start: Option<(u64, String)>,
     recs: Vec<NewRecord>,
+    route: Route,
 ) -> Result<Vec<Record>, EvidenceError> {
     let (mut seq, mut prev) = start.unwrap_or((0, GENESIS_HASH.to_string()));
-    let mut insert = tx.prepare_cached(&format!(
-        "INSERT INTO journal ({RECORD_COLUMNS}, args, diff) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, \
-         ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, \
-         ?26, ?27)"
-    ))?;
+    let mut insert = match route {
+        Route::Journal => tx.prepare_cached(&format!(
+            "INSERT INTO journal ({RECORD_COLUMNS}, args, diff) VALUES (?1, ?2, ?3, ?4, ?5, ?6, \
+             ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, \
+             ?24, ?25, ?26, ?27)"
+        ))?,
+        Route::Records => tx.prepare_cached(&format!(
+            "INSERT INTO records ({RECORD_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, \
+             ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25)"
+        ))?,
+    };
+    let mut insert_blob =
+        tx.prepare_cached("INSERT OR IGNORE INTO blobs (sha256, content) VALUES (?1, ?2)")?;
     let timestamp = now_timestamp()?;
     let mut out = Vec::with_capacity(recs.len());
     for rec in recs {
@@ -1299,35 +1328,54 @@ fn append_in(
             diff_sha.as_deref(),
         )
         .hash()?;
-        insert.execute(rusqlite::params![
+        let (seq_i64, risk_tags, duration) = (
             to_i64(seq)?,
-            id,
-            timestamp,
-            rec.agent,
-            rec.session_id,
-            rec.server,
-            rec.tool,
-            rec.action,
-            rec.target,
             serde_json::to_string(&rec.risk_tags)?,
-            rec.decision,
-            rec.rule_id,
-            rec.reason,
-            rec.policy_version,
-            rec.reviewer,
-            rec.outcome.as_str(),
-            args_sha,
-            diff_sha,
             to_i64(rec.duration_ms)?,
-            rec.error,
-            prev,
-            hash,
-            rec.phase.map(Phase::as_str),
-            rec.intent_id,
-            rec.approval_channel,
-            args,
-            rec.diff,
-        ])?;
+        );
+        let mut row: Vec<&dyn rusqlite::ToSql> = vec![
+            &seq_i64,
+            &id,
+            &timestamp,
+            &rec.agent,
+            &rec.session_id,
+            &rec.server,
+            &rec.tool,
+            &rec.action,
+            &rec.target,
+            &risk_tags,
+            &rec.decision,
+            &rec.rule_id,
+            &rec.reason,
+            &rec.policy_version,
+            &rec.reviewer,
+        ];
+        let (outcome, phase) = (rec.outcome.as_str(), rec.phase.map(Phase::as_str));
+        row.extend([
+            &outcome as &dyn rusqlite::ToSql,
+            &args_sha,
+            &diff_sha,
+            &duration,
+            &rec.error,
+            &prev,
+            &hash,
+            &phase,
+            &rec.intent_id,
+            &rec.approval_channel,
+        ]);
+        match route {
+            Route::Journal => {
+                row.extend([&args as &dyn rusqlite::ToSql, &rec.diff]);
+            }
+            Route::Records => {
+                insert_blob.execute(rusqlite::params![args_sha, args])?;
+                if let (Some(sha), Some(diff)) = (&diff_sha, &rec.diff) {
+                    insert_blob.execute(rusqlite::params![sha, diff])?;
+                }
+            }
+        }
+        insert.execute(&*row)?;
+        drop(row);
         let record = Record {
             id,
             seq,
@@ -1851,15 +1899,24 @@ mod tests {
         assert!(other.verify().unwrap().ok);
     }
 
+    /// Appends as a lone call does (the gate's path when nothing waits): into the journal.
+    fn alone(log: &EvidenceLog, rec: NewRecord, durability: Durability) -> Record {
+        log.try_append_batch_now(vec![rec], durability)
+            .expect("nothing waits for the connection")
+            .unwrap()
+            .remove(0)
+    }
+
     #[test]
     fn appends_wait_in_the_journal_and_every_read_folds_them_first() {
         let (_d, log) = log();
         let log = log.with_checkpoint_interval(4);
-        let first = log.append(intent(1)).unwrap();
-        log.append_batch_with(
+        let first = alone(&log, intent(1), Durability::Synced);
+        log.try_append_batch_now(
             vec![outcome_of(&first, Outcome::Allowed), rec(2)],
             Durability::Committed,
         )
+        .unwrap()
         .unwrap();
         // Nothing reached the indexed tables yet: a commit wrote one narrow row per record.
         assert_eq!(scalar(&log, "SELECT count(*) FROM records"), 0);
@@ -1875,10 +1932,13 @@ mod tests {
         assert_eq!(all.iter().map(|r| r.seq).collect::<Vec<_>>(), [1, 2, 3]);
         assert_eq!(all.first().unwrap().hash, first.hash);
         assert_eq!(scalar(&log, "SELECT count(*) FROM journal"), 0);
-        // The chain continues from the folded head, and checkpoints land on the interval.
-        for i in 3..8 {
-            log.append(rec(i)).unwrap();
+        // The chain continues from the folded head whichever way records are written, and
+        // checkpoints land on the interval.
+        for i in 3..6 {
+            alone(&log, rec(i), Durability::Synced);
         }
+        log.append_batch((6..8).map(rec).collect()).unwrap();
+        assert_eq!(scalar(&log, "SELECT count(*) FROM journal"), 0);
         assert_eq!(log.get(&first.id).unwrap().unwrap().seq, 1);
         let report = log.verify().unwrap();
         assert!(report.ok, "{report:?}");
@@ -1888,22 +1948,25 @@ mod tests {
     }
 
     #[test]
-    fn a_batch_of_concurrent_calls_goes_straight_on_into_records() {
+    fn appends_that_wait_go_straight_on_into_records_after_the_journal() {
         let (_d, log) = log();
-        log.append(rec(0)).unwrap();
-        let n = u64::try_from(DIRECT_BATCH).unwrap();
-        log.append_batch((1..=n).map(rec).collect()).unwrap();
-        // What waited went first, in order, and the journal is left empty.
+        alone(&log, rec(0), Durability::Synced);
+        alone(&log, rec(1), Durability::Committed);
+        assert_eq!(scalar(&log, "SELECT count(*) FROM journal"), 2);
+        // A group commit (the writer's path): what waited goes first, in order, and the
+        // journal is left empty.
+        log.append_batch((2..5).map(rec).collect()).unwrap();
         assert_eq!(scalar(&log, "SELECT count(*) FROM journal"), 0);
-        assert_eq!(
-            scalar(&log, "SELECT max(seq) FROM records"),
-            i64::try_from(n + 1).unwrap()
-        );
-        log.append_batch((0..n - 1).map(rec).collect()).unwrap();
-        assert_eq!(
-            scalar(&log, "SELECT count(*) FROM journal"),
-            i64::try_from(n - 1).unwrap()
-        );
+        let seqs: Vec<i64> = log
+            .lock()
+            .unwrap()
+            .prepare("SELECT seq FROM records ORDER BY seq")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(seqs, [1, 2, 3, 4, 5]);
         assert!(log.verify().unwrap().ok);
     }
 
@@ -1912,8 +1975,7 @@ mod tests {
         let (_d, log) = log();
         let n = JOURNAL_FOLD_FALLBACK + 40;
         for i in 0..n {
-            log.append_batch_with(vec![rec(i)], Durability::Committed)
-                .unwrap();
+            alone(&log, rec(i), Durability::Committed);
             let waiting = u64::try_from(scalar(&log, "SELECT count(*) FROM journal")).unwrap();
             assert!(waiting <= JOURNAL_FOLD_FALLBACK, "{waiting} rows wait");
         }
@@ -1926,9 +1988,9 @@ mod tests {
     #[test]
     fn a_journal_that_cannot_be_folded_fails_reads_and_then_appends() {
         let (_d, log) = log();
-        let first = log.append(rec(0)).unwrap();
+        let first = alone(&log, rec(0), Durability::Synced);
         assert_eq!(log.count().unwrap(), 1);
-        log.append(rec(1)).unwrap();
+        alone(&log, rec(1), Durability::Synced);
         // A row an attacker (or a bad disk) made collide with a folded record: folding it
         // would put two records under one id.
         log.lock()
@@ -1945,7 +2007,8 @@ mod tests {
         // Appends go on into the journal until it is full, then are refused (fail closed).
         let mut refused = None;
         for i in 2..=JOURNAL_FOLD_FALLBACK + 2 {
-            if let Err(e) = log.append(rec(i)) {
+            let result = log.try_append_batch_now(vec![rec(i)], Durability::Synced);
+            if let Some(Err(e)) = result {
                 refused = Some((i, e.to_string()));
                 break;
             }
@@ -1961,7 +2024,7 @@ mod tests {
         // From the journal: the engine's next append would reuse the deleted numbers.
         let (_d, log) = log();
         for i in 0..3 {
-            log.append(rec(i)).unwrap();
+            alone(&log, rec(i), Durability::Synced);
         }
         log.lock()
             .unwrap()
@@ -2002,14 +2065,14 @@ mod tests {
             .unwrap()
             .with_checkpoint_interval(3);
         for i in 0..2 {
-            writer.append(rec(i)).unwrap();
+            alone(&writer, rec(i), Durability::Synced);
         }
         // A reader without the key (`cordon log`) folds what the engine journaled: it signs
         // nothing, and the writer's next append chains onto the folded head.
         let reader = EvidenceLog::open(&path, KeyStore::ReadOnly).unwrap();
         assert_eq!(reader.count().unwrap(), 2);
         assert!(reader.checkpoints().unwrap().is_empty());
-        let third = writer.append(rec(2)).unwrap();
+        let third = alone(&writer, rec(2), Durability::Synced);
         assert_eq!(third.seq, 3);
         assert_eq!(
             third.prev_hash,
@@ -2021,7 +2084,7 @@ mod tests {
         );
         assert_eq!(writer.checkpoints().unwrap().len(), 1);
         // Journaled records survive the writer going away without folding (a kill).
-        writer.append(rec(3)).unwrap();
+        alone(&writer, rec(3), Durability::Synced);
         drop(writer);
         assert_eq!(scalar(&reader, "SELECT count(*) FROM journal"), 1);
         let report = reader.verify().unwrap();
