@@ -1,8 +1,9 @@
--- The journal (issue 15, latency): a call's records are appended here first, one row each in a
+-- The journal (issue 15, latency): a lone call's records are appended here, one row each in a
 -- table with no secondary index, so a commit writes a page or two instead of the ten or so pages
--- of `records`, its eight indexes and `blobs`. Rows are folded into `records` and `blobs` by SQL
--- alone (INSERT ... SELECT, then DELETE), in batches: while the engine is idle, first by an append
--- that finds many waiting or that carries many records itself, and before anything reads the log.
+-- of `records`, its eight indexes and `blobs` (group commits of concurrent calls, which share
+-- those pages, go straight to `records`). Rows are folded into `records` and `blobs` by SQL alone
+-- (INSERT ... SELECT, then DELETE), in batches: while the engine is idle, first by an append that
+-- finds many waiting or by any group commit, and before anything reads the log.
 -- A row is a `records` row, numbered, chained and hashed exactly as it lands there, plus the args
 -- and diff texts that go to `blobs`: folding moves it and never changes it. Not append-only:
 -- folding deletes what it moved, in the same transaction; the hash chain and the signed

@@ -41,10 +41,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
     ),
 ];
 
-/// Journal rows past which an append folds the journal itself (in its own transaction) instead
-/// of leaving it to the engine's idle time: the bound under sustained load, when the engine is
-/// never idle. Each fold costs about what one call's records cost in `records` before the
-/// journal, times the rows, minus the pages they share.
+/// Journal rows past which a lone call's append folds the journal first, in its own
+/// transaction, instead of leaving it to the engine's idle time: the bound when lone calls come
+/// back to back and the engine is never idle, and what makes a journal that cannot be folded
+/// refuse appends (fail closed).
 pub const JOURNAL_FOLD_FALLBACK: u64 = 512;
 
 /// Where an append writes its records.
@@ -853,9 +853,9 @@ impl EvidenceLog {
         Ok(n)
     }
 
-    /// One write transaction: fold the journal first if it holds [`JOURNAL_FOLD_FALLBACK`] rows
-    /// (so a journal that cannot be folded refuses appends once that full, fail closed), append
-    /// to the journal, commit.
+    /// One write transaction: fold what waits in the journal first when going straight into
+    /// `records` (order), or when it holds [`JOURNAL_FOLD_FALLBACK`] rows; append where `route`
+    /// says; sign the checkpoints crossed; commit.
     fn commit(
         &self,
         conn: &mut Connection,
