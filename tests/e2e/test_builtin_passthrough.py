@@ -16,7 +16,7 @@ import secrets
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -98,6 +98,18 @@ def engine(engine_factory: Any, tmp_path_factory: pytest.TempPathFactory, remote
     return engine_factory(servers=("everything",), http=False, policy=policy, remote={"remote": remote_everything})
 
 
+def refused_over_stdio(engine: Engine, request: Callable[[Any], Awaitable[Any]], why: str) -> None:
+    """One request through `cordon mcp` that must fail with an MCP error saying `why`."""
+
+    async def scenario() -> None:
+        async with engine.stdio() as session:
+            with pytest.raises(MCPError) as refused:
+                await request(session)
+            assert why in str(refused.value), refused.value
+
+    run(scenario)
+
+
 def test_prompts_get_is_judged_and_recorded_and_completion_reaches_the_upstream(engine: Engine) -> None:
     async def scenario() -> None:
         async with engine.stdio() as session:
@@ -139,13 +151,7 @@ def test_prompts_get_of_an_unknown_prompt_is_refused_and_recorded(
     marker = "m" + secrets.token_hex(6)
     name, prompt = name.replace("@M@", marker), prompt.replace("@M@", marker)
 
-    async def scenario() -> None:
-        async with engine.stdio() as session:
-            with pytest.raises(MCPError) as refused:
-                await session.get_prompt(name)
-            assert "unknown prompt" in str(refused.value), refused.value
-
-    run(scenario)
+    refused_over_stdio(engine, lambda session: session.get_prompt(name), "unknown prompt")
     records = [r for r in engine.log() if marker in json.dumps(r.get("args"))]
     assert [(r["server"], r["tool"], r["args"]["name"], r["outcome"]) for r in records] == [
         (server, "prompts/get", prompt, "error")
@@ -173,13 +179,7 @@ def test_resources_read_of_an_unknown_resource_is_refused_and_recorded(engine: E
     # neither listed has no server to go to: refused before any upstream sees it, and recorded.
     uri = "probe://m" + secrets.token_hex(6)
 
-    async def scenario() -> None:
-        async with engine.stdio() as session:
-            with pytest.raises(MCPError) as refused:
-                await session.read_resource(uri)
-            assert "unknown resource" in str(refused.value), refused.value
-
-    run(scenario)
+    refused_over_stdio(engine, lambda session: session.read_resource(uri), "unknown resource")
     records = [r for r in engine.log() if uri in json.dumps(r.get("args"))]
     assert [(r["server"], r["tool"], r["outcome"]) for r in records] == [("", "resources/read", "error")], records
 

@@ -874,9 +874,14 @@ impl EvidenceLog {
             self.fold_in(&tx)?;
         }
         let start = self.checked_head(&tx)?;
-        let signed_through = last_checkpoint_seq(&tx)?;
+        // Only what goes straight into `records` can cross a checkpoint now (the journal's
+        // crossings are signed when it folds): the lone call's path skips the lookup.
+        let signed_through = match route {
+            Route::Records => Some(last_checkpoint_seq(&tx)?),
+            Route::Journal => None,
+        };
         let out = append_in(&tx, start, recs, route)?;
-        if route == Route::Records {
+        if let Some(signed_through) = signed_through {
             self.sign_crossed(&tx, signed_through)?;
         }
         tx.commit()?;
@@ -923,10 +928,7 @@ impl EvidenceLog {
     /// the checkpoints the moved records crossed, if this log has the key. Returns how many rows
     /// moved.
     fn fold_in(&self, tx: &Transaction<'_>) -> Result<u64, EvidenceError> {
-        let waiting: bool = tx
-            .prepare_cached("SELECT EXISTS (SELECT 1 FROM journal)")?
-            .query_row([], |row| row.get(0))?;
-        if !waiting {
+        if !journal_waits(tx)? {
             return Ok(0);
         }
         let signed_through = last_checkpoint_seq(tx)?;
@@ -974,10 +976,7 @@ impl EvidenceLog {
     /// (an empty journal costs one read and takes no write lock). Returns how many rows moved.
     fn fold_on(&self, conn: &mut Connection) -> Result<u64, EvidenceError> {
         use std::sync::atomic::Ordering;
-        let waiting: bool = conn
-            .prepare_cached("SELECT EXISTS (SELECT 1 FROM journal)")?
-            .query_row([], |row| row.get(0))?;
-        if !waiting {
+        if !journal_waits(conn)? {
             return Ok(0);
         }
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -1230,6 +1229,13 @@ fn head(tx: &Connection) -> Result<Option<(u64, String)>, EvidenceError> {
         Some((s, h)) => Ok(Some((to_u64(s)?, h))),
         None => records_head(tx),
     }
+}
+
+/// Whether any record waits in the journal (one read of its first page).
+fn journal_waits(conn: &Connection) -> Result<bool, EvidenceError> {
+    Ok(conn
+        .prepare_cached("SELECT EXISTS (SELECT 1 FROM journal)")?
+        .query_row([], |row| row.get(0))?)
 }
 
 /// The newest folded record (what checkpoints sign: they never cover the journal).
