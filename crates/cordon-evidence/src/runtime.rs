@@ -24,11 +24,11 @@ use std::sync::Arc;
 use rusqlite::OptionalExtension;
 
 use crate::record::now_timestamp;
-use crate::store::{HEALTH_PROBE, INTENTS_CLOSED_THROUGH};
+use crate::store::{HEALTH_PROBE, INTENTS_CLOSED_THROUGH, WAL_RESTARTED};
 use crate::{EvidenceError, EvidenceLog};
 
 /// Keys of `engine_state` the evidence log writes for itself; [`RuntimeState`] refuses them.
-pub const LOG_KEYS: &[&str] = &[INTENTS_CLOSED_THROUGH, HEALTH_PROBE];
+pub const LOG_KEYS: &[&str] = &[INTENTS_CLOSED_THROUGH, HEALTH_PROBE, WAL_RESTARTED];
 
 /// The engine's mutable runtime state (limit counters, engine settings), stored in the evidence
 /// database beside the log. Cheap to share in an `Arc`.

@@ -77,6 +77,10 @@ pub(crate) const INTENTS_CLOSED_THROUGH: &str = "intents_closed_through";
 /// The engine-state key [`EvidenceLog::probe`] writes to find out whether the log is writable.
 pub(crate) const HEALTH_PROBE: &str = "health_probe";
 
+/// The engine-state key [`EvidenceLog::fold_wal`] writes to start SQLite's write-ahead log
+/// afresh on idle time (its value: when).
+pub(crate) const WAL_RESTARTED: &str = "wal_restarted";
+
 /// How long a writer waits for another process's write transaction before failing (closed).
 const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -1096,15 +1100,28 @@ impl EvidenceLog {
     /// before it: a second connection folding beside the writer would map the `-shm` file
     /// while another process may truncate it (SIGBUS, see [`EvidenceLog::guard_shm`]).
     /// A no-op for in-memory logs. Returns the number of log pages still not folded.
+    ///
+    /// A log folded whole is started afresh here too: SQLite does that at the first commit after
+    /// a complete fold, writing and syncing a new log header before the commit's own sync, so
+    /// the first intent after every idle spell (an agent's usual pace) would wait for two syncs.
+    /// A small write of the log's own bookkeeping ([`WAL_RESTARTED`]) pays that here instead.
     pub fn fold_wal(&self) -> Result<u64, EvidenceError> {
         if self.path.is_none() {
             return Ok(0);
         }
         let conn = self.lock()?;
         // Passive: never waits, so a "busy" first column only means "some left for next time".
-        let (_busy, log, folded): (i64, i64, i64) = conn
+        let (busy, log, folded): (i64, i64, i64) = conn
             .prepare_cached("PRAGMA wal_checkpoint(PASSIVE)")?
             .query_row([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?;
+        if busy == 0 && log > 0 && folded == log {
+            conn.prepare_cached(
+                "INSERT INTO engine_state (key, value, updated_at) VALUES (?1, ?2, ?2) \
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value, \
+                 updated_at = excluded.updated_at",
+            )?
+            .execute(rusqlite::params![WAL_RESTARTED, now_timestamp()?])?;
+        }
         Ok(u64::try_from(log.saturating_sub(folded)).unwrap_or(0))
     }
 
@@ -2140,6 +2157,40 @@ mod tests {
         std::fs::copy(&path, &copy).unwrap();
         let alone = EvidenceLog::open(&copy, KeyStore::ReadOnly).unwrap();
         assert_eq!(alone.count().unwrap(), 600);
+    }
+
+    #[test]
+    fn an_idle_fold_starts_the_write_ahead_log_afresh_so_the_next_intent_does_not() {
+        // The header's checkpoint sequence number (bytes 12..16) counts the log's restarts.
+        fn restarts(wal: &Path) -> u32 {
+            let header = std::fs::read(wal).unwrap();
+            u32::from_be_bytes(header[12..16].try_into().unwrap())
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("e.db");
+        let log = EvidenceLog::open(&path, KeyStore::File(dir.path().join("k"))).unwrap();
+        let wal = dir.path().join("e.db-wal");
+        for i in 0..20 {
+            log.append(intent(i)).unwrap();
+        }
+        let before = restarts(&wal);
+        assert_eq!(log.fold_wal().unwrap(), 0);
+        let after_fold = restarts(&wal);
+        assert!(
+            after_fold > before,
+            "the fold left the restart to the next commit"
+        );
+        log.try_append_batch_now(vec![intent(20)], Durability::Synced)
+            .expect("the log is free")
+            .unwrap();
+        assert_eq!(
+            restarts(&wal),
+            after_fold,
+            "the intent restarted the write-ahead log itself (two syncs on its path)"
+        );
+        let report = log.verify().unwrap();
+        assert!(report.ok, "{report:?}");
+        assert_eq!(report.records, 21);
     }
 
     #[test]
