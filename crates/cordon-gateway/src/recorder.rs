@@ -89,14 +89,16 @@ impl Leftovers {
         u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
     }
 
-    /// Notes a commit; true if it left work the writer did not know about yet.
+    /// Notes a commit; true if the writer may be asleep without a timer (it found nothing to
+    /// do), so it must be woken. Every commit leaves a fold to do, and the writer sleeps without
+    /// a timer only after finding none: a commit that finds one already noted needs no wake
+    /// (one wake per idle spell, not one per record), whether or not it leaves a sync too.
     fn committed(&self, durability: Durability) -> bool {
         self.last_commit_ms.store(self.now_ms(), Ordering::Release);
-        let mut new = !self.unfolded.swap(true, Ordering::AcqRel);
         if durability == Durability::Committed {
-            new |= !self.unsynced.swap(true, Ordering::AcqRel);
+            self.unsynced.store(true, Ordering::Release);
         }
-        new
+        !self.unfolded.swap(true, Ordering::AcqRel)
     }
 
     fn dirty(&self) -> bool {
@@ -556,6 +558,33 @@ mod tests {
             !recorder.leftovers.dirty(),
             "the writer never synced the outcome"
         );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_outcome_after_its_intent_is_synced_though_only_the_intent_woke_the_writer() {
+        let dir = tempfile::tempdir().unwrap();
+        let (recorder, _) = recorder(dir.path());
+        for round in 0..3 {
+            tokio::time::sleep(SYNC_AFTER * 3).await;
+            assert!(!recorder.leftovers.dirty(), "round {round}: left dirty");
+            recorder
+                .append(intent(2 * round), Durability::Synced)
+                .await
+                .unwrap();
+            recorder
+                .append(intent(2 * round + 1), Durability::Committed)
+                .await
+                .unwrap();
+            let mut waited = Duration::ZERO;
+            while recorder.leftovers.dirty() && waited < Duration::from_secs(10) {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                waited += Duration::from_millis(10);
+            }
+            assert!(
+                !recorder.leftovers.unsynced.load(Ordering::Acquire),
+                "round {round}: the outcome was never synced"
+            );
+        }
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
