@@ -19,10 +19,16 @@ the built-in tools on a small workspace, and server-everything as an upstream. T
    as many wrk threads as CPUs); every answer checked (a result, not an error) in wrk's Lua, and the
    evidence records counted before and after: two per answered call (its intent and its outcome).
 
+3. At an agent's pace: `echo` direct and through `cordon mcp`, alternately, one call every 50 ms
+   (`--paced N` calls each; 0 skips it). An agent thinks between calls, so each of its calls finds
+   every process asleep and the engine's evidence writer done with its idle work: this is the
+   latency an agent lives with, which back-to-back calls do not show.
+
 `--stdio-only` keeps only the stdio paths (`echo` direct and both calls through `cordon mcp`) and
 skips wrk: the quick loop for work on the stdio latency goal.
 
-Usage: bench_http.py CORDON_BIN [--rounds N] [--batch N] [--seconds S] [--json FILE] [--stdio-only]
+Usage: bench_http.py CORDON_BIN [--rounds N] [--batch N] [--seconds S] [--paced N] [--json FILE]
+                     [--stdio-only]
 """
 
 from __future__ import annotations
@@ -56,6 +62,8 @@ E2E = REPO / "tests" / "e2e"
 EVERYTHING = E2E / "node_modules" / ".bin" / "mcp-server-everything"
 AGENT = "bench"
 WRK_CONNECTIONS = 16
+PACE_S = 0.05
+PACED = f"one call per {PACE_S * 1000:.0f} ms"
 
 
 def free_port() -> int:
@@ -195,7 +203,7 @@ async def timed_calls(session: ClientSession, name: str, args: dict[str, Any], n
     return times
 
 
-async def latency(bench: Bench, rounds: int, batch: int, stdio_only: bool) -> dict[str, list[float]]:
+async def latency(bench: Bench, rounds: int, batch: int, paced: int, stdio_only: bool) -> dict[str, list[float]]:
     samples: dict[str, list[float]] = {}
     headers = {"Authorization": f"Bearer {bench.token}"}
     file_read = bench.file_read()
@@ -237,6 +245,10 @@ async def latency(bench: Bench, rounds: int, batch: int, stdio_only: bool) -> di
         for _ in range(rounds):
             for label, session, name, args in paths:
                 samples.setdefault(label, []).extend(await timed_calls(session, name, args, batch))
+        for _ in range(paced):
+            for label, session, name, args in paths[:2]:
+                await anyio.sleep(PACE_S)
+                samples.setdefault(f"{label}, {PACED}", []).extend(await timed_calls(session, name, args, 1))
     devnull.close()
     return samples
 
@@ -418,6 +430,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--batch", type=int, default=200)
     parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--paced", type=int, default=100, help="calls per path at an agent's pace (0: none)")
     parser.add_argument("--json", type=Path)
     parser.add_argument("--stdio-only", action="store_true", help="only the stdio paths; no HTTP, no wrk")
     opts = parser.parse_args()
@@ -426,7 +439,7 @@ def main() -> None:
     report: dict[str, Any] = {"machine": f"{os.cpu_count()} CPUs", "latency": {}, "throughput": []}
     try:
         bench.start()
-        samples = anyio.run(latency, bench, opts.rounds, opts.batch, opts.stdio_only)
+        samples = anyio.run(latency, bench, opts.rounds, opts.batch, opts.paced, opts.stdio_only)
         for label, values in samples.items():
             report["latency"][label] = {
                 "calls": len(values), "p50_ms": pct(values, 0.5), "p99_ms": pct(values, 0.99),
@@ -448,6 +461,8 @@ def main() -> None:
         added = ""
         if label.startswith("echo") and "direct" not in label:
             base = direct_http if "HTTP" in label else direct
+            if PACED in label:
+                base = lat[f"echo direct (no Cordon), {PACED}"]["p50_ms"]
             added = f"{row['p50_ms'] - base:+.3f}"
         print(f"| {label} | {row['p50_ms']:.3f} | {row['p99_ms']:.3f} | {added} |")
     added_stdio = lat["echo via cordon mcp (stdio)"]["p50_ms"] - direct
@@ -457,6 +472,10 @@ def main() -> None:
         f"echo: Cordon's added latency over stdio (cordon mcp), p50: {added_stdio:+.3f} ms (goal: at most "
         f"0.5); p99 through Cordon minus p99 direct: {tail:+.3f} ms (goal: at most 2)"
     )
+    if opts.paced:
+        paced = lat[f"echo via cordon mcp (stdio), {PACED}"]["p50_ms"] - lat[f"echo direct (no Cordon), {PACED}"]["p50_ms"]
+        report["added_stdio_paced_ms"] = {"p50": paced}
+        print(f"echo at an agent's pace ({PACED}): Cordon's added latency over stdio, p50: {paced:+.3f} ms")
     if opts.stdio_only:
         finish(report, opts.json, root)
         return
