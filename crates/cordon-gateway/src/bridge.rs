@@ -25,6 +25,10 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::sync::Mutex;
 
+mod inspect;
+
+use inspect::{Swap, inspect, params_of};
+
 /// Largest message accepted from the agent.
 pub const MAX_MESSAGE_BYTES: usize = 16 * 1024 * 1024;
 
@@ -158,86 +162,6 @@ fn result_line(id: Value, result: Value) -> String {
     )
 }
 
-/// Checks that a parsed line is a JSON-RPC 2.0 message; Err is the error reply to send instead.
-pub fn check_message(message: &Value) -> Result<(), String> {
-    let Some(object) = message.as_object() else {
-        return Err(error_line(
-            Value::Null,
-            -32600,
-            "invalid request: not a JSON-RPC object (batches are not supported)",
-        ));
-    };
-    let id = object.get("id");
-    let id_ok = id.is_none_or(|id| id.is_string() || id.is_number());
-    let reply_id = id.filter(|_| id_ok).cloned().unwrap_or(Value::Null);
-    if object.get("jsonrpc").and_then(Value::as_str) != Some("2.0") {
-        return Err(error_line(
-            reply_id,
-            -32600,
-            "invalid request: `jsonrpc` must be \"2.0\"",
-        ));
-    }
-    if !id_ok {
-        return Err(error_line(
-            Value::Null,
-            -32600,
-            "invalid request: `id` must be a string or a number",
-        ));
-    }
-    match object.get("method") {
-        Some(Value::String(method)) => check_params(method, object.get("params"))
-            .map_err(|message| error_line(reply_id, -32602, &message)),
-        Some(_) => Err(error_line(
-            reply_id,
-            -32600,
-            "invalid request: `method` must be a string",
-        )),
-        None if id.is_some() && (object.contains_key("result") || object.contains_key("error")) => {
-            Ok(())
-        }
-        None => Err(error_line(reply_id, -32600, "invalid request: no `method`")),
-    }
-}
-
-/// Params the engine could not even parse would come back as an error without an id; answer
-/// them here, with the id.
-fn check_params(method: &str, params: Option<&Value>) -> Result<(), String> {
-    match params {
-        None | Some(Value::Object(_)) => {}
-        Some(_) => return Err("invalid params: `params` must be an object".to_owned()),
-    }
-    if method == "tools/call" {
-        let params = params.and_then(Value::as_object);
-        if !params
-            .and_then(|p| p.get("name"))
-            .is_some_and(Value::is_string)
-        {
-            return Err("invalid params: tools/call needs a string `name`".to_owned());
-        }
-        if !params
-            .and_then(|p| p.get("arguments"))
-            .is_none_or(|a| a.is_object() || a.is_null())
-        {
-            return Err("invalid params: tools/call `arguments` must be an object".to_owned());
-        }
-    }
-    Ok(())
-}
-
-/// The `_meta` key in which a 2026-07-28 request names its protocol version.
-const PROTOCOL_VERSION_META: &str = "io.modelcontextprotocol/protocolVersion";
-
-/// Whether a request speaks the 2026-07-28 protocol (no handshake; every request names its
-/// version in `_meta`), whose results must carry `resultType`.
-fn is_modern(method: &str, params: Option<&Value>) -> bool {
-    method == "server/discover"
-        || params
-            .and_then(|p| p.get("_meta"))
-            .and_then(|m| m.get(PROTOCOL_VERSION_META))
-            .and_then(Value::as_str)
-            .is_some_and(|v| v >= rmcp::model::ProtocolVersion::V_2026_07_28.as_str())
-}
-
 /// The local answer to a request while no engine is reachable: fail closed, but in MCP's terms
 /// (the agent still initializes or discovers, sees no tools and gets every call refused with the
 /// reason), in either protocol era.
@@ -295,17 +219,6 @@ fn answer_without_engine(
     }
 }
 
-/// Whether the engine (rmcp) carries this JSON-RPC id text as it is: a string or an i64.
-fn id_is_native(raw: &str) -> bool {
-    raw.starts_with('"') || raw.parse::<i64>().is_ok()
-}
-
-#[derive(serde::Deserialize)]
-struct IdProbe<'a> {
-    #[serde(borrow)]
-    id: Option<&'a serde_json::value::RawValue>,
-}
-
 /// What the pump needs of an engine line: whether it is a response (no `method`) and its id.
 /// Read without building the message (a result can be megabytes the bridge only passes on).
 #[derive(serde::Deserialize)]
@@ -325,20 +238,6 @@ fn reply_key(line: &[u8]) -> Option<String> {
     // Keyed as the request was: the id's compact JSON text.
     let id = serde_json::from_str::<Value>(probe.id?.get()).ok()?;
     Some(id.to_string())
-}
-
-/// A request's id as the engine sees it, and how to give the agent its own id back.
-struct Swap {
-    /// The token, as JSON text (with its quotes), that stands for the id at the engine.
-    token: String,
-    /// The id exactly as the agent wrote it.
-    raw: String,
-}
-
-impl Swap {
-    fn restore(&self, line: &[u8]) -> Vec<u8> {
-        crate::http::replace_bytes(line, self.token.as_bytes(), self.raw.as_bytes())
-    }
 }
 
 /// A request forwarded to the engine and not answered yet.
@@ -584,144 +483,113 @@ where
                 if text.is_empty() {
                     continue;
                 }
-                match serde_json::from_slice::<Value>(text) {
-                    Err(e) => Some(
-                        error_line(Value::Null, -32700, &format!("parse error: {e}")).into_bytes(),
-                    ),
-                    Ok(mut message) => match check_message(&message) {
-                        Err(reply) => Some(reply.into_bytes()),
-                        Ok(()) => {
-                            let method = message
-                                .get("method")
-                                .and_then(Value::as_str)
-                                .map(str::to_owned);
-                            // An id the engine cannot carry (1.5, beyond 64 bits) travels as a
-                            // token and comes back as the agent wrote it.
-                            let mut swap = None;
-                            let mut framed = None;
-                            if method.is_some()
-                                && let Ok(probe) = serde_json::from_slice::<IdProbe<'_>>(text)
-                                && let Some(raw) = probe.id.map(|r| r.get().trim())
-                                && !id_is_native(raw)
-                                && let Some(object) = message.as_object_mut()
-                            {
-                                let token = format!("cordon-id-{}", ulid::Ulid::new());
-                                object.insert("id".to_owned(), Value::String(token.clone()));
-                                swap = Some(Swap {
-                                    token: format!("\"{token}\""),
-                                    raw: raw.to_owned(),
-                                });
-                                framed = Some(format!("{message}\n").into_bytes());
-                            }
-                            let framed = framed.unwrap_or_else(|| {
-                                let mut framed = text.to_vec();
-                                framed.push(b'\n');
-                                framed
-                            });
-                            let request = match (message.get("id"), &method) {
-                                (Some(id), Some(method)) => Some((id.clone(), method.clone())),
-                                _ => None,
-                            };
-                            let modern = method
-                                .as_deref()
-                                .is_some_and(|m| is_modern(m, message.get("params")));
-                            if method.as_deref() == Some("initialize") {
-                                init = message.get("params").cloned();
-                            }
-                            let replay = if method.as_deref() == Some("initialize") {
-                                None
-                            } else {
-                                init.as_ref()
-                            };
-                            // Link down: reconnect first (a restarted engine), else answer here.
-                            let down = inflight.lock().await.gone;
-                            if down {
-                                attempts += 1;
-                                match reconnect(socket, agent, replay, initialized, attempts).await
-                                {
-                                    Ok((source, link_sink)) => {
-                                        let link = {
-                                            let mut state = inflight.lock().await;
-                                            state.link += 1;
-                                            state.gone = false;
-                                            state.link
-                                        };
-                                        tracing::info!("reconnected to the engine");
-                                        sink = Some(link_sink);
-                                        pump = Some(spawn_pump(
-                                            source,
-                                            link,
-                                            out.clone(),
-                                            inflight.clone(),
-                                            socket.to_path_buf(),
-                                        ));
-                                        if initialized {
-                                            // The new engine's tools may differ from the last.
-                                            let note = json!({"jsonrpc": "2.0", "method": "notifications/tools/list_changed"});
-                                            let _ =
-                                                emit(&out, format!("{note}\n").as_bytes()).await;
-                                        }
-                                    }
-                                    Err(reason) => {
-                                        tracing::debug!("engine still unreachable: {reason}");
-                                        sink = None;
+                match inspect(text) {
+                    Err(reply) => Some(reply.into_bytes()),
+                    Ok(inspect::Inspected {
+                        method,
+                        id,
+                        modern,
+                        mut swap,
+                        framed,
+                    }) => {
+                        let request = match (id, &method) {
+                            (Some(id), Some(method)) => Some((id, method.clone())),
+                            _ => None,
+                        };
+                        if method.as_deref() == Some("initialize") {
+                            init = params_of(text);
+                        }
+                        let replay = if method.as_deref() == Some("initialize") {
+                            None
+                        } else {
+                            init.as_ref()
+                        };
+                        // Link down: reconnect first (a restarted engine), else answer here.
+                        let down = inflight.lock().await.gone;
+                        if down {
+                            attempts += 1;
+                            match reconnect(socket, agent, replay, initialized, attempts).await {
+                                Ok((source, link_sink)) => {
+                                    let link = {
+                                        let mut state = inflight.lock().await;
+                                        state.link += 1;
+                                        state.gone = false;
+                                        state.link
+                                    };
+                                    tracing::info!("reconnected to the engine");
+                                    sink = Some(link_sink);
+                                    pump = Some(spawn_pump(
+                                        source,
+                                        link,
+                                        out.clone(),
+                                        inflight.clone(),
+                                        socket.to_path_buf(),
+                                    ));
+                                    if initialized {
+                                        // The new engine's tools may differ from the last.
+                                        let note = json!({"jsonrpc": "2.0", "method": "notifications/tools/list_changed"});
+                                        let _ = emit(&out, format!("{note}\n").as_bytes()).await;
                                     }
                                 }
-                            }
-                            if method.as_deref() == Some("notifications/initialized") {
-                                initialized = true;
-                            }
-                            let forward = {
-                                let mut state = inflight.lock().await;
-                                let up = !state.gone && sink.is_some();
-                                if up && let Some((id, method)) = &request {
-                                    let link = state.link;
-                                    state.pending.insert(
-                                        id.to_string(),
-                                        Pending {
-                                            link,
-                                            id: id.clone(),
-                                            method: method.clone(),
-                                            modern,
-                                            swap: swap.take(),
-                                        },
-                                    );
-                                }
-                                up
-                            };
-                            let local = |id: Value, method: &str, swap: Option<Swap>| {
-                                let line = answer_without_engine(
-                                    id,
-                                    method,
-                                    message.get("params"),
-                                    modern,
-                                    socket,
-                                );
-                                match swap {
-                                    Some(swap) => swap.restore(line.as_bytes()),
-                                    None => line.into_bytes(),
-                                }
-                            };
-                            if forward && let Some(link_sink) = sink.as_mut() {
-                                // Not under the lock: the pump must keep draining replies meanwhile.
-                                let sent = link_sink.write_all(&framed).await.is_ok()
-                                    && link_sink.flush().await.is_ok();
-                                if sent {
-                                    None
-                                } else {
+                                Err(reason) => {
+                                    tracing::debug!("engine still unreachable: {reason}");
                                     sink = None;
-                                    let mut state = inflight.lock().await;
-                                    state.gone = true;
-                                    // Answer here unless the pump already answered it.
-                                    request
-                                        .and_then(|(id, _)| state.pending.remove(&id.to_string()))
-                                        .map(|p| local(p.id, &p.method, p.swap))
                                 }
-                            } else {
-                                request.map(|(id, method)| local(id, &method, swap))
                             }
                         }
-                    },
+                        if method.as_deref() == Some("notifications/initialized") {
+                            initialized = true;
+                        }
+                        let forward = {
+                            let mut state = inflight.lock().await;
+                            let up = !state.gone && sink.is_some();
+                            if up && let Some((id, method)) = &request {
+                                let link = state.link;
+                                state.pending.insert(
+                                    id.to_string(),
+                                    Pending {
+                                        link,
+                                        id: id.clone(),
+                                        method: method.clone(),
+                                        modern,
+                                        swap: swap.take(),
+                                    },
+                                );
+                            }
+                            up
+                        };
+                        let local = |id: Value, method: &str, swap: Option<Swap>| {
+                            let line = answer_without_engine(
+                                id,
+                                method,
+                                params_of(text).as_ref(),
+                                modern,
+                                socket,
+                            );
+                            match swap {
+                                Some(swap) => swap.restore(line.as_bytes()),
+                                None => line.into_bytes(),
+                            }
+                        };
+                        if forward && let Some(link_sink) = sink.as_mut() {
+                            // Not under the lock: the pump must keep draining replies meanwhile.
+                            let sent = link_sink.write_all(&framed).await.is_ok()
+                                && link_sink.flush().await.is_ok();
+                            if sent {
+                                None
+                            } else {
+                                sink = None;
+                                let mut state = inflight.lock().await;
+                                state.gone = true;
+                                // Answer here unless the pump already answered it.
+                                request
+                                    .and_then(|(id, _)| state.pending.remove(&id.to_string()))
+                                    .map(|p| local(p.id, &p.method, p.swap))
+                            }
+                        } else {
+                            request.map(|(id, method)| local(id, &method, swap))
+                        }
+                    }
                 }
             }
         };
@@ -758,6 +626,7 @@ async fn connect(socket: &Path, agent: &str) -> Result<(Source, Sink), String> {
 
 #[cfg(test)]
 mod tests {
+    use super::inspect::is_modern;
     use super::*;
 
     #[test]
@@ -785,7 +654,7 @@ mod tests {
                 .contains("not running"),
             "{discover}"
         );
-        let meta = json!({"_meta": {PROTOCOL_VERSION_META: "2026-07-28"}});
+        let meta = json!({"_meta": {"io.modelcontextprotocol/protocolVersion": "2026-07-28"}});
         assert!(is_modern("tools/call", Some(&meta)));
         assert!(!is_modern("tools/call", Some(&json!({"name": "x"}))));
         let call = parse(answer_without_engine(
@@ -848,49 +717,6 @@ mod tests {
         );
         assert_eq!(key(r#"{"jsonrpc":"2.0","result":{}}"#), None);
         assert_eq!(key("not json"), None);
-    }
-
-    #[test]
-    fn json_rpc_shape_is_checked() {
-        let code = |v: Value| {
-            check_message(&v).err().map(|line| {
-                let reply: Value = serde_json::from_str(&line).unwrap();
-                (
-                    reply["error"]["code"].as_i64().unwrap(),
-                    reply["id"].clone(),
-                )
-            })
-        };
-        assert_eq!(code(json!({"hello": "world"})), Some((-32600, Value::Null)));
-        assert_eq!(code(json!([])), Some((-32600, Value::Null)));
-        assert_eq!(
-            code(json!({"jsonrpc": "2.0", "id": 7, "method": 42})),
-            Some((-32600, json!(7)))
-        );
-        assert_eq!(
-            code(json!({"jsonrpc": "2.0", "id": {"x": 1}, "method": "ping"})),
-            Some((-32600, Value::Null))
-        );
-        assert_eq!(
-            code(json!({"jsonrpc": "1.0", "id": 1, "method": "ping"})),
-            Some((-32600, json!(1)))
-        );
-        assert_eq!(
-            code(json!({"jsonrpc": "2.0", "id": 1})),
-            Some((-32600, json!(1)))
-        );
-        assert_eq!(
-            code(json!({"jsonrpc": "2.0", "id": 1, "method": "ping"})),
-            None
-        );
-        assert_eq!(
-            code(json!({"jsonrpc": "2.0", "method": "notifications/initialized"})),
-            None
-        );
-        assert_eq!(
-            code(json!({"jsonrpc": "2.0", "id": "a", "result": {}})),
-            None
-        );
     }
 
     async fn bridge(input: &str) -> Vec<Value> {
