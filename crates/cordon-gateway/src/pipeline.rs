@@ -44,6 +44,10 @@ use crate::constraints::{Constraints, Governed, PauseState, THROTTLE_DECISION};
 use crate::recorder::Recorder;
 use crate::upstream::Upstreams;
 
+/// Longest an upstream's answer waits for the progress it sent before it to reach the agent (an
+/// agent that reads nothing must not hold answers longer).
+const PROGRESS_ORDER_PATIENCE: Duration = Duration::from_secs(1);
+
 /// Interval of keep-alive progress notifications while a call waits for a human.
 pub const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(10);
 
@@ -532,7 +536,7 @@ impl Pipeline {
             .send_request_with_option(request, PeerRequestOptions::no_options())
             .await
             .map_err(failed)?;
-        let _route = ctx.progress.clone().map(|(agent, token)| {
+        let route = ctx.progress.clone().map(|(agent, token)| {
             self.upstreams
                 .route_progress(server, handle.progress_token.clone(), agent, token)
         });
@@ -557,6 +561,10 @@ impl Pipeline {
                 ));
             }
         };
+        // Progress the upstream sent before its answer reaches the agent first.
+        if let Some(route) = &route {
+            route.settled(PROGRESS_ORDER_PATIENCE).await;
+        }
         abandon.peer = None;
         match result? {
             ServerResult::CallToolResult(result) => Ok(CallToolResponse::Complete(result)),

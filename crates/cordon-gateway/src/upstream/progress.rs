@@ -1,14 +1,26 @@
 //! Progress routing: an upstream's progress notifications for a forwarded call are relayed
 //! (redacted) to the agent that made it, under the agent's own progress token, for as long as
 //! the call runs (plus a short grace). A token Cordon did not hand out goes nowhere.
+//!
+//! Order: progress an upstream sent before its answer reaches the agent before the answer.
+//! rmcp handles each incoming notification in a task of its own and writes each outgoing message
+//! from a task of its own, so nothing orders them by itself (the agent's SDK then drops progress
+//! that comes after the answer). The upstream's transport ([`Counted`]) notes each progress
+//! notification as it is read, in the order the upstream wrote it, before the answer is read;
+//! the relay notes it once written to the agent; the call's answer waits until every progress
+//! read before it is written ([`ProgressRoute::settled`]).
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use cordon_secrets::Redactor;
-use rmcp::model::{ProgressNotificationParam, ProgressToken};
-use rmcp::service::{Peer, RoleServer};
+use rmcp::model::{JsonRpcMessage, ProgressNotificationParam, ProgressToken, ServerNotification};
+use rmcp::service::{Peer, RoleClient, RoleServer, RxJsonRpcMessage, TxJsonRpcMessage};
+use rmcp::transport::Transport;
+use tokio::sync::Notify;
 
 use super::Upstreams;
 
@@ -16,7 +28,23 @@ use super::Upstreams;
 /// its own token. One entry per forwarded call whose agent asked for progress, removed when the
 /// call ends (see [`ProgressRoute`]).
 pub(super) type ProgressRoutes = Arc<std::sync::Mutex<RouteMap>>;
-type RouteMap = HashMap<(String, ProgressToken), (Peer<RoleServer>, ProgressToken, u64)>;
+pub(super) type RouteMap = HashMap<(String, ProgressToken), Route>;
+
+pub(super) struct Route {
+    agent: Peer<RoleServer>,
+    token: ProgressToken,
+    generation: u64,
+    relays: Arc<Relays>,
+}
+
+/// One call's progress notifications: how many the upstream's transport read, how many were
+/// written to the agent.
+#[derive(Default)]
+pub(super) struct Relays {
+    read: AtomicU64,
+    written: AtomicU64,
+    progressed: Notify,
+}
 
 /// How long a finished call's progress route outlives it: rmcp handles each incoming
 /// notification in a task of its own, so progress the upstream sent just before its answer can
@@ -28,6 +56,28 @@ pub struct ProgressRoute {
     routes: ProgressRoutes,
     key: (String, ProgressToken),
     generation: u64,
+    relays: Arc<Relays>,
+}
+
+impl ProgressRoute {
+    /// Waits (at most `patience`: an agent that reads nothing must not hold the answer) until
+    /// every progress notification the upstream's transport read so far is written to the
+    /// agent; called once the answer is read, so that is all the progress sent before it.
+    pub async fn settled(&self, patience: Duration) {
+        let relays = &self.relays;
+        let caught_up = async {
+            loop {
+                let progressed = relays.progressed.notified();
+                tokio::pin!(progressed);
+                progressed.as_mut().enable();
+                if relays.written.load(Ordering::Acquire) >= relays.read.load(Ordering::Acquire) {
+                    return;
+                }
+                progressed.await;
+            }
+        };
+        let _ = tokio::time::timeout(patience, caught_up).await;
+    }
 }
 
 impl Drop for ProgressRoute {
@@ -35,7 +85,10 @@ impl Drop for ProgressRoute {
         let (routes, key, generation) = (self.routes.clone(), self.key.clone(), self.generation);
         let remove = move || {
             let mut map = lock_routes(&routes);
-            if map.get(&key).is_some_and(|(_, _, g)| *g == generation) {
+            if map
+                .get(&key)
+                .is_some_and(|route| route.generation == generation)
+            {
                 map.remove(&key);
             }
         };
@@ -71,11 +124,19 @@ impl Upstreams {
         static GENERATION: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let generation = GENERATION.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let key = (server.to_owned(), upstream_token);
-        lock_routes(&self.progress).insert(key.clone(), (agent, agent_token, generation));
+        let relays = Arc::new(Relays::default());
+        let route = Route {
+            agent,
+            token: agent_token,
+            generation,
+            relays: relays.clone(),
+        };
+        lock_routes(&self.progress).insert(key.clone(), route);
         ProgressRoute {
             routes: self.progress.clone(),
             key,
             generation,
+            relays,
         }
     }
 }
@@ -89,16 +150,122 @@ pub(super) fn relay<'a>(
 ) -> impl Future<Output = ()> + Send + 'a {
     let route = lock_routes(routes)
         .get(&(server.to_owned(), params.progress_token.clone()))
-        .map(|(peer, token, _)| (peer.clone(), token.clone()));
+        .map(|route| {
+            (
+                route.agent.clone(),
+                route.token.clone(),
+                route.relays.clone(),
+            )
+        });
     async move {
         // A token Cordon did not hand out (or of a call that ended) goes nowhere.
-        if let Some((agent, token)) = route {
+        if let Some((agent, token, relays)) = route {
             let mut note = params;
             note.progress_token = token;
             if let Some(message) = &mut note.message {
                 *message = redactor.redact(message).into_owned();
             }
+            // Resolves once written to the agent's transport (or failed: counted all the same).
             let _ = agent.notify_progress(note).await;
+            relays.written.fetch_add(1, Ordering::AcqRel);
+            relays.progressed.notify_waiters();
         }
+    }
+}
+
+/// An upstream's transport that notes each progress notification for a routed call as it is
+/// read: reads are sequential, so one read before the call's answer is noted before the answer
+/// is seen (see the module doc).
+pub(super) struct Counted<T> {
+    inner: T,
+    routes: ProgressRoutes,
+    server: String,
+}
+
+impl<T> Counted<T> {
+    pub(super) fn new(inner: T, routes: ProgressRoutes, server: &str) -> Counted<T> {
+        Counted {
+            inner,
+            routes,
+            server: server.to_owned(),
+        }
+    }
+
+    fn note(&self, message: &RxJsonRpcMessage<RoleClient>) {
+        if let JsonRpcMessage::Notification(notification) = message
+            && let ServerNotification::ProgressNotification(progress) = &notification.notification
+            && let Some(route) = lock_routes(&self.routes)
+                .get(&(self.server.clone(), progress.params.progress_token.clone()))
+        {
+            route.relays.read.fetch_add(1, Ordering::AcqRel);
+        }
+    }
+}
+
+impl<T: Transport<RoleClient>> Transport<RoleClient> for Counted<T> {
+    type Error = T::Error;
+
+    fn send(
+        &mut self,
+        item: TxJsonRpcMessage<RoleClient>,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send + 'static {
+        self.inner.send(item)
+    }
+
+    async fn receive(&mut self) -> Option<RxJsonRpcMessage<RoleClient>> {
+        let message = self.inner.receive().await;
+        if let Some(message) = &message {
+            self.note(message);
+        }
+        message
+    }
+
+    fn close(&mut self) -> impl Future<Output = Result<(), Self::Error>> + Send {
+        self.inner.close()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rmcp::model::NumberOrString;
+
+    fn route(relays: &Arc<Relays>) -> ProgressRoute {
+        ProgressRoute {
+            routes: ProgressRoutes::default(),
+            key: ("s".to_owned(), ProgressToken(NumberOrString::Number(1))),
+            generation: 0,
+            relays: relays.clone(),
+        }
+    }
+
+    #[tokio::test]
+    async fn an_answer_waits_until_the_progress_read_before_it_is_written() {
+        let relays = Arc::new(Relays::default());
+        let route = route(&relays);
+        relays.read.fetch_add(2, Ordering::AcqRel);
+        let writer = tokio::spawn({
+            let relays = relays.clone();
+            async move {
+                for _ in 0..2 {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    relays.written.fetch_add(1, Ordering::AcqRel);
+                    relays.progressed.notify_waiters();
+                }
+            }
+        });
+        route.settled(Duration::from_secs(60)).await;
+        assert_eq!(relays.written.load(Ordering::Acquire), 2);
+        writer.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn an_agent_that_reads_nothing_holds_the_answer_only_so_long() {
+        let relays = Arc::new(Relays::default());
+        let route = route(&relays);
+        relays.read.fetch_add(1, Ordering::AcqRel);
+        // Returns (after its patience) though the progress was never written.
+        route.settled(Duration::from_millis(50)).await;
+        assert_eq!(relays.written.load(Ordering::Acquire), 0);
     }
 }

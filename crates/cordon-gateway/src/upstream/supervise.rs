@@ -12,7 +12,7 @@ use rmcp::ClientHandler;
 use rmcp::model::{ClientCapabilities, ClientConfig, Implementation, ProgressNotificationParam};
 use rmcp::service::{NotificationContext, RoleClient, RunningService};
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
-use rmcp::transport::{StreamableHttpClientTransport, TokioChildProcess};
+use rmcp::transport::{IntoTransport, StreamableHttpClientTransport, TokioChildProcess, Transport};
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
@@ -233,6 +233,7 @@ async fn connect(
             if let Some(stderr) = stderr {
                 tokio::spawn(log_stderr(name.to_owned(), stderr, redactor.clone()));
             }
+            let transport = counted(transport, &handler);
             let changed = list_changed_sender(&handler);
             crate::eras::connect(name, handler, transport, changed).await
         }
@@ -247,11 +248,28 @@ async fn connect(
             }
             let config =
                 StreamableHttpClientTransportConfig::with_uri(url.as_str()).custom_headers(map);
-            let transport = StreamableHttpClientTransport::from_config(config);
+            let transport = counted(StreamableHttpClientTransport::from_config(config), &handler);
             let changed = list_changed_sender(&handler);
             crate::eras::connect(name, handler, transport, changed).await
         }
     }
+}
+
+/// The server's transport, noting the progress it reads (so a call's answer waits for the
+/// progress sent before it: see [`progress::Counted`]).
+fn counted<T, E, A>(
+    transport: T,
+    handler: &UpstreamClient,
+) -> progress::Counted<impl Transport<RoleClient, Error = E> + 'static>
+where
+    T: IntoTransport<RoleClient, E, A>,
+    E: std::error::Error + Send + Sync + 'static,
+{
+    progress::Counted::new(
+        transport.into_transport(),
+        handler.progress.clone(),
+        &handler.name,
+    )
 }
 
 /// Where a 2026-07-28 upstream's list changes go: the same events the 2025 callbacks send.
