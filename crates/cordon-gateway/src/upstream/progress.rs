@@ -30,6 +30,7 @@ use super::Upstreams;
 pub(super) type ProgressRoutes = Arc<std::sync::Mutex<RouteMap>>;
 pub(super) type RouteMap = HashMap<(String, ProgressToken), Route>;
 
+/// One routed call: the agent to relay to, under its own token.
 pub(super) struct Route {
     agent: Peer<RoleServer>,
     token: ProgressToken,
