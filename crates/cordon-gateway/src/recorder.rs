@@ -519,6 +519,15 @@ mod tests {
         (Recorder::start(Arc::new(log)), path)
     }
 
+    /// Waits (up to 10 s) for the writer to finish the work commits left for its idle time.
+    async fn idle_work_done(recorder: &Recorder) {
+        let mut waited = Duration::ZERO;
+        while recorder.leftovers.dirty() && waited < Duration::from_secs(10) {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            waited += Duration::from_millis(10);
+        }
+    }
+
     #[test]
     fn overlapping_appends_take_the_queue_for_a_while() {
         let count = InFlightCount::default();
@@ -549,11 +558,7 @@ mod tests {
             .await
             .unwrap();
         // Committed here, not by the writer: it must still sync and fold once idle.
-        let mut waited = Duration::ZERO;
-        while recorder.leftovers.dirty() && waited < Duration::from_secs(10) {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-            waited += Duration::from_millis(10);
-        }
+        idle_work_done(&recorder).await;
         assert!(
             !recorder.leftovers.dirty(),
             "the writer never synced the outcome"
@@ -575,11 +580,7 @@ mod tests {
                 .append(intent(2 * round + 1), Durability::Committed)
                 .await
                 .unwrap();
-            let mut waited = Duration::ZERO;
-            while recorder.leftovers.dirty() && waited < Duration::from_secs(10) {
-                tokio::time::sleep(Duration::from_millis(10)).await;
-                waited += Duration::from_millis(10);
-            }
+            idle_work_done(&recorder).await;
             assert!(
                 !recorder.leftovers.unsynced.load(Ordering::Acquire),
                 "round {round}: the outcome was never synced"

@@ -266,7 +266,12 @@ mod tests {
         let route = route(&relays);
         relays.read.fetch_add(1, Ordering::AcqRel);
         // Returns (after its patience) though the progress was never written.
-        route.settled(Duration::from_millis(50)).await;
+        tokio::time::timeout(
+            Duration::from_secs(30),
+            route.settled(Duration::from_millis(50)),
+        )
+        .await
+        .expect("the answer was held past its patience");
         assert_eq!(relays.written.load(Ordering::Acquire), 0);
     }
 }
