@@ -13,11 +13,14 @@ subscription it opens.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import anyio
 import pytest
+from mcp_types import CallToolResult, ElicitResult, InputRequiredResult
 
 from cordon_e2e import (
     E2E,
@@ -139,7 +142,6 @@ def mixed(engine_factory: Callable[..., Engine]) -> Engine:
     both eras)."""
     return engine_factory(
         servers=("everything",),
-        http=False,
         extra_servers={"era": ServerSpec(PYTHON, [str(ERA_SERVER)])},
         policy=POLICIES / "eras.yaml",
     )
@@ -178,3 +180,40 @@ def test_a_2026_upstreams_new_tool_is_seen_without_listing_again(mixed: Engine) 
             assert text_of(fresh) == "fresh_tool is here", result_summary(fresh)
 
     run(scenario)
+
+
+@pytest.mark.parametrize("transport", ["stdio", "http"])
+def test_a_multi_round_trip_call_reaches_the_upstream_with_its_answers(mixed: Engine, transport: str) -> None:
+    """2026-07-28's multi-round-trip flow through the gate: the upstream's `InputRequiredResult`
+    reaches the agent as sent, and the agent's retry reaches the upstream with its
+    `inputResponses` and `requestState` intact (each round governed and recorded like any call).
+    Rebuilding the retry from the tool's name and arguments alone would ask the same question
+    forever."""
+    question = f"ship it over {transport}?"
+
+    async def scenario() -> tuple[Any, Any]:
+        connect = mixed.stdio if transport == "stdio" else mixed.http
+        async with connect(initialize=False, wait_tools=False) as session:
+            await session.discover()
+            await wait_for_tools(session, {"era__confirm"})
+            first = await session.call_tool("era__confirm", {"question": question}, allow_input_required=True)
+            assert isinstance(first, InputRequiredResult), first
+            answer = ElicitResult(action="accept", content={"ok": True})
+            second = await session.call_tool(
+                "era__confirm",
+                {"question": question},
+                input_responses={"answer": answer},
+                request_state=first.request_state,
+                allow_input_required=True,
+            )
+            return first, second
+
+    first, second = run(scenario)
+    assert first.request_state, first  # sealed by the upstream's SDK: opaque to everyone else
+    assert first.input_requests is not None and set(first.input_requests) == {"answer"}, first
+    assert first.input_requests["answer"].params.message == question, first
+    assert isinstance(second, CallToolResult), second
+    assert text_of(second) == f"confirmed=True state=asked:{question}", result_summary(second)
+    rounds = [r for r in mixed.log(intents=True) if r["tool"] == "confirm" and question in json.dumps(r.get("args"))]
+    assert [r.get("phase") for r in rounds] == ["intent", "outcome", "intent", "outcome"], rounds
+    assert all(r["rule_id"] == "allow-era-server" for r in rounds), rounds

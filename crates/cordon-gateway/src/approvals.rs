@@ -48,7 +48,8 @@ pub struct PendingApproval {
     #[serde(flatten)]
     pub request: ApprovalRequest,
     /// What a built-in tool would do, as prepared before review (the diff of a file change,
-    /// the commits a push would send, the command to run); None for upstream calls.
+    /// the commits a push would send, the command to run); for an upstream call, only a
+    /// multi-round-trip retry has one (its arguments and what it carries besides them).
     #[serde(default)]
     pub preview: Option<String>,
     /// SHA-256 of the canonical arguments: part of the binding.

@@ -1,7 +1,8 @@
 //! The governed MCP gateway: upstream servers, agent transports, pipeline and approvals.
 //!
 //! Module map: [`config`] (the YAML file), [`upstream`] (MCP clients to the real tools),
-//! [`pipeline`] (classify → policy → decide → forward → record), [`approvals`] (held calls),
+//! [`pipeline`] (classify → policy → decide → forward → record), [`retry`] (what a
+//! multi-round-trip retry carries on), [`approvals`] (held calls),
 //! [`diff`] (proposed file changes), [`builtin`] (Cordon's own workspace tools, server `cordon`),
 //! [`recorder`] (durable evidence writes), [`server`] (the MCP
 //! server agents see), [`control`] (Unix socket or Windows named pipe), [`private`] (0700/0600, foreign owners refused), [`http`] (Streamable HTTP), [`bridge`] (the
@@ -25,6 +26,7 @@ pub mod orgpolicy;
 pub mod pipeline;
 pub mod private;
 pub mod recorder;
+pub mod retry;
 pub mod secrets;
 pub mod server;
 pub mod summary;

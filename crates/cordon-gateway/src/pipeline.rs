@@ -42,6 +42,7 @@ use crate::builtin::Builtin;
 use crate::config::BUILTIN_SERVER;
 use crate::constraints::{Constraints, Governed, PauseState, THROTTLE_DECISION};
 use crate::recorder::Recorder;
+use crate::retry::Retry;
 use crate::upstream::Upstreams;
 
 /// Longest an upstream's answer waits for the progress it sent before it to reach the agent (an
@@ -142,6 +143,8 @@ pub struct Admission {
     intent_id: Option<String>,
     /// Set while the intent is open: records the outcome if the admission is dropped.
     open: Option<Recorder>,
+    /// What a multi-round-trip retry carries besides the arguments: a reviewer sees it.
+    carried: Option<Value>,
 }
 
 impl Admission {
@@ -234,6 +237,9 @@ pub struct Subject<'a> {
     pub classification: Option<Classification>,
     /// Apply the runtime constraints (kill switch, blast radius, limits).
     pub constrained: bool,
+    /// What a multi-round-trip retry carries to the upstream besides the arguments
+    /// ([`Retry::carried`]): checked for secrets like the arguments, not classified.
+    pub carried: Option<Value>,
 }
 
 /// What the reviewer of a held call sees besides the arguments.
@@ -346,7 +352,13 @@ impl Pipeline {
     /// form) are denied whatever the policy said, under their own topic and the `credentials`
     /// tag. The record is redacted by the recorder, so the value is never stored.
     pub fn check_exfiltration(&self, call: &ToolCall, verdict: &mut Verdict) {
-        if let Some(name) = self.redactor.contains_secret(&call.args) {
+        self.deny_secrets_in(&call.args, verdict);
+    }
+
+    /// The exfiltration check's verdict on anything the agent sends on (arguments, or what a
+    /// retry carries).
+    fn deny_secrets_in(&self, sent: &Value, verdict: &mut Verdict) {
+        if let Some(name) = self.redactor.contains_secret(sent) {
             verdict.decision = Decision::Deny;
             verdict.rule_id = Some(EXFILTRATION_RULE.to_owned());
             verdict.reason = exfiltration_reason(&name);
@@ -450,17 +462,19 @@ impl Pipeline {
         &self.recorder
     }
 
-    /// Governs and forwards one `tools/call` for `<server>__<tool>`; the result is what the agent
-    /// gets (the upstream's own answer on allow).
+    /// Governs and forwards one `tools/call` for `<server>__<tool>` (with what a
+    /// multi-round-trip `retry` carries); the result is what the agent gets (the upstream's own
+    /// answer on allow).
     pub async fn call_tool(
         &self,
         ctx: &CallContext,
         server: &str,
         tool: &str,
         arguments: Option<JsonObject>,
+        retry: Retry,
     ) -> CallToolResponse {
         let response = self
-            .call_tool_unredacted(ctx, server, tool, arguments)
+            .call_tool_unredacted(ctx, server, tool, arguments, retry)
             .await;
         self.redact_response(response)
     }
@@ -471,6 +485,7 @@ impl Pipeline {
         server: &str,
         tool: &str,
         arguments: Option<JsonObject>,
+        retry: Retry,
     ) -> CallToolResponse {
         let args = arguments.clone().map(Value::Object).unwrap_or(Value::Null);
         if let Some(why) = self.upstreams.withheld(server, tool) {
@@ -485,14 +500,14 @@ impl Pipeline {
             let text = format!("Cordon refused this call: {why}");
             return gate_refusal(self.refuse(admission, Outcome::Denied, None, text).await);
         }
-        let admission = match self.admit(ctx, server, tool, args).await {
+        let admission = match self.admit(ctx, server, tool, args, &retry).await {
             Gate::Pass(admission) => admission,
             Gate::Refused(refused) => return refusal(refused.text),
         };
         let forwarded = match self.upstreams.peer(server) {
             Err(error) => Err(error.to_string()),
             Ok(peer) => {
-                let mut params = CallToolRequestParams::new(tool.to_owned());
+                let mut params = retry.onto_call(CallToolRequestParams::new(tool.to_owned()));
                 params.arguments = arguments;
                 self.forward(ctx, server, peer, params, admission.governed.timeout)
                     .await
@@ -705,8 +720,15 @@ impl Pipeline {
     /// Classifies and judges a call, holding it for a human if the policy says so, and records
     /// its intent. Refusals are recorded here; a pass must be completed with
     /// [`Pipeline::finish`].
-    pub async fn admit(&self, ctx: &CallContext, server: &str, tool: &str, args: Value) -> Gate {
-        self.admit_as(ctx, server, tool, args, None).await
+    pub async fn admit(
+        &self,
+        ctx: &CallContext,
+        server: &str,
+        tool: &str,
+        args: Value,
+        retry: &Retry,
+    ) -> Gate {
+        self.admit_as(ctx, server, tool, args, None, retry).await
     }
 
     /// Like [`Pipeline::admit`], with the gateway's own classification of a request that is not
@@ -718,12 +740,14 @@ impl Pipeline {
         tool: &str,
         args: Value,
         classification: Option<Classification>,
+        retry: &Retry,
     ) -> Gate {
         let known = self.upstreams.has_server(server);
         let admission = self.assess(
             ctx,
             Subject {
                 classification,
+                carried: retry.carried(),
                 ..Subject::upstream(server, tool, args, known)
             },
         );
@@ -799,6 +823,9 @@ impl Pipeline {
             });
             let mut verdict = policy.evaluate_classified(&call, classification);
             self.check_exfiltration(&call, &mut verdict);
+            if let Some(carried) = &subject.carried {
+                self.deny_secrets_in(carried, &mut verdict);
+            }
             // A call refused before it could run (a withheld tool, an unknown server, no
             // workspace) is not counted against budgets.
             let governed = if subject.constrained {
@@ -829,6 +856,7 @@ impl Pipeline {
             approval_id: None,
             intent_id: None,
             open: None,
+            carried: subject.carried,
         }
     }
 
@@ -934,7 +962,8 @@ impl Pipeline {
                 })
                 .await
                 .unwrap_or(None);
-                None
+                let args = &admission.call.args;
+                admission.carried.as_ref().map(|c| retry_preview(args, c))
             }
             Review::Native { cwd } => {
                 root = Some(cwd.display().to_string());
@@ -1149,6 +1178,17 @@ impl Drop for CancelUpstream {
     }
 }
 
+/// What the reviewer of a held retry is shown: everything it sends on, its arguments (a preview
+/// takes their place in the approval window) and what the retry carries besides them.
+fn retry_preview(args: &Value, carried: &Value) -> String {
+    let pretty = |v: &Value| serde_json::to_string_pretty(v).unwrap_or_else(|_| v.to_string());
+    format!(
+        "Arguments:\n{}\n\nThis call retries an earlier round: it also sends the upstream the client's answers and the upstream's echoed state:\n{}",
+        pretty(args),
+        pretty(carried)
+    )
+}
+
 fn gate_refusal(gate: Gate) -> CallToolResponse {
     match gate {
         Gate::Refused(refused) => refusal(refused.text),
@@ -1169,6 +1209,7 @@ impl<'a> Subject<'a> {
             roots: None,
             classification: None,
             constrained,
+            carried: None,
         }
     }
 }

@@ -25,6 +25,7 @@ use serde_json::json;
 
 use crate::config::BUILTIN_SERVER;
 use crate::pipeline::{CallContext, Gate, Pipeline};
+use crate::retry::Retry;
 use crate::upstream::{UpstreamEvent, split_tool_name};
 
 /// The authenticated agent name an HTTP request carries (set by the auth middleware).
@@ -287,9 +288,10 @@ impl AgentServer {
                 .await;
             return Err(McpError::invalid_params(self.redact(&text), None));
         }
+        let retry = Retry::of_call(&request);
         Ok(self
             .pipeline
-            .call_tool(&ctx, server, tool, request.arguments)
+            .call_tool(&ctx, server, tool, request.arguments, retry)
             .await)
     }
 }
@@ -309,28 +311,42 @@ pub fn new_session_id() -> String {
     format!("sess_{}", ulid::Ulid::new())
 }
 
+/// A request that is not a tool call, as the gate judges it.
+struct Judged<'a> {
+    /// What it is recorded as: `resources/read`, `prompts/get`, `completion/complete`.
+    tool: &'static str,
+    /// Its arguments as judged and recorded.
+    args: serde_json::Value,
+    /// The gateway's own classification, where it classifies the request itself.
+    classification: Option<Classification>,
+    /// What a multi-round-trip retry carries besides the arguments.
+    retry: &'a Retry,
+}
+
 impl AgentServer {
-    /// Runs one request that is not a tool call (`resources/read`, `prompts/get`,
-    /// `completion/complete`) through the gate: admitted as `tool` on `server` (with the
-    /// gateway's own `classification` where it classifies the request itself), `run` against
-    /// the upstream under the policy's timeout and the agent's cancellation, its outcome
-    /// recorded. Err is the agent's answer: a refusal, an upstream failure, or an outcome that
-    /// could not be recorded.
+    /// Runs one request that is not a tool call through the gate: admitted as `judged` on
+    /// `server`, `run` against the upstream under the policy's timeout and the agent's
+    /// cancellation, its outcome recorded. Err is the agent's answer: a refusal, an upstream
+    /// failure, or an outcome that could not be recorded.
     async fn governed<T, Fut>(
         &self,
         ctx: &CallContext,
         server: &str,
-        tool: &str,
-        args: serde_json::Value,
-        classification: Option<Classification>,
+        judged: Judged<'_>,
         run: impl FnOnce(Peer<RoleClient>) -> Fut,
     ) -> Result<T, McpError>
     where
         Fut: std::future::Future<Output = Result<T, ServiceError>>,
     {
+        let Judged {
+            tool,
+            args,
+            classification,
+            retry,
+        } = judged;
         let admission = match self
             .pipeline
-            .admit_as(ctx, server, tool, args, classification)
+            .admit_as(ctx, server, tool, args, classification, retry)
             .await
         {
             Gate::Pass(admission) => admission,
@@ -491,12 +507,23 @@ impl ServerHandler for AgentServer {
             },
         };
         let args = json!({"uri": request.uri});
-        let read = |peer: Peer<RoleClient>| async move {
-            peer.read_resource_once(ReadResourceRequestParams::new(request.uri))
-                .await
-        };
+        let retry = Retry::of_read(&request);
+        let params = retry
+            .clone()
+            .onto_read(ReadResourceRequestParams::new(request.uri));
+        let read = |peer: Peer<RoleClient>| async move { peer.read_resource_once(params).await };
         match self
-            .governed(&ctx, &server, "resources/read", args, None, read)
+            .governed(
+                &ctx,
+                &server,
+                Judged {
+                    tool: "resources/read",
+                    args,
+                    classification: None,
+                    retry: &retry,
+                },
+                read,
+            )
             .await?
         {
             ReadResourceResponse::Complete(r) => {
@@ -562,12 +589,25 @@ impl ServerHandler for AgentServer {
             return Err(McpError::invalid_params(self.redact(&text), None));
         }
         // Judged and recorded like any call: tool `prompts/get`, the gateway's read topic.
-        let mut params = GetPromptRequestParams::new(prompt.to_owned());
+        let retry = Retry::of_prompt(&request);
+        let mut params = retry
+            .clone()
+            .onto_prompt(GetPromptRequestParams::new(prompt.to_owned()));
         params.arguments = request.arguments;
         let get = |peer: Peer<RoleClient>| async move { peer.get_prompt_once(params).await };
         let classification = Some(prompt_classification(server, prompt));
         match self
-            .governed(&ctx, server, "prompts/get", args, classification, get)
+            .governed(
+                &ctx,
+                server,
+                Judged {
+                    tool: "prompts/get",
+                    args,
+                    classification,
+                    retry: &retry,
+                },
+                get,
+            )
             .await?
         {
             GetPromptResponse::Complete(r) => self.redacted(r).map(GetPromptResponse::Complete),
@@ -657,9 +697,12 @@ impl ServerHandler for AgentServer {
             .governed(
                 &ctx,
                 &server,
-                "completion/complete",
-                args,
-                classification,
+                Judged {
+                    tool: "completion/complete",
+                    args,
+                    classification,
+                    retry: &Retry::default(),
+                },
                 complete,
             )
             .await?;

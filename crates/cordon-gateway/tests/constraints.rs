@@ -68,6 +68,7 @@ impl Harness {
                 "echo",
                 tool,
                 args.as_object().cloned(),
+                Default::default(),
             )
             .await;
         let CallToolResponse::Complete(result) = response else {
@@ -244,6 +245,7 @@ async fn write_budgets_files_and_bytes_each_cross_by_one() {
                 "echo",
                 "write_file",
                 args.as_object().cloned(),
+                Default::default(),
             )
             .await
     });
@@ -382,6 +384,7 @@ async fn pause_refuses_calls_denies_held_ones_and_survives_a_restart() {
                 json!({"path": "/tmp/x", "content": "x"})
                     .as_object()
                     .cloned(),
+                Default::default(),
             )
             .await
     });
@@ -566,6 +569,7 @@ async fn writes_outside_the_roots_are_denied_directly_via_dotdot_and_via_symlink
                 "echo",
                 "write_file",
                 json!({"path": path, "content": "x"}).as_object().cloned(),
+                Default::default(),
             )
             .await
     });
@@ -736,6 +740,7 @@ async fn throttled_calls_wait_in_line_and_an_overlong_wait_is_refused_as_throttl
                 "echo",
                 "echo",
                 echo("second").as_object().cloned(),
+                Default::default(),
             )
             .await
     });

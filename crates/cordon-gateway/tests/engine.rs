@@ -694,7 +694,9 @@ async fn a_call_that_cannot_be_recorded_is_refused() {
         cancel: tokio_util::sync::CancellationToken::new(),
     };
     let args = json!({"text": "secret result"}).as_object().cloned();
-    let response = pipeline.call_tool(&ctx, "echo", "echo", args).await;
+    let response = pipeline
+        .call_tool(&ctx, "echo", "echo", args, Default::default())
+        .await;
     let rmcp::model::CallToolResponse::Complete(result) = response else {
         panic!("unexpected response kind");
     };
@@ -768,7 +770,13 @@ async fn a_held_write_shows_its_diff_and_the_evidence_keeps_it() {
             cancel: tokio_util::sync::CancellationToken::new(),
         };
         pipeline
-            .call_tool(&ctx, "echo", "write_file", args.as_object().cloned())
+            .call_tool(
+                &ctx,
+                "echo",
+                "write_file",
+                args.as_object().cloned(),
+                Default::default(),
+            )
             .await
     });
     let pending = h.wait_pending(1).await;
@@ -791,6 +799,54 @@ async fn a_held_write_shows_its_diff_and_the_evidence_keeps_it() {
     assert_eq!(record.outcome, Outcome::Rejected);
     assert_eq!(record.diff.as_deref(), Some(diff.as_str()));
     assert_eq!(record.rule_id.as_deref(), Some("hold-writes"));
+    h.engine.shutdown().await.unwrap();
+}
+
+/// A held multi-round-trip retry sends the upstream more than its arguments: the reviewer is
+/// shown the client's answers and the echoed state before deciding.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_held_retry_shows_the_reviewer_what_it_carries() {
+    use cordon_gateway::pipeline::CallContext;
+    use cordon_gateway::retry::Retry;
+    let h = start("", None).await;
+    let pipeline = h.engine.pipeline().clone();
+    let mut answers = rmcp::model::InputResponses::new();
+    answers.insert(
+        "overwrite".into(),
+        json!({"action": "accept", "content": {"confirm": "yes-overwrite-it"}}),
+    );
+    let retry = Retry {
+        input_responses: Some(answers),
+        request_state: Some("state-from-round-one".into()),
+    };
+    let args = json!({"path": "/tmp/cordon-retry-never-written", "content": "x"});
+    let held = tokio::spawn(async move {
+        let ctx = CallContext {
+            agent: "claude-code".into(),
+            session_id: "sess_test".into(),
+            progress: None,
+            cancel: tokio_util::sync::CancellationToken::new(),
+        };
+        pipeline
+            .call_tool(&ctx, "echo", "write_file", args.as_object().cloned(), retry)
+            .await
+    });
+    let pending = h.wait_pending(1).await;
+    let preview = pending[0]["preview"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        preview.contains("yes-overwrite-it")
+            && preview.contains("state-from-round-one")
+            && preview.contains("/tmp/cordon-retry-never-written"),
+        "{pending:?}"
+    );
+    let id = pending[0]["id"].as_str().unwrap().to_owned();
+    control::request(&h.socket, &Request::Deny { id, reason: None })
+        .await
+        .unwrap();
+    let _ = held.await.unwrap();
     h.engine.shutdown().await.unwrap();
 }
 

@@ -19,6 +19,7 @@ use cordon_gateway::approvals::ApprovalBroker;
 use cordon_gateway::config::ServerSpec;
 use cordon_gateway::pipeline::{CallContext, Pipeline};
 use cordon_gateway::recorder::Recorder;
+use cordon_gateway::retry::Retry;
 use cordon_gateway::upstream::{PinGuard, UpstreamOptions, Upstreams};
 use cordon_secrets::{SecretName, ToolPins};
 use rmcp::model::CallToolResponse;
@@ -102,9 +103,13 @@ fn ctx() -> CallContext {
 }
 
 async fn call(gate: &Gate, server: &str, args: Value) -> Value {
+    call_retried(gate, server, args, Retry::default()).await
+}
+
+async fn call_retried(gate: &Gate, server: &str, args: Value, retry: Retry) -> Value {
     let response = gate
         .pipeline
-        .call_tool(&ctx(), server, "echo", args.as_object().cloned())
+        .call_tool(&ctx(), server, "echo", args.as_object().cloned(), retry)
         .await;
     let CallToolResponse::Complete(result) = response else {
         panic!("unexpected response kind");
@@ -139,6 +144,66 @@ fn assert_clean(what: &str, bytes: &[u8]) {
             "{what} contains a form of the secret"
         );
     }
+}
+
+/// A multi-round-trip retry sends the client's answers and the echoed state upstream besides
+/// the arguments: a secret there (in any form) is exfiltration like one in the arguments.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_secret_in_what_a_retry_carries_is_refused_as_exfiltration() {
+    let dir = tempfile::tempdir().unwrap();
+    // The redactor knows the secrets a server is given.
+    let servers = BTreeMap::from([("echo".to_owned(), echo(&[("TOKEN", "${keychain:TOK}")]))]);
+    let gate = start(dir.path(), servers, &dir.path().join("pins.json")).await;
+    let answers = |text: &str| {
+        let mut map = rmcp::model::InputResponses::new();
+        map.insert(
+            "answer".into(),
+            json!({"action": "accept", "content": {"note": text}}),
+        );
+        Some(map)
+    };
+    let b64 = base64::engine::general_purpose::STANDARD.encode(SECRET);
+    let smuggled = [
+        Retry {
+            input_responses: answers(SECRET),
+            request_state: None,
+        },
+        Retry {
+            input_responses: answers(&b64),
+            request_state: None,
+        },
+        Retry {
+            input_responses: None,
+            request_state: Some(format!("state {SECRET}")),
+        },
+    ];
+    for retry in smuggled {
+        let refused = call_retried(&gate, "echo", json!({"text": "hi"}), retry).await;
+        assert_eq!(refused["isError"], json!(true), "{refused}");
+        let message = refused["content"][0]["text"].as_str().unwrap();
+        assert!(
+            message.contains("cordon:credentials-exfiltration") && message.contains("TOK"),
+            "{message}"
+        );
+        assert_clean("the refusal", message.as_bytes());
+    }
+    // A clean retry passes (the policy allows echo), and nothing recorded holds the secret.
+    let clean = Retry {
+        input_responses: answers("yes"),
+        request_state: Some("opaque".into()),
+    };
+    let passed = call_retried(&gate, "echo", json!({"text": "hi"}), clean).await;
+    assert_ne!(passed["isError"], json!(true), "{passed}");
+    let recs = records(&gate);
+    let refusals = recs
+        .iter()
+        .filter(|r| r.rule_id.as_deref() == Some("cordon:credentials-exfiltration"))
+        .count();
+    assert_eq!(refusals, 3, "{recs:?}");
+    assert_clean(
+        "the evidence",
+        serde_json::to_string(&recs).unwrap().as_bytes(),
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -6,11 +6,15 @@ eras: it lets Cordon's upstream negotiation choose, and reports the choice.
   `2025-11-25` after an initialize handshake).
 - `grow {name}`: adds a tool `name` and announces it the 2026-07-28 way (to `subscriptions/listen`
   subscribers): Cordon must see it without being asked to list again.
+- `confirm {question}`: a multi-round-trip tool (2026-07-28): the first round asks the client for
+  a yes/no answer (`InputRequiredResult` with an elicitation and a `request_state`); the retry,
+  carrying the answer and that state, gets the result, which names both as received.
 """
 
 from __future__ import annotations
 
 from mcp.server.mcpserver import Context, MCPServer
+from mcp_types import CallToolResult, ElicitRequest, ElicitRequestFormParams, InputRequiredResult, TextContent
 
 mcp = MCPServer("era-e2e")
 
@@ -28,6 +32,23 @@ async def grow(name: str, ctx: Context) -> str:
     mcp.add_tool(added, name=name, description=f"Added at run time: {name}.")
     await ctx.notify_tools_changed()
     return f"added {name}"
+
+
+@mcp.tool(description="Asks the client to confirm QUESTION, in a second round trip.")
+async def confirm(question: str, ctx: Context) -> CallToolResult | InputRequiredResult:
+    answers = ctx.input_responses
+    if not answers:
+        ask = ElicitRequest(
+            params=ElicitRequestFormParams(
+                message=question,
+                requested_schema={"type": "object", "properties": {"ok": {"type": "boolean"}}, "required": ["ok"]},
+            )
+        )
+        return InputRequiredResult(input_requests={"answer": ask}, request_state=f"asked:{question}")
+    answer = answers.get("answer")
+    ok = getattr(answer, "content", None) or {}
+    text = f"confirmed={ok.get('ok')} state={ctx.request_state}"
+    return CallToolResult(content=[TextContent(text=text)])
 
 
 if __name__ == "__main__":

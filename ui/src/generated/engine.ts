@@ -358,7 +358,8 @@ changed_on_disk: string | null,
 id: string,
 /**
  * What a built-in tool would do, as prepared before review (the diff of a file change,
- * the commits a push would send, the command to run); None for upstream calls.
+ * the commits a push would send, the command to run); for an upstream call, only a
+ * multi-round-trip retry has one (its arguments and what it carries besides them).
  */
 preview: string | null,
 /**
