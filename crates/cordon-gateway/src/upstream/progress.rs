@@ -9,11 +9,15 @@
 //! notification as it is read, in the order the upstream wrote it, before the answer is read;
 //! the relay notes it once written to the agent; the call's answer waits until every progress
 //! read before it is written ([`ProgressRoute::settled`]).
+//!
+//! Early progress: a call's route is registered once its request is queued, so a fast upstream's
+//! first progress can be read before the route exists; it waits (briefly, and only so many at a
+//! time: a hostile upstream's stray tokens cost little) for the route instead of being dropped.
 
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use cordon_secrets::Redactor;
@@ -27,8 +31,24 @@ use super::Upstreams;
 /// Where an upstream's progress notifications go: (server, upstream token) → the agent's peer and
 /// its own token. One entry per forwarded call whose agent asked for progress, removed when the
 /// call ends (see [`ProgressRoute`]).
-pub(super) type ProgressRoutes = Arc<std::sync::Mutex<RouteMap>>;
+pub(super) type ProgressRoutes = Arc<RouteTable>;
 pub(super) type RouteMap = HashMap<(String, ProgressToken), Route>;
+
+/// The routes, and the early progress waiting for one.
+#[derive(Default)]
+pub(super) struct RouteTable {
+    map: std::sync::Mutex<RouteMap>,
+    /// Woken whenever a route is added.
+    added: Notify,
+    /// Early progress notifications waiting for their route now.
+    waiting: AtomicUsize,
+}
+
+/// How long a progress notification whose route does not exist yet waits for it.
+const EARLY_PROGRESS_PATIENCE: Duration = Duration::from_millis(250);
+
+/// How many progress notifications may wait for their route at once; more go nowhere.
+const EARLY_PROGRESS_WAITING: usize = 64;
 
 /// One routed call: the agent to relay to, under its own token.
 pub(super) struct Route {
@@ -105,8 +125,8 @@ impl Drop for ProgressRoute {
     }
 }
 
-fn lock_routes(routes: &ProgressRoutes) -> std::sync::MutexGuard<'_, RouteMap> {
-    match routes.lock() {
+fn lock_routes(routes: &RouteTable) -> std::sync::MutexGuard<'_, RouteMap> {
+    match routes.map.lock() {
         Ok(guard) => guard,
         Err(poisoned) => poisoned.into_inner(),
     }
@@ -132,7 +152,7 @@ impl Upstreams {
             generation,
             relays: relays.clone(),
         };
-        lock_routes(&self.progress).insert(key.clone(), route);
+        add_route(&self.progress, key.clone(), route);
         ProgressRoute {
             routes: self.progress.clone(),
             key,
@@ -142,6 +162,49 @@ impl Upstreams {
     }
 }
 
+/// Adds a route and wakes the early progress waiting for one.
+fn add_route(routes: &RouteTable, key: (String, ProgressToken), route: Route) {
+    lock_routes(routes).insert(key, route);
+    routes.added.notify_waiters();
+}
+
+type Target = (Peer<RoleServer>, ProgressToken, Arc<Relays>);
+
+fn target(routes: &RouteTable, key: &(String, ProgressToken)) -> Option<Target> {
+    lock_routes(routes).get(key).map(|route| {
+        (
+            route.agent.clone(),
+            route.token.clone(),
+            route.relays.clone(),
+        )
+    })
+}
+
+/// The route of an early progress notification, once it is added (within
+/// [`EARLY_PROGRESS_PATIENCE`], and while fewer than [`EARLY_PROGRESS_WAITING`] wait).
+async fn route_added(routes: ProgressRoutes, key: (String, ProgressToken)) -> Option<Target> {
+    if routes.waiting.fetch_add(1, Ordering::AcqRel) >= EARLY_PROGRESS_WAITING {
+        routes.waiting.fetch_sub(1, Ordering::AcqRel);
+        return None;
+    }
+    let wait = async {
+        loop {
+            let added = routes.added.notified();
+            tokio::pin!(added);
+            added.as_mut().enable();
+            if let Some(found) = target(&routes, &key) {
+                return found;
+            }
+            added.await;
+        }
+    };
+    let found = tokio::time::timeout(EARLY_PROGRESS_PATIENCE, wait)
+        .await
+        .ok();
+    routes.waiting.fetch_sub(1, Ordering::AcqRel);
+    found
+}
+
 /// Relays one progress notification of `server` to the agent whose call it belongs to.
 pub(super) fn relay<'a>(
     routes: &ProgressRoutes,
@@ -149,16 +212,14 @@ pub(super) fn relay<'a>(
     server: &str,
     params: ProgressNotificationParam,
 ) -> impl Future<Output = ()> + Send + 'a {
-    let route = lock_routes(routes)
-        .get(&(server.to_owned(), params.progress_token.clone()))
-        .map(|route| {
-            (
-                route.agent.clone(),
-                route.token.clone(),
-                route.relays.clone(),
-            )
-        });
+    let key = (server.to_owned(), params.progress_token.clone());
+    let found = target(routes, &key);
+    let routes = routes.clone();
     async move {
+        let route = match found {
+            Some(found) => Some(found),
+            None => route_added(routes, key).await,
+        };
         // A token Cordon did not hand out (or of a call that ended) goes nowhere.
         if let Some((agent, token, relays)) = route {
             let mut note = params;
@@ -230,6 +291,121 @@ impl<T: Transport<RoleClient>> Transport<RoleClient> for Counted<T> {
 mod tests {
     use super::*;
     use rmcp::model::NumberOrString;
+    use rmcp::service::{NotificationContext, RunningService};
+    use rmcp::{ClientHandler, ServerHandler, ServiceExt};
+
+    /// An agent (a real rmcp client) that keeps the progress it hears.
+    #[derive(Clone, Default)]
+    struct Heard(Arc<std::sync::Mutex<Vec<ProgressNotificationParam>>>);
+
+    impl ClientHandler for Heard {
+        fn on_progress(
+            &self,
+            params: ProgressNotificationParam,
+            _context: NotificationContext<RoleClient>,
+        ) -> impl Future<Output = ()> + Send + '_ {
+            self.0.lock().unwrap().push(params);
+            std::future::ready(())
+        }
+    }
+
+    struct Cordon;
+    impl ServerHandler for Cordon {}
+
+    /// Cordon's side of an agent connection (its peer is what progress is relayed to), and
+    /// the agent's.
+    async fn connected() -> (
+        RunningService<RoleServer, Cordon>,
+        RunningService<RoleClient, Heard>,
+        Heard,
+    ) {
+        let (ours, theirs) = tokio::io::duplex(64 * 1024);
+        let cordon = tokio::spawn(async move { Cordon.serve(ours).await.unwrap() });
+        let heard = Heard::default();
+        let agent = heard.clone().serve(theirs).await.unwrap();
+        (cordon.await.unwrap(), agent, heard)
+    }
+
+    fn token(n: i64) -> ProgressToken {
+        ProgressToken(NumberOrString::Number(n))
+    }
+
+    fn progress(upstream_token: i64) -> ProgressNotificationParam {
+        ProgressNotificationParam::new(token(upstream_token), 1.0)
+    }
+
+    async fn heard_within(heard: &Heard, limit: Duration) -> Vec<ProgressNotificationParam> {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            let got = heard.0.lock().unwrap().clone();
+            if !got.is_empty() || tokio::time::Instant::now() >= deadline {
+                return got;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    #[tokio::test]
+    async fn progress_read_before_its_route_was_added_still_reaches_the_agent() {
+        let (cordon, _agent, heard) = connected().await;
+        let routes = ProgressRoutes::default();
+        let redactor = Redactor::empty();
+        let key = ("s".to_owned(), token(7));
+        // The upstream's first progress is relayed before Cordon added the call's route.
+        let relayed = relay(&routes, &redactor, "s", progress(7));
+        let add = async {
+            tokio::time::sleep(Duration::from_millis(30)).await;
+            let route = Route {
+                agent: cordon.peer().clone(),
+                token: token(42),
+                generation: 0,
+                relays: Arc::default(),
+            };
+            add_route(&routes, key.clone(), route);
+        };
+        tokio::join!(relayed, add);
+        let got = heard_within(&heard, Duration::from_secs(10)).await;
+        assert_eq!(got.len(), 1, "{got:?}");
+        assert_eq!(
+            got[0].progress_token,
+            token(42),
+            "relayed under the agent's token"
+        );
+        assert_eq!(routes.waiting.load(Ordering::Acquire), 0);
+    }
+
+    #[tokio::test]
+    async fn progress_whose_route_never_comes_goes_nowhere_and_waits_only_so_long() {
+        let (_cordon, _agent, heard) = connected().await;
+        let routes = ProgressRoutes::default();
+        let redactor = Redactor::empty();
+        tokio::time::timeout(
+            Duration::from_secs(30),
+            relay(&routes, &redactor, "s", progress(9)),
+        )
+        .await
+        .expect("stray progress waited past its patience");
+        assert_eq!(routes.waiting.load(Ordering::Acquire), 0);
+        // Beyond the number allowed to wait, stray progress is dropped at once.
+        routes
+            .waiting
+            .store(EARLY_PROGRESS_WAITING, Ordering::Release);
+        tokio::time::timeout(
+            EARLY_PROGRESS_PATIENCE / 2,
+            relay(&routes, &redactor, "s", progress(10)),
+        )
+        .await
+        .expect("a stray progress beyond the limit waited");
+        assert_eq!(
+            routes.waiting.load(Ordering::Acquire),
+            EARLY_PROGRESS_WAITING
+        );
+        assert!(
+            heard_within(&heard, Duration::from_millis(50))
+                .await
+                .is_empty()
+        );
+    }
 
     fn route(relays: &Arc<Relays>) -> ProgressRoute {
         ProgressRoute {
