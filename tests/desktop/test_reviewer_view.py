@@ -101,6 +101,8 @@ def test_native_write_is_a_diff_in_words_and_withdrawn_when_denied_from_the_cli(
     diff = inner_text(app.wait_css("#effect .d2h-wrapper"))
     assert "() => false" in diff and "() => true" in diff, diff
     assert '"content"' not in js_text(app.driver, "#effect"), "raw JSON arguments instead of a diff"
+    # Nothing beside the diff: the details box is only for a preview the diff leaves out.
+    assert app.driver.execute_script("return document.getElementById('extra-box').hidden") is True
     app.screenshot("approval-native-write")
 
     # The CLI shows the same in words, and the diff with --diff.

@@ -3,7 +3,7 @@ import "diff2html/bundles/css/diff2html.min.css";
 import "./style.css";
 import * as api from "./api";
 import { renderDiff, toggleLabel, toggled, type DiffMode } from "./diffview";
-import { effectOf, errorMessage, headline, listKey, shortcutFor, timeLeft } from "./format";
+import { effectOf, errorMessage, extraOf, headline, listKey, shortcutFor, timeLeft } from "./format";
 import type { PendingApproval } from "./types";
 
 const REFRESH_MS = 1000;
@@ -151,6 +151,9 @@ function renderDetail(force = false): void {
       box.replaceChildren(el("pre", effect.json));
       break;
   }
+  const extra = extraOf(p, effect);
+  $("extra-box").hidden = extra === null;
+  $("extra").textContent = extra ?? "";
 }
 
 function tickCountdown(): void {

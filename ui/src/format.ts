@@ -85,6 +85,15 @@ export function effectOf(p: PendingApproval): Effect {
   return { kind: "args", json: JSON.stringify(p.args, null, 2) ?? "null" };
 }
 
+/** A preview the main view leaves out (a command's working directory and time limit beside the
+ * command; an upstream retry's answers beside its file diff), to show after it; null if none. */
+export function extraOf(p: PendingApproval, effect: Effect): string | null {
+  if (!p.preview) return null;
+  if (effect.kind === "diff" && effect.diff === p.preview) return null;
+  if (effect.kind === "text" && effect.text === p.preview) return null;
+  return p.preview;
+}
+
 /** The message of anything thrown by `invoke` (the shell's `{kind, message}` or else). */
 export function errorMessage(error: unknown): string {
   if (error && typeof error === "object" && "message" in error) {

@@ -4,6 +4,7 @@ import {
   commandOf,
   effectOf,
   errorMessage,
+  extraOf,
   headline,
   listKey,
   isUnifiedDiff,
@@ -92,6 +93,17 @@ describe("what the window shows", () => {
     expect(effectOf(call({ tool: "run", args: { command: "rm -rf build" } }))).toEqual({ kind: "command", command: "rm -rf build" });
     expect(effectOf(call({ preview: "git push origin main: 2 commits" }))).toMatchObject({ kind: "text" });
     expect(effectOf(call({ args: { path: "x" } }))).toEqual({ kind: "args", json: '{\n  "path": "x"\n}' });
+  });
+
+  it("shows a preview the main view leaves out after it, never the same text twice", () => {
+    const retry = "Arguments:\n{}\n\nThis call retries an earlier round: …";
+    expect(extraOf(call({ diff: DIFF, preview: retry }), effectOf(call({ diff: DIFF })))).toBe(retry);
+    expect(extraOf(call({ diff: DIFF, preview: DIFF }), effectOf(call({ diff: DIFF })))).toBeNull();
+    const push = "git push origin main: 2 commits";
+    expect(extraOf(call({ preview: push }), effectOf(call({ preview: push })))).toBeNull();
+    const run = call({ tool: "run", args: { command: "make" }, preview: "sh -c make\n(in /w, timeout 1000 ms)" });
+    expect(extraOf(run, effectOf(run))).toBe("sh -c make\n(in /w, timeout 1000 ms)");
+    expect(extraOf(call(), effectOf(call()))).toBeNull();
   });
 
   it("quotes argv words so a shown command is unambiguous", () => {

@@ -174,11 +174,18 @@ fn render(approvals: &[PendingApproval], diff: bool) -> String {
         if !diff {
             continue;
         }
-        // A built-in tool's preview (a push's commits, a command) when there is no file diff.
+        // A built-in tool's preview (a push's commits, a command) when there is no file diff;
+        // a preview that is not the diff (an upstream retry's answers) after it.
+        let extra = a.preview.as_ref().filter(|p| a.diff.as_ref() != Some(*p));
         match a.diff.as_ref().or(a.preview.as_ref()) {
             Some(shown) => {
                 for line in visible_lines(shown).lines() {
                     out.push_str(&format!("    {line}\n"));
+                }
+                if let Some(extra) = extra.filter(|e| *e != shown) {
+                    for line in visible_lines(extra).lines() {
+                        out.push_str(&format!("    {line}\n"));
+                    }
                 }
             }
             None => out.push_str(&format!("    args: {}\n", visible(&a.args.to_string()))),
@@ -311,6 +318,29 @@ mod tests {
             .filter(|l| l.trim_start().starts_with("+++"))
             .count();
         assert_eq!(fake, 1, "{shown}");
+    }
+
+    #[test]
+    fn a_preview_beside_a_diff_is_shown_after_it_and_a_duplicate_once() {
+        let base = json!({
+            "id": "abc", "agent": "claude-code", "session_id": "s", "server": "era",
+            "tool": "write", "action": "job.mcp-bridge.write.file", "target": null,
+            "risk_tags": [], "rule_id": null, "reason": "r", "args": {},
+            "diff": "--- a/x\n+++ b/x\n@@ -1 +1 @@\n-old\n+new\n",
+            "args_sha256": "", "policy_version": "v", "created_at": "", "expires_at": ""
+        });
+        let with = |preview: &str| {
+            let mut raw = base.clone();
+            raw["preview"] = json!(preview);
+            serde_json::from_value::<PendingApproval>(raw).unwrap()
+        };
+        let retry = with("This call retries an earlier round: answers {\"ok\": true}");
+        let shown = render(&[retry], true);
+        let (diff_at, retry_at) = (shown.find("+new"), shown.find("retries an earlier round"));
+        assert!(diff_at.is_some() && retry_at > diff_at, "{shown}");
+        let same = with("--- a/x\n+++ b/x\n@@ -1 +1 @@\n-old\n+new\n");
+        let shown = render(&[same], true);
+        assert_eq!(shown.matches("+new").count(), 1, "{shown}");
     }
 
     #[test]
