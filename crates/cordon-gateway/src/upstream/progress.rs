@@ -183,8 +183,16 @@ fn target(routes: &RouteTable, key: &(String, ProgressToken)) -> Option<Target> 
 /// The route of an early progress notification, once it is added (within
 /// [`EARLY_PROGRESS_PATIENCE`], and while fewer than [`EARLY_PROGRESS_WAITING`] wait).
 async fn route_added(routes: ProgressRoutes, key: (String, ProgressToken)) -> Option<Target> {
-    if routes.waiting.fetch_add(1, Ordering::AcqRel) >= EARLY_PROGRESS_WAITING {
-        routes.waiting.fetch_sub(1, Ordering::AcqRel);
+    /// Counts one waiter for as long as it lives (also when its task is dropped mid-wait).
+    struct Waiting<'a>(&'a AtomicUsize);
+    impl Drop for Waiting<'_> {
+        fn drop(&mut self) {
+            self.0.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+    let already = routes.waiting.fetch_add(1, Ordering::AcqRel);
+    let _waiting = Waiting(&routes.waiting);
+    if already >= EARLY_PROGRESS_WAITING {
         return None;
     }
     let wait = async {
@@ -198,11 +206,9 @@ async fn route_added(routes: ProgressRoutes, key: (String, ProgressToken)) -> Op
             added.await;
         }
     };
-    let found = tokio::time::timeout(EARLY_PROGRESS_PATIENCE, wait)
+    tokio::time::timeout(EARLY_PROGRESS_PATIENCE, wait)
         .await
-        .ok();
-    routes.waiting.fetch_sub(1, Ordering::AcqRel);
-    found
+        .ok()
 }
 
 /// Relays one progress notification of `server` to the agent whose call it belongs to.
@@ -385,6 +391,19 @@ mod tests {
         )
         .await
         .expect("stray progress waited past its patience");
+        assert_eq!(routes.waiting.load(Ordering::Acquire), 0);
+        // A waiter whose task is dropped mid-wait frees its place.
+        let dropped = tokio::spawn({
+            let routes = routes.clone();
+            async move {
+                let redactor = Redactor::empty();
+                relay(&routes, &redactor, "s", progress(11)).await;
+            }
+        });
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert_eq!(routes.waiting.load(Ordering::Acquire), 1);
+        dropped.abort();
+        let _ = dropped.await;
         assert_eq!(routes.waiting.load(Ordering::Acquire), 0);
         // Beyond the number allowed to wait, stray progress is dropped at once.
         routes
