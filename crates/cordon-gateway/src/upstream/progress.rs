@@ -12,7 +12,8 @@
 //!
 //! Early progress: a call's route is registered once its request is queued, so a fast upstream's
 //! first progress can be read before the route exists; it waits (briefly, and only so many at a
-//! time: a hostile upstream's stray tokens cost little) for the route instead of being dropped.
+//! time: a hostile upstream's stray tokens cost little) for the route instead of being dropped,
+//! and is counted as read once it has one (an answer that has not settled yet waits for it).
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -224,7 +225,11 @@ pub(super) fn relay<'a>(
     async move {
         let route = match found {
             Some(found) => Some(found),
-            None => route_added(routes, key).await,
+            // Not counted as read when it was read (no route then): counted now, so an
+            // answer that has not settled yet waits for it too.
+            None => route_added(routes, key).await.inspect(|(_, _, relays)| {
+                relays.read.fetch_add(1, Ordering::AcqRel);
+            }),
         };
         // A token Cordon did not hand out (or of a call that ended) goes nowhere.
         if let Some((agent, token, relays)) = route {
@@ -370,6 +375,13 @@ mod tests {
             add_route(&routes, key.clone(), route);
         };
         tokio::join!(relayed, add);
+        let relays = lock_routes(&routes)
+            .get(&key)
+            .map(|r| r.relays.clone())
+            .unwrap();
+        // Counted as read and as written: the call's answer would have waited for it.
+        assert_eq!(relays.read.load(Ordering::Acquire), 1);
+        assert_eq!(relays.written.load(Ordering::Acquire), 1);
         let got = heard_within(&heard, Duration::from_secs(10)).await;
         assert_eq!(got.len(), 1, "{got:?}");
         assert_eq!(
