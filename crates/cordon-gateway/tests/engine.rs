@@ -753,32 +753,35 @@ async fn the_bridge_fails_closed_when_the_engine_goes_away() {
     bridge.await.unwrap().unwrap();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_held_write_shows_its_diff_and_the_evidence_keeps_it() {
-    use cordon_gateway::pipeline::CallContext;
-    let h = start("", None).await;
-    let work = tempfile::tempdir().unwrap();
-    let file = work.path().join("notes.txt");
-    std::fs::write(&file, "alpha\nbeta\n").unwrap();
+/// Calls the echo upstream's `write_file` (held by the harness's policy) straight through the
+/// pipeline, in a task of its own, as `claude-code`.
+fn held_write(
+    h: &Harness,
+    args: Value,
+    retry: cordon_gateway::retry::Retry,
+) -> tokio::task::JoinHandle<rmcp::model::CallToolResponse> {
     let pipeline = h.engine.pipeline().clone();
-    let args = json!({"path": file.display().to_string(), "content": "alpha\ngamma\n"});
-    let held = tokio::spawn(async move {
-        let ctx = CallContext {
+    tokio::spawn(async move {
+        let ctx = cordon_gateway::pipeline::CallContext {
             agent: "claude-code".into(),
             session_id: "sess_test".into(),
             progress: None,
             cancel: tokio_util::sync::CancellationToken::new(),
         };
         pipeline
-            .call_tool(
-                &ctx,
-                "echo",
-                "write_file",
-                args.as_object().cloned(),
-                Default::default(),
-            )
+            .call_tool(&ctx, "echo", "write_file", args.as_object().cloned(), retry)
             .await
-    });
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_held_write_shows_its_diff_and_the_evidence_keeps_it() {
+    let h = start("", None).await;
+    let work = tempfile::tempdir().unwrap();
+    let file = work.path().join("notes.txt");
+    std::fs::write(&file, "alpha\nbeta\n").unwrap();
+    let args = json!({"path": file.display().to_string(), "content": "alpha\ngamma\n"});
+    let held = held_write(&h, args, Default::default());
     let pending = h.wait_pending(1).await;
     let diff = pending[0]["diff"].as_str().unwrap().to_owned();
     assert!(diff.contains("-beta\n+gamma\n"), "{diff}");
@@ -806,10 +809,8 @@ async fn a_held_write_shows_its_diff_and_the_evidence_keeps_it() {
 /// shown the client's answers and the echoed state before deciding.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_held_retry_shows_the_reviewer_what_it_carries() {
-    use cordon_gateway::pipeline::CallContext;
     use cordon_gateway::retry::Retry;
     let h = start("", None).await;
-    let pipeline = h.engine.pipeline().clone();
     let mut answers = rmcp::model::InputResponses::new();
     answers.insert(
         "overwrite".into(),
@@ -820,17 +821,7 @@ async fn a_held_retry_shows_the_reviewer_what_it_carries() {
         request_state: Some("state-from-round-one".into()),
     };
     let args = json!({"path": "/tmp/cordon-retry-never-written", "content": "x"});
-    let held = tokio::spawn(async move {
-        let ctx = CallContext {
-            agent: "claude-code".into(),
-            session_id: "sess_test".into(),
-            progress: None,
-            cancel: tokio_util::sync::CancellationToken::new(),
-        };
-        pipeline
-            .call_tool(&ctx, "echo", "write_file", args.as_object().cloned(), retry)
-            .await
-    });
+    let held = held_write(&h, args, retry);
     let pending = h.wait_pending(1).await;
     let preview = pending[0]["preview"]
         .as_str()

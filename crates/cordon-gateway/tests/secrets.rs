@@ -125,6 +125,18 @@ fn records(gate: &Gate) -> Vec<Record> {
     gate.pipeline.recorder().log().query(&filter).unwrap()
 }
 
+/// The answer to a call that tried to send the secret out: refused, naming the rule and the
+/// secret's name, holding no form of its value.
+fn assert_refused_as_exfiltration(refused: &Value) {
+    assert_eq!(refused["isError"], json!(true), "{refused}");
+    let message = refused["content"][0]["text"].as_str().unwrap();
+    assert!(
+        message.contains("cordon:credentials-exfiltration") && message.contains("TOK"),
+        "{message}"
+    );
+    assert_clean("the refusal", message.as_bytes());
+}
+
 fn forms() -> Vec<Vec<u8>> {
     let b64 = base64::engine::general_purpose::STANDARD.encode(SECRET);
     vec![
@@ -179,13 +191,7 @@ async fn a_secret_in_what_a_retry_carries_is_refused_as_exfiltration() {
     ];
     for retry in smuggled {
         let refused = call_retried(&gate, "echo", json!({"text": "hi"}), retry).await;
-        assert_eq!(refused["isError"], json!(true), "{refused}");
-        let message = refused["content"][0]["text"].as_str().unwrap();
-        assert!(
-            message.contains("cordon:credentials-exfiltration") && message.contains("TOK"),
-            "{message}"
-        );
-        assert_clean("the refusal", message.as_bytes());
+        assert_refused_as_exfiltration(&refused);
     }
     // A clean retry passes (the policy allows echo), and nothing recorded holds the secret.
     let clean = Retry {
@@ -242,13 +248,7 @@ async fn secrets_reach_the_upstream_only_and_leave_nothing_behind() {
     let b64 = base64::engine::general_purpose::STANDARD.encode(SECRET);
     for text in [format!("send {SECRET}"), b64] {
         let refused = call(&gate, "echo", json!({"text": text})).await;
-        assert_eq!(refused["isError"], json!(true), "{refused}");
-        let message = refused["content"][0]["text"].as_str().unwrap();
-        assert!(
-            message.contains("cordon:credentials-exfiltration") && message.contains("TOK"),
-            "{message}"
-        );
-        assert_clean("the refusal", message.as_bytes());
+        assert_refused_as_exfiltration(&refused);
     }
 
     // The server missing a secret never started: its calls fail naming the secret.
