@@ -397,3 +397,54 @@ def test_a_read_only_database_refuses_calls_from_two_clients_and_recovers(
         assert len(refused) == 20, f"calls passed while the log was read-only: {answered[2:]}"
         assert_faulted(engine, refused, effects)
     assert_recovers(engine, calls, answered, effects)
+
+
+LOG_FILES = ("", "-wal")
+
+
+def displace(database: Path, how: str) -> None:
+    """What any process of the agent's user can do to the log's files while the engine runs."""
+    if how == "removed":  # `rm evidence.db*`
+        for suffix in (*LOG_FILES, "-shm"):
+            Path(f"{database}{suffix}").unlink(missing_ok=True)
+    elif how == "moved":  # the files moved aside, to come back later
+        for suffix in LOG_FILES:
+            os.rename(f"{database}{suffix}", f"{database}.aside{suffix}")
+    elif how == "replaced":  # a copy renamed over the original (an editor's save, or a forger)
+        import sqlite3
+
+        copy = database.with_name("forged.db")
+        with sqlite3.connect(str(database)) as src, sqlite3.connect(str(copy)) as dst:
+            src.backup(dst)
+        os.rename(copy, database)
+    else:
+        raise AssertionError(how)
+
+
+@pytest.mark.parametrize("how", ["removed", "moved", "replaced"])
+def test_a_log_removed_moved_or_replaced_under_the_engine_refuses_calls(
+    engine_factory: Any, tmp_path: Path, how: str
+) -> None:
+    """SQLite goes on writing to the files it has open: with the log removed, moved or replaced
+    under a running engine, records would land where `cordon log` never reads (and vanish with
+    the files), so calls would run unrecorded. Every call is refused with the evidence fault
+    instead, nothing reaches the upstream, the engine stays up and names the file; a log moved
+    aside and put back clears the fault by itself."""
+    effects = tmp_path / "effects"
+    engine = engine_factory(servers=(), http=False, policy=POLICY, extra_servers=counting(effects))
+    refused: list[str] = []
+    answered: list[str] = []
+    calls = caller(engine, answered, refused)
+
+    run(calls, 2)
+    assert len(answered) == 2
+    database = Path(str(engine.evidence))
+    displace(database, how)
+    run(calls, 3)
+    assert len(refused) == 3, f"calls passed with the log {how}: {answered[2:]}"
+    health = assert_faulted(engine, refused, effects)
+    assert str(database) in health["error"] and how.rstrip("d") in health["error"], health
+    if how == "moved":
+        for suffix in LOG_FILES:
+            os.rename(f"{database}.aside{suffix}", f"{database}{suffix}")
+        assert_recovers(engine, calls, answered, effects)

@@ -84,6 +84,19 @@ pub enum EvidenceError {
     /// The grouped commit that carried this record failed (the message is the cause).
     #[error("evidence append failed: {0}")]
     GroupCommit(String),
+    /// The log's file is no longer where it was opened (see `placement.rs`): records would go
+    /// where no reader looks, so nothing is written until it is back.
+    #[error(
+        "the evidence log file {path} was {how} while Cordon had it open: records written now \
+         would be lost, so every call is refused until the file is back in place (or Cordon \
+         restarts, starting a new log there)"
+    )]
+    Displaced {
+        /// The file that is not where it was.
+        path: PathBuf,
+        /// What happened to it.
+        how: &'static str,
+    },
     /// A lock was poisoned by a panic in another thread.
     #[error("evidence log lock poisoned by an earlier panic")]
     Poisoned,

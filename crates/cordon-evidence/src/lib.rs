@@ -82,6 +82,7 @@ mod error;
 mod export;
 mod filter;
 mod keys;
+mod placement;
 mod record;
 mod runtime;
 mod session;

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::filter::{Filter, action_matches};
 use crate::keys::{fingerprint, public_key_hex};
+use crate::placement::Placement;
 use crate::record::{
     DECISIONS, GENESIS_HASH, HashInput, NewRecord, Outcome, Phase, Record, args_text,
     format_timestamp, now_timestamp, phased, sha256_hex,
@@ -164,6 +165,8 @@ pub struct EvidenceLog {
     /// The highest seq this log has seen as its head (at open) or appended: the head never
     /// goes below it unless records were deleted (see [`EvidenceLog::checked_head`]).
     written_through: std::sync::atomic::AtomicU64,
+    /// The files this log opened, checked before every use (see `placement.rs`).
+    placement: Placement,
 }
 
 impl std::fmt::Debug for EvidenceLog {
@@ -503,9 +506,13 @@ impl EvidenceLog {
         };
         configure(&conn)?;
         migrate(&mut conn)?;
-        if let Some(p) = &stored_path {
-            make_private(p)?;
-        }
+        let placement = match &stored_path {
+            Some(p) => {
+                make_private(p)?;
+                Placement::of(p)?
+            }
+            None => Placement::default(),
+        };
         // The head as found: nothing this log sees later may end below it.
         let found = head(&conn)?.map_or(0, |(seq, _)| seq);
         let key_fingerprint = signing.as_ref().map(|k| fingerprint(&k.verifying_key()));
@@ -522,6 +529,7 @@ impl EvidenceLog {
             shm_len: std::sync::atomic::AtomicU64::new(0),
             journaled: std::sync::atomic::AtomicU64::new(0),
             written_through: std::sync::atomic::AtomicU64::new(found),
+            placement,
             path: stored_path,
             signing,
             key_fingerprint,
@@ -549,8 +557,15 @@ impl EvidenceLog {
 
     pub(crate) fn lock(&self) -> Result<MutexGuard<'_, Connection>, EvidenceError> {
         let conn = self.conn.lock().map_err(|_| EvidenceError::Poisoned)?;
-        self.guard_shm()?;
+        self.guard_files()?;
         Ok(conn)
+    }
+
+    /// What every use of the connection checks first: the log's files are still where it
+    /// opened them, and the `-shm` mapping is still backed.
+    fn guard_files(&self) -> Result<(), EvidenceError> {
+        self.placement.check()?;
+        self.guard_shm()
     }
 
     /// SQLite maps the `-shm` file (the WAL index) into memory; a process that truncates it
@@ -596,7 +611,7 @@ impl EvidenceLog {
         drop(self.lock_folded()?);
         match &self.path {
             Some(path) => {
-                self.guard_shm()?;
+                self.guard_files()?;
                 let mut conn = Connection::open_with_flags(
                     path,
                     OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
@@ -634,7 +649,20 @@ impl EvidenceLog {
             .lock()
             .map_err(|_| EvidenceError::Poisoned)?
             .push((rec, Arc::clone(&slot)));
-        let mut conn = self.lock()?;
+        let mut conn = match self.lock() {
+            Ok(conn) => conn,
+            Err(error) => {
+                // Refused: take the record back, or a later holder would commit it after its
+                // caller was told it failed. `lock` fails while holding the connection or on a
+                // poisoned one, so no holder is midway through committing the queue: the record
+                // is either still queued or already committed (its slot then says so).
+                self.queue
+                    .lock()
+                    .map_err(|_| EvidenceError::Poisoned)?
+                    .retain(|(_, s)| !Arc::ptr_eq(s, &slot));
+                return take_slot(&slot)?.unwrap_or(Err(error));
+            }
+        };
         if let Some(done) = take_slot(&slot)? {
             return done; // an earlier holder of the connection committed it
         }
@@ -713,7 +741,7 @@ impl EvidenceLog {
             Err(std::sync::TryLockError::WouldBlock) => return None,
             Err(std::sync::TryLockError::Poisoned(_)) => return Some(Err(EvidenceError::Poisoned)),
         };
-        if let Err(e) = self.guard_shm() {
+        if let Err(e) = self.guard_files() {
             return Some(Err(e));
         }
         // Another process's write transaction: give up at once instead of waiting for it.

@@ -1,0 +1,173 @@
+//! Whether the log's files are still where readers look for them.
+//!
+//! SQLite writes through the descriptors it opened: if any process of the user (the agent runs as
+//! the same one) removes, moves or replaces `evidence.db` or its write-ahead log while the engine
+//! runs, every later record lands in a file that `cordon log`, exports and the next engine start
+//! never read, and is lost with it. A call recorded there would run with no evidence anyone can
+//! see. So the log remembers which files it opened (device and inode) and checks before every
+//! use of its connection that its path still names them; if not, every use fails (so every call is
+//! refused) until the same files are back in place.
+//!
+//! Unix only: Windows does not let another process delete or rename a file SQLite holds open (it
+//! opens without `FILE_SHARE_DELETE`), so there is nothing to check there.
+
+use std::path::{Path, PathBuf};
+
+use crate::EvidenceError;
+
+/// The files a file log opened, by identity.
+#[derive(Debug, Default)]
+pub(crate) struct Placement {
+    #[cfg(unix)]
+    files: Vec<(PathBuf, (u64, u64))>,
+}
+
+impl Placement {
+    /// Remembers the database at `database` and its write-ahead log (`-wal`), as they are now:
+    /// call it once the connection has opened both (WAL mode creates the log at the first read).
+    /// A write-ahead log not there yet is left unchecked rather than refused: SQLite creates it
+    /// when it needs it.
+    pub(crate) fn of(database: &Path) -> Result<Placement, EvidenceError> {
+        #[cfg(unix)]
+        {
+            let mut files = Vec::new();
+            for path in [database.to_path_buf(), with_suffix(database, "-wal")] {
+                match identity(&path) {
+                    Ok(id) => files.push((path, id)),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound && path != database => {}
+                    Err(e) => return Err(EvidenceError::io(&path, e)),
+                }
+            }
+            Ok(Placement { files })
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = database;
+            Ok(Placement::default())
+        }
+    }
+
+    /// Fails with [`EvidenceError::Displaced`] when a remembered path no longer names the file
+    /// that was opened there (removed, moved away, or replaced by another file).
+    pub(crate) fn check(&self) -> Result<(), EvidenceError> {
+        #[cfg(unix)]
+        for (path, opened) in &self.files {
+            let how = match identity(path) {
+                Ok(id) if id == *opened => continue,
+                Ok(_) => "replaced by another file",
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => "removed or moved away",
+                Err(e) => return Err(EvidenceError::io(path, e)),
+            };
+            return Err(EvidenceError::Displaced {
+                path: path.clone(),
+                how,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// `path` with `suffix` appended to its file name (SQLite's `-wal`, `-shm`).
+pub(crate) fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
+/// The device and inode `path` names now (following symbolic links, as SQLite's open did).
+#[cfg(unix)]
+fn identity(path: &Path) -> std::io::Result<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(path)?;
+    Ok((meta.dev(), meta.ino()))
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn files(dir: &Path) -> PathBuf {
+        let db = dir.join("e.db");
+        std::fs::write(&db, b"db").unwrap();
+        std::fs::write(with_suffix(&db, "-wal"), b"wal").unwrap();
+        db
+    }
+
+    #[test]
+    fn files_left_in_place_pass_and_written_ones_too() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = files(dir.path());
+        let placed = Placement::of(&db).unwrap();
+        std::fs::write(with_suffix(&db, "-wal"), b"more").unwrap();
+        placed.check().unwrap();
+    }
+
+    #[test]
+    fn a_removed_moved_or_replaced_file_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = files(dir.path());
+        let wal = with_suffix(&db, "-wal");
+        let placed = Placement::of(&db).unwrap();
+
+        std::fs::rename(&wal, dir.path().join("aside")).unwrap();
+        let err = placed.check().unwrap_err().to_string();
+        assert!(
+            err.contains("e.db-wal") && err.contains("removed or moved"),
+            "{err}"
+        );
+
+        std::fs::rename(dir.path().join("aside"), &wal).unwrap();
+        placed.check().unwrap();
+
+        let copy = dir.path().join("copy");
+        std::fs::copy(&db, &copy).unwrap();
+        std::fs::rename(&copy, &db).unwrap();
+        let err = placed.check().unwrap_err().to_string();
+        assert!(err.contains("e.db ") && err.contains("replaced"), "{err}");
+    }
+
+    #[test]
+    fn a_write_ahead_log_not_there_yet_is_not_checked_but_a_missing_database_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("e.db");
+        assert!(Placement::of(&db).is_err());
+        std::fs::write(&db, b"db").unwrap();
+        let placed = Placement::of(&db).unwrap();
+        std::fs::write(with_suffix(&db, "-wal"), b"wal").unwrap();
+        placed.check().unwrap();
+    }
+
+    #[test]
+    fn a_log_refuses_appends_while_its_files_are_away_and_takes_them_once_back() {
+        use crate::{EvidenceLog, KeyStore, NewRecord, Outcome};
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("fresh.db");
+        let log = EvidenceLog::open(&db, KeyStore::File(dir.path().join("k"))).unwrap();
+        let record = || NewRecord {
+            agent: "a".into(),
+            session_id: "s".into(),
+            action: "job.mcp-bridge.read.file".into(),
+            decision: "allow".into(),
+            outcome: Outcome::Allowed,
+            ..NewRecord::default()
+        };
+        log.append(record()).unwrap();
+        let before = log.count().unwrap();
+        // A fresh log's write-ahead log is known from the start, as well as its database.
+        for suffix in ["-wal", ""] {
+            let file = with_suffix(&db, suffix);
+            std::fs::rename(&file, dir.path().join("aside")).unwrap();
+            let err = log.append(record()).unwrap_err();
+            assert!(
+                matches!(err, EvidenceError::Displaced { .. }),
+                "{suffix}: {err}"
+            );
+            assert!(log.count().is_err(), "{suffix}: a read of a displaced log");
+            std::fs::rename(dir.path().join("aside"), &file).unwrap();
+            log.append(record()).unwrap();
+        }
+        assert_eq!(log.count().unwrap(), before + 2);
+        assert!(log.verify().unwrap().ok);
+    }
+}
