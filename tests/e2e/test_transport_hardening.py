@@ -164,3 +164,29 @@ def test_cordon_mcp_reconnects_to_a_restarted_engine(engine_factory: Callable[..
     run(scenario)
     records = [r for r in engine.log() if "the restart" in json.dumps(r.get("args"))]
     assert [r["outcome"] for r in records] == ["allowed", "allowed"], records
+
+
+def test_a_removed_control_socket_is_bound_again(engine_factory: Callable[..., Engine]) -> None:
+    """Any process of the user can remove the control socket file: the engine would go on
+    listening where nobody can connect (every bridge refusing its agent's calls, `cordon
+    approvals` unable to reach a held call) until a restart. It binds the socket again, private
+    as before, and a new agent session is served."""
+    engine = engine_factory(servers=("everything",), http=False)
+    engine.socket.unlink()
+
+    def answers() -> bool:
+        proc = engine.cli("approvals", check=False)
+        return proc.returncode == 0
+
+    deadline = time.monotonic() + POLL_DEADLINE
+    while not answers():
+        assert time.monotonic() < deadline, "the removed control socket was not bound again"
+        time.sleep(POLL_INTERVAL)
+    assert engine.socket.stat().st_mode & 0o077 == 0, oct(engine.socket.stat().st_mode)
+
+    async def scenario() -> None:
+        async with engine.stdio() as session:
+            echoed = await session.call_tool("everything__echo", {"message": "socket back"})
+            assert text_of(echoed) == "Echo: socket back", result_summary(echoed)
+
+    run(scenario)

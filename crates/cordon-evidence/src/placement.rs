@@ -11,7 +11,9 @@
 //! Unix only: Windows does not let another process delete or rename a file SQLite holds open (it
 //! opens without `FILE_SHARE_DELETE`), so there is nothing to check there.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
+#[cfg(unix)]
+use std::path::PathBuf;
 
 use crate::EvidenceError;
 
@@ -68,7 +70,8 @@ impl Placement {
 }
 
 /// `path` with `suffix` appended to its file name (SQLite's `-wal`, `-shm`).
-pub(crate) fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
+#[cfg(unix)]
+fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
     let mut name = path.as_os_str().to_owned();
     name.push(suffix);
     PathBuf::from(name)

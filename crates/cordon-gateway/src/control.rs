@@ -38,6 +38,10 @@ pub const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long a client waits for the engine's answer to a quick request (`ping`).
 const PING_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// How often the engine checks that its control socket is still at its path (see
+/// [`SocketKeeper`]).
+pub const SOCKET_CHECK_EVERY: Duration = Duration::from_secs(1);
+
 /// One control request.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
@@ -497,9 +501,16 @@ pub async fn serve_with(
 ) {
     let slots: SharedSlots = Arc::default();
     let mut backoff = Duration::ZERO;
+    let mut keeper = SocketKeeper::of(&listener);
+    let mut check = tokio::time::interval(SOCKET_CHECK_EVERY);
+    check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         let (read, mut write) = tokio::select! {
             _ = cancel.cancelled() => return,
+            _ = check.tick() => {
+                keeper.keep(&mut listener).await;
+                continue;
+            }
             accepted = accept(&mut listener) => match accepted {
                 Ok(halves) => {
                     backoff = Duration::ZERO;
@@ -540,6 +551,102 @@ pub async fn serve_with(
             drop(slot);
         });
     }
+}
+
+/// Keeps the control socket reachable at its path. Any process of the user can remove the
+/// socket file (or its directory): the engine would go on listening where nobody can connect, so
+/// every bridge would refuse its agent's calls and `cordon approvals` could not reach a held call
+/// until a restart. A socket found missing is bound again (directory checks included); one
+/// replaced by another process's socket is not taken back (it may be another engine, started
+/// once this one's socket was gone) but logged as an error once: clients now reach that one.
+/// Windows: another process cannot remove a named pipe this engine holds, so nothing to keep.
+struct SocketKeeper {
+    /// The socket's path, and its file's identity when it was last seen (None: already gone).
+    #[cfg(unix)]
+    kept: Option<(std::path::PathBuf, Option<(u64, u64)>)>,
+    #[cfg(unix)]
+    warned: bool,
+}
+
+impl SocketKeeper {
+    /// The socket `listener` is bound to, as it is now (nothing to keep for an unnamed one).
+    fn of(listener: &Listener) -> SocketKeeper {
+        #[cfg(unix)]
+        {
+            let kept = listener
+                .local_addr()
+                .ok()
+                .and_then(|a| a.as_pathname().map(Path::to_path_buf))
+                .map(|path| {
+                    let id = socket_identity(&path).ok();
+                    (path, id)
+                });
+            SocketKeeper {
+                kept,
+                warned: false,
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = listener;
+            SocketKeeper {}
+        }
+    }
+
+    /// Binds the socket again if it was removed (swapping `listener` for the new one).
+    async fn keep(&mut self, listener: &mut Listener) {
+        #[cfg(unix)]
+        {
+            let Some((path, id)) = &self.kept else {
+                return;
+            };
+            match socket_identity(path) {
+                Ok(now) if Some(now) == *id => self.warned = false,
+                Ok(_) => {
+                    if !self.warned {
+                        tracing::error!(
+                            "the control socket {} was replaced by another process's: agents \
+                             and `cordon` now reach that process, not this engine",
+                            path.display()
+                        );
+                        self.warned = true;
+                    }
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    let path = path.clone();
+                    match bind(&path).await {
+                        Ok(bound) => {
+                            *listener = bound;
+                            *self = SocketKeeper::of(listener);
+                            tracing::warn!(
+                                "the control socket {} was removed: bound it again",
+                                path.display()
+                            );
+                        }
+                        Err(error) if !self.warned => {
+                            tracing::error!(
+                                "the control socket {} was removed and cannot be bound again: {error}",
+                                path.display()
+                            );
+                            self.warned = true;
+                        }
+                        Err(_) => {}
+                    }
+                }
+                Err(_) => {}
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = listener;
+    }
+}
+
+/// The device and inode of the socket file at `path` (not following a symbolic link).
+#[cfg(unix)]
+fn socket_identity(path: &Path) -> std::io::Result<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::symlink_metadata(path)?;
+    Ok((meta.dev(), meta.ino()))
 }
 
 /// One control connection, whatever carries it (Unix socket or named pipe): the same protocol.

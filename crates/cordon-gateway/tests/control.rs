@@ -1,6 +1,6 @@
-//! The control socket under attack: idle floods, busy floods, impostor engines in directories
-//! other users control, and the privacy of a fresh data directory (Unix; Windows' named pipe is
-//! tested under Wine by tests/windows).
+//! The control socket under attack: idle floods, busy floods, a removed socket, impostor engines
+//! in directories other users control, and the privacy of a fresh data directory (Unix; Windows'
+//! named pipe is tested under Wine by tests/windows).
 #![cfg(unix)]
 #![allow(
     clippy::unwrap_used,
@@ -254,5 +254,30 @@ async fn a_fresh_data_directory_and_the_evidence_files_are_private() {
         "the log is in WAL mode"
     );
     assert_eq!(mode(&dir.path().join("c.sock")), 0o600, "control socket");
+    engine.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_removed_socket_is_bound_again_and_a_replaced_one_is_left_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = engine(dir.path()).await;
+    let socket = dir.path().join("c.sock");
+
+    std::fs::remove_file(&socket).unwrap();
+    ping_until_ok(&socket).await.unwrap();
+    let mode = std::fs::metadata(&socket).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600, "{mode:o}");
+
+    // Another process's socket in its place (another engine, started once this one's was
+    // gone): not taken back, so two engines never fight over one path.
+    std::fs::remove_file(&socket).unwrap();
+    let other = tokio::net::UnixListener::bind(&socket).unwrap();
+    // Three checks later the path still leads to the other listener.
+    tokio::time::sleep(control::SOCKET_CHECK_EVERY * 3).await;
+    let _client = tokio::net::UnixStream::connect(&socket).await.unwrap();
+    tokio::time::timeout(GUARD, other.accept())
+        .await
+        .expect("the engine took the other process's socket path back")
+        .unwrap();
     engine.shutdown().await.unwrap();
 }
