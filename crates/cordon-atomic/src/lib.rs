@@ -1,4 +1,7 @@
-//! Atomic file replacement: a reader (the engine, an editor, an agent, the settings watcher) sees
+//! Atomic file replacement, and opening a file an agent names without waiting on it or following a
+//! link swapped in ([`open_regular`], see `regular.rs`).
+//!
+//! Atomic replacement: a reader (the engine, an editor, an agent, the settings watcher) sees
 //! the old bytes or the new bytes, never a torn file, and a failure anywhere leaves the old file
 //! in place and no temp file behind.
 //!
@@ -13,6 +16,10 @@
 //! stale or foreign file is never reused) in the same directory, the bytes, the final
 //! permissions, fsync, rename over the target, fsync of the directory (unix) so the rename itself
 //! survives a power loss.
+
+mod regular;
+
+pub use regular::{RegularError, open_regular};
 
 use std::fs::File;
 use std::io::{ErrorKind, Write};

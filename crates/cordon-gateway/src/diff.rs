@@ -446,6 +446,13 @@ fn resolve(path: &str, base: Option<&Path>) -> PathBuf {
 fn read_current(path: &Path) -> Result<Option<String>, String> {
     let shown = path.display().to_string();
     let display = cordon_text::visible(&shown);
+    // Links resolved now, so the open below can refuse one swapped in after this.
+    let path = match std::fs::canonicalize(path) {
+        Ok(real) => real,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(format!("(cannot diff {display}: {e})")),
+    };
+    let path = path.as_path();
     match std::fs::metadata(path) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(format!("(cannot diff {display}: {e})")),
@@ -460,7 +467,23 @@ fn read_current(path: &Path) -> Result<Option<String>, String> {
         }
         Ok(_) => {}
     }
-    match std::fs::read(path) {
+    // Read what is opened, checked again: the path may have changed since the check above (a
+    // FIFO would block this thread for good, a link to a device never end).
+    let read = cordon_atomic::open_regular(path)
+        .map_err(|e| e.to_string())
+        .and_then(|(file, _)| {
+            let mut bytes = Vec::new();
+            std::io::Read::read_to_end(
+                &mut std::io::Read::take(file, MAX_DIFF_FILE_BYTES + 1),
+                &mut bytes,
+            )
+            .map_err(|e| e.to_string())?;
+            if bytes.len() as u64 > MAX_DIFF_FILE_BYTES {
+                return Err(format!("larger than {MAX_DIFF_FILE_BYTES} bytes"));
+            }
+            Ok(bytes)
+        });
+    match read {
         Ok(bytes) if bytes.contains(&0) => Err(format!(
             "(cannot diff {display}: binary file of {} bytes, not UTF-8 text)",
             bytes.len()

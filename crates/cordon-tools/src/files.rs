@@ -105,9 +105,30 @@ fn read_existing(path: &Path, given: &str) -> Result<Option<Vec<u8>>, ToolError>
             meta.len()
         )));
     }
-    fs::read(path)
-        .map(Some)
-        .map_err(|e| ToolError::io(given, e))
+    // Read what is opened, checked again (the path may have changed since the check above).
+    let (file, _) = open_checked(path, given)?;
+    let mut bytes = Vec::new();
+    file.take(MAX_EDIT_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| ToolError::io(given, e))?;
+    if bytes.len() as u64 > MAX_EDIT_BYTES {
+        return Err(ToolError::invalid(format!(
+            "`{given}` grew over {MAX_EDIT_BYTES} bytes; files that large cannot be rewritten by \
+             the built-in tools"
+        )));
+    }
+    Ok(Some(bytes))
+}
+
+/// Opens `path` (named `given` to the agent) for reading as a regular file, without waiting on
+/// a FIFO or following a link swapped in since the path was checked (see
+/// [`cordon_atomic::open_regular`]); with its length.
+fn open_checked(path: &Path, given: &str) -> Result<(fs::File, u64), ToolError> {
+    cordon_atomic::open_regular(path).map_err(|e| match e {
+        cordon_atomic::RegularError::NotFound => not_found("file", given),
+        cordon_atomic::RegularError::NotRegular => not_regular(given),
+        cordon_atomic::RegularError::Io(e) => ToolError::io(given, e),
+    })
 }
 
 /// Unified diff of the file on disk vs the proposal; a new file is diffed from empty and
@@ -433,11 +454,7 @@ pub(crate) fn execute(ws: &Workspace, op: FileOp) -> Result<ToolOutput, ToolErro
 
 fn read(ws: &Workspace, path: &Path) -> Result<ToolOutput, ToolError> {
     let label = display_path(ws, path);
-    let file = fs::File::open(path).map_err(|e| match e.kind() {
-        ErrorKind::NotFound => not_found("file", &label),
-        _ => ToolError::io(&label, e),
-    })?;
-    let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let (file, size) = open_checked(path, &label)?;
     let mut bytes = Vec::new();
     file.take(OUTPUT_CAP as u64 + 1)
         .read_to_end(&mut bytes)
@@ -600,12 +617,22 @@ fn search(ws: &Workspace, s: &SearchOp) -> Result<ToolOutput, ToolError> {
             results.push(json!({"path": rel_text}));
             continue;
         };
-        if entry.metadata().map(|m| m.len()).unwrap_or(u64::MAX) > MAX_SEARCH_FILE_BYTES {
-            continue;
-        }
-        let Ok(bytes) = fs::read(entry.path()) else {
+        // Opened as it is now (a FIFO or link swapped in since the walk saw a file is skipped).
+        let Ok((file, len)) = cordon_atomic::open_regular(entry.path()) else {
             continue;
         };
+        if len > MAX_SEARCH_FILE_BYTES {
+            continue;
+        }
+        let mut bytes = Vec::new();
+        if file
+            .take(MAX_SEARCH_FILE_BYTES + 1)
+            .read_to_end(&mut bytes)
+            .is_err()
+            || bytes.len() as u64 > MAX_SEARCH_FILE_BYTES
+        {
+            continue;
+        }
         if bytes.iter().take(8192).any(|b| *b == 0) {
             continue; // binary
         }

@@ -520,6 +520,50 @@ fn fifos_are_refused_instead_of_blocking() {
     }
 }
 
+#[cfg(unix)] // FIFOs, /dev/zero and unprivileged symlinks
+#[test]
+fn a_file_swapped_after_its_check_is_refused_not_waited_on_or_followed() {
+    let (tmp, ws) = plain();
+    let outside = tempfile::tempdir().unwrap();
+    let secret = outside.path().join("secret");
+    std::fs::write(&secret, "outside the workspace").unwrap();
+    let path = tmp.path().join("f");
+    for swap in ["fifo", "/dev/zero", "outside"] {
+        std::fs::write(&path, "text").unwrap();
+        let read = ws.prepare("file_read", &json!({"path": "f"})).unwrap();
+        let write = ws
+            .prepare("file_write", &json!({"path": "f", "content": "new"}))
+            .unwrap();
+        // Between the check and the use, something else is put at the path.
+        std::fs::remove_file(&path).unwrap();
+        match swap {
+            "fifo" => assert!(
+                std::process::Command::new("mkfifo")
+                    .arg(&path)
+                    .status()
+                    .unwrap()
+                    .success()
+            ),
+            "/dev/zero" => std::os::unix::fs::symlink("/dev/zero", &path).unwrap(),
+            _ => std::os::unix::fs::symlink(&secret, &path).unwrap(),
+        }
+        // A blocking open of the FIFO (no writer ever comes) would hang here; /dev/zero would
+        // never end.
+        for (tool, prepared) in [("file_read", read), ("file_write", write)] {
+            let e = ws.execute(prepared);
+            // Refused as what it now is, or (resolved again) as leading outside the workspace.
+            let refused = matches!(e, Err(ToolError::InvalidArguments(ref m)) if m.contains("not a regular file"))
+                || matches!(e, Err(ToolError::OutsideRoots { .. }));
+            assert!(refused, "{swap}, {tool}: {e:?}");
+        }
+        assert_eq!(
+            std::fs::read_to_string(&secret).unwrap(),
+            "outside the workspace"
+        );
+        std::fs::remove_file(&path).unwrap();
+    }
+}
+
 #[test]
 fn types_can_cross_threads_for_spawn_blocking() {
     fn send_sync_static<T: Send + Sync + 'static>() {}
