@@ -4,11 +4,11 @@
 //! not too large) and read it later. Between the two, any process of the user can put something
 //! else at that path: a FIFO (whose `open` blocks until a writer comes, forever holding the
 //! blocking thread that opened it: enough of them and the engine's blocking pool is gone), a
-//! symbolic link to a device such as `/dev/zero` (a read that never ends) or to a file outside
-//! the workspace. So the check is made again on what was actually opened: the open never blocks
-//! (`O_NONBLOCK`), does not follow a symbolic link in the last component (`O_NOFOLLOW`: callers
-//! pass paths already resolved, whose last component is no link unless one was swapped in), and
-//! the opened file's own metadata must say "regular file". Callers still bound what they read.
+//! symbolic link to a device such as `/dev/zero` (a read that never ends), or a link (in place of
+//! the file or of a directory on its way) to a file outside the workspace. So the check is made
+//! again on what was actually opened: the open never blocks, follows no symbolic link (callers
+//! pass resolved paths, which hold none unless one was swapped in), and the opened file's own
+//! metadata must say "regular file". Callers still bound what they read.
 
 use std::fs::File;
 use std::path::Path;
@@ -28,17 +28,11 @@ pub enum RegularError {
 }
 
 /// Opens `path` for reading if, as opened, it is a regular file; returns it with its length.
+/// `path` must be free of symbolic links (resolved, as the workspace's paths are): one found in it
+/// now was swapped in, and is refused (see [`open_without_links`]).
 pub fn open_regular(path: &Path) -> Result<(File, u64), RegularError> {
-    let mut options = std::fs::OpenOptions::new();
-    options.read(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW | libc::O_NOCTTY);
-    }
-    let file = options.open(path).map_err(|e| match e.kind() {
+    let file = open_without_links(path).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => RegularError::NotFound,
-        // ELOOP: the last component is a symbolic link (O_NOFOLLOW).
         _ if is_link_refusal(&e) => RegularError::NotRegular,
         _ => RegularError::Io(e),
     })?;
@@ -49,9 +43,41 @@ pub fn open_regular(path: &Path) -> Result<(File, u64), RegularError> {
     Ok((file, meta.len()))
 }
 
+/// Opens for reading without waiting (`O_NONBLOCK`: a FIFO opens at once) and without following
+/// a symbolic link: on Linux none anywhere in the path (`openat2` with `RESOLVE_NO_SYMLINKS`, so
+/// a directory swapped for a link to elsewhere is refused too); where that call is missing
+/// (kernels before 5.6, sandboxes that filter it) and on other systems, none as the last
+/// component (`O_NOFOLLOW`).
+#[cfg(unix)]
+fn open_without_links(path: &Path) -> std::io::Result<File> {
+    use rustix::fs::{Mode, OFlags};
+    let flags =
+        OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOFOLLOW | OFlags::NOCTTY | OFlags::CLOEXEC;
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    {
+        use rustix::fs::{CWD, ResolveFlags, openat2};
+        let resolve = ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS;
+        match openat2(CWD, path, flags, Mode::empty(), resolve) {
+            Ok(fd) => return Ok(File::from(fd)),
+            Err(rustix::io::Errno::NOSYS | rustix::io::Errno::PERM) => {}
+            Err(errno) => return Err(errno.into()),
+        }
+    }
+    rustix::fs::open(path, flags, Mode::empty())
+        .map(File::from)
+        .map_err(Into::into)
+}
+
+/// Windows: no FIFOs at workspace paths, and creating a link needs a privilege.
+#[cfg(not(unix))]
+fn open_without_links(path: &Path) -> std::io::Result<File> {
+    File::open(path)
+}
+
+/// ELOOP: a symbolic link where none may be followed.
 #[cfg(unix)]
 fn is_link_refusal(error: &std::io::Error) -> bool {
-    error.raw_os_error() == Some(libc::ELOOP)
+    error.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error())
 }
 
 #[cfg(not(unix))]
@@ -69,7 +95,9 @@ mod tests {
     #[test]
     fn a_regular_file_opens_with_its_length() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("f");
+        // Resolved, as callers' paths are (a temp directory may sit behind a link).
+        let root = dir.path().canonicalize().unwrap();
+        let path = root.join("f");
         std::fs::write(&path, b"hello").unwrap();
         let (mut file, len) = open_regular(&path).unwrap();
         let mut text = String::new();
@@ -79,34 +107,45 @@ mod tests {
 
     #[test]
     fn a_fifo_a_device_a_link_and_a_directory_are_refused_without_waiting() {
-        let dir = tempfile::tempdir().unwrap();
-        let fifo = dir.path().join("fifo");
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().canonicalize().unwrap();
+        let dir = root.as_path();
+        let fifo = dir.join("fifo");
         let made = std::process::Command::new("mkfifo")
             .arg(&fifo)
             .status()
             .unwrap();
         assert!(made.success());
-        let link = dir.path().join("zero");
+        let link = dir.join("zero");
         std::os::unix::fs::symlink("/dev/zero", &link).unwrap();
-        let target = dir.path().join("t");
+        let target = dir.join("t");
         std::fs::write(&target, b"x").unwrap();
-        let link_to_file = dir.path().join("l");
+        let link_to_file = dir.join("l");
         std::os::unix::fs::symlink(&target, &link_to_file).unwrap();
         // A blocking open of the FIFO would hang this test (no writer ever comes).
-        for path in [
-            &fifo,
-            Path::new("/dev/zero"),
-            &link,
-            &link_to_file,
-            dir.path(),
-        ] {
+        for path in [&fifo, Path::new("/dev/zero"), &link, &link_to_file, dir] {
             match open_regular(path) {
                 Err(RegularError::NotRegular) => {}
                 other => panic!("{}: {other:?}", path.display()),
             }
         }
+        // A directory on the way replaced by a link to elsewhere (Linux: refused anywhere in
+        // the path; elsewhere only the last component is checked).
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        {
+            let real = dir.join("real");
+            std::fs::create_dir(&real).unwrap();
+            std::fs::write(real.join("secret"), b"s").unwrap();
+            let via = dir.join("via");
+            std::os::unix::fs::symlink(&real, &via).unwrap();
+            assert!(matches!(
+                open_regular(&via.join("secret")),
+                Err(RegularError::NotRegular)
+            ));
+            open_regular(&real.join("secret")).unwrap();
+        }
         assert!(matches!(
-            open_regular(&dir.path().join("none")),
+            open_regular(&dir.join("none")),
             Err(RegularError::NotFound)
         ));
     }

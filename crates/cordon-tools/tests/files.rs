@@ -564,6 +564,25 @@ fn a_file_swapped_after_its_check_is_refused_not_waited_on_or_followed() {
     }
 }
 
+#[cfg(target_os = "linux")] // openat2's RESOLVE_NO_SYMLINKS; elsewhere the last component only
+#[test]
+fn a_directory_swapped_for_a_link_after_the_check_is_not_followed_out() {
+    let (tmp, ws) = plain();
+    let outside = tempfile::tempdir().unwrap();
+    std::fs::write(outside.path().join("f"), "outside the workspace").unwrap();
+    let sub = tmp.path().join("sub");
+    std::fs::create_dir(&sub).unwrap();
+    std::fs::write(sub.join("f"), "inside").unwrap();
+    let read = ws.prepare("file_read", &json!({"path": "sub/f"})).unwrap();
+    std::fs::rename(&sub, tmp.path().join("sub.old")).unwrap();
+    std::os::unix::fs::symlink(outside.path(), &sub).unwrap();
+    let e = ws.execute(read);
+    assert!(
+        matches!(e, Err(ToolError::InvalidArguments(ref m)) if m.contains("not a regular file")),
+        "{e:?}"
+    );
+}
+
 #[test]
 fn types_can_cross_threads_for_spawn_blocking() {
     fn send_sync_static<T: Send + Sync + 'static>() {}
