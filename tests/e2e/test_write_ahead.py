@@ -249,6 +249,20 @@ def poll(what: str, check: Any) -> Any:
         time.sleep(POLL_INTERVAL)
 
 
+def answered_twice(engine_factory: Any, tmp_path: Path) -> tuple[Engine, Path, Any, list[str], list[str]]:
+    """An engine in front of the counting upstream that has answered two calls: the engine, the
+    side-effects file, `calls` (see `caller`, refusals counted) and the answered and refused call
+    ids."""
+    effects = tmp_path / "effects"
+    engine = engine_factory(servers=(), http=False, policy=POLICY, extra_servers=counting(effects))
+    refused: list[str] = []
+    answered: list[str] = []
+    calls = caller(engine, answered, refused)
+    run(calls, 2)
+    assert len(answered) == 2
+    return engine, effects, calls, answered, refused
+
+
 def assert_faulted(engine: Engine, refused: list[str], effects: Path) -> dict[str, Any]:
     """While the log cannot be written: the engine is up, says so, and no refused call ran."""
     assert engine.proc is not None and engine.proc.poll() is None, "the engine died"
@@ -330,14 +344,7 @@ def test_a_process_locking_the_log_refuses_calls_until_it_lets_go(engine_factory
     chain verifies."""
     import sqlite3
 
-    effects = tmp_path / "effects"
-    engine = engine_factory(servers=(), http=False, policy=POLICY, extra_servers=counting(effects))
-    refused: list[str] = []
-    answered: list[str] = []
-    calls = caller(engine, answered, refused)
-
-    run(calls, 2)
-    assert len(answered) == 2
+    engine, effects, calls, answered, refused = answered_twice(engine_factory, tmp_path)
     locker = sqlite3.connect(str(engine.evidence), timeout=30, isolation_level=None)
     try:
         locker.execute("BEGIN EXCLUSIVE")
@@ -376,14 +383,7 @@ def test_a_read_only_database_refuses_calls_from_two_clients_and_recovers(
     allowed tool, every call ran upstream and none was recorded. Now: no call runs unrecorded
     (every call is refused with the evidence fault, nothing reaches the upstream), the engine stays
     up and reports the fault, and recovers by itself once the files are writable again."""
-    effects = tmp_path / "effects"
-    engine = engine_factory(servers=(), http=False, policy=POLICY, extra_servers=counting(effects))
-    refused: list[str] = []
-    answered: list[str] = []
-    calls = caller(engine, answered, refused)
-
-    run(calls, 2)
-    assert len(answered) == 2
+    engine, effects, calls, answered, refused = answered_twice(engine_factory, tmp_path)
     database = Path(str(engine.evidence))
     # The database and its write-ahead log (the `-shm` index is memory the engine maps: it stays).
     with immutable([database, Path(str(database) + "-wal")]):
@@ -430,14 +430,7 @@ def test_a_log_removed_moved_or_replaced_under_the_engine_refuses_calls(
     the files), so calls would run unrecorded. Every call is refused with the evidence fault
     instead, nothing reaches the upstream, the engine stays up and names the file; a log moved
     aside and put back clears the fault by itself."""
-    effects = tmp_path / "effects"
-    engine = engine_factory(servers=(), http=False, policy=POLICY, extra_servers=counting(effects))
-    refused: list[str] = []
-    answered: list[str] = []
-    calls = caller(engine, answered, refused)
-
-    run(calls, 2)
-    assert len(answered) == 2
+    engine, effects, calls, answered, refused = answered_twice(engine_factory, tmp_path)
     database = Path(str(engine.evidence))
     displace(database, how)
     run(calls, 3)

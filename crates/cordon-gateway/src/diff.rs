@@ -446,56 +446,46 @@ fn resolve(path: &str, base: Option<&Path>) -> PathBuf {
 fn read_current(path: &Path) -> Result<Option<String>, String> {
     let shown = path.display().to_string();
     let display = cordon_text::visible(&shown);
-    // Links resolved now, so the open below can refuse one swapped in after this.
+    // Links resolved now, so the open below can refuse one swapped in after this; the checks are
+    // made on the file as opened (a FIFO would block this thread for good, a link to a device
+    // never end).
     let path = match std::fs::canonicalize(path) {
         Ok(real) => real,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(format!("(cannot diff {display}: {e})")),
     };
-    let path = path.as_path();
-    match std::fs::metadata(path) {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+    let (file, len) = match cordon_atomic::open_regular(&path) {
+        Ok(opened) => opened,
+        Err(cordon_atomic::RegularError::NotFound) => return Ok(None),
         Err(e) => return Err(format!("(cannot diff {display}: {e})")),
-        Ok(meta) if !meta.is_file() => {
-            return Err(format!("(cannot diff {display}: not a regular file)"));
-        }
-        Ok(meta) if meta.len() > MAX_DIFF_FILE_BYTES => {
-            return Err(format!(
-                "(cannot diff {display}: file of {} bytes, larger than {MAX_DIFF_FILE_BYTES} bytes)",
-                meta.len()
-            ));
-        }
-        Ok(_) => {}
+    };
+    let too_large = |len: u64| {
+        format!(
+            "(cannot diff {display}: file of {len} bytes, larger than {MAX_DIFF_FILE_BYTES} bytes)"
+        )
+    };
+    if len > MAX_DIFF_FILE_BYTES {
+        return Err(too_large(len));
     }
-    // Read what is opened, checked again: the path may have changed since the check above (a
-    // FIFO would block this thread for good, a link to a device never end).
-    let read = cordon_atomic::open_regular(path)
-        .map_err(|e| e.to_string())
-        .and_then(|(file, _)| {
-            let mut bytes = Vec::new();
-            std::io::Read::read_to_end(
-                &mut std::io::Read::take(file, MAX_DIFF_FILE_BYTES + 1),
-                &mut bytes,
-            )
-            .map_err(|e| e.to_string())?;
-            if bytes.len() as u64 > MAX_DIFF_FILE_BYTES {
-                return Err(format!("larger than {MAX_DIFF_FILE_BYTES} bytes"));
-            }
-            Ok(bytes)
-        });
-    match read {
-        Ok(bytes) if bytes.contains(&0) => Err(format!(
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(
+        &mut std::io::Read::take(file, MAX_DIFF_FILE_BYTES + 1),
+        &mut bytes,
+    )
+    .map_err(|e| format!("(cannot diff {display}: {e})"))?;
+    if bytes.len() as u64 > MAX_DIFF_FILE_BYTES {
+        return Err(too_large(bytes.len() as u64));
+    }
+    if bytes.contains(&0) {
+        return Err(format!(
             "(cannot diff {display}: binary file of {} bytes, not UTF-8 text)",
             bytes.len()
-        )),
-        Ok(bytes) => {
-            let len = bytes.len();
-            String::from_utf8(bytes).map(Some).map_err(|_| {
-                format!("(cannot diff {display}: binary file of {len} bytes, not UTF-8 text)")
-            })
-        }
-        Err(e) => Err(format!("(cannot diff {display}: {e})")),
+        ));
     }
+    let len = bytes.len();
+    String::from_utf8(bytes)
+        .map(Some)
+        .map_err(|_| format!("(cannot diff {display}: binary file of {len} bytes, not UTF-8 text)"))
 }
 
 /// Applies `[{oldText, newText}]` edits in order, each to its first exact occurrence.
