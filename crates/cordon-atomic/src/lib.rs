@@ -15,16 +15,23 @@
 //! The steps: a temp file with a name unique to this process and write (`create_new`, so a
 //! stale or foreign file is never reused) in the same directory, the bytes, the final
 //! permissions, fsync, rename over the target, fsync of the directory (unix) so the rename itself
-//! survives a power loss.
+//! survives a power loss. On unix all of them happen in the target's directory held open, never
+//! through its path again (`dir.rs`): a directory renamed or swapped for a link meanwhile cannot
+//! send the bytes elsewhere. For a path an agent named, [`write_resolved`] also reaches that
+//! directory without following any link.
 
+mod dir;
 mod regular;
 
 pub use regular::{RegularError, open_regular};
 
+use std::ffi::{OsStr, OsString};
 use std::fs::File;
 use std::io::{ErrorKind, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
+
+use dir::{Dir, Links};
 
 /// Distinguishes temp files of concurrent writes within one process (the process id tells
 /// processes apart).
@@ -64,14 +71,55 @@ impl AtomicError {
     fn new(what: String, source: std::io::Error) -> AtomicError {
         AtomicError { what, source }
     }
+
+    /// Whether [`write_resolved`] refused because a symbolic link (or a file) stood where the
+    /// checked path had a directory: the path changed since it was checked.
+    pub fn is_link_refusal(&self) -> bool {
+        dir::is_link_refusal(&self.source)
+    }
 }
 
-/// Replaces `path` with `bytes` atomically (see the crate documentation).
+/// Replaces `path` with `bytes` atomically (see the crate documentation). Links on the way are
+/// followed: for files of the user's own setup (configuration, agent settings), which may live
+/// behind the user's links.
 pub fn write(path: &Path, bytes: &[u8], permissions: Permissions) -> Result<(), AtomicError> {
-    replace_with(path, permissions, |file| {
+    replace_in(
+        path,
+        Links::Follow,
+        permissions,
+        write_all(path, bytes),
+        |_| Ok(()),
+    )
+}
+
+/// Replaces the file at a resolved path an agent named with `bytes` atomically, creating missing
+/// directories. No symbolic link is followed anywhere on the way (unix): `path` was resolved and
+/// checked (inside the workspace), so a link there now was swapped in since, by another process
+/// of the user, to send the write elsewhere. It is refused ([`AtomicError::is_link_refusal`]) and
+/// nothing is written. Once the directory is open, every step happens in it, whatever becomes of
+/// the path meanwhile. Windows: links are followed (see `dir.rs`).
+pub fn write_resolved(
+    path: &Path,
+    bytes: &[u8],
+    permissions: Permissions,
+) -> Result<(), AtomicError> {
+    replace_in(
+        path,
+        Links::Refuse,
+        permissions,
+        write_all(path, bytes),
+        |_| Ok(()),
+    )
+}
+
+fn write_all<'a>(
+    path: &'a Path,
+    bytes: &'a [u8],
+) -> impl FnOnce(&mut File) -> Result<(), AtomicError> + 'a {
+    move |file| {
         file.write_all(bytes)
             .map_err(|e| AtomicError::new(format!("cannot write {}", path.display()), e))
-    })
+    }
 }
 
 /// Replaces `path` with what `write` streams into the temp file (an export, a large document).
@@ -81,7 +129,7 @@ pub fn replace_with<T, E: From<AtomicError>>(
     permissions: Permissions,
     write: impl FnOnce(&mut File) -> Result<T, E>,
 ) -> Result<T, E> {
-    replace_with_hook(path, permissions, write, |_| Ok(()))
+    replace_in(path, Links::Follow, permissions, write, |_| Ok(()))
 }
 
 /// [`replace_with`] with a hook run just before the rename: tests use it to fail mid-way.
@@ -92,7 +140,18 @@ pub fn replace_with_hook<T, E: From<AtomicError>>(
     write: impl FnOnce(&mut File) -> Result<T, E>,
     before_rename: impl FnOnce(&Path) -> std::io::Result<()>,
 ) -> Result<T, E> {
-    let dir = path
+    replace_in(path, Links::Follow, permissions, write, before_rename)
+}
+
+/// The one replacement: open the directory (as `links` says), then every step in it.
+fn replace_in<T, E: From<AtomicError>>(
+    path: &Path,
+    links: Links,
+    permissions: Permissions,
+    write: impl FnOnce(&mut File) -> Result<T, E>,
+    before_rename: impl FnOnce(&Path) -> std::io::Result<()>,
+) -> Result<T, E> {
+    let dir_path = path
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
         .unwrap_or_else(|| Path::new("."));
@@ -103,48 +162,62 @@ pub fn replace_with_hook<T, E: From<AtomicError>>(
         )
         .into());
     };
-    let file_name = file_name.to_string_lossy();
-    let (tmp, file) = create_temp(dir, &file_name, permissions)?;
-    let result = write_then_rename(path, &tmp, file, permissions, write, before_rename);
+    let dir = Dir::open(dir_path, links).map_err(|e| {
+        let what = if dir::is_link_refusal(&e) {
+            format!(
+                "cannot open {}: a symbolic link or file stands on the way (swapped in since the \
+                 path was checked)",
+                dir_path.display()
+            )
+        } else {
+            format!("cannot open {}", dir_path.display())
+        };
+        AtomicError::new(what, e)
+    })?;
+    let (tmp, file) = create_temp(&dir, file_name, permissions)?;
+    let result = write_then_rename(
+        &dir,
+        file_name,
+        &tmp,
+        file,
+        (links, permissions),
+        write,
+        before_rename,
+    );
     if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
+        let _ = dir.remove(&tmp);
     }
     let value = result?;
-    sync_dir(dir)?;
+    dir.sync()
+        .map_err(|e| AtomicError::new(format!("cannot fsync {}", dir.path().display()), e))?;
     Ok(value)
 }
 
 /// A new temp file beside the target, private from the first byte when a mode is asked for.
 fn create_temp(
-    dir: &Path,
-    file_name: &str,
+    dir: &Dir,
+    file_name: &OsStr,
     permissions: Permissions,
-) -> Result<(PathBuf, File), AtomicError> {
+) -> Result<(OsString, File), AtomicError> {
     let mut attempt = 0;
     loop {
-        let tmp = dir.join(format!(
-            ".{file_name}.cordon-tmp-{}-{}",
+        let mut tmp = OsString::from(".");
+        tmp.push(file_name);
+        tmp.push(format!(
+            ".cordon-tmp-{}-{}",
             std::process::id(),
             COUNTER.fetch_add(1, Ordering::Relaxed)
         ));
-        let mut options = std::fs::OpenOptions::new();
-        options.write(true).create_new(true);
-        #[cfg(unix)]
-        if permissions != Permissions::KeepOrDefault {
-            use std::os::unix::fs::OpenOptionsExt;
-            // Start private; the final mode is set before any byte is visible under the target.
-            options.mode(0o600);
-        }
-        #[cfg(not(unix))]
-        let _ = permissions;
-        match options.open(&tmp) {
+        // Start private when a mode is asked for; the final mode is set before any byte is
+        // visible under the target.
+        match dir.create_new(&tmp, permissions != Permissions::KeepOrDefault) {
             Ok(file) => return Ok((tmp, file)),
             Err(e) if e.kind() == ErrorKind::AlreadyExists && attempt < TEMP_ATTEMPTS => {
                 attempt += 1;
             }
             Err(e) => {
                 return Err(AtomicError::new(
-                    format!("cannot create {}", tmp.display()),
+                    format!("cannot create {}", dir::entry(dir, &tmp).display()),
                     e,
                 ));
             }
@@ -153,43 +226,44 @@ fn create_temp(
 }
 
 fn write_then_rename<T, E: From<AtomicError>>(
-    path: &Path,
-    tmp: &Path,
+    dir: &Dir,
+    file_name: &OsStr,
+    tmp: &OsStr,
     mut file: File,
-    permissions: Permissions,
+    (links, permissions): (Links, Permissions),
     write: impl FnOnce(&mut File) -> Result<T, E>,
     before_rename: impl FnOnce(&Path) -> std::io::Result<()>,
 ) -> Result<T, E> {
-    let what = |action: &str| format!("cannot {action} {}", tmp.display());
+    let tmp_path = dir::entry(dir, tmp);
+    let what = |action: &str| format!("cannot {action} {}", tmp_path.display());
     let value = write(&mut file)?;
-    set_mode(&file, path, permissions)
+    set_mode(&file, dir.mode_of(file_name, links), permissions)
         .map_err(|e| AtomicError::new(what("set permissions of"), e))?;
     file.sync_all()
         .map_err(|e| AtomicError::new(what("fsync"), e))?;
     // Closed before the rename: Windows refuses to rename an open file.
     drop(file);
-    before_rename(tmp).map_err(|e| AtomicError::new(what("finish"), e))?;
-    std::fs::rename(tmp, path).map_err(|e| {
+    before_rename(&tmp_path).map_err(|e| AtomicError::new(what("finish"), e))?;
+    dir.rename(tmp, file_name).map_err(|e| {
         AtomicError::new(
-            format!("cannot replace {} (old file kept)", path.display()),
+            format!(
+                "cannot replace {} (old file kept)",
+                dir::entry(dir, file_name).display()
+            ),
             e,
         )
     })?;
     Ok(value)
 }
 
+/// Gives the temp file its final mode: `existing` is the mode of the file it replaces, if any.
 #[cfg(unix)]
-fn set_mode(file: &File, path: &Path, permissions: Permissions) -> std::io::Result<()> {
+fn set_mode(file: &File, existing: Option<u32>, permissions: Permissions) -> std::io::Result<()> {
     use std::os::unix::fs::PermissionsExt;
-    let existing = || {
-        std::fs::metadata(path)
-            .ok()
-            .map(|meta| meta.permissions().mode() & 0o7777)
-    };
     let mode = match permissions {
         Permissions::Exactly(mode) => Some(mode),
-        Permissions::KeepOr(new_mode) => Some(existing().unwrap_or(new_mode)),
-        Permissions::KeepOrDefault => existing(),
+        Permissions::KeepOr(new_mode) => Some(existing.unwrap_or(new_mode)),
+        Permissions::KeepOrDefault => existing,
     };
     match mode {
         Some(mode) => file.set_permissions(std::fs::Permissions::from_mode(mode)),
@@ -197,29 +271,17 @@ fn set_mode(file: &File, path: &Path, permissions: Permissions) -> std::io::Resu
     }
 }
 
+/// Windows: keep an existing file's read-only flag; new files follow the directory's ACL.
 #[cfg(not(unix))]
-fn set_mode(file: &File, path: &Path, permissions: Permissions) -> std::io::Result<()> {
-    // Keep an existing file's read-only flag; new files follow the directory's ACL.
-    match (permissions, std::fs::metadata(path)) {
-        (Permissions::Exactly(_), _) | (_, Err(_)) => Ok(()),
-        (_, Ok(meta)) => file.set_permissions(meta.permissions()),
+fn set_mode(file: &File, existing: Option<u32>, permissions: Permissions) -> std::io::Result<()> {
+    match (permissions, existing) {
+        (Permissions::Exactly(_), _) | (_, None) => Ok(()),
+        (_, Some(mode)) => {
+            let mut kept = file.metadata()?.permissions();
+            kept.set_readonly(mode & 0o222 == 0);
+            file.set_permissions(kept)
+        }
     }
-}
-
-/// Makes the rename durable (unix); elsewhere a no-op. A failure is reported: the new bytes are
-/// in place but might not survive a power loss, and the caller must not claim they will.
-fn sync_dir(dir: &Path) -> Result<(), AtomicError> {
-    #[cfg(unix)]
-    {
-        let handle = File::open(dir)
-            .map_err(|e| AtomicError::new(format!("cannot open {}", dir.display()), e))?;
-        handle
-            .sync_all()
-            .map_err(|e| AtomicError::new(format!("cannot fsync {}", dir.display()), e))?;
-    }
-    #[cfg(not(unix))]
-    let _ = dir;
-    Ok(())
 }
 
 #[cfg(test)]
@@ -367,5 +429,82 @@ mod tests {
         let last = std::fs::read_to_string(&path).unwrap();
         assert!(contents.contains(&last), "a torn file");
         assert_eq!(entries(dir.path()), 1);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_resolved_write_through_a_swapped_in_link_is_refused_and_writes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().canonicalize().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        let outside_root = outside.path().canonicalize().unwrap();
+        std::fs::create_dir(root.join("real")).unwrap();
+        // `sub` was a directory when the path was checked; now it is a link to elsewhere.
+        std::os::unix::fs::symlink(&outside_root, root.join("sub")).unwrap();
+        for target in [root.join("sub/f"), root.join("sub/deeper/f")] {
+            let error = write_resolved(&target, b"x", Permissions::KeepOrDefault).unwrap_err();
+            assert!(error.is_link_refusal(), "{error}");
+            assert!(error.to_string().contains("swapped in"), "{error}");
+        }
+        assert_eq!(
+            entries(&outside_root),
+            0,
+            "nothing was written through the link"
+        );
+        // The same write with links followed (a user's own configuration) goes through it.
+        write(&root.join("sub/f"), b"x", Permissions::KeepOrDefault).unwrap();
+        assert_eq!(entries(&outside_root), 1);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_resolved_write_creates_missing_directories_and_needs_an_absolute_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().canonicalize().unwrap();
+        let target = root.join("a/b/c.txt");
+        write_resolved(&target, b"deep", Permissions::KeepOrDefault).unwrap();
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "deep");
+        write_resolved(&target, b"again", Permissions::KeepOrDefault).unwrap();
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "again");
+        assert_eq!(entries(&root.join("a/b")), 1, "no temp file left");
+        for bad in ["rel/c.txt", "/tmp/../tmp/c.txt"] {
+            let error =
+                write_resolved(Path::new(bad), b"x", Permissions::KeepOrDefault).unwrap_err();
+            assert_eq!(
+                error.source.kind(),
+                ErrorKind::InvalidInput,
+                "{bad}: {error}"
+            );
+        }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_directory_swapped_mid_write_does_not_move_the_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().canonicalize().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::create_dir(root.join("sub")).unwrap();
+        let target = root.join("sub/f");
+        // After the temp file is written, `sub` is moved aside and a link to elsewhere put in
+        // its place: the rename still happens in the directory that was opened.
+        replace_with_hook(
+            &target,
+            Permissions::KeepOrDefault,
+            |file| {
+                file.write_all(b"mine")
+                    .map_err(|e| AtomicError::new("write".to_owned(), e))
+            },
+            |_| {
+                std::fs::rename(root.join("sub"), root.join("moved"))?;
+                std::os::unix::fs::symlink(outside.path(), root.join("sub"))
+            },
+        )
+        .unwrap();
+        assert_eq!(
+            std::fs::read_to_string(root.join("moved/f")).unwrap(),
+            "mine"
+        );
+        assert_eq!(entries(outside.path()), 0);
     }
 }

@@ -13,6 +13,10 @@
 use std::fs::File;
 use std::path::Path;
 
+#[cfg(unix)]
+use crate::dir::Dir;
+use crate::dir::is_link_refusal;
+
 /// Why a path could not be opened as a regular file.
 #[derive(Debug, thiserror::Error)]
 pub enum RegularError {
@@ -44,18 +48,17 @@ pub fn open_regular(path: &Path) -> Result<(File, u64), RegularError> {
 }
 
 /// Opens for reading without waiting (`O_NONBLOCK`: a FIFO opens at once) and without following
-/// a symbolic link: on Linux none anywhere in the path (`openat2` with `RESOLVE_NO_SYMLINKS`, so
-/// a directory swapped for a link to elsewhere is refused too); where that call is missing
-/// (kernels before 5.6, sandboxes that filter it) and on other systems, none as the last
-/// component (`O_NOFOLLOW`).
+/// a symbolic link anywhere in the path, so a directory swapped for a link to elsewhere is refused
+/// too: on Linux in one call (`openat2` with `RESOLVE_NO_SYMLINKS`); where that call is missing
+/// (kernels before 5.6, sandboxes that filter it) and on other systems, by walking the path one
+/// directory at a time (see `dir.rs`).
 #[cfg(unix)]
 fn open_without_links(path: &Path) -> std::io::Result<File> {
-    use rustix::fs::{Mode, OFlags};
-    let flags =
-        OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOFOLLOW | OFlags::NOCTTY | OFlags::CLOEXEC;
     #[cfg(any(target_os = "linux", target_os = "android"))]
     {
-        use rustix::fs::{CWD, ResolveFlags, openat2};
+        use rustix::fs::{CWD, Mode, OFlags, ResolveFlags, openat2};
+        let flags =
+            OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOFOLLOW | OFlags::NOCTTY | OFlags::CLOEXEC;
         let resolve = ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS;
         match openat2(CWD, path, flags, Mode::empty(), resolve) {
             Ok(fd) => return Ok(File::from(fd)),
@@ -63,26 +66,26 @@ fn open_without_links(path: &Path) -> std::io::Result<File> {
             Err(errno) => return Err(errno.into()),
         }
     }
-    rustix::fs::open(path, flags, Mode::empty())
-        .map(File::from)
-        .map_err(Into::into)
+    open_walking(path)
+}
+
+/// The portable way: the parent reached one directory at a time without following a link, then
+/// the file opened in it (`O_NOFOLLOW`, `O_NONBLOCK`).
+#[cfg(unix)]
+fn open_walking(path: &Path) -> std::io::Result<File> {
+    let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("{} is not a file path", path.display()),
+        ));
+    };
+    Dir::open_existing_without_links(parent)?.open_read(name)
 }
 
 /// Windows: no FIFOs at workspace paths, and creating a link needs a privilege.
 #[cfg(not(unix))]
 fn open_without_links(path: &Path) -> std::io::Result<File> {
     File::open(path)
-}
-
-/// ELOOP: a symbolic link where none may be followed.
-#[cfg(unix)]
-fn is_link_refusal(error: &std::io::Error) -> bool {
-    error.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error())
-}
-
-#[cfg(not(unix))]
-fn is_link_refusal(_error: &std::io::Error) -> bool {
-    false
 }
 
 #[cfg(all(test, unix))]
@@ -148,5 +151,29 @@ mod tests {
             open_regular(&dir.join("none")),
             Err(RegularError::NotFound)
         ));
+    }
+
+    #[test]
+    fn the_portable_walk_refuses_a_link_anywhere_in_the_path() {
+        // What macOS, old kernels and filtering sandboxes use instead of `openat2`.
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().canonicalize().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(outside.path().join("f"), "outside").unwrap();
+        std::fs::create_dir(root.join("real")).unwrap();
+        std::fs::write(root.join("real/f"), "inside").unwrap();
+        std::os::unix::fs::symlink(outside.path(), root.join("sub")).unwrap();
+        std::os::unix::fs::symlink(root.join("real/f"), root.join("real/link")).unwrap();
+        let mut text = String::new();
+        open_walking(&root.join("real/f"))
+            .unwrap()
+            .read_to_string(&mut text)
+            .unwrap();
+        assert_eq!(text, "inside");
+        for path in [root.join("sub/f"), root.join("real/link")] {
+            let error = open_walking(&path).unwrap_err();
+            assert!(is_link_refusal(&error), "{}: {error}", path.display());
+        }
+        assert!(open_walking(&root.join("real/missing")).is_err());
     }
 }

@@ -492,7 +492,24 @@ fn write(ws: &Workspace, w: WriteOp) -> Result<ToolOutput, ToolError> {
     if current.as_deref().map(sha256_hex) != w.base_hash {
         return Err(ToolError::ChangedSinceReview { path: w.given });
     }
-    atomic_write(&w.path, &w.new_content).map_err(|e| ToolError::io(&label, e))?;
+    // Atomic (readers see the old or the new content, never a mix), an existing file's
+    // permissions kept (a script stays executable), missing directories created, and no link
+    // followed on the way: the directories were checked when the path was resolved.
+    cordon_atomic::write_resolved(
+        &w.path,
+        &w.new_content,
+        cordon_atomic::Permissions::KeepOrDefault,
+    )
+    .map_err(|e| {
+        if e.is_link_refusal() {
+            // A directory on the way became a link (or a file) after the check above.
+            ToolError::ChangedSinceReview {
+                path: w.given.clone(),
+            }
+        } else {
+            ToolError::io(&label, e.source)
+        }
+    })?;
     let created = w.base_hash.is_none();
     Ok(ToolOutput {
         text: format!(
@@ -508,18 +525,6 @@ fn write(ws: &Workspace, w: WriteOp) -> Result<ToolOutput, ToolError> {
             "sha256": sha256_hex(&w.new_content),
         })),
     })
-}
-
-/// Writes via `cordon-atomic` (a unique temp file in the same directory, fsync, rename, fsync of
-/// the directory), so readers see the old or the new content, never a mix. An existing file's
-/// permissions are kept (an executable script stays executable); a new file gets the usual
-/// umask-derived ones.
-fn atomic_write(path: &Path, data: &[u8]) -> std::io::Result<()> {
-    if let Some(dir) = path.parent() {
-        fs::create_dir_all(dir)?;
-    }
-    cordon_atomic::write(path, data, cordon_atomic::Permissions::KeepOrDefault)
-        .map_err(|e| e.source)
 }
 
 fn list(ws: &Workspace, path: &Path) -> Result<ToolOutput, ToolError> {

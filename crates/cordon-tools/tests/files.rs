@@ -583,6 +583,64 @@ fn a_directory_swapped_for_a_link_after_the_check_is_not_followed_out() {
     );
 }
 
+#[cfg(any(target_os = "linux", target_os = "macos"))]
+#[test]
+fn a_directory_flipped_to_a_link_while_writes_run_never_lets_one_out() {
+    // The attack chain: another process of the user keeps swapping `sub` between the directory
+    // the writes were checked against and a link to elsewhere, while approved writes run. Each
+    // write is checked and then written; the swap can land between the two.
+    let (tmp, ws) = plain();
+    let outside = tempfile::tempdir().unwrap();
+    let sub = tmp.path().join("sub");
+    let other = tmp.path().join("sub.other");
+    std::fs::create_dir(&sub).unwrap();
+    std::os::unix::fs::symlink(outside.path(), &other).unwrap();
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let (mut written, mut refused) = (0, 0);
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            use rustix::fs::{CWD, RenameFlags, renameat_with};
+            // Atomic exchanges: `sub` is always there, a directory or a link.
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                renameat_with(CWD, &sub, CWD, &other, RenameFlags::EXCHANGE).unwrap();
+            }
+        });
+        for i in 0..3000 {
+            let args = json!({"path": format!("sub/d{}/f{i}", i % 3), "content": "x"});
+            let Ok(prepared) = ws.prepare("file_write", &args) else {
+                continue; // checked while `sub` was a link: refused before any write
+            };
+            match ws.execute(prepared) {
+                Ok(_) => written += 1,
+                Err(_) => refused += 1,
+            }
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    });
+    let escaped: Vec<_> = walk(outside.path());
+    assert!(
+        escaped.is_empty(),
+        "writes escaped the workspace: {escaped:?}"
+    );
+    assert!(
+        written > 0,
+        "the test raced nothing: {written} written, {refused} refused"
+    );
+}
+
+#[cfg(any(target_os = "linux", target_os = "macos"))]
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            found.extend(walk(&path));
+        }
+        found.push(path);
+    }
+    found
+}
+
 #[test]
 fn types_can_cross_threads_for_spawn_blocking() {
     fn send_sync_static<T: Send + Sync + 'static>() {}
