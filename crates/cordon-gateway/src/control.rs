@@ -573,16 +573,8 @@ impl SocketKeeper {
     fn of(listener: &Listener) -> SocketKeeper {
         #[cfg(unix)]
         {
-            let kept = listener
-                .local_addr()
-                .ok()
-                .and_then(|a| a.as_pathname().map(Path::to_path_buf))
-                .map(|path| {
-                    let id = socket_identity(&path).ok();
-                    (path, id)
-                });
             SocketKeeper {
-                kept,
+                kept: Self::bound(listener),
                 warned: false,
             }
         }
@@ -591,6 +583,19 @@ impl SocketKeeper {
             let _ = listener;
             SocketKeeper {}
         }
+    }
+
+    /// The path `listener` is bound to and that file's identity now.
+    #[cfg(unix)]
+    fn bound(listener: &Listener) -> Option<(std::path::PathBuf, Option<(u64, u64)>)> {
+        listener
+            .local_addr()
+            .ok()
+            .and_then(|a| a.as_pathname().map(Path::to_path_buf))
+            .map(|path| {
+                let id = socket_identity(&path).ok();
+                (path, id)
+            })
     }
 
     /// Binds the socket again if it was removed (swapping `listener` for the new one).
@@ -617,7 +622,8 @@ impl SocketKeeper {
                     match bind(&path).await {
                         Ok(bound) => {
                             *listener = bound;
-                            *self = SocketKeeper::of(listener);
+                            self.kept = Self::bound(listener);
+                            self.warned = false;
                             tracing::warn!(
                                 "the control socket {} was removed: bound it again",
                                 path.display()
@@ -638,6 +644,20 @@ impl SocketKeeper {
         }
         #[cfg(not(unix))]
         let _ = listener;
+    }
+}
+
+/// When the accept loop ends (stopped, or its task dropped), the socket goes with it, but only
+/// while the path still holds the socket this engine bound: a second engine's socket put there
+/// since (see [`SocketKeeper::keep`]) is left to it.
+impl Drop for SocketKeeper {
+    fn drop(&mut self) {
+        #[cfg(unix)]
+        if let Some((path, Some(id))) = &self.kept
+            && socket_identity(path).ok() == Some(*id)
+        {
+            let _ = std::fs::remove_file(path);
+        }
     }
 }
 

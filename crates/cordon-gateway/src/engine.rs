@@ -236,11 +236,11 @@ impl Engine {
             {
                 Ok(bound) => bound,
                 Err(error) => {
-                    // Leave nothing running behind a failed start.
+                    // Leave nothing running behind a failed start (the control socket goes
+                    // with its accept loop).
                     cancel.cancel();
+                    drain(tasks).await;
                     upstreams.shutdown().await;
-                    #[cfg(unix)]
-                    let _ = std::fs::remove_file(&config.socket);
                     return Err(error);
                 }
             };
@@ -260,9 +260,8 @@ impl Engine {
                     Ok(handle) => Some((stop, handle)),
                     Err(error) => {
                         cancel.cancel();
+                        drain(tasks).await;
                         upstreams.shutdown().await;
-                        #[cfg(unix)]
-                        let _ = std::fs::remove_file(&config.socket);
                         return Err(error);
                     }
                 }
@@ -371,12 +370,9 @@ impl Engine {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         self.cancel.cancel();
-        for task in self.tasks {
-            let _ = tokio::time::timeout(DRAIN_WAIT, task).await;
-        }
+        // The control socket goes with its accept loop, if it is still this engine's.
+        drain(self.tasks).await;
         self.pipeline.upstreams().shutdown().await;
-        #[cfg(unix)]
-        let _ = std::fs::remove_file(&self.config.socket);
         let constraints = self.pipeline.constraints().clone();
         let _ = tokio::task::spawn_blocking(move || constraints.flush(DRAIN_WAIT)).await;
         let log = self.pipeline.recorder().log().clone();
@@ -390,5 +386,12 @@ impl Engine {
             let _ = tokio::time::timeout(DRAIN_WAIT, handle).await;
         }
         checkpoint
+    }
+}
+
+/// Waits for the engine's tasks to end after their cancellation, each for at most [`DRAIN_WAIT`].
+async fn drain(tasks: Vec<tokio::task::JoinHandle<()>>) {
+    for task in tasks {
+        let _ = tokio::time::timeout(DRAIN_WAIT, task).await;
     }
 }

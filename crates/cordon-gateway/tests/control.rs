@@ -279,5 +279,24 @@ async fn a_removed_socket_is_bound_again_and_a_replaced_one_is_left_alone() {
         .await
         .expect("the engine took the other process's socket path back")
         .unwrap();
+    // Nor removed when this engine stops: it is the other one's.
     engine.shutdown().await.unwrap();
+    let _client = tokio::net::UnixStream::connect(&socket)
+        .await
+        .expect("stopping removed another process's socket");
+    tokio::time::timeout(GUARD, other.accept())
+        .await
+        .unwrap()
+        .unwrap();
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn an_engine_that_stops_removes_its_own_socket() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = engine(dir.path()).await;
+    let socket = dir.path().join("c.sock");
+    assert!(socket.exists());
+    engine.shutdown().await.unwrap();
+    assert!(!socket.exists(), "a stopped engine left its socket behind");
 }
