@@ -10,6 +10,9 @@ connections does not cut the human off, and `cordon mcp` outlives an engine rest
   the client side).
 - The engine is SIGKILLed and restarted under a Python SDK client connected through `cordon mcp`:
   the next call works, in the same client session.
+- One token opening sessions without end (each costs the engine memory): beyond the per-agent limit
+  (128) the least recently used are closed (404 afterwards, the log says why), the newest all
+  work, and the engine's memory stops growing.
 """
 
 from __future__ import annotations
@@ -82,6 +85,44 @@ def test_idle_http_sessions_expire(engine_factory: Callable[..., Engine]) -> Non
     assert status == 404, f"an expired session was served: {status} {text}"
     status, headers, text = post(engine, INIT)
     assert status == 200 and headers.get("mcp-session-id") not in (None, session), f"{status} {headers} {text}"
+
+
+SESSION_LIMIT = 128
+
+
+def rss_mib(pid: int) -> float:
+    for line in open(f"/proc/{pid}/status"):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError("no VmRSS")
+
+
+def test_one_token_cannot_pile_up_sessions(engine_factory: Callable[..., Engine]) -> None:
+    engine = engine_factory(servers=())
+    engine.wait_tcp()
+    assert engine.proc is not None
+
+    def open_session() -> str:
+        status, headers, text = post(engine, INIT)
+        assert status == 200 and "mcp-session-id" in headers, f"initialize: {status} {text}"
+        return headers["mcp-session-id"]
+
+    def listed(session: str) -> int:
+        return post(engine, {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}, session)[0]
+
+    opened = [open_session() for _ in range(SESSION_LIMIT)]
+    full = rss_mib(engine.proc.pid)
+    # As many again, and as many more: a bounded engine holds the same number of sessions.
+    opened += [open_session() for _ in range(2 * SESSION_LIMIT)]
+    grown = rss_mib(engine.proc.pid) - full
+    # Unbounded, 256 more sessions cost ~35 MiB (140 KiB each, measured on a release build).
+    assert grown < 16, f"the engine grew {grown:.1f} MiB for sessions beyond the limit"
+    for session in opened[: 2 * SESSION_LIMIT : 37]:
+        assert listed(session) == 404, f"an evicted session {session} was served"
+    for session in opened[-SESSION_LIMIT:][::17] + [opened[-1]]:
+        assert listed(session) == 200, f"one of the newest sessions {session} was refused"
+    log = engine.stderr_path.read_text(errors="replace")
+    assert log.count("HTTP session closed: agent") == 2 * SESSION_LIMIT, log[-2000:]
 
 
 def raise_own_file_limit(need: int) -> None:

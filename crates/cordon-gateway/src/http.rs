@@ -8,7 +8,11 @@
 //! another token on that session id is answered 404 as if the session did not exist, and records
 //! nothing. An unknown, closed or expired session is 404 (clients then re-initialize); `DELETE`
 //! answers 204. A session with no request in flight and none for `http.session_idle_timeout` is
-//! closed and its approval grants and roots are dropped.
+//! closed and its approval grants and roots are dropped. One agent keeps at most
+//! [`MAX_SESSIONS_PER_AGENT`] sessions (each costs the engine ~140 KiB): a new one beyond that
+//! closes the agent's least recently used session with nothing in flight, and is refused with a
+//! JSON-RPC error when every one has a request in flight. Without the limit one token opened
+//! 20,000 sessions in 18 s and the engine grew to 2.8 GiB.
 //!
 //! The accept loop is Cordon's own (not `axum::serve`): `TCP_NODELAY` on every connection (an
 //! SSE answer leaves in several small writes; with Nagle's algorithm and a client's delayed ACK a
@@ -128,6 +132,11 @@ pub fn origin_is_local(origin: &str) -> bool {
         )
 }
 
+/// The most HTTP sessions one agent keeps open (see the module documentation): generous for many
+/// windows and subagents sharing one agent's token, and a bound on what a token can make the
+/// engine hold.
+pub const MAX_SESSIONS_PER_AGENT: usize = 128;
+
 /// Which agent opened each HTTP session, and when it was last used. Shared by the session
 /// manager (which binds and frees sessions) and the middleware (which checks every request).
 #[derive(Default)]
@@ -162,6 +171,42 @@ impl Bindings {
         let binding = sessions.get_mut(id)?;
         binding.last_used = Instant::now();
         Some(binding.inflight.clone())
+    }
+
+    /// Binds session `id` to `agent`, making room first: with `limit` sessions of that agent
+    /// open, its least recently used one with nothing in flight is unbound and returned, to be
+    /// closed. `Err(open)` when every one of them has a request in flight (nothing is bound).
+    fn bind(&self, id: SessionId, agent: String, limit: usize) -> Result<Option<SessionId>, usize> {
+        let mut sessions = self.lock();
+        let mut open = 0;
+        let mut idlest: Option<(&SessionId, Instant)> = None;
+        for (sid, binding) in sessions.iter().filter(|(_, b)| b.agent == agent) {
+            open += 1;
+            if binding.inflight.load(Ordering::Acquire) == 0
+                && idlest.is_none_or(|(_, used)| binding.last_used < used)
+            {
+                idlest = Some((sid, binding.last_used));
+            }
+        }
+        let evicted = if open >= limit {
+            let Some((victim, _)) = idlest else {
+                return Err(open);
+            };
+            let victim = victim.clone();
+            sessions.remove(&victim);
+            Some(victim)
+        } else {
+            None
+        };
+        sessions.insert(
+            id,
+            Binding {
+                agent,
+                last_used: Instant::now(),
+                inflight: Arc::new(AtomicUsize::new(0)),
+            },
+        );
+        Ok(evicted)
     }
 
     /// Sessions idle (nothing in flight) for longer than `idle`.
@@ -211,6 +256,17 @@ impl Sessions {
                 tracing::debug!(session = %id, "closing an expired session: {error}");
             }
         }
+    }
+
+    /// Closes rmcp's session `id` and, if it was bound to an agent (`bound`), drops what the
+    /// pipeline keeps for it (session approval grants, client roots).
+    async fn end(&self, id: &SessionId, bound: bool) -> Result<(), LocalSessionManagerError> {
+        let closed = self.inner.close_session(id).await;
+        if bound {
+            self.pipeline.broker().end_session(id);
+            self.pipeline.constraints().end_session(id);
+        }
+        closed
     }
 
     fn tracked<S>(&self, id: &SessionId, stream: S) -> Tracked<S> {
@@ -281,14 +337,42 @@ impl SessionManager for Sessions {
             let _ = self.inner.close_session(id).await;
             return Err(LocalSessionManagerError::SessionNotFound(id.clone()));
         };
-        self.bindings.lock().insert(
-            id.clone(),
-            Binding {
-                agent,
-                last_used: Instant::now(),
-                inflight: Arc::new(AtomicUsize::new(0)),
-            },
-        );
+        match self
+            .bindings
+            .bind(id.clone(), agent.clone(), MAX_SESSIONS_PER_AGENT)
+        {
+            Ok(None) => {}
+            Ok(Some(evicted)) => {
+                tracing::info!(
+                    session = %evicted,
+                    "HTTP session closed: agent {agent} opened a new one beyond \
+                     {MAX_SESSIONS_PER_AGENT}, and this was its least recently used"
+                );
+                let _ = self.end(&evicted, true).await;
+            }
+            Err(open) => {
+                let _ = self.inner.close_session(id).await;
+                tracing::warn!(
+                    "HTTP session refused: agent {agent} has {open} open, each with a request \
+                     in flight"
+                );
+                let request_id = match &message {
+                    ClientJsonRpcMessage::Request(request) => Some(request.id.clone()),
+                    _ => None,
+                };
+                return Ok(ServerJsonRpcMessage::error(
+                    rmcp::model::ErrorData::invalid_request(
+                        format!(
+                            "too many open sessions: agent {agent} has {open} (the limit), each \
+                             with a request in flight; close one (HTTP DELETE) or wait for one \
+                             to finish"
+                        ),
+                        None,
+                    ),
+                    request_id,
+                ));
+            }
+        }
         self.inner.initialize_session(id, message).await
     }
 
@@ -298,12 +382,7 @@ impl SessionManager for Sessions {
 
     async fn close_session(&self, id: &SessionId) -> Result<(), Self::Error> {
         let known = self.bindings.lock().remove(id).is_some();
-        let closed = self.inner.close_session(id).await;
-        if known {
-            self.pipeline.broker().end_session(id);
-            self.pipeline.constraints().end_session(id);
-        }
-        closed
+        self.end(id, known).await
     }
 
     async fn create_stream(
@@ -713,6 +792,45 @@ async fn accept_loop(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn sid(n: usize) -> SessionId {
+        SessionId::from(format!("s{n}"))
+    }
+
+    #[test]
+    fn an_agent_at_its_session_limit_loses_its_idlest_session_never_a_busy_or_anothers() {
+        let bindings = Bindings::default();
+        // Another agent's session, the oldest of all: never a victim of this agent's new ones.
+        assert_eq!(bindings.bind(sid(0), "other".into(), 3), Ok(None));
+        for n in 1..=3 {
+            std::thread::sleep(Duration::from_millis(2));
+            assert_eq!(bindings.bind(sid(n), "a".into(), 3), Ok(None));
+        }
+        // s1 is the idlest of "a" but has a request in flight; s2 is next.
+        let busy = bindings.touch("s1").unwrap();
+        busy.fetch_add(1, Ordering::AcqRel);
+        std::thread::sleep(Duration::from_millis(2));
+        bindings.touch("s3");
+        assert_eq!(bindings.bind(sid(4), "a".into(), 3), Ok(Some(sid(2))));
+        assert_eq!(
+            bindings.agent_of("s2"),
+            None,
+            "the evicted session is unbound"
+        );
+        assert_eq!(bindings.bind(sid(5), "a".into(), 3), Ok(Some(sid(3))));
+        // Every session of "a" busy: the new one is refused and nothing is bound.
+        for n in [4, 5] {
+            bindings
+                .touch(&format!("s{n}"))
+                .unwrap()
+                .fetch_add(1, Ordering::AcqRel);
+        }
+        assert_eq!(bindings.bind(sid(6), "a".into(), 3), Err(3));
+        assert_eq!(bindings.agent_of("s6"), None);
+        assert_eq!(bindings.agent_of("s0").as_deref(), Some("other"));
+        // Below its limit another agent is unaffected.
+        assert_eq!(bindings.bind(sid(7), "other".into(), 3), Ok(None));
+    }
 
     #[test]
     fn origins() {
