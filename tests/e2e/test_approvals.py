@@ -12,7 +12,10 @@ from pathlib import Path
 import anyio
 import pytest
 
+from collections.abc import Callable
+
 from cordon_e2e import (
+    POLL_DEADLINE,
     REVIEWER,
     STDIO_AGENT,
     Engine,
@@ -99,6 +102,48 @@ def test_write_is_held_then_denied(shared_engine: Engine, files: Path) -> None:
     assert target.read_text() == BEFORE
     records = records_mentioning(shared_engine.log(), target)
     assert [r["outcome"] for r in records] == ["rejected"], records
+
+
+HELD_LIMIT = 16
+
+
+def test_an_agent_cannot_bury_the_reviewer_under_held_calls(engine_factory: Callable[..., Engine]) -> None:
+    """An agent floods calls that need an approval: 16 wait for the human, every one beyond is
+    denied at once with its rule and reason and recorded, nothing of those is written, and once
+    the human answers one, a new call is held again."""
+    engine = engine_factory()
+    flood = [engine.files / f"flood-{n}.txt" for n in range(HELD_LIMIT + 4)]
+    extra = engine.files / "after-an-answer.txt"
+
+    async def scenario() -> None:
+        async with engine.stdio() as session, anyio.create_task_group() as tg:
+            calls = [PendingCall(session, "filesystem__write_file", write_args(path)) for path in flood]
+            for call in calls:
+                tg.start_soon(call.run)
+            deadline = anyio.current_time() + POLL_DEADLINE
+            while sum(call.done.is_set() for call in calls) < len(flood) - HELD_LIMIT:
+                assert anyio.current_time() < deadline, [c.describe() for c in calls]
+                await anyio.sleep(0.1)
+            listing = await cli_async(engine.approvals)
+            assert len(listing) == HELD_LIMIT, json.dumps(listing, indent=1)
+            refused = [call for call in calls if call.done.is_set()]
+            for call in refused:
+                result = await call.outcome()
+                assert result.is_error, result_summary(result)
+                text = text_of(result)
+                assert "cordon:held-limit" in text and "awaiting approval" in text, text
+                assert "approve-code-write" in text, f"the rule that asked for the approval is not named: {text}"
+            # The human answers one: a new call is held again.
+            await cli_async(engine.deny, listing[0]["id"], "flood")
+            again = PendingCall(session, "filesystem__write_file", write_args(extra))
+            tg.start_soon(again.run)
+            await wait_for_approval(engine, again, mentions(extra))
+            tg.cancel_scope.cancel()
+
+    run(scenario)
+    assert not any(path.exists() for path in flood + [extra]), "a refused or held write happened"
+    denied = [r for r in engine.log() if r.get("rule_id") == "cordon:held-limit"]
+    assert len(denied) == 4 and all(r["outcome"] == "denied" for r in denied), denied
 
 
 def test_held_write_over_http_then_approved(shared_engine: Engine, files: Path) -> None:

@@ -289,6 +289,33 @@ impl GrantScope {
     }
 }
 
+/// Calls of one agent held at once; the next is refused until one is answered. Without it an
+/// agent could bury the reviewer under notifications (the one it hopes is approved unread among
+/// them) and make the engine hold every call's arguments (16 MiB each) until it runs out of memory.
+pub const MAX_HELD_PER_AGENT: usize = 16;
+
+/// The rule a call refused by [`MAX_HELD_PER_AGENT`] is recorded under (it needed an approval;
+/// the policy rule that asked for it is in the refusal's reason).
+pub const HELD_LIMIT_RULE: &str = "cordon:held-limit";
+
+/// Why a call could not be held.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HoldRefused {
+    /// The engine is shutting down.
+    #[error("the engine is shutting down")]
+    Closed,
+    /// The agent already has [`MAX_HELD_PER_AGENT`] calls awaiting approval.
+    #[error(
+        "agent {agent} already has {held} calls awaiting approval (the limit): answer or cancel those first"
+    )]
+    TooMany {
+        /// The agent whose call it was.
+        agent: String,
+        /// Its calls held now.
+        held: usize,
+    },
+}
+
 /// Wrong codes one held call (or one challenge) tolerates; the next wrong one refuses it.
 pub const MAX_CODE_ATTEMPTS: u32 = 3;
 /// Wrong codes one engine tolerates in total; after that code approvals are locked until the
@@ -625,8 +652,9 @@ impl ApprovalBroker {
         }
     }
 
-    /// Holds a call: returns its ticket, or None when the broker is closed (shutting down).
-    pub fn hold(&self, request: ApprovalRequest) -> Option<(PendingApproval, Ticket)> {
+    /// Holds a call: returns its ticket, or why it cannot be held (shutting down, or its agent
+    /// has [`MAX_HELD_PER_AGENT`] calls held already).
+    pub fn hold(&self, request: ApprovalRequest) -> Result<(PendingApproval, Ticket), HoldRefused> {
         self.hold_with_preview(request, None)
     }
 
@@ -635,12 +663,24 @@ impl ApprovalBroker {
         &self,
         request: ApprovalRequest,
         preview: Option<String>,
-    ) -> Option<(PendingApproval, Ticket)> {
+    ) -> Result<(PendingApproval, Ticket), HoldRefused> {
         let now = OffsetDateTime::now_utc();
         let expires = now + self.timeout;
         let mut state = self.lock();
         if state.closed {
-            return None;
+            return Err(HoldRefused::Closed);
+        }
+        // Held calls whose waiter is gone (its agent left) no longer count.
+        let held = state
+            .pending
+            .values()
+            .filter(|e| e.info.request.agent == request.agent && !e.wake.is_closed())
+            .count();
+        if held >= MAX_HELD_PER_AGENT {
+            return Err(HoldRefused::TooMany {
+                agent: request.agent,
+                held,
+            });
         }
         let mut id = short_id();
         while state.pending.contains_key(&id) {
@@ -673,7 +713,7 @@ impl ApprovalBroker {
             approval: Box::new(info.clone()),
             code,
         });
-        Some((
+        Ok((
             info,
             Ticket {
                 id,
@@ -1209,6 +1249,34 @@ mod tests {
         }
     }
 
+    #[test]
+    fn one_agent_holds_at_most_its_limit_and_a_gone_waiter_frees_a_place() {
+        let broker = ApprovalBroker::new(Duration::from_secs(3600));
+        let mut tickets: Vec<_> = (0..MAX_HELD_PER_AGENT)
+            .map(|n| broker.hold(request("s1", json!({ "n": n }))).unwrap().1)
+            .collect();
+        assert_eq!(
+            broker.hold(request("s2", json!({}))).err(),
+            Some(HoldRefused::TooMany {
+                agent: "claude-code".into(),
+                held: MAX_HELD_PER_AGENT
+            }),
+            "a new session of the same agent is no way around it"
+        );
+        assert_eq!(
+            broker.pending().len(),
+            MAX_HELD_PER_AGENT,
+            "nothing was held"
+        );
+        let mut other = request("s9", json!({}));
+        other.agent = "codex".into();
+        let _other = broker.hold(other).expect("another agent is not blocked");
+        // A call whose agent went away (its ticket dropped) no longer counts.
+        drop(tickets.pop());
+        let _kept = broker.hold(request("s1", json!({}))).unwrap();
+        assert!(broker.hold(request("s1", json!({}))).is_err());
+    }
+
     #[tokio::test]
     async fn approve_wakes_the_held_call_once() {
         let broker = ApprovalBroker::new(Duration::from_secs(3600));
@@ -1363,7 +1431,10 @@ mod tests {
         let (_, ticket) = broker.hold(request("s1", json!({}))).unwrap();
         assert_eq!(broker.close(), 1);
         assert_eq!(ticket.wait(&broker).await, ApprovalDecision::Shutdown);
-        assert!(broker.hold(request("s1", json!({}))).is_none());
+        assert_eq!(
+            broker.hold(request("s1", json!({}))).err(),
+            Some(HoldRefused::Closed)
+        );
     }
 
     #[tokio::test]

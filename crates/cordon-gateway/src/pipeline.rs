@@ -37,7 +37,7 @@ use rmcp::service::{Peer, PeerRequestOptions, RoleClient, RoleServer};
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
-use crate::approvals::{ApprovalBroker, ApprovalDecision, ApprovalRequest};
+use crate::approvals::{ApprovalBroker, ApprovalDecision, ApprovalRequest, HoldRefused};
 use crate::builtin::Builtin;
 use crate::config::BUILTIN_SERVER;
 use crate::constraints::{Constraints, Governed, PauseState, THROTTLE_DECISION};
@@ -1009,11 +1009,27 @@ impl Pipeline {
             root,
             policy_version: v.policy_version.clone(),
         };
-        let Some((info, ticket)) = self.broker.hold_with_preview(request, preview) else {
-            let text = "Cordon refused this call: the engine is shutting down".to_owned();
-            return self
-                .refuse(admission, Outcome::Error, Some(text.clone()), text)
-                .await;
+        let (info, ticket) = match self.broker.hold_with_preview(request, preview) {
+            Ok(held) => held,
+            Err(HoldRefused::Closed) => {
+                let text = "Cordon refused this call: the engine is shutting down".to_owned();
+                return self
+                    .refuse(admission, Outcome::Error, Some(text.clone()), text)
+                    .await;
+            }
+            Err(why @ HoldRefused::TooMany { .. }) => {
+                let v = &mut admission.verdict;
+                let asked_by = v.rule_id.as_deref().unwrap_or("the policy").to_owned();
+                v.decision = Decision::Deny;
+                v.rule_id = Some(crate::approvals::HELD_LIMIT_RULE.to_owned());
+                v.reason = format!("{why} (rule {asked_by} asks for an approval)");
+                let text = format!(
+                    "Cordon denied this call: rule {}: {}",
+                    crate::approvals::HELD_LIMIT_RULE,
+                    v.reason
+                );
+                return self.refuse(admission, Outcome::Denied, None, text).await;
+            }
         };
         admission.approval_id = Some(info.id.clone());
         tracing::info!(id = %info.id, agent = %info.agent, server = %info.server, tool = %info.tool, "call held for approval");
