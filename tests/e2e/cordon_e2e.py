@@ -15,6 +15,7 @@ import fcntl
 import json
 import os
 import pty
+import queue
 import re
 import secrets
 import select
@@ -25,6 +26,7 @@ import subprocess
 import sys
 import tempfile
 import termios
+import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
@@ -781,3 +783,58 @@ def everything_pids(engine: Engine) -> list[int]:
 
 if sys.version_info < (3, 11):  # BaseExceptionGroup is builtin from 3.11
     raise RuntimeError("the e2e suite needs Python 3.11+")
+
+
+class RawBridge:
+    """`cordon mcp` driven by hand: lines in, parsed lines out, every read bounded."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.stderr_path = engine.new_stderr("mcp-raw")
+        self._stderr = open(self.stderr_path, "wb")  # noqa: SIM115 - closed in close()
+        self.proc = subprocess.Popen(
+            [str(cordon_bin()), "mcp", "--agent", STDIO_AGENT, "--config", str(engine.config)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self._stderr,
+            env=engine.env,
+        )
+        self.lines: queue.Queue[bytes] = queue.Queue()
+        threading.Thread(target=self._pump, daemon=True).start()
+
+    def _pump(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.put(line)
+        self.lines.put(b"")
+
+    def send(self, raw: bytes) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(raw + b"\n")
+        self.proc.stdin.flush()
+
+    def receive(self, *, skip_notifications: bool = True) -> dict[str, Any]:
+        deadline = time.monotonic() + CALL_TIMEOUT
+        while True:
+            try:
+                line = self.lines.get(timeout=max(0.1, deadline - time.monotonic()))
+            except queue.Empty:
+                raise AssertionError(f"no answer from cordon mcp within {CALL_TIMEOUT}s\n{self.stderr()}") from None
+            if line == b"":
+                raise AssertionError(f"cordon mcp closed stdout (exit {self.proc.poll()})\n{self.stderr()}")
+            message = json.loads(line)
+            if skip_notifications and "id" not in message:
+                continue
+            return message
+
+    def stderr(self) -> str:
+        return self.stderr_path.read_text(errors="replace")
+
+    def close(self) -> None:
+        if self.proc.stdin:
+            self.proc.stdin.close()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self._stderr.close()

@@ -13,6 +13,9 @@ connections does not cut the human off, and `cordon mcp` outlives an engine rest
 - One token opening sessions without end (each costs the engine memory): beyond the per-agent limit
   (128) the least recently used are closed (404 afterwards, the log says why), the newest all
   work, and the engine's memory stops growing.
+- One `cordon mcp` connection sending requests without waiting for answers: at most 32 are in
+  flight, every one beyond is answered at once with an error, no request goes unanswered, and the
+  connection serves normally afterwards.
 """
 
 from __future__ import annotations
@@ -28,10 +31,12 @@ import anyio
 import pytest
 
 from cordon_e2e import (
+    POLICIES,
     POLL_DEADLINE,
     POLL_INTERVAL,
     Engine,
     PendingCall,
+    RawBridge,
     cli_async,
     mentions,
     result_summary,
@@ -123,6 +128,43 @@ def test_one_token_cannot_pile_up_sessions(engine_factory: Callable[..., Engine]
         assert listed(session) == 200, f"one of the newest sessions {session} was refused"
     log = engine.stderr_path.read_text(errors="replace")
     assert log.count("HTTP session closed: agent") == 2 * SESSION_LIMIT, log[-2000:]
+
+
+IN_FLIGHT_LIMIT = 32
+
+
+def test_requests_in_flight_on_one_connection_are_bounded_and_all_answered(
+    engine_factory: Callable[..., Engine],
+) -> None:
+    # limits.yaml: the long-running tool times out upstream after 1 s, so the flood ends by itself.
+    engine = engine_factory(servers=("everything",), http=False, policy=POLICIES / "limits.yaml")
+    raw = RawBridge(engine)
+    try:
+        raw.send(json.dumps(INIT).encode())
+        assert "result" in raw.receive()
+        raw.send(b'{"jsonrpc":"2.0","method":"notifications/initialized"}')
+        flood = IN_FLIGHT_LIMIT + 8
+        slow = {"name": "everything__trigger-long-running-operation", "arguments": {"duration": 20, "steps": 2}}
+        # One write: the engine reads them all while the first are still running.
+        raw.send(b"\n".join(
+            json.dumps({"jsonrpc": "2.0", "id": 100 + n, "method": "tools/call", "params": slow}).encode()
+            for n in range(flood)
+        ))
+        answers: dict[int, dict] = {}
+        while len(answers) < flood:
+            message = raw.receive()
+            assert message["id"] not in answers, f"answered twice: {message}"
+            answers[message["id"]] = message
+        busy = sorted(i for i, m in answers.items() if m.get("error", {}).get("code") == -32000)
+        assert len(busy) == flood - IN_FLIGHT_LIMIT, json.dumps(answers, indent=1)[:3000]
+        assert all("too many requests in flight" in answers[i]["error"]["message"] for i in busy)
+        # The connection serves normally once those are answered.
+        raw.send(json.dumps({"jsonrpc": "2.0", "id": 999, "method": "tools/call",
+                             "params": {"name": "everything__echo", "arguments": {"message": "after"}}}).encode())
+        after = raw.receive()
+        assert after["id"] == 999 and "after" in json.dumps(after.get("result")), after
+    finally:
+        raw.close()
 
 
 def raise_own_file_limit(need: int) -> None:

@@ -820,10 +820,12 @@ where
                 let reply = json!({"ok": true, "session_id": session});
                 write.write_all(format!("{reply}\n").as_bytes()).await?;
                 tracing::info!(%agent, %session, "agent connected over the control socket");
-                let running = match server
-                    .serve_with_ct((reader, write), cancel.child_token())
-                    .await
-                {
+                // At most MAX_IN_FLIGHT requests at once (see `inflight.rs`).
+                let transport = crate::inflight::Bounded::new(
+                    rmcp::transport::async_rw::AsyncRwTransport::new_server(reader, write),
+                    crate::inflight::MAX_IN_FLIGHT,
+                );
+                let running = match server.serve_with_ct(transport, cancel.child_token()).await {
                     Ok(running) => running,
                     Err(error) => {
                         tracing::debug!(%agent, "MCP session did not initialize: {error}");
