@@ -15,7 +15,8 @@ connections does not cut the human off, and `cordon mcp` outlives an engine rest
   work, and the engine's memory stops growing.
 - One `cordon mcp` connection sending requests without waiting for answers: at most 32 are in
   flight, every one beyond is answered at once with an error, no request goes unanswered, and the
-  connection serves normally afterwards.
+  connection serves normally afterwards. Over HTTP one agent has at most 64 POSTs in flight:
+  beyond, 429 before the body is read.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import http.client
 import json
 import resource
 import socket
+import threading
 import time
 from collections.abc import Callable
 
@@ -165,6 +167,36 @@ def test_requests_in_flight_on_one_connection_are_bounded_and_all_answered(
         assert after["id"] == 999 and "after" in json.dumps(after.get("result")), after
     finally:
         raw.close()
+
+
+POSTS_LIMIT = 64
+
+
+def test_posts_in_flight_per_agent_over_http_are_bounded(engine_factory: Callable[..., Engine]) -> None:
+    engine = engine_factory(servers=("everything",), policy=POLICIES / "limits.yaml")
+    engine.wait_tcp()
+    status, headers, text = post(engine, INIT)
+    assert status == 200, f"{status} {text}"
+    session = headers["mcp-session-id"]
+    post(engine, {"jsonrpc": "2.0", "method": "notifications/initialized"}, session)
+    slow = {"name": "everything__trigger-long-running-operation", "arguments": {"duration": 20, "steps": 2}}
+    flood = POSTS_LIMIT + 6
+    statuses: list[int] = []
+
+    def one(n: int) -> None:
+        statuses.append(post(engine, {"jsonrpc": "2.0", "id": 100 + n, "method": "tools/call", "params": slow}, session)[0])
+
+    threads = [threading.Thread(target=one, args=(n,)) for n in range(flood)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert len(statuses) == flood, statuses
+    # Each slow call times out upstream after 1 s (limits.yaml): all run at once, or are refused.
+    assert statuses.count(429) >= flood - POSTS_LIMIT and statuses.count(200) >= POSTS_LIMIT - 8, sorted(statuses)
+    assert set(statuses) <= {200, 429}, sorted(statuses)
+    status, _, text = post(engine, {"jsonrpc": "2.0", "id": 999, "method": "tools/list"}, session)
+    assert status == 200, f"the agent was not served again once its requests ended: {status} {text}"
 
 
 def raise_own_file_limit(need: int) -> None:

@@ -12,7 +12,8 @@
 //! [`MAX_SESSIONS_PER_AGENT`] sessions (each costs the engine ~140 KiB): a new one beyond that
 //! closes the agent's least recently used session with nothing in flight, and is refused with a
 //! JSON-RPC error when every one has a request in flight. Without the limit one token opened
-//! 20,000 sessions in 18 s and the engine grew to 2.8 GiB.
+//! 20,000 sessions in 18 s and the engine grew to 2.8 GiB. One agent also has at most
+//! [`MAX_POSTS_IN_FLIGHT_PER_AGENT`] POSTs in flight (each may hold a 16 MiB body): beyond, 429.
 //!
 //! The accept loop is Cordon's own (not `axum::serve`): `TCP_NODELAY` on every connection (an
 //! SSE answer leaves in several small writes; with Nagle's algorithm and a client's delayed ACK a
@@ -422,11 +423,62 @@ impl SessionManager for Sessions {
     }
 }
 
-/// What the middleware needs: tokens and session bindings.
+/// What the middleware needs: tokens, session bindings, and each agent's requests in flight.
 #[derive(Clone)]
 struct Guard {
     auth: Auth,
     bindings: Arc<Bindings>,
+    posts: Arc<PostsInFlight>,
+}
+
+/// The most POSTs one agent has in flight over HTTP (a request counts until its answer, a stream
+/// for a held call included, has been sent or dropped). Each may carry a 16 MiB body the engine
+/// holds while it runs; beyond, a POST is answered 429 before its body is read.
+pub const MAX_POSTS_IN_FLIGHT_PER_AGENT: usize = 64;
+
+/// POSTs in flight, per agent.
+#[derive(Default)]
+struct PostsInFlight(Mutex<HashMap<String, usize>>);
+
+/// One POST in flight; its agent's count goes down when it is dropped (with the answer's body).
+struct PostSlot {
+    posts: Arc<PostsInFlight>,
+    agent: String,
+}
+
+impl PostsInFlight {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, usize>> {
+        match self.0.lock() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        }
+    }
+
+    /// A slot for one more POST of `agent`, unless it has `limit` in flight.
+    fn enter(self: &Arc<Self>, agent: &str, limit: usize) -> Option<PostSlot> {
+        let mut counts = self.lock();
+        let count = counts.entry(agent.to_owned()).or_default();
+        if *count >= limit {
+            return None;
+        }
+        *count += 1;
+        Some(PostSlot {
+            posts: self.clone(),
+            agent: agent.to_owned(),
+        })
+    }
+}
+
+impl Drop for PostSlot {
+    fn drop(&mut self) {
+        let mut counts = self.posts.lock();
+        if let Some(count) = counts.get_mut(&self.agent) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                counts.remove(&self.agent);
+            }
+        }
+    }
 }
 
 fn not_found() -> Response {
@@ -525,7 +577,22 @@ async fn guard(State(guard): State<Guard>, mut request: Request, next: Next) -> 
     }
     let method = request.method().clone();
     let mut restore = None;
+    let mut slot = None;
     if method == Method::POST {
+        slot = guard.posts.enter(&agent, MAX_POSTS_IN_FLIGHT_PER_AGENT);
+        if slot.is_none() {
+            tracing::warn!(%agent, "HTTP request refused: {MAX_POSTS_IN_FLIGHT_PER_AGENT} in flight");
+            // Closed rather than drained: the body (up to 16 MiB) is never read.
+            return (
+                StatusCode::TOO_MANY_REQUESTS,
+                [(header::RETRY_AFTER, "1"), (header::CONNECTION, "close")],
+                format!(
+                    "Cordon: agent {agent} has {MAX_POSTS_IN_FLIGHT_PER_AGENT} requests in \
+                     flight (the limit): wait for answers before sending more\n"
+                ),
+            )
+                .into_response();
+        }
         let (parts, body) = request.into_parts();
         let bytes = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
             Ok(bytes) => bytes,
@@ -557,6 +624,15 @@ async fn guard(State(guard): State<Guard>, mut request: Request, next: Next) -> 
         let (token, raw) = (Bytes::from(token), Bytes::from(raw));
         let stream = futures::StreamExt::map(body.into_data_stream(), move |chunk| {
             chunk.map(|data| Bytes::from(replace_bytes(&data, &token, &raw)))
+        });
+        response = Response::from_parts(parts, Body::from_stream(stream));
+    }
+    if let Some(slot) = slot {
+        // In flight until the answer's body (an SSE stream while a call is held) is done.
+        let (parts, body) = response.into_parts();
+        let stream = futures::StreamExt::map(body.into_data_stream(), move |chunk| {
+            let _in_flight = &slot;
+            chunk
         });
         response = Response::from_parts(parts, Body::from_stream(stream));
     }
@@ -605,7 +681,11 @@ pub fn router(
     let router = Router::new()
         .nest_service("/mcp", service)
         .layer(middleware::from_fn_with_state(
-            Guard { auth, bindings },
+            Guard {
+                auth,
+                bindings,
+                posts: Arc::default(),
+            },
             guard,
         ));
     (router, sessions)
@@ -795,6 +875,22 @@ mod tests {
 
     fn sid(n: usize) -> SessionId {
         SessionId::from(format!("s{n}"))
+    }
+
+    #[test]
+    fn posts_in_flight_are_counted_per_agent_until_their_slot_is_dropped() {
+        let posts = Arc::new(PostsInFlight::default());
+        let held: Vec<_> = (0..2).map(|_| posts.enter("a", 2).unwrap()).collect();
+        assert!(posts.enter("a", 2).is_none(), "a third is refused");
+        let other = posts
+            .enter("b", 2)
+            .expect("another agent has its own count");
+        drop(held);
+        let again = posts
+            .enter("a", 2)
+            .expect("answered requests free their places");
+        drop((again, other));
+        assert!(posts.lock().is_empty(), "no count is left behind");
     }
 
     #[test]
