@@ -5,6 +5,7 @@ unknown tools are errors."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 import anyio
@@ -57,6 +58,45 @@ def test_garbage_lines_get_json_rpc_errors_and_the_pipe_keeps_working(bridge: Ra
     answer = bridge.receive()
     assert answer.get("id") == 3, answer
     assert answer.get("result", {}).get("content") == [{"type": "text", "text": "Echo: raw ok"}], answer
+
+
+def rss_mib(pid: int) -> float:
+    for line in open(f"/proc/{pid}/status"):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError("no VmRSS")
+
+
+def test_a_flood_of_initialized_notifications_costs_nothing(engine_factory: Callable[..., Engine]) -> None:
+    """`notifications/initialized` is sent once; each used to start a task for the session's
+    lifetime (and a roots request): 100,000 took the engine from 47 to 545 MiB."""
+    engine = engine_factory(servers=("everything",), http=False)
+    assert engine.proc is not None
+    raw = RawBridge(engine)
+    try:
+        init = json.loads(json.dumps(INIT))
+        init["params"]["capabilities"] = {"roots": {"listChanged": True}}
+        raw.send(json.dumps(init).encode())
+        assert "result" in raw.receive()
+        note = b'{"jsonrpc":"2.0","method":"notifications/initialized"}'
+        raw.send(note)
+
+        def pinged(n: int) -> None:
+            raw.send(b'{"jsonrpc":"2.0","id":%d,"method":"ping"}' % n)
+            # The engine's own requests to this client (roots/list) go unanswered here.
+            while "method" in (answer := raw.receive()):
+                pass
+            assert answer.get("id") == n and "result" in answer, answer
+
+        pinged(2)
+        before = rss_mib(engine.proc.pid)
+        for _ in range(20):
+            raw.send(b"\n".join([note] * 1000))
+        pinged(3)
+        grown = rss_mib(engine.proc.pid) - before
+        assert grown < 20, f"20,000 repeated notifications/initialized grew the engine {grown:.0f} MiB"
+    finally:
+        raw.close()
 
 
 def test_other_client_keeps_working_while_garbage_arrives(shared_engine: Engine, bridge: RawBridge) -> None:

@@ -42,6 +42,10 @@ pub struct AgentServer {
     resource_routes: Arc<Mutex<HashMap<String, String>>>,
     /// Resource template URI → the upstream that listed it (for completion/complete).
     template_routes: Arc<Mutex<HashMap<String, String>>>,
+    /// Set by the session's first `notifications/initialized`: later ones are ignored. Each
+    /// started a task for the session's lifetime and asked the client for its roots, so a flood
+    /// of them grew the engine without bound (100,000 took it from 47 MiB to 545 MiB).
+    initialized: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// The topic of a `prompts/get`: Cordon classifies it itself (a prompt renders templated
@@ -99,6 +103,7 @@ impl AgentServer {
             session_id: new_session_id(),
             resource_routes: Arc::new(Mutex::new(HashMap::new())),
             template_routes: Arc::new(Mutex::new(HashMap::new())),
+            initialized: Arc::default(),
         }
     }
 
@@ -710,6 +715,13 @@ impl ServerHandler for AgentServer {
     }
 
     async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
+        if self
+            .initialized
+            .swap(true, std::sync::atomic::Ordering::AcqRel)
+        {
+            tracing::debug!(session = %self.session_id, "ignored a repeated notifications/initialized");
+            return;
+        }
         self.fetch_client_roots(&context);
         // Forward upstream list changes to this agent until its connection closes.
         let mut events = self.pipeline.upstreams().subscribe();
