@@ -38,9 +38,20 @@ const REFUSALS_WRITING: usize = 64;
 /// An agent transport whose requests in flight are bounded (see the module documentation).
 pub struct Bounded<T> {
     inner: T,
-    open: Arc<Mutex<HashSet<RequestId>>>,
+    open: Arc<Mutex<Open>>,
     limit: usize,
     refusals: Arc<tokio::sync::Semaphore>,
+}
+
+/// Requests read and not yet answered, and answers not yet written: both take memory.
+#[derive(Default)]
+struct Open {
+    /// Ids of the requests still running. An id leaves when its answer is handed over (not once
+    /// written), so a client that reuses an id as soon as it reads the answer never finds it
+    /// still here.
+    ids: HashSet<RequestId>,
+    /// Answers being written.
+    writing: usize,
 }
 
 impl<T> Bounded<T> {
@@ -55,7 +66,7 @@ impl<T> Bounded<T> {
     }
 }
 
-fn lock(open: &Mutex<HashSet<RequestId>>) -> std::sync::MutexGuard<'_, HashSet<RequestId>> {
+fn lock(open: &Mutex<Open>) -> std::sync::MutexGuard<'_, Open> {
     match open.lock() {
         Ok(guard) => guard,
         Err(poisoned) => poisoned.into_inner(),
@@ -63,20 +74,20 @@ fn lock(open: &Mutex<HashSet<RequestId>>) -> std::sync::MutexGuard<'_, HashSet<R
 }
 
 /// Why a request may not start now, if it may not.
-fn refusal(open: &mut HashSet<RequestId>, id: &RequestId, limit: usize) -> Option<String> {
-    if open.contains(id) {
+fn refusal(open: &mut Open, id: &RequestId, limit: usize) -> Option<String> {
+    if open.ids.contains(id) {
         return Some(format!(
             "request id {id} is already in flight on this connection: ids must be unique among \
              pending requests"
         ));
     }
-    if open.len() >= limit {
+    if open.ids.len() + open.writing >= limit {
         return Some(format!(
             "too many requests in flight on this connection ({limit}, the limit): wait for \
              answers before sending more"
         ));
     }
-    open.insert(id.clone());
+    open.ids.insert(id.clone());
     None
 }
 
@@ -88,17 +99,25 @@ impl<T: Transport<RoleServer>> Transport<RoleServer> for Bounded<T> {
         item: TxJsonRpcMessage<RoleServer>,
     ) -> impl Future<Output = Result<(), Self::Error>> + Send + 'static {
         let answered = match &item {
-            JsonRpcMessage::Response(response) => Some(response.id.clone()),
-            JsonRpcMessage::Error(error) => error.id.clone(),
+            JsonRpcMessage::Response(response) => Some(&response.id),
+            JsonRpcMessage::Error(error) => error.id.as_ref(),
             _ => None,
         };
+        // Called by rmcp's loop (the one that reads) before the answer can reach the agent.
+        let writing = answered.is_some_and(|id| {
+            let mut open = lock(&self.open);
+            let was_open = open.ids.remove(id);
+            open.writing += usize::from(was_open);
+            was_open
+        });
         let open = self.open.clone();
         let sending = self.inner.send(item);
         async move {
             let result = sending.await;
             // Counted until written: an answer the agent does not read still takes memory.
-            if let Some(id) = answered {
-                lock(&open).remove(&id);
+            if writing {
+                let mut open = lock(&open);
+                open.writing = open.writing.saturating_sub(1);
             }
             result
         }
@@ -134,7 +153,7 @@ impl<T: Transport<RoleServer>> Transport<RoleServer> for Bounded<T> {
                         &notification.notification
                         && let Some(id) = &cancelled.params.request_id
                     {
-                        lock(&self.open).remove(id);
+                        lock(&self.open).ids.remove(id);
                     }
                 }
                 _ => {}
@@ -194,7 +213,7 @@ mod tests {
             + "\n"
     }
 
-    #[tokio::test]
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn requests_beyond_the_limit_or_reusing_an_id_are_refused_and_a_cancel_frees_one() {
         let (agent, engine) = tokio::io::duplex(1 << 20);
         let (engine_read, engine_write) = tokio::io::split(engine);
@@ -283,6 +302,12 @@ mod tests {
         for id in 6..=8 {
             write.write_all(call(id, "now").as_bytes()).await.unwrap();
             assert!(next().await["result"].is_object());
+        }
+        // A client that reuses one id as soon as it has read the answer is always served.
+        for _ in 0..200 {
+            write.write_all(call(42, "now").as_bytes()).await.unwrap();
+            let answer = next().await;
+            assert!(answer["result"].is_object(), "{answer}");
         }
     }
 }
