@@ -11,8 +11,8 @@ connections does not cut the human off, and `cordon mcp` outlives an engine rest
 - The engine is SIGKILLed and restarted under a Python SDK client connected through `cordon mcp`:
   the next call works, in the same client session.
 - One token opening sessions without end (each costs the engine memory): beyond the per-agent limit
-  (128) the least recently used are closed (404 afterwards, the log says why), the newest all
-  work, and the engine's memory stops growing.
+  (128) the least recently used are closed (404 afterwards, the log says why once), the newest
+  all work, and the engine's memory stops growing.
 - One `cordon mcp` connection sending requests without waiting for answers: at most 32 are in
   flight, every one beyond is answered at once with an error, no request goes unanswered, and the
   connection serves normally afterwards. Over HTTP one agent has at most 64 POSTs in flight:
@@ -128,8 +128,9 @@ def test_one_token_cannot_pile_up_sessions(engine_factory: Callable[..., Engine]
         assert listed(session) == 404, f"an evicted session {session} was served"
     for session in opened[-SESSION_LIMIT:][::17] + [opened[-1]]:
         assert listed(session) == 200, f"one of the newest sessions {session} was refused"
+    # Said once, loud; the other evictions of the flood go to the debug level, not the log.
     log = engine.stderr_path.read_text(errors="replace")
-    assert log.count("HTTP session closed: agent") == 2 * SESSION_LIMIT, log[-2000:]
+    assert log.count("HTTP session closed: agent") == 1, log[-2000:]
 
 
 IN_FLIGHT_LIMIT = 32

@@ -230,6 +230,8 @@ pub struct Sessions {
     inner: LocalSessionManager,
     bindings: Arc<Bindings>,
     pipeline: Arc<Pipeline>,
+    /// Agents whose session limit was logged as a warning (later evictions go to debug).
+    limited: Mutex<std::collections::HashSet<String>>,
 }
 
 impl Sessions {
@@ -241,6 +243,7 @@ impl Sessions {
             inner,
             bindings,
             pipeline,
+            limited: Mutex::default(),
         }
     }
 
@@ -344,11 +347,24 @@ impl SessionManager for Sessions {
         {
             Ok(None) => {}
             Ok(Some(evicted)) => {
-                tracing::info!(
-                    session = %evicted,
-                    "HTTP session closed: agent {agent} opened a new one beyond \
-                     {MAX_SESSIONS_PER_AGENT}, and this was its least recently used"
-                );
+                let first = match self.limited.lock() {
+                    Ok(mut limited) => limited.insert(agent.clone()),
+                    Err(poisoned) => poisoned.into_inner().insert(agent.clone()),
+                };
+                if first {
+                    tracing::warn!(
+                        session = %evicted,
+                        "HTTP session closed: agent {agent} opened a new one beyond \
+                         {MAX_SESSIONS_PER_AGENT}, and this was its least recently used (later \
+                         ones are logged at debug level)"
+                    );
+                } else {
+                    tracing::debug!(
+                        session = %evicted,
+                        "HTTP session closed: agent {agent} opened a new one beyond \
+                         {MAX_SESSIONS_PER_AGENT}, and this was its least recently used"
+                    );
+                }
                 let _ = self.end(&evicted, true).await;
             }
             Err(open) => {
@@ -436,9 +452,10 @@ struct Guard {
 /// holds while it runs; beyond, a POST is answered 429 before its body is read.
 pub const MAX_POSTS_IN_FLIGHT_PER_AGENT: usize = 64;
 
-/// POSTs in flight, per agent.
+/// POSTs in flight, per agent, and whether a refusal was logged as a warning since the agent last
+/// had none in flight (the rest of a flood goes to debug).
 #[derive(Default)]
-struct PostsInFlight(Mutex<HashMap<String, usize>>);
+struct PostsInFlight(Mutex<HashMap<String, (usize, bool)>>);
 
 /// One POST in flight; its agent's count goes down when it is dropped (with the answer's body).
 struct PostSlot {
@@ -447,22 +464,23 @@ struct PostSlot {
 }
 
 impl PostsInFlight {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, usize>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (usize, bool)>> {
         match self.0.lock() {
             Ok(guard) => guard,
             Err(poisoned) => poisoned.into_inner(),
         }
     }
 
-    /// A slot for one more POST of `agent`, unless it has `limit` in flight.
-    fn enter(self: &Arc<Self>, agent: &str, limit: usize) -> Option<PostSlot> {
+    /// A slot for one more POST of `agent`, unless it has `limit` in flight; then whether this
+    /// is the first refusal of the burst (to be logged as a warning).
+    fn enter(self: &Arc<Self>, agent: &str, limit: usize) -> Result<PostSlot, bool> {
         let mut counts = self.lock();
-        let count = counts.entry(agent.to_owned()).or_default();
+        let (count, warned) = counts.entry(agent.to_owned()).or_default();
         if *count >= limit {
-            return None;
+            return Err(!std::mem::replace(warned, true));
         }
         *count += 1;
-        Some(PostSlot {
+        Ok(PostSlot {
             posts: self.clone(),
             agent: agent.to_owned(),
         })
@@ -472,7 +490,7 @@ impl PostsInFlight {
 impl Drop for PostSlot {
     fn drop(&mut self) {
         let mut counts = self.posts.lock();
-        if let Some(count) = counts.get_mut(&self.agent) {
+        if let Some((count, _)) = counts.get_mut(&self.agent) {
             *count = count.saturating_sub(1);
             if *count == 0 {
                 counts.remove(&self.agent);
@@ -579,9 +597,17 @@ async fn guard(State(guard): State<Guard>, mut request: Request, next: Next) -> 
     let mut restore = None;
     let mut slot = None;
     if method == Method::POST {
-        slot = guard.posts.enter(&agent, MAX_POSTS_IN_FLIGHT_PER_AGENT);
-        if slot.is_none() {
-            tracing::warn!(%agent, "HTTP request refused: {MAX_POSTS_IN_FLIGHT_PER_AGENT} in flight");
+        let entered = guard.posts.enter(&agent, MAX_POSTS_IN_FLIGHT_PER_AGENT);
+        if let Err(first) = entered {
+            if first {
+                tracing::warn!(
+                    %agent,
+                    "HTTP requests refused: {MAX_POSTS_IN_FLIGHT_PER_AGENT} in flight (the \
+                     rest of this burst is logged at debug level)"
+                );
+            } else {
+                tracing::debug!(%agent, "HTTP request refused: {MAX_POSTS_IN_FLIGHT_PER_AGENT} in flight");
+            }
             // Closed rather than drained: the body (up to 16 MiB) is never read.
             return (
                 StatusCode::TOO_MANY_REQUESTS,
@@ -593,6 +619,7 @@ async fn guard(State(guard): State<Guard>, mut request: Request, next: Next) -> 
             )
                 .into_response();
         }
+        slot = entered.ok();
         let (parts, body) = request.into_parts();
         let bytes = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
             Ok(bytes) => bytes,
@@ -881,14 +908,23 @@ mod tests {
     fn posts_in_flight_are_counted_per_agent_until_their_slot_is_dropped() {
         let posts = Arc::new(PostsInFlight::default());
         let held: Vec<_> = (0..2).map(|_| posts.enter("a", 2).unwrap()).collect();
-        assert!(posts.enter("a", 2).is_none(), "a third is refused");
+        assert_eq!(
+            posts.enter("a", 2).err(),
+            Some(true),
+            "a third is refused, logged loud"
+        );
+        assert_eq!(
+            posts.enter("a", 2).err(),
+            Some(false),
+            "the rest of the burst quietly"
+        );
         let other = posts
             .enter("b", 2)
             .expect("another agent has its own count");
         drop(held);
-        let again = posts
-            .enter("a", 2)
-            .expect("answered requests free their places");
+        // Once the burst is over, the next refusal is logged loud again.
+        let again: Vec<_> = (0..2).map(|_| posts.enter("a", 2).unwrap()).collect();
+        assert_eq!(posts.enter("a", 2).err(), Some(true));
         drop((again, other));
         assert!(posts.lock().is_empty(), "no count is left behind");
     }

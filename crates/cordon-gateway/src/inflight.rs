@@ -41,6 +41,9 @@ pub struct Bounded<T> {
     open: Arc<Mutex<Open>>,
     limit: usize,
     refusals: Arc<tokio::sync::Semaphore>,
+    /// A refusal was logged as a warning: the rest of this connection's go to debug (a flood
+    /// must not flood the log too).
+    warned: bool,
 }
 
 /// Requests read and not yet answered, and answers not yet written: both take memory.
@@ -62,6 +65,7 @@ impl<T> Bounded<T> {
             open: Arc::default(),
             limit,
             refusals: Arc::new(tokio::sync::Semaphore::new(REFUSALS_WRITING)),
+            warned: false,
         }
     }
 }
@@ -135,7 +139,16 @@ impl<T: Transport<RoleServer>> Transport<RoleServer> for Bounded<T> {
                 JsonRpcMessage::Request(request) => {
                     let refused = refusal(&mut lock(&self.open), &request.id, self.limit);
                     if let Some(why) = refused {
-                        tracing::warn!(id = %request.id, "agent request refused: {why}");
+                        if self.warned {
+                            tracing::debug!(id = %request.id, "agent request refused: {why}");
+                        } else {
+                            self.warned = true;
+                            tracing::warn!(
+                                id = %request.id,
+                                "agent request refused: {why} (further refusals on this \
+                                 connection are logged at debug level)"
+                            );
+                        }
                         let answer = JsonRpcMessage::error(
                             ErrorData::new(BUSY_CODE, why, None),
                             Some(request.id.clone()),
