@@ -767,6 +767,12 @@ def records_mentioning(records: list[dict[str, Any]], path: Path | str) -> list[
     return [r for r in records if needle in json.dumps(r.get("args")) or needle in str(r.get("target"))]
 
 
+def rss_mib(engine: Engine) -> float:
+    """The engine's resident memory now, in MiB (tests that bound what a flood can make it hold)."""
+    assert engine.proc is not None
+    return psutil.Process(engine.proc.pid).memory_info().rss / (1024 * 1024)
+
+
 def everything_pids(engine: Engine) -> list[int]:
     """PIDs of the everything upstream (node) under this engine, found by command line."""
     assert engine.proc is not None

@@ -12,7 +12,7 @@ import anyio
 import pytest
 from mcp.shared.exceptions import MCPError
 
-from cordon_e2e import Engine, PendingCall, RawBridge, cli_async, result_summary, run
+from cordon_e2e import Engine, PendingCall, RawBridge, cli_async, result_summary, rss_mib, run
 
 
 @pytest.fixture
@@ -60,18 +60,10 @@ def test_garbage_lines_get_json_rpc_errors_and_the_pipe_keeps_working(bridge: Ra
     assert answer.get("result", {}).get("content") == [{"type": "text", "text": "Echo: raw ok"}], answer
 
 
-def rss_mib(pid: int) -> float:
-    for line in open(f"/proc/{pid}/status"):
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    raise AssertionError("no VmRSS")
-
-
 def test_a_flood_of_initialized_notifications_costs_nothing(engine_factory: Callable[..., Engine]) -> None:
     """`notifications/initialized` is sent once; each used to start a task for the session's
     lifetime (and a roots request): 100,000 took the engine from 47 to 545 MiB."""
     engine = engine_factory(servers=("everything",), http=False)
-    assert engine.proc is not None
     raw = RawBridge(engine)
     try:
         init = json.loads(json.dumps(INIT))
@@ -89,11 +81,11 @@ def test_a_flood_of_initialized_notifications_costs_nothing(engine_factory: Call
             assert answer.get("id") == n and "result" in answer, answer
 
         pinged(2)
-        before = rss_mib(engine.proc.pid)
+        before = rss_mib(engine)
         for _ in range(20):
             raw.send(b"\n".join([note] * 1000))
         pinged(3)
-        grown = rss_mib(engine.proc.pid) - before
+        grown = rss_mib(engine) - before
         assert grown < 20, f"20,000 repeated notifications/initialized grew the engine {grown:.0f} MiB"
     finally:
         raw.close()

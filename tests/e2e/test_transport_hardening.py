@@ -42,6 +42,7 @@ from cordon_e2e import (
     cli_async,
     mentions,
     result_summary,
+    rss_mib,
     run,
     text_of,
     wait_for_approval,
@@ -93,21 +94,12 @@ def test_idle_http_sessions_expire(engine_factory: Callable[..., Engine]) -> Non
     status, headers, text = post(engine, INIT)
     assert status == 200 and headers.get("mcp-session-id") not in (None, session), f"{status} {headers} {text}"
 
-
 SESSION_LIMIT = 128
-
-
-def rss_mib(pid: int) -> float:
-    for line in open(f"/proc/{pid}/status"):
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    raise AssertionError("no VmRSS")
 
 
 def test_one_token_cannot_pile_up_sessions(engine_factory: Callable[..., Engine]) -> None:
     engine = engine_factory(servers=())
     engine.wait_tcp()
-    assert engine.proc is not None
 
     def open_session() -> str:
         status, headers, text = post(engine, INIT)
@@ -118,10 +110,10 @@ def test_one_token_cannot_pile_up_sessions(engine_factory: Callable[..., Engine]
         return post(engine, {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}, session)[0]
 
     opened = [open_session() for _ in range(SESSION_LIMIT)]
-    full = rss_mib(engine.proc.pid)
+    full = rss_mib(engine)
     # As many again, and as many more: a bounded engine holds the same number of sessions.
     opened += [open_session() for _ in range(2 * SESSION_LIMIT)]
-    grown = rss_mib(engine.proc.pid) - full
+    grown = rss_mib(engine) - full
     # Unbounded, 256 more sessions cost ~35 MiB (140 KiB each, measured on a release build).
     assert grown < 16, f"the engine grew {grown:.1f} MiB for sessions beyond the limit"
     for session in opened[: 2 * SESSION_LIMIT : 37]:

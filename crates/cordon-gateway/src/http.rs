@@ -645,21 +645,22 @@ async fn guard(State(guard): State<Guard>, mut request: Request, next: Next) -> 
         *response.body_mut() = Body::empty();
         response.headers_mut().remove(header::CONTENT_LENGTH);
     }
-    if let Some((token, raw)) = restore {
-        response.headers_mut().remove(header::CONTENT_LENGTH);
+    if restore.is_some() || slot.is_some() {
+        if restore.is_some() {
+            response.headers_mut().remove(header::CONTENT_LENGTH);
+        }
         let (parts, body) = response.into_parts();
-        let (token, raw) = (Bytes::from(token), Bytes::from(raw));
-        let stream = futures::StreamExt::map(body.into_data_stream(), move |chunk| {
-            chunk.map(|data| Bytes::from(replace_bytes(&data, &token, &raw)))
-        });
-        response = Response::from_parts(parts, Body::from_stream(stream));
-    }
-    if let Some(slot) = slot {
-        // In flight until the answer's body (an SSE stream while a call is held) is done.
-        let (parts, body) = response.into_parts();
+        let restore = restore.map(|(token, raw)| (Bytes::from(token), Bytes::from(raw)));
+        // One pass over the answer's body: the id put back as sent, and the POST's slot held
+        // until the body (an SSE stream while a call is held) is done.
         let stream = futures::StreamExt::map(body.into_data_stream(), move |chunk| {
             let _in_flight = &slot;
-            chunk
+            match &restore {
+                Some((token, raw)) => {
+                    chunk.map(|data| Bytes::from(replace_bytes(&data, token, raw)))
+                }
+                None => chunk,
+            }
         });
         response = Response::from_parts(parts, Body::from_stream(stream));
     }
