@@ -812,12 +812,30 @@ impl EvidenceLog {
         let wal = PathBuf::from(wal);
         // Hold the connection so no commit runs while we sync (and the file is not reset).
         let _conn = self.lock()?;
-        match std::fs::File::open(&wal) {
-            Ok(file) => file.sync_data().map_err(|e| EvidenceError::io(&wal, e)),
-            // No write-ahead log: everything was checkpointed into the database, synced.
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(EvidenceError::io(&wal, e)),
-        }
+        sync_file(&wal)
+    }
+
+    /// Makes every commit made before this call durable, *without* holding the connection, so
+    /// later commits go on while the disk flushes: the engine's writer commits a batch of intents
+    /// unsynced ([`Durability::Committed`]), then one flush here covers that batch and every
+    /// batch committed meanwhile (pipelined group commit: under load the disk's flush, not the
+    /// connection, sets the pace). Sound without the lock: a commit's frames are in the
+    /// write-ahead log's page cache when it returns, and SQLite reuses the log only after a
+    /// checkpoint copied them into the database and synced it, so whatever this flush no longer
+    /// finds in the log is already durable there. Fails, so its callers refuse their calls, when
+    /// the log's files are not where they were opened.
+    pub fn flush_committed(&self) -> Result<(), EvidenceError> {
+        let Some(path) = &self.path else {
+            return Ok(());
+        };
+        let mut wal = path.as_os_str().to_owned();
+        wal.push("-wal");
+        let wal = PathBuf::from(wal);
+        self.placement.check()?;
+        sync_file(&wal)?;
+        // The path named the log SQLite writes before the flush and still does after it: the
+        // flush reached the file the next engine start reads.
+        self.placement.check()
     }
 
     /// Closes every intent that no later record closes with an outcome `interrupted` (the
@@ -1238,6 +1256,16 @@ impl EvidenceLog {
     /// The public keys recorded in this log.
     pub fn recorded_keys(&self) -> Result<Vec<RecordedKey>, EvidenceError> {
         read_keys(&*self.lock()?)
+    }
+}
+
+/// Flushes `wal`'s data to the disk. Opened for writing: Windows flushes only a handle with
+/// write access. No write-ahead log: everything was checkpointed into the database, synced.
+fn sync_file(wal: &Path) -> Result<(), EvidenceError> {
+    match std::fs::OpenOptions::new().write(true).open(wal) {
+        Ok(file) => file.sync_data().map_err(|e| EvidenceError::io(wal, e)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(EvidenceError::io(wal, e)),
     }
 }
 

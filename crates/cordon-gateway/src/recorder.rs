@@ -9,9 +9,11 @@
 //! thread hand-offs of the queue cost more than the append of one record. Concurrent appends take
 //! the queue (one transaction and one fsync for many, which is what sustains thousands of calls a
 //! second), and so does a busy log, so a worker never waits on a lock and another always remains
-//! to serve. A batch holding an intent (or a refusal) is fsynced before anyone is told;
-//! a batch of outcomes only is committed to the write-ahead log (it survives the engine being
-//! killed) and fsynced by the next synced batch, or by the writer after [`SYNC_AFTER`] idle.
+//! to serve. The writer commits each batch to the write-ahead log (it survives the engine being
+//! killed) and answers its outcomes at once; its intents and refusals go to a second thread, the
+//! flusher, and are answered only once a flush of the disk that began after their commit ends
+//! (the writer commits the next batch meanwhile: pipelined group commit). Outcomes are fsynced
+//! by the next flush, or by the writer after [`SYNC_AFTER`] idle.
 //! Idle is also when the writer folds the log's journal into its indexed tables
 //! ([`EvidenceLog::fold_journal`]) and SQLite's write-ahead log into the database
 //! ([`EvidenceLog::fold_wal`]): otherwise a call's append would, every few hundred records and
@@ -27,7 +29,7 @@ use std::sync::mpsc::{self, RecvTimeoutError, TryRecvError};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use cordon_evidence::{Durability, EvidenceLog, NewRecord, format_timestamp};
+use cordon_evidence::{Durability, EvidenceLog, NewRecord, Outcome, Phase, format_timestamp};
 use cordon_secrets::Redactor;
 use serde::Serialize;
 use tokio::sync::oneshot;
@@ -213,10 +215,76 @@ fn set_health(health: &Mutex<EvidenceHealth>, result: Result<(), &str>, appends:
     }
 }
 
-/// The writer thread: batches, commits, syncs lazily, probes while faulted.
+/// Records committed by the writer that their callers may hear of only once they are durable.
+type Unsynced = Vec<(
+    cordon_evidence::Record,
+    oneshot::Sender<Result<String, String>>,
+)>;
+
+/// How the flusher makes committed records durable: [`EvidenceLog::flush_committed`], or a
+/// test's stand-in that watches or fails it.
+type Flush = Box<dyn Fn(&EvidenceLog) -> Result<(), cordon_evidence::EvidenceError> + Send>;
+
+/// The flusher thread: makes the writer's committed batches durable, one flush for all the
+/// batches committed since the last one, and only then tells their callers. The writer commits
+/// the next batch meanwhile, so under load a call waits for the disk's flush once, not for the
+/// flushes of the batches ahead of it as well, and an outcome (which needs no flush) never waits
+/// behind one. A flush that fails refuses every call it carried; their intents, committed but
+/// perhaps not durable, are closed at once with an `error` outcome saying the call never ran
+/// (or, if that cannot be written either, as `interrupted` at the next start).
+fn flusher(
+    log: Arc<EvidenceLog>,
+    rx: mpsc::Receiver<Unsynced>,
+    health: Arc<Mutex<EvidenceHealth>>,
+    flush: Flush,
+) {
+    while let Ok(mut batch) = rx.recv() {
+        while let Ok(more) = rx.try_recv() {
+            batch.extend(more);
+        }
+        match flush(&log) {
+            Ok(()) => {
+                for (record, reply) in batch {
+                    let _ = reply.send(Ok(record.id));
+                }
+            }
+            Err(error) => {
+                let error = error.to_string();
+                let n = u64::try_from(batch.len()).unwrap_or(u64::MAX);
+                set_health(&health, Err(&error), n);
+                let why = format!(
+                    "the intent could not be made durable ({error}): the call was refused and did not run"
+                );
+                let mut closing = Vec::new();
+                for (record, reply) in batch {
+                    let _ = reply.send(Err(error.clone()));
+                    if record.call.phase == Some(Phase::Intent) {
+                        closing.push(NewRecord {
+                            outcome: Outcome::Error,
+                            duration_ms: 0,
+                            error: Some(why.clone()),
+                            phase: Some(Phase::Outcome),
+                            intent_id: Some(record.id),
+                            ..record.call
+                        });
+                    }
+                }
+                if !closing.is_empty()
+                    && let Err(e) = log.append_batch_with(closing, Durability::Committed)
+                {
+                    tracing::warn!("closing intents refused for want of a flush: {e}");
+                }
+            }
+        }
+    }
+}
+
+/// The writer thread: batches, commits, hands what needs a flush to the flusher, syncs
+/// outcomes lazily, probes while faulted.
 fn writer(
     log: Arc<EvidenceLog>,
     rx: mpsc::Receiver<Msg>,
+    to_flusher: mpsc::Sender<Unsynced>,
     health: Arc<Mutex<EvidenceHealth>>,
     left: Arc<Leftovers>,
 ) {
@@ -292,26 +360,39 @@ fn writer(
             }
             continue;
         }
-        let durability = if jobs.iter().any(|j| j.durability == Durability::Synced) {
-            Durability::Synced
-        } else {
-            Durability::Committed
-        };
-        let (records, replies): (Vec<_>, Vec<_>) =
-            jobs.into_iter().map(|j| (j.record, j.reply)).unzip();
+        // Committed, never synced here: the flusher makes the records that need it durable
+        // while the next batch commits (see `flusher`).
+        let (records, replies): (Vec<_>, Vec<_>) = jobs
+            .into_iter()
+            .map(|j| (j.record, (j.durability, j.reply)))
+            .unzip();
         let n = u64::try_from(records.len()).unwrap_or(u64::MAX);
-        match log.append_batch_with(records, durability) {
+        match log.append_batch_with(records, Durability::Committed) {
             Ok(written) => {
                 set_health(&health, Ok(()), 0);
-                left.committed(durability);
-                for (record, reply) in written.into_iter().zip(replies) {
-                    let _ = reply.send(Ok(record.id));
+                left.committed(Durability::Committed);
+                let mut unsynced = Vec::new();
+                for (record, (durability, reply)) in written.into_iter().zip(replies) {
+                    match durability {
+                        Durability::Committed => {
+                            let _ = reply.send(Ok(record.id));
+                        }
+                        Durability::Synced => unsynced.push((record, reply)),
+                    }
+                }
+                if !unsynced.is_empty()
+                    && let Err(mpsc::SendError(lost)) = to_flusher.send(unsynced)
+                {
+                    // No flusher: nobody is told these records are durable (fail closed).
+                    for (_, reply) in lost {
+                        let _ = reply.send(Err("the evidence flusher is not running".to_owned()));
+                    }
                 }
             }
             Err(error) => {
                 let error = error.to_string();
                 set_health(&health, Err(&error), n);
-                for reply in replies {
+                for (_, reply) in replies {
                     let _ = reply.send(Err(error.clone()));
                 }
             }
@@ -325,17 +406,30 @@ fn writer(
 impl Recorder {
     /// Starts the writer thread for `log`.
     pub fn start(log: Arc<EvidenceLog>) -> Recorder {
+        Recorder::start_with(log, Box::new(EvidenceLog::flush_committed))
+    }
+
+    fn start_with(log: Arc<EvidenceLog>, flush: Flush) -> Recorder {
         let (queue, rx) = mpsc::channel::<Msg>();
         let leftovers = Arc::new(Leftovers::new());
         let health = Arc::new(Mutex::new(EvidenceHealth {
             ok: true,
             ..EvidenceHealth::default()
         }));
+        let (to_flusher, unsynced) = mpsc::channel::<Unsynced>();
         let spawned = std::thread::Builder::new()
-            .name("cordon-evidence".into())
+            .name("cordon-evidence-flush".into())
             .spawn({
-                let (log, health, left) = (log.clone(), health.clone(), leftovers.clone());
-                move || writer(log, rx, health, left)
+                let (log, health) = (log.clone(), health.clone());
+                move || flusher(log, unsynced, health, flush)
+            })
+            .and_then(|_| {
+                std::thread::Builder::new()
+                    .name("cordon-evidence".into())
+                    .spawn({
+                        let (log, health, left) = (log.clone(), health.clone(), leftovers.clone());
+                        move || writer(log, rx, to_flusher, health, left)
+                    })
             });
         if let Err(error) = spawned {
             // Without a writer every record fails, so every call is refused (fail closed).
@@ -586,6 +680,125 @@ mod tests {
                 "round {round}: the outcome was never synced"
             );
         }
+    }
+
+    /// The writer's path (a current-thread runtime never appends on the caller's thread): an
+    /// intent is answered only after a flush that began once it was committed, and an outcome
+    /// without waiting for one.
+    #[tokio::test]
+    async fn a_queued_intent_is_answered_only_after_a_flush_that_saw_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = Arc::new(
+            EvidenceLog::open(
+                &dir.path().join("e.db"),
+                KeyStore::File(dir.path().join("k")),
+            )
+            .unwrap(),
+        );
+        // What each flush could see committed when it began.
+        let seen = Arc::new(Mutex::new(Vec::<u64>::new()));
+        let (release, gate) = std::sync::mpsc::channel::<()>();
+        let gate = Mutex::new(gate);
+        let recorder = Recorder::start_with(log, {
+            let seen = seen.clone();
+            Box::new(move |log: &EvidenceLog| {
+                seen.lock().unwrap().push(log.count()?);
+                // The test decides when this flush ends.
+                let _ = gate.lock().unwrap().recv_timeout(Duration::from_secs(10));
+                log.flush_committed()
+            })
+        });
+        let first = tokio::spawn({
+            let recorder = recorder.clone();
+            async move { recorder.append(intent(1), Durability::Synced).await }
+        });
+        while seen.lock().unwrap().is_empty() {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert!(
+            !first.is_finished(),
+            "answered while its flush was still running"
+        );
+        // An outcome is committed and answered while the flush runs.
+        let outcome = tokio::time::timeout(
+            Duration::from_secs(10),
+            recorder.append(intent(2), Durability::Committed),
+        )
+        .await
+        .expect("an outcome waited for a flush")
+        .unwrap();
+        assert!(!outcome.is_empty());
+        // An intent committed during that flush waits for the next one, which sees it.
+        let second = tokio::spawn({
+            let recorder = recorder.clone();
+            async move { recorder.append(intent(3), Durability::Synced).await }
+        });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        release.send(()).unwrap();
+        first.await.unwrap().unwrap();
+        while seen.lock().unwrap().len() < 2 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert!(
+            !second.is_finished(),
+            "answered before the flush that covers it ended"
+        );
+        release.send(()).unwrap();
+        second.await.unwrap().unwrap();
+        let seen = seen.lock().unwrap().clone();
+        assert_eq!(
+            seen[0], 1,
+            "the first flush began once the first intent was committed"
+        );
+        assert!(
+            seen[1] >= 3,
+            "the second intent was answered after a flush that saw it: {seen:?}"
+        );
+    }
+
+    /// A flush that fails refuses the calls it carried, faults the log, and closes their intents
+    /// at once with an error outcome saying the call never ran.
+    #[tokio::test]
+    async fn a_failed_flush_refuses_its_calls_and_closes_their_intents() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("e.db");
+        let log = Arc::new(EvidenceLog::open(&path, KeyStore::File(dir.path().join("k"))).unwrap());
+        let recorder = Recorder::start_with(
+            log.clone(),
+            Box::new(|_: &EvidenceLog| {
+                Err(cordon_evidence::EvidenceError::Io {
+                    path: "e.db-wal".into(),
+                    source: std::io::Error::other("flush failed"),
+                })
+            }),
+        );
+        let refused = recorder.append(intent(1), Durability::Synced).await;
+        assert!(refused.unwrap_err().contains("flush failed"));
+        let health = recorder.health();
+        assert!(!health.ok && health.failed_appends == 1, "{health:?}");
+        let mut closed = None;
+        for _ in 0..1_000 {
+            closed = log
+                .query(&cordon_evidence::Filter::default())
+                .unwrap()
+                .into_iter()
+                .find(|r| r.call.phase == Some(Phase::Outcome));
+            if closed.is_some() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let closed = closed.expect("the refused intent was never closed");
+        assert_eq!(closed.call.outcome, cordon_evidence::Outcome::Error);
+        assert!(
+            closed
+                .call
+                .error
+                .as_deref()
+                .unwrap()
+                .contains("did not run"),
+            "{closed:?}"
+        );
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
