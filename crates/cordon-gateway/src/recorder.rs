@@ -178,6 +178,8 @@ pub struct Recorder {
     /// Appends in flight (waiting or being written), and when two last overlapped.
     in_flight: Arc<InFlightCount>,
     log: Arc<EvidenceLog>,
+    /// How a committed record is made durable (shared with the flusher).
+    flush: Arc<Flush>,
     redactor: Arc<Redactor>,
     health: Arc<Mutex<EvidenceHealth>>,
 }
@@ -223,7 +225,7 @@ type Unsynced = Vec<(
 
 /// How the flusher makes committed records durable: [`EvidenceLog::flush_committed`], or a
 /// test's stand-in that watches or fails it.
-type Flush = Box<dyn Fn(&EvidenceLog) -> Result<(), cordon_evidence::EvidenceError> + Send>;
+type Flush = Box<dyn Fn(&EvidenceLog) -> Result<(), cordon_evidence::EvidenceError> + Send + Sync>;
 
 /// The flusher thread: makes the writer's committed batches durable, one flush for all the
 /// batches committed since the last one, and only then tells their callers. The writer commits
@@ -236,7 +238,7 @@ fn flusher(
     log: Arc<EvidenceLog>,
     rx: mpsc::Receiver<Unsynced>,
     health: Arc<Mutex<EvidenceHealth>>,
-    flush: Flush,
+    flush: Arc<Flush>,
 ) {
     while let Ok(mut batch) = rx.recv() {
         while let Ok(more) = rx.try_recv() {
@@ -252,22 +254,10 @@ fn flusher(
                 let error = error.to_string();
                 let n = u64::try_from(batch.len()).unwrap_or(u64::MAX);
                 set_health(&health, Err(&error), n);
-                let why = format!(
-                    "the intent could not be made durable ({error}): the call was refused and did not run"
-                );
                 let mut closing = Vec::new();
                 for (record, reply) in batch {
                     let _ = reply.send(Err(error.clone()));
-                    if record.call.phase == Some(Phase::Intent) {
-                        closing.push(NewRecord {
-                            outcome: Outcome::Error,
-                            duration_ms: 0,
-                            error: Some(why.clone()),
-                            phase: Some(Phase::Outcome),
-                            intent_id: Some(record.id),
-                            ..record.call
-                        });
-                    }
+                    closing.extend(unflushed_outcome(record, &error));
                 }
                 if !closing.is_empty()
                     && let Err(e) = log.append_batch_with(closing, Durability::Committed)
@@ -277,6 +267,21 @@ fn flusher(
             }
         }
     }
+}
+
+/// The outcome closing `record` when it was committed but the flush that should have made it
+/// durable failed (`error`): its call was refused. None for a record that is not an intent.
+fn unflushed_outcome(record: cordon_evidence::Record, error: &str) -> Option<NewRecord> {
+    (record.call.phase == Some(Phase::Intent)).then(|| NewRecord {
+        outcome: Outcome::Error,
+        duration_ms: 0,
+        error: Some(format!(
+            "the intent could not be made durable ({error}): the call was refused and did not run"
+        )),
+        phase: Some(Phase::Outcome),
+        intent_id: Some(record.id),
+        ..record.call
+    })
 }
 
 /// The writer thread: batches, commits, hands what needs a flush to the flusher, syncs
@@ -410,6 +415,7 @@ impl Recorder {
     }
 
     fn start_with(log: Arc<EvidenceLog>, flush: Flush) -> Recorder {
+        let flush = Arc::new(flush);
         let (queue, rx) = mpsc::channel::<Msg>();
         let leftovers = Arc::new(Leftovers::new());
         let health = Arc::new(Mutex::new(EvidenceHealth {
@@ -420,7 +426,7 @@ impl Recorder {
         let spawned = std::thread::Builder::new()
             .name("cordon-evidence-flush".into())
             .spawn({
-                let (log, health) = (log.clone(), health.clone());
+                let (log, health, flush) = (log.clone(), health.clone(), flush.clone());
                 move || flusher(log, unsynced, health, flush)
             })
             .and_then(|_| {
@@ -445,6 +451,7 @@ impl Recorder {
             leftovers,
             in_flight: Arc::new(InFlightCount::default()),
             log,
+            flush,
             redactor: Arc::new(Redactor::empty()),
             health,
         }
@@ -524,9 +531,9 @@ impl Recorder {
         let record = self.clean(record);
         let in_flight = InFlight::enter(&self.in_flight, self.leftovers.now_ms());
         if in_flight.alone
-            && let Some(id) = self.append_here(&record, durability)
+            && let Some(appended) = self.append_here(&record, durability)
         {
-            return Ok(id);
+            return appended;
         }
         let (tx, rx) = oneshot::channel();
         self.queue
@@ -542,8 +549,14 @@ impl Recorder {
 
     /// Appends on the caller's thread when that cannot wait: the log is healthy and free, and
     /// the caller is a worker of a runtime with another worker to serve meanwhile. `None` when
-    /// it did not append (the writer thread then tries, and reports a fault it finds).
-    fn append_here(&self, record: &NewRecord, durability: Durability) -> Option<String> {
+    /// it did not append (the writer thread then tries, and reports a fault it finds). A record
+    /// that needs a flush is committed, the connection released, then flushed here
+    /// ([`EvidenceLog::flush_committed`]): another call's commit need not wait for this flush.
+    fn append_here(
+        &self,
+        record: &NewRecord,
+        durability: Durability,
+    ) -> Option<Result<String, String>> {
         let spare_worker = tokio::runtime::Handle::try_current().is_ok_and(|h| {
             h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread
                 && h.metrics().num_workers() >= 2
@@ -551,31 +564,45 @@ impl Recorder {
         if !spare_worker || !self.health().ok {
             return None;
         }
-        match self
+        let written = match self
             .log
-            .try_append_batch_now(vec![record.clone()], durability)?
+            .try_append_batch_now(vec![record.clone()], Durability::Committed)?
         {
-            Ok(mut written) => {
-                if self.leftovers.committed(durability) {
-                    // The writer may be asleep with nothing to do: it has now.
-                    let _ = self.queue.send(Msg::Wake);
-                }
-                written.pop().map(|r| r.id)
-            }
+            Ok(mut written) => written.pop()?,
             Err(error) => {
                 tracing::debug!("evidence append on the caller's thread failed, queued: {error}");
-                None
+                return None;
             }
+        };
+        if self.leftovers.committed(Durability::Committed) {
+            // The writer may be asleep with nothing to do: it has now.
+            let _ = self.queue.send(Msg::Wake);
         }
+        if durability == Durability::Synced
+            && let Err(error) = (self.flush)(&self.log)
+        {
+            // Committed, so not retried through the queue: refused, and its intent closed.
+            let error = error.to_string();
+            set_health(&self.health, Err(&error), 1);
+            if let Some(closing) = unflushed_outcome(written, &error) {
+                self.record_detached_as(closing, Durability::Committed);
+            }
+            return Some(Err(error));
+        }
+        Some(Ok(written.id))
     }
 
     /// Appends without waiting (for records of calls whose agent already went away).
     pub fn record_detached(&self, record: NewRecord) {
-        let (tx, _rx) = oneshot::channel();
         let record = self.clean(record);
+        self.record_detached_as(record, Durability::Synced);
+    }
+
+    fn record_detached_as(&self, record: NewRecord, durability: Durability) {
+        let (tx, _rx) = oneshot::channel();
         let job = Job {
             record,
-            durability: Durability::Synced,
+            durability,
             reply: tx,
         };
         if self.queue.send(Msg::Append(Box::new(job))).is_err() {
@@ -798,6 +825,59 @@ mod tests {
                 .unwrap()
                 .contains("did not run"),
             "{closed:?}"
+        );
+    }
+
+    /// The same on the caller's own thread (a lone append on a runtime with a spare worker):
+    /// committed, not flushed, so refused and closed, never retried through the queue.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_lone_append_whose_flush_fails_is_refused_once_and_closed() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = Arc::new(
+            EvidenceLog::open(
+                &dir.path().join("e.db"),
+                KeyStore::File(dir.path().join("k")),
+            )
+            .unwrap(),
+        );
+        let flushes = Arc::new(AtomicUsize::new(0));
+        let recorder = Recorder::start_with(log.clone(), {
+            let flushes = flushes.clone();
+            Box::new(move |_: &EvidenceLog| {
+                flushes.fetch_add(1, Ordering::AcqRel);
+                Err(cordon_evidence::EvidenceError::Io {
+                    path: "e.db-wal".into(),
+                    source: std::io::Error::other("flush failed"),
+                })
+            })
+        });
+        let refused = recorder.append(intent(1), Durability::Synced).await;
+        assert!(refused.unwrap_err().contains("flush failed"));
+        assert_eq!(
+            flushes.load(Ordering::Acquire),
+            1,
+            "flushed on its own thread, once"
+        );
+        let mut records = Vec::new();
+        for _ in 0..1_000 {
+            records = log.query(&cordon_evidence::Filter::default()).unwrap();
+            if records.len() >= 2 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(
+            records.len(),
+            2,
+            "the intent once, and its closing outcome: {records:?}"
+        );
+        let (intent, outcome): (Vec<_>, Vec<_>) = records
+            .iter()
+            .partition(|r| r.call.phase == Some(Phase::Intent));
+        assert_eq!(outcome[0].call.outcome, cordon_evidence::Outcome::Error);
+        assert_eq!(
+            outcome[0].call.intent_id.as_deref(),
+            Some(intent[0].id.as_str())
         );
     }
 
