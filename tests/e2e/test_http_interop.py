@@ -371,7 +371,7 @@ def test_a_session_answers_only_the_agent_that_opened_it(engine: Engine) -> None
     assert seen == sorted([(HTTP_AGENT, marker + "-owner"), (OTHER_AGENT, marker + "-own")]), records
 
 
-IDS = ["1.5", "12345678901234567890123", "-9223372036854775809", "1e3", '"a string id"', "-4", "0"]
+IDS = ["1.5", "12345678901234567890123", "-9223372036854775809", "1e3", '"a string id"', "-4", "0", "-0", "1.0"]
 
 
 @pytest.mark.parametrize("raw_id", IDS)
@@ -404,6 +404,8 @@ def test_json_rpc_ids_come_back_as_sent_over_stdio(engine: Engine) -> None:
         '"params":{"name":"everything__echo","arguments":{"message":"big id"}}}',
         '{"jsonrpc":"2.0","id":"s-1","method":"ping"}',
         '{"jsonrpc":"2.0","id":-4,"method":"tools/list"}',
+        '{"jsonrpc":"2.0","id":-0,"method":"tools/call",'
+        '"params":{"name":"everything__echo","arguments":{"message":"minus zero"}}}',
     ]
     proc = subprocess.Popen(
         [str(cordon_bin()), "mcp", "--agent", STDIO_AGENT, "--config", str(engine.config)],
@@ -425,9 +427,9 @@ def test_json_rpc_ids_come_back_as_sent_over_stdio(engine: Engine) -> None:
         proc.kill()
         proc.communicate()
     joined = "\n".join(replies)
-    for raw_id in ("1.5", "12345678901234567890123", '"s-1"', "-4"):
-        assert any(r.startswith("{") and f'"id":{raw_id}' in r for r in replies), f"id {raw_id}: {joined}"
-    assert "Echo: big id" in joined, joined
+    for raw_id in ("1.5", "12345678901234567890123", '"s-1"', "-4", "-0"):
+        assert any(r.startswith("{") and f'"id":{raw_id},' in r for r in replies), f"id {raw_id}: {joined}"
+    assert "Echo: big id" in joined and "Echo: minus zero" in joined, joined
 
 
 @pytest.mark.parametrize(

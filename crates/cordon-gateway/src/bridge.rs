@@ -740,6 +740,7 @@ mod tests {
             r#"{"jsonrpc":"2.0","id":12345678901234567890123,"method":"tools/call","params":{"name":"a__b","arguments":{}}}"#,
             r#"{"jsonrpc":"2.0","id":"s","method":"ping"}"#,
             r#"{"jsonrpc":"2.0","id":-4,"method":"tools/list"}"#,
+            r#"{"jsonrpc":"2.0","id":-0,"method":"ping"}"#,
         ]
         .join("\n");
         let dir = tempfile::tempdir().unwrap();
@@ -753,8 +754,8 @@ mod tests {
             .await
             .unwrap();
         let lines: Vec<&str> = text.lines().collect();
-        assert_eq!(lines.len(), 4, "{text}");
-        for id in ["1.5", "12345678901234567890123", "\"s\"", "-4"] {
+        assert_eq!(lines.len(), 5, "{text}");
+        for id in ["1.5", "12345678901234567890123", "\"s\"", "-4", "-0"] {
             assert!(
                 lines.iter().any(|l| l.contains(&format!("\"id\":{id},"))),
                 "id {id} not answered as sent: {text}"

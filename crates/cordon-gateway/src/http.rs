@@ -503,12 +503,6 @@ fn not_found() -> Response {
     (StatusCode::NOT_FOUND, "Not Found: Session not found\n").into_response()
 }
 
-/// Whether rmcp can carry this JSON-RPC id as it is (a string or an i64); any other id (`1.5`,
-/// `1e3`, an integer beyond i64) is swapped for a token on the way in and restored on the way out.
-fn id_is_native(raw: &str) -> bool {
-    raw.starts_with('"') || raw.parse::<i64>().is_ok()
-}
-
 #[derive(serde::Deserialize)]
 struct IdProbe<'a> {
     #[serde(borrow)]
@@ -520,7 +514,7 @@ struct IdProbe<'a> {
 fn swap_id(body: &[u8]) -> Option<(Vec<u8>, String, String)> {
     let probe: IdProbe<'_> = serde_json::from_slice(body).ok()?;
     let raw = probe.id?.get().trim();
-    if id_is_native(raw) {
+    if crate::ids::id_is_native(raw) {
         return None;
     }
     let mut message: serde_json::Map<String, serde_json::Value> =
@@ -1010,6 +1004,7 @@ mod tests {
             "9223372036854775808",
             "12345678901234567890123",
             "-0.0",
+            "-0",
         ] {
             let body = format!(r#"{{"jsonrpc":"2.0","id":{raw},"method":"ping"}}"#);
             let (swapped, token, original) = swap_id(body.as_bytes()).unwrap();

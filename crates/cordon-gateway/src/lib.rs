@@ -21,6 +21,7 @@ pub mod eras;
 pub mod error;
 pub mod fleet;
 pub mod http;
+pub mod ids;
 pub mod inflight;
 pub mod native;
 pub mod orgpolicy;

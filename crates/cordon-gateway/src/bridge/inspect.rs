@@ -13,6 +13,7 @@ use serde_json::Value;
 use serde_json::value::RawValue;
 
 use super::error_line;
+use crate::ids::id_is_native;
 
 /// The `_meta` key in which a 2026-07-28 request names its protocol version.
 const PROTOCOL_VERSION_META: &str = "io.modelcontextprotocol/protocolVersion";
@@ -63,11 +64,6 @@ pub(super) fn params_of(text: &[u8]) -> Option<Value> {
         .ok()?
         .get_mut("params")
         .map(Value::take)
-}
-
-/// Whether the engine (rmcp) carries this JSON-RPC id text as it is: a string or an i64.
-pub(super) fn id_is_native(raw: &str) -> bool {
-    raw.starts_with('"') || raw.parse::<i64>().is_ok()
 }
 
 /// A member that is present, `null` included (a plain `Option` would read `null` as absent).
