@@ -23,7 +23,9 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
 import resource
+import secrets
 import socket
 import threading
 import time
@@ -46,6 +48,7 @@ from cordon_e2e import (
     run,
     text_of,
     wait_for_approval,
+    yaml_str,
 )
 
 INIT = {
@@ -55,6 +58,7 @@ INIT = {
     "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "raw", "version": "0"}},
 }
 FLOOD = 1100
+REPO = POLICIES.parents[2]
 
 
 def post(engine: Engine, body: dict, session: str | None = None) -> tuple[int, dict[str, str], str]:
@@ -160,6 +164,105 @@ def test_requests_in_flight_on_one_connection_are_bounded_and_all_answered(
         assert after["id"] == 999 and "after" in json.dumps(after.get("result")), after
     finally:
         raw.close()
+
+
+BUILTIN_RUNNING_LIMIT = 32
+
+
+def running(marker: str) -> int:
+    """`sleep` processes given `marker` (not whatever starts them, which names it too)."""
+    count = 0
+    for pid in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                argv = f.read().split(b"\0")
+        except (OSError, ValueError):
+            continue
+        count += os.path.basename(argv[0]) == b"sleep" and marker.encode() in argv
+    return count
+
+
+def sleep_call(request_id: int, marker: str) -> bytes:
+    """A `run_command` the default policy lets through unreviewed (`sleep` is a read)."""
+    return json.dumps({
+        "jsonrpc": "2.0", "id": request_id, "method": "tools/call",
+        "params": {"name": "cordon__run_command", "arguments": {"command": f"sleep {marker}", "timeout_ms": 600_000}},
+    }).encode()
+
+
+def cancel(request_id: int) -> bytes:
+    return json.dumps({
+        "jsonrpc": "2.0", "method": "notifications/cancelled",
+        "params": {"requestId": request_id, "reason": "changed my mind"},
+    }).encode()
+
+
+def wait_running(marker: str, at_least: int) -> int:
+    deadline = time.monotonic() + POLL_DEADLINE
+    while (n := running(marker)) < at_least and time.monotonic() < deadline:
+        time.sleep(POLL_INTERVAL)
+    return n
+
+
+def test_cancelled_commands_cannot_pile_up_in_the_engine(engine_factory: Callable[..., Engine]) -> None:
+    # An attack chain on the default policy: `sleep` is a read, so it runs unreviewed, for as long
+    # as the agent asks (up to 10 min). A cancelled call leaves the connection's in-flight bound,
+    # so one connection could start commands, cancel them, and start more: before, each ran on to
+    # its own time limit in the engine's blocking pool; 600 filled it, and every agent's built-in
+    # calls waited behind them. And the in-flight bound is per connection: more connections ran
+    # more at once.
+    engine = engine_factory(servers=(), http=False, start=False, policy=REPO / "policies" / "default.yaml")
+    ws = engine.files / "ws"
+    ws.mkdir()
+    (ws / "hello.txt").write_text("hello\n")
+    engine.extra_config = f"workspace:\n  roots: [{yaml_str(str(ws))}]\n"
+    engine.config.write_text(engine.config_text())
+    engine.start()
+    marker = f"599.{secrets.randbelow(10**6):06d}"  # a duration only these commands name
+    bridges = [RawBridge(engine), RawBridge(engine)]
+    try:
+        for raw in bridges:
+            raw.send(json.dumps(INIT).encode())
+            assert "result" in raw.receive()
+            raw.send(b'{"jsonrpc":"2.0","method":"notifications/initialized"}')
+        first, second = bridges
+        # 1. Cancelled commands are stopped: three rounds of start, then cancel.
+        for round_ in range(3):
+            ids = [1000 * (round_ + 1) + n for n in range(8)]
+            first.send(b"\n".join(sleep_call(i, marker) for i in ids))
+            assert wait_running(marker, 8) >= 8, f"round {round_}: the commands never started"
+            first.send(b"\n".join(cancel(i) for i in ids))
+            deadline = time.monotonic() + POLL_DEADLINE
+            while running(marker) and time.monotonic() < deadline:
+                time.sleep(POLL_INTERVAL)
+            assert running(marker) == 0, f"round {round_}: {running(marker)} cancelled commands still run"
+        # 2. One agent's running built-in calls are bounded across its connections: 32 on the
+        # first connection, then 8 more on the second are refused for the limit, saying why.
+        first.send(b"\n".join(sleep_call(5000 + n, marker) for n in range(BUILTIN_RUNNING_LIMIT)))
+        assert wait_running(marker, BUILTIN_RUNNING_LIMIT) >= BUILTIN_RUNNING_LIMIT
+        second.send(b"\n".join(sleep_call(6000 + n, marker) for n in range(8)))
+        for _ in range(8):
+            refused = second.receive()
+            assert refused["result"]["isError"], refused
+            assert "cordon:builtin-limit" in text_of_json(refused), refused
+        assert running(marker) == BUILTIN_RUNNING_LIMIT
+        # The first connection going away stops its commands; the agent is served again.
+        first.close()
+        deadline = time.monotonic() + POLL_DEADLINE
+        while running(marker) and time.monotonic() < deadline:
+            time.sleep(POLL_INTERVAL)
+        assert running(marker) == 0, f"{running(marker)} commands outlived their connection"
+        second.send(json.dumps({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {
+            "name": "cordon__file_read", "arguments": {"path": str(ws / "hello.txt")}}}).encode())
+        answer = second.receive()
+        assert "hello" in json.dumps(answer.get("result")), answer
+    finally:
+        for raw in bridges:
+            raw.close()
+
+
+def text_of_json(message: dict) -> str:
+    return " ".join(c.get("text", "") for c in message.get("result", {}).get("content", []))
 
 
 POSTS_LIMIT = 64

@@ -4,14 +4,27 @@
 //! Fail closed: with no workspace roots configured (or a root that does not exist) the tools are
 //! still listed, so the agent learns why, but every call is refused with that reason.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 
 use cordon_tools::Workspace;
 use rmcp::model::Tool;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::config::{BUILTIN_SERVER, WorkspaceSpec};
 use crate::upstream::TOOL_SEPARATOR;
+
+/// Built-in calls one agent may have running at once, on every transport together, held calls
+/// included. A call counts until nothing of it runs, not until its agent stops waiting: a
+/// cancelled call's file or git work cannot be interrupted (a command is stopped, see
+/// `Workspace::execute_unless`), and otherwise an agent that cancels each call as it sends it
+/// would have the engine run them all (600 ten-minute commands filled the engine's blocking pool
+/// and every agent's built-in calls waited behind them).
+pub const MAX_RUNNING_PER_AGENT: usize = 32;
+
+/// The rule a built-in call refused for [`MAX_RUNNING_PER_AGENT`] cites.
+pub const RUNNING_LIMIT_RULE: &str = "cordon:builtin-limit";
 
 /// The built-in tools as this engine serves them.
 pub struct Builtin {
@@ -20,6 +33,8 @@ pub struct Builtin {
     /// Name shown to agents (after `cordon__`) → the tool's own name.
     by_shown: BTreeMap<String, &'static str>,
     tools: Vec<Tool>,
+    /// Each agent's places for running calls (agents are the config's: a bounded set).
+    running: Mutex<HashMap<String, Arc<Semaphore>>>,
 }
 
 /// The message every built-in call gets when no roots are configured.
@@ -88,6 +103,7 @@ impl Builtin {
             workspace,
             by_shown,
             tools,
+            running: Mutex::default(),
         }
     }
 
@@ -98,7 +114,24 @@ impl Builtin {
             workspace: Err("Cordon's built-in tools are switched off".to_owned()),
             by_shown: BTreeMap::new(),
             tools: Vec::new(),
+            running: Mutex::default(),
         }
+    }
+
+    /// A place among `agent`'s running built-in calls, to be held by the task that runs the
+    /// call until it ends; `None` when all [`MAX_RUNNING_PER_AGENT`] are taken.
+    pub fn running_slot(&self, agent: &str) -> Option<OwnedSemaphorePermit> {
+        let places = {
+            let mut running = match self.running.lock() {
+                Ok(running) => running,
+                Err(poisoned) => poisoned.into_inner(),
+            };
+            running
+                .entry(agent.to_owned())
+                .or_insert_with(|| Arc::new(Semaphore::new(MAX_RUNNING_PER_AGENT)))
+                .clone()
+        };
+        places.try_acquire_owned().ok()
     }
 
     /// Whether the `cordon` server is served.

@@ -608,16 +608,48 @@ impl Pipeline {
         // In a task of its own: blocking work (git, files) cannot be interrupted, and the one
         // evidence record must be written even if the agent stops waiting for the answer. A
         // held call still notices the agent's cancellation through `ctx.cancel`.
+        let Some(slot) = self.builtin.running_slot(&ctx.agent) else {
+            return self.redact_response(self.refuse_running_limit(ctx, tool, arguments).await);
+        };
         let (pipeline, ctx, tool) = (self.clone(), ctx.clone(), tool.to_owned());
-        let response =
-            tokio::spawn(async move { pipeline.run_builtin(&ctx, &tool, arguments).await })
-                .await
-                .unwrap_or_else(|e| {
-                    refusal(format!(
-                        "Cordon: the {BUILTIN_SERVER} tool task failed: {e}"
-                    ))
-                });
+        let response = tokio::spawn(async move {
+            let response = pipeline.run_builtin(&ctx, &tool, arguments).await;
+            drop(slot);
+            response
+        })
+        .await
+        .unwrap_or_else(|e| {
+            refusal(format!(
+                "Cordon: the {BUILTIN_SERVER} tool task failed: {e}"
+            ))
+        });
         self.redact_response(response)
+    }
+
+    /// Refuses (and records) a built-in call beyond the agent's running calls.
+    async fn refuse_running_limit(
+        &self,
+        ctx: &CallContext,
+        tool: &str,
+        arguments: Option<JsonObject>,
+    ) -> CallToolResponse {
+        let args = arguments.map(Value::Object).unwrap_or(Value::Null);
+        let mut admission = self.assess(ctx, Subject::upstream(BUILTIN_SERVER, tool, args, false));
+        let v = &mut admission.verdict;
+        v.decision = Decision::Deny;
+        v.rule_id = Some(crate::builtin::RUNNING_LIMIT_RULE.to_owned());
+        v.reason = format!(
+            "agent `{}` already has {} built-in calls running (calls it cancelled count until \
+             they end): wait for them",
+            cordon_text::visible(&ctx.agent),
+            crate::builtin::MAX_RUNNING_PER_AGENT
+        );
+        let text = format!(
+            "Cordon denied this call: rule {}: {}",
+            crate::builtin::RUNNING_LIMIT_RULE,
+            v.reason
+        );
+        gate_refusal(self.refuse(admission, Outcome::Denied, None, text).await)
     }
 
     async fn run_builtin(
@@ -687,7 +719,11 @@ impl Pipeline {
             Gate::Pass(admission) => admission,
             Gate::Refused(refused) => return refusal(refused.text),
         };
-        let ran = tokio::task::spawn_blocking(move || workspace.execute(prepared)).await;
+        let cancel = ctx.cancel.clone();
+        let ran = tokio::task::spawn_blocking(move || {
+            workspace.execute_unless(prepared, Some(&move || cancel.is_cancelled()))
+        })
+        .await;
         let (response, failed, error) = match ran {
             Ok(Ok(output)) => {
                 let error = output

@@ -147,7 +147,11 @@ pub(crate) fn render(f: &Finished) -> String {
     text
 }
 
-pub(crate) fn execute(ws: &Workspace, op: CommandOp) -> Result<ToolOutput, ToolError> {
+pub(crate) fn execute(
+    ws: &Workspace,
+    op: CommandOp,
+    stop: Option<&(dyn Fn() -> bool + Sync)>,
+) -> Result<ToolOutput, ToolError> {
     let (program, rest) = op
         .argv
         .split_first()
@@ -161,6 +165,7 @@ pub(crate) fn execute(ws: &Workspace, op: CommandOp) -> Result<ToolOutput, ToolE
         base_env: ws.base_env.as_deref(),
         timeout: Duration::from_millis(op.timeout_ms),
         cap: OUTPUT_CAP,
+        stop,
     })
     .map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => ToolError::NotFound {

@@ -56,6 +56,10 @@ pub(crate) struct Spec<'a> {
     pub base_env: Option<&'a [(OsString, OsString)]>,
     pub timeout: Duration,
     pub cap: usize,
+    /// Asked while the child runs: true stops it (its whole group killed) and fails the run with
+    /// [`std::io::ErrorKind::Interrupted`]. For a call its agent cancelled or abandoned: its
+    /// place among the calls running is only free once nothing of it runs.
+    pub stop: Option<&'a (dyn Fn() -> bool + Sync)>,
 }
 
 type Shared = Arc<Mutex<Captured>>;
@@ -188,6 +192,15 @@ pub(crate) fn run(spec: Spec<'_>) -> std::io::Result<Finished> {
                 return Err(e);
             }
         }
+        if spec.stop.is_some_and(|stop| stop()) {
+            group.kill();
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::Interrupted,
+                "stopped: the agent cancelled the call",
+            ));
+        }
         let now = Instant::now();
         if now >= deadline {
             group.kill();
@@ -230,4 +243,57 @@ pub(crate) fn run(spec: Spec<'_>) -> std::io::Result<Finished> {
         stdout,
         stderr,
     })
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    /// A stopped run kills the child's whole group at once (not at its time limit) and says so.
+    #[test]
+    fn a_stop_ends_the_group_long_before_the_time_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let pid_file = dir.path().join("pid");
+        let stop = AtomicBool::new(false);
+        let script = format!("sleep 300 & echo $! > {}; wait", pid_file.display());
+        let result = thread::scope(|scope| {
+            scope.spawn(|| {
+                while !pid_file.exists() {
+                    thread::sleep(Duration::from_millis(5));
+                }
+                stop.store(true, Ordering::Release);
+            });
+            let check = || stop.load(Ordering::Acquire);
+            run(Spec {
+                program: "sh".as_ref(),
+                args: vec!["-c".into(), script.into()],
+                cwd: dir.path(),
+                env: Vec::new(),
+                env_remove: &[],
+                base_env: None,
+                timeout: Duration::from_secs(300),
+                cap: 1024,
+                stop: Some(&check),
+            })
+        });
+        let error = result.unwrap_err();
+        assert_eq!(error.kind(), std::io::ErrorKind::Interrupted, "{error}");
+        let pid: i32 = std::fs::read_to_string(&pid_file)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        // The background member of the group is gone too (killed, then reaped by init).
+        let mut gone = false;
+        for _ in 0..200 {
+            let state = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            if state.is_empty() || state.contains(") Z ") {
+                gone = true;
+                break;
+            }
+            thread::sleep(Duration::from_millis(10));
+        }
+        assert!(gone, "the group's background sleep survived the stop");
+    }
 }

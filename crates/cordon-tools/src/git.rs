@@ -142,6 +142,7 @@ fn git(
         base_env: ws.base_env.as_deref(),
         timeout,
         cap: OUTPUT_CAP,
+        stop: None,
     })
     .map_err(|e| {
         if e.kind() == std::io::ErrorKind::NotFound {

@@ -232,10 +232,21 @@ impl Workspace {
     ///
     /// The result's text is also in its structured part (see [`ToolOutput::with_text`]).
     pub fn execute(&self, prepared: Prepared) -> Result<ToolOutput, ToolError> {
+        self.execute_unless(prepared, None)
+    }
+
+    /// [`Workspace::execute`], with a command stopped (its process group killed) as soon as
+    /// `stop` says so: the engine passes "the agent cancelled or went away", so a cancelled
+    /// command does not run on to its time limit.
+    pub fn execute_unless(
+        &self,
+        prepared: Prepared,
+        stop: Option<&(dyn Fn() -> bool + Sync)>,
+    ) -> Result<ToolOutput, ToolError> {
         let output = match prepared.op {
             Op::File(op) => files::execute(self, op),
             Op::Git(op) => git::execute(self, op),
-            Op::Command(op) => command::execute(self, op),
+            Op::Command(op) => command::execute(self, op, stop),
         }?;
         Ok(output.with_text())
     }
