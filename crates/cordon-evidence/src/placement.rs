@@ -11,9 +11,7 @@
 //! Unix only: Windows does not let another process delete or rename a file SQLite holds open (it
 //! opens without `FILE_SHARE_DELETE`), so there is nothing to check there.
 
-use std::path::Path;
-#[cfg(unix)]
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::EvidenceError;
 
@@ -67,11 +65,34 @@ impl Placement {
         }
         Ok(())
     }
+
+    /// Fails with [`EvidenceError::Displaced`] when `file`, just opened at `path`, is not the
+    /// file remembered there: checked on the open file itself, so no swap of the path between
+    /// the open and the check can hide.
+    pub(crate) fn check_opened(
+        &self,
+        path: &Path,
+        file: &std::fs::File,
+    ) -> Result<(), EvidenceError> {
+        #[cfg(unix)]
+        if let Some((_, opened)) = self.files.iter().find(|(p, _)| p == path) {
+            use std::os::unix::fs::MetadataExt;
+            let meta = file.metadata().map_err(|e| EvidenceError::io(path, e))?;
+            if (meta.dev(), meta.ino()) != *opened {
+                return Err(EvidenceError::Displaced {
+                    path: path.to_path_buf(),
+                    how: "replaced by another file",
+                });
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = (path, file);
+        Ok(())
+    }
 }
 
 /// `path` with `suffix` appended to its file name (SQLite's `-wal`, `-shm`).
-#[cfg(unix)]
-fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
+pub(crate) fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
     let mut name = path.as_os_str().to_owned();
     name.push(suffix);
     PathBuf::from(name)
@@ -104,6 +125,27 @@ mod tests {
         let placed = Placement::of(&db).unwrap();
         std::fs::write(with_suffix(&db, "-wal"), b"more").unwrap();
         placed.check().unwrap();
+    }
+
+    /// The file a flush opened is judged by what it is, not by what its path names later.
+    #[test]
+    fn an_opened_file_is_checked_by_identity() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = files(dir.path());
+        let wal = with_suffix(&db, "-wal");
+        let placed = Placement::of(&db).unwrap();
+        let original = std::fs::File::open(&wal).unwrap();
+        placed.check_opened(&wal, &original).unwrap();
+        std::fs::rename(&wal, dir.path().join("moved")).unwrap();
+        std::fs::write(&wal, b"impostor").unwrap();
+        let impostor = std::fs::File::open(&wal).unwrap();
+        let refused = placed.check_opened(&wal, &impostor).unwrap_err();
+        assert!(
+            matches!(refused, EvidenceError::Displaced { .. }),
+            "{refused}"
+        );
+        // The original, still open, is still the file remembered.
+        placed.check_opened(&wal, &original).unwrap();
     }
 
     #[test]

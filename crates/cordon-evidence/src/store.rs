@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::filter::{Filter, action_matches};
 use crate::keys::{fingerprint, public_key_hex};
-use crate::placement::Placement;
+use crate::placement::{Placement, with_suffix};
 use crate::record::{
     DECISIONS, GENESIS_HASH, HashInput, NewRecord, Outcome, Phase, Record, args_text,
     format_timestamp, now_timestamp, phased, sha256_hex,
@@ -579,9 +579,7 @@ impl EvidenceLog {
         let Some(path) = &self.path else {
             return Ok(());
         };
-        let mut shm = path.as_os_str().to_owned();
-        shm.push("-shm");
-        let shm = PathBuf::from(shm);
+        let shm = with_suffix(path, "-shm");
         let known = self.shm_len.load(Ordering::Relaxed);
         match std::fs::symlink_metadata(&shm) {
             Ok(meta) if meta.len() < known => {
@@ -807,12 +805,13 @@ impl EvidenceLog {
         let Some(path) = &self.path else {
             return Ok(());
         };
-        let mut wal = path.as_os_str().to_owned();
-        wal.push("-wal");
-        let wal = PathBuf::from(wal);
+        let wal = with_suffix(path, "-wal");
         // Hold the connection so no commit runs while we sync (and the file is not reset).
         let _conn = self.lock()?;
-        sync_file(&wal)
+        match open_for_sync(&wal)? {
+            Some(file) => file.sync_data().map_err(|e| EvidenceError::io(&wal, e)),
+            None => Ok(()),
+        }
     }
 
     /// Makes every commit made before this call durable, *without* holding the connection, so
@@ -828,14 +827,14 @@ impl EvidenceLog {
         let Some(path) = &self.path else {
             return Ok(());
         };
-        let mut wal = path.as_os_str().to_owned();
-        wal.push("-wal");
-        let wal = PathBuf::from(wal);
-        self.placement.check()?;
-        sync_file(&wal)?;
-        // The path named the log SQLite writes before the flush and still does after it: the
-        // flush reached the file the next engine start reads.
-        self.placement.check()
+        let wal = with_suffix(path, "-wal");
+        let Some(file) = open_for_sync(&wal)? else {
+            // Not there: removed (the database check refuses it) or never written.
+            return self.placement.check();
+        };
+        // The file flushed is the log SQLite writes, the one the next engine start reads.
+        self.placement.check_opened(&wal, &file)?;
+        file.sync_data().map_err(|e| EvidenceError::io(&wal, e))
     }
 
     /// Closes every intent that no later record closes with an outcome `interrupted` (the
@@ -1259,12 +1258,13 @@ impl EvidenceLog {
     }
 }
 
-/// Flushes `wal`'s data to the disk. Opened for writing: Windows flushes only a handle with
-/// write access. No write-ahead log: everything was checkpointed into the database, synced.
-fn sync_file(wal: &Path) -> Result<(), EvidenceError> {
+/// The write-ahead log opened to be flushed: for writing, since Windows flushes only a handle
+/// with write access. `None` when there is none: everything was checkpointed into the
+/// database, synced.
+fn open_for_sync(wal: &Path) -> Result<Option<std::fs::File>, EvidenceError> {
     match std::fs::OpenOptions::new().write(true).open(wal) {
-        Ok(file) => file.sync_data().map_err(|e| EvidenceError::io(wal, e)),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Ok(file) => Ok(Some(file)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(EvidenceError::io(wal, e)),
     }
 }

@@ -626,6 +626,15 @@ impl Pipeline {
         self.redact_response(response)
     }
 
+    /// A built-in call as the gate judges it: relative paths resolve against the workspace.
+    fn builtin_subject<'a>(&self, tool: &'a str, args: Value) -> Subject<'a> {
+        let usable = self.builtin.workspace().is_ok();
+        Subject {
+            base: self.builtin.first_root(),
+            ..Subject::upstream(BUILTIN_SERVER, tool, args, usable)
+        }
+    }
+
     /// Refuses (and records) a built-in call beyond the agent's running calls.
     async fn refuse_running_limit(
         &self,
@@ -634,7 +643,7 @@ impl Pipeline {
         arguments: Option<JsonObject>,
     ) -> CallToolResponse {
         let args = arguments.map(Value::Object).unwrap_or(Value::Null);
-        let mut admission = self.assess(ctx, Subject::upstream(BUILTIN_SERVER, tool, args, false));
+        let mut admission = self.assess(ctx, self.builtin_subject(tool, args));
         let v = &mut admission.verdict;
         v.decision = Decision::Deny;
         v.rule_id = Some(crate::builtin::RUNNING_LIMIT_RULE.to_owned());
@@ -659,14 +668,7 @@ impl Pipeline {
         arguments: Option<JsonObject>,
     ) -> CallToolResponse {
         let args = arguments.map(Value::Object).unwrap_or(Value::Null);
-        let usable = self.builtin.workspace().is_ok();
-        let mut admission = self.assess(
-            ctx,
-            Subject {
-                base: self.builtin.first_root(),
-                ..Subject::upstream(BUILTIN_SERVER, tool, args.clone(), usable)
-            },
-        );
+        let mut admission = self.assess(ctx, self.builtin_subject(tool, args.clone()));
         let workspace = match self.builtin.workspace() {
             Ok(ws) => ws.clone(),
             Err(reason) => {

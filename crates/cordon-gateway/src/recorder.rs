@@ -634,10 +634,12 @@ mod tests {
         }
     }
 
+    fn log_in(dir: &std::path::Path) -> Arc<EvidenceLog> {
+        Arc::new(EvidenceLog::open(&dir.join("e.db"), KeyStore::File(dir.join("k"))).unwrap())
+    }
+
     fn recorder(dir: &std::path::Path) -> (Recorder, std::path::PathBuf) {
-        let path = dir.join("e.db");
-        let log = EvidenceLog::open(&path, KeyStore::File(dir.join("k"))).unwrap();
-        (Recorder::start(Arc::new(log)), path)
+        (Recorder::start(log_in(dir)), dir.join("e.db"))
     }
 
     /// Waits (up to 10 s) for the writer to finish the work commits left for its idle time.
@@ -715,13 +717,7 @@ mod tests {
     #[tokio::test]
     async fn a_queued_intent_is_answered_only_after_a_flush_that_saw_it() {
         let dir = tempfile::tempdir().unwrap();
-        let log = Arc::new(
-            EvidenceLog::open(
-                &dir.path().join("e.db"),
-                KeyStore::File(dir.path().join("k")),
-            )
-            .unwrap(),
-        );
+        let log = log_in(dir.path());
         // What each flush could see committed when it began.
         let seen = Arc::new(Mutex::new(Vec::<u64>::new()));
         let (release, gate) = std::sync::mpsc::channel::<()>();
@@ -788,8 +784,7 @@ mod tests {
     #[tokio::test]
     async fn a_failed_flush_refuses_its_calls_and_closes_their_intents() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("e.db");
-        let log = Arc::new(EvidenceLog::open(&path, KeyStore::File(dir.path().join("k"))).unwrap());
+        let log = log_in(dir.path());
         let recorder = Recorder::start_with(
             log.clone(),
             Box::new(|_: &EvidenceLog| {
@@ -833,13 +828,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_lone_append_whose_flush_fails_is_refused_once_and_closed() {
         let dir = tempfile::tempdir().unwrap();
-        let log = Arc::new(
-            EvidenceLog::open(
-                &dir.path().join("e.db"),
-                KeyStore::File(dir.path().join("k")),
-            )
-            .unwrap(),
-        );
+        let log = log_in(dir.path());
         let flushes = Arc::new(AtomicUsize::new(0));
         let recorder = Recorder::start_with(log.clone(), {
             let flushes = flushes.clone();

@@ -245,7 +245,7 @@ pub(crate) fn run(spec: Spec<'_>) -> std::io::Result<Finished> {
     })
 }
 
-#[cfg(all(test, unix))]
+#[cfg(all(test, target_os = "linux"))]
 mod tests {
     use super::*;
     use std::sync::atomic::{AtomicBool, Ordering};
@@ -284,7 +284,8 @@ mod tests {
             .trim()
             .parse()
             .unwrap();
-        // The background member of the group is gone too (killed, then reaped by init).
+        // The background member of the group is gone too (killed, then reaped by init; /proc
+        // is why this test is Linux's).
         let mut gone = false;
         for _ in 0..200 {
             let state = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
