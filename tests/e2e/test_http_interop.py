@@ -371,7 +371,23 @@ def test_a_session_answers_only_the_agent_that_opened_it(engine: Engine) -> None
     assert seen == sorted([(HTTP_AGENT, marker + "-owner"), (OTHER_AGENT, marker + "-own")]), records
 
 
-IDS = ["1.5", "12345678901234567890123", "-9223372036854775809", "1e3", '"a string id"', "-4", "0", "-0", "1.0"]
+# Beyond what rmcp carries: fractions, -0, integers past 64 bits, an exponent past any float
+# (1E400), a string whose escape comes back otherwise ("\u0041" is "A") or not at all (a lone
+# surrogate).
+IDS = [
+    "1.5",
+    "12345678901234567890123",
+    "-9223372036854775809",
+    "1e3",
+    '"a string id"',
+    "-4",
+    "0",
+    "-0",
+    "1.0",
+    "1E400",
+    '"\\u0041"',
+    '"\\ud800"',
+]
 
 
 @pytest.mark.parametrize("raw_id", IDS)
@@ -406,6 +422,10 @@ def test_json_rpc_ids_come_back_as_sent_over_stdio(engine: Engine) -> None:
         '{"jsonrpc":"2.0","id":-4,"method":"tools/list"}',
         '{"jsonrpc":"2.0","id":-0,"method":"tools/call",'
         '"params":{"name":"everything__echo","arguments":{"message":"minus zero"}}}',
+        '{"jsonrpc":"2.0","id":1E400,"method":"tools/call",'
+        '"params":{"name":"everything__echo","arguments":{"message":"huge exponent"}}}',
+        '{"jsonrpc":"2.0","id":"\\u0041","method":"ping"}',
+        '{"jsonrpc":"2.0","id":"\\ud800","method":"tools/list"}',
     ]
     proc = subprocess.Popen(
         [str(cordon_bin()), "mcp", "--agent", STDIO_AGENT, "--config", str(engine.config)],
@@ -427,9 +447,10 @@ def test_json_rpc_ids_come_back_as_sent_over_stdio(engine: Engine) -> None:
         proc.kill()
         proc.communicate()
     joined = "\n".join(replies)
-    for raw_id in ("1.5", "12345678901234567890123", '"s-1"', "-4", "-0"):
+    for raw_id in ("1.5", "12345678901234567890123", '"s-1"', "-4", "-0", "1E400", '"\\u0041"', '"\\ud800"'):
         assert any(r.startswith("{") and f'"id":{raw_id},' in r for r in replies), f"id {raw_id}: {joined}"
-    assert "Echo: big id" in joined and "Echo: minus zero" in joined, joined
+    for echoed in ("big id", "minus zero", "huge exponent"):
+        assert f"Echo: {echoed}" in joined, joined
 
 
 @pytest.mark.parametrize(

@@ -45,7 +45,6 @@ use rmcp::transport::streamable_http_server::session::{
     ServerSseMessage, SessionId, SessionManager,
 };
 use rmcp::transport::{StreamableHttpServerConfig, StreamableHttpService};
-use serde_json::value::RawValue;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::HttpSpec;
@@ -503,28 +502,6 @@ fn not_found() -> Response {
     (StatusCode::NOT_FOUND, "Not Found: Session not found\n").into_response()
 }
 
-#[derive(serde::Deserialize)]
-struct IdProbe<'a> {
-    #[serde(borrow)]
-    id: Option<&'a RawValue>,
-}
-
-/// If the body's JSON-RPC id is one rmcp cannot represent: the body with a token id instead,
-/// the token as JSON text and the original id text.
-fn swap_id(body: &[u8]) -> Option<(Vec<u8>, String, String)> {
-    let probe: IdProbe<'_> = serde_json::from_slice(body).ok()?;
-    let raw = probe.id?.get().trim();
-    if crate::ids::id_is_native(raw) {
-        return None;
-    }
-    let mut message: serde_json::Map<String, serde_json::Value> =
-        serde_json::from_slice(body).ok()?;
-    let token = format!("cordon-id-{}", ulid::Ulid::new());
-    message.insert("id".to_owned(), serde_json::Value::String(token.clone()));
-    let body = serde_json::to_vec(&message).ok()?;
-    Some((body, format!("\"{token}\""), raw.to_owned()))
-}
-
 /// `bytes` with every occurrence of `from` replaced by `to`.
 pub fn replace_bytes(bytes: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(bytes.len());
@@ -622,10 +599,10 @@ async fn guard(State(guard): State<Guard>, mut request: Request, next: Next) -> 
                     .into_response();
             }
         };
-        let bytes = match swap_id(&bytes) {
-            Some((swapped, token, raw)) => {
-                restore = Some((token, raw));
-                Bytes::from(swapped)
+        let bytes = match crate::ids::swap_request_id(&bytes) {
+            Some(swapped) => {
+                restore = Some((swapped.token, swapped.raw));
+                Bytes::from(swapped.message)
             }
             None => bytes,
         };
@@ -996,7 +973,10 @@ mod tests {
             r#"[{"jsonrpc":"2.0","id":1.5,"method":"ping"}]"#,
             "not json",
         ] {
-            assert!(swap_id(native.as_bytes()).is_none(), "{native}");
+            assert!(
+                crate::ids::swap_request_id(native.as_bytes()).is_none(),
+                "{native}"
+            );
         }
         for raw in [
             "1.5",
@@ -1005,9 +985,15 @@ mod tests {
             "12345678901234567890123",
             "-0.0",
             "-0",
+            "1E400",
+            "\"\\ud800\"",
         ] {
             let body = format!(r#"{{"jsonrpc":"2.0","id":{raw},"method":"ping"}}"#);
-            let (swapped, token, original) = swap_id(body.as_bytes()).unwrap();
+            let crate::ids::SwappedId {
+                message: swapped,
+                token,
+                raw: original,
+            } = crate::ids::swap_request_id(body.as_bytes()).unwrap();
             assert_eq!(original, raw);
             let message: serde_json::Value = serde_json::from_slice(&swapped).unwrap();
             assert_eq!(format!("\"{}\"", message["id"].as_str().unwrap()), token);

@@ -6,10 +6,68 @@
 //! need that, so the transports cannot drift apart on it.
 
 /// Whether rmcp carries this id text (the raw JSON of a well-formed message's `id`) unchanged: a
-/// string, or an integer written exactly as rmcp writes it back. `-0`, `1.5`, `1e3`, `1.0` and
-/// integers beyond `i64` are not: rmcp would answer `0`, or refuse the message.
+/// string serde_json writes back the same (no escapes, or only the ones it writes itself), or an
+/// integer written exactly as rmcp writes it back. `-0`, `1.5`, `1e3`, `1.0`, integers beyond
+/// `i64`, `"\u0041"` (written back as `"A"`) and `"\ud800"` (a lone surrogate, refused) are not.
 pub fn id_is_native(raw: &str) -> bool {
-    raw.starts_with('"') || raw.parse::<i64>().is_ok_and(|n| n.to_string() == raw)
+    if raw.starts_with('"') {
+        return !raw.contains('\\')
+            || serde_json::from_str::<String>(raw)
+                .ok()
+                .and_then(|text| serde_json::to_string(&text).ok())
+                .is_some_and(|back| back == raw);
+    }
+    raw.parse::<i64>().is_ok_and(|n| n.to_string() == raw)
+}
+
+/// A request whose id was swapped for a token of Cordon's own.
+#[derive(Debug, PartialEq, Eq)]
+pub struct SwappedId {
+    /// The request with the token where its id stood; every other byte as it came.
+    pub message: Vec<u8>,
+    /// The token as JSON text (with its quotes), as it comes back in replies.
+    pub token: String,
+    /// The id exactly as the agent wrote it.
+    pub raw: String,
+}
+
+/// The members that tell a request and its id, unread.
+#[derive(serde::Deserialize)]
+struct RequestProbe<'a> {
+    #[serde(default, borrow)]
+    id: Option<&'a serde_json::value::RawValue>,
+    #[serde(default, borrow)]
+    method: Option<&'a serde_json::value::RawValue>,
+}
+
+/// `message` with its id replaced by a token, when it is a request (it has a `method`) whose id
+/// rmcp would not carry unchanged ([`id_is_native`]); None otherwise, or when the message is not
+/// one JSON object. The id is found without reading the message into values and replaced where
+/// it stands, so ids serde_json cannot hold (`1E400`, `"\ud800"`) are swapped too, and the
+/// rest of the message reaches the engine byte for byte.
+pub fn swap_request_id(message: &[u8]) -> Option<SwappedId> {
+    let probe: RequestProbe<'_> = serde_json::from_slice(message).ok()?;
+    probe.method?;
+    let raw = probe.id?.get().trim();
+    if id_is_native(raw) {
+        return None;
+    }
+    // The raw id is a slice of `message` itself (borrowed, never copied): its place in it.
+    let start = (raw.as_ptr() as usize).checked_sub(message.as_ptr() as usize)?;
+    let end = start.checked_add(raw.len())?;
+    if message.get(start..end)? != raw.as_bytes() {
+        return None;
+    }
+    let token = format!("\"cordon-id-{}\"", ulid::Ulid::new());
+    let mut swapped = Vec::with_capacity(message.len() + token.len());
+    swapped.extend_from_slice(message.get(..start)?);
+    swapped.extend_from_slice(token.as_bytes());
+    swapped.extend_from_slice(message.get(end..)?);
+    Some(SwappedId {
+        message: swapped,
+        token,
+        raw: raw.to_owned(),
+    })
 }
 
 #[cfg(test)]
@@ -26,6 +84,8 @@ mod tests {
             "9223372036854775807",
             "\"s\"",
             "\"1.5\"",
+            "\"\\u0000x\"",
+            "\"a\\\"b\"",
         ] {
             assert!(id_is_native(native), "{native}");
         }
@@ -37,13 +97,17 @@ mod tests {
             "-0.0",
             "9223372036854775808",
             "12345678901234567890123",
+            "1E400",
+            "\"\\u0041\"",
+            "\"\\/\"",
+            "\"\\ud800\"",
         ] {
             assert!(!id_is_native(swapped), "{swapped}");
         }
     }
 
-    /// Differential: for integers serde_json reads, native means rmcp's own id type writes back
-    /// the very text.
+    /// Differential: for the ids rmcp reads at all, native means rmcp's own id type writes back
+    /// the very text; the ones it refuses are never native.
     #[test]
     fn native_means_rmcp_writes_the_same_text_back() {
         for raw in [
@@ -55,6 +119,10 @@ mod tests {
             "1.0",
             "1e3",
             "\"x\"",
+            "\"\\u0041\"",
+            "\"\\u0000x\"",
+            "\"\\ud800\"",
+            "1E400",
         ] {
             let Ok(id) = serde_json::from_str::<rmcp::model::NumberOrString>(raw) else {
                 assert!(
@@ -65,6 +133,36 @@ mod tests {
             };
             let back = serde_json::to_string(&id).unwrap();
             assert_eq!(id_is_native(raw), back == raw, "{raw} came back as {back}");
+        }
+    }
+
+    /// The id is replaced where it stands, whatever it is, and nothing else changes.
+    #[test]
+    fn a_request_id_is_swapped_in_place_and_nothing_else() {
+        for raw in ["1.5", "1E400", "\"\\ud800\"", "-0", "\"\\u0041\""] {
+            let message = format!(
+                r#"{{"jsonrpc":"2.0", "id" : {raw} ,"method":"ping","params":{{"n":1E400}}}}"#
+            );
+            let swapped = swap_request_id(message.as_bytes()).unwrap();
+            assert_eq!(swapped.raw, raw);
+            assert!(swapped.token.starts_with("\"cordon-id-"));
+            let back = String::from_utf8(swapped.message).unwrap();
+            assert_eq!(back.replace(&swapped.token, raw), message);
+        }
+    }
+
+    #[test]
+    fn native_ids_responses_and_non_messages_are_left_alone() {
+        for message in [
+            r#"{"jsonrpc":"2.0","id":7,"method":"ping"}"#,
+            r#"{"jsonrpc":"2.0","id":"s","method":"ping"}"#,
+            r#"{"jsonrpc":"2.0","id":1.5,"result":{}}"#,
+            r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#,
+            r#"[{"jsonrpc":"2.0","id":1.5,"method":"ping"}]"#,
+            r#"{"jsonrpc":"2.0","id":1.5,"id":2,"method":"ping"}"#,
+            "not json",
+        ] {
+            assert_eq!(swap_request_id(message.as_bytes()), None, "{message}");
         }
     }
 }

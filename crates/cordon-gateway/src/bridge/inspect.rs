@@ -13,7 +13,7 @@ use serde_json::Value;
 use serde_json::value::RawValue;
 
 use super::error_line;
-use crate::ids::id_is_native;
+use crate::ids::{SwappedId, id_is_native, swap_request_id};
 
 /// The `_meta` key in which a 2026-07-28 request names its protocol version.
 const PROTOCOL_VERSION_META: &str = "io.modelcontextprotocol/protocolVersion";
@@ -198,41 +198,40 @@ fn is_modern_version(version: &str) -> bool {
 }
 
 /// Any line: parsed whole, checked member by member, an id the engine cannot carry swapped for
-/// a token.
+/// a token first (where it stands, before anything is parsed: serde_json cannot even hold some,
+/// such as `1E400`), so every answer, errors included, goes back with the agent's own id.
 fn full(text: &[u8]) -> Result<Inspected, String> {
-    let mut message = serde_json::from_slice::<Value>(text)
-        .map_err(|e| error_line(Value::Null, -32700, &format!("parse error: {e}")))?;
-    check_message(&message)?;
+    let swapped = swap_request_id(text);
+    let (body, swap) = match swapped {
+        Some(SwappedId {
+            message,
+            token,
+            raw,
+        }) => (message, Some(Swap { token, raw })),
+        None => (text.to_vec(), None),
+    };
+    let restore = |reply: String| match &swap {
+        Some(swap) => String::from_utf8_lossy(&swap.restore(reply.as_bytes())).into_owned(),
+        None => reply,
+    };
+    let message = serde_json::from_slice::<Value>(&body).map_err(|e| {
+        let id = match &swap {
+            // The token stands for the id: the error goes back with the agent's own.
+            Some(swap) => serde_json::from_str(&swap.token).unwrap_or(Value::Null),
+            None => Value::Null,
+        };
+        restore(error_line(id, -32700, &format!("parse error: {e}")))
+    })?;
+    check_message(&message).map_err(restore)?;
     let method = message
         .get("method")
         .and_then(Value::as_str)
         .map(str::to_owned);
-    // An id the engine cannot carry (1.5, beyond 64 bits) travels as a token and comes back as
-    // the agent wrote it.
-    let mut swap = None;
-    let mut framed = None;
-    if method.is_some()
-        && let Ok(probe) = serde_json::from_slice::<IdProbe<'_>>(text)
-        && let Some(raw) = probe.id.map(|r| r.get().trim())
-        && !id_is_native(raw)
-        && let Some(object) = message.as_object_mut()
-    {
-        let token = format!("cordon-id-{}", ulid::Ulid::new());
-        object.insert("id".to_owned(), Value::String(token.clone()));
-        swap = Some(Swap {
-            token: format!("\"{token}\""),
-            raw: raw.to_owned(),
-        });
-        framed = Some(format!("{message}\n").into_bytes());
-    }
-    let framed = framed.unwrap_or_else(|| {
-        let mut framed = text.to_vec();
-        framed.push(b'\n');
-        framed
-    });
     let modern = method
         .as_deref()
         .is_some_and(|m| is_modern(m, message.get("params")));
+    let mut framed = body;
+    framed.push(b'\n');
     Ok(Inspected {
         id: message.get("id").cloned(),
         method,
@@ -240,12 +239,6 @@ fn full(text: &[u8]) -> Result<Inspected, String> {
         swap,
         framed,
     })
-}
-
-#[derive(Deserialize)]
-struct IdProbe<'a> {
-    #[serde(borrow)]
-    id: Option<&'a RawValue>,
 }
 
 /// Checks that a parsed line is a JSON-RPC 2.0 message; Err is the error reply to send instead.
@@ -475,6 +468,34 @@ mod tests {
         let reply = format!(r#"{{"jsonrpc":"2.0","id":{},"result":{{}}}}"#, swap.token);
         let restored: Value = serde_json::from_slice(&swap.restore(reply.as_bytes())).unwrap();
         assert_eq!(restored["id"], json!(1.5));
+    }
+
+    /// Ids serde_json cannot hold are swapped before anything is parsed, and even a refusal of
+    /// the rest of the message goes back with the id as the agent wrote it.
+    #[test]
+    fn ids_no_parser_holds_still_come_back_as_written() {
+        for raw in ["1E400", r#""\ud800""#, r#""\u0041""#] {
+            let line = format!(r#"{{"jsonrpc":"2.0","id":{raw},"method":"ping"}}"#);
+            let inspected = inspect(line.as_bytes()).unwrap();
+            let swap = inspected.swap.expect("swapped");
+            assert_eq!(swap.raw, raw);
+            let reply = format!(r#"{{"jsonrpc":"2.0","id":{},"result":{{}}}}"#, swap.token);
+            let restored = String::from_utf8(swap.restore(reply.as_bytes())).unwrap();
+            assert_eq!(
+                restored,
+                format!(r#"{{"jsonrpc":"2.0","id":{raw},"result":{{}}}}"#)
+            );
+
+            let broken = format!(
+                r#"{{"jsonrpc":"2.0","id":{raw},"method":"tools/call","params":{{"name":"x","arguments":{{"n":1E400}}}}}}"#
+            );
+            let refusal = inspect(broken.as_bytes()).unwrap_err();
+            assert!(refusal.contains(&format!(r#""id":{raw},"#)), "{refusal}");
+            assert!(refusal.contains("-32700"), "{refusal}");
+            let invalid = format!(r#"{{"jsonrpc":"2.0","id":{raw},"method":"tools/call"}}"#);
+            let refusal = inspect(invalid.as_bytes()).unwrap_err();
+            assert!(refusal.contains(&format!(r#""id":{raw},"#)), "{refusal}");
+        }
     }
 
     #[test]
