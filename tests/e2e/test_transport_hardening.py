@@ -401,3 +401,81 @@ def test_a_removed_control_socket_is_bound_again(engine_factory: Callable[..., E
             assert text_of(echoed) == "Echo: socket back", result_summary(echoed)
 
     run(scenario)
+
+
+# Ids rmcp cannot carry: they travel to the engine under a token of Cordon's own.
+SWAPPED_IDS = ["1.5", "-0", "1E400", '"\\u0041"', "12345678901234567890123"]
+
+
+def with_id(message: bytes, member: bytes, raw_id: str) -> bytes:
+    """`message` (json.dumps output naming id 0 in `member`) naming `raw_id` instead, as written."""
+    assert member + b": 0" in message
+    return message.replace(member + b": 0", member + b": " + raw_id.encode(), 1)
+
+
+def http_post(engine: Engine, body: bytes, session: str | None) -> tuple[int, dict[str, str], str]:
+    conn = http.client.HTTPConnection("127.0.0.1", engine.port, timeout=POLL_DEADLINE + 30)
+    headers = {
+        "Authorization": f"Bearer {engine.token}",
+        "Accept": "application/json, text/event-stream",
+        "Content-Type": "application/json",
+        "Mcp-Protocol-Version": "2025-11-25",
+    }
+    if session:
+        headers["Mcp-Session-Id"] = session
+    try:
+        conn.request("POST", "/mcp", body=body, headers=headers)
+        resp = conn.getresponse()
+        return resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read().decode(errors="replace")
+    finally:
+        conn.close()
+
+
+def wait_none_running(marker: str) -> int:
+    deadline = time.monotonic() + POLL_DEADLINE
+    while running(marker) and time.monotonic() < deadline:
+        time.sleep(POLL_INTERVAL)
+    return running(marker)
+
+
+def test_a_request_is_cancelled_by_the_id_the_agent_gave_it(engine_factory: Callable[..., Engine]) -> None:
+    # The agent cancels a request by its own id; the engine knows one it could not carry only by
+    # its token. Untranslated, the cancellation named no request and the command ran on to its
+    # time limit (up to 10 min), over stdio and over an HTTP session alike.
+    engine = engine_factory(servers=(), start=False, policy=REPO / "policies" / "default.yaml")
+    ws = engine.files / "ws"
+    ws.mkdir()
+    engine.extra_config = f"workspace:\n  roots: [{yaml_str(str(ws))}]\n"
+    engine.config.write_text(engine.config_text())
+    engine.start()
+    marker = f"599.{secrets.randbelow(10**6):06d}"
+    bridge = RawBridge(engine)
+    try:
+        bridge.send(json.dumps(INIT).encode())
+        assert "result" in bridge.receive()
+        bridge.send(b'{"jsonrpc":"2.0","method":"notifications/initialized"}')
+        for raw_id in SWAPPED_IDS:
+            bridge.send(with_id(sleep_call(0, marker), b'"id"', raw_id))
+        assert wait_running(marker, len(SWAPPED_IDS)) == len(SWAPPED_IDS), "the commands never started"
+        for raw_id in SWAPPED_IDS:
+            bridge.send(with_id(cancel(0), b'"requestId"', raw_id))
+        assert wait_none_running(marker) == 0, f"stdio: {running(marker)} cancelled commands still run"
+    finally:
+        bridge.close()
+
+    status, headers, text = http_post(engine, json.dumps(INIT).encode(), None)
+    assert status == 200 and "mcp-session-id" in headers, f"{status} {text}"
+    session = headers["mcp-session-id"]
+    status, _, text = http_post(engine, b'{"jsonrpc":"2.0","method":"notifications/initialized"}', session)
+    assert status == 202, f"{status} {text}"
+    calls = [
+        threading.Thread(target=http_post, args=(engine, with_id(sleep_call(0, marker), b'"id"', raw_id), session), daemon=True)
+        for raw_id in SWAPPED_IDS
+    ]
+    for call in calls:
+        call.start()
+    assert wait_running(marker, len(SWAPPED_IDS)) == len(SWAPPED_IDS), "the HTTP commands never started"
+    for raw_id in SWAPPED_IDS:
+        status, _, text = http_post(engine, with_id(cancel(0), b'"requestId"', raw_id), session)
+        assert status == 202, f"{status} {text}"
+    assert wait_none_running(marker) == 0, f"HTTP: {running(marker)} cancelled commands still run"

@@ -27,6 +27,7 @@ use tokio::sync::Mutex;
 
 mod inspect;
 
+use crate::ids::swap_cancelled_id;
 use inspect::{Swap, inspect, params_of};
 
 /// Largest message accepted from the agent.
@@ -540,6 +541,22 @@ where
                         if method.as_deref() == Some("notifications/initialized") {
                             initialized = true;
                         }
+                        // A cancellation names the request by the agent's id; the engine knows a
+                        // swapped one only by its token.
+                        let framed = if method.as_deref() == Some("notifications/cancelled") {
+                            let state = inflight.lock().await;
+                            swap_cancelled_id(&framed, |raw| {
+                                state.pending.values().find_map(|p| {
+                                    p.swap
+                                        .as_ref()
+                                        .filter(|s| s.raw == raw)
+                                        .map(|s| s.token.clone())
+                                })
+                            })
+                            .unwrap_or(framed)
+                        } else {
+                            framed
+                        };
                         let forward = {
                             let mut state = inflight.lock().await;
                             let up = !state.gone && sink.is_some();

@@ -444,6 +444,49 @@ struct Guard {
     auth: Auth,
     bindings: Arc<Bindings>,
     posts: Arc<PostsInFlight>,
+    swaps: Arc<SwapsInFlight>,
+}
+
+/// The requests in flight on a session whose id travels as a token (session, the agent's id
+/// text → the token), so a `notifications/cancelled` naming the agent's id reaches the request.
+#[derive(Default)]
+struct SwapsInFlight(Mutex<HashMap<(String, String), String>>);
+
+impl SwapsInFlight {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(String, String), String>> {
+        match self.0.lock() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        }
+    }
+
+    /// Notes a swapped request until the returned entry (held with its answer) is dropped.
+    fn enter(self: &Arc<Self>, session: &str, raw: &str, token: &str) -> SwapEntry {
+        let key = (session.to_owned(), raw.to_owned());
+        self.lock().insert(key.clone(), token.to_owned());
+        SwapEntry {
+            swaps: self.clone(),
+            key,
+        }
+    }
+
+    fn token_for(&self, session: &str, raw: &str) -> Option<String> {
+        self.lock()
+            .get(&(session.to_owned(), raw.to_owned()))
+            .cloned()
+    }
+}
+
+/// A swapped request in flight; forgotten when its answer is done.
+struct SwapEntry {
+    swaps: Arc<SwapsInFlight>,
+    key: (String, String),
+}
+
+impl Drop for SwapEntry {
+    fn drop(&mut self) {
+        self.swaps.lock().remove(&self.key);
+    }
 }
 
 /// The most POSTs one agent has in flight over HTTP (a request counts until its answer, a stream
@@ -567,6 +610,7 @@ async fn guard(State(guard): State<Guard>, mut request: Request, next: Next) -> 
     let method = request.method().clone();
     let mut restore = None;
     let mut slot = None;
+    let mut swapped_entry = None;
     if method == Method::POST {
         let entered = guard.posts.enter(&agent, MAX_POSTS_IN_FLIGHT_PER_AGENT);
         if let Err(first) = entered {
@@ -601,10 +645,20 @@ async fn guard(State(guard): State<Guard>, mut request: Request, next: Next) -> 
         };
         let bytes = match crate::ids::swap_request_id(&bytes) {
             Some(swapped) => {
+                swapped_entry = session
+                    .as_deref()
+                    .map(|s| guard.swaps.enter(s, &swapped.raw, &swapped.token));
                 restore = Some((swapped.token, swapped.raw));
                 Bytes::from(swapped.message)
             }
-            None => bytes,
+            // A cancellation names the request by the agent's id; rmcp knows a swapped one
+            // only by its token.
+            None => match session.as_deref().and_then(|s| {
+                crate::ids::swap_cancelled_id(&bytes, |raw| guard.swaps.token_for(s, raw))
+            }) {
+                Some(rewritten) => Bytes::from(rewritten),
+                None => bytes,
+            },
         };
         request = Request::from_parts(parts, Body::from(bytes));
     }
@@ -625,7 +679,7 @@ async fn guard(State(guard): State<Guard>, mut request: Request, next: Next) -> 
         // One pass over the answer's body: the id put back as sent, and the POST's slot held
         // until the body (an SSE stream while a call is held) is done.
         let stream = futures::StreamExt::map(body.into_data_stream(), move |chunk| {
-            let _in_flight = &slot;
+            let _in_flight = (&slot, &swapped_entry);
             match &restore {
                 Some((token, raw)) => {
                     chunk.map(|data| Bytes::from(replace_bytes(&data, token, raw)))
@@ -684,6 +738,7 @@ pub fn router(
                 auth,
                 bindings,
                 posts: Arc::default(),
+                swaps: Arc::default(),
             },
             guard,
         ));

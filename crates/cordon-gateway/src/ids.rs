@@ -52,22 +52,65 @@ pub fn swap_request_id(message: &[u8]) -> Option<SwappedId> {
     if id_is_native(raw) {
         return None;
     }
-    // The raw id is a slice of `message` itself (borrowed, never copied): its place in it.
-    let start = (raw.as_ptr() as usize).checked_sub(message.as_ptr() as usize)?;
-    let end = start.checked_add(raw.len())?;
-    if message.get(start..end)? != raw.as_bytes() {
-        return None;
-    }
     let token = format!("\"cordon-id-{}\"", ulid::Ulid::new());
-    let mut swapped = Vec::with_capacity(message.len() + token.len());
-    swapped.extend_from_slice(message.get(..start)?);
-    swapped.extend_from_slice(token.as_bytes());
-    swapped.extend_from_slice(message.get(end..)?);
+    // The raw id is a slice of `message` itself (borrowed, never copied): replaced in place.
+    let swapped = replace_at(message, raw, &token)?;
     Some(SwappedId {
         message: swapped,
         token,
         raw: raw.to_owned(),
     })
+}
+
+/// A notification's method and params, unread.
+#[derive(serde::Deserialize)]
+struct CancelProbe<'a> {
+    #[serde(default, borrow)]
+    method: Option<&'a serde_json::value::RawValue>,
+    #[serde(default, borrow)]
+    params: Option<&'a serde_json::value::RawValue>,
+}
+
+/// The one member of a cancellation's params that names a request.
+#[derive(serde::Deserialize)]
+struct CancelledParams<'a> {
+    #[serde(default, borrow, rename = "requestId")]
+    request_id: Option<&'a serde_json::value::RawValue>,
+}
+
+/// A `notifications/cancelled` naming a request by the id the agent wrote, rewritten to name it
+/// by the token it travels under (`token_for` maps the agent's id text to that token); None when
+/// `message` is no such notification or names no swapped request. Without this a request whose
+/// id was swapped could never be cancelled: the engine knows it only by its token.
+pub fn swap_cancelled_id(
+    message: &[u8],
+    token_for: impl Fn(&str) -> Option<String>,
+) -> Option<Vec<u8>> {
+    let probe: CancelProbe<'_> = serde_json::from_slice(message).ok()?;
+    if probe.method?.get() != "\"notifications/cancelled\"" {
+        return None;
+    }
+    let params: CancelledParams<'_> = serde_json::from_str(probe.params?.get()).ok()?;
+    let raw = params.request_id?.get().trim();
+    if id_is_native(raw) {
+        return None;
+    }
+    let token = token_for(raw)?;
+    replace_at(message, raw, &token)
+}
+
+/// `message` with `part` (a slice of `message` itself) replaced by `with`.
+fn replace_at(message: &[u8], part: &str, with: &str) -> Option<Vec<u8>> {
+    let start = (part.as_ptr() as usize).checked_sub(message.as_ptr() as usize)?;
+    let end = start.checked_add(part.len())?;
+    if message.get(start..end)? != part.as_bytes() {
+        return None;
+    }
+    let mut out = Vec::with_capacity(message.len() + with.len());
+    out.extend_from_slice(message.get(..start)?);
+    out.extend_from_slice(with.as_bytes());
+    out.extend_from_slice(message.get(end..)?);
+    Some(out)
 }
 
 #[cfg(test)]
@@ -163,6 +206,26 @@ mod tests {
             "not json",
         ] {
             assert_eq!(swap_request_id(message.as_bytes()), None, "{message}");
+        }
+    }
+
+    #[test]
+    fn a_cancellation_names_the_swapped_request_by_its_token() {
+        let token_for = |raw: &str| (raw == "1.5").then(|| "\"cordon-id-T\"".to_owned());
+        let cancel = br#"{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"reason":"r","requestId": 1.5}}"#;
+        let swapped = swap_cancelled_id(cancel, token_for).unwrap();
+        assert_eq!(
+            String::from_utf8(swapped).unwrap(),
+            r#"{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"reason":"r","requestId": "cordon-id-T"}}"#
+        );
+        for untouched in [
+            &br#"{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":7}}"#[..],
+            br#"{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":2.5}}"#,
+            br#"{"jsonrpc":"2.0","method":"notifications/progress","params":{"requestId":1.5}}"#,
+            br#"{"jsonrpc":"2.0","method":"notifications/cancelled"}"#,
+            b"nonsense",
+        ] {
+            assert_eq!(swap_cancelled_id(untouched, token_for), None);
         }
     }
 }
