@@ -14,7 +14,9 @@ from __future__ import annotations
 import http.client
 import json
 import logging
+import os
 import secrets
+import socket
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -451,6 +453,49 @@ def test_json_rpc_ids_come_back_as_sent_over_stdio(engine: Engine) -> None:
         assert any(r.startswith("{") and f'"id":{raw_id},' in r for r in replies), f"id {raw_id}: {joined}"
     for echoed in ("big id", "minus zero", "huge exponent"):
         assert f"Echo: {echoed}" in joined, joined
+
+
+def test_cordon_mcp_reads_and_writes_node_s_socket_pairs_itself(engine: Engine) -> None:
+    # Node (libuv) starts its children with a stream socket pair per stdio slot, not pipes: that
+    # is how Claude Code and Gemini CLI start `cordon mcp`. The bridge drives those on its one
+    # runtime thread, like pipes; before, it handed every read and write to blocking threads
+    # (two thread switches per message each way, about 0.06-0.1 ms per call measured with the
+    # TypeScript SDK).
+    agent_in, bridge_in = socket.socketpair()
+    bridge_out, agent_out = socket.socketpair()
+    proc = subprocess.Popen(
+        [str(cordon_bin()), "mcp", "--agent", STDIO_AGENT, "--config", str(engine.config)],
+        stdin=bridge_in,
+        stdout=bridge_out,
+        stderr=subprocess.DEVNULL,
+        env=engine.env,
+    )
+    bridge_in.close()
+    bridge_out.close()
+    agent_out.settimeout(CALL_TIMEOUT)
+    reader = agent_out.makefile("rb")
+    try:
+        agent_in.sendall(
+            b'{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25",'
+            b'"capabilities":{},"clientInfo":{"name":"node-like","version":"0"}}}\n'
+            b'{"jsonrpc":"2.0","method":"notifications/initialized"}\n'
+            b'{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"everything__echo",'
+            b'"arguments":{"message":"over a socket pair"}}}\n'
+        )
+        replies = [json.loads(reader.readline()) for _ in range(2)]
+        assert replies[0]["id"] == 1 and "result" in replies[0], replies
+        assert replies[1]["id"] == 2 and "Echo: over a socket pair" in json.dumps(replies[1]), replies
+        threads = len(os.listdir(f"/proc/{proc.pid}/task"))
+        assert threads == 1, f"cordon mcp runs {threads} threads: its stdio went through blocking threads"
+        # The agent closing its side ends the bridge.
+        agent_in.shutdown(socket.SHUT_WR)
+        assert proc.wait(timeout=CALL_TIMEOUT) == 0
+    finally:
+        proc.kill()
+        proc.wait()
+        reader.close()
+        agent_in.close()
+        agent_out.close()
 
 
 @pytest.mark.parametrize(

@@ -285,32 +285,82 @@ fn orphans_of(state: &mut Inflight, link: u64, socket: &Path) -> Vec<Vec<u8>> {
 
 /// Runs the bridge on this process's stdin/stdout until the agent closes stdin.
 pub async fn run_stdio(socket: &Path, agent: &str) -> Result<(), crate::GatewayError> {
-    // Agents start `cordon mcp` with pipes: read and write them directly on the runtime.
-    // tokio's stdin/stdout hand every read and write to a blocking thread and back, which
-    // cost two thread switches per message each way. Anything else (a terminal, a file) falls
-    // back to those.
+    // Agents start `cordon mcp` with pipes (Python, Rust) or stream socket pairs (Node: libuv
+    // hands its children sockets, so Claude Code and Gemini CLI): read and write them directly
+    // on the runtime. tokio's stdin/stdout hand every read and write to a blocking thread and
+    // back, which cost two thread switches per message each way. Anything else (a terminal, a
+    // file) falls back to those.
     #[cfg(unix)]
     {
         use std::os::fd::AsFd;
-        use tokio::net::unix::pipe;
-        let input = std::io::stdin()
-            .as_fd()
-            .try_clone_to_owned()
-            .ok()
-            .and_then(|fd| pipe::Receiver::from_owned_fd(fd).ok());
-        let output = std::io::stdout()
-            .as_fd()
-            .try_clone_to_owned()
-            .ok()
-            .and_then(|fd| pipe::Sender::from_owned_fd(fd).ok());
-        match (input, output) {
-            (Some(input), Some(output)) => return run(input, output, socket, agent).await,
-            (Some(input), None) => return run(input, tokio::io::stdout(), socket, agent).await,
-            (None, Some(output)) => return run(tokio::io::stdin(), output, socket, agent).await,
-            (None, None) => {}
-        }
+        let input = stdio_reader(std::io::stdin().as_fd());
+        let output = stdio_writer(std::io::stdout().as_fd());
+        return match (input, output) {
+            (Some(input), Some(output)) => run(input, output, socket, agent).await,
+            (Some(input), None) => run(input, tokio::io::stdout(), socket, agent).await,
+            (None, Some(output)) => run(tokio::io::stdin(), output, socket, agent).await,
+            (None, None) => run(tokio::io::stdin(), tokio::io::stdout(), socket, agent).await,
+        };
     }
+    #[cfg(not(unix))]
     run(tokio::io::stdin(), tokio::io::stdout(), socket, agent).await
+}
+
+/// What `cordon mcp` can read and write on the runtime itself.
+#[cfg(unix)]
+enum StdioKind {
+    Pipe,
+    StreamSocket,
+}
+
+/// The kind of file `fd` is, when the runtime can drive it (a pipe, or a stream socket).
+#[cfg(unix)]
+fn stdio_kind(fd: std::os::fd::BorrowedFd<'_>) -> Option<StdioKind> {
+    use nix::sys::stat::SFlag;
+    let mode = SFlag::from_bits_truncate(nix::sys::stat::fstat(fd).ok()?.st_mode);
+    match mode & SFlag::S_IFMT {
+        SFlag::S_IFIFO => Some(StdioKind::Pipe),
+        SFlag::S_IFSOCK => {
+            let kind = nix::sys::socket::getsockopt(&fd, nix::sys::socket::sockopt::SockType);
+            (kind.ok()? == nix::sys::socket::SockType::Stream).then_some(StdioKind::StreamSocket)
+        }
+        _ => None,
+    }
+}
+
+/// A stream socket `cordon mcp` was given, on the runtime (a copy of the descriptor: the
+/// process's own stdin/stdout stay open).
+#[cfg(unix)]
+fn stdio_socket(fd: std::os::fd::BorrowedFd<'_>) -> Option<tokio::net::UnixStream> {
+    let socket = std::os::unix::net::UnixStream::from(fd.try_clone_to_owned().ok()?);
+    socket.set_nonblocking(true).ok()?;
+    tokio::net::UnixStream::from_std(socket).ok()
+}
+
+#[cfg(unix)]
+fn stdio_reader(fd: std::os::fd::BorrowedFd<'_>) -> Option<Box<dyn AsyncRead + Unpin + Send>> {
+    match stdio_kind(fd)? {
+        StdioKind::Pipe => {
+            let owned = fd.try_clone_to_owned().ok()?;
+            Some(Box::new(
+                tokio::net::unix::pipe::Receiver::from_owned_fd(owned).ok()?,
+            ))
+        }
+        StdioKind::StreamSocket => Some(Box::new(stdio_socket(fd)?)),
+    }
+}
+
+#[cfg(unix)]
+fn stdio_writer(fd: std::os::fd::BorrowedFd<'_>) -> Option<Box<dyn AsyncWrite + Unpin + Send>> {
+    match stdio_kind(fd)? {
+        StdioKind::Pipe => {
+            let owned = fd.try_clone_to_owned().ok()?;
+            Some(Box::new(
+                tokio::net::unix::pipe::Sender::from_owned_fd(owned).ok()?,
+            ))
+        }
+        StdioKind::StreamSocket => Some(Box::new(stdio_socket(fd)?)),
+    }
 }
 
 async fn emit<W: AsyncWrite + Unpin>(out: &Mutex<W>, line: &[u8]) -> std::io::Result<()> {
