@@ -14,6 +14,8 @@ the built-in tools on a small workspace, and server-everything as an upstream. T
    connection (protocol 2025-11-25 with a session; and 2026-07-28, stateless). Cordon's added
    latency = through Cordon minus direct on the same transport (so the HTTP client's own cost,
    heavier than stdio's in Python, is not counted against Cordon).
+   The official TypeScript SDK does the same over stdio (`echo` direct and through `cordon mcp`):
+   Node starts its children on socket pairs, not pipes, as Claude Code and Gemini CLI start Cordon.
 2. Throughput, wrk with 16 kept-alive connections (and 1 for latency), `cordon__file_read` over
    HTTP, on both protocols (2025-11-25: one session and one wrk thread per connection; 2026-07-28:
    as many wrk threads as CPUs); every answer checked (a result, not an error) in wrk's Lua, and the
@@ -336,6 +338,30 @@ def flush_floor(directory: Path, n: int = 200) -> list[float]:
         path.unlink()
 
 
+TS_DIRECT = "echo direct (no Cordon), TypeScript SDK"
+TS_CORDON = "echo via cordon mcp (stdio), TypeScript SDK"
+
+
+def ts_latency(bench: Bench, rounds: int, batch: int) -> dict[str, list[float]]:
+    """The official TypeScript SDK over stdio (`tests/e2e/ts_stdio_bench.mjs`): Node starts its
+    children on socket pairs, not pipes, as Claude Code and Gemini CLI start `cordon mcp`."""
+    env = {k: v for k, v in bench.env.items() if k.startswith(("XDG_", "CORDON_", "PATH"))}
+    spec = {
+        "direct": {"command": str(EVERYTHING), "args": ["stdio"], "env": {"PATH": os.environ.get("PATH", "")}},
+        "cordon": {
+            "command": str(bench.binary),
+            "args": ["mcp", "--agent", AGENT, "--config", str(bench.config)],
+            "env": env,
+        },
+    }
+    out = subprocess.run(
+        ["node", str(E2E / "ts_stdio_bench.mjs"), str(rounds), str(batch), json.dumps(spec)],
+        cwd=E2E, capture_output=True, text=True, timeout=1800, check=True,
+    )
+    seconds = json.loads(out.stdout.strip().splitlines()[-1])
+    return {TS_DIRECT: seconds["direct"], TS_CORDON: seconds["cordon"]}
+
+
 def pct(values: list[float], p: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round((len(ordered) - 1) * p))] * 1000
@@ -475,6 +501,7 @@ def main() -> None:
         bench.start()
         floor = flush_floor(bench.evidence_dir)
         samples = anyio.run(latency, bench, opts.rounds, opts.batch, opts.paced, opts.stdio_only)
+        samples.update(ts_latency(bench, opts.rounds, opts.batch))
         floor += flush_floor(bench.evidence_dir)
         samples["the disk's flush (4 KiB write, fdatasync), where the evidence is"] = floor
         for label, values in samples.items():
@@ -491,7 +518,7 @@ def main() -> None:
     lat = report["latency"]
     direct = lat["echo direct (no Cordon)"]["p50_ms"]
     direct_http = lat.get("echo direct over HTTP (no Cordon)", {}).get("p50_ms", 0.0)
-    print(f"\nLatency, official Python SDK, {opts.rounds} rounds x {opts.batch} calls per path (ms):")
+    print(f"\nLatency, official Python SDK (and the TypeScript SDK where named), {opts.rounds} rounds x {opts.batch} calls per path (ms):")
     print("| path | p50 | p99 | added p50 by Cordon (vs direct on the same transport) |")
     print("|---|---|---|---|")
     for label, row in lat.items():
@@ -500,6 +527,8 @@ def main() -> None:
             base = direct_http if "HTTP" in label else direct
             if PACED in label:
                 base = lat[f"echo direct (no Cordon), {PACED}"]["p50_ms"]
+            if label == TS_CORDON:
+                base = lat[TS_DIRECT]["p50_ms"]
             added = f"{row['p50_ms'] - base:+.3f}"
         print(f"| {label} | {row['p50_ms']:.3f} | {row['p99_ms']:.3f} | {added} |")
     added_stdio = lat["echo via cordon mcp (stdio)"]["p50_ms"] - direct
@@ -514,6 +543,9 @@ def main() -> None:
         f"  of which the disk's flush of the intent (p50 {flush:.3f} ms, measured beside it): Cordon's own "
         f"share {added_stdio - flush:+.3f} ms"
     )
+    ts_added = lat[TS_CORDON]["p50_ms"] - lat[TS_DIRECT]["p50_ms"]
+    report["added_stdio_typescript_ms"] = {"p50": ts_added}
+    print(f"echo, TypeScript SDK (Node's socket pairs): Cordon's added latency over stdio, p50: {ts_added:+.3f} ms")
     if opts.paced:
         paced = lat[f"echo via cordon mcp (stdio), {PACED}"]["p50_ms"] - lat[f"echo direct (no Cordon), {PACED}"]["p50_ms"]
         report["added_stdio_paced_ms"] = {"p50": paced}
