@@ -151,6 +151,12 @@ pub struct RecordedKey {
 /// several processes are serialised by SQLite's write lock so the chain never forks.
 pub struct EvidenceLog {
     conn: Mutex<Connection>,
+    /// The connection's synchronous mode (`MODE_*`): an append that needed no sync of its own
+    /// ([`Durability::Committed`]) leaves it NORMAL; read and written only while holding `conn`.
+    /// Appends in a row then switch nothing (each switch re-prepares its pragma: SQLite runs a
+    /// pragma once per preparation), and [`EvidenceLog::lock`] puts FULL back for every other
+    /// use of the connection.
+    normal: std::sync::atomic::AtomicU8,
     /// Appends waiting for the connection; whoever holds it commits them all in one transaction.
     queue: Mutex<Vec<(NewRecord, Slot)>>,
     path: Option<PathBuf>,
@@ -227,6 +233,13 @@ fn make_private(_path: &Path) -> Result<(), EvidenceError> {
 /// ([`EvidenceLog::fold_wal`]), so an append pays for a fold only under sustained load, and then
 /// less often (a fold writes each page once, however many commits changed it).
 pub const WAL_FOLD_FALLBACK_PAGES: i64 = 4_096;
+
+/// The connection's synchronous mode as [`EvidenceLog`] last set it (see its `normal` field).
+const MODE_FULL: u8 = 0;
+const MODE_NORMAL: u8 = 1;
+/// Not known: set at open (the mode is set there, but by another path) and after a failed
+/// switch; the next use sets the mode it needs.
+const MODE_UNKNOWN: u8 = 2;
 
 fn configure(conn: &Connection) -> Result<(), EvidenceError> {
     conn.busy_timeout(BUSY_TIMEOUT)?;
@@ -525,6 +538,7 @@ impl EvidenceLog {
         }
         Ok(Self {
             conn: Mutex::new(conn),
+            normal: std::sync::atomic::AtomicU8::new(MODE_UNKNOWN),
             queue: Mutex::new(Vec::new()),
             shm_len: std::sync::atomic::AtomicU64::new(0),
             journaled: std::sync::atomic::AtomicU64::new(0),
@@ -556,9 +570,39 @@ impl EvidenceLog {
     }
 
     pub(crate) fn lock(&self) -> Result<MutexGuard<'_, Connection>, EvidenceError> {
+        let conn = self.lock_for_append()?;
+        // Keys, checkpoints, policies, folds: every write but an append's commits fully synced.
+        self.set_synchronous(&conn, Durability::Synced)?;
+        Ok(conn)
+    }
+
+    /// The connection for [`EvidenceLog::append_on`], which sets the synchronous mode it needs.
+    fn lock_for_append(&self) -> Result<MutexGuard<'_, Connection>, EvidenceError> {
         let conn = self.conn.lock().map_err(|_| EvidenceError::Poisoned)?;
         self.guard_files()?;
         Ok(conn)
+    }
+
+    /// Puts the held connection in the synchronous mode `durability` needs (FULL: every commit
+    /// synced; NORMAL: not), running the pragma only when the mode changes. A switch that
+    /// failed leaves the mode unknown, so the next use sets it again rather than trust it.
+    fn set_synchronous(
+        &self,
+        conn: &Connection,
+        durability: Durability,
+    ) -> Result<(), EvidenceError> {
+        use std::sync::atomic::Ordering;
+        let (mode, sql) = match durability {
+            Durability::Committed => (MODE_NORMAL, "PRAGMA synchronous = NORMAL"),
+            Durability::Synced => (MODE_FULL, "PRAGMA synchronous = FULL"),
+        };
+        if self.normal.load(Ordering::Relaxed) == mode {
+            return Ok(());
+        }
+        self.normal.store(MODE_UNKNOWN, Ordering::Relaxed);
+        conn.execute_batch(sql)?;
+        self.normal.store(mode, Ordering::Relaxed);
+        Ok(())
     }
 
     /// What every use of the connection checks first: the log's files are still where it
@@ -708,7 +752,7 @@ impl EvidenceLog {
         durability: Durability,
     ) -> Result<Vec<Record>, EvidenceError> {
         self.appendable(&recs)?;
-        let mut conn = self.lock()?;
+        let mut conn = self.lock_for_append()?;
         self.append_on(&mut conn, recs, durability, Route::Records)
     }
 
@@ -762,9 +806,10 @@ impl EvidenceLog {
         }
     }
 
-    /// One append on a held connection, committed as durably as asked. Every commit sets the
-    /// synchronous mode it needs first, so an intent is fsynced even if switching back after an
-    /// earlier outcome failed.
+    /// One append on a held connection, committed as durably as asked: the connection is put
+    /// in the synchronous mode that needs first, so an intent is fsynced even if an earlier
+    /// switch failed. A committed-only append leaves it in NORMAL for the next one (see
+    /// [`EvidenceLog::lock`]).
     fn append_on(
         &self,
         conn: &mut Connection,
@@ -775,28 +820,8 @@ impl EvidenceLog {
         if recs.is_empty() {
             return Ok(Vec::new());
         }
-        match durability {
-            Durability::Synced => {
-                // Cached statements: switching costs no SQL parsing on the hot path.
-                conn.prepare_cached("PRAGMA synchronous = FULL")?
-                    .execute([])?;
-                self.commit(conn, recs, route)
-            }
-            Durability::Committed => {
-                conn.prepare_cached("PRAGMA synchronous = NORMAL")?
-                    .execute([])?;
-                let result = self.commit(conn, recs, route);
-                // Back to FULL for the log's other writes (keys, checkpoints, policies). The
-                // records are committed either way: a failure here must not report them lost.
-                if let Err(e) = conn
-                    .prepare_cached("PRAGMA synchronous = FULL")
-                    .and_then(|mut s| s.execute([]))
-                {
-                    tracing::error!("evidence log: cannot switch back to synchronous commits: {e}");
-                }
-                result
-            }
-        }
+        self.set_synchronous(conn, durability)?;
+        self.commit(conn, recs, route)
     }
 
     /// Makes everything committed so far durable (fsyncs the write-ahead log): what a
@@ -1724,17 +1749,60 @@ mod tests {
 
     #[test]
     fn an_intent_is_synced_whatever_mode_the_connection_was_left_in() {
+        use std::sync::atomic::Ordering;
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("e.db");
         let log = EvidenceLog::open(&path, KeyStore::File(dir.path().join("k"))).unwrap();
+        // A switch that failed half way leaves the mode unknown: the next append sets its own.
         log.lock()
             .unwrap()
             .execute_batch("PRAGMA synchronous = OFF")
             .unwrap();
+        log.normal.store(MODE_UNKNOWN, Ordering::Relaxed);
         log.append_batch_with(vec![intent(1)], Durability::Synced)
             .unwrap();
-        let sync = scalar(&log, "PRAGMA synchronous");
+        let sync: i64 = log
+            .lock_for_append()
+            .unwrap()
+            .query_row("PRAGMA synchronous", [], |r| r.get(0))
+            .unwrap();
         assert_eq!(sync, 2, "FULL");
+    }
+
+    /// A committed-only append leaves NORMAL for the next one (no pragma in between); a synced
+    /// append and every other use of the connection get FULL back.
+    #[test]
+    fn appends_switch_the_synchronous_mode_only_when_it_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = EvidenceLog::open(
+            &dir.path().join("e.db"),
+            KeyStore::File(dir.path().join("k")),
+        )
+        .unwrap();
+        let mode = |log: &EvidenceLog| -> i64 {
+            log.lock_for_append()
+                .unwrap()
+                .query_row("PRAGMA synchronous", [], |r| r.get(0))
+                .unwrap()
+        };
+        log.append_batch_with(vec![intent(1)], Durability::Committed)
+            .unwrap();
+        assert_eq!(mode(&log), 1, "NORMAL after a committed-only append");
+        log.append_batch_with(vec![intent(2)], Durability::Committed)
+            .unwrap();
+        assert_eq!(mode(&log), 1);
+        log.append_batch_with(vec![intent(3)], Durability::Synced)
+            .unwrap();
+        assert_eq!(mode(&log), 2, "FULL for a synced append");
+        log.append_batch_with(vec![intent(4)], Durability::Committed)
+            .unwrap();
+        let sync: i64 = log
+            .lock()
+            .unwrap()
+            .query_row("PRAGMA synchronous", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(sync, 2, "FULL for every other use");
+        assert!(log.verify().unwrap().ok);
     }
 
     #[test]
