@@ -156,7 +156,7 @@ pub struct EvidenceLog {
     /// Appends in a row then switch nothing (each switch re-prepares its pragma: SQLite runs a
     /// pragma once per preparation), and [`EvidenceLog::lock`] puts FULL back for every other
     /// use of the connection.
-    normal: std::sync::atomic::AtomicU8,
+    sync_mode: std::sync::atomic::AtomicU8,
     /// Appends waiting for the connection; whoever holds it commits them all in one transaction.
     queue: Mutex<Vec<(NewRecord, Slot)>>,
     path: Option<PathBuf>,
@@ -234,7 +234,7 @@ fn make_private(_path: &Path) -> Result<(), EvidenceError> {
 /// less often (a fold writes each page once, however many commits changed it).
 pub const WAL_FOLD_FALLBACK_PAGES: i64 = 4_096;
 
-/// The connection's synchronous mode as [`EvidenceLog`] last set it (see its `normal` field).
+/// The connection's synchronous mode as [`EvidenceLog`] last set it (see its `sync_mode` field).
 const MODE_FULL: u8 = 0;
 const MODE_NORMAL: u8 = 1;
 /// Not known: set at open (the mode is set there, but by another path) and after a failed
@@ -538,7 +538,7 @@ impl EvidenceLog {
         }
         Ok(Self {
             conn: Mutex::new(conn),
-            normal: std::sync::atomic::AtomicU8::new(MODE_UNKNOWN),
+            sync_mode: std::sync::atomic::AtomicU8::new(MODE_UNKNOWN),
             queue: Mutex::new(Vec::new()),
             shm_len: std::sync::atomic::AtomicU64::new(0),
             journaled: std::sync::atomic::AtomicU64::new(0),
@@ -596,12 +596,12 @@ impl EvidenceLog {
             Durability::Committed => (MODE_NORMAL, "PRAGMA synchronous = NORMAL"),
             Durability::Synced => (MODE_FULL, "PRAGMA synchronous = FULL"),
         };
-        if self.normal.load(Ordering::Relaxed) == mode {
+        if self.sync_mode.load(Ordering::Relaxed) == mode {
             return Ok(());
         }
-        self.normal.store(MODE_UNKNOWN, Ordering::Relaxed);
+        self.sync_mode.store(MODE_UNKNOWN, Ordering::Relaxed);
         conn.execute_batch(sql)?;
-        self.normal.store(mode, Ordering::Relaxed);
+        self.sync_mode.store(mode, Ordering::Relaxed);
         Ok(())
     }
 
@@ -1758,7 +1758,7 @@ mod tests {
             .unwrap()
             .execute_batch("PRAGMA synchronous = OFF")
             .unwrap();
-        log.normal.store(MODE_UNKNOWN, Ordering::Relaxed);
+        log.sync_mode.store(MODE_UNKNOWN, Ordering::Relaxed);
         log.append_batch_with(vec![intent(1)], Durability::Synced)
             .unwrap();
         let sync: i64 = log

@@ -467,6 +467,7 @@ impl SwapsInFlight {
         SwapEntry {
             swaps: self.clone(),
             key,
+            token: token.to_owned(),
         }
     }
 
@@ -477,15 +478,20 @@ impl SwapsInFlight {
     }
 }
 
-/// A swapped request in flight; forgotten when its answer is done.
+/// A swapped request in flight; forgotten when its answer is done (unless a later request on
+/// the session reused the id: the entry is then that one's).
 struct SwapEntry {
     swaps: Arc<SwapsInFlight>,
     key: (String, String),
+    token: String,
 }
 
 impl Drop for SwapEntry {
     fn drop(&mut self) {
-        self.swaps.lock().remove(&self.key);
+        let mut swaps = self.swaps.lock();
+        if swaps.get(&self.key) == Some(&self.token) {
+            swaps.remove(&self.key);
+        }
     }
 }
 
