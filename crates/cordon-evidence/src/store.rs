@@ -1796,12 +1796,11 @@ mod tests {
         assert_eq!(mode(&log), 2, "FULL for a synced append");
         log.append_batch_with(vec![intent(4)], Durability::Committed)
             .unwrap();
-        let sync: i64 = log
-            .lock()
-            .unwrap()
-            .query_row("PRAGMA synchronous", [], |r| r.get(0))
-            .unwrap();
-        assert_eq!(sync, 2, "FULL for every other use");
+        assert_eq!(
+            scalar(&log, "PRAGMA synchronous"),
+            2,
+            "FULL for every other use"
+        );
         assert!(log.verify().unwrap().ok);
     }
 

@@ -31,13 +31,16 @@ pub struct SwappedId {
     pub raw: String,
 }
 
-/// The members that tell a request and its id, unread.
+/// The members of a message that tell what it is and which request it names, unread (each a
+/// slice of the message itself, so it can be replaced where it stands).
 #[derive(serde::Deserialize)]
-struct RequestProbe<'a> {
+struct Probe<'a> {
     #[serde(default, borrow)]
     id: Option<&'a serde_json::value::RawValue>,
     #[serde(default, borrow)]
     method: Option<&'a serde_json::value::RawValue>,
+    #[serde(default, borrow)]
+    params: Option<&'a serde_json::value::RawValue>,
 }
 
 /// `message` with its id replaced by a token, when it is a request (it has a `method`) whose id
@@ -46,7 +49,7 @@ struct RequestProbe<'a> {
 /// it stands, so ids serde_json cannot hold (`1E400`, `"\ud800"`) are swapped too, and the
 /// rest of the message reaches the engine byte for byte.
 pub fn swap_request_id(message: &[u8]) -> Option<SwappedId> {
-    let probe: RequestProbe<'_> = serde_json::from_slice(message).ok()?;
+    let probe: Probe<'_> = serde_json::from_slice(message).ok()?;
     probe.method?;
     let raw = probe.id?.get().trim();
     if id_is_native(raw) {
@@ -60,15 +63,6 @@ pub fn swap_request_id(message: &[u8]) -> Option<SwappedId> {
         token,
         raw: raw.to_owned(),
     })
-}
-
-/// A notification's method and params, unread.
-#[derive(serde::Deserialize)]
-struct CancelProbe<'a> {
-    #[serde(default, borrow)]
-    method: Option<&'a serde_json::value::RawValue>,
-    #[serde(default, borrow)]
-    params: Option<&'a serde_json::value::RawValue>,
 }
 
 /// The one member of a cancellation's params that names a request.
@@ -86,7 +80,7 @@ pub fn swap_cancelled_id(
     message: &[u8],
     token_for: impl Fn(&str) -> Option<String>,
 ) -> Option<Vec<u8>> {
-    let probe: CancelProbe<'_> = serde_json::from_slice(message).ok()?;
+    let probe: Probe<'_> = serde_json::from_slice(message).ok()?;
     if probe.method?.get() != "\"notifications/cancelled\"" {
         return None;
     }
@@ -182,7 +176,17 @@ mod tests {
     /// The id is replaced where it stands, whatever it is, and nothing else changes.
     #[test]
     fn a_request_id_is_swapped_in_place_and_nothing_else() {
-        for raw in ["1.5", "1E400", "\"\\ud800\"", "-0", "\"\\u0041\""] {
+        for raw in [
+            "1.5",
+            "1e3",
+            "9223372036854775808",
+            "12345678901234567890123",
+            "-0.0",
+            "-0",
+            "1E400",
+            "\"\\ud800\"",
+            "\"\\u0041\"",
+        ] {
             let message = format!(
                 r#"{{"jsonrpc":"2.0", "id" : {raw} ,"method":"ping","params":{{"n":1E400}}}}"#
             );
@@ -190,6 +194,12 @@ mod tests {
             assert_eq!(swapped.raw, raw);
             assert!(swapped.token.starts_with("\"cordon-id-"));
             let back = String::from_utf8(swapped.message).unwrap();
+            // What rmcp reads in the id's place is the token, a string id.
+            assert!(
+                back.contains(&format!(r#""id" : {} ,"#, swapped.token)),
+                "{back}"
+            );
+            // Its answers come back with the id exactly as sent.
             assert_eq!(back.replace(&swapped.token, raw), message);
         }
     }
@@ -199,6 +209,8 @@ mod tests {
         for message in [
             r#"{"jsonrpc":"2.0","id":7,"method":"ping"}"#,
             r#"{"jsonrpc":"2.0","id":"s","method":"ping"}"#,
+            r#"{"jsonrpc":"2.0","id":"1.5","method":"ping"}"#,
+            r#"{"jsonrpc":"2.0","id":-9223372036854775808,"method":"ping"}"#,
             r#"{"jsonrpc":"2.0","id":1.5,"result":{}}"#,
             r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#,
             r#"[{"jsonrpc":"2.0","id":1.5,"method":"ping"}]"#,
