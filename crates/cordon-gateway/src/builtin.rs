@@ -17,8 +17,8 @@ use crate::upstream::TOOL_SEPARATOR;
 
 /// Built-in calls one agent may have running at once, on every transport together, held calls
 /// included. A call counts until nothing of it runs, not until its agent stops waiting: a
-/// cancelled call's file or git work cannot be interrupted (a command is stopped, see
-/// `Workspace::execute_unless`), and otherwise an agent that cancels each call as it sends it
+/// cancelled call's file work cannot be interrupted (a command or git operation is stopped,
+/// within a grace period, see `Workspace::execute_unless`), and otherwise an agent that cancels each call as it sends it
 /// would have the engine run them all (600 ten-minute commands filled the engine's blocking pool
 /// and every agent's built-in calls waited behind them).
 pub const MAX_RUNNING_PER_AGENT: usize = 32;

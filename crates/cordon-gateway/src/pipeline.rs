@@ -605,8 +605,9 @@ impl Pipeline {
         tool: &str,
         arguments: Option<JsonObject>,
     ) -> CallToolResponse {
-        // In a task of its own: blocking work (git, files) cannot be interrupted, and the one
-        // evidence record must be written even if the agent stops waiting for the answer. A
+        // In a task of its own: file work cannot be interrupted (a command or git is stopped,
+        // but only once it notices), and the one evidence record must be written even if the
+        // agent stops waiting for the answer. A
         // held call still notices the agent's cancellation through `ctx.cancel`.
         let Some(slot) = self.builtin.running_slot(&ctx.agent) else {
             return self.redact_response(self.refuse_running_limit(ctx, tool, arguments).await);

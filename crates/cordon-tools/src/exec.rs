@@ -15,6 +15,12 @@ use std::time::{Duration, Instant};
 /// escaped the process group may still hold them).
 const PIPE_GRACE: Duration = Duration::from_secs(2);
 
+/// How long a child that is stopped or past its time limit gets to exit after SIGTERM before
+/// its group is killed: git removes its lock files (`.git/index.lock`) on SIGTERM but cannot on
+/// SIGKILL, and a lock left behind fails every later git call in that repository. A child that
+/// ignores SIGTERM gains this much time, no more.
+const STOP_GRACE: Duration = Duration::from_secs(2);
+
 /// Output captured from one stream.
 #[derive(Debug, Default, Clone)]
 pub(crate) struct Captured {
@@ -56,11 +62,15 @@ pub(crate) struct Spec<'a> {
     pub base_env: Option<&'a [(OsString, OsString)]>,
     pub timeout: Duration,
     pub cap: usize,
-    /// Asked while the child runs: true stops it (its whole group killed) and fails the run with
-    /// [`std::io::ErrorKind::Interrupted`]. For a call its agent cancelled or abandoned: its
+    /// Asked while the child runs: true stops it (its whole group ended, see [`Group::stop`])
+    /// and fails the run with [`std::io::ErrorKind::Interrupted`]. For a call its agent cancelled or abandoned: its
     /// place among the calls running is only free once nothing of it runs.
-    pub stop: Option<&'a (dyn Fn() -> bool + Sync)>,
+    pub stop: Stop<'a>,
 }
+
+/// What ends a run early when it answers true: the engine passes "the agent cancelled or went
+/// away".
+pub(crate) type Stop<'a> = Option<&'a (dyn Fn() -> bool + Sync)>;
 
 type Shared = Arc<Mutex<Captured>>;
 
@@ -101,14 +111,14 @@ fn take(shared: &Shared) -> Captured {
         .clone()
 }
 
-/// Kill every process in the child's process group (the child is the group leader).
+/// Sends `signal` to every process in the child's process group (the child is the leader).
 #[cfg(unix)]
-fn kill_group(pid: u32) {
-    use nix::sys::signal::{Signal, killpg};
+fn signal_group(pid: u32, signal: nix::sys::signal::Signal) {
+    use nix::sys::signal::killpg;
     use nix::unistd::Pid;
     if let Ok(raw) = i32::try_from(pid) {
         // ESRCH (group already gone) is the expected, harmless failure.
-        let _ = killpg(Pid::from_raw(raw), Signal::SIGKILL);
+        let _ = killpg(Pid::from_raw(raw), signal);
     }
 }
 
@@ -149,9 +159,26 @@ impl Group {
     /// Ends every process of the group.
     fn kill(&self) {
         #[cfg(unix)]
-        kill_group(self.pid);
+        signal_group(self.pid, nix::sys::signal::Signal::SIGKILL);
         #[cfg(windows)]
         self.job.terminate();
+    }
+
+    /// Ends the group, letting `child` clean up first: SIGTERM to the group, up to
+    /// [`STOP_GRACE`] for the child to exit, then SIGKILL to whatever is left. (Windows has no
+    /// such request: the job is terminated at once.)
+    fn stop(&self, child: &mut std::process::Child) {
+        #[cfg(unix)]
+        {
+            signal_group(self.pid, nix::sys::signal::Signal::SIGTERM);
+            let end = Instant::now() + STOP_GRACE;
+            while matches!(child.try_wait(), Ok(None)) && Instant::now() < end {
+                thread::sleep(Duration::from_millis(5));
+            }
+        }
+        self.kill();
+        let _ = child.kill();
+        let _ = child.wait();
     }
 }
 
@@ -193,9 +220,7 @@ pub(crate) fn run(spec: Spec<'_>) -> std::io::Result<Finished> {
             }
         }
         if spec.stop.is_some_and(|stop| stop()) {
-            group.kill();
-            let _ = child.kill();
-            let _ = child.wait();
+            group.stop(&mut child);
             return Err(std::io::Error::new(
                 std::io::ErrorKind::Interrupted,
                 "stopped: the agent cancelled the call",
@@ -203,9 +228,7 @@ pub(crate) fn run(spec: Spec<'_>) -> std::io::Result<Finished> {
         }
         let now = Instant::now();
         if now >= deadline {
-            group.kill();
-            let _ = child.kill();
-            let _ = child.wait();
+            group.stop(&mut child);
             break None;
         }
         thread::sleep(step.min(deadline - now));
@@ -296,5 +319,53 @@ mod tests {
             thread::sleep(Duration::from_millis(10));
         }
         assert!(gone, "the group's background sleep survived the stop");
+    }
+
+    fn spec<'a>(dir: &'a Path, script: &str, timeout: Duration) -> Spec<'a> {
+        Spec {
+            program: "sh".as_ref(),
+            args: vec!["-c".into(), script.into()],
+            cwd: dir,
+            env: Vec::new(),
+            env_remove: &[],
+            base_env: None,
+            timeout,
+            cap: 1024,
+            stop: None,
+        }
+    }
+
+    /// A child past its time limit is asked to stop first (SIGTERM), so it can clean up as git
+    /// removes its lock files; then the run ends as timed out.
+    #[test]
+    fn a_timed_out_child_gets_sigterm_and_may_clean_up() {
+        let dir = tempfile::tempdir().unwrap();
+        let cleaned = dir.path().join("cleaned");
+        let script = format!(
+            "trap 'touch {}; exit 1' TERM; while :; do sleep 0.05; done",
+            cleaned.display()
+        );
+        let finished = run(spec(dir.path(), &script, Duration::from_millis(300))).unwrap();
+        assert!(finished.timed_out);
+        assert!(
+            cleaned.exists(),
+            "the child was killed without SIGTERM first"
+        );
+    }
+
+    /// A child that ignores SIGTERM is killed once the grace period ends: asking first never
+    /// lets a call outlive its limit by more than [`STOP_GRACE`].
+    #[test]
+    fn a_child_that_ignores_sigterm_is_killed_after_the_grace() {
+        let dir = tempfile::tempdir().unwrap();
+        let began = Instant::now();
+        let script = "trap '' TERM; while :; do sleep 0.05; done";
+        let finished = run(spec(dir.path(), script, Duration::from_millis(200))).unwrap();
+        assert!(finished.timed_out);
+        let took = began.elapsed();
+        assert!(
+            took >= STOP_GRACE && took < STOP_GRACE + Duration::from_secs(10),
+            "took {took:?}"
+        );
     }
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde_json::json;
 
 use crate::command::GIT_REDIRECT_VARS;
-use crate::exec::{self, Finished};
+use crate::exec::{self, Finished, Stop};
 use crate::{Args, OUTPUT_CAP, Op, ToolError, ToolOutput, Workspace};
 
 /// Time limits: reads are quick; a commit may run the user's hooks; a push talks to a
@@ -111,6 +111,7 @@ fn git(
     args: &[&str],
     extra: &[OsString],
     timeout: Duration,
+    stop: Stop<'_>,
 ) -> Result<Run, ToolError> {
     let mut all: Vec<OsString> = vec![
         "--no-pager".into(),
@@ -142,10 +143,13 @@ fn git(
         base_env: ws.base_env.as_deref(),
         timeout,
         cap: OUTPUT_CAP,
-        stop: None,
+        stop,
     })
     .map_err(|e| {
-        if e.kind() == std::io::ErrorKind::NotFound {
+        if e.kind() == std::io::ErrorKind::Interrupted {
+            // Stopped (SIGTERM first: git removed its lock files), not failed to start.
+            ToolError::Git(format!("{e}; git was stopped"))
+        } else if e.kind() == std::io::ErrorKind::NotFound {
             ToolError::Git(format!(
                 "the git executable `{}` was not found; install git (https://git-scm.com) or \
                  configure its path",
@@ -189,8 +193,9 @@ fn git_ok(
     dir: &Path,
     args: &[&str],
     timeout: Duration,
+    stop: Stop<'_>,
 ) -> Result<String, ToolError> {
-    let run = git(ws, dir, &[], args, &[], timeout)?;
+    let run = git(ws, dir, &[], args, &[], timeout, stop)?;
     if run.ok() {
         Ok(run.stdout())
     } else {
@@ -215,6 +220,7 @@ fn repo_top(ws: &Workspace, a: &Args<'_>) -> Result<PathBuf, ToolError> {
         &["rev-parse", "--show-toplevel"],
         &[],
         READ_TIMEOUT,
+        None,
     )?;
     if !run.ok() {
         let err = run.stderr();
@@ -260,6 +266,7 @@ fn check_rev(ws: &Workspace, repo: &Path, tool: &str, rev: &str) -> Result<Strin
         ],
         &[],
         READ_TIMEOUT,
+        None,
     )?;
     if !run.ok() {
         return Err(ToolError::NotFound {
@@ -420,7 +427,7 @@ fn prepare_push(
     force: bool,
 ) -> Result<GitOp, ToolError> {
     plain_name("remote", &remote)?;
-    let remotes = git_ok(ws, &repo, &["remote"], READ_TIMEOUT)?;
+    let remotes = git_ok(ws, &repo, &["remote"], READ_TIMEOUT, None)?;
     if !remotes.lines().any(|l| l.trim() == remote) {
         let known: Vec<&str> = remotes.lines().map(str::trim).collect();
         return Err(ToolError::NotFound {
@@ -445,6 +452,7 @@ fn prepare_push(
                 &["symbolic-ref", "--quiet", "--short", "HEAD"],
                 &[],
                 READ_TIMEOUT,
+                None,
             )?;
             if !run.ok() {
                 return Err(ToolError::Git(
@@ -470,6 +478,7 @@ fn prepare_push(
         ],
         &[],
         READ_TIMEOUT,
+        None,
     )?;
     if !run.ok() {
         return Err(ToolError::NotFound {
@@ -506,10 +515,11 @@ fn push_preview(ws: &Workspace, repo: &Path, remote: &str, branch: &str, force: 
         ],
         &[],
         READ_TIMEOUT,
+        None,
     )
     .is_ok_and(|r| r.ok());
     let section = |title: &str, args: &[&str]| -> String {
-        match git_ok(ws, repo, args, READ_TIMEOUT) {
+        match git_ok(ws, repo, args, READ_TIMEOUT, None) {
             Ok(text) if text.trim().is_empty() => format!("{title}: (none)\n"),
             Ok(text) => format!("{title}:\n{}\n", text.trim_end()),
             Err(e) => format!("{title}: (unavailable: {e})\n"),
@@ -576,10 +586,18 @@ fn push_preview(ws: &Workspace, repo: &Path, remote: &str, branch: &str, force: 
     out
 }
 
-pub(crate) fn execute(ws: &Workspace, op: GitOp) -> Result<ToolOutput, ToolError> {
+/// Runs a prepared git operation; `stop` ends it early (the agent cancelled), letting git
+/// remove its lock files first (see [`crate::exec`]).
+pub(crate) fn execute(ws: &Workspace, op: GitOp, stop: Stop<'_>) -> Result<ToolOutput, ToolError> {
     match op {
         GitOp::Status { repo } => {
-            let text = git_ok(ws, &repo, &["status", "--short", "--branch"], READ_TIMEOUT)?;
+            let text = git_ok(
+                ws,
+                &repo,
+                &["status", "--short", "--branch"],
+                READ_TIMEOUT,
+                stop,
+            )?;
             let clean = text.lines().count() <= 1;
             Ok(ToolOutput {
                 text: if clean {
@@ -607,7 +625,7 @@ pub(crate) fn execute(ws: &Workspace, op: GitOp) -> Result<ToolOutput, ToolError
             }
             args.push("--");
             let extra: Vec<OsString> = paths.iter().map(|p| p.as_os_str().to_owned()).collect();
-            let run = git(ws, &repo, &[], &args, &extra, READ_TIMEOUT)?;
+            let run = git(ws, &repo, &[], &args, &extra, READ_TIMEOUT, stop)?;
             if !run.ok() {
                 return Err(failed("git diff", &run));
             }
@@ -628,18 +646,18 @@ pub(crate) fn execute(ws: &Workspace, op: GitOp) -> Result<ToolOutput, ToolError
             repo,
             max_count,
             rev,
-        } => log(ws, &repo, max_count, rev.as_deref()),
+        } => log(ws, &repo, max_count, rev.as_deref(), stop),
         GitOp::Commit {
             repo,
             message,
             paths,
-        } => commit(ws, &repo, &message, &paths),
+        } => commit(ws, &repo, &message, &paths, stop),
         GitOp::Push {
             repo,
             remote,
             branch,
             force,
-        } => push(ws, &repo, &remote, &branch, force),
+        } => push(ws, &repo, &remote, &branch, force, stop),
     }
 }
 
@@ -648,6 +666,7 @@ fn log(
     repo: &Path,
     max_count: u64,
     rev: Option<&str>,
+    stop: Stop<'_>,
 ) -> Result<ToolOutput, ToolError> {
     let count = format!("--max-count={max_count}");
     let mut args = vec![
@@ -661,7 +680,7 @@ fn log(
         args.push(r);
     }
     args.push("--");
-    let run = git(ws, repo, &[], &args, &[], READ_TIMEOUT)?;
+    let run = git(ws, repo, &[], &args, &[], READ_TIMEOUT, stop)?;
     if !run.ok() {
         if run.stderr().contains("does not have any commits yet") {
             return Ok(ToolOutput {
@@ -719,6 +738,7 @@ fn commit(
     repo: &Path,
     message: &str,
     paths: &[PathBuf],
+    stop: Stop<'_>,
 ) -> Result<ToolOutput, ToolError> {
     if let Some((name, email)) = &ws.identity
         && (name.trim().is_empty()
@@ -734,14 +754,22 @@ fn commit(
     let pre = identity_args(ws);
     // Check the identity first, so nothing gets staged for a commit that cannot happen.
     for var in ["GIT_AUTHOR_IDENT", "GIT_COMMITTER_IDENT"] {
-        let run = git(ws, repo, &pre, &["var", var], &[], READ_TIMEOUT)?;
+        let run = git(ws, repo, &pre, &["var", var], &[], READ_TIMEOUT, stop)?;
         if !run.ok() {
             return Err(ToolError::Git(IDENTITY_HELP.to_owned()));
         }
     }
     if !paths.is_empty() {
         let extra: Vec<OsString> = paths.iter().map(|p| p.as_os_str().to_owned()).collect();
-        let run = git(ws, repo, &[], &["add", "-A", "--"], &extra, COMMIT_TIMEOUT)?;
+        let run = git(
+            ws,
+            repo,
+            &[],
+            &["add", "-A", "--"],
+            &extra,
+            COMMIT_TIMEOUT,
+            stop,
+        )?;
         if !run.ok() {
             return Err(failed("git add", &run));
         }
@@ -753,6 +781,7 @@ fn commit(
         &["diff", "--cached", "--quiet", "--no-ext-diff"],
         &[],
         READ_TIMEOUT,
+        stop,
     )?;
     match run.finished.code {
         Some(1) => {}
@@ -772,6 +801,7 @@ fn commit(
         &["commit", "--no-edit", "-m", message],
         &[],
         COMMIT_TIMEOUT,
+        stop,
     )?;
     if !run.ok() {
         let err = run.stderr();
@@ -783,7 +813,7 @@ fn commit(
         }
         return Err(failed("git commit", &run));
     }
-    let head = git_ok(ws, repo, &["rev-parse", "HEAD"], READ_TIMEOUT)?;
+    let head = git_ok(ws, repo, &["rev-parse", "HEAD"], READ_TIMEOUT, stop)?;
     let head = head.trim().to_owned();
     Ok(ToolOutput {
         text: format!("committed {head}\n{}", run.stdout()),
@@ -798,6 +828,7 @@ fn push(
     remote: &str,
     branch: &str,
     force: bool,
+    stop: Stop<'_>,
 ) -> Result<ToolOutput, ToolError> {
     let refspec = format!("refs/heads/{branch}:refs/heads/{branch}");
     let mut args = vec!["push", "--porcelain"];
@@ -806,7 +837,7 @@ fn push(
     }
     args.push(remote);
     args.push(&refspec);
-    let run = git(ws, repo, &[], &args, &[], PUSH_TIMEOUT)?;
+    let run = git(ws, repo, &[], &args, &[], PUSH_TIMEOUT, stop)?;
     let combined = format!("{}\n{}", run.stdout().trim_end(), run.stderr());
     if !run.ok() {
         let hint = if combined.contains("stale info") {

@@ -235,9 +235,10 @@ impl Workspace {
         self.execute_unless(prepared, None)
     }
 
-    /// [`Workspace::execute`], with a command stopped (its process group killed) as soon as
-    /// `stop` says so: the engine passes "the agent cancelled or went away", so a cancelled
-    /// command does not run on to its time limit.
+    /// [`Workspace::execute`], with a command or a git operation stopped as soon as `stop` says
+    /// so: the engine passes "the agent cancelled or went away", so a cancelled call does not run
+    /// on to its time limit. Its process group gets SIGTERM, then SIGKILL after a grace period,
+    /// so git removes its lock files as it goes.
     pub fn execute_unless(
         &self,
         prepared: Prepared,
@@ -245,7 +246,7 @@ impl Workspace {
     ) -> Result<ToolOutput, ToolError> {
         let output = match prepared.op {
             Op::File(op) => files::execute(self, op),
-            Op::Git(op) => git::execute(self, op),
+            Op::Git(op) => git::execute(self, op, stop),
             Op::Command(op) => command::execute(self, op, stop),
         }?;
         Ok(output.with_text())

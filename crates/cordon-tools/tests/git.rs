@@ -410,3 +410,55 @@ fn credentials_in_remote_urls_are_redacted() {
         Ok(out) => panic!("push to a closed port succeeded: {}", out.text),
     }
 }
+
+/// A cancelled commit is stopped while git holds the index lock (staging a file through the
+/// user's slow clean filter, as git-lfs is), and git cleans up after itself: no
+/// `.git/index.lock` is left behind (a SIGKILL would leave it, and every later git call in the
+/// repository would fail on it), so the next commit works.
+#[cfg(unix)]
+#[test]
+fn a_cancelled_commit_is_stopped_and_leaves_no_index_lock() {
+    use std::time::{Duration, Instant};
+    let r = repo();
+    let started = r.tmp.path().join("filter-started");
+    let filter = format!("touch '{}'; sleep 60; cat", started.display());
+    git(&r.work, &["config", "filter.slow.clean", &filter]);
+    std::fs::write(r.work.join(".gitattributes"), "*.bin filter=slow\n").unwrap();
+    std::fs::write(r.work.join("a.bin"), "a\n").unwrap();
+    let args = json!({"message": "add a", "paths": ["a.bin", ".gitattributes"]});
+    let prepared = r.ws.prepare("git_commit", &args).unwrap();
+    // The agent cancels once git holds the lock and runs the filter.
+    let stop = || started.exists();
+    let began = Instant::now();
+    let err = r.ws.execute_unless(prepared, Some(&stop)).unwrap_err();
+    assert!(
+        began.elapsed() < Duration::from_secs(30),
+        "the commit ran on after its cancellation ({:?})",
+        began.elapsed()
+    );
+    assert!(err.to_string().contains("cancelled"), "{err}");
+    assert!(
+        !r.work.join(".git/index.lock").exists(),
+        "the stopped git left .git/index.lock behind"
+    );
+    git(&r.work, &["config", "filter.slow.clean", "cat"]);
+    let out = ok(&r.ws, "git_commit", args);
+    assert!(out.text.starts_with("committed "), "{}", out.text);
+}
+
+/// A git operation stopped before it ends says it was cancelled and stopped, not that git
+/// could not start.
+#[cfg(unix)]
+#[test]
+fn a_stopped_git_read_ends_at_once_with_a_clear_error() {
+    use std::time::{Duration, Instant};
+    let r = repo();
+    let prepared = r.ws.prepare("git_status", &json!({})).unwrap();
+    let began = Instant::now();
+    let err = r.ws.execute_unless(prepared, Some(&|| true)).unwrap_err();
+    assert!(began.elapsed() < Duration::from_secs(10));
+    assert!(
+        matches!(&err, ToolError::Git(text) if text.contains("cancelled") && text.contains("stopped")),
+        "{err:?}"
+    );
+}
