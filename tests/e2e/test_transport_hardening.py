@@ -27,6 +27,7 @@ import os
 import resource
 import secrets
 import socket
+import subprocess
 import threading
 import time
 from collections.abc import Callable
@@ -42,6 +43,7 @@ from cordon_e2e import (
     PendingCall,
     RawBridge,
     cli_async,
+    make_repo,
     mentions,
     result_summary,
     rss_mib,
@@ -436,6 +438,56 @@ def wait_none_running(marker: str) -> int:
     while running(marker) and time.monotonic() < deadline:
         time.sleep(POLL_INTERVAL)
     return running(marker)
+
+
+def test_a_cancelled_git_commit_is_stopped_and_leaves_the_repository_usable(
+    engine_factory: Callable[..., Engine],
+) -> None:
+    # git ran on after its agent cancelled, and a time limit ended it with SIGKILL: a git killed
+    # while staging leaves `.git/index.lock`, and every later git call in the repository fails
+    # on it. The user's repository stages `*.bin` through a slow clean filter (as git-lfs does);
+    # the agent cancels its commit while git holds the lock.
+    engine = engine_factory(servers=(), http=False, start=False, policy=REPO / "policies" / "default.yaml")
+    repo = engine.files / "repo"
+    make_repo(repo)
+    started = engine.files / "filter-started"
+    subprocess.run(["git", "-C", str(repo), "config", "filter.slow.clean", f"touch '{started}'; sleep 120; cat"],
+                   check=True, timeout=30)
+    (repo / ".gitattributes").write_text("*.bin filter=slow\n")
+    (repo / "data.bin").write_text("data\n")
+    engine.extra_config = f"workspace:\n  roots: [{yaml_str(str(repo))}]\n"
+    engine.config.write_text(engine.config_text())
+    engine.start()
+    commit = {"name": "cordon__git_commit", "arguments": {"message": "add data", "paths": ["data.bin", ".gitattributes"]}}
+    raw = RawBridge(engine)
+    try:
+        raw.send(json.dumps(INIT).encode())
+        assert "result" in raw.receive()
+        raw.send(b'{"jsonrpc":"2.0","method":"notifications/initialized"}')
+        raw.send(json.dumps({"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": commit}).encode())
+        deadline = time.monotonic() + POLL_DEADLINE
+        while not started.exists() and time.monotonic() < deadline:
+            time.sleep(POLL_INTERVAL)
+        assert started.exists(), "git never ran the clean filter"
+        assert (repo / ".git" / "index.lock").exists(), "git was not holding its index lock"
+        raw.send(cancel(7))
+        deadline = time.monotonic() + POLL_DEADLINE
+        while (repo / ".git" / "index.lock").exists() and time.monotonic() < deadline:
+            time.sleep(POLL_INTERVAL)
+        assert not (repo / ".git" / "index.lock").exists(), "the cancelled git left .git/index.lock behind"
+        # The repository works: the same commit, once the filter is quick, goes through.
+        subprocess.run(["git", "-C", str(repo), "config", "filter.slow.clean", "cat"], check=True, timeout=30)
+        raw.send(json.dumps({"jsonrpc": "2.0", "id": 8, "method": "tools/call", "params": commit}).encode())
+        answer = raw.receive()
+        while answer.get("id") != 8:
+            answer = raw.receive()
+        assert not answer["result"].get("isError"), answer
+        assert "committed" in text_of_json(answer), answer
+    finally:
+        raw.close()
+    records = [r for r in engine.log() if r.get("tool") == "git_commit" and r.get("phase") != "intent"]
+    assert len(records) == 2, records
+    assert "cancelled" in (records[0].get("error") or ""), records[0]
 
 
 def test_a_request_is_cancelled_by_the_id_the_agent_gave_it(engine_factory: Callable[..., Engine]) -> None:
