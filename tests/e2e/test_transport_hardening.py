@@ -415,16 +415,21 @@ def with_id(message: bytes, member: bytes, raw_id: str) -> bytes:
     return message.replace(member + b": 0", member + b": " + raw_id.encode(), 1)
 
 
-def http_post(engine: Engine, body: bytes, session: str | None) -> tuple[int, dict[str, str], str]:
+def http_post(
+    engine: Engine, body: bytes, session: str | None, version: str = "2025-11-25"
+) -> tuple[int, dict[str, str], str]:
     conn = http.client.HTTPConnection("127.0.0.1", engine.port, timeout=POLL_DEADLINE + 30)
     headers = {
         "Authorization": f"Bearer {engine.token}",
         "Accept": "application/json, text/event-stream",
         "Content-Type": "application/json",
-        "Mcp-Protocol-Version": "2025-11-25",
+        "Mcp-Protocol-Version": version,
     }
     if session:
         headers["Mcp-Session-Id"] = session
+    if version != "2025-11-25":
+        # 2026-07-28 names the method in a header too (routing without parsing the body).
+        headers["Mcp-Method"] = json.loads(body)["method"]
     try:
         conn.request("POST", "/mcp", body=body, headers=headers)
         resp = conn.getresponse()
@@ -512,6 +517,13 @@ def test_a_request_is_cancelled_by_the_id_the_agent_gave_it(engine_factory: Call
         for raw_id in SWAPPED_IDS:
             bridge.send(with_id(cancel(0), b'"requestId"', raw_id))
         assert wait_none_running(marker) == 0, f"stdio: {running(marker)} cancelled commands still run"
+        # Cancelling what no longer runs is a notification like any: nothing comes back (before,
+        # a cancellation naming an id rmcp cannot parse drew an "Invalid request" error).
+        for raw_id in SWAPPED_IDS:
+            bridge.send(with_id(cancel(0), b'"requestId"', raw_id))
+        bridge.send(b'{"jsonrpc":"2.0","id":99,"method":"ping"}')
+        answer = bridge.receive()
+        assert answer.get("id") == 99 and "result" in answer, f"a stale cancellation was answered: {answer}"
     finally:
         bridge.close()
 
@@ -531,3 +543,11 @@ def test_a_request_is_cancelled_by_the_id_the_agent_gave_it(engine_factory: Call
         status, _, text = http_post(engine, with_id(cancel(0), b'"requestId"', raw_id), session)
         assert status == 202, f"{status} {text}"
     assert wait_none_running(marker) == 0, f"HTTP: {running(marker)} cancelled commands still run"
+    # Again, now that nothing runs, and without a session (2026-07-28, stateless): accepted and
+    # ignored, never 415.
+    for raw_id in SWAPPED_IDS:
+        stale = with_id(cancel(0), b'"requestId"', raw_id)
+        status, _, text = http_post(engine, stale, session)
+        assert status == 202, f"session, {raw_id}: {status} {text}"
+        status, _, text = http_post(engine, stale, None, version="2026-07-28")
+        assert status == 202, f"stateless, {raw_id}: {status} {text}"

@@ -27,7 +27,7 @@ use tokio::sync::Mutex;
 
 mod inspect;
 
-use crate::ids::swap_cancelled_id;
+use crate::ids::{Cancellation, swap_cancelled_id};
 use inspect::{Swap, inspect, params_of};
 
 /// Largest message accepted from the agent.
@@ -595,15 +595,19 @@ where
                         // swapped one only by its token.
                         let framed = if method.as_deref() == Some("notifications/cancelled") {
                             let state = inflight.lock().await;
-                            swap_cancelled_id(&framed, |raw| {
+                            match swap_cancelled_id(&framed, |raw| {
                                 state.pending.values().find_map(|p| {
                                     p.swap
                                         .as_ref()
                                         .filter(|s| s.raw == raw)
                                         .map(|s| s.token.clone())
                                 })
-                            })
-                            .unwrap_or(framed)
+                            }) {
+                                Cancellation::Rewritten(rewritten) => rewritten,
+                                // Stale: rmcp's stdio transport drops what it cannot parse,
+                                // answering nothing, as a notification should be.
+                                Cancellation::AsIs | Cancellation::Stale => framed,
+                            }
                         } else {
                             framed
                         };

@@ -658,12 +658,16 @@ async fn guard(State(guard): State<Guard>, mut request: Request, next: Next) -> 
                 Bytes::from(swapped.message)
             }
             // A cancellation names the request by the agent's id; rmcp knows a swapped one
-            // only by its token.
-            None => match session.as_deref().and_then(|s| {
-                crate::ids::swap_cancelled_id(&bytes, |raw| guard.swaps.token_for(s, raw))
+            // only by its token (kept per session: without one, nothing is in flight to name).
+            None => match crate::ids::swap_cancelled_id(&bytes, |raw| {
+                session
+                    .as_deref()
+                    .and_then(|s| guard.swaps.token_for(s, raw))
             }) {
-                Some(rewritten) => Bytes::from(rewritten),
-                None => bytes,
+                crate::ids::Cancellation::Rewritten(rewritten) => Bytes::from(rewritten),
+                crate::ids::Cancellation::AsIs => bytes,
+                // Nothing to cancel: accepted, as any notification (rmcp would answer 415).
+                crate::ids::Cancellation::Stale => return StatusCode::ACCEPTED.into_response(),
             },
         };
         request = Request::from_parts(parts, Body::from(bytes));

@@ -72,25 +72,47 @@ struct CancelledParams<'a> {
     request_id: Option<&'a serde_json::value::RawValue>,
 }
 
+/// A `notifications/cancelled` as a transport must pass it on (see [`swap_cancelled_id`]).
+#[derive(Debug, PartialEq, Eq)]
+pub enum Cancellation {
+    /// Not a cancellation naming an id rmcp cannot hold: the message goes on as it is.
+    AsIs,
+    /// It names a swapped request still in flight: this rewrite, naming its token, goes on.
+    Rewritten(Vec<u8>),
+    /// It names an id rmcp cannot hold, and no request in flight has it: there is nothing to
+    /// cancel, and a notification gets no answer. (Passed on, rmcp would refuse it whole: 415
+    /// over HTTP.)
+    Stale,
+}
+
 /// A `notifications/cancelled` naming a request by the id the agent wrote, rewritten to name it
-/// by the token it travels under (`token_for` maps the agent's id text to that token); None when
-/// `message` is no such notification or names no swapped request. Without this a request whose
-/// id was swapped could never be cancelled: the engine knows it only by its token.
+/// by the token it travels under (`token_for` maps the agent's id text to that token). Without
+/// this a request whose id was swapped could never be cancelled: the engine knows it only by
+/// its token.
 pub fn swap_cancelled_id(
     message: &[u8],
     token_for: impl Fn(&str) -> Option<String>,
-) -> Option<Vec<u8>> {
+) -> Cancellation {
+    let Some(raw) = cancelled_raw_id(message) else {
+        return Cancellation::AsIs;
+    };
+    if id_is_native(raw) {
+        return Cancellation::AsIs;
+    }
+    match token_for(raw).and_then(|token| replace_at(message, raw, &token)) {
+        Some(rewritten) => Cancellation::Rewritten(rewritten),
+        None => Cancellation::Stale,
+    }
+}
+
+/// The request id a `notifications/cancelled` names, as written (a slice of `message`).
+fn cancelled_raw_id(message: &[u8]) -> Option<&str> {
     let probe: Probe<'_> = serde_json::from_slice(message).ok()?;
     if probe.method?.get() != "\"notifications/cancelled\"" {
         return None;
     }
     let params: CancelledParams<'_> = serde_json::from_str(probe.params?.get()).ok()?;
-    let raw = params.request_id?.get().trim();
-    if id_is_native(raw) {
-        return None;
-    }
-    let token = token_for(raw)?;
-    replace_at(message, raw, &token)
+    Some(params.request_id?.get().trim())
 }
 
 /// `message` with `part` (a slice of `message` itself) replaced by `with`.
@@ -225,19 +247,28 @@ mod tests {
     fn a_cancellation_names_the_swapped_request_by_its_token() {
         let token_for = |raw: &str| (raw == "1.5").then(|| "\"cordon-id-T\"".to_owned());
         let cancel = br#"{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"reason":"r","requestId": 1.5}}"#;
-        let swapped = swap_cancelled_id(cancel, token_for).unwrap();
+        let Cancellation::Rewritten(swapped) = swap_cancelled_id(cancel, token_for) else {
+            panic!("not rewritten");
+        };
         assert_eq!(
             String::from_utf8(swapped).unwrap(),
             r#"{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"reason":"r","requestId": "cordon-id-T"}}"#
         );
         for untouched in [
             &br#"{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":7}}"#[..],
-            br#"{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":2.5}}"#,
             br#"{"jsonrpc":"2.0","method":"notifications/progress","params":{"requestId":1.5}}"#,
             br#"{"jsonrpc":"2.0","method":"notifications/cancelled"}"#,
             b"nonsense",
         ] {
-            assert_eq!(swap_cancelled_id(untouched, token_for), None);
+            assert_eq!(swap_cancelled_id(untouched, token_for), Cancellation::AsIs);
+        }
+        // An id rmcp cannot hold that no request in flight has: nothing to cancel.
+        for stale in [
+            &br#"{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":2.5}}"#
+                [..],
+            br#"{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":1E400}}"#,
+        ] {
+            assert_eq!(swap_cancelled_id(stale, token_for), Cancellation::Stale);
         }
     }
 }
