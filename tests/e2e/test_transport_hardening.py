@@ -445,6 +445,60 @@ def wait_none_running(marker: str) -> int:
     return running(marker)
 
 
+def test_the_bytes_of_requests_held_are_bounded_across_connections_and_transports(
+    engine_factory: Callable[..., Engine],
+) -> None:
+    # Each connection bounds its own requests in flight, but connections are many: 512 control
+    # connections of 32 requests of 16 MiB each is 256 GiB, so any local process could make the
+    # engine run out of memory and be killed. One budget bounds them all (16 MiB here, the least
+    # a config may set): a request that does not fit is refused at once, saying why; small ones
+    # still pass; the room comes back when a request ends.
+    engine = engine_factory(servers=(), start=False, policy=REPO / "policies" / "default.yaml")
+    ws = engine.files / "ws"
+    ws.mkdir()
+    engine.extra_config = f"requests_in_flight_mib: 16\nworkspace:\n  roots: [{yaml_str(str(ws))}]\n"
+    engine.config.write_text(engine.config_text())
+    engine.start()
+    marker = f"599.{secrets.randbelow(10**6):06d}"
+    pad = "x" * (9 * 1024 * 1024)
+
+    def padded(request_id: int) -> bytes:
+        # A command the default policy runs unreviewed, carrying 9 MiB the engine must hold.
+        message = json.loads(sleep_call(request_id, marker))
+        message["params"]["_meta"] = {"pad": pad}
+        return json.dumps(message).encode()
+
+    first, second = RawBridge(engine), RawBridge(engine)
+    try:
+        for raw in (first, second):
+            raw.send(json.dumps(INIT).encode())
+            assert "result" in raw.receive()
+            raw.send(b'{"jsonrpc":"2.0","method":"notifications/initialized"}')
+        first.send(padded(1))
+        assert wait_running(marker, 1) == 1, "the first padded command never started"
+        # Another connection's 9 MiB does not fit beside it: refused at once, naming the limit.
+        second.send(padded(2))
+        refused = second.receive()
+        assert refused.get("id") == 2 and "requests_in_flight_mib" in json.dumps(refused.get("error")), refused
+        assert running(marker) == 1
+        # A small request still fits.
+        second.send(b'{"jsonrpc":"2.0","id":3,"method":"ping"}')
+        assert "result" in second.receive()
+        # Over HTTP alike (the budget is the engine's, not a transport's).
+        status, _, text = http_post(engine, json.dumps({**INIT, "params": {**INIT["params"], "_meta": {"pad": pad}}}).encode(), None)
+        assert status == 503 and "requests_in_flight_mib" in text, f"{status} {text[:300]}"
+        # The first one ends: its room comes back.
+        first.send(cancel(1))
+        assert wait_none_running(marker) == 0
+        second.send(padded(4))
+        assert wait_running(marker, 1) == 1, "the room of an ended request never came back"
+        second.send(cancel(4))
+        assert wait_none_running(marker) == 0
+    finally:
+        first.close()
+        second.close()
+
+
 def test_a_cancelled_git_commit_is_stopped_and_leaves_the_repository_usable(
     engine_factory: Callable[..., Engine],
 ) -> None:

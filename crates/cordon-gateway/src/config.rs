@@ -179,6 +179,9 @@ pub struct Config {
     pub keychain_service: String,
     /// How long a held call waits for a reviewer.
     pub approval_timeout: Duration,
+    /// MiB of agents' requests the engine holds at once, every transport together
+    /// (`requests_in_flight_mib`; see [`crate::budget`]).
+    pub requests_in_flight_mib: u32,
     /// Reviewer identity recorded on approvals.
     pub reviewer: String,
     /// Where [`Config::reviewer`] came from, in words (`the config file`, `$USER`, `the OS
@@ -244,6 +247,7 @@ struct RawConfig {
     signing_key: Option<String>,
     keychain_service: Option<String>,
     approval_timeout: Option<HumanDuration>,
+    requests_in_flight_mib: Option<u32>,
     reviewer: Option<String>,
     #[serde(default)]
     agents: BTreeMap<Name, RawAgent>,
@@ -818,6 +822,17 @@ impl Config {
             spec
         };
 
+        let requests_in_flight_mib = raw
+            .requests_in_flight_mib
+            .unwrap_or(crate::budget::DEFAULT_MIB);
+        if requests_in_flight_mib < crate::budget::MIN_MIB {
+            return Err(invalid(format!(
+                "requests_in_flight_mib: {requests_in_flight_mib} is below {}, the size of one \
+                 message of the largest size agents may send",
+                crate::budget::MIN_MIB
+            )));
+        }
+
         let fleet = match raw.fleet {
             None => None,
             Some(f) => {
@@ -865,6 +880,7 @@ impl Config {
                 .approval_timeout
                 .map(|d| d.0)
                 .unwrap_or(DEFAULT_APPROVAL_TIMEOUT),
+            requests_in_flight_mib,
             reviewer,
             reviewer_origin,
             agents,
@@ -984,6 +1000,21 @@ mod tests {
             }) => (line, column, message),
             other => panic!("expected a syntax error, got {other:?}"),
         }
+    }
+
+    /// The request budget defaults to 256 MiB, and a budget that could not hold one largest
+    /// message is refused, naming the key.
+    #[test]
+    fn the_request_budget_holds_at_least_one_largest_message() {
+        let config = parse("socket: /tmp/cordon-test/c.sock\n").unwrap();
+        assert_eq!(config.requests_in_flight_mib, crate::budget::DEFAULT_MIB);
+        let config =
+            parse("socket: /tmp/cordon-test/c.sock\nrequests_in_flight_mib: 16\n").unwrap();
+        assert_eq!(config.requests_in_flight_mib, 16);
+        let error = parse("socket: /tmp/cordon-test/c.sock\nrequests_in_flight_mib: 15\n")
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("requests_in_flight_mib"), "{error}");
     }
 
     #[test]

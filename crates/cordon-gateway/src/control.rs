@@ -820,11 +820,15 @@ where
                 let reply = json!({"ok": true, "session_id": session});
                 write.write_all(format!("{reply}\n").as_bytes()).await?;
                 tracing::info!(%agent, %session, "agent connected over the control socket");
-                // At most MAX_IN_FLIGHT requests at once (see `inflight.rs`).
+                // At most MAX_IN_FLIGHT requests at once, and their bytes charged to the budget
+                // every connection shares (see `inflight.rs`).
+                let read = Arc::new(std::sync::atomic::AtomicU64::new(0));
+                let metered = crate::inflight::Metered::new(reader, read.clone());
                 let transport = crate::inflight::Bounded::new(
-                    rmcp::transport::async_rw::AsyncRwTransport::new_server(reader, write),
+                    rmcp::transport::async_rw::AsyncRwTransport::new_server(metered, write),
                     crate::inflight::MAX_IN_FLIGHT,
-                );
+                )
+                .with_budget(pipeline.request_budget().clone(), read);
                 let running = match server.serve_with_ct(transport, cancel.child_token()).await {
                     Ok(running) => running,
                     Err(error) => {

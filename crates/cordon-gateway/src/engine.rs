@@ -204,7 +204,8 @@ impl Engine {
                 .with_builtin(builtin)
                 .with_redactor(redactor)
                 .with_pins(pins)
-                .with_constraints(constraints),
+                .with_constraints(constraints)
+                .with_request_budget(config.requests_in_flight_mib),
         );
         let cancel = CancellationToken::new();
         let mut tasks = Vec::new();

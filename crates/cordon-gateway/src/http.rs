@@ -438,13 +438,16 @@ impl SessionManager for Sessions {
     }
 }
 
-/// What the middleware needs: tokens, session bindings, and each agent's requests in flight.
+/// What the middleware needs: tokens, session bindings, each agent's requests in flight, and
+/// the bytes of requests held.
 #[derive(Clone)]
 struct Guard {
     auth: Auth,
     bindings: Arc<Bindings>,
     posts: Arc<PostsInFlight>,
     swaps: Arc<SwapsInFlight>,
+    /// The bytes of requests every transport holds (see [`crate::budget`]).
+    budget: Arc<crate::budget::RequestBudget>,
 }
 
 /// The requests in flight on a session whose id travels as a token (session, the agent's id
@@ -617,6 +620,7 @@ async fn guard(State(guard): State<Guard>, mut request: Request, next: Next) -> 
     let mut restore = None;
     let mut slot = None;
     let mut swapped_entry = None;
+    let mut claim = None;
     if method == Method::POST {
         let entered = guard.posts.enter(&agent, MAX_POSTS_IN_FLIGHT_PER_AGENT);
         if let Err(first) = entered {
@@ -649,6 +653,22 @@ async fn guard(State(guard): State<Guard>, mut request: Request, next: Next) -> 
                     .into_response();
             }
         };
+        // Charged to the budget every transport shares until the answer is written.
+        match guard
+            .budget
+            .try_claim(u64::try_from(bytes.len()).unwrap_or(u64::MAX))
+        {
+            Ok(taken) => claim = Some(taken),
+            Err(why) => {
+                tracing::warn!(%agent, "HTTP request refused: {why}");
+                return (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    [(header::RETRY_AFTER, "1")],
+                    format!("Cordon: {why}\n"),
+                )
+                    .into_response();
+            }
+        }
         let bytes = match crate::ids::swap_request_id(&bytes) {
             Some(swapped) => {
                 swapped_entry = session
@@ -689,7 +709,7 @@ async fn guard(State(guard): State<Guard>, mut request: Request, next: Next) -> 
         // One pass over the answer's body: the id put back as sent, and the POST's slot held
         // until the body (an SSE stream while a call is held) is done.
         let stream = futures::StreamExt::map(body.into_data_stream(), move |chunk| {
-            let _in_flight = (&slot, &swapped_entry);
+            let _in_flight = (&slot, &swapped_entry, &claim);
             match &restore {
                 Some((token, raw)) => {
                     chunk.map(|data| Bytes::from(replace_bytes(&data, token, raw)))
@@ -736,6 +756,7 @@ pub fn router(
             }
         }
     });
+    let budget = pipeline.request_budget().clone();
     let service = StreamableHttpService::new(
         move || Ok(AgentServer::new(pipeline.clone(), None)),
         sessions.clone(),
@@ -749,6 +770,7 @@ pub fn router(
                 bindings,
                 posts: Arc::default(),
                 swaps: Arc::default(),
+                budget,
             },
             guard,
         ));

@@ -14,10 +14,20 @@
 //! among a client's pending requests, and rmcp would answer only one of the two (and a count keyed
 //! by id could be cheated). A request the agent cancels (`notifications/cancelled`) stops counting:
 //! rmcp sends no answer for it.
+//!
+//! The bytes of the requests held count too, against the budget every connection shares
+//! ([`crate::budget`]): [`Metered`] counts what rmcp reads, so each request is charged its size.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+
+use tokio::io::{AsyncRead, ReadBuf};
+
+use crate::budget::{Claim, RequestBudget};
 
 use rmcp::model::{ClientNotification, ErrorCode, ErrorData, JsonRpcMessage, RequestId};
 use rmcp::service::{RoleServer, RxJsonRpcMessage, TxJsonRpcMessage};
@@ -44,6 +54,38 @@ pub struct Bounded<T> {
     /// A refusal was logged as a warning: the rest of this connection's go to debug (a flood
     /// must not flood the log too).
     warned: bool,
+    /// The budget shared by every connection, and the bytes read from this one not yet charged
+    /// to a request (see [`Metered`]).
+    budget: Option<(Arc<RequestBudget>, Arc<AtomicU64>)>,
+}
+
+/// A reader that counts the bytes read through it, so the transport above can charge each
+/// message its size (give or take what rmcp's buffer read ahead of it: a few KiB).
+pub struct Metered<R> {
+    inner: R,
+    read: Arc<AtomicU64>,
+}
+
+impl<R> Metered<R> {
+    /// Counts what is read from `inner` into `read`.
+    pub fn new(inner: R, read: Arc<AtomicU64>) -> Metered<R> {
+        Metered { inner, read }
+    }
+}
+
+impl<R: AsyncRead + Unpin> AsyncRead for Metered<R> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
+        let added = buf.filled().len().saturating_sub(before);
+        self.read
+            .fetch_add(u64::try_from(added).unwrap_or(u64::MAX), Ordering::Relaxed);
+        polled
+    }
 }
 
 /// Requests read and not yet answered, and answers not yet written: both take memory.
@@ -52,7 +94,7 @@ struct Open {
     /// Ids of the requests still running. An id leaves when its answer is handed over (not once
     /// written), so a client that reuses an id as soon as it reads the answer never finds it
     /// still here.
-    ids: HashSet<RequestId>,
+    ids: HashMap<RequestId, Option<Claim>>,
     /// Answers being written.
     writing: usize,
 }
@@ -66,6 +108,22 @@ impl<T> Bounded<T> {
             limit,
             refusals: Arc::new(tokio::sync::Semaphore::new(REFUSALS_WRITING)),
             warned: false,
+            budget: None,
+        }
+    }
+
+    /// Charges each request its size against `budget` (shared by every connection), as counted
+    /// by the [`Metered`] reader below `inner` that adds to `read`.
+    pub fn with_budget(mut self, budget: Arc<RequestBudget>, read: Arc<AtomicU64>) -> Bounded<T> {
+        self.budget = Some((budget, read));
+        self
+    }
+
+    /// What was read for a message that holds nothing once handled (a notification, an answer)
+    /// is charged to nobody.
+    fn forget_read(&self) {
+        if let Some((_, read)) = &self.budget {
+            read.store(0, Ordering::Relaxed);
         }
     }
 }
@@ -77,9 +135,15 @@ fn lock(open: &Mutex<Open>) -> std::sync::MutexGuard<'_, Open> {
     }
 }
 
-/// Why a request may not start now, if it may not.
-fn refusal(open: &mut Open, id: &RequestId, limit: usize) -> Option<String> {
-    if open.ids.contains(id) {
+/// Why a request may not start now, if it may not; else it is counted in, with `claim` (room in
+/// the shared budget) held until it is answered.
+fn refusal(
+    open: &mut Open,
+    id: &RequestId,
+    limit: usize,
+    claim: Option<Result<Claim, String>>,
+) -> Option<String> {
+    if open.ids.contains_key(id) {
         return Some(format!(
             "request id {id} is already in flight on this connection: ids must be unique among \
              pending requests"
@@ -91,7 +155,12 @@ fn refusal(open: &mut Open, id: &RequestId, limit: usize) -> Option<String> {
              answers before sending more"
         ));
     }
-    open.ids.insert(id.clone());
+    let claim = match claim {
+        Some(Err(why)) => return Some(why),
+        Some(Ok(claim)) => Some(claim),
+        None => None,
+    };
+    open.ids.insert(id.clone(), claim);
     None
 }
 
@@ -110,7 +179,7 @@ impl<T: Transport<RoleServer>> Transport<RoleServer> for Bounded<T> {
         // Called by rmcp's loop (the one that reads) before the answer can reach the agent.
         let writing = answered.is_some_and(|id| {
             let mut open = lock(&self.open);
-            let was_open = open.ids.remove(id);
+            let was_open = open.ids.remove(id).is_some();
             open.writing += usize::from(was_open);
             was_open
         });
@@ -137,7 +206,11 @@ impl<T: Transport<RoleServer>> Transport<RoleServer> for Bounded<T> {
             let message = self.inner.receive().await?;
             match &message {
                 JsonRpcMessage::Request(request) => {
-                    let refused = refusal(&mut lock(&self.open), &request.id, self.limit);
+                    let claim = self
+                        .budget
+                        .as_ref()
+                        .map(|(budget, read)| budget.try_claim(read.swap(0, Ordering::Relaxed)));
+                    let refused = refusal(&mut lock(&self.open), &request.id, self.limit, claim);
                     if let Some(why) = refused {
                         if self.warned {
                             tracing::debug!(id = %request.id, "agent request refused: {why}");
@@ -168,8 +241,9 @@ impl<T: Transport<RoleServer>> Transport<RoleServer> for Bounded<T> {
                     {
                         lock(&self.open).ids.remove(id);
                     }
+                    self.forget_read();
                 }
-                _ => {}
+                _ => self.forget_read(),
             }
             return Some(message);
         }

@@ -11,6 +11,7 @@
 pub mod agent_session;
 pub mod approvals;
 pub mod bridge;
+pub mod budget;
 pub mod builtin;
 pub mod config;
 pub mod constraints;

@@ -119,6 +119,8 @@ pub struct Pipeline {
     /// The organisation policy (issue 18), when the config names one: local policy changes
     /// are layered on it.
     org_policy: std::sync::OnceLock<Arc<crate::orgpolicy::OrgPolicy>>,
+    /// The bytes of agents' requests every transport may hold at once, together.
+    request_budget: Arc<crate::budget::RequestBudget>,
 }
 
 /// A call on its way through the gate. Once passed, its intent is durable (`intent_id`), and
@@ -282,7 +284,19 @@ impl Pipeline {
             pins: None,
             constraints: Arc::new(Constraints::default()),
             org_policy: std::sync::OnceLock::new(),
+            request_budget: crate::budget::RequestBudget::new(crate::budget::DEFAULT_MIB),
         }
+    }
+
+    /// The budget every transport charges requests to (`requests_in_flight_mib`).
+    pub fn with_request_budget(mut self, mib: u32) -> Pipeline {
+        self.request_budget = crate::budget::RequestBudget::new(mib);
+        self
+    }
+
+    /// The bytes of agents' requests every transport may hold at once (see [`crate::budget`]).
+    pub fn request_budget(&self) -> &Arc<crate::budget::RequestBudget> {
+        &self.request_budget
     }
 
     /// The kill switch, blast radius and limits state (persisted with the evidence).
