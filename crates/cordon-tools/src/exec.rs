@@ -19,6 +19,7 @@ const PIPE_GRACE: Duration = Duration::from_secs(2);
 /// its group is killed: git removes its lock files (`.git/index.lock`) on SIGTERM but cannot on
 /// SIGKILL, and a lock left behind fails every later git call in that repository. A child that
 /// ignores SIGTERM gains this much time, no more.
+#[cfg(unix)]
 const STOP_GRACE: Duration = Duration::from_secs(2);
 
 /// Output captured from one stream.
