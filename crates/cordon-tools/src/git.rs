@@ -147,8 +147,8 @@ fn git(
     })
     .map_err(|e| {
         if e.kind() == std::io::ErrorKind::Interrupted {
-            // Stopped (SIGTERM first: git removed its lock files), not failed to start.
-            ToolError::Git(format!("{e}; git was stopped"))
+            // Stopped (SIGTERM first, so git could remove its lock files), not failed to start.
+            ToolError::Git(e.to_string())
         } else if e.kind() == std::io::ErrorKind::NotFound {
             ToolError::Git(format!(
                 "the git executable `{}` was not found; install git (https://git-scm.com) or \
