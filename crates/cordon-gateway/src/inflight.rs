@@ -25,13 +25,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
-use tokio::io::{AsyncRead, ReadBuf};
-
-use crate::budget::{Claim, RequestBudget};
-
 use rmcp::model::{ClientNotification, ErrorCode, ErrorData, JsonRpcMessage, RequestId};
 use rmcp::service::{RoleServer, RxJsonRpcMessage, TxJsonRpcMessage};
 use rmcp::transport::Transport;
+use tokio::io::{AsyncRead, ReadBuf};
+
+use crate::budget::{Claim, RequestBudget};
 
 /// Requests one agent connection may have in flight. Above the 16 calls an agent may have held
 /// for approval at once ([`crate::approvals::MAX_HELD_PER_AGENT`]), so held calls never starve

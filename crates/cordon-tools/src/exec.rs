@@ -64,8 +64,9 @@ pub(crate) struct Spec<'a> {
     pub timeout: Duration,
     pub cap: usize,
     /// Asked while the child runs: true stops it (its whole group ended, see [`Group::stop`])
-    /// and fails the run with [`std::io::ErrorKind::Interrupted`]. For a call its agent cancelled or abandoned: its
-    /// place among the calls running is only free once nothing of it runs.
+    /// and fails the run with [`std::io::ErrorKind::Interrupted`]. For a call its agent
+    /// cancelled or abandoned: its place among the calls running is only free once nothing of
+    /// it runs.
     pub stop: Stop<'a>,
 }
 
