@@ -31,6 +31,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import anyio
 import pytest
@@ -141,9 +142,7 @@ def test_requests_in_flight_on_one_connection_are_bounded_and_all_answered(
     engine = engine_factory(servers=("everything",), http=False, policy=POLICIES / "limits.yaml")
     raw = RawBridge(engine)
     try:
-        raw.send(json.dumps(INIT).encode())
-        assert "result" in raw.receive()
-        raw.send(b'{"jsonrpc":"2.0","method":"notifications/initialized"}')
+        handshake(raw)
         flood = IN_FLIGHT_LIMIT + 8
         slow = {"name": "everything__trigger-long-running-operation", "arguments": {"duration": 20, "steps": 2}}
         # One write: the engine reads them all while the first are still running.
@@ -217,16 +216,12 @@ def test_cancelled_commands_cannot_pile_up_in_the_engine(engine_factory: Callabl
     ws = engine.files / "ws"
     ws.mkdir()
     (ws / "hello.txt").write_text("hello\n")
-    engine.extra_config = f"workspace:\n  roots: [{yaml_str(str(ws))}]\n"
-    engine.config.write_text(engine.config_text())
-    engine.start()
+    start_with_workspace(engine, ws)
     marker = f"599.{secrets.randbelow(10**6):06d}"  # a duration only these commands name
     bridges = [RawBridge(engine), RawBridge(engine)]
     try:
         for raw in bridges:
-            raw.send(json.dumps(INIT).encode())
-            assert "result" in raw.receive()
-            raw.send(b'{"jsonrpc":"2.0","method":"notifications/initialized"}')
+            handshake(raw)
         first, second = bridges
         # 1. Cancelled commands are stopped: three rounds of start, then cancel.
         for round_ in range(3):
@@ -438,6 +433,21 @@ def http_post(
         conn.close()
 
 
+def start_with_workspace(engine: Engine, root: Path, extra: str = "") -> None:
+    """Starts `engine` (made with `start=False`) with Cordon's built-in tools confined to `root`,
+    `extra` config lines before them."""
+    engine.extra_config = f"{extra}workspace:\n  roots: [{yaml_str(str(root))}]\n"
+    engine.config.write_text(engine.config_text())
+    engine.start()
+
+
+def handshake(raw: RawBridge) -> None:
+    """The MCP handshake on a raw bridge: initialize, then initialized."""
+    raw.send(json.dumps(INIT).encode())
+    assert "result" in raw.receive()
+    raw.send(b'{"jsonrpc":"2.0","method":"notifications/initialized"}')
+
+
 def wait_none_running(marker: str) -> int:
     deadline = time.monotonic() + POLL_DEADLINE
     while running(marker) and time.monotonic() < deadline:
@@ -450,15 +460,13 @@ def test_the_bytes_of_requests_held_are_bounded_across_connections_and_transport
 ) -> None:
     # Each connection bounds its own requests in flight, but connections are many: 512 control
     # connections of 32 requests of 16 MiB each is 256 GiB, so any local process could make the
-    # engine run out of memory and be killed. One budget bounds them all (16 MiB here, the least
+    # engine run out of memory and be killed. One budget bounds them all (17 MiB here, the least
     # a config may set): a request that does not fit is refused at once, saying why; small ones
     # still pass; the room comes back when a request ends.
     engine = engine_factory(servers=(), start=False, policy=REPO / "policies" / "default.yaml")
     ws = engine.files / "ws"
     ws.mkdir()
-    engine.extra_config = f"requests_in_flight_mib: 16\nworkspace:\n  roots: [{yaml_str(str(ws))}]\n"
-    engine.config.write_text(engine.config_text())
-    engine.start()
+    start_with_workspace(engine, ws, extra="requests_in_flight_mib: 17\n")
     marker = f"599.{secrets.randbelow(10**6):06d}"
     pad = "x" * (9 * 1024 * 1024)
 
@@ -471,9 +479,7 @@ def test_the_bytes_of_requests_held_are_bounded_across_connections_and_transport
     first, second = RawBridge(engine), RawBridge(engine)
     try:
         for raw in (first, second):
-            raw.send(json.dumps(INIT).encode())
-            assert "result" in raw.receive()
-            raw.send(b'{"jsonrpc":"2.0","method":"notifications/initialized"}')
+            handshake(raw)
         first.send(padded(1))
         assert wait_running(marker, 1) == 1, "the first padded command never started"
         # Another connection's 9 MiB does not fit beside it: refused at once, naming the limit.
@@ -514,15 +520,11 @@ def test_a_cancelled_git_commit_is_stopped_and_leaves_the_repository_usable(
                    check=True, timeout=30)
     (repo / ".gitattributes").write_text("*.bin filter=slow\n")
     (repo / "data.bin").write_text("data\n")
-    engine.extra_config = f"workspace:\n  roots: [{yaml_str(str(repo))}]\n"
-    engine.config.write_text(engine.config_text())
-    engine.start()
+    start_with_workspace(engine, repo)
     commit = {"name": "cordon__git_commit", "arguments": {"message": "add data", "paths": ["data.bin", ".gitattributes"]}}
     raw = RawBridge(engine)
     try:
-        raw.send(json.dumps(INIT).encode())
-        assert "result" in raw.receive()
-        raw.send(b'{"jsonrpc":"2.0","method":"notifications/initialized"}')
+        handshake(raw)
         raw.send(json.dumps({"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": commit}).encode())
         deadline = time.monotonic() + POLL_DEADLINE
         while not started.exists() and time.monotonic() < deadline:
@@ -556,15 +558,11 @@ def test_a_request_is_cancelled_by_the_id_the_agent_gave_it(engine_factory: Call
     engine = engine_factory(servers=(), start=False, policy=REPO / "policies" / "default.yaml")
     ws = engine.files / "ws"
     ws.mkdir()
-    engine.extra_config = f"workspace:\n  roots: [{yaml_str(str(ws))}]\n"
-    engine.config.write_text(engine.config_text())
-    engine.start()
+    start_with_workspace(engine, ws)
     marker = f"599.{secrets.randbelow(10**6):06d}"
     bridge = RawBridge(engine)
     try:
-        bridge.send(json.dumps(INIT).encode())
-        assert "result" in bridge.receive()
-        bridge.send(b'{"jsonrpc":"2.0","method":"notifications/initialized"}')
+        handshake(bridge)
         for raw_id in SWAPPED_IDS:
             bridge.send(with_id(sleep_call(0, marker), b'"id"', raw_id))
         assert wait_running(marker, len(SWAPPED_IDS)) == len(SWAPPED_IDS), "the commands never started"

@@ -1691,6 +1691,14 @@ mod tests {
         (dir, log)
     }
 
+    /// A log in a file (`e.db` in a fresh directory, its key beside it): what the engine runs.
+    fn file_log() -> (tempfile::TempDir, PathBuf, EvidenceLog) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("e.db");
+        let log = EvidenceLog::open(&path, KeyStore::File(dir.path().join("k"))).unwrap();
+        (dir, path, log)
+    }
+
     /// One integer the log's own connection answers (a pragma, a count).
     fn scalar(log: &EvidenceLog, sql: &str) -> i64 {
         log.lock()
@@ -1713,9 +1721,7 @@ mod tests {
 
     #[test]
     fn appends_now_only_when_nothing_would_wait() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("e.db");
-        let log = EvidenceLog::open(&path, KeyStore::File(dir.path().join("k"))).unwrap();
+        let (_dir, path, log) = file_log();
         // Free: appended at once.
         let now = log.try_append_batch_now(vec![intent(1)], Durability::Synced);
         assert!(matches!(now, Some(Ok(ref r)) if r.len() == 1), "{now:?}");
@@ -1750,9 +1756,7 @@ mod tests {
     #[test]
     fn an_intent_is_synced_whatever_mode_the_connection_was_left_in() {
         use std::sync::atomic::Ordering;
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("e.db");
-        let log = EvidenceLog::open(&path, KeyStore::File(dir.path().join("k"))).unwrap();
+        let (_dir, _, log) = file_log();
         // A switch that failed half way leaves the mode unknown: the next append sets its own.
         log.lock()
             .unwrap()
@@ -1773,12 +1777,7 @@ mod tests {
     /// append and every other use of the connection get FULL back.
     #[test]
     fn appends_switch_the_synchronous_mode_only_when_it_changes() {
-        let dir = tempfile::tempdir().unwrap();
-        let log = EvidenceLog::open(
-            &dir.path().join("e.db"),
-            KeyStore::File(dir.path().join("k")),
-        )
-        .unwrap();
+        let (_dir, _, log) = file_log();
         let mode = |log: &EvidenceLog| -> i64 {
             log.lock_for_append()
                 .unwrap()
@@ -2299,9 +2298,7 @@ mod tests {
             let header = std::fs::read(wal).unwrap();
             u32::from_be_bytes(header[12..16].try_into().unwrap())
         }
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("e.db");
-        let log = EvidenceLog::open(&path, KeyStore::File(dir.path().join("k"))).unwrap();
+        let (dir, _, log) = file_log();
         let wal = dir.path().join("e.db-wal");
         for i in 0..20 {
             log.append(intent(i)).unwrap();
@@ -2328,9 +2325,7 @@ mod tests {
 
     #[test]
     fn an_idle_fold_never_waits_for_another_processs_write_lock() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("e.db");
-        let log = EvidenceLog::open(&path, KeyStore::File(dir.path().join("k"))).unwrap();
+        let (_dir, path, log) = file_log();
         for i in 0..5 {
             log.append(intent(i)).unwrap();
         }

@@ -16,9 +16,10 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 /// approval, is the large case), far below what takes a machine's memory.
 pub const DEFAULT_MIB: u32 = 256;
 
-/// The smallest budget a config may set: one message of the largest size agents may send
-/// ([`crate::control::MAX_REQUEST_BYTES`]) must fit, or it could never be served.
-pub const MIN_MIB: u32 = 16;
+/// The smallest budget a config may set: one message of the largest size agents may send (16
+/// MiB, rmcp's line limit and the HTTP body limit) must fit with what the reader read ahead of
+/// it (a few KiB, charged to it too), or it could never be served.
+pub const MIN_MIB: u32 = 17;
 
 /// Bytes of requests read and not yet answered, counted in KiB, shared by every transport.
 #[derive(Debug)]
@@ -67,6 +68,14 @@ impl RequestBudget {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The least budget holds the largest message with a read-ahead buffer charged to it.
+    #[test]
+    fn the_least_budget_holds_one_largest_message() {
+        let largest = u64::try_from(rmcp::transport::async_rw::DEFAULT_MAX_LINE_LENGTH).unwrap();
+        let budget = RequestBudget::new(MIN_MIB);
+        assert!(budget.try_claim(largest + 64 * 1024).is_ok());
+    }
 
     #[test]
     fn claims_take_room_until_dropped_and_refuse_beyond_it() {

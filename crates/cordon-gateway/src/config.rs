@@ -1009,9 +1009,9 @@ mod tests {
         let config = parse("socket: /tmp/cordon-test/c.sock\n").unwrap();
         assert_eq!(config.requests_in_flight_mib, crate::budget::DEFAULT_MIB);
         let config =
-            parse("socket: /tmp/cordon-test/c.sock\nrequests_in_flight_mib: 16\n").unwrap();
-        assert_eq!(config.requests_in_flight_mib, 16);
-        let error = parse("socket: /tmp/cordon-test/c.sock\nrequests_in_flight_mib: 15\n")
+            parse("socket: /tmp/cordon-test/c.sock\nrequests_in_flight_mib: 17\n").unwrap();
+        assert_eq!(config.requests_in_flight_mib, 17);
+        let error = parse("socket: /tmp/cordon-test/c.sock\nrequests_in_flight_mib: 16\n")
             .unwrap_err()
             .to_string();
         assert!(error.contains("requests_in_flight_mib"), "{error}");
