@@ -5,9 +5,13 @@ connections does not cut the human off, and `cordon mcp` outlives an engine rest
   closed; its id is then 404 and a new session works (the resources are gone: the engine says so).
 - 1,100 idle TCP connections (no token needed) against an engine started with a soft open-file
   limit of 1,024: a call held for approval is approved with `cordon approve` while they are open,
-  the accept loop logs at most a line or two about it, and once `http.header_timeout` has closed the
-  idle connections a new HTTP client is served again (while the flood's sockets are still open on
-  the client side).
+  the accept loop logs at most a line or two about it, and a new HTTP client is served again (while
+  the flood's sockets are still open on the client side).
+- A process with no token keeps every HTTP connection the engine allows (32 here) open and opens
+  new ones without end: an agent is served during the flood, call after call, not once the header
+  timeout (60 s) closes the idle ones, and its call held for approval meanwhile gets its answer. A
+  newcomer evicts the connection that has waited longest for a request, never one busy with a
+  request, and a kept-alive agent only after every connection that was never served.
 - The engine is SIGKILLed and restarted under a Python SDK client connected through `cordon mcp`:
   the next call works, in the same client session.
 - One token opening sessions without end (each costs the engine memory): beyond the per-agent limit
@@ -292,6 +296,40 @@ def test_posts_in_flight_per_agent_over_http_are_bounded(engine_factory: Callabl
     assert status == 200, f"the agent was not served again once its requests ended: {status} {text}"
 
 
+class RawHeldCall:
+    """A JSON-RPC request POSTed on a connection of its own, in a thread (what `wait_for_approval`
+    watches, like `PendingCall`)."""
+
+    def __init__(self, engine: Engine, body: dict, session: str) -> None:
+        self.engine = engine
+        self.body = body
+        self.session = session
+        self.name = body["params"]["name"]
+        self.arguments = body["params"]["arguments"]
+        self.reply: tuple[int, str] | None = None
+        self.error: BaseException | None = None
+        self.done = anyio.Event()
+
+    async def run(self) -> None:
+        try:
+            status, _, text = await anyio.to_thread.run_sync(post, self.engine, self.body, self.session)
+            self.reply = (status, text)
+        except Exception as err:  # the test inspects it
+            self.error = err
+        finally:
+            self.done.set()
+
+    def describe(self) -> str:
+        if self.error is not None:
+            return f"raised {type(self.error).__name__}: {self.error}"
+        return f"returned {self.reply}" if self.reply else "still running"
+
+    async def outcome(self) -> tuple[int, str]:
+        await self.done.wait()
+        assert self.reply is not None, f"{self.name} {self.describe()}"
+        return self.reply
+
+
 def raise_own_file_limit(need: int) -> None:
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft < need:
@@ -328,7 +366,7 @@ def test_idle_connection_flood_does_not_cut_the_human_off(engine_factory: Callab
             result = await call.outcome()
             assert not result.is_error, result_summary(result)
             assert engine.proc is not None and engine.proc.poll() is None, "the engine died under the flood"
-            # Once the header timeout has closed the idle connections, HTTP serves again.
+            # HTTP serves again (newcomers evict the idle connections, or the header timeout does).
             deadline = time.monotonic() + POLL_DEADLINE
             while True:
                 try:
@@ -351,6 +389,134 @@ def test_idle_connection_flood_does_not_cut_the_human_off(engine_factory: Callab
     log = engine.stderr_path.read_text(errors="replace")
     accept_lines = [line for line in log.splitlines() if "accept" in line.lower() or "connection limit" in line]
     assert len(accept_lines) <= 6, "the accept loop is noisy under a flood:\n" + "\n".join(accept_lines[:20])
+
+
+def test_idle_connections_at_the_http_limit_give_way_to_agents(engine_factory: Callable[..., Engine]) -> None:
+    cap = 32
+    engine = engine_factory(extra_config=f"http:\n  max_connections: {cap}\n  header_timeout: 60s\n")
+    engine.wait_tcp()
+    stop = threading.Event()
+    opened = [0]
+
+    def flood() -> None:
+        held: list[socket.socket] = []
+        try:
+            while not stop.is_set():
+                s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                s.setblocking(False)
+                s.connect_ex(("127.0.0.1", engine.port))
+                held.append(s)
+                opened[0] += 1
+                if len(held) > 4 * cap:
+                    held.pop(0).close()
+                time.sleep(0.002)
+        finally:
+            for s in held:
+                s.close()
+
+    # The cap is full of idle connections before the agent comes, and new ones keep coming.
+    thread = threading.Thread(target=flood, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + POLL_DEADLINE
+    while opened[0] < 2 * cap:
+        assert time.monotonic() < deadline, "the flood never got going"
+        time.sleep(POLL_INTERVAL)
+
+    target = engine.files / "held-over-http.txt"
+    target.write_text("before\n")
+    status, headers, text = post(engine, INIT)
+    assert status == 200, f"{status} {text}"
+    session = headers["mcp-session-id"]
+    post(engine, {"jsonrpc": "2.0", "method": "notifications/initialized"}, session)
+    write = {"name": "filesystem__write_file", "arguments": {"path": str(target), "content": "after\n"}}
+    held = RawHeldCall(engine, {"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": write}, session)
+
+    async def scenario() -> None:
+        # Served during the flood, not once the header timeout (60 s) has closed the idle ones,
+        # and the agent's kept-alive connection outlives the flood between its calls. The call
+        # held for approval is the first request of its own connection (never served, as the
+        # flood's): busy, it is never evicted, and its answer arrives.
+        with anyio.fail_after(60):
+            async with engine.http() as agent, anyio.create_task_group() as tg:
+                tg.start_soon(held.run)
+                pending = await wait_for_approval(engine, held, mentions(target))
+                for i in range(20):
+                    echoed = await agent.call_tool("everything__echo", {"message": f"during the flood {i}"})
+                    assert text_of(echoed) == f"Echo: during the flood {i}", result_summary(echoed)
+                    await anyio.sleep(0.05)
+                # Held for longer than an evicted connection may take to finish (1 s).
+                await anyio.sleep(1.5)
+                await cli_async(engine.approve, pending["id"])
+                status, reply = await held.outcome()
+                answers = [json.loads(line[5:]) for line in reply.splitlines() if line.startswith("data:") and line[5:].strip()]
+                assert status == 200 and [a.get("id") for a in answers] == [7], f"{status} {reply}"
+                assert "error" not in answers[0] and not answers[0]["result"].get("isError"), f"{status} {reply}"
+
+    try:
+        run(scenario)
+    finally:
+        stop.set()
+        thread.join()
+    assert opened[0] > 4 * cap, f"the flood opened only {opened[0]} connections"
+    assert engine.proc is not None and engine.proc.poll() is None, "the engine died under the flood"
+    assert target.read_text() == "after\n"
+    log = engine.stderr_path.read_text(errors="replace")
+    noise = [line for line in log.splitlines() if "connection limit" in line or "fit again" in line]
+    assert len(noise) <= 2, "the flood is logged more than once:\n" + "\n".join(noise[:20])
+
+
+def test_a_connection_busy_with_a_held_call_is_never_evicted(engine_factory: Callable[..., Engine]) -> None:
+    engine = engine_factory(extra_config="http:\n  max_connections: 3\n  header_timeout: 60s\n")
+    engine.wait_tcp()
+    target = engine.files / "held-busy.txt"
+    target.write_text("before\n")
+    status, headers, text = post(engine, INIT)
+    assert status == 200, f"{status} {text}"
+    session = headers["mcp-session-id"]
+    post(engine, {"jsonrpc": "2.0", "method": "notifications/initialized"}, session)
+    write = {"name": "filesystem__write_file", "arguments": {"path": str(target), "content": "after\n"}}
+    held = RawHeldCall(engine, {"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": write}, session)
+    kept: list[http.client.HTTPConnection] = []
+
+    def served_then_idle(n: int) -> http.client.HTTPConnection:
+        conn = http.client.HTTPConnection("127.0.0.1", engine.port, timeout=30)
+        conn.request(
+            "POST", "/mcp", body=json.dumps({"jsonrpc": "2.0", "id": 100 + n, "method": "tools/list"}).encode(),
+            headers={
+                "Authorization": f"Bearer {engine.token}", "Accept": "application/json, text/event-stream",
+                "Content-Type": "application/json", "Mcp-Session-Id": session, "Mcp-Protocol-Version": "2025-11-25",
+            },
+        )
+        resp = conn.getresponse()
+        resp.read()
+        assert resp.status == 200, resp.status
+        return conn
+
+    async def scenario() -> None:
+        with anyio.fail_after(60):
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(held.run)
+                pending = await wait_for_approval(engine, held, mentions(target))
+                # Every other place is taken by kept-alive agent connections, now waiting: the
+                # newcomer must evict one of them, the oldest waiting, never the older busy one.
+                kept.extend([served_then_idle(1), served_then_idle(2)])
+                newcomer = socket.create_connection(("127.0.0.1", engine.port))
+                try:
+                    await anyio.sleep(1.5)  # longer than an evicted connection may take to finish
+                    await cli_async(engine.approve, pending["id"])
+                    status, reply = await held.outcome()
+                finally:
+                    newcomer.close()
+                answers = [json.loads(line[5:]) for line in reply.splitlines() if line.startswith("data:") and line[5:].strip()]
+                assert status == 200 and [a.get("id") for a in answers] == [7], f"{status} {reply}"
+                assert "error" not in answers[0] and not answers[0]["result"].get("isError"), f"{status} {reply}"
+
+    try:
+        run(scenario)
+    finally:
+        for conn in kept:
+            conn.close()
+    assert target.read_text() == "after\n"
 
 
 def test_cordon_mcp_reconnects_to_a_restarted_engine(engine_factory: Callable[..., Engine]) -> None:

@@ -95,8 +95,9 @@ pub struct HttpSpec {
     /// An HTTP session with no request in flight and none for this long is closed; its id is
     /// then answered 404, so the client re-initializes (`http.session_idle_timeout`, default 30m).
     pub session_idle_timeout: Duration,
-    /// Most simultaneous HTTP connections; more are closed at once (`http.max_connections`,
-    /// default 1024, and always below the open-file limit).
+    /// Most simultaneous HTTP connections (`http.max_connections`, default 1024, and always below
+    /// the open-file limit); beyond, a newcomer evicts the connection that has waited longest for
+    /// a request, and is closed at once only when every connection is busy with one.
     pub max_connections: usize,
     /// Time a connection has to send a request's headers, which is also how long a kept-alive
     /// connection may sit idle (`http.header_timeout`, default 30s).

@@ -19,6 +19,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::error::GatewayError;
 use crate::pipeline::Pipeline;
+use crate::places::{Place, Places};
 use crate::server::AgentServer;
 
 /// Longest control request line: 16 MiB, like the MCP stream after the hello, so a native hook
@@ -414,70 +415,6 @@ impl Default for Limits {
     }
 }
 
-/// Who is connected: a count, and the connections now waiting for a request (oldest first),
-/// which a new connection may evict when the limit is reached.
-#[derive(Default)]
-struct Slots {
-    open: usize,
-    next: u64,
-    idle: std::collections::BTreeMap<u64, CancellationToken>,
-}
-
-type SharedSlots = Arc<std::sync::Mutex<Slots>>;
-
-fn slots_lock(slots: &SharedSlots) -> std::sync::MutexGuard<'_, Slots> {
-    slots
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-/// A connection's place; freed on drop.
-struct Slot {
-    slots: SharedSlots,
-    id: u64,
-    evict: CancellationToken,
-}
-
-impl Slot {
-    /// Takes a place, evicting the connection that has waited longest for a request when all are
-    /// taken (idle connections cannot lock the human out). None: every connection is busy.
-    fn take(slots: &SharedSlots, max: usize) -> Option<Slot> {
-        let mut state = slots_lock(slots);
-        if state.open >= max {
-            let oldest = state.idle.keys().next().copied()?;
-            if let Some(token) = state.idle.remove(&oldest) {
-                token.cancel();
-            }
-            // The evicted connection frees its place when its task ends; count the new one now.
-        }
-        state.open += 1;
-        state.next += 1;
-        Some(Slot {
-            slots: slots.clone(),
-            id: state.next,
-            evict: CancellationToken::new(),
-        })
-    }
-
-    /// Marks the connection as waiting for a request (evictable) or busy.
-    fn waiting(&self, waiting: bool) {
-        let mut state = slots_lock(&self.slots);
-        if waiting {
-            state.idle.insert(self.id, self.evict.clone());
-        } else {
-            state.idle.remove(&self.id);
-        }
-    }
-}
-
-impl Drop for Slot {
-    fn drop(&mut self) {
-        let mut state = slots_lock(&self.slots);
-        state.idle.remove(&self.id);
-        state.open = state.open.saturating_sub(1);
-    }
-}
-
 /// Accepts control connections until `cancel`, with the default [`Limits`].
 pub async fn serve(
     listener: Listener,
@@ -499,7 +436,7 @@ pub async fn serve_with(
     cancel: CancellationToken,
     limits: Limits,
 ) {
-    let slots: SharedSlots = Arc::default();
+    let places = Places::new(limits.max_connections);
     let mut backoff = Duration::ZERO;
     let mut keeper = SocketKeeper::of(&listener);
     let mut check = tokio::time::interval(SOCKET_CHECK_EVERY);
@@ -529,7 +466,7 @@ pub async fn serve_with(
                 }
             },
         };
-        let Some(slot) = Slot::take(&slots, limits.max_connections) else {
+        let Some(place) = places.take() else {
             tokio::spawn(async move {
                 let reply = json!({"ok": false, "error": format!(
                     "too many busy control connections (limit {}): try again",
@@ -544,11 +481,11 @@ pub async fn serve_with(
         let reviewer = reviewer.clone();
         let cancel = cancel.clone();
         tokio::spawn(async move {
-            let served = connection(read, write, pipeline, reviewer, cancel, &slot, limits);
+            let served = connection(read, write, pipeline, reviewer, cancel, &place, limits);
             if let Err(error) = served.await {
                 tracing::debug!("control connection ended: {error}");
             }
-            drop(slot);
+            drop(place);
         });
     }
 }
@@ -676,7 +613,7 @@ async fn connection<R, W>(
     pipeline: Arc<Pipeline>,
     reviewer: String,
     cancel: CancellationToken,
-    slot: &Slot,
+    place: &Place,
     limits: Limits,
 ) -> std::io::Result<()>
 where
@@ -692,12 +629,12 @@ where
         // A connection that sends no complete request in time is closed, and while it waits a
         // newcomer may evict it: idle or trickling connections cannot pile up until the human's
         // `cordon approve` cannot get in.
-        slot.waiting(true);
+        place.waiting();
         let outcome = tokio::select! {
             read = tokio::time::timeout(limits.idle_timeout, next) => read.ok(),
-            _ = slot.evict.cancelled() => None,
+            _ = place.evicted() => None,
         };
-        slot.waiting(false);
+        place.busy();
         let Some(n) = outcome else {
             let reply = json!({"ok": false, "error": "no complete request in time: closing"});
             write.write_all(format!("{reply}\n").as_bytes()).await?;

@@ -18,8 +18,10 @@
 //! The accept loop is Cordon's own (not `axum::serve`): `TCP_NODELAY` on every connection (an
 //! SSE answer leaves in several small writes; with Nagle's algorithm and a client's delayed ACK a
 //! kept-alive connection paid ~40 ms per call), a connection cap below the open-file limit (the
-//! control socket and the evidence log keep their descriptors), a header timeout that is also the
-//! idle limit of a kept-alive connection, and accept errors that back off and are logged once.
+//! control socket and the evidence log keep their descriptors) at which a newcomer evicts the
+//! connection that has waited longest for a request (connecting needs no token: idle connections
+//! must not lock the agents out, see [`crate::places`]), a header timeout that is also the idle
+//! limit of a kept-alive connection, and accept errors that back off and are logged once.
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
@@ -49,6 +51,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::HttpSpec;
 use crate::pipeline::Pipeline;
+use crate::places::{Place, Places};
 use crate::server::{AgentIdentity, AgentServer};
 
 /// The MCP session header.
@@ -56,6 +59,9 @@ const SESSION_HEADER: &str = "mcp-session-id";
 
 /// Largest accepted request body.
 pub const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
+
+/// How long an evicted connection may finish a request that arrived as it was evicted.
+const EVICTED_GRACE: Duration = Duration::from_secs(1);
 
 /// Agent tokens, checked in constant time.
 #[derive(Clone)]
@@ -826,22 +832,40 @@ fn is_connection_error(error: &std::io::Error) -> bool {
     )
 }
 
-/// What the accept loop reports once per burst.
+/// What the accept loop reports once per spell: a condition that keeps recurring (accept
+/// failing, a newcomer refused or evicting a connection, while a flood goes on) is one spell
+/// until it has not recurred for [`Spell::QUIET`], however its events interleave with others.
 #[derive(Default)]
-struct Burst {
+struct Spell {
     count: u64,
+    last: Option<Instant>,
 }
 
-impl Burst {
-    /// Counts one event; true for the first of a burst (the one to log).
-    fn hit(&mut self) -> bool {
+impl Spell {
+    /// How long a spell must be quiet to be over.
+    const QUIET: Duration = Duration::from_secs(10);
+
+    /// Counts one event; true for the first of a spell (the one to log).
+    fn hit(&mut self, now: Instant) -> bool {
+        let first = self
+            .last
+            .is_none_or(|last| now.duration_since(last) > Self::QUIET);
+        if first {
+            self.count = 0;
+        }
         self.count += 1;
-        self.count == 1
+        self.last = Some(now);
+        first
     }
 
-    /// Ends a burst; the number of events it had.
-    fn end(&mut self) -> u64 {
-        std::mem::take(&mut self.count)
+    /// The number of events of a spell that is now over (once).
+    fn ended(&mut self, now: Instant) -> Option<u64> {
+        let last = self.last?;
+        if now.duration_since(last) <= Self::QUIET {
+            return None;
+        }
+        self.last = None;
+        Some(std::mem::take(&mut self.count))
     }
 }
 
@@ -873,9 +897,10 @@ async fn accept_loop(
     header_timeout: Duration,
     cancel: CancellationToken,
 ) {
-    let slots = Arc::new(tokio::sync::Semaphore::new(cap));
-    let mut failures = Burst::default();
-    let mut refused = Burst::default();
+    let places = Places::new(cap);
+    let mut failures = Spell::default();
+    let mut refused = Spell::default();
+    let mut evicting = Spell::default();
     let mut backoff = Duration::from_millis(5);
     let connections = tokio_util::task::TaskTracker::new();
     loop {
@@ -888,7 +913,7 @@ async fn accept_loop(
             Err(error) if is_connection_error(&error) => continue,
             Err(error) => {
                 // Out of descriptors, typically: wait for some to free up instead of spinning.
-                if failures.hit() {
+                if failures.hit(Instant::now()) {
                     tracing::warn!(
                         "HTTP accept failed: {error}; retrying with back-off (further failures are counted, not logged)"
                     );
@@ -901,25 +926,39 @@ async fn accept_loop(
                 continue;
             }
         };
-        let failed = failures.end();
-        if failed > 0 {
+        let now = Instant::now();
+        if let Some(failed) = failures.ended(now) {
             tracing::info!(failed, "HTTP accept works again");
         }
         backoff = Duration::from_millis(5);
-        let Ok(slot) = slots.clone().try_acquire_owned() else {
-            // Over the cap: close at once rather than leave the client hanging in the backlog.
-            if refused.hit() {
+        // At the cap a newcomer evicts the connection that has waited longest for a request
+        // (see `places`): idle connections, which need no token, cannot lock the agents out.
+        let Some(place) = places.take() else {
+            // Every connection is busy with a request: close at once rather than leave the
+            // client hanging in the backlog.
+            if refused.hit(now) {
                 tracing::warn!(
                     cap,
-                    "HTTP connection limit reached: new connections are closed until some end"
+                    "HTTP connection limit reached with every connection busy: new connections \
+                     are closed until one ends or waits"
                 );
             }
             drop(stream);
             continue;
         };
-        let dropped = refused.end();
-        if dropped > 0 {
+        if let Some(dropped) = refused.ended(now) {
             tracing::info!(dropped, "HTTP connections accepted again");
+        }
+        if place.evicted_another() {
+            if evicting.hit(now) {
+                tracing::warn!(
+                    cap,
+                    "HTTP connection limit reached: the connections waiting longest for a request \
+                     are closed for newcomers (further ones are counted, not logged)"
+                );
+            }
+        } else if let Some(evicted) = evicting.ended(now) {
+            tracing::info!(evicted, "HTTP connections fit again");
         }
         // Every answer leaves as soon as it is written (see the module docs).
         if let Err(error) = stream.set_nodelay(true) {
@@ -928,7 +967,8 @@ async fn accept_loop(
         let app = app.clone();
         let cancel = cancel.clone();
         connections.spawn(async move {
-            let service = hyper_util::service::TowerToHyperService::new(app);
+            let place = Arc::new(place);
+            let service = watched(app, place.clone());
             let mut builder = hyper::server::conn::http1::Builder::new();
             builder
                 .timer(hyper_util::rt::TokioTimer::new())
@@ -943,21 +983,109 @@ async fn accept_loop(
                         tracing::trace!("HTTP connection ended: {error}");
                     }
                 }
+                _ = place.evicted() => {
+                    // Evicted while waiting for a request: nothing is in flight, so this closes
+                    // at once (a request that raced in gets a moment to be answered).
+                    connection.as_mut().graceful_shutdown();
+                    let _ = tokio::time::timeout(EVICTED_GRACE, connection).await;
+                }
                 _ = cancel.cancelled() => {
                     connection.as_mut().graceful_shutdown();
                     let _ = tokio::time::timeout(Duration::from_secs(5), connection).await;
                 }
             }
-            drop(slot);
         });
     }
     connections.close();
     let _ = tokio::time::timeout(Duration::from_secs(5), connections.wait()).await;
 }
 
+/// The router as one connection's service, telling the connection's place when it is busy with a
+/// request (from its headers until its answer's body has been written or dropped) and when it
+/// waits for the next; a connection that got a successful answer counts as served (see
+/// [`Place::served`]), one refused for its token does not.
+fn watched(
+    app: Router,
+    place: Arc<Place>,
+) -> impl hyper::service::Service<
+    hyper::Request<hyper::body::Incoming>,
+    Response = Response,
+    Error = std::convert::Infallible,
+    Future = impl Future<Output = Result<Response, std::convert::Infallible>> + Send,
+> + Clone {
+    let inner = hyper_util::service::TowerToHyperService::new(app);
+    let inner = Arc::new(inner);
+    hyper::service::service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
+        place.busy();
+        let answer = hyper::service::Service::call(&*inner, request);
+        let place = place.clone();
+        async move {
+            let response = answer.await?;
+            if response.status().is_success() {
+                place.served();
+            }
+            Ok(response.map(|body| Body::new(Watched { inner: body, place })))
+        }
+    })
+}
+
+/// An answer's body that marks its connection as waiting again once the body is gone.
+struct Watched {
+    inner: Body,
+    place: Arc<Place>,
+}
+
+impl hyper::body::Body for Watched {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<hyper::body::Frame<Bytes>, axum::Error>>> {
+        Pin::new(&mut self.get_mut().inner).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+impl Drop for Watched {
+    fn drop(&mut self) {
+        self.place.waiting();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_spell_is_logged_once_however_its_events_interleave() {
+        let mut spell = Spell::default();
+        let start = Instant::now();
+        assert!(spell.hit(start));
+        assert_eq!(spell.ended(start + Duration::from_secs(1)), None);
+        assert!(!spell.hit(start + Duration::from_secs(2)));
+        assert!(!spell.hit(start + Duration::from_secs(11)));
+        assert_eq!(spell.ended(start + Duration::from_secs(12)), None);
+        assert_eq!(spell.ended(start + Duration::from_secs(22)), Some(3));
+        assert_eq!(
+            spell.ended(start + Duration::from_secs(40)),
+            None,
+            "reported once"
+        );
+        assert!(spell.hit(start + Duration::from_secs(41)), "a new spell");
+        assert!(
+            spell.hit(start + Duration::from_secs(60)),
+            "quiet long enough: another"
+        );
+    }
 
     fn sid(n: usize) -> SessionId {
         SessionId::from(format!("s{n}"))
@@ -1066,17 +1194,6 @@ mod tests {
         assert_eq!(connection_cap(1024, Some(256)), 192);
         assert_eq!(connection_cap(1024, Some(10)), 1);
         assert_eq!(connection_cap(5, Some(u64::MAX)), 5);
-    }
-
-    #[test]
-    fn a_burst_is_reported_once() {
-        let mut burst = Burst::default();
-        assert!(burst.hit());
-        assert!(!burst.hit());
-        assert!(!burst.hit());
-        assert_eq!(burst.end(), 3);
-        assert_eq!(burst.end(), 0);
-        assert!(burst.hit());
     }
 
     #[test]

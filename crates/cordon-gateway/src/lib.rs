@@ -27,6 +27,7 @@ pub mod inflight;
 pub mod native;
 pub mod orgpolicy;
 pub mod pipeline;
+pub mod places;
 pub mod private;
 pub mod recorder;
 pub mod retry;
