@@ -46,6 +46,7 @@ from cordon_e2e import (
     POLL_INTERVAL,
     Engine,
     PendingCall,
+    STDIO_AGENT,
     RawBridge,
     cli_async,
     make_repo,
@@ -665,6 +666,50 @@ def test_the_bytes_of_requests_held_are_bounded_across_connections_and_transport
         second.send(padded(4))
         assert wait_running(marker, 1) == 1, "the room of an ended request never came back"
         second.send(cancel(4))
+        assert wait_none_running(marker) == 0
+    finally:
+        first.close()
+        second.close()
+
+
+def test_one_agent_holds_at_most_half_of_the_request_budget(engine_factory: Callable[..., Engine]) -> None:
+    # One agent could take the whole budget (16 calls held for approval of 16 MiB each are 256
+    # MiB, the default), and every other agent's calls were refused until they were answered.
+    # An agent now holds at most half (17 MiB of 34 here): its own next request is refused,
+    # naming its share, while another agent's request of the same size is served.
+    engine = engine_factory(servers=(), start=False, policy=REPO / "policies" / "default.yaml")
+    ws = engine.files / "ws"
+    ws.mkdir()
+    start_with_workspace(engine, ws, extra="requests_in_flight_mib: 34\n")
+    marker = f"598.{secrets.randbelow(10**6):06d}"
+    pad = "x" * (9 * 1024 * 1024)
+
+    def padded(request_id: int) -> bytes:
+        message = json.loads(sleep_call(request_id, marker))
+        message["params"]["_meta"] = {"pad": pad}
+        return json.dumps(message).encode()
+
+    first, second = RawBridge(engine), RawBridge(engine)
+    try:
+        for raw in (first, second):
+            handshake(raw)
+        first.send(padded(1))
+        assert wait_running(marker, 1) == 1, "the first padded command never started"
+        # The same agent on another connection: beyond its share, refused at once.
+        second.send(padded(2))
+        refused = second.receive()
+        why = json.dumps(refused.get("error"))
+        assert refused.get("id") == 2 and f"agent {STDIO_AGENT}'s" in why and "17 MiB" in why, refused
+        assert running(marker) == 1
+        # Another agent (over HTTP, its token) still has room for as much.
+        status, _, text = http_post(engine, json.dumps({**INIT, "params": {**INIT["params"], "_meta": {"pad": pad}}}).encode(), None)
+        assert status == 200, f"{status} {text[:300]}"
+        # The first request ends: its agent's room comes back.
+        first.send(cancel(1))
+        assert wait_none_running(marker) == 0
+        second.send(padded(3))
+        assert wait_running(marker, 1) == 1, "the agent's room never came back"
+        second.send(cancel(3))
         assert wait_none_running(marker) == 0
     finally:
         first.close()

@@ -700,16 +700,29 @@ where
                 args,
                 cwd,
             } => {
-                let call = crate::native::HookCall {
-                    agent,
-                    session_id,
-                    tool,
-                    args,
-                    cwd,
-                };
-                let mut reply = crate::native::serve(&pipeline, call, &mut reader).await;
-                pipeline.redactor().redact_value(&mut reply);
-                reply
+                // The call's bytes, held while it is judged (and held for a human, maybe), count
+                // against the budget every transport shares, as an MCP request's do.
+                let size = u64::try_from(line.len()).unwrap_or(u64::MAX);
+                match pipeline.request_budget().try_claim(&agent, size) {
+                    Err(why) => json!({
+                        "ok": true,
+                        "decision": "deny",
+                        "reason": format!("Cordon denied this call: {why}"),
+                    }),
+                    Ok(claim) => {
+                        let call = crate::native::HookCall {
+                            agent,
+                            session_id,
+                            tool,
+                            args,
+                            cwd,
+                        };
+                        let mut reply = crate::native::serve(&pipeline, call, &mut reader).await;
+                        drop(claim);
+                        pipeline.redactor().redact_value(&mut reply);
+                        reply
+                    }
+                }
             }
             Request::ToolPins => tool_pins(&pipeline),
             Request::Pause { agent } => pause_reply(&pipeline, agent.as_deref(), true),
@@ -765,7 +778,11 @@ where
                     rmcp::transport::async_rw::AsyncRwTransport::new_server(metered, write),
                     crate::inflight::MAX_IN_FLIGHT,
                 )
-                .with_budget(pipeline.request_budget().clone(), read);
+                .with_budget(
+                    pipeline.request_budget().clone(),
+                    read,
+                    agent.clone(),
+                );
                 let running = match server.serve_with_ct(transport, cancel.child_token()).await {
                     Ok(running) => running,
                     Err(error) => {

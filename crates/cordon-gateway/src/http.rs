@@ -662,7 +662,7 @@ async fn guard(State(guard): State<Guard>, mut request: Request, next: Next) -> 
         // Charged to the budget every transport shares until the answer is written.
         match guard
             .budget
-            .try_claim(u64::try_from(bytes.len()).unwrap_or(u64::MAX))
+            .try_claim(&agent, u64::try_from(bytes.len()).unwrap_or(u64::MAX))
         {
             Ok(taken) => claim = Some(taken),
             Err(why) => {

@@ -55,7 +55,7 @@ pub struct Bounded<T> {
     warned: bool,
     /// The budget shared by every connection, and the bytes read from this one not yet charged
     /// to a request (see [`Metered`]).
-    budget: Option<(Arc<RequestBudget>, Arc<AtomicU64>)>,
+    budget: Option<(Arc<RequestBudget>, Arc<AtomicU64>, String)>,
 }
 
 /// A reader that counts the bytes read through it, so the transport above can charge each
@@ -111,17 +111,23 @@ impl<T> Bounded<T> {
         }
     }
 
-    /// Charges each request its size against `budget` (shared by every connection), as counted
-    /// by the [`Metered`] reader below `inner` that adds to `read`.
-    pub fn with_budget(mut self, budget: Arc<RequestBudget>, read: Arc<AtomicU64>) -> Bounded<T> {
-        self.budget = Some((budget, read));
+    /// Charges each request its size against `budget` (shared by every connection) and against
+    /// `agent`'s share of it, as counted by the [`Metered`] reader below `inner` that adds to
+    /// `read`.
+    pub fn with_budget(
+        mut self,
+        budget: Arc<RequestBudget>,
+        read: Arc<AtomicU64>,
+        agent: String,
+    ) -> Bounded<T> {
+        self.budget = Some((budget, read, agent));
         self
     }
 
     /// What was read for a message that holds nothing once handled (a notification, an answer)
     /// is charged to nobody.
     fn forget_read(&self) {
-        if let Some((_, read)) = &self.budget {
+        if let Some((_, read, _)) = &self.budget {
             read.store(0, Ordering::Relaxed);
         }
     }
@@ -205,10 +211,9 @@ impl<T: Transport<RoleServer>> Transport<RoleServer> for Bounded<T> {
             let message = self.inner.receive().await?;
             match &message {
                 JsonRpcMessage::Request(request) => {
-                    let claim = self
-                        .budget
-                        .as_ref()
-                        .map(|(budget, read)| budget.try_claim(read.swap(0, Ordering::Relaxed)));
+                    let claim = self.budget.as_ref().map(|(budget, read, agent)| {
+                        budget.try_claim(agent, read.swap(0, Ordering::Relaxed))
+                    });
                     let refused = refusal(&mut lock(&self.open), &request.id, self.limit, claim);
                     if let Some(why) = refused {
                         if self.warned {

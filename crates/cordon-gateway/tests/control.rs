@@ -154,6 +154,55 @@ async fn busy_connections_beyond_the_limit_are_refused_with_a_reason() {
     engine.shutdown().await.unwrap();
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hook_call_is_charged_to_the_request_budget_like_an_mcp_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = engine(dir.path()).await;
+    let hook = |agent: &str, bytes: usize| Request::Hook {
+        agent: agent.into(),
+        session_id: "s1".into(),
+        tool: "Write".into(),
+        args: serde_json::json!({"file_path": "/tmp/x", "content": "x".repeat(bytes)}),
+        cwd: None,
+    };
+    let reason = |reply: serde_json::Value| {
+        assert_eq!(reply["decision"], "deny", "{reply}");
+        reply["reason"].as_str().unwrap().to_owned()
+    };
+    let socket = engine.config().socket.clone();
+    // Another call of the agent holds most of its share (half of the 256 MiB default).
+    let budget = engine.pipeline().request_budget().clone();
+    let held = budget.try_claim("claude", 127 * 1024 * 1024).unwrap();
+    let refused = reason(
+        control::request(&socket, &hook("claude", 2 << 20))
+            .await
+            .unwrap(),
+    );
+    assert!(
+        refused.contains("requests_in_flight_mib") && refused.contains("agent claude's"),
+        "{refused}"
+    );
+    // A small call of the agent still fits, and another agent's large one too: both meet the
+    // policy (which denies everything here) instead.
+    for (agent, bytes) in [("claude", 100), ("codex", 2 << 20)] {
+        let judged = reason(
+            control::request(&socket, &hook(agent, bytes))
+                .await
+                .unwrap(),
+        );
+        assert!(!judged.contains("requests_in_flight_mib"), "{judged}");
+    }
+    // The room comes back when the holding call ends.
+    drop(held);
+    let judged = reason(
+        control::request(&socket, &hook("claude", 2 << 20))
+            .await
+            .unwrap(),
+    );
+    assert!(!judged.contains("requests_in_flight_mib"), "{judged}");
+    engine.shutdown().await.unwrap();
+}
+
 #[tokio::test]
 async fn an_engine_refuses_a_socket_directory_others_can_write() {
     let dir = tempfile::tempdir().unwrap();
