@@ -11,7 +11,8 @@ connections does not cut the human off, and `cordon mcp` outlives an engine rest
   new ones without end: an agent is served during the flood, call after call, not once the header
   timeout (60 s) closes the idle ones, and its call held for approval meanwhile gets its answer. A
   newcomer evicts the connection that has waited longest for a request, never one busy with a
-  request, and a kept-alive agent only after every connection that was never served.
+  request, and a kept-alive agent only after every connection that was never served. When every
+  connection is busy (held calls), a newcomer reads a 503 saying why before it is closed.
 - The engine is SIGKILLed and restarted under a Python SDK client connected through `cordon mcp`:
   the next call works, in the same client session.
 - One token opening sessions without end (each costs the engine memory): beyond the per-agent limit
@@ -297,6 +298,13 @@ def test_posts_in_flight_per_agent_over_http_are_bounded(engine_factory: Callabl
     assert status == 200, f"the agent was not served again once its requests ended: {status} {text}"
 
 
+def assert_succeeded(status: int, reply: str, request_id: int) -> None:
+    """An HTTP answer (SSE) carries exactly the result of `request_id`, not an error."""
+    answers = [json.loads(line[5:]) for line in reply.splitlines() if line.startswith("data:") and line[5:].strip()]
+    assert status == 200 and [a.get("id") for a in answers] == [request_id], f"{status} {reply}"
+    assert "error" not in answers[0] and not answers[0]["result"].get("isError"), f"{status} {reply}"
+
+
 class RawHeldCall:
     """A JSON-RPC request POSTed on a connection of its own, in a thread (what `wait_for_approval`
     watches, like `PendingCall`)."""
@@ -449,9 +457,7 @@ def test_idle_connections_at_the_http_limit_give_way_to_agents(engine_factory: C
                 await anyio.sleep(1.5)
                 await cli_async(engine.approve, pending["id"])
                 status, reply = await held.outcome()
-                answers = [json.loads(line[5:]) for line in reply.splitlines() if line.startswith("data:") and line[5:].strip()]
-                assert status == 200 and [a.get("id") for a in answers] == [7], f"{status} {reply}"
-                assert "error" not in answers[0] and not answers[0]["result"].get("isError"), f"{status} {reply}"
+                assert_succeeded(status, reply, 7)
 
     try:
         run(scenario)
@@ -508,9 +514,7 @@ def test_a_connection_busy_with_a_held_call_is_never_evicted(engine_factory: Cal
                     status, reply = await held.outcome()
                 finally:
                     newcomer.close()
-                answers = [json.loads(line[5:]) for line in reply.splitlines() if line.startswith("data:") and line[5:].strip()]
-                assert status == 200 and [a.get("id") for a in answers] == [7], f"{status} {reply}"
-                assert "error" not in answers[0] and not answers[0]["result"].get("isError"), f"{status} {reply}"
+                assert_succeeded(status, reply, 7)
 
     try:
         run(scenario)
@@ -518,6 +522,44 @@ def test_a_connection_busy_with_a_held_call_is_never_evicted(engine_factory: Cal
         for conn in kept:
             conn.close()
     assert target.read_text() == "after\n"
+
+
+def test_a_newcomer_finding_every_http_connection_busy_is_told_why(engine_factory: Callable[..., Engine]) -> None:
+    engine = engine_factory(extra_config="http:\n  max_connections: 2\n  header_timeout: 60s\n")
+    engine.wait_tcp()
+    status, headers, text = post(engine, INIT)
+    assert status == 200, f"{status} {text}"
+    session = headers["mcp-session-id"]
+    post(engine, {"jsonrpc": "2.0", "method": "notifications/initialized"}, session)
+    targets = [engine.files / f"busy-{n}.txt" for n in (1, 2)]
+    held = []
+    for n, target in enumerate(targets, start=1):
+        target.write_text("before\n")
+        write = {"name": "filesystem__write_file", "arguments": {"path": str(target), "content": "after\n"}}
+        held.append(RawHeldCall(engine, {"jsonrpc": "2.0", "id": n, "method": "tools/call", "params": write}, session))
+
+    async def scenario() -> None:
+        with anyio.fail_after(60):
+            async with anyio.create_task_group() as tg:
+                pending = []
+                for call, target in zip(held, targets):
+                    tg.start_soon(call.run)
+                    pending.append(await wait_for_approval(engine, call, mentions(target)))
+                # Both places are busy with held calls: the newcomer is refused, saying why.
+                with socket.create_connection(("127.0.0.1", engine.port), timeout=10) as s:
+                    answer = b""
+                    while chunk := s.recv(4096):
+                        answer += chunk
+                text = answer.decode(errors="replace")
+                assert text.startswith("HTTP/1.1 503") and "connections are busy" in text, text
+                for entry in pending:
+                    await cli_async(engine.approve, entry["id"])
+                for n, call in enumerate(held, start=1):
+                    status, reply = await call.outcome()
+                    assert_succeeded(status, reply, n)
+
+    run(scenario)
+    assert all(target.read_text() == "after\n" for target in targets)
 
 
 def test_cordon_mcp_reconnects_to_a_restarted_engine(engine_factory: Callable[..., Engine]) -> None:

@@ -934,15 +934,17 @@ async fn accept_loop(
         // At the cap a newcomer evicts the connection that has waited longest for a request
         // (see `places`): idle connections, which need no token, cannot lock the agents out.
         let Some(place) = places.take() else {
-            // Every connection is busy with a request: close at once rather than leave the
-            // client hanging in the backlog.
+            // Every connection is busy with a request: refused at once, saying why, rather than
+            // left hanging in the backlog. One non-blocking write (a fresh socket's buffer takes
+            // it whole), so a flood costs no task and no wait.
             if refused.hit(now) {
                 tracing::warn!(
                     cap,
                     "HTTP connection limit reached with every connection busy: new connections \
-                     are closed until one ends or waits"
+                     are refused until one ends or waits"
                 );
             }
+            let _ = stream.try_write(busy_refusal(cap).as_bytes());
             drop(stream);
             continue;
         };
@@ -998,6 +1000,19 @@ async fn accept_loop(
     }
     connections.close();
     let _ = tokio::time::timeout(Duration::from_secs(5), connections.wait()).await;
+}
+
+/// What a connection refused because every other one is busy reads before it is closed.
+fn busy_refusal(cap: usize) -> String {
+    let body = format!(
+        "Cordon: all {cap} HTTP connections are busy with requests (`http.max_connections`): \
+         retry shortly\n"
+    );
+    format!(
+        "HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nConnection: close\r\n\
+         Content-Type: text/plain; charset=utf-8\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
 }
 
 /// The router as one connection's service, telling the connection's place when it is busy with a
@@ -1064,6 +1079,21 @@ impl Drop for Watched {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_refused_connection_reads_a_whole_http_answer_saying_why() {
+        let answer = busy_refusal(32);
+        let (head, body) = answer.split_once("\r\n\r\n").unwrap();
+        assert!(head.starts_with("HTTP/1.1 503 "), "{head}");
+        assert!(
+            head.contains(&format!("Content-Length: {}", body.len())),
+            "{head}"
+        );
+        assert!(
+            body.contains("all 32 HTTP connections are busy")
+                && body.contains("http.max_connections")
+        );
+    }
 
     #[test]
     fn a_spell_is_logged_once_however_its_events_interleave() {
