@@ -104,14 +104,12 @@ impl Place {
 
     /// The connection is waiting for its next request: a newcomer may evict it.
     pub fn waiting(&self) {
-        if self.evict.is_cancelled() {
-            return;
-        }
         let kind = *self.kind.lock().unwrap_or_else(PoisonError::into_inner);
-        self.places
-            .lock()
-            .waiting
-            .insert((kind, self.id), self.evict.clone());
+        let mut state = self.places.lock();
+        // Checked under the lock a newcomer evicts under: an evicted connection never waits again.
+        if !self.evict.is_cancelled() {
+            state.waiting.insert((kind, self.id), self.evict.clone());
+        }
     }
 
     /// The connection is busy with a request: nobody may evict it until it waits again.
