@@ -606,7 +606,7 @@ async def direct(command: Path, args: list[str], errlog_path: Path) -> AsyncIter
 class PendingCall:
     """A tools/call running in the background, so a test can act while Cordon holds it."""
 
-    def __init__(self, session: ClientSession, name: str, arguments: dict[str, Any]) -> None:
+    def __init__(self, session: ClientSession | None, name: str, arguments: dict[str, Any]) -> None:
         self.session = session
         self.name = name
         self.arguments = arguments
@@ -616,17 +616,23 @@ class PendingCall:
 
     async def run(self) -> None:
         try:
-            self.result = await self.session.call_tool(self.name, self.arguments, read_timeout_seconds=CALL_TIMEOUT)
+            self.result = await self.call()
         except Exception as err:  # the test inspects it
             self.error = err
         finally:
             self.done.set()
 
+    async def call(self) -> Any:
+        """The request itself (a subclass may send it another way, without an SDK session)."""
+        assert self.session is not None
+        return await self.session.call_tool(self.name, self.arguments, read_timeout_seconds=CALL_TIMEOUT)
+
     def describe(self) -> str:
         if self.error is not None:
             return f"raised {type(self.error).__name__}: {self.error}"
         if self.result is not None:
-            return f"returned {result_summary(self.result)}"
+            shown = result_summary(self.result) if hasattr(self.result, "model_dump") else self.result
+            return f"returned {shown}"
         return "still running"
 
     async def outcome(self) -> Any:

@@ -26,6 +26,7 @@ connections does not cut the human off, and `cordon mcp` outlives an engine rest
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import os
@@ -35,7 +36,7 @@ import socket
 import subprocess
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import anyio
@@ -305,38 +306,19 @@ def assert_succeeded(status: int, reply: str, request_id: int) -> None:
     assert "error" not in answers[0] and not answers[0]["result"].get("isError"), f"{status} {reply}"
 
 
-class RawHeldCall:
-    """A JSON-RPC request POSTed on a connection of its own, in a thread (what `wait_for_approval`
-    watches, like `PendingCall`)."""
+class RawHeldCall(PendingCall):
+    """A tools/call POSTed on an HTTP connection of its own, in a thread: its result is the
+    answer's status and text."""
 
     def __init__(self, engine: Engine, body: dict, session: str) -> None:
+        super().__init__(None, body["params"]["name"], body["params"]["arguments"])
         self.engine = engine
         self.body = body
-        self.session = session
-        self.name = body["params"]["name"]
-        self.arguments = body["params"]["arguments"]
-        self.reply: tuple[int, str] | None = None
-        self.error: BaseException | None = None
-        self.done = anyio.Event()
+        self.http_session = session
 
-    async def run(self) -> None:
-        try:
-            status, _, text = await anyio.to_thread.run_sync(post, self.engine, self.body, self.session)
-            self.reply = (status, text)
-        except Exception as err:  # the test inspects it
-            self.error = err
-        finally:
-            self.done.set()
-
-    def describe(self) -> str:
-        if self.error is not None:
-            return f"raised {type(self.error).__name__}: {self.error}"
-        return f"returned {self.reply}" if self.reply else "still running"
-
-    async def outcome(self) -> tuple[int, str]:
-        await self.done.wait()
-        assert self.reply is not None, f"{self.name} {self.describe()}"
-        return self.reply
+    async def call(self) -> tuple[int, str]:
+        status, _, text = await anyio.to_thread.run_sync(post, self.engine, self.body, self.http_session)
+        return status, text
 
 
 def raise_own_file_limit(need: int) -> None:
@@ -664,6 +646,51 @@ def wait_none_running(marker: str) -> int:
     return running(marker)
 
 
+PAD = "x" * (9 * 1024 * 1024)
+
+
+def padded_sleep(request_id: int, marker: str) -> bytes:
+    """A command the default policy runs unreviewed, carrying 9 MiB the engine must hold."""
+    message = json.loads(sleep_call(request_id, marker))
+    message["params"]["_meta"] = {"pad": PAD}
+    return json.dumps(message).encode()
+
+
+def padded_init() -> bytes:
+    """An HTTP `initialize` carrying 9 MiB."""
+    return json.dumps({**INIT, "params": {**INIT["params"], "_meta": {"pad": PAD}}}).encode()
+
+
+@contextlib.contextmanager
+def one_request_held(
+    engine_factory: Callable[..., Engine], budget_mib: int
+) -> Iterator[tuple[Engine, str, RawBridge, RawBridge]]:
+    """An engine with a request budget of `budget_mib` MiB and two raw bridges of one agent, the
+    first holding 9 MiB (its `sleep` runs). Once the body is done, the first request ends and
+    its room must come back: the second bridge's 9 MiB request then runs."""
+    engine = engine_factory(servers=(), start=False, policy=REPO / "policies" / "default.yaml")
+    ws = engine.files / "ws"
+    ws.mkdir()
+    start_with_workspace(engine, ws, extra=f"requests_in_flight_mib: {budget_mib}\n")
+    marker = f"599.{secrets.randbelow(10**6):06d}"
+    first, second = RawBridge(engine), RawBridge(engine)
+    try:
+        for raw in (first, second):
+            handshake(raw)
+        first.send(padded_sleep(1, marker))
+        assert wait_running(marker, 1) == 1, "the first padded command never started"
+        yield engine, marker, first, second
+        first.send(cancel(1))
+        assert wait_none_running(marker) == 0
+        second.send(padded_sleep(90, marker))
+        assert wait_running(marker, 1) == 1, "the room of an ended request never came back"
+        second.send(cancel(90))
+        assert wait_none_running(marker) == 0
+    finally:
+        first.close()
+        second.close()
+
+
 def test_the_bytes_of_requests_held_are_bounded_across_connections_and_transports(
     engine_factory: Callable[..., Engine],
 ) -> None:
@@ -672,27 +699,9 @@ def test_the_bytes_of_requests_held_are_bounded_across_connections_and_transport
     # engine run out of memory and be killed. One budget bounds them all (17 MiB here, the least
     # a config may set): a request that does not fit is refused at once, saying why; small ones
     # still pass; the room comes back when a request ends.
-    engine = engine_factory(servers=(), start=False, policy=REPO / "policies" / "default.yaml")
-    ws = engine.files / "ws"
-    ws.mkdir()
-    start_with_workspace(engine, ws, extra="requests_in_flight_mib: 17\n")
-    marker = f"599.{secrets.randbelow(10**6):06d}"
-    pad = "x" * (9 * 1024 * 1024)
-
-    def padded(request_id: int) -> bytes:
-        # A command the default policy runs unreviewed, carrying 9 MiB the engine must hold.
-        message = json.loads(sleep_call(request_id, marker))
-        message["params"]["_meta"] = {"pad": pad}
-        return json.dumps(message).encode()
-
-    first, second = RawBridge(engine), RawBridge(engine)
-    try:
-        for raw in (first, second):
-            handshake(raw)
-        first.send(padded(1))
-        assert wait_running(marker, 1) == 1, "the first padded command never started"
+    with one_request_held(engine_factory, 17) as (engine, marker, _, second):
         # Another connection's 9 MiB does not fit beside it: refused at once, naming the limit.
-        second.send(padded(2))
+        second.send(padded_sleep(2, marker))
         refused = second.receive()
         assert refused.get("id") == 2 and "requests_in_flight_mib" in json.dumps(refused.get("error")), refused
         assert running(marker) == 1
@@ -700,18 +709,8 @@ def test_the_bytes_of_requests_held_are_bounded_across_connections_and_transport
         second.send(b'{"jsonrpc":"2.0","id":3,"method":"ping"}')
         assert "result" in second.receive()
         # Over HTTP alike (the budget is the engine's, not a transport's).
-        status, _, text = http_post(engine, json.dumps({**INIT, "params": {**INIT["params"], "_meta": {"pad": pad}}}).encode(), None)
+        status, _, text = http_post(engine, padded_init(), None)
         assert status == 503 and "requests_in_flight_mib" in text, f"{status} {text[:300]}"
-        # The first one ends: its room comes back.
-        first.send(cancel(1))
-        assert wait_none_running(marker) == 0
-        second.send(padded(4))
-        assert wait_running(marker, 1) == 1, "the room of an ended request never came back"
-        second.send(cancel(4))
-        assert wait_none_running(marker) == 0
-    finally:
-        first.close()
-        second.close()
 
 
 def test_one_agent_holds_at_most_half_of_the_request_budget(engine_factory: Callable[..., Engine]) -> None:
@@ -719,43 +718,16 @@ def test_one_agent_holds_at_most_half_of_the_request_budget(engine_factory: Call
     # MiB, the default), and every other agent's calls were refused until they were answered.
     # An agent now holds at most half (17 MiB of 34 here): its own next request is refused,
     # naming its share, while another agent's request of the same size is served.
-    engine = engine_factory(servers=(), start=False, policy=REPO / "policies" / "default.yaml")
-    ws = engine.files / "ws"
-    ws.mkdir()
-    start_with_workspace(engine, ws, extra="requests_in_flight_mib: 34\n")
-    marker = f"598.{secrets.randbelow(10**6):06d}"
-    pad = "x" * (9 * 1024 * 1024)
-
-    def padded(request_id: int) -> bytes:
-        message = json.loads(sleep_call(request_id, marker))
-        message["params"]["_meta"] = {"pad": pad}
-        return json.dumps(message).encode()
-
-    first, second = RawBridge(engine), RawBridge(engine)
-    try:
-        for raw in (first, second):
-            handshake(raw)
-        first.send(padded(1))
-        assert wait_running(marker, 1) == 1, "the first padded command never started"
+    with one_request_held(engine_factory, 34) as (engine, marker, _, second):
         # The same agent on another connection: beyond its share, refused at once.
-        second.send(padded(2))
+        second.send(padded_sleep(2, marker))
         refused = second.receive()
         why = json.dumps(refused.get("error"))
         assert refused.get("id") == 2 and f"agent {STDIO_AGENT}'s" in why and "17 MiB" in why, refused
         assert running(marker) == 1
         # Another agent (over HTTP, its token) still has room for as much.
-        status, _, text = http_post(engine, json.dumps({**INIT, "params": {**INIT["params"], "_meta": {"pad": pad}}}).encode(), None)
+        status, _, text = http_post(engine, padded_init(), None)
         assert status == 200, f"{status} {text[:300]}"
-        # The first request ends: its agent's room comes back.
-        first.send(cancel(1))
-        assert wait_none_running(marker) == 0
-        second.send(padded(3))
-        assert wait_running(marker, 1) == 1, "the agent's room never came back"
-        second.send(cancel(3))
-        assert wait_none_running(marker) == 0
-    finally:
-        first.close()
-        second.close()
 
 
 def test_a_cancelled_git_commit_is_stopped_and_leaves_the_repository_usable(

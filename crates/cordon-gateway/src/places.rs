@@ -49,7 +49,8 @@ impl Places {
     }
 
     /// How many connections hold a place now (evicted ones until their task ends).
-    pub fn open(&self) -> usize {
+    #[cfg(test)]
+    fn open(&self) -> usize {
         self.lock().open
     }
 
