@@ -317,6 +317,99 @@ def test_full_disk_refuses_calls_keeps_running_reports_and_recovers(
     assert all(c in intents for c in withheld), "a withheld call ran without its intent"
 
 
+def control(engine: Engine, request: dict[str, Any]) -> dict[str, Any]:
+    """One control request on the engine's socket, and its one-line answer."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(10)
+        s.connect(str(engine.socket))
+        s.sendall(json.dumps(request).encode() + b"\n")
+        data = b""
+        while not data.endswith(b"\n"):
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    return json.loads(data)
+
+
+@pytest.mark.parametrize("fault", ["full disk", "read-only database"])
+def test_an_engine_started_on_an_unwritable_log_stands_by_and_serves_once_it_can_write(
+    engine_factory: Any, tmp_path: Path, request: pytest.FixtureRequest, fault: str
+) -> None:
+    """A start (a login, a restart) that finds the evidence's disk full or its database read-only
+    used to exit ("disk I/O error"): no engine to ask why, and nobody to start it again. It must
+    stand by on its socket: `ping` and `cordon status` say why; a call through the bridge, a
+    native hook call and an approval are refused with that reason, and nothing runs upstream;
+    once the log can be written the engine starts by itself, the same bridge session's next call
+    passes, and the chain verifies."""
+    effects = tmp_path / "effects"
+    disk = request.getfixturevalue("small_disk") if fault == "full disk" else None
+    engine = engine_factory(
+        servers=(),
+        http=False,
+        policy=POLICY,
+        extra_servers=counting(effects),
+        **({"evidence": disk / "evidence.db"} if disk else {}),
+    )
+    answered: list[str] = []
+    run(caller(engine, answered), 2)
+    assert len(answered) == 2
+    engine.stop()
+    faults = contextlib.ExitStack()
+    if disk:
+        faults.callback(fill(disk).unlink)
+    else:
+        faults.enter_context(immutable([Path(str(engine.evidence))]))
+    with faults:
+        engine.start_process()
+        # The reason names the fault, not only SQLite's "disk I/O error".
+        standby_with(engine, effects, faults.close, "is full" if disk else "readonly")
+    intents, closed = by_call(records(engine))
+    assert "during-standby" not in intents
+    assert all(c in intents for c in side_effects(effects)), "a side effect without an intent"
+    assert all(r["id"] in closed for r in intents.values()), "an intent left open"
+    verify(engine)
+
+
+def standby_with(engine: Engine, effects: Path, clear: Any, named: str) -> None:
+    """The engine just started on a log it cannot write: it stands by and says why, refuses a
+    hook, an approval and a bridge call with that reason; `clear()` ends the fault, and the same
+    bridge session's calls pass once the engine has started by itself."""
+
+    standby = ping(engine)
+    assert standby["ok"] is True and standby["evidence"]["ok"] is False, standby
+    why = standby["standby"]
+    assert "cannot record evidence" in why and named in why, standby
+    status = engine.cli("status", check=False)
+    assert status.returncode != 0 and "STANDING BY" in status.stdout, status.stdout
+    hook = control(engine, {"op": "hook", "agent": "claude-code", "session_id": "s1", "tool": "Bash",
+                            "args": {"command": "touch /tmp/never"}, "cwd": str(engine.root)})
+    assert hook["ok"] is True and hook["decision"] == "deny" and why in hook["reason"], hook
+    approve = control(engine, {"op": "approve", "id": "a1", "code": "123456"})
+    assert approve["ok"] is False and why in approve["error"], approve
+
+    async def standby_then_served() -> list[tuple[bool, str]]:
+        results: list[tuple[bool, str]] = []
+        async with engine.stdio(wait_tools=False) as session:
+            results.append(await call(session, "during-standby"))
+            clear()
+            deadline = time.monotonic() + POLL_DEADLINE
+            while time.monotonic() < deadline:
+                ok, text = await call(session, uuid.uuid4().hex)
+                results.append((ok, text))
+                if ok:
+                    break
+                await anyio.sleep(POLL_INTERVAL)
+        return results
+
+    results = run(standby_then_served)
+    ok, text = results[0]
+    assert not ok and why in text, f"a call during the standby was not refused with its reason: {text}"
+    assert "during-standby" not in side_effects(effects), "a call ran upstream during the standby"
+    assert results[-1][0], f"the engine never served once the disk had room: {results[-1][1]}"
+    assert "standby" not in ping(engine) and ping(engine)["evidence"]["ok"] is True
+
+
 def test_truncated_shm_does_not_crash_the_engine(engine_factory: Any, tmp_path: Path) -> None:
     """Another process truncating `evidence.db-shm` (or making it unusable) must not kill the engine
     (it used to with SIGBUS): calls are answered or refused, and the engine stays up."""

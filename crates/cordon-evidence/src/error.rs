@@ -113,3 +113,88 @@ impl EvidenceError {
         }
     }
 }
+
+impl EvidenceError {
+    /// Whether this is the storage refusing writes for now (a full disk, a read-only file or
+    /// file system, an I/O error, another process's lock) rather than a log or a setup that is
+    /// wrong: the engine then stays up, refuses every call and retries, instead of exiting.
+    pub fn is_storage_fault(&self) -> bool {
+        use rusqlite::ErrorCode;
+        match self {
+            Self::Sqlite(error) => matches!(
+                error.sqlite_error_code(),
+                Some(
+                    ErrorCode::DiskFull
+                        | ErrorCode::SystemIoFailure
+                        | ErrorCode::ReadOnly
+                        | ErrorCode::DatabaseBusy
+                        | ErrorCode::DatabaseLocked
+                        | ErrorCode::PermissionDenied
+                )
+            ),
+            Self::Io { source, .. } | Self::Write(source) => is_storage_io_fault(source),
+            Self::Unfolded { .. } | Self::GroupCommit(_) => true,
+            _ => false,
+        }
+    }
+}
+
+/// Whether an I/O error is the storage refusing writes for now (see
+/// [`EvidenceError::is_storage_fault`]).
+pub fn is_storage_io_fault(error: &std::io::Error) -> bool {
+    use std::io::ErrorKind;
+    matches!(
+        error.kind(),
+        ErrorKind::StorageFull
+            | ErrorKind::ReadOnlyFilesystem
+            | ErrorKind::QuotaExceeded
+            | ErrorKind::PermissionDenied
+    ) || (cfg!(unix) && error.raw_os_error() == Some(5)) // EIO
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sqlite(code: i32) -> EvidenceError {
+        EvidenceError::Sqlite(rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(code),
+            None,
+        ))
+    }
+
+    #[test]
+    fn storage_that_refuses_writes_for_now_is_a_fault_and_a_broken_log_is_not() {
+        use rusqlite::ffi;
+        for code in [
+            ffi::SQLITE_FULL,
+            ffi::SQLITE_IOERR,
+            ffi::SQLITE_IOERR_SHMSIZE,
+            ffi::SQLITE_READONLY,
+            ffi::SQLITE_BUSY,
+        ] {
+            assert!(sqlite(code).is_storage_fault(), "{code}");
+        }
+        for code in [
+            ffi::SQLITE_CORRUPT,
+            ffi::SQLITE_NOTADB,
+            ffi::SQLITE_MISMATCH,
+            // A directory where the database should be, say: no retry makes it a log.
+            ffi::SQLITE_CANTOPEN,
+        ] {
+            assert!(!sqlite(code).is_storage_fault(), "{code}");
+        }
+        let io = |kind| EvidenceError::io("/x", std::io::Error::from(kind));
+        assert!(io(std::io::ErrorKind::StorageFull).is_storage_fault());
+        assert!(io(std::io::ErrorKind::ReadOnlyFilesystem).is_storage_fault());
+        assert!(!io(std::io::ErrorKind::InvalidData).is_storage_fault());
+        assert!(!EvidenceError::Corrupt("chain".into()).is_storage_fault());
+        assert!(
+            !EvidenceError::KeyFile {
+                path: "/k".into(),
+                reason: "world-readable".into()
+            }
+            .is_storage_fault()
+        );
+    }
+}

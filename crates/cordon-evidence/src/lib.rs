@@ -92,7 +92,7 @@ mod verify;
 /// The ed25519 public key type used by [`VerifyOptions`] (re-exported so callers need no
 /// direct ed25519-dalek dependency).
 pub use ed25519_dalek::VerifyingKey;
-pub use error::EvidenceError;
+pub use error::{EvidenceError, is_storage_io_fault};
 pub use export::{
     BUNDLE_FORMAT, BundleHeader, BundleLine, ElidedRecord, ExportFormat, PolicySnapshot, read_csv,
     read_jsonl, verify_bundle, verify_bundle_with,

@@ -171,7 +171,7 @@ fn answer_without_engine(
     method: &str,
     params: Option<&Value>,
     modern: bool,
-    socket: &Path,
+    message: &str,
 ) -> String {
     let complete = |mut result: Value| {
         if modern && let Some(object) = result.as_object_mut() {
@@ -191,12 +191,12 @@ fn answer_without_engine(
                     "protocolVersion": version,
                     "capabilities": {"tools": {"listChanged": true}},
                     "serverInfo": {"name": "cordon", "version": env!("CARGO_PKG_VERSION")},
-                    "instructions": not_running_message(socket),
+                    "instructions": message,
                 }),
             )
         }
         "server/discover" => {
-            let info = OfflineServer::new(not_running_message(socket)).get_info();
+            let info = OfflineServer::new(message.to_owned()).get_info();
             let result = rmcp::model::DiscoverResult::from_server_info(
                 rmcp::model::ProtocolVersion::KNOWN_VERSIONS.to_vec(),
                 info,
@@ -206,9 +206,9 @@ fn answer_without_engine(
                 Err(e) => error_line(id, -32603, &format!("internal error: {e}")),
             }
         }
-        "tools/call" => complete(
-            json!({"content": [{"type": "text", "text": not_running_message(socket)}], "isError": true}),
-        ),
+        "tools/call" => {
+            complete(json!({"content": [{"type": "text", "text": message}], "isError": true}))
+        }
         // 2026-07-28 list results are cacheable: this one only for this user, and not for long
         // (the engine may be back any moment).
         "tools/list" if modern => {
@@ -216,7 +216,7 @@ fn answer_without_engine(
         }
         "tools/list" => complete(json!({"tools": []})),
         "ping" => result_line(id, json!({})),
-        _ => error_line(id, -32000, &not_running_message(socket)),
+        _ => error_line(id, -32000, message),
     }
 }
 
@@ -260,11 +260,24 @@ struct Inflight {
     link: u64,
     /// The current link is down (or there never was one).
     gone: bool,
+    /// While down: what the engine said when it refused the session (None: no engine answered).
+    refused: Option<String>,
     pending: HashMap<String, Pending>,
+}
+
+impl Inflight {
+    /// What a call answered here is told: the engine's refusal, else that none is running.
+    fn down_message(&self, socket: &Path) -> String {
+        match &self.refused {
+            Some(reason) => reason.clone(),
+            None => not_running_message(socket),
+        }
+    }
 }
 
 /// Answers, locally, every request of `link` left unanswered.
 fn orphans_of(state: &mut Inflight, link: u64, socket: &Path) -> Vec<Vec<u8>> {
+    let message = state.down_message(socket);
     let keys: Vec<String> = state
         .pending
         .iter()
@@ -274,7 +287,7 @@ fn orphans_of(state: &mut Inflight, link: u64, socket: &Path) -> Vec<Vec<u8>> {
     keys.into_iter()
         .filter_map(|k| state.pending.remove(&k))
         .map(|p| {
-            let line = answer_without_engine(p.id, &p.method, None, p.modern, socket);
+            let line = answer_without_engine(p.id, &p.method, None, p.modern, &message);
             match p.swap {
                 Some(swap) => swap.restore(line.as_bytes()),
                 None => line.into_bytes(),
@@ -383,7 +396,7 @@ async fn reconnect(
     init: Option<&Value>,
     initialized: bool,
     attempt: u64,
-) -> Result<(Source, Sink), String> {
+) -> Result<(Source, Sink), Down> {
     let (mut source, mut sink) = connect(socket, agent).await?;
     let Some(params) = init else {
         return Ok((source, sink));
@@ -426,8 +439,10 @@ async fn reconnect(
     };
     match tokio::time::timeout(RECONNECT_WAIT, replay).await {
         Ok(Ok(())) => Ok((source, sink)),
-        Ok(Err(error)) => Err(error),
-        Err(_) => Err("the engine did not answer initialize in time".to_owned()),
+        Ok(Err(error)) => Err(Down::from(error)),
+        Err(_) => Err(Down::from(
+            "the engine did not answer initialize in time".to_owned(),
+        )),
     }
 }
 
@@ -511,9 +526,11 @@ where
                 socket.to_path_buf(),
             ));
         }
-        Err(reason) => {
-            tracing::warn!("{reason}: answering locally (every call refused) until it is back");
-            inflight.lock().await.gone = true;
+        Err(down) => {
+            tracing::warn!("{down}: answering locally (every call refused) until it is back");
+            let mut state = inflight.lock().await;
+            state.gone = true;
+            state.refused = down.refused;
         }
     }
     // What the agent's handshake was, to replay it on a new engine connection.
@@ -565,6 +582,7 @@ where
                                         let mut state = inflight.lock().await;
                                         state.link += 1;
                                         state.gone = false;
+                                        state.refused = None;
                                         state.link
                                     };
                                     tracing::info!("reconnected to the engine");
@@ -582,8 +600,9 @@ where
                                         let _ = emit(&out, format!("{note}\n").as_bytes()).await;
                                     }
                                 }
-                                Err(reason) => {
-                                    tracing::debug!("engine still unreachable: {reason}");
+                                Err(down) => {
+                                    tracing::debug!("engine still unreachable: {down}");
+                                    inflight.lock().await.refused = down.refused;
                                     sink = None;
                                 }
                             }
@@ -611,9 +630,11 @@ where
                         } else {
                             framed
                         };
-                        let forward = {
+                        let (forward, down_message) = {
                             let mut state = inflight.lock().await;
                             let up = !state.gone && sink.is_some();
+                            // Only when answering here: no cost on the forwarding path.
+                            let down_message = (!up).then(|| state.down_message(socket));
                             if up && let Some((id, method)) = &request {
                                 let link = state.link;
                                 state.pending.insert(
@@ -627,15 +648,15 @@ where
                                     },
                                 );
                             }
-                            up
+                            (up, down_message)
                         };
-                        let local = |id: Value, method: &str, swap: Option<Swap>| {
+                        let local = |id: Value, method: &str, swap: Option<Swap>, message: &str| {
                             let line = answer_without_engine(
                                 id,
                                 method,
                                 params_of(text).as_ref(),
                                 modern,
-                                socket,
+                                message,
                             );
                             match swap {
                                 Some(swap) => swap.restore(line.as_bytes()),
@@ -653,12 +674,15 @@ where
                                 let mut state = inflight.lock().await;
                                 state.gone = true;
                                 // Answer here unless the pump already answered it.
+                                let message = state.down_message(socket);
                                 request
                                     .and_then(|(id, _)| state.pending.remove(&id.to_string()))
-                                    .map(|p| local(p.id, &p.method, p.swap))
+                                    .map(|p| local(p.id, &p.method, p.swap, &message))
                             }
                         } else {
-                            request.map(|(id, method)| local(id, &method, swap))
+                            let message =
+                                down_message.unwrap_or_else(|| not_running_message(socket));
+                            request.map(|(id, method)| local(id, &method, swap, &message))
                         }
                     }
                 }
@@ -686,13 +710,44 @@ where
     Ok(())
 }
 
-async fn connect(socket: &Path, agent: &str) -> Result<(Source, Sink), String> {
+/// Why the bridge has no engine session.
+#[derive(Debug)]
+struct Down {
+    /// What happened, for the bridge's log.
+    what: String,
+    /// An engine answered and refused the session (standing by, say): what the agent's calls
+    /// are told instead of "not running".
+    refused: Option<String>,
+}
+
+impl From<String> for Down {
+    fn from(what: String) -> Down {
+        Down {
+            what,
+            refused: None,
+        }
+    }
+}
+
+impl std::fmt::Display for Down {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.what)
+    }
+}
+
+async fn connect(socket: &Path, agent: &str) -> Result<(Source, Sink), Down> {
     // One evidence session per agent session: shared with the agent's hook records.
     let session = crate::agent_session::for_bridge(agent, socket);
     crate::control::connect_mcp_session(socket, agent, session.as_deref())
         .await
         .map(|(r, w, _)| (Box::new(r) as Source, Box::new(w) as Sink))
-        .map_err(|e| e.to_string())
+        .map_err(|e| match e {
+            crate::GatewayError::Control(reason) => Down {
+                what: format!("the engine refused the session: {reason}"),
+                refused: Some(reason),
+            },
+            other => Down::from(other.to_string()),
+        })
 }
 
 #[cfg(test)]
@@ -702,7 +757,8 @@ mod tests {
 
     #[test]
     fn without_an_engine_both_protocol_eras_get_answers_that_refuse() {
-        let socket = Path::new("/nowhere/cordon.sock");
+        let message = not_running_message(Path::new("/nowhere/cordon.sock"));
+        let socket = message.as_str();
         let parse = |line: String| serde_json::from_str::<Value>(&line).unwrap();
         let discover = parse(answer_without_engine(
             json!(1),

@@ -363,7 +363,7 @@ pub async fn bind(path: &Path) -> Result<Listener, GatewayError> {
 
 /// The next client, split in halves.
 #[cfg(unix)]
-async fn accept(
+pub(crate) async fn accept(
     listener: &mut Listener,
 ) -> std::io::Result<(ControlReadServer, ControlWriteServer)> {
     let (stream, _) = listener.accept().await?;
@@ -371,18 +371,20 @@ async fn accept(
 }
 
 #[cfg(unix)]
-type ControlReadServer = tokio::net::unix::OwnedReadHalf;
+pub(crate) type ControlReadServer = tokio::net::unix::OwnedReadHalf;
 #[cfg(unix)]
-type ControlWriteServer = tokio::net::unix::OwnedWriteHalf;
+pub(crate) type ControlWriteServer = tokio::net::unix::OwnedWriteHalf;
 #[cfg(windows)]
-type ControlReadServer = tokio::io::ReadHalf<tokio::net::windows::named_pipe::NamedPipeServer>;
+pub(crate) type ControlReadServer =
+    tokio::io::ReadHalf<tokio::net::windows::named_pipe::NamedPipeServer>;
 #[cfg(windows)]
-type ControlWriteServer = tokio::io::WriteHalf<tokio::net::windows::named_pipe::NamedPipeServer>;
+pub(crate) type ControlWriteServer =
+    tokio::io::WriteHalf<tokio::net::windows::named_pipe::NamedPipeServer>;
 
 /// The next client: waits on the current instance, then puts a fresh one in its place before
 /// handing the connected one over (so the name never disappears between clients).
 #[cfg(windows)]
-async fn accept(
+pub(crate) async fn accept(
     listener: &mut Listener,
 ) -> std::io::Result<(ControlReadServer, ControlWriteServer)> {
     if let Err(error) = listener.waiting.connect().await {
@@ -582,6 +584,14 @@ impl SocketKeeper {
         #[cfg(not(unix))]
         let _ = listener;
     }
+}
+
+/// Closes a listener that will serve nothing (a start that failed after binding), removing its
+/// socket file while it is still this listener's.
+pub(crate) fn release(listener: Listener) {
+    let keeper = SocketKeeper::of(&listener);
+    drop(listener);
+    drop(keeper);
 }
 
 /// When the accept loop ends (stopped, or its task dropped), the socket goes with it, but only

@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use cordon_evidence::{EvidenceLog, KeyStore};
+use cordon_evidence::{EvidenceError, EvidenceLog, KeyStore};
 use cordon_policy::Policy;
 use tokio_util::sync::CancellationToken;
 
@@ -18,6 +18,7 @@ use crate::constraints::{Constraints, PauseState};
 use crate::error::GatewayError;
 use crate::pipeline::{Pipeline, PolicyCell};
 use crate::recorder::{EvidenceHealth, Recorder};
+use crate::standby::NotReady;
 use crate::upstream::{PinGuard, UpstreamOptions, Upstreams};
 use cordon_secrets::ToolPins;
 
@@ -87,13 +88,21 @@ pub fn cordon_paths(config: &Config) -> cordon_policy::CordonPaths {
 
 /// Opens the evidence log the config names.
 pub fn open_evidence(config: &Config) -> Result<EvidenceLog, GatewayError> {
+    open_log(config).map_err(|not_ready| match not_ready {
+        NotReady::Fault(reason) => GatewayError::Evidence(reason),
+        NotReady::Fatal(error) => error,
+    })
+}
+
+/// [`open_evidence`], telling a storage fault (stand by and retry) from a fatal error.
+fn open_log(config: &Config) -> Result<EvidenceLog, NotReady> {
     if config.evidence.as_os_str() != ":memory:" {
         // 0700 directory, 0600 database before SQLite touches it (its -wal/-shm copy the
         // database's mode): nothing of the evidence is ever readable by another user.
         if let Some(dir) = config.evidence.parent() {
-            crate::private::ensure_dir(dir)?;
+            crate::private::ensure_dir(dir).map_err(not_ready)?;
         }
-        crate::private::precreate_file(&config.evidence)?;
+        crate::private::precreate_file(&config.evidence).map_err(not_ready)?;
     }
     let keys = match &config.signing_key {
         SigningKey::Keychain => KeyStore::Keychain {
@@ -101,7 +110,81 @@ pub fn open_evidence(config: &Config) -> Result<EvidenceLog, GatewayError> {
         },
         SigningKey::File(path) => KeyStore::File(path.clone()),
     };
-    EvidenceLog::open(&config.evidence, keys).map_err(|e| GatewayError::Evidence(e.to_string()))
+    EvidenceLog::open(&config.evidence, keys).map_err(evidence_not_ready)
+}
+
+/// A start's evidence error: a storage fault stands by, anything else fails the start.
+fn evidence_not_ready(error: EvidenceError) -> NotReady {
+    if error.is_storage_fault() {
+        NotReady::Fault(error.to_string())
+    } else {
+        NotReady::Fatal(GatewayError::Evidence(error.to_string()))
+    }
+}
+
+/// A start's file error: the storage refusing writes stands by, anything else (an insecure
+/// directory, say) fails the start.
+fn not_ready(error: GatewayError) -> NotReady {
+    match &error {
+        GatewayError::Io { source, .. } if cordon_evidence::is_storage_io_fault(source) => {
+            NotReady::Fault(error.to_string())
+        }
+        _ => NotReady::Fatal(error),
+    }
+}
+
+/// A storage fault's reason, with the room left on the evidence's disk when there is almost none:
+/// SQLite says only "disk I/O error" when a full disk keeps it from creating its index file.
+fn with_room(not_ready: NotReady, evidence: &std::path::Path) -> NotReady {
+    let NotReady::Fault(reason) = not_ready else {
+        return not_ready;
+    };
+    #[cfg(unix)]
+    if let Some(dir) = evidence.parent().filter(|d| !d.as_os_str().is_empty())
+        && let Ok(stat) = nix::sys::statvfs::statvfs(dir)
+    {
+        // A u32 count on macOS, u64 on Linux.
+        #[allow(clippy::useless_conversion)]
+        let free = u64::from(stat.blocks_available()).saturating_mul(stat.fragment_size());
+        if free < 1024 * 1024 {
+            return NotReady::Fault(format!(
+                "{reason} (the disk holding {} is full: {free} bytes free)",
+                dir.display()
+            ));
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = evidence;
+    NotReady::Fault(reason)
+}
+
+/// Everything the engine writes to the evidence log before it may serve: the log opened, the
+/// policy it will enforce recorded, and the intents an earlier run left open closed.
+async fn ready_evidence(
+    config: &Config,
+    version: &str,
+    sources: &[(String, String)],
+) -> Result<EvidenceLog, NotReady> {
+    let (config, version, sources) = (config.clone(), version.to_owned(), sources.to_vec());
+    tokio::task::spawn_blocking(move || {
+        let log = open_log(&config).map_err(|e| with_room(e, &config.evidence))?;
+        log.record_policy(&version, &sources)
+            .map_err(|e| with_room(evidence_not_ready(e), &config.evidence))?;
+        // Write-ahead evidence: a call whose intent is recorded but whose outcome is not was
+        // cut by a crash, a kill or a power loss; say so before serving anything.
+        let interrupted = log
+            .close_open_intents(INTERRUPTED)
+            .map_err(|e| with_room(evidence_not_ready(e), &config.evidence))?;
+        if interrupted > 0 {
+            tracing::warn!(
+                interrupted,
+                "closed the intents a previous run left open as interrupted"
+            );
+        }
+        Ok(log)
+    })
+    .await
+    .map_err(|e| NotReady::Fatal(GatewayError::Evidence(e.to_string())))?
 }
 
 impl Engine {
@@ -120,33 +203,35 @@ impl Engine {
         for warning in policy.warnings() {
             tracing::warn!("policy: {warning}");
         }
-        let log = tokio::task::spawn_blocking({
-            let config = config.clone();
-            move || open_evidence(&config)
-        })
-        .await
-        .map_err(|e| GatewayError::Evidence(e.to_string()))??;
         let sources: Vec<(String, String)> = policy
             .sources()
             .iter()
             .map(|s| (s.name.clone(), s.text.clone()))
             .collect();
-        log.record_policy(policy.version(), &sources)
-            .map_err(|e| GatewayError::Evidence(e.to_string()))?;
+        // The socket first: an engine already running here must be found before this one
+        // writes to the log they share (closing its open intents as interrupted, say).
+        let mut listener = crate::control::bind(&config.socket).await?;
+        // An evidence log the storage will not write (a full disk at login, say) does not stop
+        // the engine: it stands by on its socket, refusing everything and saying why, until
+        // the log can be written (see `standby.rs`).
+        let ready = match ready_evidence(&config, policy.version(), &sources).await {
+            Ok(log) => Ok(log),
+            Err(NotReady::Fatal(error)) => Err(error),
+            Err(NotReady::Fault(reason)) => {
+                crate::standby::until_ready(&mut listener, reason, policy.version(), || {
+                    ready_evidence(&config, policy.version(), &sources)
+                })
+                .await
+            }
+        };
+        let log = match ready {
+            Ok(log) => log,
+            Err(error) => {
+                crate::control::release(listener);
+                return Err(error);
+            }
+        };
         tracing::info!(version = policy.version(), "policy loaded");
-        // Write-ahead evidence: a call whose intent is recorded but whose outcome is not was
-        // cut by a crash, a kill or a power loss; say so before serving anything.
-        let interrupted = log
-            .close_open_intents(INTERRUPTED)
-            .map_err(|e| GatewayError::Evidence(e.to_string()))?;
-        if interrupted > 0 {
-            tracing::warn!(
-                interrupted,
-                "closed the intents a previous run left open as interrupted"
-            );
-        }
-
-        let listener = crate::control::bind(&config.socket).await?;
 
         // Secrets are resolved per server (a server missing one never starts) and every value
         // handed to an upstream is redacted from whatever leaves the engine.

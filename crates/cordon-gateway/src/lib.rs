@@ -33,6 +33,7 @@ pub mod recorder;
 pub mod retry;
 pub mod secrets;
 pub mod server;
+pub mod standby;
 pub mod summary;
 pub mod upstream;
 

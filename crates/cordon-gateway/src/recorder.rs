@@ -184,7 +184,8 @@ pub struct Recorder {
     health: Arc<Mutex<EvidenceHealth>>,
 }
 
-fn now_text() -> Option<String> {
+/// Now, as the evidence health states times (RFC 3339 UTC).
+pub(crate) fn now_text() -> Option<String> {
     format_timestamp(time::OffsetDateTime::now_utc()).ok()
 }
 

@@ -651,6 +651,31 @@ async fn an_invalid_policy_refuses_to_start() {
     assert!(!Path::new(&dir.path().join("s.sock")).exists());
 }
 
+/// Only the storage refusing writes for now makes the engine stand by (see `standby.rs`): a log
+/// that cannot be a log at all (here a directory where the database should be) fails the start
+/// at once, with the path, and leaves no socket behind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_evidence_path_that_cannot_hold_a_log_refuses_to_start() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("p.yaml"), BUILTIN_POLICY).unwrap();
+    std::fs::create_dir(dir.path().join("e.db")).unwrap();
+    let path = dir.path().join("c.yaml");
+    std::fs::write(
+        &path,
+        "socket: ./s.sock\npolicy: ./p.yaml\nevidence: ./e.db\nsigning_key: file:./k.pem\npins: ./pins.json\n",
+    )
+    .unwrap();
+    let started = tokio::time::timeout(
+        std::time::Duration::from_secs(20),
+        Engine::start(Config::load(&path).unwrap()),
+    )
+    .await
+    .expect("the start stood by instead of failing");
+    let error = started.err().unwrap();
+    assert!(error.to_string().contains("e.db"), "{error}");
+    assert!(!dir.path().join("s.sock").exists());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_call_that_cannot_be_recorded_is_refused() {
     use cordon_evidence::{EvidenceLog, KeyStore};

@@ -41,6 +41,14 @@ struct Status {
     /// `last_pull`, `last_error`), when the config names one.
     #[serde(skip_serializing_if = "Option::is_none")]
     org_policy: Option<Value>,
+    /// Whether the evidence log can be written (`ok`, `error`, `since`, `failed_appends`):
+    /// while it cannot, every call is refused.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    evidence: Option<Value>,
+    /// Why the engine stands by instead of serving (it could not write the evidence log at
+    /// start and retries every second).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    standby: Option<String>,
     /// Windows: the control pipe's name.
     #[serde(skip_serializing_if = "Option::is_none")]
     pipe: Option<String>,
@@ -81,6 +89,11 @@ pub fn run(args: StatusArgs) -> anyhow::Result<ExitCode> {
                 .and_then(Value::as_str)
                 .map(str::to_owned);
             status.org_policy = reply.get("org_policy").filter(|v| !v.is_null()).cloned();
+            status.evidence = reply.get("evidence").cloned();
+            status.standby = reply
+                .get("standby")
+                .and_then(Value::as_str)
+                .map(str::to_owned);
         }
         Err(error) => status.error = Some(error.to_string()),
     }
@@ -111,6 +124,11 @@ pub fn run(args: StatusArgs) -> anyhow::Result<ExitCode> {
         if let Some(org) = &status.org_policy {
             print_org_policy(org);
         }
+        if let Some(why) = &status.standby {
+            println!("STANDING BY: {}", cordon_text::visible(why));
+        } else if let Some(error) = evidence_fault(status.evidence.as_ref()) {
+            println!("evidence log NOT WRITABLE, every call is refused: {error}");
+        }
         if let (Some(pipe), Some(sddl), Some(only)) = (&status.pipe, &status.sddl, status.only_user)
         {
             println!(
@@ -130,10 +148,29 @@ pub fn run(args: StatusArgs) -> anyhow::Result<ExitCode> {
             status.error.as_deref().unwrap_or("no answer")
         );
     }
-    Ok(if status.running && status.only_user != Some(false) {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(super::EXIT_FINDING)
+    let evidence_ok = evidence_fault(status.evidence.as_ref()).is_none();
+    Ok(
+        if status.running && status.only_user != Some(false) && evidence_ok {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(super::EXIT_FINDING)
+        },
+    )
+}
+
+/// The evidence fault an engine reports (`since` and the error, made visible), if any.
+fn evidence_fault(health: Option<&Value>) -> Option<String> {
+    let health = health?;
+    if health.get("ok").and_then(Value::as_bool) != Some(false) {
+        return None;
+    }
+    let error = health
+        .get("error")
+        .and_then(Value::as_str)
+        .unwrap_or("unknown error");
+    Some(match health.get("since").and_then(Value::as_str) {
+        Some(since) => format!("since {since}: {}", cordon_text::visible(error)),
+        None => cordon_text::visible(error).into_owned(),
     })
 }
 

@@ -1,0 +1,177 @@
+//! The engine's standby: the evidence log cannot be written at start (a full disk, a read-only
+//! file or file system, another process's lock), so nothing may be governed yet.
+//!
+//! Exiting would leave the user with no engine to ask and no one to retry (the tray app starts
+//! it once, at login). Instead the engine holds its control socket and answers there: `ping`
+//! says why it is not serving (`cordon status` and the tray show it), a native hook call is
+//! denied with that reason, an MCP session is refused with it (the bridge then refuses the
+//! agent's calls with it), every other request gets it as its error. Meanwhile the start is
+//! retried every [`RETRY_EVERY`]; the first that works ends the standby and the engine starts
+//! on the same socket. Nothing is forwarded, executed or allowed before then (fail closed).
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::sync::Semaphore;
+
+use crate::control::{IDLE_TIMEOUT, Listener, MAX_CONNECTIONS, MAX_REQUEST_BYTES, Request};
+use crate::error::GatewayError;
+
+/// How often a start that found the evidence log unwritable is tried again.
+pub const RETRY_EVERY: Duration = Duration::from_secs(1);
+
+/// Why the engine cannot serve yet.
+#[derive(Debug)]
+pub enum NotReady {
+    /// The storage refuses writes for now: stand by and retry (the text says what happened).
+    Fault(String),
+    /// Anything else (a corrupt log, an insecure directory, a missing key): the start fails.
+    Fatal(GatewayError),
+}
+
+/// What every refused request is told while the engine stands by.
+pub fn refusal(reason: &str) -> String {
+    format!(
+        "Cordon cannot record evidence, so it refuses every call until it can: {reason} (the \
+         engine retries every second and serves as soon as the log can be written)"
+    )
+}
+
+/// Answers on `listener` as a standby engine until `retry` works (its value is returned) or
+/// fails for good. `reason` is why the first try failed.
+pub async fn until_ready<T, F, Fut>(
+    listener: &mut Listener,
+    mut reason: String,
+    policy_version: &str,
+    mut retry: F,
+) -> Result<T, GatewayError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, NotReady>>,
+{
+    let since = crate::recorder::now_text();
+    tracing::error!("standing by, every call refused: {}", refusal(&reason));
+    let places = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let mut tick = tokio::time::interval(RETRY_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await; // the first tick is now: the first try just failed
+    let mut accept_failed = false;
+    loop {
+        tokio::select! {
+            _ = tick.tick() => match retry().await {
+                Ok(ready) => {
+                    tracing::info!("the evidence log can be written again: starting");
+                    return Ok(ready);
+                }
+                Err(NotReady::Fatal(error)) => return Err(error),
+                Err(NotReady::Fault(now)) => {
+                    if now != reason {
+                        tracing::error!("still standing by: {}", refusal(&now));
+                        reason = now;
+                    }
+                }
+            },
+            accepted = crate::control::accept(listener) => match accepted {
+                Ok((read, write)) => {
+                    accept_failed = false;
+                    // Beyond the limit a connection is closed unanswered: a flood costs nothing.
+                    let Ok(place) = places.clone().try_acquire_owned() else {
+                        continue;
+                    };
+                    let ping = json!({
+                        "ok": true,
+                        "engine": "cordon",
+                        "version": env!("CARGO_PKG_VERSION"),
+                        "standby": refusal(&reason),
+                        "evidence": {"ok": false, "error": reason, "since": since, "failed_appends": 0},
+                        "policy_version": policy_version,
+                        "org_policy": null,
+                    });
+                    let message = refusal(&reason);
+                    tokio::spawn(async move {
+                        let _ = tokio::time::timeout(IDLE_TIMEOUT, answer(read, write, ping, &message)).await;
+                        drop(place);
+                    });
+                }
+                Err(error) => {
+                    if !accept_failed {
+                        tracing::warn!("control channel accept failed (backing off): {error}");
+                        accept_failed = true;
+                    }
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            },
+        }
+    }
+}
+
+/// One standby connection: one request, its answer, then closed.
+async fn answer<R, W>(read: R, mut write: W, ping: Value, message: &str)
+where
+    R: tokio::io::AsyncRead + Unpin,
+    W: tokio::io::AsyncWrite + Unpin,
+{
+    let mut reader = BufReader::new(read.take(MAX_REQUEST_BYTES));
+    let mut line = Vec::new();
+    if reader.read_until(b'\n', &mut line).await.unwrap_or(0) == 0 {
+        return;
+    }
+    let reply = standby_reply(&line, ping, message);
+    let _ = write.write_all(format!("{reply}\n").as_bytes()).await;
+    let _ = write.flush().await;
+}
+
+/// The standby's answer to one request line.
+fn standby_reply(line: &[u8], ping: Value, message: &str) -> Value {
+    match serde_json::from_slice::<Request>(line) {
+        Ok(Request::Ping) => ping,
+        // A native tool call: the agent's hook asks and is told no, with why.
+        Ok(Request::Hook { .. }) => json!({"ok": true, "decision": "deny", "reason": message}),
+        Ok(_) => json!({"ok": false, "error": message}),
+        Err(error) => json!({"ok": false, "error": format!("bad request: {error}")}),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_standby_answers_ping_denies_hooks_and_refuses_the_rest_with_why() {
+        let ping = json!({"ok": true, "standby": "x"});
+        let why = refusal("database or disk is full");
+        assert_eq!(
+            standby_reply(b"{\"op\":\"ping\"}\n", ping.clone(), &why),
+            ping
+        );
+        let hook = standby_reply(
+            br#"{"op":"hook","agent":"a","session_id":"s","tool":"Bash","args":{"command":"rm -rf /"}}"#,
+            ping.clone(),
+            &why,
+        );
+        assert_eq!(hook["decision"], "deny");
+        assert!(
+            hook["reason"]
+                .as_str()
+                .is_some_and(|r| r.contains("disk is full"))
+        );
+        for line in [
+            &br#"{"op":"mcp","agent":"a"}"#[..],
+            br#"{"op":"approve","id":"x","code":"1"}"#,
+            br#"{"op":"resume"}"#,
+        ] {
+            let reply = standby_reply(line, ping.clone(), &why);
+            assert_eq!(reply["ok"], false, "{reply}");
+            assert!(
+                reply["error"]
+                    .as_str()
+                    .is_some_and(|e| e.contains("disk is full"))
+            );
+        }
+        let bad = standby_reply(b"{not json", ping, &why);
+        assert_eq!(bad["ok"], false);
+    }
+}
