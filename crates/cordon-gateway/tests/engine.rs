@@ -618,14 +618,41 @@ async fn hostile_control_requests_get_errors_and_the_engine_goes_on() {
     h.engine.shutdown().await.unwrap();
 }
 
+/// Refused before it touches the log the two share: it used to close the running engine's
+/// open intents (here a held call's) as `interrupted` on its way to finding the socket taken.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_second_engine_on_the_same_socket_is_refused() {
+async fn a_second_engine_on_the_same_socket_is_refused_and_leaves_the_log_alone() {
     let h = start("", None).await;
+    let agent = h.agent("codex").await;
+    let held = tokio::spawn({
+        let peer = agent.peer().clone();
+        async move { peer.call_tool(call("held__echo", "x")).await }
+    });
+    let pending = h.wait_pending(1).await;
+    let before = h.all_records().len();
     let mut config = h.engine.config().clone();
     config.listen = None;
     config.servers.clear();
     let error = Engine::start(config).await.err().unwrap();
     assert!(error.to_string().contains("already running"), "{error}");
+    assert_eq!(
+        h.all_records().len(),
+        before,
+        "the second engine wrote to the log"
+    );
+    let id = pending[0]["id"].as_str().unwrap();
+    h.engine
+        .pipeline()
+        .broker()
+        .deny(id, None, "rev@example.com")
+        .unwrap();
+    let _ = held.await.unwrap();
+    assert!(
+        h.all_records()
+            .iter()
+            .all(|r| r.outcome != Outcome::Interrupted),
+        "a live call's intent was closed as interrupted"
+    );
     h.engine.shutdown().await.unwrap();
 }
 
