@@ -371,6 +371,53 @@ def test_an_engine_started_on_an_unwritable_log_stands_by_and_serves_once_it_can
     verify(engine)
 
 
+def test_an_engine_started_before_the_keychain_stands_by_until_it_is_there(
+    engine_factory: Any, tmp_path: Path
+) -> None:
+    """At a login the tray app may start before the Secret Service that holds the evidence
+    signing key: the engine used to exit ("no OS keychain reachable") and stay gone. It must
+    stand by, refusing everything with that reason, and start once a keychain answers on its
+    D-Bus session (here: a session bus and gnome-keyring started after the engine)."""
+    for tool in ("dbus-daemon", "gnome-keyring-daemon"):
+        if shutil.which(tool) is None:
+            pytest.skip(f"{tool} is missing (scripts/install-deps installs it)")
+    effects = tmp_path / "effects"
+    engine = engine_factory(servers=(), http=False, policy=POLICY, extra_servers=counting(effects))
+    engine.stop()
+    text = engine.config.read_text()
+    key_line = next(line for line in text.splitlines() if line.startswith("signing_key:"))
+    engine.config.write_text(text.replace(key_line, "signing_key: keychain"))
+    bus = tmp_path / "bus"
+    engine.env["DBUS_SESSION_BUS_ADDRESS"] = f"unix:path={bus}"
+    home = tmp_path / "keyring-home"
+    home.mkdir(mode=0o700)
+    engine.env["XDG_DATA_HOME"] = str(home)
+    engine.start_process()
+    helpers: list[subprocess.Popen[bytes]] = []
+    try:
+
+        def start_keychain() -> None:
+            env = {**engine.env, "DBUS_SESSION_BUS_ADDRESS": f"unix:path={bus}"}
+            helpers.append(subprocess.Popen(
+                ["dbus-daemon", "--session", "--nofork", f"--address=unix:path={bus}"],
+                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            ))
+            poll("the session bus", bus.exists)
+            keyring = subprocess.run(
+                ["gnome-keyring-daemon", "--unlock", "--components=secrets"],
+                input=b"cordon-test", env=env, capture_output=True, check=False,
+            )
+            assert keyring.returncode == 0, keyring.stderr
+
+        standby_with(engine, effects, start_keychain, "no OS keychain reachable")
+    finally:
+        engine.stop()
+        for helper in helpers:
+            helper.terminate()
+            helper.wait(timeout=10)
+        subprocess.run(["pkill", "-f", f"gnome-keyring-daemon.*{home}"], check=False)
+
+
 def standby_with(engine: Engine, effects: Path, clear: Any, named: str) -> None:
     """The engine just started on a log it cannot write: it stands by and says why, refuses a
     hook, an approval and a bridge call with that reason; `clear()` ends the fault, and the same

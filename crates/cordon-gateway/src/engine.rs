@@ -113,9 +113,11 @@ fn open_log(config: &Config) -> Result<EvidenceLog, NotReady> {
     EvidenceLog::open(&config.evidence, keys).map_err(evidence_not_ready)
 }
 
-/// A start's evidence error: a storage fault stands by, anything else fails the start.
+/// A start's evidence error: a fault that can clear by itself stands by (a storage fault; no OS
+/// keychain yet, as at a login whose Secret Service starts after the tray app), anything else
+/// fails the start.
 fn evidence_not_ready(error: EvidenceError) -> NotReady {
-    if error.is_storage_fault() {
+    if error.is_storage_fault() || matches!(error, EvidenceError::KeychainUnavailable { .. }) {
         NotReady::Fault(error.to_string())
     } else {
         NotReady::Fatal(GatewayError::Evidence(error.to_string()))

@@ -1,5 +1,6 @@
 //! The engine's standby: the evidence log cannot be written at start (a full disk, a read-only
-//! file or file system, another process's lock), so nothing may be governed yet.
+//! file or file system, another process's lock, no OS keychain for its signing key yet), so
+//! nothing may be governed yet.
 //!
 //! Exiting would leave the user with no engine to ask and no one to retry (the tray app starts
 //! it once, at login). Instead the engine holds its control socket and answers there: `ping`
