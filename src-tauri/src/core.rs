@@ -290,6 +290,12 @@ impl Core {
         self.with(|engine| Ok(engine.pause_state()))
     }
 
+    /// Whether the running engine cannot write its evidence log now (every call refused).
+    pub fn evidence_fault(&self) -> bool {
+        self.with(|engine| Ok(!engine.evidence_health().ok))
+            .unwrap_or(false)
+    }
+
     /// Pauses every agent (their calls are refused and recorded; held calls are denied) or
     /// resumes them all.
     pub fn set_paused(&self, paused: bool) -> Result<PauseState, DesktopError> {

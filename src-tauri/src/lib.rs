@@ -314,18 +314,28 @@ pub fn pending_label(n: usize) -> String {
     }
 }
 
-/// What the tray shows: the number of waiting calls and whether agents are paused.
+/// What the tray shows: the number of waiting calls, whether agents are paused, and whether the
+/// evidence log can be written (while it cannot, every call is refused).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TrayState {
     /// Calls waiting for a human.
     pub pending: usize,
     /// Every agent paused (the kill switch).
     pub paused: bool,
+    /// The evidence log cannot be written (a full disk, say): every call is refused until it
+    /// can, which the engine finds out by itself.
+    pub evidence_fault: bool,
 }
 
 impl TrayState {
-    /// The tooltip: paused wins over the count, since nothing passes while paused.
+    /// The tooltip: an evidence fault wins, then paused, over the count, since nothing passes
+    /// while either lasts.
     pub fn tooltip(self) -> String {
+        if self.evidence_fault {
+            return "Cordon: the evidence log cannot be written — every call is refused (see \
+                    Settings)"
+                .to_owned();
+        }
         match (self.paused, self.pending) {
             (true, _) => "Cordon: paused — every call is refused".to_owned(),
             (false, 0) => "Cordon: running".to_owned(),
@@ -339,6 +349,7 @@ pub(crate) fn refresh_tray(app: &AppHandle, core: &Core) {
     let state = TrayState {
         pending: core.pending().map(|p| p.len()).unwrap_or(0),
         paused: core.pause_state().map(|s| s.all).unwrap_or(false),
+        evidence_fault: core.evidence_fault(),
     };
     set_tray(app, state);
 }
@@ -355,7 +366,8 @@ fn set_tray(app: &AppHandle, state: TrayState) {
 
 fn set_tray_icon(tray: &TrayIcon, state: TrayState) {
     let _ = tray.set_tooltip(Some(state.tooltip()));
-    let bytes = match (state.paused, state.pending) {
+    // Refusing everything (paused, or no evidence can be written) has its own icon.
+    let bytes = match (state.paused || state.evidence_fault, state.pending) {
         (true, _) => ICON_PAUSED,
         (false, 0) => ICON,
         (false, _) => ICON_PENDING,
@@ -424,6 +436,7 @@ fn start_polling(app: AppHandle) {
                 let state = TrayState {
                     pending: pending.len(),
                     paused: core.pause_state().map(|s| s.all).unwrap_or(false),
+                    evidence_fault: core.evidence_fault(),
                 };
                 if shown != Some(state) {
                     shown = Some(state);
@@ -490,6 +503,7 @@ mod tests {
         let running = TrayState {
             pending: 0,
             paused: false,
+            evidence_fault: false,
         };
         assert_eq!(running.tooltip(), "Cordon: running");
         let waiting = TrayState {
@@ -502,5 +516,10 @@ mod tests {
             ..waiting
         };
         assert!(paused.tooltip().contains("paused"));
+        let faulted = TrayState {
+            evidence_fault: true,
+            ..paused
+        };
+        assert!(faulted.tooltip().contains("evidence log cannot be written"));
     }
 }

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from selenium.webdriver.common.keys import Keys
 
-from cordon_e2e import run, text_of
+from pathlib import Path
+
+from cordon_e2e import immutable, run, text_of
 from desktop import Desktop, inner_text, wait_until
 
 AGENT = "settings-agent"
@@ -79,3 +81,25 @@ def test_valid_edit_is_saved_and_hot_reloaded(desktop_app) -> None:
     assert not read(app, str(probe)).is_error
     versions = policy_versions(app, str(probe))
     assert versions[0] == old_version and versions[1] != old_version, f"the saved policy was not hot-reloaded: {versions}"
+
+
+def test_an_evidence_fault_shows_in_the_window_and_clears_by_itself(desktop_app) -> None:
+    """While the evidence log cannot be written every call is refused: the window must say so
+    (not "Running"), and go back to running once the log can be written again."""
+    app: Desktop = desktop_app(show="settings")
+    app.switch_to("settings")
+    probe = app.engine.files / "probe.txt"
+    probe.write_text("probe\n")
+    assert not read(app, str(probe)).is_error
+    app.wait_css("#engine.good", "Running")
+    database = Path(str(app.engine.evidence))
+    with immutable([database, Path(f"{database}-wal")]):
+        refused = read(app, str(probe))
+        assert refused.is_error and "evidence" in text_of(refused), text_of(refused)
+        app.wait_css("#engine.bad", "Evidence log not writable: every call is refused")
+
+    def passes() -> bool:
+        return not read(app, str(probe)).is_error
+
+    wait_until("a call to pass once the log is writable", passes)
+    app.wait_css("#engine.good", "Running")

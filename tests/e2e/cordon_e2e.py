@@ -28,7 +28,7 @@ import tempfile
 import termios
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,6 +37,7 @@ import anyio
 import anyio.to_thread
 import httpx2
 import psutil
+import pytest
 from mcp.client.session import ClientSession
 from mcp.client.stdio import StdioServerParameters, stdio_client
 from mcp.client.streamable_http import streamable_http_client
@@ -850,3 +851,22 @@ class RawBridge:
             self.proc.kill()
             self.proc.wait()
         self._stderr.close()
+
+
+@contextlib.contextmanager
+def immutable(paths: list[Path]) -> Iterator[None]:
+    """Makes `paths` unwritable even for root and even through descriptors already open
+    (`chattr +i`: CI runs as root, which file modes do not stop); undone afterwards."""
+    if shutil.which("chattr") is None:
+        pytest.skip("chattr (e2fsprogs) is missing")
+    done: list[Path] = []
+    try:
+        for path in paths:
+            proc = subprocess.run(["chattr", "+i", str(path)], capture_output=True, text=True, check=False)
+            if proc.returncode != 0:
+                pytest.skip(f"cannot make {path.name} immutable here: {proc.stderr.strip()}")
+            done.append(path)
+        yield
+    finally:
+        for path in done:
+            subprocess.run(["chattr", "-i", str(path)], capture_output=True, check=False)

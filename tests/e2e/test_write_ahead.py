@@ -35,6 +35,7 @@ from cordon_e2e import (
     PYTHON,
     Engine,
     ServerSpec,
+    immutable,
     run,
     text_of,
     wait_for_tools,
@@ -495,25 +496,6 @@ def test_a_process_locking_the_log_refuses_calls_until_it_lets_go(engine_factory
         locker.execute("ROLLBACK")
         locker.close()
     assert_recovers(engine, calls, answered, effects)
-
-
-@contextlib.contextmanager
-def immutable(paths: list[Path]) -> Iterator[None]:
-    """Makes `paths` unwritable even for root and even through descriptors already open
-    (`chattr +i`: CI runs as root, which file modes do not stop); undone afterwards."""
-    if shutil.which("chattr") is None:
-        pytest.skip("chattr (e2fsprogs) is missing")
-    done: list[Path] = []
-    try:
-        for path in paths:
-            proc = subprocess.run(["chattr", "+i", str(path)], capture_output=True, text=True, check=False)
-            if proc.returncode != 0:
-                pytest.skip(f"cannot make {path.name} immutable here: {proc.stderr.strip()}")
-            done.append(path)
-        yield
-    finally:
-        for path in done:
-            subprocess.run(["chattr", "-i", str(path)], capture_output=True, check=False)
 
 
 def test_a_read_only_database_refuses_calls_from_two_clients_and_recovers(

@@ -76,6 +76,7 @@ const status: Status = {
   policy_path: "/home/dev/.config/cordon/policies/safety.yaml",
   config_path: "/home/dev/.config/cordon/config.yaml",
   evidence_path: "/home/dev/.local/share/cordon/evidence.db",
+  evidence_fault: null,
   reviewer: "alice@laptop",
   approval_timeout_secs: 300,
   http_addr: null,

@@ -4,7 +4,12 @@ import type { Status } from "./types";
 /** The header's one-line engine status. */
 export function engineLine(s: Status): string {
   if (!s.running) return "Engine stopped";
-  const parts = [s.paused ? "Paused: every call is refused" : "Running", `policy ${s.policy_version}`];
+  const state = s.evidence_fault
+    ? "Evidence log not writable: every call is refused"
+    : s.paused
+      ? "Paused: every call is refused"
+      : "Running";
+  const parts = [state, `policy ${s.policy_version}`];
   if (s.paused_agents.length && !s.paused) parts.push(`paused: ${s.paused_agents.join(", ")}`);
   parts.push(s.pending === 1 ? "1 approval waiting" : `${s.pending} approvals waiting`);
   return parts.join(" · ");
@@ -17,7 +22,7 @@ export function engineFacts(s: Status): [string, string][] {
     ["Pending approvals", String(s.pending)],
     ["Policy", `${s.policy_version}${s.policy_path ? ` (${s.policy_path})` : " (built-in default)"}`],
     ["Config", s.config_path ?? "none (defaults)"],
-    ["Evidence", s.evidence_path],
+    ["Evidence", s.evidence_fault ? `${s.evidence_path}: NOT WRITABLE, ${s.evidence_fault}` : s.evidence_path],
     ["Reviewer", s.reviewer],
     ["Approval timeout", `${s.approval_timeout_secs} s`],
     ["HTTP endpoint", s.http_addr ?? "off"],

@@ -71,7 +71,7 @@ describe("evidence formatting", () => {
 describe("settings formatting and checks", () => {
   const s: Status = {
     running: true, paused: false, paused_agents: [], pending: 1, policy_version: "v3", policy_path: null, config_path: null,
-    evidence_path: "/e.db", reviewer: "alice", approval_timeout_secs: 300, http_addr: null, autostart: false,
+    evidence_path: "/e.db", evidence_fault: null, reviewer: "alice", approval_timeout_secs: 300, http_addr: null, autostart: false,
   };
 
   it("describes the engine", () => {
@@ -83,6 +83,11 @@ describe("settings formatting and checks", () => {
     expect(facts.Policy).toBe("v3 (built-in default)");
     expect(facts.Config).toBe("none (defaults)");
     expect(facts["HTTP endpoint"]).toBe("off");
+    const fault = { ...s, paused: true, evidence_fault: "database or disk is full (since 2026-12-07T20:00:00Z)" };
+    expect(engineLine(fault)).toBe("Evidence log not writable: every call is refused · policy v3 · 1 approval waiting");
+    expect(Object.fromEntries(engineFacts(fault)).Evidence).toBe(
+      "/e.db: NOT WRITABLE, database or disk is full (since 2026-12-07T20:00:00Z)",
+    );
   });
 
   it("checks secret names", () => {

@@ -22,6 +22,9 @@ pub struct Status {
     pub config_path: Option<String>,
     /// The evidence database.
     pub evidence_path: String,
+    /// Why the evidence log cannot be written, and since when (None: it can, or no engine
+    /// runs). While there is one every call is refused; it clears by itself.
+    pub evidence_fault: Option<String>,
     /// The reviewer identity recorded on approvals.
     pub reviewer: String,
     /// How long a held call waits.
@@ -58,6 +61,7 @@ impl Status {
             policy_path,
             config_path: config.source.as_ref().map(|p| p.display().to_string()),
             evidence_path: config.evidence.display().to_string(),
+            evidence_fault: evidence_fault(&engine.evidence_health()),
             reviewer: config.reviewer.clone(),
             approval_timeout_secs: config.approval_timeout.as_secs(),
             http_addr: engine.http_addr().map(|a| a.to_string()),
@@ -76,10 +80,23 @@ impl Status {
             policy_path,
             config_path: config.source.as_ref().map(|p| p.display().to_string()),
             evidence_path: config.evidence.display().to_string(),
+            evidence_fault: None,
             reviewer: config.reviewer.clone(),
             approval_timeout_secs: config.approval_timeout.as_secs(),
             http_addr: None,
             autostart: shell.autostart,
         }
     }
+}
+
+/// The evidence fault as the windows say it: the error and since when (None while healthy).
+fn evidence_fault(health: &cordon_gateway::recorder::EvidenceHealth) -> Option<String> {
+    if health.ok {
+        return None;
+    }
+    let error = health.error.as_deref().unwrap_or("unknown error");
+    Some(match &health.since {
+        Some(since) => format!("{error} (since {since})"),
+        None => error.to_owned(),
+    })
 }

@@ -465,6 +465,11 @@ config_path: string | null,
  */
 evidence_path: string,
 /**
+ * Why the evidence log cannot be written, and since when (None: it can, or no engine
+ * runs). While there is one every call is refused; it clears by itself.
+ */
+evidence_fault: string | null,
+/**
  * The reviewer identity recorded on approvals.
  */
 reviewer: string,

@@ -55,7 +55,7 @@ export async function refreshEngine(): Promise<void> {
     const engine = await api.engineStatus();
     shared.engine = engine;
     text = engineLine(engine);
-    cls = `engine ${engine.running ? (engine.paused ? "held" : "good") : "bad"}`;
+    cls = `engine ${!engine.running || engine.evidence_fault ? "bad" : engine.paused ? "held" : "good"}`;
   } catch (e) {
     shared.engine = null;
     text = errorText(e);
