@@ -56,13 +56,18 @@ where
     let since = crate::recorder::now_text();
     tracing::error!("standing by, every call refused: {}", refusal(&reason));
     let places = Arc::new(Semaphore::new(MAX_CONNECTIONS));
-    let mut tick = tokio::time::interval(RETRY_EVERY);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    tick.tick().await; // the first tick is now: the first try just failed
+    // One try at a time, each a second after the last ended, run beside the answering: a try
+    // can take long (another process's lock, a keychain waiting to be unlocked) and the socket
+    // must go on saying why meanwhile.
+    let later = |attempt: Fut| async move {
+        tokio::time::sleep(RETRY_EVERY).await;
+        attempt.await
+    };
+    let mut attempt = Box::pin(later(retry()));
     let mut accept_failed = false;
     loop {
         tokio::select! {
-            _ = tick.tick() => match retry().await {
+            tried = &mut attempt => match tried {
                 Ok(ready) => {
                     tracing::info!("the evidence log can be written again: starting");
                     return Ok(ready);
@@ -73,6 +78,7 @@ where
                         tracing::error!("still standing by: {}", refusal(&now));
                         reason = now;
                     }
+                    attempt = Box::pin(later(retry()));
                 }
             },
             accepted = crate::control::accept(listener) => match accepted {
