@@ -94,6 +94,8 @@ pub struct Decided {
 /// restarts). The admin layer behind the settings window and the evidence viewer follows it.
 pub struct Core {
     engine: Mutex<Option<Engine>>,
+    /// While no engine is attached: why the one starting stands by (from its socket).
+    standby: Mutex<Option<String>>,
     admin: Admin,
     /// `--config` as given at launch: a restart reads that file again.
     config_arg: Option<PathBuf>,
@@ -118,9 +120,50 @@ impl Core {
         }
         Core {
             engine: Mutex::new(Some(engine)),
+            standby: Mutex::new(None),
             admin,
             config_arg,
             restarting: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    /// No engine yet: the one starting stands by (its evidence log cannot be written, see
+    /// `cordon_gateway::standby`) and is [`Core::attach`]ed once it runs. Until then every
+    /// command answers [`DesktopError::NotRunning`] and the agents' calls are refused.
+    pub fn without_engine(admin: Admin, config_arg: Option<PathBuf>) -> Core {
+        Core {
+            engine: Mutex::new(None),
+            standby: Mutex::new(None),
+            admin,
+            config_arg,
+            restarting: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    /// Takes in the engine that finished starting (after [`Core::without_engine`]).
+    pub fn attach(&self, engine: Engine) {
+        self.admin.attach(&engine);
+        if let Err(error) = self.admin.watch_policy() {
+            tracing::warn!("cannot watch the policy for outside edits: {error}");
+        }
+        *self.lock() = Some(engine);
+        *self.standby_lock() = None;
+    }
+
+    /// Whether an engine is attached.
+    pub fn has_engine(&self) -> bool {
+        self.lock().is_some()
+    }
+
+    /// Records why the starting engine stands by (None: it does not, or no longer).
+    pub fn set_standby(&self, reason: Option<String>) {
+        *self.standby_lock() = reason;
+    }
+
+    fn standby_lock(&self) -> MutexGuard<'_, Option<String>> {
+        match self.standby.lock() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
         }
     }
 
@@ -138,7 +181,11 @@ impl Core {
             paused_agents: pause.agents,
             autostart,
         };
-        self.admin.status(guard.as_ref(), &shell)
+        let mut status = self.admin.status(guard.as_ref(), &shell);
+        if guard.is_none() {
+            status.standby = self.standby_lock().clone();
+        }
+        status
     }
 
     /// Stops the engine (held calls refused and recorded, like Quit) and starts it again from

@@ -113,8 +113,10 @@ fn parse_page(name: &str) -> Result<windows::Page, String> {
         .ok_or_else(|| format!("unknown window `{name}` (approvals, settings or evidence)"))
 }
 
-/// Runs the tray app until Quit. Refuses to start (exit code 1) when the engine cannot start:
-/// no silent fallback to an ungoverned state.
+/// Runs the tray app until Quit. Refuses to start (exit code 1) when the engine's start fails
+/// (an invalid policy, another engine running): no silent fallback to an ungoverned state. An
+/// engine that stands by (its evidence log cannot be written yet) brings the tray up without it,
+/// saying so, and is attached once it runs; every call is refused until then.
 pub fn run() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -195,21 +197,47 @@ pub fn run() -> ExitCode {
             updates::check_for_updates,
         ])
         .setup(move |app| {
-            let engine = tauri::async_runtime::block_on(Engine::start(config))?;
-            tracing::info!(socket = %engine.config().socket.display(), "engine started in-process");
-            // Who the evidence names as the reviewer of every decision made here: said aloud,
-            // so a fallback (no USER/LOGNAME: the OS account of the uid) is never silent.
-            tracing::info!(
-                "approvals are recorded as reviewer `{}` (from {}; set `reviewer:` in the config \
-                 to change it)",
-                cordon_gateway::text::visible(&engine.config().reviewer),
-                engine.config().reviewer_origin
-            );
-            let admin = cordon_admin::Admin::new(engine.config());
-            app.manage(Core::with_admin(engine, admin, config_arg));
+            let admin = cordon_admin::Admin::new(&config);
+            let socket = config.socket.clone();
+            let mut starting = tauri::async_runtime::spawn(Engine::start(config));
+            // A start that fails at once (an invalid policy, another engine running) fails the
+            // app, as it always did; one still going after STANDBY_AFTER stands by (its
+            // evidence log cannot be written yet): the tray comes up and says so, and the
+            // engine is attached when it runs.
+            match tauri::async_runtime::block_on(async {
+                tokio::time::timeout(STANDBY_AFTER, &mut starting).await
+            }) {
+                Ok(started) => {
+                    let engine = started.map_err(|e| e.to_string())??;
+                    announce(&engine);
+                    app.manage(Core::with_admin(engine, admin, config_arg));
+                }
+                Err(_) => {
+                    tracing::warn!("the engine is standing by: the tray shows why");
+                    app.manage(Core::without_engine(admin, config_arg));
+                    let handle = app.handle().clone();
+                    tauri::async_runtime::spawn(async move {
+                        let started = starting.await.map_err(|e| e.to_string());
+                        let Some(core) = handle.try_state::<Core>() else {
+                            return;
+                        };
+                        match started {
+                            Ok(Ok(engine)) => {
+                                announce(&engine);
+                                core.attach(engine);
+                                refresh_tray(&handle, &core);
+                            }
+                            // No engine, every call refused, the reason in the log and the
+                            // settings window; Restart in the window tries again.
+                            Ok(Err(error)) => tracing::error!("the engine cannot start: {error}"),
+                            Err(error) => tracing::error!("the engine cannot start: {error}"),
+                        }
+                    });
+                }
+            }
             build_tray(app.handle())?;
             updates::check_at_startup(app.handle());
-            start_polling(app.handle().clone());
+            start_polling(app.handle().clone(), socket);
             quit_on_signal(app.handle().clone());
             if let Some(page) = show_at_start {
                 windows::show(app.handle(), page);
@@ -233,6 +261,30 @@ pub fn run() -> ExitCode {
         _ => {}
     });
     ExitCode::SUCCESS
+}
+
+/// Why the engine starting on `socket` stands by (its `ping` answer), if it does.
+async fn standby_reason(socket: &std::path::Path) -> Option<String> {
+    use cordon_gateway::control::{Request, request};
+    let reply = request(socket, &Request::Ping).await.ok()?;
+    reply.get("standby")?.as_str().map(str::to_owned)
+}
+
+/// How long the app waits for the engine at launch before showing the tray without it (the
+/// engine then stands by: see `cordon_gateway::standby`).
+const STANDBY_AFTER: Duration = Duration::from_secs(3);
+
+/// Says where the engine listens and who approvals are recorded as.
+fn announce(engine: &Engine) {
+    tracing::info!(socket = %engine.config().socket.display(), "engine started in-process");
+    // Who the evidence names as the reviewer of every decision made here: said aloud, so a
+    // fallback (no USER/LOGNAME: the OS account of the uid) is never silent.
+    tracing::info!(
+        "approvals are recorded as reviewer `{}` (from {}; set `reviewer:` in the config to \
+         change it)",
+        cordon_gateway::text::visible(&engine.config().reviewer),
+        engine.config().reviewer_origin
+    );
 }
 
 /// Stops the engine: held calls are refused and recorded, a checkpoint is written.
@@ -325,12 +377,19 @@ pub struct TrayState {
     /// The evidence log cannot be written (a full disk, say): every call is refused until it
     /// can, which the engine finds out by itself.
     pub evidence_fault: bool,
+    /// No engine runs yet: it stands by until its evidence log can be written at all.
+    pub standby: bool,
 }
 
 impl TrayState {
     /// The tooltip: an evidence fault wins, then paused, over the count, since nothing passes
     /// while either lasts.
     pub fn tooltip(self) -> String {
+        if self.standby {
+            return "Cordon: standing by — every call is refused until the evidence log can be \
+                    written (see Settings)"
+                .to_owned();
+        }
         if self.evidence_fault {
             return "Cordon: the evidence log cannot be written — every call is refused (see \
                     Settings)"
@@ -350,6 +409,7 @@ pub(crate) fn refresh_tray(app: &AppHandle, core: &Core) {
         pending: core.pending().map(|p| p.len()).unwrap_or(0),
         paused: core.pause_state().map(|s| s.all).unwrap_or(false),
         evidence_fault: core.evidence_fault(),
+        standby: false,
     };
     set_tray(app, state);
 }
@@ -367,7 +427,10 @@ fn set_tray(app: &AppHandle, state: TrayState) {
 fn set_tray_icon(tray: &TrayIcon, state: TrayState) {
     let _ = tray.set_tooltip(Some(state.tooltip()));
     // Refusing everything (paused, or no evidence can be written) has its own icon.
-    let bytes = match (state.paused || state.evidence_fault, state.pending) {
+    let bytes = match (
+        state.paused || state.evidence_fault || state.standby,
+        state.pending,
+    ) {
         (true, _) => ICON_PAUSED,
         (false, 0) => ICON,
         (false, _) => ICON_PENDING,
@@ -409,7 +472,7 @@ fn quit_on_signal(app: AppHandle) {
 /// notification, CLI, timeout, the agent going away), updates a group bubble's count, and keeps
 /// the tray count current. The slow tick only catches what has no feed (the
 /// kill switch toggled by the CLI or a policy edit, an engine restart).
-fn start_polling(app: AppHandle) {
+fn start_polling(app: AppHandle, socket: PathBuf) {
     tauri::async_runtime::spawn(async move {
         let mut watch = Watch::new();
         let mut shown: Option<TrayState> = None;
@@ -437,7 +500,22 @@ fn start_polling(app: AppHandle) {
                     pending: pending.len(),
                     paused: core.pause_state().map(|s| s.all).unwrap_or(false),
                     evidence_fault: core.evidence_fault(),
+                    standby: false,
                 };
+                if shown != Some(state) {
+                    shown = Some(state);
+                    set_tray(&app, state);
+                }
+            } else if !core.has_engine() {
+                // Starting: the engine answers on its socket while it stands by, with why.
+                let reason = standby_reason(&socket).await;
+                let state = TrayState {
+                    pending: 0,
+                    paused: false,
+                    evidence_fault: false,
+                    standby: reason.is_some(),
+                };
+                core.set_standby(reason);
                 if shown != Some(state) {
                     shown = Some(state);
                     set_tray(&app, state);
@@ -504,6 +582,7 @@ mod tests {
             pending: 0,
             paused: false,
             evidence_fault: false,
+            standby: false,
         };
         assert_eq!(running.tooltip(), "Cordon: running");
         let waiting = TrayState {
@@ -521,5 +600,10 @@ mod tests {
             ..paused
         };
         assert!(faulted.tooltip().contains("evidence log cannot be written"));
+        let standing_by = TrayState {
+            standby: true,
+            ..running
+        };
+        assert!(standing_by.tooltip().contains("standing by"));
     }
 }

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from selenium.webdriver.common.keys import Keys
 
+import contextlib
 from pathlib import Path
 
 from cordon_e2e import immutable, run, text_of
@@ -103,3 +104,21 @@ def test_an_evidence_fault_shows_in_the_window_and_clears_by_itself(desktop_app)
 
     wait_until("a call to pass once the log is writable", passes)
     app.wait_css("#engine.good", "Running")
+
+
+def test_the_app_stands_by_while_its_evidence_cannot_be_written_and_runs_once_it_can(desktop_app, tmp_path: Path) -> None:
+    """A launch whose evidence log cannot be written at all (here: its directory is immutable; at a
+    login, a full disk) used to fail the app: no tray, nothing to say why. The tray and the window
+    must come up and say the engine stands by, and the engine must run once the log can be
+    written, with no restart."""
+    store = tmp_path / "evidence"
+    store.mkdir(mode=0o700)
+    with contextlib.ExitStack() as fault:
+        fault.enter_context(immutable([store]))
+        app: Desktop = desktop_app(show="settings", evidence=store / "evidence.db")
+        app.switch_to("settings")
+        app.wait_css("#engine.bad", "Standing by: Cordon cannot record evidence")
+    app.wait_css("#engine.good", "Running")
+    probe = app.engine.files / "probe.txt"
+    probe.write_text("probe\n")
+    assert not read(app, str(probe)).is_error

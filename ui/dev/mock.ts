@@ -69,6 +69,7 @@ function validate(text: string): Diagnostic[] {
 
 const status: Status = {
   running: true,
+  standby: null,
   paused: false,
   paused_agents: [],
   pending: 2,

@@ -70,7 +70,7 @@ describe("evidence formatting", () => {
 
 describe("settings formatting and checks", () => {
   const s: Status = {
-    running: true, paused: false, paused_agents: [], pending: 1, policy_version: "v3", policy_path: null, config_path: null,
+    running: true, standby: null, paused: false, paused_agents: [], pending: 1, policy_version: "v3", policy_path: null, config_path: null,
     evidence_path: "/e.db", evidence_fault: null, reviewer: "alice", approval_timeout_secs: 300, http_addr: null, autostart: false,
   };
 
@@ -79,6 +79,9 @@ describe("settings formatting and checks", () => {
     expect(engineLine({ ...s, paused: true, pending: 0 })).toBe("Paused: every call is refused · policy v3 · 0 approvals waiting");
     expect(engineLine({ ...s, paused_agents: ["cursor"] })).toContain("paused: cursor");
     expect(engineLine({ ...s, running: false })).toBe("Engine stopped");
+    const standing = { ...s, running: false, standby: "Cordon cannot record evidence, so it refuses every call until it can: disk full" };
+    expect(engineLine(standing)).toBe(`Standing by: ${standing.standby}`);
+    expect(Object.fromEntries(engineFacts(standing)).State).toBe("standing by");
     const facts = Object.fromEntries(engineFacts(s));
     expect(facts.Policy).toBe("v3 (built-in default)");
     expect(facts.Config).toBe("none (defaults)");

@@ -8,6 +8,10 @@ use serde::{Deserialize, Serialize};
 pub struct Status {
     /// An engine is running in this app.
     pub running: bool,
+    /// Why the engine is standing by instead of running: it could not write its evidence log
+    /// at start (a full disk, say) and tries again every second; every call is refused
+    /// meanwhile (None: it runs, or is stopped).
+    pub standby: Option<String>,
     /// Every agent is paused (calls refused until resumed).
     pub paused: bool,
     /// Agents paused one by one.
@@ -54,6 +58,7 @@ impl Status {
         let config = engine.config();
         Status {
             running: true,
+            standby: None,
             paused: shell.paused,
             paused_agents: shell.paused_agents.clone(),
             pending: engine.pending_approvals().len(),
@@ -73,6 +78,7 @@ impl Status {
     pub fn stopped(config: &Config, policy_path: Option<String>, shell: &ShellState) -> Status {
         Status {
             running: false,
+            standby: None,
             paused: shell.paused,
             paused_agents: shell.paused_agents.clone(),
             pending: 0,
