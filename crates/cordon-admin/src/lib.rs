@@ -139,6 +139,13 @@ impl Inner {
             .path()
             .map(|p| p.display().to_string())
             .unwrap_or_default();
+        if let Some(path) = location.path()
+            && let Err(error) = cordon_gateway::private::check_trusted_input(path, "policy")
+        {
+            let message = format!("edit of {shown} refused, the previous policy stays: {error}");
+            self.event(false, None, message);
+            return;
+        }
         match location.load() {
             Ok(policy) => {
                 if policy.version() == pipeline.policy().version() {

@@ -494,6 +494,31 @@ async fn watcher_reloads_outside_edits_and_refuses_broken_ones() {
     h.stop().await;
 }
 
+/// An edit to a policy file that other users can write is not applied: they could have made it.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread")]
+async fn watcher_refuses_a_policy_other_users_can_write() {
+    use std::os::unix::fs::PermissionsExt;
+    let h = start(Some(POLICY)).await;
+    h.admin.watch_policy().unwrap();
+    let path = h.root().join("policy.yaml");
+    let before = h.running_version();
+    // Opened up first, so no reload can see the edit while the file was still private.
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o666)).unwrap();
+    std::fs::write(&path, POLICY.replace("version: t1", "version: t6")).unwrap();
+    eventually("a refusal event", || {
+        h.admin.policy_events().iter().any(|e| !e.ok)
+    });
+    let refusal = h.admin.policy_events().into_iter().find(|e| !e.ok).unwrap();
+    assert!(
+        refusal.message.contains("writable by every user"),
+        "{}",
+        refusal.message
+    );
+    assert_eq!(h.running_version(), before);
+    h.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn status_has_the_contract_shape() {
     let h = start(Some(POLICY)).await;
@@ -526,6 +551,8 @@ async fn status_has_the_contract_shape() {
         "policy_path",
         "config_path",
         "evidence_path",
+        "evidence_fault",
+        "standby",
         "reviewer",
         "approval_timeout_secs",
         "http_addr",

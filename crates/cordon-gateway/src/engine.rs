@@ -43,6 +43,10 @@ pub struct Engine {
 /// Loads the policy the config names: a file/directory, else the shipped default. The policy's
 /// classifier protects Cordon's own paths as this config names them ([`cordon_paths`]).
 pub fn load_policy(config: &Config) -> Result<Policy, GatewayError> {
+    // Rules another local user could rewrite are no rules (see `private::check_trusted_input`).
+    if let Some(path) = &config.policy {
+        crate::private::check_trusted_input(path, "policy")?;
+    }
     let policy = match &config.policy {
         Some(path) => Policy::load(path).map_err(|e| GatewayError::Policy {
             path: path.display().to_string(),
@@ -195,6 +199,14 @@ impl Engine {
     pub async fn start(config: Config) -> Result<Engine, GatewayError> {
         // Every connection, upstream pipe and the evidence log need a descriptor.
         crate::http::raise_open_file_limit();
+        // The config names the policy, the agents' tokens and the upstream commands: another
+        // local user able to rewrite it could change all of them.
+        if let Some(source) = &config.source {
+            crate::private::check_trusted_input(source, "config file")?;
+            if !config.agents.is_empty() {
+                crate::private::warn_if_readable(source, "holds the agents' HTTP tokens");
+            }
+        }
         // An organisation policy (issue 18) is pulled and verified first; without one that
         // verifies, every call is refused until a pull succeeds.
         let org_policy = crate::orgpolicy::OrgPolicy::from_config(&config);

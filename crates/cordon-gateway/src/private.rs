@@ -1,4 +1,5 @@
-//! Private places on disk: the data directory and the control socket's directory.
+//! Private places on disk: the data directory and the control socket's directory; and the
+//! files Cordon takes its rules from, which no other user may be able to change.
 //!
 //! The agent runs as the same OS user, but other local users must neither read the evidence nor
 //! stand up an impostor engine that answers `cordon approve`. So the engine creates its
@@ -81,6 +82,129 @@ pub fn check_dir(dir: &Path) -> Result<(), GatewayError> {
         );
     }
     Ok(())
+}
+
+/// Refuses a file Cordon takes its rules from (`what`: the config file, the policy file or
+/// directory) when another local user could change it: owned by another user (root aside: an
+/// administrator's file), writable by every user, writable by a group with other members (a
+/// user private group, Debian's and Ubuntu's default with umask 002, is the user alone), or, for
+/// a directory, any `*.yaml`/`*.yml` in it likewise; and a file in a directory others may write
+/// to without the sticky bit (they could replace it). The agent runs as the user and may edit
+/// these anyway, which Cordon governs (`cordon.state`); another user must not.
+#[cfg(unix)]
+pub fn check_trusted_input(path: &Path, what: &str) -> Result<(), GatewayError> {
+    use std::os::unix::fs::MetadataExt;
+    let inspect = |p: &Path| {
+        std::fs::metadata(p)
+            .map_err(|e| GatewayError::io(format!("cannot inspect {}", p.display()), e))
+    };
+    let meta = inspect(path)?;
+    check_writers(path, &meta, what)?;
+    // Where the file really is (a dotfile manager's symlink is fine; its target's directory is
+    // what another user would need to write to).
+    let real = std::fs::canonicalize(path)
+        .map_err(|e| GatewayError::io(format!("cannot resolve {}", path.display()), e))?;
+    if let Some(dir) = real.parent() {
+        let mode = inspect(dir)?.mode();
+        if mode & 0o002 != 0 && mode & 0o1000 == 0 {
+            return Err(GatewayError::Insecure {
+                path: dir.to_path_buf(),
+                reason: format!(
+                    "the {what} is in a directory every user can write to: they could replace \
+                     it; move it, or run `chmod o-w {}`",
+                    dir.display()
+                ),
+            });
+        }
+    }
+    if meta.is_dir() {
+        let entries = std::fs::read_dir(path)
+            .map_err(|e| GatewayError::io(format!("cannot read {}", path.display()), e))?;
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.ends_with(".yaml") || name.ends_with(".yml") {
+                let file = entry.path();
+                check_writers(&file, &inspect(&file)?, what)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Windows: the config and policy files are the user's profile's (see the module docs for what
+/// is checked there).
+#[cfg(windows)]
+pub fn check_trusted_input(_path: &Path, _what: &str) -> Result<(), GatewayError> {
+    Ok(())
+}
+
+/// Warns when other users can read `path`, which `holds` something they must not see: a
+/// token lets whoever reads it call Cordon as that agent.
+#[cfg(unix)]
+pub fn warn_if_readable(path: &Path, holds: &str) {
+    use std::os::unix::fs::MetadataExt;
+    if let Ok(meta) = std::fs::metadata(path)
+        && meta.mode() & 0o044 != 0
+    {
+        tracing::warn!(
+            "{} {holds} and other users can read it (mode {:o}): run `chmod 600 {}`",
+            path.display(),
+            meta.mode() & 0o7777,
+            path.display()
+        );
+    }
+}
+
+/// Windows: the profile's ACLs keep other users out (see the module docs).
+#[cfg(windows)]
+pub fn warn_if_readable(_path: &Path, _holds: &str) {}
+
+/// Who could write `path` besides the user (see [`check_trusted_input`]).
+#[cfg(unix)]
+fn check_writers(path: &Path, meta: &std::fs::Metadata, what: &str) -> Result<(), GatewayError> {
+    use std::os::unix::fs::MetadataExt;
+    let insecure = |reason: String| GatewayError::Insecure {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let me = nix::unistd::geteuid().as_raw();
+    if meta.uid() != me && meta.uid() != 0 {
+        return Err(insecure(format!(
+            "the {what} is owned by uid {}, not by you (uid {me}): its owner could change what \
+             Cordon allows",
+            meta.uid()
+        )));
+    }
+    let mode = meta.mode() & 0o7777;
+    if mode & 0o002 != 0 {
+        return Err(insecure(format!(
+            "the {what} is writable by every user (mode {mode:o}): they could change what \
+             Cordon allows; run `chmod o-w {}`",
+            path.display()
+        )));
+    }
+    if mode & 0o020 != 0 && !private_group(meta.gid(), me) {
+        return Err(insecure(format!(
+            "the {what} is writable by group {}, which has other members (mode {mode:o}): they \
+             could change what Cordon allows; run `chmod g-w {}`",
+            meta.gid(),
+            path.display()
+        )));
+    }
+    Ok(())
+}
+
+/// Whether `gid` is `uid`'s own private group: its primary group, with no other member.
+#[cfg(unix)]
+fn private_group(gid: u32, uid: u32) -> bool {
+    use nix::unistd::{Gid, Group, Uid, User};
+    let (Ok(Some(user)), Ok(Some(group))) = (
+        User::from_uid(Uid::from_raw(uid)),
+        Group::from_gid(Gid::from_raw(gid)),
+    ) else {
+        return false;
+    };
+    user.gid.as_raw() == gid && group.mem.iter().all(|member| *member == user.name)
 }
 
 /// Windows: refuses what is not a directory, and warns when its DACL admits anyone but the

@@ -678,6 +678,85 @@ async fn an_invalid_policy_refuses_to_start() {
     assert!(!Path::new(&dir.path().join("s.sock")).exists());
 }
 
+/// Another local user able to rewrite the config or the policy could change what Cordon allows:
+/// such a file fails the start with the path and the fix. A file only its owner's private group
+/// may write (Ubuntu's umask 002) is the user's alone, and is accepted.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_config_or_policy_other_users_could_change_refuses_to_start() {
+    use std::os::unix::fs::PermissionsExt;
+    let chmod = |path: &Path, mode: u32| {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+    };
+    let setup = || {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("p.yaml"), BUILTIN_POLICY).unwrap();
+        std::fs::write(
+            dir.path().join("c.yaml"),
+            "socket: ./s.sock\npolicy: ./p.yaml\nevidence: ./e.db\nsigning_key: file:./k.pem\npins: ./pins.json\n",
+        )
+        .unwrap();
+        dir
+    };
+    for (file, mode, says) in [
+        ("p.yaml", 0o646, "writable by every user"),
+        ("c.yaml", 0o642, "writable by every user"),
+    ] {
+        let dir = setup();
+        chmod(&dir.path().join(file), mode);
+        let error = Engine::start(Config::load(&dir.path().join("c.yaml")).unwrap())
+            .await
+            .err()
+            .unwrap_or_else(|| panic!("{file} {mode:o} was accepted"));
+        let text = error.to_string();
+        assert!(text.contains(says) && text.contains(file), "{text}");
+        assert!(text.contains("chmod o-w"), "{text}");
+        assert!(!dir.path().join("e.db").exists(), "the log was touched");
+    }
+    // A directory of policies: a file anyone can add to the set is refused too.
+    let dir = setup();
+    let policies = dir.path().join("policies");
+    std::fs::create_dir(&policies).unwrap();
+    std::fs::rename(dir.path().join("p.yaml"), policies.join("p.yaml")).unwrap();
+    std::fs::write(policies.join("zz.yaml"), "version: v1\n").unwrap();
+    chmod(&policies.join("zz.yaml"), 0o666);
+    let config = dir.path().join("c.yaml");
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("./p.yaml", "./policies");
+    std::fs::write(&config, text).unwrap();
+    let error = Engine::start(Config::load(&config).unwrap())
+        .await
+        .err()
+        .unwrap();
+    assert!(error.to_string().contains("zz.yaml"), "{error}");
+    // Another user's file (as root, CI's user, a file can be given away to `nobody`).
+    if nix::unistd::geteuid().is_root() {
+        let dir = setup();
+        let policy = dir.path().join("p.yaml");
+        nix::unistd::chown(&policy, Some(nix::unistd::Uid::from_raw(65_534)), None).unwrap();
+        let error = Engine::start(Config::load(&dir.path().join("c.yaml")).unwrap())
+            .await
+            .err()
+            .unwrap();
+        assert!(error.to_string().contains("owned by uid 65534"), "{error}");
+    }
+    // The owner's private group only (root's group here, which has no other member): accepted.
+    let dir = setup();
+    chmod(&dir.path().join("p.yaml"), 0o664);
+    let private = nix::unistd::getegid().as_raw() == 0
+        && nix::unistd::Group::from_gid(nix::unistd::getegid())
+            .ok()
+            .flatten()
+            .is_some_and(|g| g.mem.is_empty());
+    if private {
+        let engine = Engine::start(Config::load(&dir.path().join("c.yaml")).unwrap())
+            .await
+            .unwrap();
+        engine.shutdown().await.unwrap();
+    }
+}
+
 /// Only the storage refusing writes for now makes the engine stand by (see `standby.rs`): a log
 /// that cannot be a log at all (here a directory where the database should be) fails the start
 /// at once, with the path, and leaves no socket behind.
