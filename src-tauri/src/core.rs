@@ -194,6 +194,13 @@ impl Core {
     /// ungoverned fallback.
     pub async fn restart(&self) -> Result<(), DesktopError> {
         let _one = self.restarting.lock().await;
+        // The engine starting at launch holds the socket while it stands by: a second start
+        // would only be told "already running". Say what is going on instead.
+        if let Some(reason) = self.standby_lock().clone() {
+            return Err(DesktopError::Engine(format!(
+                "the engine is standing by and starts by itself once it can: {reason}"
+            )));
+        }
         // Read and validate the config first: a file broken by hand keeps the old engine running.
         let config = match self.config_arg {
             Some(_) => Config::resolve(self.config_arg.clone())?,

@@ -201,3 +201,30 @@ async fn quitting_refuses_held_calls_and_later_commands_fail_closed() {
     ));
     assert!(f.core.take().is_none());
 }
+
+/// Without an engine yet (it stands by), every command says so, the status carries why, Restart
+/// says the engine starts by itself (a second start would only find the socket taken), and an
+/// engine attached later serves.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_core_without_an_engine_yet_says_why_and_takes_one_in_later() {
+    let f = start().await;
+    let engine = f.core.take().unwrap();
+    let admin = cordon_admin::Admin::new(engine.config());
+    let core = Core::without_engine(admin, None);
+    assert!(!core.has_engine());
+    assert_eq!(core.pending().unwrap_err().kind(), "not_running");
+    core.set_standby(Some("Cordon cannot record evidence: disk full".into()));
+    let status = core.status(false);
+    assert!(!status.running);
+    assert_eq!(
+        status.standby.as_deref(),
+        Some("Cordon cannot record evidence: disk full")
+    );
+    let refused = core.restart().await.unwrap_err().to_string();
+    assert!(refused.contains("standing by"), "{refused}");
+    core.attach(engine);
+    assert!(core.has_engine());
+    assert_eq!(core.status(false).standby, None);
+    assert!(core.pending().unwrap().is_empty());
+    core.take().unwrap().shutdown().await.unwrap();
+}
