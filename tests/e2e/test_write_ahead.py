@@ -17,6 +17,7 @@ import os
 import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import time
 import uuid
@@ -347,7 +348,7 @@ def test_an_engine_started_on_an_unwritable_log_stands_by_and_serves_once_it_can
     disk = request.getfixturevalue("small_disk") if fault == "full disk" else None
     engine = engine_factory(
         servers=(),
-        http=False,
+        http=True,
         policy=POLICY,
         extra_servers=counting(effects),
         **({"evidence": disk / "evidence.db"} if disk else {}),
@@ -356,6 +357,13 @@ def test_an_engine_started_on_an_unwritable_log_stands_by_and_serves_once_it_can
     run(caller(engine, answered), 2)
     assert len(answered) == 2
     engine.stop()
+    # A stop may leave SQLite's -wal and -shm behind (already allocated: on a full disk the next
+    # start could then write into them). Fold them away, as the last connection closing does, so
+    # the start has to allocate, and fails, as after a clean shutdown.
+    folder = sqlite3.connect(str(engine.evidence))
+    folder.execute("SELECT count(*) FROM sqlite_master").fetchall()  # opens the files for real
+    folder.close()
+    assert not Path(f"{engine.evidence}-wal").exists() and not Path(f"{engine.evidence}-shm").exists()
     faults = contextlib.ExitStack()
     if disk:
         faults.callback(fill(disk).unlink)
@@ -419,6 +427,24 @@ def test_an_engine_started_before_the_keychain_stands_by_until_it_is_there(
         subprocess.run(["pkill", "-f", f"gnome-keyring-daemon.*{home}"], check=False)
 
 
+def http_post_raw(url: str, token: str) -> tuple[int, dict[str, Any]]:
+    """One JSON-RPC `ping` POSTed to `url`: the status and the JSON body."""
+    import urllib.error
+    import urllib.request
+
+    request = urllib.request.Request(
+        url,
+        data=b'{"jsonrpc":"2.0","id":1,"method":"ping"}',
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json",
+                 "Accept": "application/json, text/event-stream"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as err:
+        return err.code, json.loads(err.read())
+
+
 def standby_with(engine: Engine, effects: Path, clear: Any, named: str) -> None:
     """The engine just started on a log it cannot write: it stands by and says why, refuses a
     hook, an approval and a bridge call with that reason; `clear()` ends the fault, and the same
@@ -435,6 +461,11 @@ def standby_with(engine: Engine, effects: Path, clear: Any, named: str) -> None:
     assert hook["ok"] is True and hook["decision"] == "deny" and why in hook["reason"], hook
     approve = control(engine, {"op": "approve", "id": "a1", "code": "123456"})
     assert approve["ok"] is False and why in approve["error"], approve
+    if engine.url:
+        # HTTP answers 503 with a JSON-RPC error, without details (no token is checked yet).
+        status, body = http_post_raw(engine.url, engine.token)
+        assert status == 503 and "cannot record evidence" in body["error"]["message"], (status, body)
+        assert "evidence.db" not in json.dumps(body), body
 
     async def standby_then_served() -> list[tuple[bool, str]]:
         results: list[tuple[bool, str]] = []
@@ -456,6 +487,15 @@ def standby_with(engine: Engine, effects: Path, clear: Any, named: str) -> None:
     assert "during-standby" not in side_effects(effects), "a call ran upstream during the standby"
     assert results[-1][0], f"the engine never served once the disk had room: {results[-1][1]}"
     assert "standby" not in ping(engine) and ping(engine)["evidence"]["ok"] is True
+    if engine.url:
+        # The port the standby held now serves MCP.
+
+        async def over_http() -> bool:
+            async with engine.http(wait_tools=False) as session:
+                await wait_for_tools(session, {TOOL})
+                return (await call(session, uuid.uuid4().hex))[0]
+
+        assert run(over_http), "a call over HTTP failed once the engine ran"
 
 
 def test_truncated_shm_does_not_crash_the_engine(engine_factory: Any, tmp_path: Path) -> None:
@@ -483,7 +523,6 @@ def test_a_process_locking_the_log_refuses_calls_until_it_lets_go(engine_factory
     call may run unrecorded: every call is refused with the evidence fault, nothing reaches the
     upstream, the engine stays up and says so; once the lock is released, calls pass again and the
     chain verifies."""
-    import sqlite3
 
     engine, effects, calls, answered, refused = answered_twice(engine_factory, tmp_path)
     locker = sqlite3.connect(str(engine.evidence), timeout=30, isolation_level=None)
@@ -533,8 +572,6 @@ def displace(database: Path, how: str) -> None:
         for suffix in LOG_FILES:
             os.rename(f"{database}{suffix}", f"{database}.aside{suffix}")
     elif how == "replaced":  # a copy renamed over the original (an editor's save, or a forger)
-        import sqlite3
-
         copy = database.with_name("forged.db")
         with sqlite3.connect(str(database)) as src, sqlite3.connect(str(copy)) as dst:
             src.backup(dst)

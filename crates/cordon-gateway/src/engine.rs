@@ -228,14 +228,31 @@ impl Engine {
         // An evidence log the storage will not write (a full disk at login, say) does not stop
         // the engine: it stands by on its socket, refusing everything and saying why, until
         // the log can be written (see `standby.rs`).
+        // The HTTP port a standby holds (and answers on), for the engine to serve on after.
+        let mut held_http = None;
         let ready = match ready_evidence(&config, policy.version(), &sources).await {
             Ok(log) => Ok(log),
             Err(NotReady::Fatal(error)) => Err(error),
             Err(NotReady::Fault(reason)) => {
-                crate::standby::until_ready(&mut listener, reason, policy.version(), || {
-                    ready_evidence(&config, policy.version(), &sources)
-                })
-                .await
+                let http = match config.listen {
+                    Some(listen) => crate::http::bind(listen).await.map(Some),
+                    None => Ok(None),
+                };
+                match http {
+                    Ok(http) => {
+                        let waited = crate::standby::until_ready(
+                            &mut listener,
+                            http.as_ref(),
+                            reason,
+                            policy.version(),
+                            || ready_evidence(&config, policy.version(), &sources),
+                        )
+                        .await;
+                        held_http = http;
+                        waited
+                    }
+                    Err(error) => Err(error),
+                }
             }
         };
         let log = match ready {
@@ -325,15 +342,29 @@ impl Engine {
         let mut http_addr = None;
         if let Some(listen) = config.listen {
             let auth = crate::http::Auth::new(&config.agents);
-            let (handle, bound) = match crate::http::serve(
-                pipeline.clone(),
-                auth,
-                listen,
-                config.http.clone(),
-                cancel.clone(),
-            )
-            .await
-            {
+            let served = match held_http {
+                Some(held) => {
+                    crate::http::serve_on(
+                        held,
+                        pipeline.clone(),
+                        auth,
+                        config.http.clone(),
+                        cancel.clone(),
+                    )
+                    .await
+                }
+                None => {
+                    crate::http::serve(
+                        pipeline.clone(),
+                        auth,
+                        listen,
+                        config.http.clone(),
+                        cancel.clone(),
+                    )
+                    .await
+                }
+            };
+            let (handle, bound) = match served {
                 Ok(bound) => bound,
                 Err(error) => {
                     // Leave nothing running behind a failed start (the control socket goes

@@ -877,9 +877,25 @@ pub async fn serve(
     spec: HttpSpec,
     cancel: CancellationToken,
 ) -> Result<(tokio::task::JoinHandle<()>, SocketAddr), crate::GatewayError> {
-    let listener = tokio::net::TcpListener::bind(listen)
+    let listener = bind(listen).await?;
+    serve_on(listener, pipeline, auth, spec, cancel).await
+}
+
+/// Binds the HTTP port (the standby holds it before the engine can serve on it).
+pub async fn bind(listen: SocketAddr) -> Result<tokio::net::TcpListener, crate::GatewayError> {
+    tokio::net::TcpListener::bind(listen)
         .await
-        .map_err(|e| crate::GatewayError::io(format!("cannot listen on {listen}"), e))?;
+        .map_err(|e| crate::GatewayError::io(format!("cannot listen on {listen}"), e))
+}
+
+/// [`serve`] on a port already bound.
+pub async fn serve_on(
+    listener: tokio::net::TcpListener,
+    pipeline: Arc<Pipeline>,
+    auth: Auth,
+    spec: HttpSpec,
+    cancel: CancellationToken,
+) -> Result<(tokio::task::JoinHandle<()>, SocketAddr), crate::GatewayError> {
     let bound = listener
         .local_addr()
         .map_err(|e| crate::GatewayError::io("listener address", e))?;

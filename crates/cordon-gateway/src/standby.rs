@@ -41,10 +41,12 @@ pub fn refusal(reason: &str) -> String {
     )
 }
 
-/// Answers on `listener` as a standby engine until `retry` works (its value is returned) or
-/// fails for good. `reason` is why the first try failed.
+/// Answers on `listener` (and on the HTTP port `http`, when the config has one) as a standby
+/// engine until `retry` works (its value is returned) or fails for good. `reason` is why the
+/// first try failed.
 pub async fn until_ready<T, F, Fut>(
     listener: &mut Listener,
+    http: Option<&tokio::net::TcpListener>,
     mut reason: String,
     policy_version: &str,
     mut retry: F,
@@ -81,6 +83,16 @@ where
                     attempt = Box::pin(later(retry()));
                 }
             },
+            Some(accepted) = accept_http(http) => {
+                if let Ok((stream, _)) = accepted
+                    && let Ok(place) = places.clone().try_acquire_owned()
+                {
+                    tokio::spawn(async move {
+                        let _ = tokio::time::timeout(HTTP_WAIT, unavailable(stream)).await;
+                        drop(place);
+                    });
+                }
+            },
             accepted = crate::control::accept(listener) => match accepted {
                 Ok((read, write)) => {
                     accept_failed = false;
@@ -115,6 +127,57 @@ where
     }
 }
 
+/// How long a standby HTTP connection may take to send its request head.
+const HTTP_WAIT: Duration = Duration::from_secs(5);
+
+/// What every HTTP request gets while standing by: 503 and a JSON-RPC error. No details:
+/// anyone on this machine can connect before any token is checked (`cordon status` tells the
+/// user why).
+fn http_unavailable() -> String {
+    let body = json!({
+        "jsonrpc": "2.0",
+        "id": null,
+        "error": {
+            "code": -32000,
+            "message": "Cordon cannot record evidence yet, so it refuses every call until it \
+                        can: `cordon status` says why",
+        },
+    })
+    .to_string();
+    format!(
+        "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nRetry-After: 1\r\n\
+         Connection: close\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+}
+
+/// The next HTTP connection while standing by (never, without an HTTP port).
+async fn accept_http(
+    http: Option<&tokio::net::TcpListener>,
+) -> Option<std::io::Result<(tokio::net::TcpStream, std::net::SocketAddr)>> {
+    match http {
+        Some(listener) => Some(listener.accept().await),
+        None => std::future::pending().await,
+    }
+}
+
+/// Reads a request's head (at most 16 KiB), answers 503, closes.
+async fn unavailable(stream: tokio::net::TcpStream) {
+    let (read, mut write) = stream.into_split();
+    let mut reader = BufReader::new(read.take(16 * 1024));
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        match reader.read_until(b'\n', &mut line).await {
+            Ok(0) | Err(_) => break,
+            Ok(_) if line == b"\r\n" || line == b"\n" => break,
+            Ok(_) => {}
+        }
+    }
+    let _ = write.write_all(http_unavailable().as_bytes()).await;
+    let _ = write.shutdown().await;
+}
+
 /// One standby connection: one request, its answer, then closed.
 async fn answer<R, W>(read: R, mut write: W, ping: Value, message: &str)
 where
@@ -145,6 +208,19 @@ fn standby_reply(line: &[u8], ping: Value, message: &str) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_http_answer_is_a_well_formed_503_with_a_json_rpc_error() {
+        let answer = http_unavailable();
+        let (head, body) = answer.split_once("\r\n\r\n").unwrap();
+        assert!(head.starts_with("HTTP/1.1 503 "));
+        assert!(
+            head.contains(&format!("Content-Length: {}", body.len())),
+            "{head}"
+        );
+        let error: Value = serde_json::from_str(body).unwrap();
+        assert_eq!(error["error"]["code"], -32000);
+    }
 
     #[test]
     fn a_standby_answers_ping_denies_hooks_and_refuses_the_rest_with_why() {
