@@ -58,6 +58,8 @@ where
     let since = crate::recorder::now_text();
     tracing::error!("standing by, every call refused: {}", refusal(&reason));
     let places = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    // Apart: connecting to HTTP needs no token, and a flood there must not silence the socket.
+    let http_places = Arc::new(Semaphore::new(HTTP_CONNECTIONS));
     // One try at a time, each a second after the last ended, run beside the answering: a try
     // can take long (another process's lock, a keychain waiting to be unlocked) and the socket
     // must go on saying why meanwhile.
@@ -83,15 +85,17 @@ where
                     attempt = Box::pin(later(retry()));
                 }
             },
-            Some(accepted) = accept_http(http) => {
-                if let Ok((stream, _)) = accepted
-                    && let Ok(place) = places.clone().try_acquire_owned()
-                {
-                    tokio::spawn(async move {
-                        let _ = tokio::time::timeout(HTTP_WAIT, unavailable(stream)).await;
-                        drop(place);
-                    });
+            Some(accepted) = accept_http(http) => match accepted {
+                Ok((stream, _)) => {
+                    if let Ok(place) = http_places.clone().try_acquire_owned() {
+                        tokio::spawn(async move {
+                            let _ = tokio::time::timeout(HTTP_WAIT, unavailable(stream)).await;
+                            drop(place);
+                        });
+                    }
                 }
+                // Out of descriptors, say: do not spin on it.
+                Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
             },
             accepted = crate::control::accept(listener) => match accepted {
                 Ok((read, write)) => {
@@ -126,6 +130,9 @@ where
         }
     }
 }
+
+/// HTTP connections answered at once while standing by (beyond: closed unanswered).
+const HTTP_CONNECTIONS: usize = 64;
 
 /// How long a standby HTTP connection may take to send its request head.
 const HTTP_WAIT: Duration = Duration::from_secs(5);
