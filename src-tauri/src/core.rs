@@ -78,6 +78,18 @@ impl From<GatewayError> for DesktopError {
     }
 }
 
+/// Why every call is refused whatever the policy says (what the tray puts first).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusing {
+    /// No engine runs in this app (stopped, restarting, or its start failed).
+    NotRunning,
+    /// The engine starting stands by: its evidence log cannot be written at all yet.
+    StandingBy,
+    /// The running engine cannot write its evidence log now (a full disk, say); it finds out by
+    /// itself when it can again.
+    EvidenceFault,
+}
+
 /// What a decision did, echoed to the front end.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ts_rs::TS)]
 pub struct Decided {
@@ -344,10 +356,15 @@ impl Core {
         self.with(|engine| Ok(engine.pause_state()))
     }
 
-    /// Whether the running engine cannot write its evidence log now (every call refused).
-    pub fn evidence_fault(&self) -> bool {
-        self.with(|engine| Ok(!engine.evidence_health().ok))
-            .unwrap_or(false)
+    /// Why every call is refused now whatever the policy says (None: the engine runs and can
+    /// record its evidence).
+    pub fn refusing(&self) -> Option<Refusing> {
+        match self.lock().as_ref() {
+            Some(engine) if engine.evidence_health().ok => None,
+            Some(_) => Some(Refusing::EvidenceFault),
+            None if self.standby_lock().is_some() => Some(Refusing::StandingBy),
+            None => Some(Refusing::NotRunning),
+        }
     }
 
     /// Pauses every agent (their calls are refused and recorded; held calls are denied) or

@@ -24,7 +24,7 @@ use tauri::menu::{CheckMenuItem, Menu, MenuItem, PredefinedMenuItem};
 use tauri::tray::{TrayIcon, TrayIconBuilder};
 use tauri::{AppHandle, Manager, RunEvent};
 
-use crate::core::Core;
+use crate::core::{Core, Refusing};
 use crate::watch::Watch;
 
 /// How often the tray looks at what has no change feed (kill switch, engine restarts); held
@@ -366,34 +366,46 @@ pub fn pending_label(n: usize) -> String {
     }
 }
 
-/// What the tray shows: the number of waiting calls, whether agents are paused, and whether the
-/// evidence log can be written (while it cannot, every call is refused).
+/// What the tray shows: the number of waiting calls, whether agents are paused, and why every
+/// call is refused whatever the policy says, if it is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TrayState {
     /// Calls waiting for a human.
     pub pending: usize,
     /// Every agent paused (the kill switch).
     pub paused: bool,
-    /// The evidence log cannot be written (a full disk, say): every call is refused until it
-    /// can, which the engine finds out by itself.
-    pub evidence_fault: bool,
-    /// No engine runs yet: it stands by until its evidence log can be written at all.
-    pub standby: bool,
+    /// No engine, a standby, or an evidence fault (see [`Refusing`]).
+    pub refusing: Option<Refusing>,
 }
 
 impl TrayState {
-    /// The tooltip: an evidence fault wins, then paused, over the count, since nothing passes
-    /// while either lasts.
-    pub fn tooltip(self) -> String {
-        if self.standby {
-            return "Cordon: standing by — every call is refused until the evidence log can be \
-                    written (see Settings)"
-                .to_owned();
+    /// The tray's state as `core` has it now.
+    fn of(core: &Core) -> TrayState {
+        TrayState {
+            pending: core.pending().map(|p| p.len()).unwrap_or(0),
+            paused: core.pause_state().map(|s| s.all).unwrap_or(false),
+            refusing: core.refusing(),
         }
-        if self.evidence_fault {
-            return "Cordon: the evidence log cannot be written — every call is refused (see \
-                    Settings)"
-                .to_owned();
+    }
+
+    /// The tooltip: why everything is refused wins, then paused, over the count, since nothing
+    /// passes while either lasts.
+    pub fn tooltip(self) -> String {
+        match self.refusing {
+            Some(Refusing::NotRunning) => {
+                return "Cordon: not running — every call is refused (see Settings)".to_owned();
+            }
+            Some(Refusing::StandingBy) => {
+                return "Cordon: standing by — every call is refused until the evidence log can \
+                        be written (see Settings)"
+                    .to_owned();
+            }
+            Some(Refusing::EvidenceFault) => {
+                return "Cordon: the evidence log cannot be written — every call is refused (see \
+                        Settings)"
+                    .to_owned();
+            }
+            None => {}
         }
         match (self.paused, self.pending) {
             (true, _) => "Cordon: paused — every call is refused".to_owned(),
@@ -405,13 +417,7 @@ impl TrayState {
 
 /// Reads the engine's state and updates the tray's count, check mark, tooltip and icon.
 pub(crate) fn refresh_tray(app: &AppHandle, core: &Core) {
-    let state = TrayState {
-        pending: core.pending().map(|p| p.len()).unwrap_or(0),
-        paused: core.pause_state().map(|s| s.all).unwrap_or(false),
-        evidence_fault: core.evidence_fault(),
-        standby: false,
-    };
-    set_tray(app, state);
+    set_tray(app, TrayState::of(core));
 }
 
 fn set_tray(app: &AppHandle, state: TrayState) {
@@ -426,11 +432,8 @@ fn set_tray(app: &AppHandle, state: TrayState) {
 
 fn set_tray_icon(tray: &TrayIcon, state: TrayState) {
     let _ = tray.set_tooltip(Some(state.tooltip()));
-    // Refusing everything (paused, or no evidence can be written) has its own icon.
-    let bytes = match (
-        state.paused || state.evidence_fault || state.standby,
-        state.pending,
-    ) {
+    // Refusing everything (paused, no engine, or no evidence can be written) has its own icon.
+    let bytes = match (state.paused || state.refusing.is_some(), state.pending) {
         (true, _) => ICON_PAUSED,
         (false, 0) => ICON,
         (false, _) => ICON_PENDING,
@@ -495,31 +498,15 @@ fn start_polling(app: AppHandle, socket: PathBuf) {
                         watch::Step::WithdrawGroup => notify::withdraw(None),
                     }
                 }
-                // Touch the tray only when its state changes: idle stays idle.
-                let state = TrayState {
-                    pending: pending.len(),
-                    paused: core.pause_state().map(|s| s.all).unwrap_or(false),
-                    evidence_fault: core.evidence_fault(),
-                    standby: false,
-                };
-                if shown != Some(state) {
-                    shown = Some(state);
-                    set_tray(&app, state);
-                }
             } else if !core.has_engine() {
                 // Starting: the engine answers on its socket while it stands by, with why.
-                let reason = standby_reason(&socket).await;
-                let state = TrayState {
-                    pending: 0,
-                    paused: false,
-                    evidence_fault: false,
-                    standby: reason.is_some(),
-                };
-                core.set_standby(reason);
-                if shown != Some(state) {
-                    shown = Some(state);
-                    set_tray(&app, state);
-                }
+                core.set_standby(standby_reason(&socket).await);
+            }
+            // Touch the tray only when its state changes: idle stays idle.
+            let state = TrayState::of(&core);
+            if shown != Some(state) {
+                shown = Some(state);
+                set_tray(&app, state);
             }
             // Stopped or restarting: nothing waits; look again at the next tick.
             let feed = async {
@@ -581,8 +568,7 @@ mod tests {
         let running = TrayState {
             pending: 0,
             paused: false,
-            evidence_fault: false,
-            standby: false,
+            refusing: None,
         };
         assert_eq!(running.tooltip(), "Cordon: running");
         let waiting = TrayState {
@@ -596,14 +582,19 @@ mod tests {
         };
         assert!(paused.tooltip().contains("paused"));
         let faulted = TrayState {
-            evidence_fault: true,
+            refusing: Some(Refusing::EvidenceFault),
             ..paused
         };
         assert!(faulted.tooltip().contains("evidence log cannot be written"));
         let standing_by = TrayState {
-            standby: true,
+            refusing: Some(Refusing::StandingBy),
             ..running
         };
         assert!(standing_by.tooltip().contains("standing by"));
+        let stopped = TrayState {
+            refusing: Some(Refusing::NotRunning),
+            ..waiting
+        };
+        assert!(stopped.tooltip().contains("not running"));
     }
 }

@@ -7,7 +7,7 @@
 )]
 use std::sync::Arc;
 
-use cordon_desktop::core::{Core, DesktopError};
+use cordon_desktop::core::{Core, DesktopError, Refusing};
 use cordon_gateway::approvals::{ApprovalBroker, ApprovalDecision, ApprovalRequest, Ticket};
 use cordon_gateway::{Config, Engine};
 
@@ -213,7 +213,9 @@ async fn a_core_without_an_engine_yet_says_why_and_takes_one_in_later() {
     let core = Core::without_engine(admin, None);
     assert!(!core.has_engine());
     assert_eq!(core.pending().unwrap_err().kind(), "not_running");
+    assert_eq!(core.refusing(), Some(Refusing::NotRunning));
     core.set_standby(Some("Cordon cannot record evidence: disk full".into()));
+    assert_eq!(core.refusing(), Some(Refusing::StandingBy));
     let status = core.status(false);
     assert!(!status.running);
     assert_eq!(
@@ -224,6 +226,7 @@ async fn a_core_without_an_engine_yet_says_why_and_takes_one_in_later() {
     assert!(refused.contains("standing by"), "{refused}");
     core.attach(engine);
     assert!(core.has_engine());
+    assert_eq!(core.refusing(), None);
     assert_eq!(core.status(false).standby, None);
     assert!(core.pending().unwrap().is_empty());
     core.take().unwrap().shutdown().await.unwrap();

@@ -870,3 +870,19 @@ def immutable(paths: list[Path]) -> Iterator[None]:
     finally:
         for path in done:
             subprocess.run(["chattr", "-i", str(path)], capture_output=True, check=False)
+
+
+def socket_request(engine: Engine, request: dict[str, Any]) -> dict[str, Any]:
+    """One control request straight on the engine's socket (as `cordon` or a hostile process of the
+    user sends it), and its one-line answer."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(CLI_TIMEOUT)
+        sock.connect(str(engine.socket))
+        sock.sendall((json.dumps(request) + "\n").encode())
+        reply = b""
+        while not reply.endswith(b"\n"):
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            reply += chunk
+    return json.loads(reply)

@@ -14,7 +14,6 @@ import json
 import os
 import re
 import shlex
-import socket
 import stat
 import subprocess
 import time
@@ -37,26 +36,12 @@ from cordon_e2e import (
     records_mentioning,
     result_summary,
     run,
+    socket_request,
     wait_for_approval,
 )
 
 FORGERY_GUARD = "cordon (forged-approval guard)"
 ESC = "\x1b"
-
-
-def socket_request(engine: Engine, request: dict[str, Any]) -> dict[str, Any]:
-    """One control request straight on the socket, as a hostile process would send it."""
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-        sock.settimeout(CLI_TIMEOUT)
-        sock.connect(str(engine.socket))
-        sock.sendall((json.dumps(request) + "\n").encode())
-        reply = b""
-        while not reply.endswith(b"\n"):
-            chunk = sock.recv(65536)
-            if not chunk:
-                break
-            reply += chunk
-    return json.loads(reply)
 
 
 def as_agent(engine: Engine, command: str, stdin: str = "") -> subprocess.CompletedProcess[str]:

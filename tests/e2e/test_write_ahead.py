@@ -16,7 +16,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import sqlite3
 import subprocess
 import time
@@ -38,6 +37,7 @@ from cordon_e2e import (
     ServerSpec,
     immutable,
     run,
+    socket_request,
     text_of,
     wait_for_tools,
 )
@@ -57,17 +57,7 @@ def side_effects(effects: Path) -> list[str]:
 
 def ping(engine: Engine) -> dict[str, Any]:
     """`{"op":"ping"}` on the control socket: the engine's answer, with its evidence health."""
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
-        s.settimeout(10)
-        s.connect(str(engine.socket))
-        s.sendall(b'{"op":"ping"}\n')
-        data = b""
-        while not data.endswith(b"\n"):
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            data += chunk
-    return json.loads(data)
+    return socket_request(engine, {"op": "ping"})
 
 
 def records(engine: Engine) -> list[dict[str, Any]]:
@@ -319,21 +309,6 @@ def test_full_disk_refuses_calls_keeps_running_reports_and_recovers(
     assert all(c in intents for c in withheld), "a withheld call ran without its intent"
 
 
-def control(engine: Engine, request: dict[str, Any]) -> dict[str, Any]:
-    """One control request on the engine's socket, and its one-line answer."""
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
-        s.settimeout(10)
-        s.connect(str(engine.socket))
-        s.sendall(json.dumps(request).encode() + b"\n")
-        data = b""
-        while not data.endswith(b"\n"):
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            data += chunk
-    return json.loads(data)
-
-
 @pytest.mark.parametrize("fault", ["full disk", "read-only database"])
 def test_an_engine_started_on_an_unwritable_log_stands_by_and_serves_once_it_can_write(
     engine_factory: Any, tmp_path: Path, request: pytest.FixtureRequest, fault: str
@@ -456,10 +431,10 @@ def standby_with(engine: Engine, effects: Path, clear: Any, named: str) -> None:
     assert "cannot record evidence" in why and named in why, standby
     status = engine.cli("status", check=False)
     assert status.returncode != 0 and "STANDING BY" in status.stdout, status.stdout
-    hook = control(engine, {"op": "hook", "agent": "claude-code", "session_id": "s1", "tool": "Bash",
+    hook = socket_request(engine, {"op": "hook", "agent": "claude-code", "session_id": "s1", "tool": "Bash",
                             "args": {"command": "touch /tmp/never"}, "cwd": str(engine.root)})
     assert hook["ok"] is True and hook["decision"] == "deny" and why in hook["reason"], hook
-    approve = control(engine, {"op": "approve", "id": "a1", "code": "123456"})
+    approve = socket_request(engine, {"op": "approve", "id": "a1", "code": "123456"})
     assert approve["ok"] is False and why in approve["error"], approve
     if engine.url:
         # HTTP answers 503 with a JSON-RPC error, without details (no token is checked yet).

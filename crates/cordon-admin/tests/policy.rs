@@ -480,10 +480,7 @@ async fn watcher_reloads_outside_edits_and_refuses_broken_ones() {
         "version: t4\nrules:\n  - id: x\n    decision: maybe\n    reason: r\n",
     )
     .unwrap();
-    eventually("a refusal event", || {
-        h.admin.policy_events().iter().any(|e| !e.ok)
-    });
-    let refusal = h.admin.policy_events().into_iter().find(|e| !e.ok).unwrap();
+    let refusal = first_refusal(&h.admin);
     assert!(
         refusal.message.contains("policy.yaml:4:"),
         "{}",
@@ -492,6 +489,14 @@ async fn watcher_reloads_outside_edits_and_refuses_broken_ones() {
     assert_eq!(refusal.version, None);
     assert_eq!(h.running_version(), version);
     h.stop().await;
+}
+
+/// The first refused reload the watcher reported (waited for).
+fn first_refusal(admin: &cordon_admin::Admin) -> cordon_admin::policy::PolicyEvent {
+    eventually("a refusal event", || {
+        admin.policy_events().iter().any(|e| !e.ok)
+    });
+    admin.policy_events().into_iter().find(|e| !e.ok).unwrap()
 }
 
 /// An edit to a policy file that other users can write is not applied: they could have made it.
@@ -506,10 +511,7 @@ async fn watcher_refuses_a_policy_other_users_can_write() {
     // Opened up first, so no reload can see the edit while the file was still private.
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o666)).unwrap();
     std::fs::write(&path, POLICY.replace("version: t1", "version: t6")).unwrap();
-    eventually("a refusal event", || {
-        h.admin.policy_events().iter().any(|e| !e.ok)
-    });
-    let refusal = h.admin.policy_events().into_iter().find(|e| !e.ok).unwrap();
+    let refusal = first_refusal(&h.admin);
     assert!(
         refusal.message.contains("writable by every user"),
         "{}",

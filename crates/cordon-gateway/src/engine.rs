@@ -90,15 +90,8 @@ pub fn cordon_paths(config: &Config) -> cordon_policy::CordonPaths {
     paths
 }
 
-/// Opens the evidence log the config names.
-pub fn open_evidence(config: &Config) -> Result<EvidenceLog, GatewayError> {
-    open_log(config).map_err(|not_ready| match not_ready {
-        NotReady::Fault(reason) => GatewayError::Evidence(reason),
-        NotReady::Fatal(error) => error,
-    })
-}
-
-/// [`open_evidence`], telling a storage fault (stand by and retry) from a fatal error.
+/// Opens the evidence log the config names, telling a fault that may clear (stand by and
+/// retry) from a fatal error.
 fn open_log(config: &Config) -> Result<EvidenceLog, NotReady> {
     if config.evidence.as_os_str() != ":memory:" {
         // 0700 directory, 0600 database before SQLite touches it (its -wal/-shm copy the

@@ -20,6 +20,7 @@ use tokio::sync::Semaphore;
 
 use crate::control::{IDLE_TIMEOUT, Listener, MAX_CONNECTIONS, MAX_REQUEST_BYTES, Request};
 use crate::error::GatewayError;
+use crate::recorder::EvidenceHealth;
 
 /// How often a start that found the evidence log unwritable is tried again.
 pub const RETRY_EVERY: Duration = Duration::from_secs(1);
@@ -109,7 +110,12 @@ where
                         "engine": "cordon",
                         "version": env!("CARGO_PKG_VERSION"),
                         "standby": refusal(&reason),
-                        "evidence": {"ok": false, "error": reason, "since": since, "failed_appends": 0},
+                        "evidence": EvidenceHealth {
+                            ok: false,
+                            error: Some(reason.clone()),
+                            since: since.clone(),
+                            failed_appends: 0,
+                        },
                         "policy_version": policy_version,
                         "org_policy": null,
                     });
