@@ -130,6 +130,7 @@ class Bench:
             )
             + "\n"
         )
+        self.config.chmod(0o600)  # it holds a token: the engine refuses it readable by others
         self.env = dict(os.environ)
         for var in ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_RUNTIME_DIR", "XDG_STATE_HOME"):
             path = root / var.lower()

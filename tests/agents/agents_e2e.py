@@ -112,6 +112,9 @@ class User:
                 ]
             )
         )
+        # The user's alone, as a config holding an HTTP agent's token must be (the engine refuses
+        # one other users can read).
+        config.chmod(0o600)
 
     @property
     def socket(self) -> Path:

@@ -186,7 +186,7 @@ def test_words_for_commands_and_pushes_the_group_follows_decisions_and_latency(d
 def test_without_user_or_logname_the_app_records_the_os_account_and_says_so(tmp_path: Path, notifications: Notifications) -> None:
     subprocess.run(["dunstctl", "close-all"], check=False, capture_output=True)
     engine = cordon_e2e.Engine(tmp_path / "engine", label="reviewer fallback (desktop)", servers=("filesystem",), http=False, start=False)
-    engine.config.write_text("\n".join(line for line in engine.config.read_text().splitlines() if not line.startswith("reviewer:")) + "\n")
+    engine.write_config("\n".join(line for line in engine.config.read_text().splitlines() if not line.startswith("reviewer:")) + "\n")
     for key in ("USER", "USERNAME", "LOGNAME"):
         engine.env.pop(key, None)
     account = pwd.getpwuid(os.getuid()).pw_name

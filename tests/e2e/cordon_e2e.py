@@ -103,6 +103,12 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def write_private(path: Path, text: str) -> None:
+    """Writes `path` readable by the user alone (mode 0600), as a file holding secrets must be."""
+    path.write_text(text)
+    path.chmod(0o600)
+
+
 def yaml_str(value: str) -> str:
     """A YAML scalar for any string (JSON strings are valid YAML flow scalars)."""
     return json.dumps(value)
@@ -236,10 +242,15 @@ class Engine:
         self.servers.update(extra_servers or {})
 
         self.config = root / "cordon.yaml"
-        self.config.write_text(self.config_text())
+        self.write_config()
         ENGINES.append(self)
         if start:
             self.start()
+
+    def write_config(self, text: str | None = None) -> None:
+        """Writes the config (`text`, or the one `config_text` makes) as the user's alone: it holds
+        agents' tokens, and the engine refuses a config with tokens other users can read."""
+        write_private(self.config, self.config_text() if text is None else text)
 
     def config_text(self) -> str:
         lines = [

@@ -51,7 +51,7 @@ def attack(engine_factory: Any) -> tuple[Engine, Path]:
     git(repo, "add", "src", "notes.txt", ".env.example")
     git(repo, "commit", "-q", "-m", "initial")
     engine.extra_config = f"workspace:\n  roots: [{yaml_str(str(repo))}]\n"
-    engine.config.write_text(engine.config_text())
+    engine.write_config()
     engine.start()
     return engine, repo
 

@@ -34,7 +34,7 @@ def engine(engine_factory: Callable[..., Engine], tmp_path_factory: pytest.TempP
     ws = eng.files / "ws"
     ws.mkdir(exist_ok=True)
     eng.agent_roots = {STDIO_AGENT: [ws], HTTP_AGENT: [ws]}
-    eng.config.write_text(eng.config_text())
+    eng.write_config()
     eng.start()
     return eng
 

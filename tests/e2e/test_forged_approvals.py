@@ -337,7 +337,7 @@ def test_the_reviewer_sees_hostile_text_escaped(shared_engine: Engine, files: Pa
 def test_the_engine_says_which_reviewer_it_records(engine_factory: Any) -> None:
     """Issue 19: with no USER/LOGNAME, the reviewer falls back to the OS account name, said aloud."""
     engine = engine_factory(servers=(), start=False)
-    engine.config.write_text(
+    engine.write_config(
         "\n".join(line for line in engine.config.read_text().splitlines() if not line.startswith("reviewer:")) + "\n"
     )
     for key in ("USER", "USERNAME", "LOGNAME"):

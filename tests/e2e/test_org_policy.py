@@ -96,7 +96,7 @@ def start_with_org(factory: Callable[..., Engine], team: Team, local: Path | Non
     engine = factory(servers=("everything", "filesystem"), http=False, start=False)
     text = engine.config_text()
     lines = [line for line in text.splitlines() if not line.startswith("policy:")]
-    engine.config.write_text("\n".join(lines) + "\n" + org_config(team, local))
+    engine.write_config("\n".join(lines) + "\n" + org_config(team, local))
     engine.start()
     return engine
 
@@ -253,7 +253,7 @@ classifiers:
 """)
     engine = engine_factory(servers=("everything", "filesystem"), http=False, start=False)
     lines = [line for line in engine.config_text().splitlines() if not line.startswith("policy:")]
-    engine.config.write_text("\n".join(lines) + "\n" + org_config(team, sneaky))
+    engine.write_config("\n".join(lines) + "\n" + org_config(team, sneaky))
     serve = engine.cli("serve", check=False)
     assert serve.returncode != 0, serve.stdout
     assert "cannot set `classifiers`" in serve.stderr, serve.stderr

@@ -370,7 +370,7 @@ def test_an_engine_started_before_the_keychain_stands_by_until_it_is_there(
     engine.stop()
     text = engine.config.read_text()
     key_line = next(line for line in text.splitlines() if line.startswith("signing_key:"))
-    engine.config.write_text(text.replace(key_line, "signing_key: keychain"))
+    engine.write_config(text.replace(key_line, "signing_key: keychain"))
     bus = tmp_path / "bus"
     engine.env["DBUS_SESSION_BUS_ADDRESS"] = f"unix:path={bus}"
     home = tmp_path / "keyring-home"

@@ -193,11 +193,15 @@ impl Engine {
         // Every connection, upstream pipe and the evidence log need a descriptor.
         crate::http::raise_open_file_limit();
         // The config names the policy, the agents' tokens and the upstream commands: another
-        // local user able to rewrite it could change all of them.
+        // local user able to rewrite it could change all of them, and one able to read it could
+        // call as any agent with a token.
         if let Some(source) = &config.source {
             crate::private::check_trusted_input(source, "config file")?;
             if !config.agents.is_empty() {
-                crate::private::warn_if_readable(source, "holds the agents' HTTP tokens");
+                crate::private::check_unreadable_by_others(
+                    source,
+                    "holds the agents' HTTP tokens",
+                )?;
             }
         }
         // An organisation policy (issue 18) is pulled and verified first; without one that

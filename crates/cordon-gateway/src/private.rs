@@ -138,26 +138,40 @@ pub fn check_trusted_input(_path: &Path, _what: &str) -> Result<(), GatewayError
     Ok(())
 }
 
-/// Warns when other users can read `path`, which `holds` something they must not see: a
-/// token lets whoever reads it call Cordon as that agent.
+/// Refuses `path`, which `holds` something other users must not see, when another local user
+/// can read it: readable by every user, or by a group with other members (a user private group
+/// is the user alone). The agents' HTTP tokens are such a thing: the engine's port is on the
+/// loopback interface every local user reaches, so whoever reads a token can call the user's
+/// governed tools as that agent. Refused, not warned about, as `ssh` refuses a readable key.
 #[cfg(unix)]
-pub fn warn_if_readable(path: &Path, holds: &str) {
+pub fn check_unreadable_by_others(path: &Path, holds: &str) -> Result<(), GatewayError> {
     use std::os::unix::fs::MetadataExt;
-    if let Ok(meta) = std::fs::metadata(path)
-        && meta.mode() & 0o044 != 0
-    {
-        tracing::warn!(
-            "{} {holds} and other users can read it (mode {:o}): run `chmod 600 {}`",
-            path.display(),
-            meta.mode() & 0o7777,
+    let meta = std::fs::metadata(path)
+        .map_err(|e| GatewayError::io(format!("cannot inspect {}", path.display()), e))?;
+    let mode = meta.mode() & 0o7777;
+    let me = nix::unistd::geteuid().as_raw();
+    let who = if mode & 0o004 != 0 {
+        "every user".to_owned()
+    } else if mode & 0o040 != 0 && !private_group(meta.gid(), me) {
+        format!("group {}, which has other members,", meta.gid())
+    } else {
+        return Ok(());
+    };
+    Err(GatewayError::Insecure {
+        path: path.to_path_buf(),
+        reason: format!(
+            "it {holds} and {who} can read it (mode {mode:o}): whoever reads a token can call \
+             Cordon as that agent; run `chmod 600 {}`",
             path.display()
-        );
-    }
+        ),
+    })
 }
 
 /// Windows: the profile's ACLs keep other users out (see the module docs).
 #[cfg(windows)]
-pub fn warn_if_readable(_path: &Path, _holds: &str) {}
+pub fn check_unreadable_by_others(_path: &Path, _holds: &str) -> Result<(), GatewayError> {
+    Ok(())
+}
 
 /// Who could write `path` besides the user (see [`check_trusted_input`]).
 #[cfg(unix)]
@@ -357,6 +371,35 @@ mod tests {
         assert!(check_dir(tmp.path()).is_err());
         std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
         check_dir(tmp.path()).unwrap();
+    }
+
+    #[test]
+    fn a_token_file_others_can_read_is_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("config.yaml");
+        std::fs::write(&path, "agents: {}").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let err = check_unreadable_by_others(&path, "holds tokens")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("every user can read it") && err.contains("chmod 600"),
+            "{err}"
+        );
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        check_unreadable_by_others(&path, "holds tokens").unwrap();
+        // Group-readable: refused unless the group is the user's private one.
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
+        let me = nix::unistd::geteuid().as_raw();
+        let gid = std::fs::metadata(&path).map(|m| {
+            use std::os::unix::fs::MetadataExt;
+            m.gid()
+        });
+        let private = private_group(gid.unwrap(), me);
+        assert_eq!(
+            check_unreadable_by_others(&path, "holds tokens").is_ok(),
+            private
+        );
     }
 
     #[test]

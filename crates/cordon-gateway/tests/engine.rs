@@ -92,6 +92,12 @@ async fn start(extra: &str, crash_after: Option<u64>) -> Harness {
     );
     let path = dir.path().join("config.yaml");
     std::fs::write(&path, yaml).unwrap();
+    // It holds a token: the engine refuses a config other users can read.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
     let config = Config::load(&path).unwrap();
     let socket = config.socket.clone();
     let engine = Engine::start(config).await.unwrap();
@@ -753,6 +759,51 @@ async fn a_config_or_policy_other_users_could_change_refuses_to_start() {
         let engine = Engine::start(Config::load(&dir.path().join("c.yaml")).unwrap())
             .await
             .unwrap();
+        engine.shutdown().await.unwrap();
+    }
+}
+
+/// A config holding an HTTP agent's token that other local users can read would hand them the
+/// user's tools (the port is on loopback, which every local user reaches): refused with the path
+/// and the fix, before the log is touched. Without a token the same mode is accepted, and so is
+/// the token at 0600.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_config_whose_tokens_other_users_can_read_refuses_to_start() {
+    use std::os::unix::fs::PermissionsExt;
+    let start = |agents: &str, mode: u32| {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("p.yaml"), BUILTIN_POLICY).unwrap();
+        let path = dir.path().join("c.yaml");
+        std::fs::write(
+            &path,
+            format!(
+                "socket: ./s.sock\npolicy: ./p.yaml\nevidence: ./e.db\nsigning_key: file:./k.pem\n\
+                 pins: ./pins.json\nlisten: 127.0.0.1:0\n{agents}"
+            ),
+        )
+        .unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+        let config = Config::load(&path).unwrap();
+        async move { (Engine::start(config).await, dir) }
+    };
+    let token = format!("agents:\n  devin:\n    token: {TOKEN}\n");
+    for mode in [0o644, 0o604] {
+        let (started, dir) = start(&token, mode).await;
+        let text = started
+            .err()
+            .unwrap_or_else(|| panic!("a token config at {mode:o} was accepted"))
+            .to_string();
+        assert!(
+            text.contains("c.yaml") && text.contains("every user can read it"),
+            "{text}"
+        );
+        assert!(text.contains("chmod 600"), "{text}");
+        assert!(!dir.path().join("e.db").exists(), "the log was touched");
+    }
+    for (agents, mode) in [(token.as_str(), 0o600), ("", 0o644)] {
+        let (started, _dir) = start(agents, mode).await;
+        let engine = started.unwrap_or_else(|e| panic!("{agents:?} at {mode:o}: {e}"));
         engine.shutdown().await.unwrap();
     }
 }
