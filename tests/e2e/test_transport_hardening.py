@@ -582,6 +582,7 @@ def test_a_config_whose_tokens_other_users_can_read_is_refused(engine_factory: C
     assert not engine.evidence.exists(), "the log was touched"
     engine.write_config()
     engine.start()
+    engine.wait_tcp()
     status, _, text = post(engine, INIT)
     assert status == 200, f"initialize: {status} {text}"
 
