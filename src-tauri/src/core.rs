@@ -81,8 +81,11 @@ impl From<GatewayError> for DesktopError {
 /// Why every call is refused whatever the policy says (what the tray puts first).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Refusing {
-    /// No engine runs in this app (stopped, restarting, or its start failed).
+    /// No engine runs in this app (stopped, or restarting).
     NotRunning,
+    /// The engine could not start (a broken policy, a config others can read): nothing runs
+    /// until the cause is fixed and the engine restarted.
+    CannotStart,
     /// The engine starting stands by: its evidence log cannot be written at all yet.
     StandingBy,
     /// The running engine cannot write its evidence log now (a full disk, say); it finds out by
@@ -108,11 +111,21 @@ pub struct Core {
     engine: Mutex<Option<Engine>>,
     /// While no engine is attached: why the one starting stands by (from its socket).
     standby: Mutex<Option<String>>,
+    /// While no engine is attached: why the last start (at launch or on Restart) failed.
+    start_error: Mutex<Option<String>>,
     admin: Admin,
     /// `--config` as given at launch: a restart reads that file again.
     config_arg: Option<PathBuf>,
     /// One restart at a time.
     restarting: tokio::sync::Mutex<()>,
+}
+
+/// A lock of plain state that a panic elsewhere cannot have left inconsistent.
+fn relock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    match mutex.lock() {
+        Ok(guard) => guard,
+        Err(poisoned) => poisoned.into_inner(),
+    }
 }
 
 impl Core {
@@ -133,6 +146,7 @@ impl Core {
         Core {
             engine: Mutex::new(Some(engine)),
             standby: Mutex::new(None),
+            start_error: Mutex::new(None),
             admin,
             config_arg,
             restarting: tokio::sync::Mutex::new(()),
@@ -146,6 +160,7 @@ impl Core {
         Core {
             engine: Mutex::new(None),
             standby: Mutex::new(None),
+            start_error: Mutex::new(None),
             admin,
             config_arg,
             restarting: tokio::sync::Mutex::new(()),
@@ -160,6 +175,7 @@ impl Core {
         }
         *self.lock() = Some(engine);
         *self.standby_lock() = None;
+        *relock(&self.start_error) = None;
     }
 
     /// Whether an engine is attached.
@@ -172,11 +188,15 @@ impl Core {
         *self.standby_lock() = reason;
     }
 
+    /// Records why the engine could not start: the tray and the windows say it until a start
+    /// works.
+    pub fn set_start_error(&self, error: &str) {
+        *self.standby_lock() = None;
+        *relock(&self.start_error) = Some(error.to_owned());
+    }
+
     fn standby_lock(&self) -> MutexGuard<'_, Option<String>> {
-        match self.standby.lock() {
-            Ok(guard) => guard,
-            Err(poisoned) => poisoned.into_inner(),
-        }
+        relock(&self.standby)
     }
 
     /// The settings and evidence layer.
@@ -196,6 +216,7 @@ impl Core {
         let mut status = self.admin.status(guard.as_ref(), &shell);
         if guard.is_none() {
             status.standby = self.standby_lock().clone();
+            status.start_error = relock(&self.start_error).clone();
         }
         status
     }
@@ -214,9 +235,19 @@ impl Core {
             )));
         }
         // Read and validate the config first: a file broken by hand keeps the old engine running.
-        let config = match self.config_arg {
-            Some(_) => Config::resolve(self.config_arg.clone())?,
-            None => self.admin.restart_config()?,
+        let config: Result<Config, DesktopError> = match self.config_arg {
+            Some(_) => Config::resolve(self.config_arg.clone()).map_err(Into::into),
+            None => self.admin.restart_config().map_err(Into::into),
+        };
+        let config = match config {
+            Ok(config) => config,
+            Err(error) => {
+                // With no engine running, this is now why none does.
+                if !self.has_engine() {
+                    self.set_start_error(&error.to_string());
+                }
+                return Err(error);
+            }
         };
         let old = self.lock().take();
         self.admin.unwatch_policy();
@@ -224,12 +255,14 @@ impl Core {
         if let Some(engine) = old {
             engine.shutdown().await?;
         }
-        let engine = Engine::start(config).await?;
-        self.admin.attach(&engine);
-        if let Err(error) = self.admin.watch_policy() {
-            tracing::warn!("cannot watch the policy for outside edits: {error}");
-        }
-        *self.lock() = Some(engine);
+        let engine = match Engine::start(config).await {
+            Ok(engine) => engine,
+            Err(error) => {
+                self.set_start_error(&error.to_string());
+                return Err(error.into());
+            }
+        };
+        self.attach(engine);
         Ok(())
     }
 
@@ -363,6 +396,7 @@ impl Core {
             Some(engine) if engine.evidence_health().ok => None,
             Some(_) => Some(Refusing::EvidenceFault),
             None if self.standby_lock().is_some() => Some(Refusing::StandingBy),
+            None if relock(&self.start_error).is_some() => Some(Refusing::CannotStart),
             None => Some(Refusing::NotRunning),
         }
     }

@@ -18,7 +18,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use cordon_gateway::{Config, Engine};
+use cordon_gateway::{Config, Engine, GatewayError};
 use tauri::image::Image;
 use tauri::menu::{CheckMenuItem, Menu, MenuItem, PredefinedMenuItem};
 use tauri::tray::{TrayIcon, TrayIconBuilder};
@@ -200,18 +200,29 @@ pub fn run() -> ExitCode {
             let admin = cordon_admin::Admin::new(&config);
             let socket = config.socket.clone();
             let mut starting = tauri::async_runtime::spawn(Engine::start(config));
-            // A start that fails at once (an invalid policy, another engine running) fails the
-            // app, as it always did; one still going after STANDBY_AFTER stands by (its
-            // evidence log cannot be written yet): the tray comes up and says so, and the
+            // Another engine running on this config fails the app (one tray per engine). Any
+            // other start that fails at once (a broken policy, a config other users can read)
+            // brings the tray up without an engine, saying why, until the cause is fixed and
+            // Restart pressed: an app that just exited at login would leave the user with every
+            // call refused and nothing saying so. A start still going after STANDBY_AFTER
+            // stands by (its evidence log cannot be written yet): the tray says so, and the
             // engine is attached when it runs.
             match tauri::async_runtime::block_on(async {
                 tokio::time::timeout(STANDBY_AFTER, &mut starting).await
             }) {
-                Ok(started) => {
-                    let engine = started.map_err(|e| e.to_string())??;
-                    announce(&engine);
-                    app.manage(Core::with_admin(engine, admin, config_arg));
-                }
+                Ok(started) => match started.map_err(|e| e.to_string())? {
+                    Ok(engine) => {
+                        announce(&engine);
+                        app.manage(Core::with_admin(engine, admin, config_arg));
+                    }
+                    Err(error @ GatewayError::AlreadyRunning(_)) => return Err(error.into()),
+                    Err(error) => {
+                        tracing::error!("the engine cannot start: {error}");
+                        let core = Core::without_engine(admin, config_arg);
+                        core.set_start_error(&error.to_string());
+                        app.manage(core);
+                    }
+                },
                 Err(_) => {
                     tracing::warn!("the engine is standing by: the tray shows why");
                     app.manage(Core::without_engine(admin, config_arg));
@@ -227,10 +238,10 @@ pub fn run() -> ExitCode {
                                 core.attach(engine);
                                 refresh_tray(&handle, &core);
                             }
-                            // No engine, every call refused, the reason in the log and the
+                            // No engine, every call refused, the reason in the tray and the
                             // settings window; Restart in the window tries again.
-                            Ok(Err(error)) => tracing::error!("the engine cannot start: {error}"),
-                            Err(error) => tracing::error!("the engine cannot start: {error}"),
+                            Ok(Err(error)) => cannot_start(&handle, &core, &error.to_string()),
+                            Err(error) => cannot_start(&handle, &core, &error),
                         }
                     });
                 }
@@ -395,6 +406,11 @@ impl TrayState {
             Some(Refusing::NotRunning) => {
                 return "Cordon: not running — every call is refused (see Settings)".to_owned();
             }
+            Some(Refusing::CannotStart) => {
+                return "Cordon: cannot start — every call is refused until the cause is fixed \
+                        (see Settings)"
+                    .to_owned();
+            }
             Some(Refusing::StandingBy) => {
                 return "Cordon: standing by — every call is refused until the evidence log can \
                         be written (see Settings)"
@@ -413,6 +429,13 @@ impl TrayState {
             (false, n) => format!("Cordon: {}", pending_label(n)),
         }
     }
+}
+
+/// The engine's start failed for good: said in the log, the tray and the windows.
+fn cannot_start(app: &AppHandle, core: &Core, error: &str) {
+    tracing::error!("the engine cannot start: {error}");
+    core.set_start_error(error);
+    refresh_tray(app, core);
 }
 
 /// Reads the engine's state and updates the tray's count, check mark, tooltip and icon.
@@ -596,5 +619,10 @@ mod tests {
             ..waiting
         };
         assert!(stopped.tooltip().contains("not running"));
+        let broken = TrayState {
+            refusing: Some(Refusing::CannotStart),
+            ..waiting
+        };
+        assert!(broken.tooltip().contains("cannot start"));
     }
 }

@@ -231,3 +231,39 @@ async fn a_core_without_an_engine_yet_says_why_and_takes_one_in_later() {
     assert!(core.pending().unwrap().is_empty());
     core.take().unwrap().shutdown().await.unwrap();
 }
+
+/// A start that failed for good (at launch or on Restart) is said until a start works: the tray
+/// refuses with "cannot start", the status carries the engine's own reason (updated by each
+/// failed Restart), and a Restart after the cause is fixed runs the engine and clears it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failed_start_is_said_until_a_restart_works() {
+    let f = start().await;
+    let engine = f.core.take().unwrap();
+    let path = engine.config().source.clone().unwrap();
+    let admin = cordon_admin::Admin::new(engine.config());
+    engine.shutdown().await.unwrap();
+    let good = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, format!("{good}policy: ./missing-policy.yaml\n")).unwrap();
+    let core = Core::without_engine(admin, Some(path.clone()));
+    core.set_start_error("the policy does not load");
+    assert_eq!(core.refusing(), Some(Refusing::CannotStart));
+    let status = core.status(false);
+    assert!(!status.running && status.standby.is_none());
+    assert_eq!(
+        status.start_error.as_deref(),
+        Some("the policy does not load")
+    );
+    // Restart before the fix: refused, and the status now says the engine's own reason.
+    let refused = core.restart().await.unwrap_err().to_string();
+    assert!(refused.contains("missing-policy.yaml"), "{refused}");
+    let said = core.status(false).start_error.unwrap_or_default();
+    assert!(said.contains("missing-policy.yaml"), "{said}");
+    assert_eq!(core.refusing(), Some(Refusing::CannotStart));
+    // Fixed: Restart runs it, and nothing is said any more.
+    std::fs::write(&path, good).unwrap();
+    core.restart().await.unwrap();
+    assert!(core.has_engine());
+    assert_eq!(core.refusing(), None);
+    assert_eq!(core.status(false).start_error, None);
+    core.take().unwrap().shutdown().await.unwrap();
+}

@@ -32,7 +32,9 @@ def notifications(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Notifica
 def desktop_app(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Iterator[Callable[..., Desktop]]:
     started: list[Desktop] = []
 
-    def start(*, show: str = "approvals", **engine_kwargs: Any) -> Desktop:
+    def start(
+        *, show: str = "approvals", before: Callable[[cordon_e2e.Engine], None] | None = None, engine_starts: bool = True, **engine_kwargs: Any
+    ) -> Desktop:
         # Bubbles of an earlier test's app would answer `dunstctl action 0` instead of ours.
         subprocess.run(["dunstctl", "close-all"], check=False, capture_output=True)
         engine_kwargs.setdefault("servers", ("filesystem",))
@@ -40,7 +42,9 @@ def desktop_app(tmp_path_factory: pytest.TempPathFactory, request: pytest.Fixtur
         engine = cordon_e2e.Engine(
             tmp_path_factory.mktemp(request.node.name[:40]), label=f"{request.node.name} (desktop)", start=False, **engine_kwargs
         )
-        app = Desktop(engine, show=show)
+        if before is not None:
+            before(engine)  # e.g. a fault the app must find at launch
+        app = Desktop(engine, show=show, engine_starts=engine_starts)
         started.append(app)
         STARTED.append(app)
         return app

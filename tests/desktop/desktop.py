@@ -123,7 +123,7 @@ def notification_daemon(root: Path) -> Iterator[Notifications]:
 class Desktop:
     """One running app (started by tauri-driver) and the WebDriver session attached to its windows."""
 
-    def __init__(self, engine: cordon_e2e.Engine, show: str = "approvals") -> None:
+    def __init__(self, engine: cordon_e2e.Engine, show: str = "approvals", engine_starts: bool = True) -> None:
         assert APP.is_file(), f"DESKTOP_APP={APP} is not the built cordon-desktop"
         assert TAURI_DRIVER.is_file(), f"TAURI_DRIVER={TAURI_DRIVER} is not tauri-driver"
         self.engine = engine
@@ -162,7 +162,8 @@ class Desktop:
             self.close_driver()
             raise AssertionError(f"no WebDriver session with the app: {err!r}\n{self.context()}") from None
         self.driver.implicitly_wait(0)
-        engine.wait_socket()
+        if engine_starts:
+            engine.wait_socket()
         self.process = self._find_process()
 
     # ---- windows ---------------------------------------------------------------------------------

@@ -122,3 +122,31 @@ def test_the_app_stands_by_while_its_evidence_cannot_be_written_and_runs_once_it
     probe = app.engine.files / "probe.txt"
     probe.write_text("probe\n")
     assert not read(app, str(probe)).is_error
+
+
+def test_an_engine_that_cannot_start_is_said_and_restart_runs_it_once_the_cause_is_fixed(desktop_app) -> None:
+    """A launch whose engine cannot start (here: its config holds an agent's token and other users
+    can read it) used to make the app exit: at a login, no tray and nothing saying why, while
+    every agent's call is refused. The app must come up and say why, refuse calls meanwhile, and
+    run the engine once the file is fixed and Restart is pressed."""
+    app: Desktop = desktop_app(show="settings", before=lambda engine: engine.config.chmod(0o644), engine_starts=False)
+    app.switch_to("settings")
+    header = app.wait_css("#engine.bad", "Cannot start:")
+    assert "every user can read it" in inner_text(header) and "chmod 600" in inner_text(header), inner_text(header)
+    assert app.process is not None and app.process.is_running(), "the app exited"
+    probe = app.engine.files / "probe.txt"
+    probe.write_text("probe\n")
+
+    async def refused_call() -> object:
+        # No engine: `cordon mcp` initializes and refuses every call, saying why.
+        async with app.engine.stdio(AGENT, wait_tools=False) as session:
+            return await session.call_tool("filesystem__read_text_file", {"path": str(probe)})
+
+    refused = run(refused_call)
+    assert refused.is_error and "not running" in text_of(refused), text_of(refused)
+    assert not app.engine.evidence.exists(), "something was recorded without an engine"
+    app.engine.config.chmod(0o600)
+    app.click("#tab-general")
+    app.click("#restart-general")
+    app.wait_css("#engine.good", "Running")
+    assert not read(app, str(probe)).is_error

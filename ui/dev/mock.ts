@@ -69,7 +69,7 @@ function validate(text: string): Diagnostic[] {
 
 const status: Status = {
   running: true,
-  standby: null,
+  standby: null, start_error: null,
   paused: false,
   paused_agents: [],
   pending: 2,

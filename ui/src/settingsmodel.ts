@@ -3,7 +3,10 @@ import type { Status } from "./types";
 
 /** The header's one-line engine status. */
 export function engineLine(s: Status): string {
-  if (!s.running) return s.standby ? `Standing by: ${s.standby}` : "Engine stopped";
+  if (!s.running) {
+    if (s.start_error) return `Cannot start: ${s.start_error}`;
+    return s.standby ? `Standing by: ${s.standby}` : "Engine stopped";
+  }
   const state = s.evidence_fault
     ? "Evidence log not writable: every call is refused"
     : s.paused
@@ -18,7 +21,7 @@ export function engineLine(s: Status): string {
 /** The General page's engine facts. */
 export function engineFacts(s: Status): [string, string][] {
   return [
-    ["State", s.running ? (s.paused ? "running, paused" : "running") : s.standby ? "standing by" : "stopped"],
+    ["State", s.running ? (s.paused ? "running, paused" : "running") : s.start_error ? "cannot start" : s.standby ? "standing by" : "stopped"],
     ["Pending approvals", String(s.pending)],
     ["Policy", `${s.policy_version}${s.policy_path ? ` (${s.policy_path})` : " (built-in default)"}`],
     ["Config", s.config_path ?? "none (defaults)"],

@@ -70,7 +70,7 @@ describe("evidence formatting", () => {
 
 describe("settings formatting and checks", () => {
   const s: Status = {
-    running: true, standby: null, paused: false, paused_agents: [], pending: 1, policy_version: "v3", policy_path: null, config_path: null,
+    running: true, standby: null, start_error: null, paused: false, paused_agents: [], pending: 1, policy_version: "v3", policy_path: null, config_path: null,
     evidence_path: "/e.db", evidence_fault: null, reviewer: "alice", approval_timeout_secs: 300, http_addr: null, autostart: false,
   };
 
@@ -82,6 +82,9 @@ describe("settings formatting and checks", () => {
     const standing = { ...s, running: false, standby: "Cordon cannot record evidence, so it refuses every call until it can: disk full" };
     expect(engineLine(standing)).toBe(`Standing by: ${standing.standby}`);
     expect(Object.fromEntries(engineFacts(standing)).State).toBe("standing by");
+    const broken = { ...s, running: false, start_error: "insecure: it holds the agents' HTTP tokens; run `chmod 600 c.yaml`" };
+    expect(engineLine(broken)).toBe(`Cannot start: ${broken.start_error}`);
+    expect(Object.fromEntries(engineFacts(broken)).State).toBe("cannot start");
     const facts = Object.fromEntries(engineFacts(s));
     expect(facts.Policy).toBe("v3 (built-in default)");
     expect(facts.Config).toBe("none (defaults)");

@@ -29,7 +29,7 @@ const row = (seq: number): RecordRow => ({
 });
 
 Object.assign(handlers, {
-  engine_status: () => ({ running: true, standby: null, paused: false, paused_agents: [], pending: 0, policy_version: "v1", policy_path: null, config_path: null, evidence_path: "/e", evidence_fault: null, reviewer: "alice", approval_timeout_secs: 300, http_addr: null, autostart: false }),
+  engine_status: () => ({ running: true, standby: null, start_error: null, paused: false, paused_agents: [], pending: 0, policy_version: "v1", policy_path: null, config_path: null, evidence_path: "/e", evidence_fault: null, reviewer: "alice", approval_timeout_secs: 300, http_addr: null, autostart: false }),
   evidence_agents: () => ["codex", EVIL],
   evidence_activity: () => [],
   evidence_verify: () => ({ ok: false, records: TOTAL, checkpoints: 1, signed_through: 100, unsigned_tail: 20, key_fingerprint: "ab", problems: ["record 7: hash mismatch"] }),

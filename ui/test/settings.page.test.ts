@@ -23,7 +23,7 @@ const diagnose = (text: string): Diagnostic[] => {
   const i = text.split("\n").findIndex((l) => l.includes("decision: maybe"));
   return i < 0 ? [] : [{ severity: "error", file: "safety.yaml", line: i + 1, column: 15, message: "unknown decision `maybe`" }];
 };
-const STATUS = { running: true, standby: null, paused: false, paused_agents: [], pending: 0, policy_version: "v1", policy_path: "/p/safety.yaml", config_path: "/c.yaml", evidence_path: "/e.db", evidence_fault: null, reviewer: "alice", approval_timeout_secs: 300, http_addr: null, autostart: false };
+const STATUS = { running: true, standby: null, start_error: null, paused: false, paused_agents: [], pending: 0, policy_version: "v1", policy_path: "/p/safety.yaml", config_path: "/c.yaml", evidence_path: "/e.db", evidence_fault: null, reviewer: "alice", approval_timeout_secs: 300, http_addr: null, autostart: false };
 let servers: ServerEntry[] = [{ name: "github", transport: "stdio", command: "gh-mcp", args: [], env: { TOKEN: "${keychain:GH}" }, cwd: null, url: null, headers: {} }];
 const settings = () => ({ reviewer: "alice", approval_timeout_secs: 300, config_path: "/c.yaml", servers });
 

@@ -12,6 +12,10 @@ pub struct Status {
     /// at start (a full disk, say) and tries again every second; every call is refused
     /// meanwhile (None: it runs, or is stopped).
     pub standby: Option<String>,
+    /// Why the engine could not start (at launch or on Restart: a broken policy, a config other
+    /// users can read); nothing runs and every call is refused until the cause is fixed and the
+    /// engine restarted (None: it runs, stands by, or was stopped).
+    pub start_error: Option<String>,
     /// Every agent is paused (calls refused until resumed).
     pub paused: bool,
     /// Agents paused one by one.
@@ -59,6 +63,7 @@ impl Status {
         Status {
             running: true,
             standby: None,
+            start_error: None,
             paused: shell.paused,
             paused_agents: shell.paused_agents.clone(),
             pending: engine.pending_approvals().len(),
@@ -79,6 +84,7 @@ impl Status {
         Status {
             running: false,
             standby: None,
+            start_error: None,
             paused: shell.paused,
             paused_agents: shell.paused_agents.clone(),
             pending: 0,

@@ -443,6 +443,12 @@ running: boolean,
  */
 standby: string | null,
 /**
+ * Why the engine could not start (at launch or on Restart: a broken policy, a config other
+ * users can read); nothing runs and every call is refused until the cause is fixed and the
+ * engine restarted (None: it runs, stands by, or was stopped).
+ */
+start_error: string | null,
+/**
  * Every agent is paused (calls refused until resumed).
  */
 paused: boolean,
