@@ -269,10 +269,7 @@ impl Core {
     fn lock(&self) -> MutexGuard<'_, Option<Engine>> {
         // A panic elsewhere must not make approvals unreachable: the data is still consistent
         // (the engine's own state has its own locks).
-        match self.engine.lock() {
-            Ok(guard) => guard,
-            Err(poisoned) => poisoned.into_inner(),
-        }
+        relock(&self.engine)
     }
 
     fn with<T>(
