@@ -28,6 +28,7 @@ import anyio
 import pytest
 
 from cordon_e2e import (
+    CLI_TIMEOUT,
     E2E,
     POLICIES,
     POLL_DEADLINE,
@@ -394,6 +395,72 @@ def test_an_engine_started_before_the_keychain_stands_by_until_it_is_there(
             assert keyring.returncode == 0, keyring.stderr
 
         standby_with(engine, effects, start_keychain, "no OS keychain reachable")
+    finally:
+        engine.stop()
+        for helper in helpers:
+            helper.terminate()
+            helper.wait(timeout=10)
+        subprocess.run(["pkill", "-f", f"gnome-keyring-daemon.*{home}"], check=False)
+
+
+def test_a_locked_keychain_is_tried_again_slowly_so_its_prompt_does_not_come_back_every_second(
+    engine_factory: Any, tmp_path: Path
+) -> None:
+    """A keychain that is there but locked (its unlock prompt dismissed, or none can be shown) is
+    a standby too, but each try asks the keychain to prompt again: retried every second, a user
+    who dismissed the prompt got it back every second. The engine must say the keychain is
+    locked (not "no keychain reachable") and try again every minute, so gnome-keyring is asked
+    for its prompter once in this test's seconds, not once a second."""
+    for tool in ("dbus-daemon", "gnome-keyring-daemon", "gdbus"):
+        if shutil.which(tool) is None:
+            pytest.skip(f"{tool} is missing (scripts/install-deps installs it)")
+    engine = engine_factory(servers=(), http=False, start=False)
+    text = engine.config.read_text()
+    key_line = next(line for line in text.splitlines() if line.startswith("signing_key:"))
+    engine.write_config(text.replace(key_line, "signing_key: keychain"))
+    bus = tmp_path / "bus"
+    bus_log = tmp_path / "bus.log"
+    home = tmp_path / "keyring-home"
+    home.mkdir(mode=0o700)
+    engine.env["DBUS_SESSION_BUS_ADDRESS"] = f"unix:path={bus}"
+    engine.env["XDG_DATA_HOME"] = str(home)
+    helpers: list[subprocess.Popen[bytes]] = []
+    try:
+        with open(bus_log, "wb") as log:
+            helpers.append(subprocess.Popen(
+                ["dbus-daemon", "--session", "--nofork", f"--address=unix:path={bus}"],
+                env=engine.env, stdout=subprocess.DEVNULL, stderr=log,
+            ))
+        poll("the session bus", bus.exists)
+        keyring = subprocess.run(
+            ["gnome-keyring-daemon", "--unlock", "--components=secrets"],
+            input=b"cordon-test", env=engine.env, capture_output=True, check=False,
+        )
+        assert keyring.returncode == 0, keyring.stderr
+        # Unlocked: the engine makes its signing key there and serves.
+        engine.start_process()
+        assert "standby" not in ping(engine), ping(engine)
+        engine.stop()
+        locked = subprocess.run(
+            ["gdbus", "call", "--session", "--dest", "org.freedesktop.secrets", "--object-path",
+             "/org/freedesktop/secrets", "--method", "org.freedesktop.Secret.Service.Lock",
+             "['/org/freedesktop/secrets/collection/login']"],
+            env=engine.env, capture_output=True, text=True, timeout=CLI_TIMEOUT, check=False,
+        )
+        assert locked.returncode == 0, locked.stderr
+        prompts_before = bus_log.read_text(errors="replace").count("name='org.gnome.keyring.SystemPrompter'")
+        engine.start_process()
+        why = ping(engine).get("standby", "")
+        assert "locked" in why and "every minute" in why, why
+        assert "no OS keychain reachable" not in why, why
+        time.sleep(6)
+        prompts = bus_log.read_text(errors="replace").count("name='org.gnome.keyring.SystemPrompter'") - prompts_before
+        # One activation of gnome-keyring's prompter per prompt asked for (it fails at once here,
+        # with no display: a dismissed prompt). The first try asked; none since.
+        assert 1 <= prompts <= 2, f"the keychain was asked to prompt {prompts} times in 6 s\n{bus_log.read_text()}"
+        hook = socket_request(engine, {"op": "hook", "agent": "claude-code", "session_id": "s1", "tool": "Bash",
+                                "args": {"command": "touch /tmp/never"}, "cwd": str(engine.root)})
+        assert hook["decision"] == "deny" and "locked" in hook["reason"], hook
     finally:
         engine.stop()
         for helper in helpers:

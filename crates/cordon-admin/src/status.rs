@@ -9,8 +9,8 @@ pub struct Status {
     /// An engine is running in this app.
     pub running: bool,
     /// Why the engine is standing by instead of running: it could not write its evidence log
-    /// at start (a full disk, say) and tries again every second; every call is refused
-    /// meanwhile (None: it runs, or is stopped).
+    /// at start (a full disk, say, or a locked keychain) and tries again by itself; every call
+    /// is refused meanwhile (None: it runs, or is stopped).
     pub standby: Option<String>,
     /// Why the engine could not start (at launch or on Restart: a broken policy, a config other
     /// users can read); nothing runs and every call is refused until the cause is fixed and the

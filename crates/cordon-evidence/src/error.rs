@@ -30,6 +30,17 @@ pub enum EvidenceError {
         /// What the platform said.
         detail: String,
     },
+    /// The OS keychain is there but locked, or refused access: its unlock prompt was dismissed
+    /// or could not be shown. Told apart from [`EvidenceError::KeychainUnavailable`] because a
+    /// retry may show the prompt again (the engine's standby retries it slowly).
+    #[error(
+        "the OS keychain holding the evidence signing key is locked or refused access: {detail}; \
+         unlock it (your keyring manager, or log in again)"
+    )]
+    KeychainLocked {
+        /// What the platform said.
+        detail: String,
+    },
     /// The keychain answered but the stored key is unusable.
     #[error("the evidence signing key in the keychain is unusable: {0}")]
     Keychain(String),

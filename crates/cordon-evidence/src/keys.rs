@@ -95,11 +95,13 @@ fn to_pem(key: &SigningKey) -> Result<String, EvidenceError> {
 
 fn keychain_error(error: keyring::Error) -> EvidenceError {
     match error {
-        keyring::Error::PlatformFailure(e) | keyring::Error::NoStorageAccess(e) => {
-            EvidenceError::KeychainUnavailable {
-                detail: e.to_string(),
-            }
-        }
+        keyring::Error::PlatformFailure(e) => EvidenceError::KeychainUnavailable {
+            detail: e.to_string(),
+        },
+        // Locked (its prompt dismissed or not shown) or access refused: a keychain is there.
+        keyring::Error::NoStorageAccess(e) => EvidenceError::KeychainLocked {
+            detail: e.to_string(),
+        },
         other => EvidenceError::Keychain(other.to_string()),
     }
 }

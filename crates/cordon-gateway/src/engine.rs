@@ -111,10 +111,13 @@ fn open_log(config: &Config) -> Result<EvidenceLog, NotReady> {
 }
 
 /// A start's evidence error: a fault that can clear by itself stands by (a storage fault; no OS
-/// keychain yet, as at a login whose Secret Service starts after the tray app), anything else
-/// fails the start.
+/// keychain yet, as at a login whose Secret Service starts after the tray app; a locked one,
+/// retried slowly), anything else fails the start.
 fn evidence_not_ready(error: EvidenceError) -> NotReady {
-    if error.is_storage_fault() || matches!(error, EvidenceError::KeychainUnavailable { .. }) {
+    if matches!(error, EvidenceError::KeychainLocked { .. }) {
+        NotReady::Locked(error.to_string())
+    } else if error.is_storage_fault() || matches!(error, EvidenceError::KeychainUnavailable { .. })
+    {
         NotReady::Fault(error.to_string())
     } else {
         NotReady::Fatal(GatewayError::Evidence(error.to_string()))
@@ -230,7 +233,7 @@ impl Engine {
         let ready = match ready_evidence(&config, policy.version(), &sources).await {
             Ok(log) => Ok(log),
             Err(NotReady::Fatal(error)) => Err(error),
-            Err(NotReady::Fault(reason)) => {
+            Err(waiting) => {
                 let http = match config.listen {
                     Some(listen) => crate::http::bind(listen).await.map(Some),
                     None => Ok(None),
@@ -240,7 +243,7 @@ impl Engine {
                         let waited = crate::standby::until_ready(
                             &mut listener,
                             http.as_ref(),
-                            reason,
+                            waiting,
                             policy.version(),
                             || ready_evidence(&config, policy.version(), &sources),
                         )

@@ -7,8 +7,10 @@
 //! says why it is not serving (`cordon status` and the tray show it), a native hook call is
 //! denied with that reason, an MCP session is refused with it (the bridge then refuses the
 //! agent's calls with it), every other request gets it as its error. Meanwhile the start is
-//! retried every [`RETRY_EVERY`]; the first that works ends the standby and the engine starts
-//! on the same socket. Nothing is forwarded, executed or allowed before then (fail closed).
+//! retried every [`RETRY_EVERY`] (every [`LOCKED_RETRY_EVERY`] while the keychain is locked: each
+//! try may show its unlock prompt again); the first that works ends the standby and the engine
+//! starts on the same socket. Nothing is forwarded, executed or allowed before then (fail
+//! closed).
 
 use std::future::Future;
 use std::sync::Arc;
@@ -25,30 +27,55 @@ use crate::recorder::EvidenceHealth;
 /// How often a start that found the evidence log unwritable is tried again.
 pub const RETRY_EVERY: Duration = Duration::from_secs(1);
 
+/// How often a start that found the keychain locked is tried again: each try may show the
+/// keychain's unlock prompt, and a prompt the user dismissed must not come back every second.
+pub const LOCKED_RETRY_EVERY: Duration = Duration::from_secs(60);
+
 /// Why the engine cannot serve yet.
 #[derive(Debug)]
 pub enum NotReady {
-    /// The storage refuses writes for now: stand by and retry (the text says what happened).
+    /// The storage refuses writes for now: stand by and retry every [`RETRY_EVERY`] (the text
+    /// says what happened).
     Fault(String),
+    /// The keychain holding the signing key is locked: stand by and retry every
+    /// [`LOCKED_RETRY_EVERY`].
+    Locked(String),
     /// Anything else (a corrupt log, an insecure directory, a missing key): the start fails.
     Fatal(GatewayError),
 }
 
-/// What every refused request is told while the engine stands by.
-pub fn refusal(reason: &str) -> String {
+impl NotReady {
+    /// Why, and how long until the next try; the error itself when the start fails for good.
+    fn pace(self) -> Result<(String, Duration), GatewayError> {
+        match self {
+            NotReady::Fault(reason) => Ok((reason, RETRY_EVERY)),
+            NotReady::Locked(reason) => Ok((reason, LOCKED_RETRY_EVERY)),
+            NotReady::Fatal(error) => Err(error),
+        }
+    }
+}
+
+/// What every refused request is told while the engine stands by (`again`: the pace of its
+/// tries).
+pub fn refusal(reason: &str, again: Duration) -> String {
+    let pace = match again.as_secs() {
+        1 => "every second".to_owned(),
+        60 => "every minute".to_owned(),
+        n => format!("every {n} s"),
+    };
     format!(
         "Cordon cannot record evidence, so it refuses every call until it can: {reason} (the \
-         engine retries every second and serves as soon as the log can be written)"
+         engine tries again {pace} and serves as soon as the log can be written)"
     )
 }
 
 /// Answers on `listener` (and on the HTTP port `http`, when the config has one) as a standby
-/// engine until `retry` works (its value is returned) or fails for good. `reason` is why the
+/// engine until `retry` works (its value is returned) or fails for good. `first` is why the
 /// first try failed.
 pub async fn until_ready<T, F, Fut>(
     listener: &mut Listener,
     http: Option<&tokio::net::TcpListener>,
-    mut reason: String,
+    first: NotReady,
     policy_version: &str,
     mut retry: F,
 ) -> Result<T, GatewayError>
@@ -56,19 +83,23 @@ where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, NotReady>>,
 {
+    let (mut reason, mut again) = first.pace()?;
     let since = crate::recorder::now_text();
-    tracing::error!("standing by, every call refused: {}", refusal(&reason));
+    tracing::error!(
+        "standing by, every call refused: {}",
+        refusal(&reason, again)
+    );
     let places = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     // Apart: connecting to HTTP needs no token, and a flood there must not silence the socket.
     let http_places = Arc::new(Semaphore::new(HTTP_CONNECTIONS));
     // One try at a time, each a second after the last ended, run beside the answering: a try
     // can take long (another process's lock, a keychain waiting to be unlocked) and the socket
     // must go on saying why meanwhile.
-    let later = |attempt: Fut| async move {
-        tokio::time::sleep(RETRY_EVERY).await;
+    let later = |attempt: Fut, wait: Duration| async move {
+        tokio::time::sleep(wait).await;
         attempt.await
     };
-    let mut attempt = Box::pin(later(retry()));
+    let mut attempt = Box::pin(later(retry(), again));
     let mut accept_failed = false;
     loop {
         tokio::select! {
@@ -77,13 +108,14 @@ where
                     tracing::info!("the evidence log can be written again: starting");
                     return Ok(ready);
                 }
-                Err(NotReady::Fatal(error)) => return Err(error),
-                Err(NotReady::Fault(now)) => {
+                Err(not_ready) => {
+                    let (now, pace) = not_ready.pace()?;
                     if now != reason {
-                        tracing::error!("still standing by: {}", refusal(&now));
+                        tracing::error!("still standing by: {}", refusal(&now, pace));
                         reason = now;
                     }
-                    attempt = Box::pin(later(retry()));
+                    again = pace;
+                    attempt = Box::pin(later(retry(), again));
                 }
             },
             Some(accepted) = accept_http(http) => match accepted {
@@ -109,7 +141,7 @@ where
                         "ok": true,
                         "engine": "cordon",
                         "version": env!("CARGO_PKG_VERSION"),
-                        "standby": refusal(&reason),
+                        "standby": refusal(&reason, again),
                         "evidence": EvidenceHealth {
                             ok: false,
                             error: Some(reason.clone()),
@@ -119,7 +151,7 @@ where
                         "policy_version": policy_version,
                         "org_policy": null,
                     });
-                    let message = refusal(&reason);
+                    let message = refusal(&reason, again);
                     tokio::spawn(async move {
                         let _ = tokio::time::timeout(IDLE_TIMEOUT, answer(read, write, ping, &message)).await;
                         drop(place);
@@ -238,7 +270,7 @@ mod tests {
     #[test]
     fn a_standby_answers_ping_denies_hooks_and_refuses_the_rest_with_why() {
         let ping = json!({"ok": true, "standby": "x"});
-        let why = refusal("database or disk is full");
+        let why = refusal("database or disk is full", RETRY_EVERY);
         assert_eq!(
             standby_reply(b"{\"op\":\"ping\"}\n", ping.clone(), &why),
             ping
@@ -269,5 +301,53 @@ mod tests {
         }
         let bad = standby_reply(b"{not json", ping, &why);
         assert_eq!(bad["ok"], false);
+    }
+
+    /// A locked keychain is tried again every minute, not every second: each try may show its
+    /// unlock prompt, and a dismissed prompt must not come back at once. A storage fault met on
+    /// the way is tried again every second. (Tokio's paused clock: no real waiting.)
+    #[cfg(unix)]
+    #[tokio::test(start_paused = true)]
+    async fn a_locked_keychain_is_tried_again_every_minute_a_full_disk_every_second() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let dir = tempfile::tempdir().unwrap();
+        let mut listener = crate::control::bind(&dir.path().join("s.sock"))
+            .await
+            .unwrap();
+        let tries = Arc::new(AtomicUsize::new(0));
+        let start = tokio::time::Instant::now();
+        let seen = tries.clone();
+        let at = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let times = at.clone();
+        let ready = until_ready(
+            &mut listener,
+            None,
+            NotReady::Locked("locked".into()),
+            "v1",
+            move || {
+                let n = seen.fetch_add(1, Ordering::SeqCst) + 1;
+                times.lock().unwrap().push(start.elapsed());
+                async move {
+                    match n {
+                        1 => Err(NotReady::Locked("still locked".into())),
+                        2 => Err(NotReady::Fault("database or disk is full".into())),
+                        _ => Ok(n),
+                    }
+                }
+            },
+        )
+        .await
+        .unwrap();
+        assert_eq!(ready, 3);
+        // Each try's future is made when the previous one failed; it runs after its pause.
+        let elapsed = start.elapsed();
+        assert!(
+            elapsed >= 2 * LOCKED_RETRY_EVERY + RETRY_EVERY
+                && elapsed < 2 * LOCKED_RETRY_EVERY + 2 * RETRY_EVERY,
+            "{elapsed:?}"
+        );
+        assert_eq!(at.lock().unwrap().len(), 3);
+        assert!(refusal("locked", LOCKED_RETRY_EVERY).contains("every minute"));
+        assert!(refusal("full", RETRY_EVERY).contains("every second"));
     }
 }

@@ -46,7 +46,7 @@ struct Status {
     #[serde(skip_serializing_if = "Option::is_none")]
     evidence: Option<Value>,
     /// Why the engine stands by instead of serving (it could not write the evidence log at
-    /// start and retries every second).
+    /// start and tries again by itself).
     #[serde(skip_serializing_if = "Option::is_none")]
     standby: Option<String>,
     /// Windows: the control pipe's name.
