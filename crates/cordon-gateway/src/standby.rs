@@ -92,9 +92,9 @@ where
     let places = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     // Apart: connecting to HTTP needs no token, and a flood there must not silence the socket.
     let http_places = Arc::new(Semaphore::new(HTTP_CONNECTIONS));
-    // One try at a time, each a second after the last ended, run beside the answering: a try
-    // can take long (another process's lock, a keychain waiting to be unlocked) and the socket
-    // must go on saying why meanwhile.
+    // One try at a time, each a pause after the last ended (see `NotReady`), run beside the
+    // answering: a try can take long (another process's lock, a keychain waiting to be
+    // unlocked) and the socket must go on saying why meanwhile.
     let later = |attempt: Fut, wait: Duration| async move {
         tokio::time::sleep(wait).await;
         attempt.await
