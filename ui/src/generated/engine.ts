@@ -438,8 +438,8 @@ export type Status = {
 running: boolean,
 /**
  * Why the engine is standing by instead of running: it could not write its evidence log
- * at start (a full disk, say) and tries again every second; every call is refused
- * meanwhile (None: it runs, or is stopped).
+ * at start (a full disk, say, or a locked keychain) and tries again by itself; every call
+ * is refused meanwhile (None: it runs, or is stopped).
  */
 standby: string | null,
 /**
