@@ -210,17 +210,18 @@ pub fn run() -> ExitCode {
             match tauri::async_runtime::block_on(async {
                 tokio::time::timeout(STANDBY_AFTER, &mut starting).await
             }) {
-                Ok(started) => match started.map_err(|e| e.to_string())? {
-                    Ok(engine) => {
+                Ok(started) => match started {
+                    Ok(Ok(engine)) => {
                         announce(&engine);
                         app.manage(Core::with_admin(engine, admin, config_arg));
                     }
-                    Err(error @ GatewayError::AlreadyRunning(_)) => return Err(error.into()),
+                    Ok(Err(error @ GatewayError::AlreadyRunning(_))) => return Err(error.into()),
+                    Ok(Err(error)) => {
+                        app.manage(unstarted(admin, config_arg, &error.to_string()));
+                    }
+                    // The start panicked: as much a start that failed.
                     Err(error) => {
-                        tracing::error!("the engine cannot start: {error}");
-                        let core = Core::without_engine(admin, config_arg);
-                        core.set_start_error(&error.to_string());
-                        app.manage(core);
+                        app.manage(unstarted(admin, config_arg, &error.to_string()));
                     }
                 },
                 Err(_) => {
@@ -429,6 +430,15 @@ impl TrayState {
             (false, n) => format!("Cordon: {}", pending_label(n)),
         }
     }
+}
+
+/// The core of an app whose engine could not start at launch: no engine, and why (see
+/// [`Core::set_start_error`]).
+fn unstarted(admin: cordon_admin::Admin, config_arg: Option<PathBuf>, error: &str) -> Core {
+    tracing::error!("the engine cannot start: {error}");
+    let core = Core::without_engine(admin, config_arg);
+    core.set_start_error(error);
+    core
 }
 
 /// The engine's start failed for good: said in the log, the tray and the windows.

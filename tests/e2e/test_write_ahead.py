@@ -356,6 +356,61 @@ def test_an_engine_started_on_an_unwritable_log_stands_by_and_serves_once_it_can
     verify(engine)
 
 
+class SessionKeychain:
+    """A D-Bus session bus and gnome-keyring of the test's own for `engine`, whose config is made
+    to keep its signing key in the keychain: `start()` brings both up (the bus's log, where
+    service activations are written, in `log`), `close()` ends them."""
+
+    def __init__(self, engine: Engine, root: Path) -> None:
+        for tool in ("dbus-daemon", "gnome-keyring-daemon", "gdbus"):
+            if shutil.which(tool) is None:
+                pytest.skip(f"{tool} is missing (scripts/install-deps installs it)")
+        text = engine.config.read_text()
+        key_line = next(line for line in text.splitlines() if line.startswith("signing_key:"))
+        engine.write_config(text.replace(key_line, "signing_key: keychain"))
+        self.bus = root / "bus"
+        self.log = root / "bus.log"
+        self.home = root / "keyring-home"
+        self.home.mkdir(mode=0o700)
+        engine.env["DBUS_SESSION_BUS_ADDRESS"] = f"unix:path={self.bus}"
+        engine.env["XDG_DATA_HOME"] = str(self.home)
+        self.env = engine.env
+        self.helpers: list[subprocess.Popen[bytes]] = []
+
+    def start(self) -> None:
+        with open(self.log, "wb") as log:
+            self.helpers.append(subprocess.Popen(
+                ["dbus-daemon", "--session", "--nofork", f"--address=unix:path={self.bus}"],
+                env=self.env, stdout=subprocess.DEVNULL, stderr=log,
+            ))
+        poll("the session bus", self.bus.exists)
+        keyring = subprocess.run(
+            ["gnome-keyring-daemon", "--unlock", "--components=secrets"],
+            input=b"cordon-test", env=self.env, capture_output=True, check=False,
+        )
+        assert keyring.returncode == 0, keyring.stderr
+
+    def lock(self) -> None:
+        """Locks the login collection, as a screen lock or a login without the password does."""
+        locked = subprocess.run(
+            ["gdbus", "call", "--session", "--dest", "org.freedesktop.secrets", "--object-path",
+             "/org/freedesktop/secrets", "--method", "org.freedesktop.Secret.Service.Lock",
+             "['/org/freedesktop/secrets/collection/login']"],
+            env=self.env, capture_output=True, text=True, timeout=CLI_TIMEOUT, check=False,
+        )
+        assert locked.returncode == 0, locked.stderr
+
+    def prompts(self) -> int:
+        """How often gnome-keyring has asked for its prompter (one activation per prompt)."""
+        return self.log.read_text(errors="replace").count("name='org.gnome.keyring.SystemPrompter'")
+
+    def close(self) -> None:
+        for helper in self.helpers:
+            helper.terminate()
+            helper.wait(timeout=10)
+        subprocess.run(["pkill", "-f", f"gnome-keyring-daemon.*{self.home}"], check=False)
+
+
 def test_an_engine_started_before_the_keychain_stands_by_until_it_is_there(
     engine_factory: Any, tmp_path: Path
 ) -> None:
@@ -363,44 +418,16 @@ def test_an_engine_started_before_the_keychain_stands_by_until_it_is_there(
     signing key: the engine used to exit ("no OS keychain reachable") and stay gone. It must
     stand by, refusing everything with that reason, and start once a keychain answers on its
     D-Bus session (here: a session bus and gnome-keyring started after the engine)."""
-    for tool in ("dbus-daemon", "gnome-keyring-daemon"):
-        if shutil.which(tool) is None:
-            pytest.skip(f"{tool} is missing (scripts/install-deps installs it)")
     effects = tmp_path / "effects"
     engine = engine_factory(servers=(), http=False, policy=POLICY, extra_servers=counting(effects))
     engine.stop()
-    text = engine.config.read_text()
-    key_line = next(line for line in text.splitlines() if line.startswith("signing_key:"))
-    engine.write_config(text.replace(key_line, "signing_key: keychain"))
-    bus = tmp_path / "bus"
-    engine.env["DBUS_SESSION_BUS_ADDRESS"] = f"unix:path={bus}"
-    home = tmp_path / "keyring-home"
-    home.mkdir(mode=0o700)
-    engine.env["XDG_DATA_HOME"] = str(home)
+    keychain = SessionKeychain(engine, tmp_path)
     engine.start_process()
-    helpers: list[subprocess.Popen[bytes]] = []
     try:
-
-        def start_keychain() -> None:
-            env = {**engine.env, "DBUS_SESSION_BUS_ADDRESS": f"unix:path={bus}"}
-            helpers.append(subprocess.Popen(
-                ["dbus-daemon", "--session", "--nofork", f"--address=unix:path={bus}"],
-                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            ))
-            poll("the session bus", bus.exists)
-            keyring = subprocess.run(
-                ["gnome-keyring-daemon", "--unlock", "--components=secrets"],
-                input=b"cordon-test", env=env, capture_output=True, check=False,
-            )
-            assert keyring.returncode == 0, keyring.stderr
-
-        standby_with(engine, effects, start_keychain, "no OS keychain reachable")
+        standby_with(engine, effects, keychain.start, "no OS keychain reachable")
     finally:
         engine.stop()
-        for helper in helpers:
-            helper.terminate()
-            helper.wait(timeout=10)
-        subprocess.run(["pkill", "-f", f"gnome-keyring-daemon.*{home}"], check=False)
+        keychain.close()
 
 
 def test_a_locked_keychain_is_tried_again_slowly_so_its_prompt_does_not_come_back_every_second(
@@ -411,62 +438,31 @@ def test_a_locked_keychain_is_tried_again_slowly_so_its_prompt_does_not_come_bac
     who dismissed the prompt got it back every second. The engine must say the keychain is
     locked (not "no keychain reachable") and try again every minute, so gnome-keyring is asked
     for its prompter once in this test's seconds, not once a second."""
-    for tool in ("dbus-daemon", "gnome-keyring-daemon", "gdbus"):
-        if shutil.which(tool) is None:
-            pytest.skip(f"{tool} is missing (scripts/install-deps installs it)")
     engine = engine_factory(servers=(), http=False, start=False)
-    text = engine.config.read_text()
-    key_line = next(line for line in text.splitlines() if line.startswith("signing_key:"))
-    engine.write_config(text.replace(key_line, "signing_key: keychain"))
-    bus = tmp_path / "bus"
-    bus_log = tmp_path / "bus.log"
-    home = tmp_path / "keyring-home"
-    home.mkdir(mode=0o700)
-    engine.env["DBUS_SESSION_BUS_ADDRESS"] = f"unix:path={bus}"
-    engine.env["XDG_DATA_HOME"] = str(home)
-    helpers: list[subprocess.Popen[bytes]] = []
+    keychain = SessionKeychain(engine, tmp_path)
     try:
-        with open(bus_log, "wb") as log:
-            helpers.append(subprocess.Popen(
-                ["dbus-daemon", "--session", "--nofork", f"--address=unix:path={bus}"],
-                env=engine.env, stdout=subprocess.DEVNULL, stderr=log,
-            ))
-        poll("the session bus", bus.exists)
-        keyring = subprocess.run(
-            ["gnome-keyring-daemon", "--unlock", "--components=secrets"],
-            input=b"cordon-test", env=engine.env, capture_output=True, check=False,
-        )
-        assert keyring.returncode == 0, keyring.stderr
+        keychain.start()
         # Unlocked: the engine makes its signing key there and serves.
         engine.start_process()
         assert "standby" not in ping(engine), ping(engine)
         engine.stop()
-        locked = subprocess.run(
-            ["gdbus", "call", "--session", "--dest", "org.freedesktop.secrets", "--object-path",
-             "/org/freedesktop/secrets", "--method", "org.freedesktop.Secret.Service.Lock",
-             "['/org/freedesktop/secrets/collection/login']"],
-            env=engine.env, capture_output=True, text=True, timeout=CLI_TIMEOUT, check=False,
-        )
-        assert locked.returncode == 0, locked.stderr
-        prompts_before = bus_log.read_text(errors="replace").count("name='org.gnome.keyring.SystemPrompter'")
+        keychain.lock()
+        prompts_before = keychain.prompts()
         engine.start_process()
         why = ping(engine).get("standby", "")
         assert "locked" in why and "every minute" in why, why
         assert "no OS keychain reachable" not in why, why
         time.sleep(6)
-        prompts = bus_log.read_text(errors="replace").count("name='org.gnome.keyring.SystemPrompter'") - prompts_before
-        # One activation of gnome-keyring's prompter per prompt asked for (it fails at once here,
-        # with no display: a dismissed prompt). The first try asked; none since.
-        assert 1 <= prompts <= 2, f"the keychain was asked to prompt {prompts} times in 6 s\n{bus_log.read_text()}"
+        prompts = keychain.prompts() - prompts_before
+        # It fails at once here, with no display: a dismissed prompt. The first try asked; none
+        # since.
+        assert 1 <= prompts <= 2, f"the keychain was asked to prompt {prompts} times in 6 s\n{keychain.log.read_text()}"
         hook = socket_request(engine, {"op": "hook", "agent": "claude-code", "session_id": "s1", "tool": "Bash",
                                 "args": {"command": "touch /tmp/never"}, "cwd": str(engine.root)})
         assert hook["decision"] == "deny" and "locked" in hook["reason"], hook
     finally:
         engine.stop()
-        for helper in helpers:
-            helper.terminate()
-            helper.wait(timeout=10)
-        subprocess.run(["pkill", "-f", f"gnome-keyring-daemon.*{home}"], check=False)
+        keychain.close()
 
 
 def http_post_raw(url: str, token: str) -> tuple[int, dict[str, Any]]:
