@@ -113,10 +113,11 @@ fn parse_page(name: &str) -> Result<windows::Page, String> {
         .ok_or_else(|| format!("unknown window `{name}` (approvals, settings or evidence)"))
 }
 
-/// Runs the tray app until Quit. Refuses to start (exit code 1) when the engine's start fails
-/// (an invalid policy, another engine running): no silent fallback to an ungoverned state. An
-/// engine that stands by (its evidence log cannot be written yet) brings the tray up without it,
-/// saying so, and is attached once it runs; every call is refused until then.
+/// Runs the tray app until Quit. Exits (code 1) only when another engine already runs on this
+/// config. An engine that cannot start (a config file that does not load, an invalid policy)
+/// brings the tray up without it, saying why, until Restart runs it: never a silent fallback to an
+/// ungoverned state. An engine that stands by (its evidence log cannot be written yet) is
+/// attached once it runs. Every call is refused while no engine runs.
 pub fn run() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -132,15 +133,28 @@ pub fn run() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let show_at_start = args.show;
+    let mut config_arg = args.config.clone();
+    // A config file that does not load (a YAML slip made by hand) brings the tray up without an
+    // engine, saying why, like any start that fails: exiting would leave a login with no tray,
+    // nothing saying why, and every call refused. Restart reads the very file again.
     let config = match Config::resolve(args.config.clone()) {
-        Ok(config) => config,
+        Ok(config) => Ok(config),
         Err(error) => {
-            eprintln!("cordon-desktop: {error}");
-            return ExitCode::FAILURE;
+            let Some(path) =
+                Config::explicit_path(args.config.clone()).or_else(Config::default_path)
+            else {
+                eprintln!("cordon-desktop: {error}");
+                return ExitCode::FAILURE;
+            };
+            eprintln!("cordon-desktop: the engine cannot start: {error}");
+            if Config::explicit_path(args.config.clone()).is_some() {
+                // Restart must load exactly this file, never fall back to the defaults.
+                config_arg = Some(path.clone());
+            }
+            Err((path, error.to_string()))
         }
     };
-    let show_at_start = args.show;
-    let config_arg = args.config.clone();
 
     let app = tauri::Builder::default()
         // Must be the first plugin: a second launch hands its arguments here and exits.
@@ -197,56 +211,15 @@ pub fn run() -> ExitCode {
             updates::check_for_updates,
         ])
         .setup(move |app| {
-            let admin = cordon_admin::Admin::new(&config);
-            let socket = config.socket.clone();
-            let mut starting = tauri::async_runtime::spawn(Engine::start(config));
-            // Another engine running on this config fails the app (one tray per engine). Any
-            // other start that fails at once (a broken policy, a config other users can read)
-            // brings the tray up without an engine, saying why, until the cause is fixed and
-            // Restart pressed: an app that just exited at login would leave the user with every
-            // call refused and nothing saying so. A start still going after STANDBY_AFTER
-            // stands by (its evidence log cannot be written yet): the tray says so, and the
-            // engine is attached when it runs.
-            match tauri::async_runtime::block_on(async {
-                tokio::time::timeout(STANDBY_AFTER, &mut starting).await
-            }) {
-                Ok(started) => match started {
-                    Ok(Ok(engine)) => {
-                        announce(&engine);
-                        app.manage(Core::with_admin(engine, admin, config_arg));
-                    }
-                    Ok(Err(error @ GatewayError::AlreadyRunning(_))) => return Err(error.into()),
-                    Ok(Err(error)) => {
-                        app.manage(unstarted(admin, config_arg, &error.to_string()));
-                    }
-                    // The start panicked: as much a start that failed.
-                    Err(error) => {
-                        app.manage(unstarted(admin, config_arg, &error.to_string()));
-                    }
-                },
-                Err(_) => {
-                    tracing::warn!("the engine is standing by: the tray shows why");
-                    app.manage(Core::without_engine(admin, config_arg));
-                    let handle = app.handle().clone();
-                    tauri::async_runtime::spawn(async move {
-                        let started = starting.await.map_err(|e| e.to_string());
-                        let Some(core) = handle.try_state::<Core>() else {
-                            return;
-                        };
-                        match started {
-                            Ok(Ok(engine)) => {
-                                announce(&engine);
-                                core.attach(engine);
-                                refresh_tray(&handle, &core);
-                            }
-                            // No engine, every call refused, the reason in the tray and the
-                            // settings window; Restart in the window tries again.
-                            Ok(Err(error)) => cannot_start(&handle, &core, &error.to_string()),
-                            Err(error) => cannot_start(&handle, &core, &error),
-                        }
-                    });
+            let socket = match config {
+                Ok(config) => Some(start_engine(app, config, config_arg)?),
+                Err((path, error)) => {
+                    let admin = cordon_admin::Admin::for_unloadable(&path)?;
+                    app.manage(unstarted(admin, config_arg, &error));
+                    // No engine of this config can be standing by: nothing to ask.
+                    None
                 }
-            }
+            };
             build_tray(app.handle())?;
             updates::check_at_startup(app.handle());
             start_polling(app.handle().clone(), socket);
@@ -273,6 +246,66 @@ pub fn run() -> ExitCode {
         _ => {}
     });
     ExitCode::SUCCESS
+}
+
+/// Starts the engine of `config` at launch and manages the app's [`Core`]; returns the socket a
+/// standing-by engine answers on.
+fn start_engine(
+    app: &mut tauri::App,
+    config: Config,
+    config_arg: Option<PathBuf>,
+) -> Result<PathBuf, Box<dyn std::error::Error>> {
+    let admin = cordon_admin::Admin::new(&config);
+    let socket = config.socket.clone();
+    let mut starting = tauri::async_runtime::spawn(Engine::start(config));
+    // Another engine running on this config fails the app (one tray per engine). Any
+    // other start that fails at once (a broken policy, a config other users can read)
+    // brings the tray up without an engine, saying why, until the cause is fixed and
+    // Restart pressed: an app that just exited at login would leave the user with every
+    // call refused and nothing saying so. A start still going after STANDBY_AFTER
+    // stands by (its evidence log cannot be written yet): the tray says so, and the
+    // engine is attached when it runs.
+    match tauri::async_runtime::block_on(async {
+        tokio::time::timeout(STANDBY_AFTER, &mut starting).await
+    }) {
+        Ok(started) => match started {
+            Ok(Ok(engine)) => {
+                announce(&engine);
+                app.manage(Core::with_admin(engine, admin, config_arg));
+            }
+            Ok(Err(error @ GatewayError::AlreadyRunning(_))) => return Err(error.into()),
+            Ok(Err(error)) => {
+                app.manage(unstarted(admin, config_arg, &error.to_string()));
+            }
+            // The start panicked: as much a start that failed.
+            Err(error) => {
+                app.manage(unstarted(admin, config_arg, &error.to_string()));
+            }
+        },
+        Err(_) => {
+            tracing::warn!("the engine is standing by: the tray shows why");
+            app.manage(Core::without_engine(admin, config_arg));
+            let handle = app.handle().clone();
+            tauri::async_runtime::spawn(async move {
+                let started = starting.await.map_err(|e| e.to_string());
+                let Some(core) = handle.try_state::<Core>() else {
+                    return;
+                };
+                match started {
+                    Ok(Ok(engine)) => {
+                        announce(&engine);
+                        core.attach(engine);
+                        refresh_tray(&handle, &core);
+                    }
+                    // No engine, every call refused, the reason in the tray and the
+                    // settings window; Restart in the window tries again.
+                    Ok(Err(error)) => cannot_start(&handle, &core, &error.to_string()),
+                    Err(error) => cannot_start(&handle, &core, &error),
+                }
+            });
+        }
+    }
+    Ok(socket)
 }
 
 /// Why the engine starting on `socket` stands by (its `ping` answer), if it does.
@@ -508,7 +541,7 @@ fn quit_on_signal(app: AppHandle) {
 /// notification, CLI, timeout, the agent going away), updates a group bubble's count, and keeps
 /// the tray count current. The slow tick only catches what has no feed (the
 /// kill switch toggled by the CLI or a policy edit, an engine restart).
-fn start_polling(app: AppHandle, socket: PathBuf) {
+fn start_polling(app: AppHandle, socket: Option<PathBuf>) {
     tauri::async_runtime::spawn(async move {
         let mut watch = Watch::new();
         let mut shown: Option<TrayState> = None;
@@ -531,9 +564,11 @@ fn start_polling(app: AppHandle, socket: PathBuf) {
                         watch::Step::WithdrawGroup => notify::withdraw(None),
                     }
                 }
-            } else if !core.has_engine() {
+            } else if !core.has_engine()
+                && let Some(socket) = &socket
+            {
                 // Starting: the engine answers on its socket while it stands by, with why.
-                core.set_standby(standby_reason(&socket).await);
+                core.set_standby(standby_reason(socket).await);
             }
             // Touch the tray only when its state changes: idle stays idle.
             let state = TrayState::of(&core);

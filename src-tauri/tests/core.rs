@@ -267,3 +267,35 @@ async fn a_failed_start_is_said_until_a_restart_works() {
     assert_eq!(core.status(false).start_error, None);
     core.take().unwrap().shutdown().await.unwrap();
 }
+
+/// A config file that does not load at launch (a YAML slip made by hand) is said like any start
+/// that failed, and Restart reads that very file again: no engine runs until it loads, and then
+/// one runs with that file's settings, never the built-in defaults shown meanwhile.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_config_that_does_not_load_is_retried_from_its_own_file() {
+    let f = start().await;
+    let engine = f.core.take().unwrap();
+    let path = engine.config().source.clone().unwrap();
+    let socket = engine.config().socket.clone();
+    engine.shutdown().await.unwrap();
+    let good = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, format!("servers: [\n{good}")).unwrap();
+    let error = Config::load(&path).unwrap_err().to_string();
+    let core = Core::without_engine(cordon_admin::Admin::for_unloadable(&path).unwrap(), None);
+    core.set_start_error(&error);
+    assert_eq!(core.refusing(), Some(Refusing::CannotStart));
+    assert_eq!(core.status(false).start_error.as_deref(), Some(&*error));
+    // Still broken: Restart refuses, naming the file, and nothing runs.
+    let refused = core.restart().await.unwrap_err().to_string();
+    assert!(refused.contains(&*path.display().to_string()), "{refused}");
+    assert!(!core.has_engine());
+    assert_eq!(core.refusing(), Some(Refusing::CannotStart));
+    // Fixed: Restart runs the engine of that file (its own socket, not the default one).
+    std::fs::write(&path, good).unwrap();
+    core.restart().await.unwrap();
+    assert_eq!(core.refusing(), None);
+    assert_eq!(core.status(false).start_error, None);
+    let engine = core.take().unwrap();
+    assert_eq!(engine.config().socket, socket);
+    engine.shutdown().await.unwrap();
+}

@@ -8,6 +8,7 @@ from selenium.webdriver.common.keys import Keys
 import contextlib
 from pathlib import Path
 
+import cordon_e2e
 from cordon_e2e import immutable, run, text_of
 from desktop import Desktop, inner_text, wait_until
 
@@ -104,6 +105,44 @@ def test_an_evidence_fault_shows_in_the_window_and_clears_by_itself(desktop_app)
 
     wait_until("a call to pass once the log is writable", passes)
     app.wait_css("#engine.good", "Running")
+
+
+def test_a_config_file_that_does_not_load_is_said_and_restart_reads_it_again(desktop_app) -> None:
+    """A config file broken by hand (a YAML slip) made the app exit before it had a window: at a
+    login, no tray and nothing saying why, while every agent's call is refused. The app must come
+    up, say which file and where, refuse calls meanwhile, and run the engine of that very file
+    once it is fixed and Restart is pressed."""
+    texts: dict[str, str] = {}
+
+    def break_yaml(engine: cordon_e2e.Engine) -> None:
+        texts["good"] = engine.config.read_text()
+        engine.config.write_text("servers: [\n" + texts["good"])
+
+    app: Desktop = desktop_app(show="settings", before=break_yaml, engine_starts=False)
+    app.switch_to("settings")
+    header = app.wait_css("#engine.bad", "Cannot start:")
+    assert str(app.engine.config) in inner_text(header), inner_text(header)
+    assert app.process is not None and app.process.is_running(), "the app exited"
+    probe = app.engine.files / "probe.txt"
+    probe.write_text("probe\n")
+
+    async def refused_call() -> object:
+        # The agent's `cordon mcp` reads the same broken file: it refuses every call, saying so.
+        async with app.engine.stdio(AGENT, wait_tools=False) as session:
+            return await session.call_tool("filesystem__read_text_file", {"path": str(probe)})
+
+    refused = run(refused_call)
+    assert refused.is_error and "config file is invalid" in text_of(refused), text_of(refused)
+    assert not app.engine.evidence.exists(), "something was recorded without an engine"
+    # Restart while still broken: still said, still no engine.
+    app.click("#tab-general")
+    app.click("#restart-general")
+    app.wait_css("#engine.bad", "Cannot start:")
+    assert not app.engine.evidence.exists()
+    app.engine.config.write_text(texts["good"])
+    app.click("#restart-general")
+    app.wait_css("#engine.good", "Running")
+    assert not read(app, str(probe)).is_error
 
 
 def test_the_app_stands_by_while_its_evidence_cannot_be_written_and_runs_once_it_can(desktop_app, tmp_path: Path) -> None:

@@ -210,10 +210,15 @@ impl Admin {
     /// An admin for the engine configured by `config` (its file, else the default location, is
     /// what the settings page edits). Attach the engine with [`Admin::attach`].
     pub fn new(config: &Config) -> Admin {
+        Admin::editing(ConfigFile::for_config(config), config.clone())
+    }
+
+    /// An admin editing `config_file`, showing `fallback` while the file is missing or broken.
+    fn editing(config_file: Option<ConfigFile>, fallback: Config) -> Admin {
         Admin {
             inner: Arc::new(Inner {
-                config_file: ConfigFile::for_config(config),
-                fallback: config.clone(),
+                config_file,
+                fallback,
                 pipeline: RwLock::new(None),
                 events: Mutex::new(VecDeque::new()),
                 apply: Mutex::new(()),
@@ -223,6 +228,16 @@ impl Admin {
             secrets: None,
             agents: None,
         }
+    }
+
+    /// An admin for the config file at `path`, which does not load (the desktop app launched
+    /// with a broken file): the settings layer edits that file, and [`Admin::restart_config`]
+    /// reads it again, so a restart runs the engine once it is fixed. The built-in defaults are
+    /// only what it shows while the file is broken: a restart loads the file or fails (a file
+    /// since removed means the defaults, as at a launch without one).
+    pub fn for_unloadable(path: &Path) -> Result<Admin, AdminError> {
+        let fallback = Config::defaults().map_err(|e| AdminError::Invalid(e.to_string()))?;
+        Ok(Admin::editing(Some(ConfigFile::new(path)), fallback))
     }
 
     /// Uses this keychain store instead of the platform one under the config's service (tests).

@@ -479,18 +479,24 @@ impl Config {
     /// Picks the config for a command: the `--config` flag, else `CORDON_CONFIG`, else the default
     /// path. An explicit file that is missing is an error; a missing default file means defaults.
     pub fn resolve(flag: Option<PathBuf>) -> Result<Config, ConfigError> {
-        let explicit = flag.or_else(|| {
-            std::env::var_os(CONFIG_ENV)
-                .filter(|v| !v.is_empty())
-                .map(PathBuf::from)
-        });
-        if let Some(path) = explicit {
+        if let Some(path) = Config::explicit_path(flag) {
             return Config::load(&path);
         }
         match Config::default_path() {
             Some(path) if path.exists() => Config::load(&path),
             _ => Config::defaults(),
         }
+    }
+
+    /// The file [`Config::resolve`] must load whatever happens (the `--config` flag, else
+    /// `CORDON_CONFIG`), if one is named: lets a caller whose config did not load say, and
+    /// later retry, exactly that file.
+    pub fn explicit_path(flag: Option<PathBuf>) -> Option<PathBuf> {
+        flag.or_else(|| {
+            std::env::var_os(CONFIG_ENV)
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        })
     }
 
     /// The configuration when no file exists: every value at its default.
