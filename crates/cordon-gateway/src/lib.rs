@@ -26,6 +26,7 @@ pub mod ids;
 pub mod inflight;
 pub mod native;
 pub mod orgpolicy;
+pub mod outbox;
 pub mod pipeline;
 pub mod places;
 pub mod private;
