@@ -784,14 +784,8 @@ where
                 // every connection shares (see `inflight.rs`).
                 let read = Arc::new(std::sync::atomic::AtomicU64::new(0));
                 let metered = crate::inflight::Metered::new(reader, read.clone());
-                // Answers are written the moment rmcp hands them over (see `outbox.rs`).
-                let outbox = crate::outbox::Outbox::new(write);
-                let rmcp_transport = rmcp::transport::async_rw::AsyncRwTransport::new_server(
-                    metered,
-                    outbox.writer(),
-                );
                 let transport = crate::inflight::Bounded::new(
-                    crate::outbox::Eager::new(rmcp_transport, outbox),
+                    rmcp::transport::async_rw::AsyncRwTransport::new_server(metered, write),
                     crate::inflight::MAX_IN_FLIGHT,
                 )
                 .with_budget(

@@ -26,7 +26,6 @@ pub mod ids;
 pub mod inflight;
 pub mod native;
 pub mod orgpolicy;
-pub mod outbox;
 pub mod pipeline;
 pub mod places;
 pub mod private;
