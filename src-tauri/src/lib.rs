@@ -141,14 +141,13 @@ pub fn run() -> ExitCode {
     let config = match Config::resolve(args.config.clone()) {
         Ok(config) => Ok(config),
         Err(error) => {
-            let Some(path) =
-                Config::explicit_path(args.config.clone()).or_else(Config::default_path)
-            else {
+            let explicit = Config::explicit_path(args.config.clone());
+            let Some(path) = explicit.clone().or_else(Config::default_path) else {
                 eprintln!("cordon-desktop: {error}");
                 return ExitCode::FAILURE;
             };
             eprintln!("cordon-desktop: the engine cannot start: {error}");
-            if Config::explicit_path(args.config.clone()).is_some() {
+            if explicit.is_some() {
                 // Restart must load exactly this file, never fall back to the defaults.
                 config_arg = Some(path.clone());
             }
