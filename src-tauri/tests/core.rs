@@ -43,6 +43,17 @@ async fn start() -> Fixture {
     }
 }
 
+/// Stops the fixture's engine; returns its config, and its config file's path and text (to break
+/// the file and put it back).
+async fn stopped(f: &Fixture) -> (Config, std::path::PathBuf, String) {
+    let engine = f.core.take().unwrap();
+    let config = engine.config().clone();
+    engine.shutdown().await.unwrap();
+    let path = config.source.clone().unwrap();
+    let text = std::fs::read_to_string(&path).unwrap();
+    (config, path, text)
+}
+
 fn hold(broker: &ApprovalBroker, target: &str) -> (String, Ticket) {
     let request = ApprovalRequest {
         agent: "claude".into(),
@@ -238,11 +249,8 @@ async fn a_core_without_an_engine_yet_says_why_and_takes_one_in_later() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_failed_start_is_said_until_a_restart_works() {
     let f = start().await;
-    let engine = f.core.take().unwrap();
-    let path = engine.config().source.clone().unwrap();
-    let admin = cordon_admin::Admin::new(engine.config());
-    engine.shutdown().await.unwrap();
-    let good = std::fs::read_to_string(&path).unwrap();
+    let (config, path, good) = stopped(&f).await;
+    let admin = cordon_admin::Admin::new(&config);
     std::fs::write(&path, format!("{good}policy: ./missing-policy.yaml\n")).unwrap();
     let core = Core::without_engine(admin, Some(path.clone()));
     core.set_start_error("the policy does not load");
@@ -274,11 +282,7 @@ async fn a_failed_start_is_said_until_a_restart_works() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_config_that_does_not_load_is_retried_from_its_own_file() {
     let f = start().await;
-    let engine = f.core.take().unwrap();
-    let path = engine.config().source.clone().unwrap();
-    let socket = engine.config().socket.clone();
-    engine.shutdown().await.unwrap();
-    let good = std::fs::read_to_string(&path).unwrap();
+    let (config, path, good) = stopped(&f).await;
     std::fs::write(&path, format!("servers: [\n{good}")).unwrap();
     let error = Config::load(&path).unwrap_err().to_string();
     let core = Core::without_engine(cordon_admin::Admin::for_unloadable(&path).unwrap(), None);
@@ -296,6 +300,6 @@ async fn a_config_that_does_not_load_is_retried_from_its_own_file() {
     assert_eq!(core.refusing(), None);
     assert_eq!(core.status(false).start_error, None);
     let engine = core.take().unwrap();
-    assert_eq!(engine.config().socket, socket);
+    assert_eq!(engine.config().socket, config.socket);
     engine.shutdown().await.unwrap();
 }

@@ -107,6 +107,22 @@ def test_an_evidence_fault_shows_in_the_window_and_clears_by_itself(desktop_app)
     app.wait_css("#engine.good", "Running")
 
 
+def call_without_engine(app: Desktop) -> tuple[Path, str]:
+    """An agent's call while the app runs no engine: it must be refused and leave no record.
+    Returns the file it asked to read and the refusal's text."""
+    probe = app.engine.files / "probe.txt"
+    probe.write_text("probe\n")
+
+    async def refused_call() -> object:
+        async with app.engine.stdio(AGENT, wait_tools=False) as session:
+            return await session.call_tool("filesystem__read_text_file", {"path": str(probe)})
+
+    refused = run(refused_call)
+    assert refused.is_error, text_of(refused)
+    assert not app.engine.evidence.exists(), "something was recorded without an engine"
+    return probe, text_of(refused)
+
+
 def test_a_config_file_that_does_not_load_is_said_and_restart_reads_it_again(desktop_app) -> None:
     """A config file broken by hand (a YAML slip) made the app exit before it had a window: at a
     login, no tray and nothing saying why, while every agent's call is refused. The app must come
@@ -123,17 +139,9 @@ def test_a_config_file_that_does_not_load_is_said_and_restart_reads_it_again(des
     header = app.wait_css("#engine.bad", "Cannot start:")
     assert str(app.engine.config) in inner_text(header), inner_text(header)
     assert app.process is not None and app.process.is_running(), "the app exited"
-    probe = app.engine.files / "probe.txt"
-    probe.write_text("probe\n")
-
-    async def refused_call() -> object:
-        # The agent's `cordon mcp` reads the same broken file: it refuses every call, saying so.
-        async with app.engine.stdio(AGENT, wait_tools=False) as session:
-            return await session.call_tool("filesystem__read_text_file", {"path": str(probe)})
-
-    refused = run(refused_call)
-    assert refused.is_error and "config file is invalid" in text_of(refused), text_of(refused)
-    assert not app.engine.evidence.exists(), "something was recorded without an engine"
+    # The agent's `cordon mcp` reads the same broken file: it refuses every call, saying so.
+    probe, refused = call_without_engine(app)
+    assert "config file is invalid" in refused, refused
     # Restart while still broken: still said, still no engine.
     app.click("#tab-general")
     app.click("#restart-general")
@@ -173,17 +181,9 @@ def test_an_engine_that_cannot_start_is_said_and_restart_runs_it_once_the_cause_
     header = app.wait_css("#engine.bad", "Cannot start:")
     assert "every user can read it" in inner_text(header) and "chmod 600" in inner_text(header), inner_text(header)
     assert app.process is not None and app.process.is_running(), "the app exited"
-    probe = app.engine.files / "probe.txt"
-    probe.write_text("probe\n")
-
-    async def refused_call() -> object:
-        # No engine: `cordon mcp` initializes and refuses every call, saying why.
-        async with app.engine.stdio(AGENT, wait_tools=False) as session:
-            return await session.call_tool("filesystem__read_text_file", {"path": str(probe)})
-
-    refused = run(refused_call)
-    assert refused.is_error and "not running" in text_of(refused), text_of(refused)
-    assert not app.engine.evidence.exists(), "something was recorded without an engine"
+    # No engine: `cordon mcp` initializes and refuses every call, saying why.
+    probe, refused = call_without_engine(app)
+    assert "not running" in refused, refused
     app.engine.config.chmod(0o600)
     app.click("#tab-general")
     app.click("#restart-general")
